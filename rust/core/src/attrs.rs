@@ -1,0 +1,243 @@
+//! Typed access to a layer's attributes (the keys of its entry in a model file).
+//!
+//! Every getter marks its key as used; `finish` rejects keys no getter asked for, so a typo such
+//! as `kernal_size` is an error that names the key instead of a silently ignored default.
+
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+
+/// Keys that belong to the graph, not to any op.
+pub const GRAPH_KEYS: &[&str] = &["name", "op", "inputs", "trainable", "comment"];
+
+pub struct Attrs<'a> {
+    map: &'a Map<String, Value>,
+    used: RefCell<Vec<&'a str>>,
+}
+
+/// An integer or a tuple of integers, or one of the padding words.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Padding {
+    Same,
+    Valid,
+    Explicit(Vec<u64>),
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a float",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a table",
+    }
+}
+
+impl<'a> Attrs<'a> {
+    pub fn new(map: &'a Map<String, Value>) -> Self {
+        Attrs { map, used: RefCell::new(Vec::new()) }
+    }
+
+    fn get(&self, key: &'a str) -> Option<&'a Value> {
+        self.used.borrow_mut().push(key);
+        match self.map.get(key) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v),
+        }
+    }
+
+    /// The raw value (for attributes with their own grammar).
+    pub fn raw(&self, key: &'a str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
+    pub fn has(&self, key: &'a str) -> bool {
+        self.map.get(key).map_or(false, |v| !v.is_null())
+    }
+
+    pub fn int(&self, key: &'a str) -> Result<Option<i64>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => as_int(key, v).map(Some),
+        }
+    }
+
+    pub fn uint(&self, key: &'a str) -> Result<Option<u64>, String> {
+        match self.int(key)? {
+            None => Ok(None),
+            Some(i) if i < 0 => Err(format!("{key}={i} must not be negative")),
+            Some(i) => Ok(Some(i as u64)),
+        }
+    }
+
+    /// A strictly positive integer.
+    pub fn positive(&self, key: &'a str) -> Result<Option<u64>, String> {
+        match self.uint(key)? {
+            Some(0) => Err(format!("{key}=0 must be at least 1")),
+            other => Ok(other),
+        }
+    }
+
+    pub fn require_positive(&self, key: &'a str) -> Result<u64, String> {
+        self.positive(key)?.ok_or_else(|| format!("missing required attribute '{key}'"))
+    }
+
+    pub fn float(&self, key: &'a str) -> Result<Option<f64>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(v) => Err(format!("{key} must be a number, got {}", kind(v))),
+        }
+    }
+
+    pub fn bool(&self, key: &'a str, default: bool) -> Result<bool, String> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(format!("{key} must be true or false, got {}", kind(v))),
+        }
+    }
+
+    pub fn string(&self, key: &'a str) -> Result<Option<&'a str>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(v) => Err(format!("{key} must be a string, got {}", kind(v))),
+        }
+    }
+
+    /// A string restricted to `choices`.
+    pub fn choice(&self, key: &'a str, choices: &[&str], default: &'a str) -> Result<&'a str, String> {
+        let s = self.string(key)?.unwrap_or(default);
+        if choices.contains(&s) {
+            Ok(s)
+        } else {
+            Err(format!("{key}='{s}' is not one of {}", choices.join(", ")))
+        }
+    }
+
+    /// An int (repeated `n` times) or a list of exactly `n` ints, each >= `min`, like PyTorch's
+    /// `_pair`/`_triple`.
+    pub fn ntuple(&self, key: &'a str, n: usize, min: u64) -> Result<Option<Vec<u64>>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => ntuple(key, v, n, min).map(Some),
+        }
+    }
+
+    /// Attribute `key` as a list of ints (a bare int is a one-element list).
+    pub fn int_list(&self, key: &'a str) -> Result<Option<Vec<i64>>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items.iter().map(|v| as_int(key, v)).collect::<Result<Vec<_>, _>>().map(Some),
+            Some(v) => Ok(Some(vec![as_int(key, v)?])),
+        }
+    }
+
+    /// Conv-style padding: an int, a tuple, or 'same' / 'valid'.
+    pub fn padding(&self, key: &'a str, n: usize, allow_words: bool) -> Result<Padding, String> {
+        match self.get(key) {
+            None => Ok(Padding::Explicit(vec![0; n])),
+            Some(Value::String(s)) if allow_words && s == "same" => Ok(Padding::Same),
+            Some(Value::String(s)) if allow_words && s == "valid" => Ok(Padding::Valid),
+            Some(Value::String(s)) => Err(if allow_words {
+                format!("{key}='{s}' must be an int, a list of {n} ints, 'same' or 'valid'")
+            } else {
+                format!("{key}='{s}' must be an int or a list of {n} ints (this op has no 'same'/'valid')")
+            }),
+            Some(v) => ntuple(key, v, n, 0).map(Padding::Explicit),
+        }
+    }
+
+    /// Reject attributes that no getter asked for.
+    pub fn finish(&self, op: &str) -> Result<(), String> {
+        let used = self.used.borrow();
+        for key in self.map.keys() {
+            if !used.contains(&key.as_str()) && !GRAPH_KEYS.contains(&key.as_str()) {
+                let mut known: Vec<&str> = used.iter().copied().collect();
+                known.sort_unstable();
+                known.dedup();
+                let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                return Err(format!("unknown attribute '{key}' for op {op} (its attributes: {known})"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn as_int(key: &str, v: &Value) -> Result<i64, String> {
+    match v {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i)
+            } else if let Some(f) = n.as_f64() {
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    Ok(f as i64)
+                } else {
+                    Err(format!("{key} must be an integer, got {f}"))
+                }
+            } else {
+                Err(format!("{key} is out of range"))
+            }
+        }
+        other => Err(format!("{key} must be an integer, got {}", kind(other))),
+    }
+}
+
+fn ntuple(key: &str, v: &Value, n: usize, min: u64) -> Result<Vec<u64>, String> {
+    let vals: Vec<i64> = match v {
+        Value::Array(items) => {
+            if items.len() != n {
+                return Err(format!("{key} needs 1 or {n} values, got {}", items.len()));
+            }
+            items.iter().map(|x| as_int(key, x)).collect::<Result<_, _>>()?
+        }
+        other => vec![as_int(key, other)?; n],
+    };
+    vals.into_iter()
+        .map(|x| {
+            if x < min as i64 {
+                Err(format!("{key}={x} must be at least {min}"))
+            } else {
+                Ok(x as u64)
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn with<T>(v: Value, f: impl FnOnce(&Attrs) -> T) -> T {
+        let m = v.as_object().unwrap().clone();
+        let a = Attrs::new(&m);
+        f(&a)
+    }
+
+    #[test]
+    fn ntuple_broadcasts_ints() {
+        with(json!({"k": 3}), |a| assert_eq!(a.ntuple("k", 2, 1).unwrap(), Some(vec![3, 3])));
+        with(json!({"k": [3, 5]}), |a| assert_eq!(a.ntuple("k", 2, 1).unwrap(), Some(vec![3, 5])));
+        with(json!({"k": [3, 5, 7]}), |a| assert!(a.ntuple("k", 2, 1).is_err()));
+        with(json!({"k": 0}), |a| assert!(a.ntuple("k", 2, 1).is_err()));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        with(json!({"op": "conv2d", "kernal_size": 3}), |a| {
+            let _ = a.int("kernel_size");
+            let e = a.finish("conv2d").unwrap_err();
+            assert!(e.contains("kernal_size"), "{e}");
+        });
+    }
+
+    #[test]
+    fn padding_words() {
+        with(json!({"padding": "same"}), |a| assert_eq!(a.padding("padding", 2, true).unwrap(), Padding::Same));
+        with(json!({"padding": "same"}), |a| assert!(a.padding("padding", 2, false).is_err()));
+        with(json!({"padding": [1, 2]}), |a| assert_eq!(a.padding("padding", 2, true).unwrap(), Padding::Explicit(vec![1, 2])));
+    }
+}

@@ -1,0 +1,278 @@
+//! The layer graph: parse a model description, wire named inputs, evaluate every layer in
+//! order and total up the costs.
+//!
+//! A model is `{"name", "input": [C, H, W], "layers": [{"name", "op", "inputs", ...attrs}]}`.
+//! Layer names are optional (auto-named `<op>_<k>`), `inputs` default to the previous layer,
+//! `"x"` is the model input. A layer may only read layers defined before it, so the file order
+//! is a topological order of the DAG (and the order used for peak-memory liveness).
+
+use crate::attrs::Attrs;
+use crate::cost::Cost;
+use crate::error::Error;
+use crate::memory::{peak_live_bytes, Dtype, Optimizer, Step};
+use crate::num::{add, mul, sum};
+use crate::ops::{self, Op};
+use crate::shape::Shape;
+use serde_json::{Map, Value};
+
+/// Name of the model input in `inputs` lists.
+pub const INPUT: &str = "x";
+
+pub struct Node {
+    pub name: String,
+    pub op_name: String,
+    pub op: Box<dyn Op>,
+    /// Values read: 0 is the model input, i + 1 is layer i's output.
+    pub inputs: Vec<usize>,
+    pub trainable: bool,
+}
+
+pub struct Model {
+    pub name: String,
+    /// Per-sample input shape (batch excluded), if the file gives one.
+    pub input: Option<Vec<u64>>,
+    pub nodes: Vec<Node>,
+}
+
+impl Model {
+    pub fn from_json_str(text: &str) -> Result<Model, Error> {
+        let v: Value = serde_json::from_str(text).map_err(|e| Error::model(format!("model is not valid JSON: {e}")))?;
+        Model::from_value(&v)
+    }
+
+    pub fn from_value(v: &Value) -> Result<Model, Error> {
+        let obj = v.as_object().ok_or_else(|| Error::model("a model must be a table with 'layers'"))?;
+        for key in obj.keys() {
+            if !["name", "input", "layers", "description", "source"].contains(&key.as_str()) {
+                return Err(Error::model(format!("unknown model key '{key}' (expected name, input, layers, description, source)")));
+            }
+        }
+        let name = match obj.get("name") {
+            None => "model".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => return Err(Error::model(format!("model name must be a string, got {other}"))),
+        };
+        let input = match obj.get("input") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(parse_input_shape(v)?),
+        };
+        let layers = obj
+            .get("layers")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::model("a model needs a 'layers' list"))?;
+        if layers.is_empty() {
+            return Err(Error::model("the model has no layers"));
+        }
+        let mut nodes: Vec<Node> = Vec::with_capacity(layers.len());
+        let mut names: Vec<String> = Vec::with_capacity(layers.len());
+        let mut per_op: std::collections::HashMap<String, usize> = Default::default();
+        for (index, layer) in layers.iter().enumerate() {
+            let map = layer.as_object().ok_or_else(|| Error::model(format!("layer #{index} is not a table")))?;
+            let op_name = match map.get("op") {
+                Some(Value::String(s)) => s.clone(),
+                _ => {
+                    let who = map.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or(format!("layer #{index}"));
+                    return Err(Error::layer(&who, "", "missing 'op' (the layer's kind, e.g. \"conv2d\")"));
+                }
+            };
+            let k = per_op.entry(op_name.clone()).or_insert(0);
+            *k += 1;
+            let name = match map.get("name") {
+                None => format!("{op_name}_{k}"),
+                Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                Some(other) => return Err(Error::model(format!("layer #{index}: name must be a non-empty string, got {other}"))),
+            };
+            let err = |m: String| Error::layer(&name, &op_name, m);
+            if name == INPUT {
+                return Err(err(format!("'{INPUT}' is reserved for the model input")));
+            }
+            if names.contains(&name) {
+                return Err(err("a layer of this name is already defined (layer names must be unique)".into()));
+            }
+            let attrs = Attrs::new(map);
+            let op = ops::build(&op_name, &attrs).map_err(err)?;
+            let inputs = resolve_inputs(map, &names, index).map_err(err)?;
+            let (lo, hi) = op.arity();
+            if inputs.len() < lo || inputs.len() > hi {
+                let want = if hi == usize::MAX { format!("at least {lo}") } else if lo == hi { lo.to_string() } else { format!("{lo} to {hi}") };
+                return Err(err(format!("takes {want} input(s), got {}", inputs.len())));
+            }
+            let trainable = match map.get("trainable") {
+                None => true,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => return Err(err("trainable must be true or false".into())),
+            };
+            names.push(name.clone());
+            nodes.push(Node { name, op_name, op, inputs, trainable });
+        }
+        Ok(Model { name, input, nodes })
+    }
+}
+
+fn parse_input_shape(v: &Value) -> Result<Vec<u64>, Error> {
+    let bad = || Error::model(format!("input must be a list of positive ints (the per-sample shape, e.g. [3, 224, 224]), got {v}"));
+    let items = v.as_array().ok_or_else(bad)?;
+    let dims: Vec<u64> = items.iter().map(|x| x.as_u64().filter(|&d| d > 0).ok_or_else(bad)).collect::<Result<_, _>>()?;
+    if dims.is_empty() {
+        return Err(bad());
+    }
+    Ok(dims)
+}
+
+fn resolve_inputs(map: &Map<String, Value>, names: &[String], index: usize) -> Result<Vec<usize>, String> {
+    let lookup = |s: &str| -> Result<usize, String> {
+        if s == INPUT {
+            return Ok(0);
+        }
+        match names.iter().position(|n| n == s) {
+            Some(i) => Ok(i + 1),
+            None => Err(format!("input '{s}' is not the model input '{INPUT}' or a layer defined before this one")),
+        }
+    };
+    match map.get("inputs") {
+        None => Ok(vec![index]), // the previous layer, or the model input for the first layer
+        Some(Value::String(s)) => Ok(vec![lookup(s)?]),
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| format!("inputs must be layer names, got {v}")).and_then(lookup))
+            .collect(),
+        Some(other) => Err(format!("inputs must be a layer name or a non-empty list of names, got {other}")),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub batch: u64,
+    pub dtype: Dtype,
+    pub optimizer: Optimizer,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { batch: 1, dtype: Dtype::Fp32, optimizer: Optimizer::Adam }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerReport {
+    pub name: String,
+    pub op: String,
+    pub inputs: Vec<String>,
+    pub output_shape: Shape,
+    pub cost: Cost,
+    pub params: u64,
+    pub trainable_params: u64,
+    pub weight_bytes: u64,
+    /// Bytes of this layer's output (0 for views and in-place ops).
+    pub activation_bytes: u64,
+    pub is_view: bool,
+    pub formula: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub params: u64,
+    pub weight_params: u64,
+    pub bias_params: u64,
+    pub trainable_params: u64,
+    pub buffers: u64,
+    pub buffer_bytes: u64,
+    pub macs: u64,
+    pub flops: u64,
+    pub other_ops: u64,
+    pub weight_bytes: u64,
+    pub input_bytes: u64,
+    pub activation_bytes: u64,
+    pub peak_activation_bytes: u64,
+    pub grad_bytes: u64,
+    pub optimizer_bytes: u64,
+    pub train_bytes: u64,
+}
+
+pub struct Analysis {
+    pub name: String,
+    pub input_shape: Shape,
+    pub options: Options,
+    pub layers: Vec<LayerReport>,
+    pub totals: Totals,
+}
+
+/// Evaluate every layer: shapes, costs, memory. `input` overrides the model's input shape
+/// (per sample, batch excluded).
+pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result<Analysis, Error> {
+    if options.batch == 0 {
+        return Err(Error::model("batch must be at least 1"));
+    }
+    let sample = match (input, &model.input) {
+        (Some(s), _) => s.to_vec(),
+        (None, Some(s)) => s.clone(),
+        (None, None) => return Err(Error::model("no input shape: the model file has no 'input' and none was given")),
+    };
+    if sample.iter().any(|&d| d == 0) {
+        return Err(Error::model(format!("input shape {sample:?} has a zero dim")));
+    }
+    let mut full = vec![options.batch];
+    full.extend(&sample);
+    let input_shape = Shape::new(&full).map_err(Error::model)?;
+    let dt = options.dtype.bytes();
+    let names: Vec<&str> = std::iter::once(INPUT).chain(model.nodes.iter().map(|n| n.name.as_str())).collect();
+
+    let mut values: Vec<Shape> = Vec::with_capacity(model.nodes.len() + 1);
+    values.push(input_shape);
+    let mut layers = Vec::with_capacity(model.nodes.len());
+    let mut t = Totals::default();
+    let mut scratch: Vec<Shape> = Vec::with_capacity(4);
+    for node in &model.nodes {
+        let err = |m: String| Error::layer(&node.name, &node.op_name, m);
+        scratch.clear();
+        scratch.extend(node.inputs.iter().map(|&v| values[v]));
+        let ev = node.op.eval(&scratch).map_err(err)?;
+        let c = ev.cost;
+        let params = c.params().map_err(err)?;
+        let trainable_params = if node.trainable { params } else { 0 };
+        let is_view = node.op.aliases_input();
+        let activation_bytes = if is_view { 0 } else { mul(ev.shape.numel().map_err(err)?, dt).map_err(err)? };
+        let weight_bytes = mul(params, dt).map_err(err)?;
+        let formula = node.op.explain(&scratch, &ev);
+        let acc = |a: u64, b: u64| add(a, b).map_err(err);
+        t.params = acc(t.params, params)?;
+        t.weight_params = acc(t.weight_params, c.weight_params)?;
+        t.bias_params = acc(t.bias_params, c.bias_params)?;
+        t.trainable_params = acc(t.trainable_params, trainable_params)?;
+        t.buffers = acc(t.buffers, c.buffers)?;
+        t.buffer_bytes = acc(t.buffer_bytes, c.buffer_bytes)?;
+        t.macs = acc(t.macs, c.macs)?;
+        t.other_ops = acc(t.other_ops, c.other_ops)?;
+        t.activation_bytes = acc(t.activation_bytes, activation_bytes)?;
+        values.push(ev.shape);
+        layers.push(LayerReport {
+            name: node.name.clone(),
+            op: node.op_name.clone(),
+            inputs: node.inputs.iter().map(|&v| names[v].to_string()).collect(),
+            output_shape: ev.shape,
+            cost: c,
+            params,
+            trainable_params,
+            weight_bytes,
+            activation_bytes,
+            is_view,
+            formula,
+        });
+    }
+    let total_err = |m: String| Error::model(format!("totals: {m}"));
+    t.flops = mul(t.macs, 2).map_err(total_err)?;
+    t.weight_bytes = mul(t.params, dt).map_err(total_err)?;
+    t.input_bytes = mul(input_shape.numel().map_err(total_err)?, dt).map_err(total_err)?;
+    let steps: Vec<Step> = model
+        .nodes
+        .iter()
+        .zip(&layers)
+        .map(|(n, l)| Step { bytes: l.activation_bytes, aliases: if l.is_view { Some(n.inputs[0]) } else { None }, reads: &n.inputs })
+        .collect();
+    t.peak_activation_bytes = peak_live_bytes(t.input_bytes, &steps).map_err(total_err)?;
+    t.grad_bytes = mul(t.trainable_params, dt).map_err(total_err)?;
+    t.optimizer_bytes = mul(t.grad_bytes, options.optimizer.states_per_param()).map_err(total_err)?;
+    t.train_bytes = sum(&[t.weight_bytes, t.buffer_bytes, t.grad_bytes, t.optimizer_bytes, t.activation_bytes, t.input_bytes])
+        .map_err(total_err)?;
+    Ok(Analysis { name: model.name.clone(), input_shape, options, layers, totals: t })
+}

@@ -1,0 +1,85 @@
+//! Pointwise activations: relu, relu6, leaky_relu, elu, gelu, silu, mish, hardswish,
+//! hardsigmoid, sigmoid, tanh. No params; one other-op per element; shape unchanged.
+//! `inplace = true` (as in torchvision's ReLU(inplace=True)) makes the output share its
+//! input's storage, which the peak-memory count honours.
+
+use super::{per_element, Eval, Op};
+use crate::attrs::Attrs;
+use crate::shape::Shape;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Relu,
+    Relu6,
+    LeakyRelu,
+    Elu,
+    Gelu,
+    Silu,
+    Mish,
+    Hardswish,
+    Hardsigmoid,
+    Sigmoid,
+    Tanh,
+}
+
+struct Activation {
+    inplace: bool,
+}
+
+pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, String> {
+    match kind {
+        Kind::LeakyRelu => {
+            a.float("negative_slope")?;
+        }
+        Kind::Elu => {
+            a.float("alpha")?;
+        }
+        Kind::Gelu => {
+            a.choice("approximate", &["none", "tanh"], "none")?;
+        }
+        _ => {}
+    }
+    // torch's Sigmoid, Tanh and GELU take no `inplace` argument.
+    let inplace = match kind {
+        Kind::Sigmoid | Kind::Tanh | Kind::Gelu => false,
+        _ => a.bool("inplace", false)?,
+    };
+    Ok(Box::new(Activation { inplace }))
+}
+
+impl Op for Activation {
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        Ok(Eval { shape: inputs[0], cost: per_element(&inputs[0])? })
+    }
+
+    fn aliases_input(&self) -> bool {
+        self.inplace
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use serde_json::json;
+
+    #[test]
+    fn all_are_pointwise() {
+        for op in ["relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "sigmoid", "tanh"] {
+            let e = ok(op, json!({}), &[&[2, 3, 4, 5]]);
+            assert_eq!(e.shape.dims(), &[2, 3, 4, 5]);
+            assert_eq!(e.cost.params().unwrap(), 0);
+            assert_eq!(e.cost.macs, 0);
+            assert_eq!(e.cost.other_ops, 120);
+        }
+    }
+
+    #[test]
+    fn attributes() {
+        ok("leaky_relu", json!({"negative_slope": 0.2, "inplace": true}), &[&[1, 3]]);
+        ok("gelu", json!({"approximate": "tanh"}), &[&[1, 3]]);
+        let m = err("gelu", json!({"approximate": "erf"}), &[&[1, 3]]);
+        assert!(m.contains("approximate"), "{m}");
+        let m = err("sigmoid", json!({"inplace": true}), &[&[1, 3]]);
+        assert!(m.contains("unknown attribute 'inplace'"), "{m}");
+    }
+}

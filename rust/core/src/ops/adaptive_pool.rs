@@ -1,0 +1,101 @@
+//! adaptive_avgpool1d/2d/3d and adaptive_maxpool1d/2d/3d — `torch.nn.AdaptiveAvgPoolNd`.
+//!
+//! `output_size` is an int or a list whose null entries keep the input's size. Output bin i of
+//! a dim of size `in` covers [⌊i·in/out⌋, ⌈(i+1)·in/out⌉), so other ops are the exact sum of
+//! those window sizes (bins may overlap when `in` is not a multiple of `out`).
+
+use super::conv::layout;
+use super::{expect_rank, Eval, Op};
+use crate::attrs::Attrs;
+use crate::cost::Cost;
+use crate::num::prod;
+use crate::shape::Shape;
+use serde_json::Value;
+
+struct AdaptivePool {
+    d: usize,
+    output_size: Vec<Option<u64>>,
+}
+
+pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
+    let bad = || format!("output_size must be a positive int or a list of {d} positive ints or nulls");
+    let one = |v: &Value| -> Result<Option<u64>, String> {
+        match v {
+            Value::Null => Ok(None),
+            Value::Number(n) => match n.as_u64() {
+                Some(0) | None => Err(bad()),
+                Some(x) => Ok(Some(x)),
+            },
+            _ => Err(bad()),
+        }
+    };
+    let output_size = match a.raw("output_size") {
+        None => return Err("missing required attribute 'output_size'".into()),
+        Some(Value::Array(items)) if items.len() == d => items.iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        Some(Value::Array(_)) => return Err(bad()),
+        Some(v) => vec![one(v)?; d],
+    };
+    if a.bool("return_indices", false)? {
+        return Err("return_indices=true is not supported (a second output)".into());
+    }
+    Ok(Box::new(AdaptivePool { d, output_size }))
+}
+
+/// Σ over output bins of the bin's width.
+fn window_sum(input: u64, output: u64) -> u64 {
+    (0..output)
+        .map(|i| {
+            let start = i * input / output;
+            let end = ((i + 1) * input + output - 1) / output;
+            end - start
+        })
+        .sum()
+}
+
+impl Op for AdaptivePool {
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        let x = &inputs[0];
+        expect_rank(x, &[self.d + 2], layout(self.d))?;
+        let mut out = *x;
+        let mut reads = vec![x.batch(), x.channels()];
+        for i in 0..self.d {
+            let n = x.tail(self.d)[i];
+            let o = self.output_size[i].unwrap_or(n);
+            out.dims_mut()[2 + i] = o;
+            reads.push(window_sum(n, o));
+        }
+        out.numel()?; // overflow check
+        Ok(Eval { shape: out, cost: Cost { other_ops: prod(&reads)?, ..Cost::default() } })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::ok;
+    use super::window_sum;
+    use serde_json::json;
+
+    #[test]
+    fn vgg_adaptive_pool_is_identity_at_7() {
+        let e = ok("adaptive_avgpool2d", json!({"output_size": [7, 7]}), &[&[1, 512, 7, 7]]);
+        assert_eq!(e.shape.dims(), &[1, 512, 7, 7]);
+        assert_eq!(e.cost.other_ops, 512 * 49);
+    }
+
+    #[test]
+    fn global_pool() {
+        let e = ok("adaptive_avgpool2d", json!({"output_size": 1}), &[&[2, 2048, 7, 7]]);
+        assert_eq!(e.shape.dims(), &[2, 2048, 1, 1]);
+        assert_eq!(e.cost.other_ops, 2 * 2048 * 49);
+    }
+
+    #[test]
+    fn overlapping_bins_and_none() {
+        // in 5 -> out 3: bins [0,2), [1,4), [3,5): 2 + 3 + 2 = 7.
+        assert_eq!(window_sum(5, 3), 7);
+        // upsampling: in 2 -> out 4: each bin is one element wide.
+        assert_eq!(window_sum(2, 4), 4);
+        let e = ok("adaptive_maxpool2d", json!({"output_size": [null, 3]}), &[&[1, 1, 6, 5]]);
+        assert_eq!(e.shape.dims(), &[1, 1, 6, 3]);
+    }
+}

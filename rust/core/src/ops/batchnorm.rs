@@ -1,0 +1,105 @@
+//! batchnorm1d / 2d / 3d — `torch.nn.BatchNormNd`.
+//!
+//! Params (affine): weight C + bias C. Buffers (track_running_stats): running_mean C and
+//! running_var C (fp32) and num_batches_tracked (one int64) — buffers, not parameters.
+//! One other-op per element (inference folds the statistics into a scale and shift).
+
+use super::{per_element, Eval, Op};
+use crate::attrs::Attrs;
+use crate::cost::Cost;
+use crate::num::{add, mul};
+use crate::shape::Shape;
+
+pub(crate) const RUNNING_STAT_BYTES: u64 = 4; // fp32
+pub(crate) const COUNTER_BYTES: u64 = 8; // int64 num_batches_tracked
+
+struct BatchNorm {
+    d: usize,
+    affine: bool,
+    track_running_stats: bool,
+    num_features: Option<u64>,
+}
+
+pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
+    a.float("eps")?;
+    a.float("momentum")?;
+    Ok(Box::new(BatchNorm {
+        d,
+        affine: a.bool("affine", true)?,
+        track_running_stats: a.bool("track_running_stats", true)?,
+        num_features: a.positive("num_features")?,
+    }))
+}
+
+/// Cost of a per-channel norm with optional affine params and running statistics.
+pub(crate) fn channel_norm_cost(x: &Shape, c: u64, affine: bool, running: bool) -> Result<Cost, String> {
+    let mut cost = per_element(x)?;
+    if affine {
+        cost.weight_params = c;
+        cost.bias_params = c;
+    }
+    if running {
+        cost.buffers = add(mul(2, c)?, 1)?;
+        cost.buffer_bytes = add(mul(2 * RUNNING_STAT_BYTES, c)?, COUNTER_BYTES)?;
+    }
+    Ok(cost)
+}
+
+impl Op for BatchNorm {
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        let x = &inputs[0];
+        let ok = match self.d {
+            1 => x.rank() == 2 || x.rank() == 3,
+            d => x.rank() == d + 2,
+        };
+        if !ok {
+            let want = match self.d {
+                1 => "a 2-d (N, C) or 3-d (N, C, L)",
+                2 => "a 4-d (N, C, H, W)",
+                _ => "a 5-d (N, C, D, H, W)",
+            };
+            return Err(format!("expects {want} input, got {}-d {x}", x.rank()));
+        }
+        let c = x.channels();
+        super::conv::check_declared(self.num_features, c, "features (channels)")?;
+        Ok(Eval { shape: *x, cost: channel_norm_cost(x, c, self.affine, self.track_running_stats)? })
+    }
+
+    fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
+        let c = inputs[0].channels();
+        let p = if self.affine { format!("params weight {c} + bias {c} = {}", 2 * c) } else { "no params".into() };
+        let b = if self.track_running_stats {
+            format!("; buffers running_mean {c} + running_var {c} + num_batches_tracked 1 = {}", out.cost.buffers)
+        } else {
+            String::new()
+        };
+        format!("{p}{b}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use serde_json::json;
+
+    #[test]
+    fn params_and_buffers() {
+        let e = ok("batchnorm2d", json!({}), &[&[1, 64, 56, 56]]);
+        assert_eq!(e.cost.params().unwrap(), 128);
+        assert_eq!(e.cost.buffers, 129);
+        assert_eq!(e.cost.buffer_bytes, 64 * 4 * 2 + 8);
+        assert_eq!(e.cost.macs, 0);
+        assert_eq!(e.cost.other_ops, 64 * 56 * 56);
+        let e = ok("batchnorm2d", json!({"affine": false, "track_running_stats": false}), &[&[1, 64, 56, 56]]);
+        assert_eq!(e.cost.params().unwrap(), 0);
+        assert_eq!(e.cost.buffers, 0);
+    }
+
+    #[test]
+    fn ranks() {
+        ok("batchnorm1d", json!({}), &[&[4, 10]]);
+        ok("batchnorm1d", json!({}), &[&[4, 10, 7]]);
+        let m = err("batchnorm2d", json!({}), &[&[4, 10]]);
+        assert!(m.contains("4-d"), "{m}");
+    }
+}

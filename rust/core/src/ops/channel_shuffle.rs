@@ -1,0 +1,39 @@
+//! channel_shuffle — `torch.nn.ChannelShuffle(groups)` (ShuffleNet). groups must divide C.
+//! No params; a copy, one other-op per element.
+
+use super::{per_element, Eval, Op};
+use crate::attrs::Attrs;
+use crate::shape::Shape;
+
+struct ChannelShuffle {
+    groups: u64,
+}
+
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(ChannelShuffle { groups: a.require_positive("groups")? }))
+}
+
+impl Op for ChannelShuffle {
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        let x = &inputs[0];
+        if x.rank() < 3 {
+            return Err(format!("expects an (N, C, *) input with spatial dims, got {x}"));
+        }
+        if x.channels() % self.groups != 0 {
+            return Err(format!("groups={} does not divide channels={}", self.groups, x.channels()));
+        }
+        Ok(Eval { shape: *x, cost: per_element(x)? })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use serde_json::json;
+
+    #[test]
+    fn shuffle() {
+        assert_eq!(ok("channel_shuffle", json!({"groups": 2}), &[&[1, 116, 28, 28]]).shape.dims(), &[1, 116, 28, 28]);
+        assert_eq!(err("channel_shuffle", json!({"groups": 3}), &[&[1, 116, 28, 28]]), "groups=3 does not divide channels=116");
+    }
+}

@@ -1,0 +1,250 @@
+//! conv1d / conv2d / conv3d — `torch.nn.ConvNd`.
+//!
+//! Shape: out = ⌊(in + pad_l + pad_r − dilation·(k−1) − 1) / stride⌋ + 1 per spatial dim.
+//! `padding='same'` pads dilation·(k−1) in total, the extra element on the right for even
+//! kernels (as PyTorch does), and is refused for strided convolutions, as in PyTorch.
+//! Params: C_out·(C_in/groups)·∏k (+ C_out bias). MACs: N·C_out·(C_in/groups)·∏k·∏out.
+
+use super::{expect_rank, Eval, Op};
+use crate::attrs::{Attrs, Padding};
+use crate::cost::{macs_formula, params_formula, Cost};
+use crate::num::{join_x, mul, prod};
+use crate::shape::Shape;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Groups {
+    Fixed(u64),
+    /// `groups = "depthwise"`: one group per input channel, whatever that turns out to be.
+    Depthwise,
+}
+
+pub(crate) fn parse_groups(a: &Attrs) -> Result<Groups, String> {
+    match a.raw("groups") {
+        Some(serde_json::Value::String(s)) if s == "depthwise" => Ok(Groups::Depthwise),
+        Some(serde_json::Value::String(s)) => Err(format!("groups='{s}' must be a positive integer or 'depthwise'")),
+        _ => Ok(Groups::Fixed(a.positive("groups")?.unwrap_or(1))),
+    }
+}
+
+/// Resolve groups against the inferred input channels and check both channel counts divide.
+pub(crate) fn resolve_groups(groups: Groups, c_in: u64, c_out: u64) -> Result<u64, String> {
+    let g = match groups {
+        Groups::Fixed(g) => g,
+        Groups::Depthwise => c_in,
+    };
+    if c_in % g != 0 {
+        return Err(format!("groups={g} does not divide in_channels={c_in}"));
+    }
+    if c_out % g != 0 {
+        return Err(format!("groups={g} does not divide out_channels={c_out}"));
+    }
+    Ok(g)
+}
+
+/// Check an optional `in_channels`/`in_features` assertion against the inferred value.
+pub(crate) fn check_declared(declared: Option<u64>, actual: u64, what: &str) -> Result<(), String> {
+    match declared {
+        Some(d) if d != actual => Err(format!("expects {d} input {what}, got {actual}")),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn layout(d: usize) -> &'static str {
+    match d {
+        1 => "(N, C, L)",
+        2 => "(N, C, H, W)",
+        _ => "(N, C, D, H, W)",
+    }
+}
+
+struct Conv {
+    d: usize,
+    out_channels: u64,
+    in_channels: Option<u64>,
+    kernel: Vec<u64>,
+    stride: Vec<u64>,
+    padding: Padding,
+    dilation: Vec<u64>,
+    groups: Groups,
+    bias: bool,
+}
+
+pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
+    let padding = a.padding("padding", d, true)?;
+    a.choice("padding_mode", &["zeros", "reflect", "replicate", "circular"], "zeros")?;
+    Ok(Box::new(Conv {
+        d,
+        out_channels: a.require_positive("out_channels")?,
+        in_channels: a.positive("in_channels")?,
+        kernel: a.ntuple("kernel_size", d, 1)?.ok_or("missing required attribute 'kernel_size'")?,
+        stride: a.ntuple("stride", d, 1)?.unwrap_or(vec![1; d]),
+        padding,
+        dilation: a.ntuple("dilation", d, 1)?.unwrap_or(vec![1; d]),
+        groups: parse_groups(a)?,
+        bias: a.bool("bias", true)?,
+    }))
+}
+
+impl Conv {
+    /// (left, right) padding per spatial dim.
+    fn pads(&self) -> Result<Vec<(u64, u64)>, String> {
+        match &self.padding {
+            Padding::Valid => Ok(vec![(0, 0); self.d]),
+            Padding::Explicit(p) => Ok(p.iter().map(|&p| (p, p)).collect()),
+            Padding::Same => {
+                if self.stride.iter().any(|&s| s != 1) {
+                    return Err(format!(
+                        "padding='same' is not supported for strided convolutions (stride={})",
+                        join_x(&self.stride)
+                    ));
+                }
+                Ok((0..self.d)
+                    .map(|i| {
+                        let total = self.dilation[i] * (self.kernel[i] - 1);
+                        (total / 2, total - total / 2)
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+impl Op for Conv {
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        let x = &inputs[0];
+        expect_rank(x, &[self.d + 2], layout(self.d))?;
+        let c_in = x.channels();
+        check_declared(self.in_channels, c_in, "channels")?;
+        let g = resolve_groups(self.groups, c_in, self.out_channels)?;
+        let pads = self.pads()?;
+        let mut out = *x;
+        out.dims_mut()[1] = self.out_channels;
+        let spatial = x.tail(self.d).to_vec();
+        let mut padded = Vec::with_capacity(self.d);
+        let mut effective = Vec::with_capacity(self.d);
+        for i in 0..self.d {
+            padded.push(spatial[i] + pads[i].0 + pads[i].1);
+            effective.push(self.dilation[i] * (self.kernel[i] - 1) + 1);
+        }
+        if (0..self.d).any(|i| padded[i] < effective[i]) {
+            let dil = if self.dilation.iter().any(|&v| v != 1) {
+                format!(" (dilation {}, effective {})", join_x(&self.dilation), join_x(&effective))
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "kernel {}{dil} is larger than the padded input {}",
+                join_x(&self.kernel),
+                join_x(&padded)
+            ));
+        }
+        for i in 0..self.d {
+            out.dims_mut()[2 + i] = (padded[i] - effective[i]) / self.stride[i] + 1;
+        }
+        let per_output = mul(c_in / g, prod(&self.kernel)?)?;
+        let weight = mul(self.out_channels, per_output)?;
+        let macs = mul(out.numel()?, per_output)?;
+        let bias = if self.bias { self.out_channels } else { 0 };
+        Ok(Eval { shape: out, cost: Cost { weight_params: weight, bias_params: bias, macs, ..Cost::default() } })
+    }
+
+    fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
+        let c_in = inputs[0].channels();
+        let c_in_g = c_in / resolve_groups(self.groups, c_in, self.out_channels).unwrap_or(1);
+        let mut w = vec![c_in_g];
+        w.extend(&self.kernel);
+        w.push(self.out_channels);
+        let total = out.cost.params().unwrap_or(u64::MAX);
+        let mut per = vec![c_in_g];
+        per.extend(&self.kernel);
+        format!(
+            "{}; {}",
+            params_formula(&w, out.cost.bias_params, total),
+            macs_formula(out.shape.batch(), &out.shape.dims()[1..], &per, out.cost.macs)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use serde_json::json;
+
+    #[test]
+    fn vgg_conv1_1() {
+        // 3×3×3×64 + 64 = 1,792 params; 64·224·224 outputs × 27 MACs each.
+        let e = ok("conv2d", json!({"out_channels": 64, "kernel_size": 3, "padding": 1}), &[&[1, 3, 224, 224]]);
+        assert_eq!(e.shape.dims(), &[1, 64, 224, 224]);
+        assert_eq!(e.cost.params().unwrap(), 1792);
+        assert_eq!(e.cost.macs, 64 * 224 * 224 * 27);
+    }
+
+    #[test]
+    fn stride_and_floor() {
+        // ResNet stem: (224 + 6 - 7) / 2 = 111.5 -> 111, + 1 = 112.
+        let e = ok("conv2d", json!({"out_channels": 64, "kernel_size": 7, "stride": 2, "padding": 3, "bias": false}), &[&[1, 3, 224, 224]]);
+        assert_eq!(e.shape.dims(), &[1, 64, 112, 112]);
+        assert_eq!(e.cost.params().unwrap(), 64 * 3 * 49);
+        assert_eq!(e.cost.bias_params, 0);
+        assert_eq!(e.cost.macs, 64 * 112 * 112 * 3 * 49); // 118,013,952: torchvision's stem
+    }
+
+    #[test]
+    fn dilation() {
+        // effective kernel 1 + 2·(3−1) = 5: 32 − 5 + 1 = 28.
+        let e = ok("conv2d", json!({"out_channels": 8, "kernel_size": 3, "dilation": 2}), &[&[1, 4, 32, 32]]);
+        assert_eq!(e.shape.dims(), &[1, 8, 28, 28]);
+    }
+
+    #[test]
+    fn same_padding_with_even_kernel() {
+        // k=4: total pad 3 = 1 left + 2 right, output size equals input size.
+        let e = ok("conv1d", json!({"out_channels": 2, "kernel_size": 4, "padding": "same"}), &[&[1, 1, 10]]);
+        assert_eq!(e.shape.dims(), &[1, 2, 10]);
+        let e = ok("conv2d", json!({"out_channels": 2, "kernel_size": [2, 5], "dilation": [3, 1], "padding": "same"}), &[&[1, 1, 9, 7]]);
+        assert_eq!(e.shape.dims(), &[1, 2, 9, 7]);
+    }
+
+    #[test]
+    fn same_padding_refuses_stride() {
+        let m = err("conv2d", json!({"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": "same"}), &[&[1, 1, 9, 9]]);
+        assert!(m.contains("strided"), "{m}");
+    }
+
+    #[test]
+    fn valid_padding() {
+        let e = ok("conv2d", json!({"out_channels": 2, "kernel_size": 3, "padding": "valid"}), &[&[1, 1, 9, 9]]);
+        assert_eq!(e.shape.dims(), &[1, 2, 7, 7]);
+    }
+
+    #[test]
+    fn grouped_and_depthwise() {
+        // groups=4: weight 64 × (32/4) × 3×3 = 4,608.
+        let e = ok("conv2d", json!({"out_channels": 64, "kernel_size": 3, "groups": 4, "bias": false}), &[&[1, 32, 10, 10]]);
+        assert_eq!(e.cost.weight_params, 4608);
+        assert_eq!(e.cost.macs, 64 * 8 * 8 * 8 * 9);
+        // depthwise: 32 × 1 × 3×3 + 32.
+        let e = ok("conv2d", json!({"out_channels": 32, "kernel_size": 3, "padding": 1, "groups": "depthwise"}), &[&[1, 32, 10, 10]]);
+        assert_eq!(e.cost.params().unwrap(), 32 * 9 + 32);
+        assert_eq!(e.cost.macs, 32 * 10 * 10 * 9);
+    }
+
+    #[test]
+    fn errors_name_the_numbers() {
+        let m = err("conv2d", json!({"out_channels": 8, "kernel_size": 3, "groups": 3}), &[&[1, 64, 8, 8]]);
+        assert_eq!(m, "groups=3 does not divide in_channels=64");
+        let m = err("conv2d", json!({"out_channels": 8, "kernel_size": 3}), &[&[1, 64, 1, 1]]);
+        assert_eq!(m, "kernel 3×3 is larger than the padded input 1×1");
+        let m = err("conv2d", json!({"out_channels": 8, "kernel_size": 3}), &[&[1, 64, 8]]);
+        assert!(m.contains("4-d"), "{m}");
+        let m = err("conv2d", json!({"out_channels": 8, "kernel_size": 3, "in_channels": 3}), &[&[1, 64, 8, 8]]);
+        assert_eq!(m, "expects 3 input channels, got 64");
+    }
+
+    #[test]
+    fn conv3d() {
+        let e = ok("conv3d", json!({"out_channels": 4, "kernel_size": [3, 3, 3], "stride": [1, 2, 2]}), &[&[2, 2, 8, 16, 16]]);
+        assert_eq!(e.shape.dims(), &[2, 4, 6, 7, 7]);
+        assert_eq!(e.cost.macs, 2 * 4 * 6 * 7 * 7 * 2 * 27);
+    }
+}

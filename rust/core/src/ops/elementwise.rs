@@ -1,0 +1,73 @@
+//! add and mul — elementwise over two or more inputs with NumPy/PyTorch broadcasting
+//! (residual connections, squeeze-excitation's channel scaling). One other-op per output
+//! element per extra operand; no MACs (torchvision does not count them).
+
+use super::{Eval, Op};
+use crate::attrs::Attrs;
+use crate::cost::Cost;
+use crate::num::mul;
+use crate::shape::Shape;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Add,
+    Mul,
+}
+
+struct Elementwise;
+
+pub fn parse(_a: &Attrs, _kind: Kind) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(Elementwise))
+}
+
+/// Broadcast two shapes by PyTorch's rules (align right; sizes equal or one of them 1).
+pub(crate) fn broadcast(a: &Shape, b: &Shape) -> Result<Shape, String> {
+    let r = a.rank().max(b.rank());
+    let mut dims = vec![0u64; r];
+    for i in 0..r {
+        let da = if i < r - a.rank() { 1 } else { a.dims()[i - (r - a.rank())] };
+        let db = if i < r - b.rank() { 1 } else { b.dims()[i - (r - b.rank())] };
+        dims[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => return Err(format!("shapes {a} and {b} do not broadcast: dim {i} is {da} vs {db}")),
+        };
+    }
+    Shape::new(&dims)
+}
+
+impl Op for Elementwise {
+    fn arity(&self) -> (usize, usize) {
+        (2, usize::MAX)
+    }
+
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        let mut out = inputs[0];
+        for x in &inputs[1..] {
+            out = broadcast(&out, x)?;
+        }
+        let other_ops = mul(out.numel()?, inputs.len() as u64 - 1)?;
+        Ok(Eval { shape: out, cost: Cost { other_ops, ..Cost::default() } })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use serde_json::json;
+
+    #[test]
+    fn residual_and_se() {
+        let e = ok("add", json!({}), &[&[1, 64, 56, 56], &[1, 64, 56, 56]]);
+        assert_eq!(e.shape.dims(), &[1, 64, 56, 56]);
+        assert_eq!(e.cost.other_ops, 64 * 56 * 56);
+        // squeeze-excitation: (N, C, H, W) × (N, C, 1, 1)
+        let e = ok("mul", json!({}), &[&[1, 96, 28, 28], &[1, 96, 1, 1]]);
+        assert_eq!(e.shape.dims(), &[1, 96, 28, 28]);
+        let e = ok("add", json!({}), &[&[1, 3, 4], &[1, 3, 4], &[1, 3, 4]]);
+        assert_eq!(e.cost.other_ops, 24);
+        let m = err("add", json!({}), &[&[1, 64, 56, 56], &[1, 32, 56, 56]]);
+        assert!(m.contains("do not broadcast"), "{m}");
+    }
+}

@@ -1,0 +1,56 @@
+//! identity and dropout: the output is the input (dropout is counted at inference, where it is
+//! the identity). No params, no compute, no new memory: the output aliases the input.
+
+use super::{Eval, Op};
+use crate::attrs::Attrs;
+use crate::cost::Cost;
+use crate::shape::Shape;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Identity,
+    Dropout,
+}
+
+struct Identity;
+
+pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, String> {
+    if kind == Kind::Dropout {
+        if let Some(p) = a.float("p")? {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("dropout probability p={p} must be between 0 and 1"));
+            }
+        }
+        a.bool("inplace", false)?;
+    }
+    Ok(Box::new(Identity))
+}
+
+impl Op for Identity {
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        Ok(Eval { shape: inputs[0], cost: Cost::default() })
+    }
+
+    fn explain(&self, _inputs: &[Shape], _out: &Eval) -> String {
+        "no parameters (dropout removes none: it is the identity at inference)".into()
+    }
+
+    fn aliases_input(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use serde_json::json;
+
+    #[test]
+    fn dropout_has_no_params() {
+        let e = ok("dropout", json!({"p": 0.5}), &[&[1, 4096]]);
+        assert_eq!(e.cost, Default::default());
+        assert_eq!(e.shape.dims(), &[1, 4096]);
+        assert!(err("dropout", json!({"p": 1.5}), &[&[1, 4096]]).contains("p=1.5"));
+        ok("identity", json!({}), &[&[1, 2, 3]]);
+    }
+}

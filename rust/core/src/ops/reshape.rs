@@ -1,0 +1,66 @@
+//! reshape — the per-sample shape: `shape` lists every dim after the batch, which is kept
+//! (model files do not know the batch size); one entry may be -1 and is inferred. A view.
+
+use super::{Eval, Op};
+use crate::attrs::Attrs;
+use crate::cost::Cost;
+use crate::num::{join_x, prod};
+use crate::shape::Shape;
+
+struct Reshape {
+    shape: Vec<i64>,
+}
+
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+    let shape = a.int_list("shape")?.ok_or("missing required attribute 'shape' (the per-sample shape, batch excluded)")?;
+    if shape.iter().filter(|&&d| d == -1).count() > 1 {
+        return Err("only one dim of shape may be -1".into());
+    }
+    if let Some(d) = shape.iter().find(|&&d| d == 0 || d < -1) {
+        return Err(format!("shape entries must be positive or -1, got {d}"));
+    }
+    Ok(Box::new(Reshape { shape }))
+}
+
+impl Op for Reshape {
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        let x = &inputs[0];
+        let have = prod(&x.dims()[1..])?;
+        let known = prod(&self.shape.iter().filter(|&&d| d > 0).map(|&d| d as u64).collect::<Vec<_>>())?;
+        let shown = self.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
+        let mut dims = vec![x.batch()];
+        for &d in &self.shape {
+            if d == -1 {
+                if known == 0 || have % known != 0 {
+                    return Err(format!("cannot reshape {} ({have} elements per sample) into {shown}", join_x(&x.dims()[1..])));
+                }
+                dims.push(have / known);
+            } else {
+                dims.push(d as u64);
+            }
+        }
+        if prod(&dims[1..])? != have {
+            return Err(format!("cannot reshape {} ({have} elements per sample) into {shown}", join_x(&x.dims()[1..])));
+        }
+        Ok(Eval { shape: Shape::new(&dims)?, cost: Cost::default() })
+    }
+
+    fn aliases_input(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use serde_json::json;
+
+    #[test]
+    fn reshape() {
+        let e = ok("reshape", json!({"shape": [768, -1]}), &[&[2, 768, 14, 14]]);
+        assert_eq!(e.shape.dims(), &[2, 768, 196]);
+        let m = err("reshape", json!({"shape": [7, 7]}), &[&[1, 50]]);
+        assert!(m.contains("cannot reshape 50"), "{m}");
+        assert!(err("reshape", json!({"shape": [-1, -1]}), &[&[1, 50]]).contains("only one"));
+    }
+}

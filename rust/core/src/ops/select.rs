@@ -1,0 +1,52 @@
+//! select — `x.select(dim, index)`, e.g. ViT's class token `x[:, 0]`: removes `dim`.
+//! A view, no params, no compute.
+
+use super::{Eval, Op};
+use crate::attrs::Attrs;
+use crate::cost::Cost;
+use crate::shape::Shape;
+
+struct Select {
+    dim: i64,
+    index: i64,
+}
+
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+    Ok(Box::new(Select {
+        dim: a.int("dim")?.ok_or("missing required attribute 'dim'")?,
+        index: a.int("index")?.unwrap_or(0),
+    }))
+}
+
+impl Op for Select {
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        let x = &inputs[0];
+        let d = x.resolve_dim(self.dim)?;
+        if d == 0 {
+            return Err("cannot select along the batch dim 0".into());
+        }
+        let n = x.dims()[d] as i64;
+        if self.index >= n || self.index < -n {
+            return Err(format!("index {} is out of range for dim {d} of size {n}", self.index));
+        }
+        let dims: Vec<u64> = x.dims().iter().enumerate().filter(|(i, _)| *i != d).map(|(_, &v)| v).collect();
+        Ok(Eval { shape: Shape::new(&dims)?, cost: Cost::default() })
+    }
+
+    fn aliases_input(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use serde_json::json;
+
+    #[test]
+    fn class_token() {
+        let e = ok("select", json!({"dim": 1, "index": 0}), &[&[2, 197, 768]]);
+        assert_eq!(e.shape.dims(), &[2, 768]);
+        assert!(err("select", json!({"dim": 1, "index": 197}), &[&[2, 197, 768]]).contains("out of range"));
+    }
+}

@@ -1,0 +1,126 @@
+//! Python bindings: conversions and error mapping only. No cost logic lives here.
+
+use archsweep_core::{analyze, Analysis, Dtype, Model, Optimizer, Options};
+use pyo3::create_exception;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+create_exception!(_core, ArchsweepError, PyValueError, "An invalid model, layer or option; the message names the layer, the rule and the numbers.");
+
+/// Run `f` so that neither an error nor a panic crosses into Python as anything but an
+/// `ArchsweepError`.
+fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(msg)) => Err(ArchsweepError::new_err(msg)),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(ArchsweepError::new_err(format!("internal error in archsweep-core (please report): {what}")))
+        }
+    }
+}
+
+/// Analyse a model given as JSON text. Returns a dict with `name`, `input_shape`, `dtype`,
+/// `optimizer`, `totals` (a dict) and `layers` (a dict of equal-length column lists).
+#[pyfunction]
+#[pyo3(signature = (model_json, input_shape=None, batch=1, dtype="fp32", optimizer="adam"))]
+fn analyze_json<'py>(
+    py: Python<'py>,
+    model_json: &str,
+    input_shape: Option<Vec<u64>>,
+    batch: u64,
+    dtype: &str,
+    optimizer: &str,
+) -> PyResult<Bound<'py, PyDict>> {
+    let result = py.detach(|| {
+        guarded(|| {
+            let dtype: Dtype = dtype.parse()?;
+            let optimizer: Optimizer = optimizer.parse()?;
+            let model = Model::from_json_str(model_json).map_err(|e| e.to_string())?;
+            analyze(&model, input_shape.as_deref(), Options { batch, dtype, optimizer }).map_err(|e| e.to_string())
+        })
+    })?;
+    to_dict(py, &result)
+}
+
+fn to_dict<'py>(py: Python<'py>, a: &Analysis) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("name", &a.name)?;
+    out.set_item("input_shape", a.input_shape.dims().to_vec())?;
+    out.set_item("dtype", a.options.dtype.name())?;
+    out.set_item("optimizer", a.options.optimizer.name())?;
+    out.set_item("batch", a.options.batch)?;
+    let t = &a.totals;
+    let totals = PyDict::new(py);
+    for (k, v) in [
+        ("params", t.params),
+        ("weight_params", t.weight_params),
+        ("bias_params", t.bias_params),
+        ("trainable_params", t.trainable_params),
+        ("buffers", t.buffers),
+        ("buffer_bytes", t.buffer_bytes),
+        ("macs", t.macs),
+        ("flops", t.flops),
+        ("other_ops", t.other_ops),
+        ("weight_bytes", t.weight_bytes),
+        ("input_bytes", t.input_bytes),
+        ("activation_bytes", t.activation_bytes),
+        ("peak_activation_bytes", t.peak_activation_bytes),
+        ("grad_bytes", t.grad_bytes),
+        ("optimizer_bytes", t.optimizer_bytes),
+        ("train_bytes", t.train_bytes),
+    ] {
+        totals.set_item(k, v)?;
+    }
+    out.set_item("totals", totals)?;
+    let l = &a.layers;
+    let col_u64 = |f: &dyn Fn(&archsweep_core::LayerReport) -> u64| l.iter().map(f).collect::<Vec<u64>>();
+    let layers = PyDict::new(py);
+    layers.set_item("name", l.iter().map(|r| r.name.clone()).collect::<Vec<_>>())?;
+    layers.set_item("op", l.iter().map(|r| r.op.clone()).collect::<Vec<_>>())?;
+    layers.set_item("inputs", l.iter().map(|r| r.inputs.clone()).collect::<Vec<_>>())?;
+    layers.set_item("output_shape", l.iter().map(|r| r.output_shape.dims().to_vec()).collect::<Vec<_>>())?;
+    layers.set_item("params", col_u64(&|r| r.params))?;
+    layers.set_item("weight_params", col_u64(&|r| r.cost.weight_params))?;
+    layers.set_item("bias_params", col_u64(&|r| r.cost.bias_params))?;
+    layers.set_item("trainable_params", col_u64(&|r| r.trainable_params))?;
+    layers.set_item("buffers", col_u64(&|r| r.cost.buffers))?;
+    layers.set_item("buffer_bytes", col_u64(&|r| r.cost.buffer_bytes))?;
+    layers.set_item("macs", col_u64(&|r| r.cost.macs))?;
+    // per-layer flops cannot overflow where the total did not
+    layers.set_item("flops", col_u64(&|r| r.cost.macs * 2))?;
+    layers.set_item("other_ops", col_u64(&|r| r.cost.other_ops))?;
+    layers.set_item("weight_bytes", col_u64(&|r| r.weight_bytes))?;
+    layers.set_item("activation_bytes", col_u64(&|r| r.activation_bytes))?;
+    layers.set_item("is_view", l.iter().map(|r| r.is_view).collect::<Vec<_>>())?;
+    layers.set_item("formula", l.iter().map(|r| r.formula.clone()).collect::<Vec<_>>())?;
+    out.set_item("layers", layers)?;
+    Ok(out)
+}
+
+/// The names of every op the core knows.
+#[pyfunction]
+fn op_names() -> Vec<&'static str> {
+    archsweep_core::ops::names().collect()
+}
+
+/// The dtypes and their sizes in bytes.
+#[pyfunction]
+fn dtypes() -> Vec<(&'static str, u64)> {
+    Dtype::ALL.iter().map(|(n, d)| (*n, d.bytes())).collect()
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ArchsweepError", m.py().get_type::<ArchsweepError>())?;
+    m.add_function(wrap_pyfunction!(analyze_json, m)?)?;
+    m.add_function(wrap_pyfunction!(op_names, m)?)?;
+    m.add_function(wrap_pyfunction!(dtypes, m)?)?;
+    Ok(())
+}
