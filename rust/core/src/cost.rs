@@ -37,7 +37,7 @@ impl Cost {
 pub fn params_formula(weight_factors: &[u64], bias: u64, total: u64) -> String {
     let w = join_x(weight_factors);
     if bias > 0 {
-        format!("params {w} + {} = {}", commas(bias), commas(total))
+        format!("params {w} + {bias} = {}", commas(total))
     } else {
         format!("params {w} = {}", commas(total))
     }

@@ -1,0 +1,33 @@
+"""archsweep: exact, analytic cost of neural networks — shapes, parameters, MACs/FLOPs, memory.
+
+>>> import archsweep
+>>> report = archsweep.analyze("data/models/vgg16.toml")
+>>> report.totals["params"]
+138357544
+"""
+
+from archsweep._core import ArchsweepError
+from archsweep.analysis import Report, analyze
+from archsweep.model import Model, ModelFileError, load
+from archsweep.units import human_bytes, human_count
+
+__all__ = [
+    "ArchsweepError",
+    "Model",
+    "ModelFileError",
+    "Report",
+    "analyze",
+    "human_bytes",
+    "human_count",
+    "load",
+    "ops",
+]
+
+__version__ = "0.1.0"
+
+
+def ops() -> list[str]:
+    """The names of every op the core knows (`archsweep ops` prints them)."""
+    from archsweep._core import op_names
+
+    return list(op_names())

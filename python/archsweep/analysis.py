@@ -1,0 +1,124 @@
+"""`analyze`: one model's shapes, counts and memory, computed by the Rust core."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import polars as pl
+
+from archsweep import _core
+from archsweep.model import Model, load
+
+#: Per-layer columns, in order (stable names; see README "Columns").
+LAYER_COLUMNS = [
+    "name", "op", "inputs", "output_shape", "params", "weight_params", "bias_params",
+    "trainable_params", "buffers", "buffer_bytes", "macs", "flops", "other_ops",
+    "weight_bytes", "activation_bytes", "is_view", "formula",
+]
+
+#: Totals keys (stable names).
+TOTAL_KEYS = [
+    "params", "weight_params", "bias_params", "trainable_params", "buffers", "buffer_bytes",
+    "macs", "flops", "other_ops", "weight_bytes", "input_bytes", "activation_bytes",
+    "peak_activation_bytes", "grad_bytes", "optimizer_bytes", "train_bytes",
+]
+
+_SCHEMA = {
+    "name": pl.String, "op": pl.String, "inputs": pl.List(pl.String), "output_shape": pl.List(pl.UInt64),
+    **{c: pl.UInt64 for c in LAYER_COLUMNS if c not in ("name", "op", "inputs", "output_shape", "is_view", "formula")},
+    "is_view": pl.Boolean, "formula": pl.String,
+}
+
+
+@dataclass
+class Report:
+    """The cost of one model: ``totals`` (a dict of ints) and ``layers`` (a polars DataFrame,
+    one row per layer). All counts are exact integers; bytes are raw bytes."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    batch: int
+    dtype: str
+    optimizer: str
+    totals: dict[str, int]
+    layers: pl.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--format json`` object (stable keys)."""
+        rows = self.layers.drop("is_view").to_dicts()
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "optimizer": self.optimizer,
+            "totals": dict(self.totals),
+            "layers": rows,
+        }
+
+    def explain(self) -> list[str]:
+        """One line per layer: its formula with its numbers."""
+        width = max(len(n) for n in self.layers["name"])
+        return [f"{n:<{width}}  {f}" for n, f in zip(self.layers["name"], self.layers["formula"])]
+
+    def flat_layers(self) -> pl.DataFrame:
+        """``layers`` with list columns turned into text (for CSV)."""
+        return self.layers.with_columns(
+            pl.col("inputs").list.join(","),
+            pl.col("output_shape").cast(pl.List(pl.String)).list.join("x"),
+        )
+
+    def __repr__(self) -> str:
+        from archsweep.units import human_bytes, human_count
+
+        t = self.totals
+        return (
+            f"<Report {self.name} input={self.input_shape} dtype={self.dtype}: "
+            f"{t['params']:,} params ({human_count(t['params'])}), {t['macs']:,} MACs "
+            f"({human_count(t['macs'])}), weights {human_bytes(t['weight_bytes'])}>"
+        )
+
+
+def _as_model(model: Model | str | Path | dict) -> Model:
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, dict):
+        return Model.from_dict(model)
+    if isinstance(model, (str, Path)):
+        return load(model)
+    raise TypeError(f"analyze() takes a Model, a path or a dict, not {type(model).__name__}")
+
+
+def analyze(
+    model: Model | str | Path | dict,
+    input_shape: Sequence[int] | None = None,
+    batch: int = 1,
+    dtype: str = "fp32",
+    optimizer: str = "adam",
+) -> Report:
+    """Shapes, params, MACs/FLOPs and memory of every layer of ``model`` and in total.
+
+    ``input_shape`` is the per-sample shape (batch excluded), e.g. ``(3, 224, 224)``; it
+    overrides the model file's ``input``. ``dtype`` (fp32, fp16, bf16, int8, fp8, fp64) sets
+    weight and activation bytes; ``optimizer`` (sgd, momentum, adam, adamw) the training
+    estimate. Raises :class:`archsweep.ArchsweepError` naming the layer, rule and numbers.
+    """
+    m = _as_model(model)
+    shape = None if input_shape is None else [int(d) for d in input_shape]
+    if batch < 1:
+        raise _core.ArchsweepError(f"batch must be at least 1, got {batch}")
+    if shape is not None and any(d < 1 for d in shape):
+        raise _core.ArchsweepError(f"input shape {tuple(shape)} must have positive dims")
+    raw = _core.analyze_json(m.to_json(), shape, int(batch), str(dtype), str(optimizer))
+    layers = pl.DataFrame(raw["layers"], schema=_SCHEMA)
+    return Report(
+        name=raw["name"],
+        input_shape=tuple(raw["input_shape"]),
+        batch=raw["batch"],
+        dtype=raw["dtype"],
+        optimizer=raw["optimizer"],
+        totals={k: raw["totals"][k] for k in TOTAL_KEYS},
+        layers=layers,
+    )

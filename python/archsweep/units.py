@@ -1,0 +1,41 @@
+"""Human-readable numbers. Tables keep raw integers; only what is printed for people is
+rounded, and sizes always show binary (MiB, 2**20) and decimal (MB, 10**6) units side by side."""
+
+from __future__ import annotations
+
+_BINARY = [(2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")]
+_DECIMAL = [(10**12, "TB"), (10**9, "GB"), (10**6, "MB"), (10**3, "kB")]
+_COUNT = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")]
+
+
+def _scaled(n: int, table: list[tuple[int, str]], unit: str, digits: int = 1) -> str:
+    for size, name in table:
+        if n >= size:
+            return f"{n / size:.{digits}f} {name}"
+    return f"{n} {unit}".rstrip()
+
+
+def mib(n: int) -> str:
+    """``553430176 -> '527.8 MiB'`` (binary units)."""
+    return _scaled(n, _BINARY, "B")
+
+
+def mb(n: int) -> str:
+    """``553430176 -> '553.4 MB'`` (decimal units)."""
+    return _scaled(n, _DECIMAL, "B")
+
+
+def human_bytes(n: int) -> str:
+    """``553430176 -> '527.8 MiB (553.4 MB)'``: both units, never one alone."""
+    if n < 1000:
+        return f"{n} B"
+    return f"{mib(n)} ({mb(n)})"
+
+
+def human_count(n: int, digits: int = 2) -> str:
+    """``138357544 -> '138.36 M'``, ``15470264320 -> '15.47 G'``."""
+    return _scaled(n, _COUNT, "", digits)
+
+
+def commas(n: int) -> str:
+    return f"{n:,}"
