@@ -1,0 +1,5 @@
+import sys
+
+from archsweep.cli import main
+
+sys.exit(main())
