@@ -8,7 +8,7 @@ use super::conv::layout;
 use super::{expect_rank, Eval, Op};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
-use crate::num::prod;
+use crate::num::mul;
 use crate::shape::Shape;
 use serde_json::Value;
 
@@ -57,15 +57,15 @@ impl Op for AdaptivePool {
         let x = &inputs[0];
         expect_rank(x, &[self.d + 2], layout(self.d))?;
         let mut out = *x;
-        let mut reads = vec![x.batch(), x.channels()];
+        let mut reads = mul(x.batch(), x.channels())?;
         for i in 0..self.d {
             let n = x.tail(self.d)[i];
             let o = self.output_size[i].unwrap_or(n);
             out.dims_mut()[2 + i] = o;
-            reads.push(window_sum(n, o));
+            reads = mul(reads, window_sum(n, o))?;
         }
         out.numel()?; // overflow check
-        Ok(Eval { shape: out, cost: Cost { other_ops: prod(&reads)?, ..Cost::default() } })
+        Ok(Eval { shape: out, cost: Cost { other_ops: reads, ..Cost::default() } })
     }
 }
 

@@ -86,11 +86,16 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
 }
 
 impl Conv {
-    /// (left, right) padding per spatial dim.
-    fn pads(&self) -> Result<Vec<(u64, u64)>, String> {
+    /// (left, right) padding per spatial dim (no allocation: this runs per sweep variant).
+    fn pads(&self) -> Result<[(u64, u64); 3], String> {
+        let mut pads = [(0u64, 0u64); 3];
         match &self.padding {
-            Padding::Valid => Ok(vec![(0, 0); self.d]),
-            Padding::Explicit(p) => Ok(p.iter().map(|&p| (p, p)).collect()),
+            Padding::Valid => {}
+            Padding::Explicit(p) => {
+                for i in 0..self.d {
+                    pads[i] = (p[i], p[i]);
+                }
+            }
             Padding::Same => {
                 if self.stride.iter().any(|&s| s != 1) {
                     return Err(format!(
@@ -98,14 +103,14 @@ impl Conv {
                         join_x(&self.stride)
                     ));
                 }
-                Ok((0..self.d)
-                    .map(|i| {
-                        let total = self.dilation[i] * (self.kernel[i] - 1);
-                        (total / 2, total - total / 2)
-                    })
-                    .collect())
+                for i in 0..self.d {
+                    // PyTorch puts the odd element of an even kernel's padding on the right.
+                    let total = self.dilation[i] * (self.kernel[i] - 1);
+                    pads[i] = (total / 2, total - total / 2);
+                }
             }
         }
+        Ok(pads)
     }
 }
 
@@ -119,23 +124,22 @@ impl Op for Conv {
         let pads = self.pads()?;
         let mut out = *x;
         out.dims_mut()[1] = self.out_channels;
-        let spatial = x.tail(self.d).to_vec();
-        let mut padded = Vec::with_capacity(self.d);
-        let mut effective = Vec::with_capacity(self.d);
+        let spatial = x.tail(self.d);
+        let (mut padded, mut effective) = ([0u64; 3], [0u64; 3]);
         for i in 0..self.d {
-            padded.push(spatial[i] + pads[i].0 + pads[i].1);
-            effective.push(self.dilation[i] * (self.kernel[i] - 1) + 1);
+            padded[i] = spatial[i] + pads[i].0 + pads[i].1;
+            effective[i] = self.dilation[i] * (self.kernel[i] - 1) + 1;
         }
         if (0..self.d).any(|i| padded[i] < effective[i]) {
             let dil = if self.dilation.iter().any(|&v| v != 1) {
-                format!(" (dilation {}, effective {})", join_x(&self.dilation), join_x(&effective))
+                format!(" (dilation {}, effective {})", join_x(&self.dilation), join_x(&effective[..self.d]))
             } else {
                 String::new()
             };
             return Err(format!(
                 "kernel {}{dil} is larger than the padded input {}",
                 join_x(&self.kernel),
-                join_x(&padded)
+                join_x(&padded[..self.d])
             ));
         }
         for i in 0..self.d {

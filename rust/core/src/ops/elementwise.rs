@@ -23,7 +23,7 @@ pub fn parse(_a: &Attrs, _kind: Kind) -> Result<Box<dyn Op>, String> {
 /// Broadcast two shapes by PyTorch's rules (align right; sizes equal or one of them 1).
 pub(crate) fn broadcast(a: &Shape, b: &Shape) -> Result<Shape, String> {
     let r = a.rank().max(b.rank());
-    let mut dims = vec![0u64; r];
+    let mut dims = [0u64; crate::shape::MAX_RANK];
     for i in 0..r {
         let da = if i < r - a.rank() { 1 } else { a.dims()[i - (r - a.rank())] };
         let db = if i < r - b.rank() { 1 } else { b.dims()[i - (r - b.rank())] };
@@ -34,7 +34,7 @@ pub(crate) fn broadcast(a: &Shape, b: &Shape) -> Result<Shape, String> {
             _ => return Err(format!("shapes {a} and {b} do not broadcast: dim {i} is {da} vs {db}")),
         };
     }
-    Shape::new(&dims)
+    Shape::new(&dims[..r])
 }
 
 impl Op for Elementwise {

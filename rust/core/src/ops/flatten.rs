@@ -23,10 +23,12 @@ impl Op for Flatten {
         if s > e {
             return Err(format!("start_dim={} comes after end_dim={} for a {}-d input", self.start_dim, self.end_dim, x.rank()));
         }
-        let mut dims: Vec<u64> = x.dims()[..s].to_vec();
-        dims.push(prod(&x.dims()[s..=e])?);
-        dims.extend_from_slice(&x.dims()[e + 1..]);
-        Ok(Eval { shape: Shape::new(&dims)?, cost: Cost::default() })
+        let mut out = Shape::new(&x.dims()[..s])?;
+        out.push(prod(&x.dims()[s..=e])?)?;
+        for &d in &x.dims()[e + 1..] {
+            out.push(d)?;
+        }
+        Ok(Eval { shape: out, cost: Cost::default() })
     }
 
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {

@@ -87,10 +87,11 @@ impl Op for Pool {
             }
         }
         let mut out = *x;
-        let mut sizes = Vec::with_capacity(self.d);
+        let mut sizes = [0i128; 3];
         for i in 0..self.d {
-            sizes.push(pooled_size(x.tail(self.d)[i], self.kernel[i], self.padding[i], self.stride[i], self.dilation[i], self.ceil_mode));
+            sizes[i] = pooled_size(x.tail(self.d)[i], self.kernel[i], self.padding[i], self.stride[i], self.dilation[i], self.ceil_mode);
         }
+        let sizes = &sizes[..self.d];
         if sizes.iter().any(|&v| v < 1) {
             let shown: Vec<String> = sizes.iter().map(|v| v.to_string()).collect();
             return Err(format!(
@@ -102,7 +103,7 @@ impl Op for Pool {
                 shown.join("×")
             ));
         }
-        for (i, v) in sizes.into_iter().enumerate() {
+        for (i, &v) in sizes.iter().enumerate() {
             out.dims_mut()[2 + i] = v as u64;
         }
         let other_ops = mul(out.numel()?, prod(&self.kernel)?)?;

@@ -26,23 +26,29 @@ impl Op for Reshape {
     fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
         let x = &inputs[0];
         let have = prod(&x.dims()[1..])?;
-        let known = prod(&self.shape.iter().filter(|&&d| d > 0).map(|&d| d as u64).collect::<Vec<_>>())?;
-        let shown = self.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
-        let mut dims = vec![x.batch()];
+        let mut known: u64 = 1;
+        for &d in self.shape.iter().filter(|&&d| d > 0) {
+            known = crate::num::mul(known, d as u64)?;
+        }
+        let fail = || {
+            let shown = self.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
+            Err(format!("cannot reshape {} ({have} elements per sample) into {shown}", join_x(&x.dims()[1..])))
+        };
+        let mut out = Shape::new(&[x.batch()])?;
         for &d in &self.shape {
             if d == -1 {
-                if known == 0 || have % known != 0 {
-                    return Err(format!("cannot reshape {} ({have} elements per sample) into {shown}", join_x(&x.dims()[1..])));
+                if have % known != 0 {
+                    return fail();
                 }
-                dims.push(have / known);
+                out.push(have / known)?;
             } else {
-                dims.push(d as u64);
+                out.push(d as u64)?;
             }
         }
-        if prod(&dims[1..])? != have {
-            return Err(format!("cannot reshape {} ({have} elements per sample) into {shown}", join_x(&x.dims()[1..])));
+        if prod(&out.dims()[1..])? != have {
+            return fail();
         }
-        Ok(Eval { shape: Shape::new(&dims)?, cost: Cost::default() })
+        Ok(Eval { shape: out, cost: Cost::default() })
     }
 
     fn aliases_input(&self) -> bool {

@@ -29,8 +29,11 @@ impl Op for Select {
         if self.index >= n || self.index < -n {
             return Err(format!("index {} is out of range for dim {d} of size {n}", self.index));
         }
-        let dims: Vec<u64> = x.dims().iter().enumerate().filter(|(i, _)| *i != d).map(|(_, &v)| v).collect();
-        Ok(Eval { shape: Shape::new(&dims)?, cost: Cost::default() })
+        let mut out = Shape::new(&x.dims()[..d])?;
+        for &v in &x.dims()[d + 1..] {
+            out.push(v)?;
+        }
+        Ok(Eval { shape: out, cost: Cost::default() })
     }
 
     fn aliases_input(&self) -> bool {
