@@ -9,7 +9,7 @@
 use crate::attrs::Attrs;
 use crate::cost::Cost;
 use crate::error::Error;
-use crate::memory::{peak_live_bytes, Dtype, Optimizer, Step};
+use crate::memory::{Dtype, Liveness, Optimizer, Step, StepKind};
 use crate::num::{add, mul, sum};
 use crate::ops::{self, Op};
 use crate::shape::Shape;
@@ -189,6 +189,48 @@ pub struct Totals {
     pub train_bytes: u64,
 }
 
+/// What one executed layer adds to the totals.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerAmounts {
+    pub params: u64,
+    pub trainable_params: u64,
+    pub weight_bytes: u64,
+    pub activation_bytes: u64,
+}
+
+impl Totals {
+    /// Add one executed layer (the one place where per-layer amounts are summed, for
+    /// `analyze` and for sweeps alike).
+    pub fn add_layer(&mut self, c: &Cost, trainable: bool, out_numel: u64, is_view: bool, dtype_bytes: u64) -> Result<LayerAmounts, String> {
+        let params = c.params()?;
+        let trainable_params = if trainable { params } else { 0 };
+        let activation_bytes = if is_view { 0 } else { mul(out_numel, dtype_bytes)? };
+        self.params = add(self.params, params)?;
+        self.weight_params = add(self.weight_params, c.weight_params)?;
+        self.bias_params = add(self.bias_params, c.bias_params)?;
+        self.trainable_params = add(self.trainable_params, trainable_params)?;
+        self.buffers = add(self.buffers, c.buffers)?;
+        self.buffer_bytes = add(self.buffer_bytes, c.buffer_bytes)?;
+        self.macs = add(self.macs, c.macs)?;
+        self.other_ops = add(self.other_ops, c.other_ops)?;
+        self.activation_bytes = add(self.activation_bytes, activation_bytes)?;
+        Ok(LayerAmounts { params, trainable_params, weight_bytes: mul(params, dtype_bytes)?, activation_bytes })
+    }
+
+    /// Derived totals once every layer is in: FLOPs, bytes, the training estimate.
+    pub fn finish(&mut self, input_bytes: u64, peak_activation_bytes: u64, options: &Options) -> Result<(), String> {
+        let dt = options.dtype.bytes();
+        self.flops = mul(self.macs, 2)?;
+        self.weight_bytes = mul(self.params, dt)?;
+        self.input_bytes = input_bytes;
+        self.peak_activation_bytes = peak_activation_bytes;
+        self.grad_bytes = mul(self.trainable_params, dt)?;
+        self.optimizer_bytes = mul(self.grad_bytes, options.optimizer.states_per_param())?;
+        self.train_bytes = sum(&[self.weight_bytes, self.buffer_bytes, self.grad_bytes, self.optimizer_bytes, self.activation_bytes, self.input_bytes])?;
+        Ok(())
+    }
+}
+
 pub struct Analysis {
     pub name: String,
     pub input_shape: Shape,
@@ -228,22 +270,9 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
         scratch.extend(node.inputs.iter().map(|&v| values[v]));
         let ev = node.op.eval(&scratch).map_err(err)?;
         let c = ev.cost;
-        let params = c.params().map_err(err)?;
-        let trainable_params = if node.trainable { params } else { 0 };
         let is_view = node.op.aliases_input();
-        let activation_bytes = if is_view { 0 } else { mul(ev.shape.numel().map_err(err)?, dt).map_err(err)? };
-        let weight_bytes = mul(params, dt).map_err(err)?;
+        let amounts = t.add_layer(&c, node.trainable, ev.shape.numel().map_err(err)?, is_view, dt).map_err(err)?;
         let formula = node.op.explain(&scratch, &ev);
-        let acc = |a: u64, b: u64| add(a, b).map_err(err);
-        t.params = acc(t.params, params)?;
-        t.weight_params = acc(t.weight_params, c.weight_params)?;
-        t.bias_params = acc(t.bias_params, c.bias_params)?;
-        t.trainable_params = acc(t.trainable_params, trainable_params)?;
-        t.buffers = acc(t.buffers, c.buffers)?;
-        t.buffer_bytes = acc(t.buffer_bytes, c.buffer_bytes)?;
-        t.macs = acc(t.macs, c.macs)?;
-        t.other_ops = acc(t.other_ops, c.other_ops)?;
-        t.activation_bytes = acc(t.activation_bytes, activation_bytes)?;
         values.push(ev.shape);
         layers.push(LayerReport {
             name: node.name.clone(),
@@ -251,28 +280,23 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
             inputs: node.inputs.iter().map(|&v| names[v].to_string()).collect(),
             output_shape: ev.shape,
             cost: c,
-            params,
-            trainable_params,
-            weight_bytes,
-            activation_bytes,
+            params: amounts.params,
+            trainable_params: amounts.trainable_params,
+            weight_bytes: amounts.weight_bytes,
+            activation_bytes: amounts.activation_bytes,
             is_view,
             formula,
         });
     }
     let total_err = |m: String| Error::model(format!("totals: {m}"));
-    t.flops = mul(t.macs, 2).map_err(total_err)?;
-    t.weight_bytes = mul(t.params, dt).map_err(total_err)?;
-    t.input_bytes = mul(input_shape.numel().map_err(total_err)?, dt).map_err(total_err)?;
+    let input_bytes = mul(input_shape.numel().map_err(total_err)?, dt).map_err(total_err)?;
     let steps: Vec<Step> = model
         .nodes
         .iter()
         .zip(&layers)
-        .map(|(n, l)| Step { bytes: l.activation_bytes, aliases: if l.is_view { Some(n.inputs[0]) } else { None }, reads: &n.inputs })
+        .map(|(n, l)| Step { kind: if l.is_view { StepKind::Alias } else { StepKind::Own }, bytes: l.activation_bytes, reads: &n.inputs })
         .collect();
-    t.peak_activation_bytes = peak_live_bytes(t.input_bytes, &steps).map_err(total_err)?;
-    t.grad_bytes = mul(t.trainable_params, dt).map_err(total_err)?;
-    t.optimizer_bytes = mul(t.grad_bytes, options.optimizer.states_per_param()).map_err(total_err)?;
-    t.train_bytes = sum(&[t.weight_bytes, t.buffer_bytes, t.grad_bytes, t.optimizer_bytes, t.activation_bytes, t.input_bytes])
-        .map_err(total_err)?;
+    let peak = Liveness::default().peak(input_bytes, &steps).map_err(total_err)?;
+    t.finish(input_bytes, peak, &options).map_err(total_err)?;
     Ok(Analysis { name: model.name.clone(), input_shape, options, layers, totals: t })
 }

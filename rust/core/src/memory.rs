@@ -99,67 +99,97 @@ impl FromStr for Optimizer {
     }
 }
 
-/// One tensor-producing step for the liveness walk: the storage it writes (its own, or an
-/// alias of an input's), how many bytes it allocates, and which storages it reads.
+/// How one layer touches storage, for the liveness walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// Allocates a new output of `bytes`.
+    Own,
+    /// A view or in-place op: its output is its first input's storage.
+    Alias,
+    /// Not executed (a sweep layer switched off by `when`/`repeat`): passes its first input
+    /// through, reads nothing, and is never the model's result.
+    Skipped,
+}
+
+#[derive(Debug, Clone, Copy)]
 pub struct Step<'a> {
+    pub kind: StepKind,
     pub bytes: u64,
-    pub aliases: Option<usize>,
+    /// Values read: 0 is the model input, i + 1 is step i's output.
     pub reads: &'a [usize],
 }
 
-/// Peak live bytes over `steps`, where value 0 is the model input of `input_bytes` and value
-/// i + 1 is step i's output. Storage of a view is its root's; a storage is freed after the
-/// last step that reads it or any of its aliases; the last step's output is kept.
-pub fn peak_live_bytes(input_bytes: u64, steps: &[Step]) -> Result<u64, String> {
-    let n = steps.len() + 1;
-    let mut root = vec![0usize; n];
-    let mut size = vec![0u64; n];
-    size[0] = input_bytes;
-    for (i, s) in steps.iter().enumerate() {
-        root[i + 1] = match s.aliases {
-            Some(v) => root[v],
-            None => i + 1,
-        };
-        size[i + 1] = if s.aliases.is_some() { 0 } else { s.bytes };
-    }
-    // last step at which each storage is needed
-    let mut last_use = vec![0usize; n];
-    for (i, s) in steps.iter().enumerate() {
-        last_use[root[i + 1]] = last_use[root[i + 1]].max(i + 1);
-        for &v in s.reads {
-            last_use[root[v]] = last_use[root[v]].max(i + 1);
+/// Peak live activation bytes. Reuses its buffers, so a sweep can call it per variant without
+/// allocating. Value 0 is the model input; value i + 1 is step i's output. A storage is freed
+/// after the last step that reads it or any alias of it; the last executed step's result stays.
+#[derive(Default)]
+pub struct Liveness {
+    root: Vec<usize>,
+    last_use: Vec<usize>,
+    freed: Vec<u64>,
+}
+
+const KEEP: usize = usize::MAX;
+
+impl Liveness {
+    pub fn peak(&mut self, input_bytes: u64, steps: &[Step]) -> Result<u64, String> {
+        let n = steps.len() + 1;
+        self.root.clear();
+        self.root.resize(n, 0);
+        self.last_use.clear();
+        self.last_use.resize(n, 0);
+        self.freed.clear();
+        self.freed.resize(n, 0);
+        let mut result = 0; // the value holding the model's result
+        for (i, s) in steps.iter().enumerate() {
+            let v = i + 1;
+            self.root[v] = match s.kind {
+                StepKind::Own => v,
+                StepKind::Alias | StepKind::Skipped => self.root[s.reads[0]],
+            };
+            if s.kind != StepKind::Skipped {
+                for &r in s.reads {
+                    let root = self.root[r];
+                    self.last_use[root] = self.last_use[root].max(v);
+                }
+                result = v;
+            }
         }
-    }
-    last_use[root[n - 1]] = usize::MAX; // the result stays
-    let mut frees: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for v in 0..n {
-        if root[v] == v && last_use[v] != usize::MAX {
-            frees[last_use[v]].push(v);
+        self.last_use[self.root[result]] = KEEP;
+        let size = |v: usize| if v == 0 { input_bytes } else if steps[v - 1].kind == StepKind::Own { steps[v - 1].bytes } else { 0 };
+        for v in 0..n {
+            if self.root[v] == v && self.last_use[v] != KEEP {
+                self.freed[self.last_use[v]] += size(v);
+            }
         }
-    }
-    let mut live = input_bytes;
-    let mut peak = live;
-    for v in frees[0].iter() {
-        live -= size[*v];
-    }
-    for step in 1..n {
-        live = crate::num::add(live, size[step])?;
-        peak = peak.max(live);
-        for &v in &frees[step] {
-            live -= size[v];
+        let mut live = input_bytes;
+        let mut peak = live;
+        live -= self.freed[0];
+        for v in 1..n {
+            live = crate::num::add(live, size(v))?;
+            peak = peak.max(live);
+            live -= self.freed[v];
         }
+        Ok(peak)
     }
-    Ok(peak)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn peak_live_bytes(input: u64, steps: &[Step]) -> Result<u64, String> {
+        Liveness::default().peak(input, steps)
+    }
+
+    fn own(bytes: u64, reads: &'static [usize]) -> Step<'static> {
+        Step { kind: StepKind::Own, bytes, reads }
+    }
+
     #[test]
     fn chain_keeps_two_live() {
         // x(10) -> a(20) -> b(30) -> c(5): peaks when b is made while a is alive: 20 + 30.
-        let steps = [Step { bytes: 20, aliases: None, reads: &[0] }, Step { bytes: 30, aliases: None, reads: &[1] }, Step { bytes: 5, aliases: None, reads: &[2] }];
+        let steps = [own(20, &[0]), own(30, &[1]), own(5, &[2])];
         assert_eq!(peak_live_bytes(10, &steps).unwrap(), 50);
     }
 
@@ -167,9 +197,9 @@ mod tests {
     fn residual_keeps_skip_alive() {
         // x(10) -> a(10) -> b(10) -> add(a, b)(10): a, b and add all live: 30, plus x until a.
         let steps = [
-            Step { bytes: 10, aliases: None, reads: &[0] },
-            Step { bytes: 10, aliases: None, reads: &[1] },
-            Step { bytes: 10, aliases: None, reads: &[1, 2] },
+            own(10, &[0]),
+            own(10, &[1]),
+            own(10, &[1, 2]),
         ];
         assert_eq!(peak_live_bytes(10, &steps).unwrap(), 30);
     }
@@ -178,10 +208,20 @@ mod tests {
     fn views_extend_their_root() {
         // x(8) -> a(100) -> view(a) -> c(1) reading the view: a stays live until c is made.
         let steps = [
-            Step { bytes: 100, aliases: None, reads: &[0] },
-            Step { bytes: 0, aliases: Some(1), reads: &[1] },
-            Step { bytes: 1, aliases: None, reads: &[2] },
+            own(100, &[0]),
+            Step { kind: StepKind::Alias, bytes: 0, reads: &[1] },
+            own(1, &[2]),
         ];
+        assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
+    }
+
+    #[test]
+    fn skipped_steps_pass_through() {
+        // x(8) -> a(100) -> skipped(a) -> c(1) reading it: same as c reading a directly.
+        let steps = [own(100, &[0]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1] }, own(1, &[2])];
+        assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
+        // a skipped last step is not the result: a(100) is freed after b reads it.
+        let steps = [own(100, &[0]), own(5, &[1]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1] }];
         assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
     }
 
