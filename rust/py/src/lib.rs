@@ -7,11 +7,13 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+mod space;
+
 create_exception!(_core, ArchsweepError, PyValueError, "An invalid model, layer or option; the message names the layer, the rule and the numbers.");
 
 /// Run `f` so that neither an error nor a panic crosses into Python as anything but an
 /// `ArchsweepError`.
-fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> PyResult<T> {
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(msg)) => Err(ArchsweepError::new_err(msg)),
@@ -122,5 +124,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_json, m)?)?;
     m.add_function(wrap_pyfunction!(op_names, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;
+    m.add_class::<space::CompiledSpace>()?;
     Ok(())
 }

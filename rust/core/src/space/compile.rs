@@ -1,0 +1,557 @@
+//! Compile a space spec once into a flat program: repeat blocks expanded to their largest
+//! count, every layer instance wired to value indices, each with the conditions that switch it
+//! on. A switched-off instance passes its first input through (so "skip this projection"
+//! leaves the identity shortcut). Ops whose attributes depend on few variables are built once
+//! per combination of those variables' values and looked up by digit arithmetic per variant.
+
+use super::expr::{self, Binding, Compiled, Value};
+use super::spec::{AttrTpl, BlockTpl, Count, Item, LayerTpl, Spec, BLOCK_INPUT};
+use crate::attrs::Attrs;
+use crate::graph::INPUT;
+use crate::ops::{self, Op};
+use serde_json::{Map, Value as Json};
+use std::collections::HashMap;
+
+/// Largest table of prebuilt ops per layer instance; beyond it ops are built per variant.
+const TABLE_LIMIT: u64 = 1 << 16;
+/// Largest number of variable combinations examined to find a repeat count's maximum.
+const COUNT_SCAN_LIMIT: u64 = 1 << 20;
+/// Most layer instances one space may expand to.
+const INSTANCE_LIMIT: usize = 100_000;
+
+/// One primary variable (a per-stage variable contributes one per stage: `width_0`, ...).
+pub struct Var {
+    pub name: String,
+    pub choices: Vec<Value>,
+}
+
+/// An attribute with its expressions compiled.
+pub enum CAttr {
+    Const(Json),
+    Expr(Compiled),
+    List(Vec<CAttr>),
+}
+
+pub enum OpSource {
+    Const(Box<dyn Op>),
+    /// Prebuilt ops indexed by Σ digit[var] × stride over the variables the attributes read.
+    Table { vars: Vec<usize>, strides: Vec<u64>, ops: Vec<Result<Box<dyn Op>, String>> },
+    /// Built per variant from the evaluated attributes (too many combinations to tabulate).
+    Dynamic,
+}
+
+#[derive(Clone, Copy)]
+pub enum Pred {
+    /// expression `e` is true
+    Truthy(usize),
+    /// repeat count expression `e` is greater than `r`
+    Greater(usize, i64),
+}
+
+pub struct Instance {
+    pub name: String,
+    pub op_name: String,
+    /// Values read: 0 is the model input, k + 1 is instance k's output.
+    pub inputs: Vec<usize>,
+    pub preds: Vec<Pred>,
+    pub trainable: bool,
+    pub attrs: Vec<(String, CAttr)>,
+    pub op: OpSource,
+    /// Highest variable index (digit position) this instance's result depends on, through its
+    /// attributes, conditions and inputs; None if on none.
+    pub max_var: Option<usize>,
+}
+
+pub struct Program {
+    pub name: String,
+    pub vars: Vec<Var>,
+    pub derived: Vec<(String, Compiled)>,
+    pub constraints: Vec<(String, Compiled)>,
+    pub input: Vec<CAttr>,
+    /// Count and `when` expressions evaluated once per variant.
+    pub exprs: Vec<Compiled>,
+    pub instances: Vec<Instance>,
+    /// Highest variable index the input shape depends on.
+    pub input_max_var: Option<usize>,
+}
+
+impl Program {
+    pub fn num_slots(&self) -> usize {
+        self.vars.len() + self.derived.len()
+    }
+}
+
+/// Names visible to expressions: variables, derived variables, loop indices.
+struct Names {
+    scalars: HashMap<String, usize>,
+    lists: HashMap<String, Vec<usize>>,
+}
+
+impl Names {
+    fn resolve(&self, loops: &[(String, i64)], name: &str) -> Option<Binding> {
+        if let Some((_, v)) = loops.iter().rev().find(|(n, _)| n == name) {
+            return Some(Binding::Const(Value::Int(*v)));
+        }
+        if let Some(&s) = self.scalars.get(name) {
+            return Some(Binding::Slot(s));
+        }
+        self.lists.get(name).map(|l| Binding::SlotList(l.clone()))
+    }
+}
+
+struct Frame {
+    block_input: usize,
+    locals: HashMap<String, usize>,
+    auto: HashMap<String, usize>,
+}
+
+struct Ctx<'a> {
+    names: &'a Names,
+    /// primaries each slot depends on (a primary on itself; a derived on its closure)
+    slot_deps: Vec<Vec<usize>>,
+    radix: Vec<u64>,
+    derived: &'a [(String, Compiled)],
+    vars: &'a [Var],
+    exprs: Vec<Compiled>,
+    instances: Vec<Instance>,
+    frames: Vec<Frame>,
+    full_names: HashMap<String, usize>,
+    prev: usize,
+}
+
+fn deps_of(c: &Compiled, slot_deps: &[Vec<usize>]) -> Vec<usize> {
+    let mut out: Vec<usize> = c.slots().into_iter().flat_map(|s| slot_deps[s].iter().copied()).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn value_to_json(v: Value) -> Json {
+    match v {
+        Value::Int(i) => Json::from(i),
+        Value::Float(f) => serde_json::Number::from_f64(f).map(Json::Number).unwrap_or(Json::Null),
+        Value::Bool(b) => Json::Bool(b),
+    }
+}
+
+impl CAttr {
+    fn compile(t: &AttrTpl, resolve: &dyn Fn(&str) -> Option<Binding>, what: &str) -> Result<CAttr, String> {
+        Ok(match t {
+            AttrTpl::Const(v) => CAttr::Const(v.clone()),
+            AttrTpl::Expr(e) => {
+                let c = e.compile(resolve).map_err(|m| format!("{what}: {m}"))?;
+                match c.as_const() {
+                    Some(v) => CAttr::Const(value_to_json(v)),
+                    None => CAttr::Expr(c),
+                }
+            }
+            AttrTpl::List(items) => {
+                let parts: Vec<CAttr> = items.iter().map(|i| CAttr::compile(i, resolve, what)).collect::<Result<_, _>>()?;
+                if parts.iter().all(|p| matches!(p, CAttr::Const(_))) {
+                    CAttr::Const(Json::Array(parts.into_iter().map(|p| if let CAttr::Const(v) = p { v } else { unreachable!() }).collect()))
+                } else {
+                    CAttr::List(parts)
+                }
+            }
+        })
+    }
+
+    fn is_const(&self) -> bool {
+        matches!(self, CAttr::Const(_))
+    }
+
+    fn collect_slots(&self, out: &mut Vec<usize>) {
+        match self {
+            CAttr::Const(_) => {}
+            CAttr::Expr(c) => out.extend(c.slots()),
+            CAttr::List(items) => items.iter().for_each(|i| i.collect_slots(out)),
+        }
+    }
+
+    /// The concrete JSON value for one variant.
+    pub fn eval(&self, slots: &[Value]) -> Result<Json, String> {
+        Ok(match self {
+            CAttr::Const(v) => v.clone(),
+            CAttr::Expr(c) => value_to_json(c.eval(slots)?),
+            CAttr::List(items) => Json::Array(items.iter().map(|i| i.eval(slots)).collect::<Result<_, _>>()?),
+        })
+    }
+}
+
+/// Build an op from evaluated attributes.
+pub fn build_op(op: &str, attrs: &[(String, CAttr)], slots: &[Value]) -> Result<Box<dyn Op>, String> {
+    let mut map = Map::new();
+    for (k, a) in attrs {
+        map.insert(k.clone(), a.eval(slots)?);
+    }
+    ops::build(op, &Attrs::new(&map))
+}
+
+/// Evaluate `name{expr}` templates; the expressions may use loop indices only.
+fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = tpl;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('}').ok_or_else(|| format!("{what}: unclosed '{{' in name '{tpl}'"))? + open;
+        let e = expr::parse(&rest[open + 1..close]).map_err(|m| format!("{what}: name '{tpl}': {m}"))?;
+        let resolve = |n: &str| loops.iter().rev().find(|(l, _)| l == n).map(|(_, v)| Binding::Const(Value::Int(*v)));
+        let c = e.compile(&resolve).map_err(|m| format!("{what}: name '{tpl}' may only use loop indices: {m}"))?;
+        let v = c.as_const().ok_or_else(|| format!("{what}: name '{tpl}' may only use loop indices"))?;
+        out.push_str(&v.to_string());
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl<'a> Ctx<'a> {
+    fn resolve_fn<'b>(&'b self, loops: &'b [(String, i64)]) -> impl Fn(&str) -> Option<Binding> + 'b {
+        move |n: &str| self.names.resolve(loops, n)
+    }
+
+    /// Every combination of values of `vars` (digit vectors), with derived slots computed.
+    fn combos(&self, vars: &[usize]) -> impl Iterator<Item = Vec<Value>> + '_ {
+        let total: u64 = vars.iter().map(|&v| self.radix[v]).product();
+        let vars = vars.to_vec();
+        let n_slots = self.vars.len() + self.derived.len();
+        (0..total).map(move |mut k| {
+            let mut slots = vec![Value::Int(0); n_slots];
+            for (i, v) in self.vars.iter().enumerate() {
+                slots[i] = v.choices[0];
+            }
+            for &v in vars.iter().rev() {
+                let r = self.radix[v];
+                slots[v] = self.vars[v].choices[(k % r) as usize];
+                k /= r;
+            }
+            for (j, (_, d)) in self.derived.iter().enumerate() {
+                let idx = self.vars.len() + j;
+                // derived variables outside `vars`' closure may fail on the default values; they
+                // are not read by anything evaluated with this combination
+                slots[idx] = d.eval(&slots).unwrap_or(Value::Int(0));
+            }
+            slots
+        })
+    }
+
+    fn lookup(&self, name: &str, what: &str) -> Result<usize, String> {
+        if name == INPUT {
+            return Ok(0);
+        }
+        if name == BLOCK_INPUT {
+            return Ok(self.frames.last().map_or(0, |f| f.block_input));
+        }
+        for f in self.frames.iter().rev() {
+            if let Some(&v) = f.locals.get(name) {
+                return Ok(v);
+            }
+        }
+        if let Some(&v) = self.full_names.get(name) {
+            return Ok(v);
+        }
+        Err(format!("{what}: input '{name}' is not '{INPUT}', '{BLOCK_INPUT}' or a layer defined before this one"))
+    }
+
+    fn expand(&mut self, items: &[Item], prefix: &str, loops: &mut Vec<(String, i64)>, preds: &mut Vec<(Pred, Vec<usize>)>) -> Result<(), String> {
+        for item in items {
+            match item {
+                Item::Layer(l) => self.layer(l, prefix, loops, preds)?,
+                Item::Block(b) => self.block(b, prefix, loops, preds)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn block(&mut self, b: &BlockTpl, prefix: &str, loops: &mut Vec<(String, i64)>, preds: &mut Vec<(Pred, Vec<usize>)>) -> Result<(), String> {
+        let what = b.name.clone().unwrap_or_else(|| format!("block in '{}'", if prefix.is_empty() { "layers" } else { prefix }));
+        let (max_count, count_expr) = match &b.repeat {
+            Count::Fixed(n) => (*n, None),
+            Count::Expr(e) => {
+                let c = e.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} repeat: {m}"))?;
+                if let Some(v) = c.as_const() {
+                    let n = v.as_i64().map_err(|m| format!("{what} repeat: {m}"))?;
+                    if n < 0 {
+                        return Err(format!("{what}: repeat count {} = {n} is negative", e.source()));
+                    }
+                    (n as u64, None)
+                } else {
+                    let deps = deps_of(&c, &self.slot_deps);
+                    let n_combos: u64 = deps.iter().map(|&v| self.radix[v]).product();
+                    if n_combos > COUNT_SCAN_LIMIT {
+                        return Err(format!("{what}: repeat count '{}' depends on {n_combos} variable combinations (at most {COUNT_SCAN_LIMIT})", e.source()));
+                    }
+                    let mut max = 0i64;
+                    for slots in self.combos(&deps) {
+                        let n = c.eval(&slots).and_then(|v| v.as_i64()).map_err(|m| format!("{what} repeat '{}': {m}", e.source()))?;
+                        if n < 0 {
+                            let shown: Vec<String> = deps.iter().map(|&v| format!("{}={}", self.vars[v].name, slots[v])).collect();
+                            return Err(format!("{what}: repeat count '{}' = {n} is negative for {}", e.source(), shown.join(", ")));
+                        }
+                        max = max.max(n);
+                    }
+                    self.exprs.push(c);
+                    (max as u64, Some((self.exprs.len() - 1, deps)))
+                }
+            }
+        };
+        for r in 0..max_count {
+            if let Some(idx) = &b.index {
+                loops.push((idx.clone(), r as i64));
+            }
+            let mut pushed = 0;
+            if let Some((e, deps)) = &count_expr {
+                preds.push((Pred::Greater(*e, r as i64), deps.clone()));
+                pushed += 1;
+            }
+            if let Some(w) = &b.when {
+                let c = w.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} when: {m}"))?;
+                match c.as_const() {
+                    Some(v) if v.truthy() => {}
+                    Some(_) => {
+                        // statically off for this repeat: expand nothing
+                        if b.index.is_some() {
+                            loops.pop();
+                        }
+                        for _ in 0..pushed {
+                            preds.pop();
+                        }
+                        continue;
+                    }
+                    None => {
+                        let deps = deps_of(&c, &self.slot_deps);
+                        self.exprs.push(c);
+                        preds.push((Pred::Truthy(self.exprs.len() - 1), deps));
+                        pushed += 1;
+                    }
+                }
+            }
+            let local = match &b.name {
+                Some(n) => render_name(n, loops, &what)?,
+                None if max_count > 1 => format!("{}{r}", b.index.as_deref().unwrap_or("repeat")),
+                None => String::new(),
+            };
+            let full = match (prefix.is_empty(), local.is_empty()) {
+                (_, true) => prefix.to_string(),
+                (true, false) => local,
+                (false, false) => format!("{prefix}.{local}"),
+            };
+            self.frames.push(Frame { block_input: self.prev, locals: HashMap::new(), auto: HashMap::new() });
+            self.expand(&b.items, &full, loops, preds)?;
+            self.frames.pop();
+            for _ in 0..pushed {
+                preds.pop();
+            }
+            if b.index.is_some() {
+                loops.pop();
+            }
+        }
+        Ok(())
+    }
+
+    fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &mut Vec<(String, i64)>, preds: &mut Vec<(Pred, Vec<usize>)>) -> Result<(), String> {
+        if self.instances.len() >= INSTANCE_LIMIT {
+            return Err(format!("the space expands to more than {INSTANCE_LIMIT} layers"));
+        }
+        let frame = self.frames.last_mut().expect("a frame is always open");
+        let local = match &l.name {
+            Some(n) => render_name(n, loops, &format!("layer '{n}'"))?,
+            None => {
+                let k = frame.auto.entry(l.op.clone()).or_insert(0);
+                *k += 1;
+                format!("{}_{}", l.op, k)
+            }
+        };
+        let full = if prefix.is_empty() { local.clone() } else { format!("{prefix}.{local}") };
+        let what = format!("{full} ({})", l.op);
+        if full == INPUT || local == BLOCK_INPUT {
+            return Err(format!("{what}: '{local}' is a reserved name"));
+        }
+        if self.full_names.contains_key(&full) {
+            return Err(format!("{what}: a layer of this name is already defined (use {{index}} in names inside repeat blocks)"));
+        }
+        let inputs = match &l.inputs {
+            None => vec![self.prev],
+            Some(names) => names.iter().map(|n| self.lookup(n, &what)).collect::<Result<_, _>>()?,
+        };
+        let mut my_preds: Vec<Pred> = preds.iter().map(|(p, _)| *p).collect();
+        let mut deps: Vec<usize> = preds.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+        if let Some(w) = &l.when {
+            let c = w.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} when: {m}"))?;
+            match c.as_const() {
+                Some(v) if v.truthy() => {}
+                Some(_) => return Ok(()), // statically off
+                None => {
+                    deps.extend(deps_of(&c, &self.slot_deps));
+                    self.exprs.push(c);
+                    my_preds.push(Pred::Truthy(self.exprs.len() - 1));
+                }
+            }
+        }
+        let names = self.names;
+        let loops_now: &[(String, i64)] = loops;
+        let resolve = move |n: &str| names.resolve(loops_now, n);
+        let attrs: Vec<(String, CAttr)> = l
+            .attrs
+            .iter()
+            .map(|(k, t)| CAttr::compile(t, &resolve, &format!("{what} {k}")).map(|c| (k.clone(), c)))
+            .collect::<Result<_, _>>()?;
+        let mut slots = Vec::new();
+        attrs.iter().for_each(|(_, a)| a.collect_slots(&mut slots));
+        let mut attr_deps: Vec<usize> = slots.into_iter().flat_map(|s| self.slot_deps[s].iter().copied()).collect();
+        attr_deps.sort_unstable();
+        attr_deps.dedup();
+        let op = if attrs.iter().all(|(_, a)| a.is_const()) {
+            OpSource::Const(build_op(&l.op, &attrs, &[]).map_err(|m| format!("{what}: {m}"))?)
+        } else {
+            // a typo'd op name or attribute is wrong for every variant: say so now
+            if !ops::names().any(|n| n == l.op) {
+                return Err(format!("{what}: unknown op '{}'", l.op));
+            }
+            let size: u64 = attr_deps.iter().try_fold(1u64, |acc, &v| acc.checked_mul(self.radix[v])).unwrap_or(u64::MAX);
+            if size <= TABLE_LIMIT {
+                let mut strides = vec![0u64; attr_deps.len()];
+                let mut s = 1u64;
+                for i in (0..attr_deps.len()).rev() {
+                    strides[i] = s;
+                    s *= self.radix[attr_deps[i]];
+                }
+                let table: Vec<Result<Box<dyn Op>, String>> = self.combos(&attr_deps).map(|slots| build_op(&l.op, &attrs, &slots)).collect();
+                if let Some(Err(e)) = table.iter().find(|r| r.as_ref().is_err_and(|e| e.starts_with("unknown attribute"))) {
+                    return Err(format!("{what}: {e}"));
+                }
+                OpSource::Table { vars: attr_deps.clone(), strides, ops: table }
+            } else {
+                OpSource::Dynamic
+            }
+        };
+        deps.extend(attr_deps);
+        let mut max_var = deps.iter().copied().max();
+        for &i in &inputs {
+            let m = if i == 0 { None } else { self.instances[i - 1].max_var };
+            max_var = max_var.max(m);
+        }
+        self.instances.push(Instance { name: full.clone(), op_name: l.op.clone(), inputs, preds: my_preds, trainable: l.trainable.unwrap_or(true), attrs, op, max_var });
+        let v = self.instances.len();
+        self.full_names.insert(full, v);
+        self.frames.last_mut().unwrap().locals.insert(local, v);
+        self.prev = v;
+        Ok(())
+    }
+}
+
+/// Topological order of derived variables (by the names they read); a cycle is an error.
+fn derived_order(spec: &Spec) -> Result<Vec<usize>, String> {
+    let names: Vec<&str> = spec.derived.iter().map(|(n, _)| n.as_str()).collect();
+    let reads: Vec<Vec<usize>> = spec
+        .derived
+        .iter()
+        .map(|(_, e)| e.names().iter().filter_map(|n| names.iter().position(|d| d == n)).collect())
+        .collect();
+    let mut state = vec![0u8; names.len()]; // 0 new, 1 on stack, 2 done
+    let mut order = Vec::new();
+    fn visit(i: usize, reads: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>, stack: &mut Vec<usize>, names: &[&str]) -> Result<(), String> {
+        match state[i] {
+            2 => return Ok(()),
+            1 => {
+                let start = stack.iter().position(|&s| s == i).unwrap_or(0);
+                let cycle: Vec<&str> = stack[start..].iter().map(|&s| names[s]).chain(std::iter::once(names[i])).collect();
+                return Err(format!("derived variables form a cycle: {}", cycle.join(" -> ")));
+            }
+            _ => {}
+        }
+        state[i] = 1;
+        stack.push(i);
+        for &j in &reads[i] {
+            visit(j, reads, state, order, stack, names)?;
+        }
+        stack.pop();
+        state[i] = 2;
+        order.push(i);
+        Ok(())
+    }
+    for i in 0..names.len() {
+        visit(i, &reads, &mut state, &mut order, &mut Vec::new(), &names)?;
+    }
+    Ok(order)
+}
+
+pub fn compile(spec: &Spec) -> Result<Program, String> {
+    // primaries
+    let mut vars: Vec<Var> = Vec::new();
+    let mut names = Names { scalars: HashMap::new(), lists: HashMap::new() };
+    for v in &spec.variables {
+        if names.scalars.contains_key(&v.name) || names.lists.contains_key(&v.name) {
+            return Err(format!("variable '{}' is declared twice", v.name));
+        }
+        match v.per_stage {
+            None => {
+                names.scalars.insert(v.name.clone(), vars.len());
+                vars.push(Var { name: v.name.clone(), choices: v.choices[0].clone() });
+            }
+            Some(_) => {
+                let mut slots = Vec::new();
+                for (s, ch) in v.choices.iter().enumerate() {
+                    slots.push(vars.len());
+                    vars.push(Var { name: format!("{}_{s}", v.name), choices: ch.clone() });
+                }
+                names.lists.insert(v.name.clone(), slots);
+            }
+        }
+    }
+    let radix: Vec<u64> = vars.iter().map(|v| v.choices.len() as u64).collect();
+    // derived variables get slots after the primaries, in dependency order, so evaluating
+    // them in slot order is always valid
+    let order = derived_order(spec)?;
+    for (pos, &j) in order.iter().enumerate() {
+        let n = &spec.derived[j].0;
+        if names.scalars.contains_key(n) || names.lists.contains_key(n) {
+            return Err(format!("derived variable '{n}' has the name of a variable"));
+        }
+        names.scalars.insert(n.clone(), vars.len() + pos);
+    }
+    let mut slot_deps: Vec<Vec<usize>> = (0..vars.len()).map(|i| vec![i]).collect();
+    let mut derived: Vec<(String, Compiled)> = Vec::with_capacity(order.len());
+    for &j in &order {
+        let (n, e) = &spec.derived[j];
+        let c = e.compile(&|name: &str| names.resolve(&[], name)).map_err(|m| format!("derived variable '{n}': {m}"))?;
+        slot_deps.push(deps_of(&c, &slot_deps));
+        derived.push((n.clone(), c));
+    }
+    let constraints: Vec<(String, Compiled)> = spec
+        .constraints
+        .iter()
+        .map(|e| e.compile(&|n: &str| names.resolve(&[], n)).map(|c| (e.source().to_string(), c)).map_err(|m| format!("constraint '{}': {m}", e.source())))
+        .collect::<Result<_, _>>()?;
+    let input: Vec<CAttr> = spec
+        .input
+        .iter()
+        .map(|t| CAttr::compile(t, &|n: &str| names.resolve(&[], n), "input"))
+        .collect::<Result<_, _>>()?;
+    let mut input_slots = Vec::new();
+    input.iter().for_each(|a| a.collect_slots(&mut input_slots));
+    let input_max_var = input_slots.iter().flat_map(|&s| slot_deps[s].iter().copied()).max();
+
+    let mut ctx = Ctx {
+        names: &names,
+        slot_deps,
+        radix,
+        derived: &derived,
+        vars: &vars,
+        exprs: Vec::new(),
+        instances: Vec::new(),
+        frames: vec![Frame { block_input: 0, locals: HashMap::new(), auto: HashMap::new() }],
+        full_names: HashMap::new(),
+        prev: 0,
+    };
+    ctx.expand(&spec.items, "", &mut Vec::new(), &mut Vec::new())?;
+    if ctx.instances.is_empty() {
+        return Err("the space has no layers".into());
+    }
+    // the input shape feeds every instance
+    for inst in ctx.instances.iter_mut() {
+        inst.max_var = inst.max_var.max(input_max_var);
+    }
+    let Ctx { exprs, instances, .. } = ctx;
+    Ok(Program { name: spec.name.clone(), vars, derived, constraints, input, exprs, instances, input_max_var })
+}

@@ -1,0 +1,297 @@
+//! The search-space file: a model whose attribute values may be expressions over space
+//! variables, with repeat blocks, conditions, derived variables and constraints.
+//!
+//! ```yaml
+//! name: vgg
+//! input: [3, "=res", "=res"]
+//! variables:
+//!   res: [160, 192, 224]                                  # a choice list
+//!   width: {per_stage: 5, choices: [16, 32, 64, 128]}    # width[0] .. width[4]
+//!   fc: {range: [256, 4096], step: 256}                   # 256, 512, ..., 4096
+//! derived:
+//!   fc_half: "fc // 2"
+//! constraints: ["width[4] >= width[0]"]
+//! layers:
+//!   - name: "stage{s+1}"          # a block: has `layers`
+//!     repeat: 5
+//!     index: s
+//!     layers:
+//!       - {op: conv2d, out_channels: "=width[s]", kernel_size: 3, padding: 1}
+//!       - {op: maxpool2d, kernel_size: 2, when: "=res > 64"}
+//! ```
+//! A string starting with `=` is an expression; names may hold `{expr}` of loop indices.
+
+use super::expr::{self, Expr};
+use serde_json::{Map, Value};
+
+/// One primary variable as declared (per-stage variables expand to several primaries).
+pub struct VarSpec {
+    pub name: String,
+    /// One choice list, or one per stage for per-stage variables.
+    pub choices: Vec<Vec<expr::Value>>,
+    pub per_stage: Option<usize>,
+}
+
+/// An attribute value: a JSON constant, an expression, or a list mixing both.
+#[derive(Clone)]
+pub enum AttrTpl {
+    Const(Value),
+    Expr(Expr),
+    List(Vec<AttrTpl>),
+}
+
+pub struct LayerTpl {
+    pub name: Option<String>,
+    pub op: String,
+    pub inputs: Option<Vec<String>>,
+    pub when: Option<Expr>,
+    pub trainable: Option<bool>,
+    pub attrs: Vec<(String, AttrTpl)>,
+}
+
+pub enum Count {
+    Fixed(u64),
+    Expr(Expr),
+}
+
+pub struct BlockTpl {
+    pub name: Option<String>,
+    pub repeat: Count,
+    pub index: Option<String>,
+    pub when: Option<Expr>,
+    pub items: Vec<Item>,
+}
+
+pub enum Item {
+    Layer(LayerTpl),
+    Block(BlockTpl),
+}
+
+pub struct Spec {
+    pub name: String,
+    pub input: Vec<AttrTpl>,
+    pub variables: Vec<VarSpec>,
+    pub derived: Vec<(String, Expr)>,
+    pub constraints: Vec<Expr>,
+    pub items: Vec<Item>,
+}
+
+pub const BLOCK_INPUT: &str = "block_input";
+
+fn is_expr_str(s: &str) -> bool {
+    s.starts_with('=')
+}
+
+fn parse_expr(src: &str, what: &str) -> Result<Expr, String> {
+    let body = src.strip_prefix('=').unwrap_or(src);
+    expr::parse(body).map_err(|e| format!("{what}: {e}"))
+}
+
+fn attr_tpl(v: &Value, what: &str) -> Result<AttrTpl, String> {
+    Ok(match v {
+        Value::String(s) if is_expr_str(s) => AttrTpl::Expr(parse_expr(s, what)?),
+        Value::Array(items) if items.iter().any(|x| matches!(x, Value::String(s) if is_expr_str(s))) => {
+            AttrTpl::List(items.iter().map(|x| attr_tpl(x, what)).collect::<Result<_, _>>()?)
+        }
+        other => AttrTpl::Const(other.clone()),
+    })
+}
+
+fn scalar(v: &Value, what: &str) -> Result<expr::Value, String> {
+    match v {
+        Value::Bool(b) => Ok(expr::Value::Bool(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Ok(expr::Value::Int(i)),
+            None => Ok(expr::Value::Float(n.as_f64().ok_or_else(|| format!("{what}: {n} is out of range"))?)),
+        },
+        other => Err(format!("{what}: choices must be numbers or booleans, got {other}")),
+    }
+}
+
+fn choice_list(v: &Value, what: &str) -> Result<Vec<expr::Value>, String> {
+    let items = v.as_array().ok_or_else(|| format!("{what}: choices must be a list"))?;
+    if items.is_empty() {
+        return Err(format!("{what}: the choice list is empty"));
+    }
+    items.iter().map(|x| scalar(x, what)).collect()
+}
+
+fn range_list(v: &Value, step: Option<&Value>, what: &str) -> Result<Vec<expr::Value>, String> {
+    let bounds = v.as_array().filter(|a| a.len() == 2).ok_or_else(|| format!("{what}: range must be [low, high] (inclusive)"))?;
+    let lo = bounds[0].as_i64().ok_or_else(|| format!("{what}: range bounds must be integers"))?;
+    let hi = bounds[1].as_i64().ok_or_else(|| format!("{what}: range bounds must be integers"))?;
+    let step = match step {
+        None => 1,
+        Some(s) => s.as_i64().filter(|&s| s > 0).ok_or_else(|| format!("{what}: step must be a positive integer"))?,
+    };
+    if hi < lo {
+        return Err(format!("{what}: range [{lo}, {hi}] is empty"));
+    }
+    let n = (hi - lo) / step + 1;
+    if n > 1_000_000 {
+        return Err(format!("{what}: range [{lo}, {hi}] step {step} has {n} values; at most 1,000,000 per variable"));
+    }
+    Ok((0..n).map(|k| expr::Value::Int(lo + k * step)).collect())
+}
+
+fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, String> {
+    let what = format!("variable '{name}'");
+    if !name.chars().next().map_or(false, |c| c.is_ascii_alphabetic() || c == '_') || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("{what}: a variable name must be an identifier"));
+    }
+    match v {
+        Value::Array(_) => Ok(VarSpec { name: name.into(), choices: vec![choice_list(v, &what)?], per_stage: None }),
+        Value::Object(m) => {
+            for k in m.keys() {
+                if !["choices", "range", "step", "per_stage"].contains(&k.as_str()) {
+                    return Err(format!("{what}: unknown key '{k}' (expected choices, range, step, per_stage)"));
+                }
+            }
+            let per_stage = match m.get("per_stage") {
+                None => None,
+                Some(p) => Some(p.as_u64().filter(|&p| p >= 1 && p <= 64).ok_or_else(|| format!("{what}: per_stage must be an integer from 1 to 64"))? as usize),
+            };
+            let base: Vec<Vec<expr::Value>> = match (m.get("choices"), m.get("range")) {
+                (Some(_), Some(_)) => return Err(format!("{what}: give choices or range, not both")),
+                (None, None) => return Err(format!("{what}: needs choices or range")),
+                (Some(Value::Array(items)), None) if per_stage.is_some() && !items.is_empty() && items.iter().all(Value::is_array) => {
+                    // one choice list per stage
+                    let lists: Vec<Vec<expr::Value>> = items.iter().enumerate().map(|(i, l)| choice_list(l, &format!("{what}[{i}]"))).collect::<Result<_, _>>()?;
+                    if lists.len() != per_stage.unwrap() {
+                        return Err(format!("{what}: {} per-stage choice lists for per_stage = {}", lists.len(), per_stage.unwrap()));
+                    }
+                    return Ok(VarSpec { name: name.into(), choices: lists, per_stage });
+                }
+                (Some(c), None) => vec![choice_list(c, &what)?],
+                (None, Some(r)) => vec![range_list(r, m.get("step"), &what)?],
+            };
+            let choices = match per_stage {
+                None => base,
+                Some(n) => vec![base[0].clone(); n],
+            };
+            Ok(VarSpec { name: name.into(), choices, per_stage })
+        }
+        other => Err(format!("{what}: expected a choice list or a table with choices/range, got {other}")),
+    }
+}
+
+fn parse_items(v: &Value, path: &str) -> Result<Vec<Item>, String> {
+    let items = v.as_array().ok_or_else(|| format!("{path}: 'layers' must be a list"))?;
+    items.iter().enumerate().map(|(i, it)| parse_item(it, &format!("{path}[{i}]"))).collect()
+}
+
+fn opt_expr(m: &Map<String, Value>, key: &str, what: &str) -> Result<Option<Expr>, String> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(parse_expr(s, &format!("{what} {key}"))?)),
+        Some(Value::Bool(b)) => Ok(Some(expr::parse(if *b { "true" } else { "false" }).map_err(|e| format!("{what}: {e}"))?)),
+        Some(other) => Err(format!("{what}: {key} must be an expression string, got {other}")),
+    }
+}
+
+fn parse_item(v: &Value, path: &str) -> Result<Item, String> {
+    let m = v.as_object().ok_or_else(|| format!("{path}: a layer or block must be a table"))?;
+    let name = match m.get("name") {
+        None => None,
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(other) => return Err(format!("{path}: name must be a non-empty string, got {other}")),
+    };
+    let what = name.clone().unwrap_or_else(|| path.to_string());
+    match (m.get("layers"), m.get("op")) {
+        (Some(_), Some(_)) => Err(format!("{what}: an entry is either a layer (op) or a block (layers), not both")),
+        (None, None) => Err(format!("{what}: missing 'op' (a layer) or 'layers' (a block)")),
+        (Some(layers), None) => {
+            for k in m.keys() {
+                if !["name", "repeat", "index", "when", "layers"].contains(&k.as_str()) {
+                    return Err(format!("{what}: unknown block key '{k}' (expected name, repeat, index, when, layers)"));
+                }
+            }
+            let repeat = match m.get("repeat") {
+                None => Count::Fixed(1),
+                Some(Value::Number(n)) => match n.as_i64() {
+                    Some(c) if c >= 0 => Count::Fixed(c as u64),
+                    _ => return Err(format!("{what}: repeat count {n} must be a non-negative integer")),
+                },
+                Some(Value::String(s)) => Count::Expr(parse_expr(s, &format!("{what} repeat"))?),
+                Some(other) => return Err(format!("{what}: repeat must be an integer or an expression, got {other}")),
+            };
+            let index = match m.get("index") {
+                None => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(other) => return Err(format!("{what}: index must be a name, got {other}")),
+            };
+            Ok(Item::Block(BlockTpl { name, repeat, index, when: opt_expr(m, "when", &what)?, items: parse_items(layers, &what)? }))
+        }
+        (None, Some(op)) => {
+            let op = op.as_str().ok_or_else(|| format!("{what}: op must be a string"))?.to_string();
+            let inputs = match m.get("inputs") {
+                None => None,
+                Some(Value::String(s)) => Some(vec![s.clone()]),
+                Some(Value::Array(a)) if !a.is_empty() => Some(
+                    a.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(|| format!("{what}: inputs must be names"))).collect::<Result<_, _>>()?,
+                ),
+                Some(other) => return Err(format!("{what}: inputs must be a name or a non-empty list of names, got {other}")),
+            };
+            let trainable = match m.get("trainable") {
+                None => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(_) => return Err(format!("{what}: trainable must be true or false")),
+            };
+            let mut attrs = Vec::new();
+            for (k, val) in m {
+                if ["name", "op", "inputs", "when", "trainable"].contains(&k.as_str()) {
+                    continue;
+                }
+                attrs.push((k.clone(), attr_tpl(val, &format!("{what} {k}"))?));
+            }
+            Ok(Item::Layer(LayerTpl { name, op, inputs, when: opt_expr(m, "when", &what)?, trainable, attrs }))
+        }
+    }
+}
+
+impl Spec {
+    pub fn from_value(v: &Value) -> Result<Spec, String> {
+        let m = v.as_object().ok_or("a space spec must be a table")?;
+        for k in m.keys() {
+            if !["name", "input", "variables", "derived", "constraints", "layers", "description"].contains(&k.as_str()) {
+                return Err(format!("unknown spec key '{k}' (expected name, input, variables, derived, constraints, layers, description)"));
+            }
+        }
+        let name = m.get("name").and_then(Value::as_str).unwrap_or("space").to_string();
+        let input = match m.get("input") {
+            Some(Value::Array(dims)) if !dims.is_empty() => dims.iter().map(|d| attr_tpl(d, "input")).collect::<Result<_, _>>()?,
+            _ => return Err("a space needs 'input': the per-sample input shape, e.g. [3, \"=res\", \"=res\"]".into()),
+        };
+        let variables = match m.get("variables") {
+            None => Vec::new(),
+            Some(Value::Object(vars)) => vars.iter().map(|(k, v)| parse_variable(k, v)).collect::<Result<_, _>>()?,
+            Some(_) => return Err("'variables' must be a table of name = choices".into()),
+        };
+        let derived = match m.get("derived") {
+            None => Vec::new(),
+            Some(Value::Object(d)) => d
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => Ok((k.clone(), parse_expr(s, &format!("derived variable '{k}'"))?)),
+                    Value::Number(n) => Ok((k.clone(), expr::parse(&n.to_string()).map_err(|e| format!("derived variable '{k}': {e}"))?)),
+                    other => Err(format!("derived variable '{k}' must be an expression string, got {other}")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err("'derived' must be a table of name = expression".into()),
+        };
+        let constraints = match m.get("constraints") {
+            None => Vec::new(),
+            Some(Value::Array(c)) => c
+                .iter()
+                .map(|x| x.as_str().ok_or("constraints must be expression strings".to_string()).and_then(|s| parse_expr(s, "constraint")))
+                .collect::<Result<_, _>>()?,
+            Some(Value::String(s)) => vec![parse_expr(s, "constraint")?],
+            Some(_) => return Err("'constraints' must be a list of expressions".into()),
+        };
+        let items = parse_items(m.get("layers").ok_or("a space needs 'layers'")?, "layers")?;
+        if items.is_empty() {
+            return Err("the space has no layers".into());
+        }
+        Ok(Spec { name, input, variables, derived, constraints, items })
+    }
+}

@@ -1,0 +1,661 @@
+//! Evaluate variants of a compiled space into column buffers, in parallel (rayon), with no
+//! per-variant allocation on the common path.
+//!
+//! Per variant: digits → variable values → derived values → constraints → per-layer shapes
+//! and costs (ops come prebuilt from tables) → totals and peak liveness → the `where` filter.
+//! Consecutive ids (grid order) re-evaluate only the layers whose variables changed: each
+//! instance knows the highest variable it depends on, and totals are checkpointed where a
+//! re-evaluation can start.
+
+use super::compile::{build_op, OpSource, Pred, Program};
+use super::enumerate::{decode, increment, Permutation};
+use super::expr::{Binding, Compiled, Value};
+use crate::graph::{Options, Totals};
+use crate::memory::{Liveness, Step, StepKind};
+use crate::num::mul;
+use crate::ops::Op;
+use crate::shape::Shape;
+use rayon::prelude::*;
+
+/// Metric columns, in output order (stable names).
+pub const METRICS: &[&str] = &[
+    "params",
+    "trainable_params",
+    "buffers",
+    "macs",
+    "flops",
+    "other_ops",
+    "weight_bytes",
+    "buffer_bytes",
+    "activation_bytes",
+    "peak_activation_bytes",
+    "train_bytes",
+    "num_layers",
+];
+const NM: usize = 12;
+
+fn metric_values(t: &Totals, num_layers: u64) -> [u64; NM] {
+    [
+        t.params,
+        t.trainable_params,
+        t.buffers,
+        t.macs,
+        t.flops,
+        t.other_ops,
+        t.weight_bytes,
+        t.buffer_bytes,
+        t.activation_bytes,
+        t.peak_activation_bytes,
+        t.train_bytes,
+        num_layers,
+    ]
+}
+
+/// Which variant ids a run covers: positions 0.. map to ids.
+#[derive(Clone, Copy, Debug)]
+pub enum Ids<'a> {
+    /// position = id (full grid)
+    Grid,
+    /// position k = the k-th id of a seeded permutation (sampling without replacement)
+    Sample(Permutation),
+    /// position k = ids[k]
+    Explicit(&'a [u64]),
+}
+
+impl Ids<'_> {
+    #[inline]
+    pub fn id(&self, pos: u64) -> u64 {
+        match self {
+            Ids::Grid => pos,
+            Ids::Sample(p) => p.apply(pos),
+            Ids::Explicit(ids) => ids[pos as usize],
+        }
+    }
+}
+
+/// A `where` filter over metric columns and variables, compiled once.
+pub struct Filter {
+    pub source: String,
+    compiled: Compiled,
+    /// true when the filter reads a metric (so invalid rows, whose metrics are null, fail it)
+    reads_metrics: bool,
+}
+
+impl Filter {
+    pub fn new(src: &str, prog: &Program) -> Result<Filter, String> {
+        let e = super::expr::parse(src.strip_prefix('=').unwrap_or(src)).map_err(|m| format!("--where: {m}"))?;
+        let base = prog.num_slots();
+        let resolve = |n: &str| -> Option<Binding> {
+            if let Some(i) = METRICS.iter().position(|m| *m == n) {
+                return Some(Binding::Slot(base + i));
+            }
+            if let Some(i) = prog.vars.iter().position(|v| v.name == n) {
+                return Some(Binding::Slot(i));
+            }
+            prog.derived.iter().position(|(d, _)| d == n).map(|j| Binding::Slot(prog.vars.len() + j))
+        };
+        let compiled = e.compile(&resolve).map_err(|m| {
+            format!("--where: {m} (columns: {}, and the variables {})", METRICS.join(", "), prog.vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "))
+        })?;
+        let reads_metrics = compiled.slots().iter().any(|&s| s >= base);
+        Ok(Filter { source: src.to_string(), compiled, reads_metrics })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct SweepOptions {
+    pub model: Options,
+}
+
+/// Result columns of one evaluated range, in position order.
+#[derive(Default)]
+pub struct Columns {
+    pub variant_id: Vec<u64>,
+    /// one column per primary variable (its value, as declared)
+    pub vars: Vec<Vec<Value>>,
+    pub valid: Vec<bool>,
+    /// error message per row, None where valid
+    pub error: Vec<Option<String>>,
+    /// one column per entry of METRICS; 0 where the row is invalid (null in Arrow)
+    pub metrics: Vec<Vec<u64>>,
+    /// output shapes as Arrow list offsets/values (batch included); empty for invalid rows
+    pub shape_offsets: Vec<i32>,
+    pub shape_values: Vec<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub evaluated: u64,
+    pub kept: u64,
+    pub invalid: u64,
+    pub rejected_by_constraints: u64,
+    pub filtered_out: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.evaluated += o.evaluated;
+        self.kept += o.kept;
+        self.invalid += o.invalid;
+        self.rejected_by_constraints += o.rejected_by_constraints;
+        self.filtered_out += o.filtered_out;
+    }
+}
+
+impl Columns {
+    fn new(nvars: usize) -> Columns {
+        Columns { vars: vec![Vec::new(); nvars], metrics: vec![Vec::new(); NM], shape_offsets: vec![0], ..Default::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.variant_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.variant_id.is_empty()
+    }
+
+    fn append(&mut self, mut o: Columns) {
+        self.variant_id.append(&mut o.variant_id);
+        for (a, b) in self.vars.iter_mut().zip(o.vars.iter_mut()) {
+            a.append(b);
+        }
+        self.valid.append(&mut o.valid);
+        self.error.append(&mut o.error);
+        for (a, b) in self.metrics.iter_mut().zip(o.metrics.iter_mut()) {
+            a.append(b);
+        }
+        let base = *self.shape_offsets.last().unwrap();
+        self.shape_offsets.extend(o.shape_offsets[1..].iter().map(|x| x + base));
+        self.shape_values.append(&mut o.shape_values);
+    }
+}
+
+enum Outcome {
+    Rejected,
+    Invalid(String),
+    Valid,
+}
+
+/// Per-thread evaluation state; reused across the variants of a range.
+struct Evaluator<'p> {
+    prog: &'p Program,
+    opts: Options,
+    radix: Vec<u64>,
+    /// first instance whose result depends on variable position >= p, for p in 0..=P
+    first_dirty: Vec<usize>,
+    /// instances where a re-evaluation can start: totals are saved before them
+    is_checkpoint: Vec<bool>,
+    digits: Vec<u64>,
+    slots: Vec<Value>,
+    exprs: Vec<Value>,
+    values: Vec<Shape>,
+    steps: Vec<Step<'p>>,
+    saved: Vec<Totals>,
+    saved_layers: Vec<u64>,
+    running: Totals,
+    num_layers: u64,
+    /// instances [0, valid_upto) hold results for the current digits
+    valid_upto: usize,
+    have_digits: bool,
+    last_id: u64,
+    liveness: Liveness,
+    inputs: Vec<Shape>,
+    totals: Totals,
+    out_shape: Shape,
+}
+
+impl<'p> Evaluator<'p> {
+    fn new(prog: &'p Program, opts: Options) -> Evaluator<'p> {
+        let nvar = prog.vars.len();
+        let n = prog.instances.len();
+        let mut first_dirty = vec![n; nvar + 1];
+        for p in 0..=nvar {
+            first_dirty[p] = prog.instances.iter().position(|i| i.max_var.map_or(false, |m| m >= p)).unwrap_or(n);
+        }
+        let mut is_checkpoint = vec![false; n + 1];
+        for &k in &first_dirty {
+            is_checkpoint[k] = true;
+        }
+        is_checkpoint[0] = true;
+        let steps = prog.instances.iter().map(|i| Step { kind: StepKind::Skipped, bytes: 0, reads: &i.inputs }).collect();
+        Evaluator {
+            prog,
+            opts,
+            radix: prog.vars.iter().map(|v| v.choices.len() as u64).collect(),
+            first_dirty,
+            is_checkpoint,
+            digits: vec![0; nvar],
+            slots: vec![Value::Int(0); prog.num_slots() + NM],
+            exprs: vec![Value::Int(0); prog.exprs.len()],
+            values: vec![Shape::new(&[1]).unwrap(); n + 1],
+            steps,
+            saved: vec![Totals::default(); n + 1],
+            saved_layers: vec![0; n + 1],
+            running: Totals::default(),
+            num_layers: 0,
+            valid_upto: 0,
+            have_digits: false,
+            last_id: 0,
+            liveness: Liveness::default(),
+            inputs: Vec::with_capacity(8),
+            totals: Totals::default(),
+            out_shape: Shape::new(&[1]).unwrap(),
+        }
+    }
+
+    /// Set the digits for `id`; returns the leftmost variable position that changed.
+    fn seek(&mut self, id: u64) -> usize {
+        let p = if self.have_digits && id == self.last_id.wrapping_add(1) {
+            increment(&mut self.digits, &self.radix)
+        } else if self.have_digits && id == self.last_id {
+            self.radix.len()
+        } else {
+            let old = self.digits.clone();
+            decode(id, &self.radix, &mut self.digits);
+            if self.have_digits {
+                (0..self.radix.len()).find(|&i| old[i] != self.digits[i]).unwrap_or(self.radix.len())
+            } else {
+                0
+            }
+        };
+        self.have_digits = true;
+        self.last_id = id;
+        for v in p..self.radix.len() {
+            self.slots[v] = self.prog.vars[v].choices[self.digits[v] as usize];
+        }
+        p
+    }
+
+    fn eval(&mut self, id: u64) -> Outcome {
+        let prog = self.prog;
+        let nvar = prog.vars.len();
+        let p = self.seek(id);
+        // results of instances that read a changed variable are stale from here on
+        self.valid_upto = self.valid_upto.min(self.first_dirty[p]);
+        for (j, (name, d)) in prog.derived.iter().enumerate() {
+            match d.eval(&self.slots) {
+                Ok(v) => self.slots[nvar + j] = v,
+                Err(e) => {
+                    self.valid_upto = 0;
+                    return Outcome::Invalid(format!("derived variable '{name}': {e}"));
+                }
+            }
+        }
+        for (src, c) in &prog.constraints {
+            match c.eval(&self.slots) {
+                Ok(v) if v.truthy() => {}
+                Ok(_) => return Outcome::Rejected,
+                Err(e) => return Outcome::Invalid(format!("constraint '{src}': {e}")),
+            }
+        }
+        for (i, e) in prog.exprs.iter().enumerate() {
+            match e.eval(&self.slots) {
+                Ok(v) => self.exprs[i] = v,
+                Err(m) => {
+                    self.valid_upto = 0;
+                    return Outcome::Invalid(m);
+                }
+            }
+        }
+        let n = prog.instances.len();
+        let start = self.valid_upto;
+        if start == 0 {
+            // the input shape
+            let mut dims = [0u64; crate::shape::MAX_RANK];
+            dims[0] = self.opts.batch;
+            if prog.input.len() + 1 > crate::shape::MAX_RANK {
+                return Outcome::Invalid("input rank too large".into());
+            }
+            for (i, a) in prog.input.iter().enumerate() {
+                match a.eval(&self.slots).ok().and_then(|j| j.as_u64()).filter(|&d| d > 0) {
+                    Some(d) => dims[i + 1] = d,
+                    None => return Outcome::Invalid(format!("input dim {i} is not a positive integer")),
+                }
+            }
+            self.values[0] = Shape::new(&dims[..prog.input.len() + 1]).unwrap();
+            self.running = Totals::default();
+            self.num_layers = 0;
+        } else {
+            self.running = self.saved[start].clone();
+            self.num_layers = self.saved_layers[start];
+        }
+        let dt = self.opts.dtype.bytes();
+        for k in start..n {
+            if self.is_checkpoint[k] {
+                self.saved[k] = self.running.clone();
+                self.saved_layers[k] = self.num_layers;
+            }
+            let inst = &prog.instances[k];
+            let active = inst.preds.iter().all(|p| match *p {
+                Pred::Truthy(e) => self.exprs[e].truthy(),
+                Pred::Greater(e, r) => matches!(self.exprs[e], Value::Int(c) if c > r),
+            });
+            if !active {
+                self.values[k + 1] = self.values[inst.inputs[0]];
+                self.steps[k].kind = StepKind::Skipped;
+                self.steps[k].bytes = 0;
+                continue;
+            }
+            let built: Box<dyn Op>;
+            let op: &dyn Op = match &inst.op {
+                OpSource::Const(op) => op.as_ref(),
+                OpSource::Table { vars, strides, ops } => {
+                    let idx: u64 = vars.iter().zip(strides).map(|(&v, &s)| self.digits[v] * s).sum();
+                    match &ops[idx as usize] {
+                        Ok(op) => op.as_ref(),
+                        Err(e) => {
+                            self.valid_upto = k;
+                            return Outcome::Invalid(format!("{} ({}): {e}", inst.name, inst.op_name));
+                        }
+                    }
+                }
+                OpSource::Dynamic => match build_op(&inst.op_name, &inst.attrs, &self.slots) {
+                    Ok(op) => {
+                        built = op;
+                        built.as_ref()
+                    }
+                    Err(e) => {
+                        self.valid_upto = k;
+                        return Outcome::Invalid(format!("{} ({}): {e}", inst.name, inst.op_name));
+                    }
+                },
+            };
+            let (lo, hi) = op.arity();
+            if inst.inputs.len() < lo || inst.inputs.len() > hi {
+                self.valid_upto = k;
+                return Outcome::Invalid(format!("{} ({}): takes {lo} to {hi} inputs, got {}", inst.name, inst.op_name, inst.inputs.len()));
+            }
+            self.inputs.clear();
+            for &i in &inst.inputs {
+                self.inputs.push(self.values[i]);
+            }
+            let result = op.eval(&self.inputs).and_then(|ev| {
+                let view = op.aliases_input();
+                let amounts = self.running.add_layer(&ev.cost, inst.trainable, ev.shape.numel()?, view, dt)?;
+                Ok((ev.shape, view, amounts.activation_bytes))
+            });
+            match result {
+                Ok((shape, view, bytes)) => {
+                    self.values[k + 1] = shape;
+                    self.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
+                    self.steps[k].bytes = bytes;
+                    self.num_layers += 1;
+                }
+                Err(e) => {
+                    self.valid_upto = k;
+                    return Outcome::Invalid(format!("{} ({}): {e}", inst.name, inst.op_name));
+                }
+            }
+        }
+        if self.is_checkpoint[n] {
+            self.saved[n] = self.running.clone();
+            self.saved_layers[n] = self.num_layers;
+        }
+        self.valid_upto = n;
+        if self.num_layers == 0 {
+            return Outcome::Invalid("no layer is switched on in this variant".into());
+        }
+        let last = (0..n).rev().find(|&k| self.steps[k].kind != StepKind::Skipped).unwrap();
+        self.out_shape = self.values[last + 1];
+        let mut finish = || -> Result<Totals, String> {
+            let input_bytes = mul(self.values[0].numel()?, dt)?;
+            let peak = self.liveness.peak(input_bytes, &self.steps)?;
+            let mut t = self.running.clone();
+            t.finish(input_bytes, peak, &self.opts)?;
+            Ok(t)
+        };
+        match finish() {
+            Ok(t) => {
+                self.totals = t;
+                Outcome::Valid
+            }
+            Err(e) => Outcome::Invalid(format!("totals: {e}")),
+        }
+    }
+
+    fn run(&mut self, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
+        let base = self.prog.num_slots();
+        for pos in positions {
+            let id = ids.id(pos);
+            counts.evaluated += 1;
+            let outcome = self.eval(id);
+            let (valid, error) = match outcome {
+                Outcome::Rejected => {
+                    counts.rejected_by_constraints += 1;
+                    continue;
+                }
+                Outcome::Invalid(e) => (false, Some(e)),
+                Outcome::Valid => (true, None),
+            };
+            let metrics = if valid { metric_values(&self.totals, self.num_layers) } else { [0; NM] };
+            if let Some(f) = filter {
+                let keep = if !valid && f.reads_metrics {
+                    false
+                } else {
+                    for (i, &m) in metrics.iter().enumerate() {
+                        self.slots[base + i] = if m <= i64::MAX as u64 { Value::Int(m as i64) } else { Value::Float(m as f64) };
+                    }
+                    matches!(f.compiled.eval(&self.slots), Ok(v) if v.truthy())
+                };
+                if !keep {
+                    counts.filtered_out += 1;
+                    continue;
+                }
+            }
+            if !valid {
+                counts.invalid += 1;
+            }
+            counts.kept += 1;
+            out.variant_id.push(id);
+            for (v, col) in out.vars.iter_mut().enumerate() {
+                col.push(self.slots[v]);
+            }
+            out.valid.push(valid);
+            out.error.push(error);
+            for (i, col) in out.metrics.iter_mut().enumerate() {
+                col.push(metrics[i]);
+            }
+            if valid {
+                out.shape_values.extend_from_slice(self.out_shape.dims());
+            }
+            out.shape_offsets.push(out.shape_values.len() as i32);
+        }
+    }
+}
+
+/// Evaluate positions `range` of `ids` with `threads` workers (0 = rayon's default pool);
+/// rows come back in position order, identical whatever the thread count.
+pub fn evaluate(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Columns, Counts) {
+    let len = range.end.saturating_sub(range.start);
+    let pieces = (rayon::current_num_threads() as u64 * 8).min(len.max(1)).max(1);
+    let step = len.div_ceil(pieces).max(1);
+    let parts: Vec<(Columns, Counts)> = (0..pieces)
+        .into_par_iter()
+        .map(|i| {
+            let lo = range.start + i * step;
+            let hi = (lo + step).min(range.end);
+            let mut cols = Columns::new(prog.vars.len());
+            let mut counts = Counts::default();
+            if lo < hi {
+                let mut ev = Evaluator::new(prog, opts);
+                ev.run(ids, lo..hi, filter, &mut cols, &mut counts);
+            }
+            (cols, counts)
+        })
+        .collect();
+    let mut out = Columns::new(prog.vars.len());
+    let mut counts = Counts::default();
+    for (c, k) in parts {
+        out.append(c);
+        counts.add(&k);
+    }
+    (out, counts)
+}
+
+/// One variant's values: primaries then derived, by name.
+pub fn config(prog: &Program, id: u64) -> Result<Vec<(String, Value)>, String> {
+    let radix: Vec<u64> = prog.vars.iter().map(|v| v.choices.len() as u64).collect();
+    let mut digits = vec![0; radix.len()];
+    decode(id, &radix, &mut digits);
+    let mut slots: Vec<Value> = prog.vars.iter().zip(&digits).map(|(v, &d)| v.choices[d as usize]).collect();
+    let mut out: Vec<(String, Value)> = prog.vars.iter().map(|v| v.name.clone()).zip(slots.iter().copied()).collect();
+    for (name, d) in &prog.derived {
+        let v = d.eval(&slots).map_err(|e| format!("derived variable '{name}': {e}"))?;
+        slots.push(v);
+        out.push((name.clone(), v));
+    }
+    Ok(out)
+}
+
+/// The concrete model of variant `id` as a model-file JSON value: switched-off layers are
+/// dropped and their readers rewired to what they passed through.
+pub fn model_json(prog: &Program, id: u64) -> Result<serde_json::Value, String> {
+    use serde_json::{json, Map, Value as Json};
+    let cfg = config(prog, id)?;
+    let slots: Vec<Value> = cfg.iter().map(|(_, v)| *v).collect();
+    for (src, c) in &prog.constraints {
+        if !c.eval(&slots)?.truthy() {
+            return Err(format!("variant {id} violates the constraint '{src}'"));
+        }
+    }
+    let exprs: Vec<Value> = prog.exprs.iter().map(|e| e.eval(&slots)).collect::<Result<_, _>>()?;
+    let input: Vec<Json> = prog.input.iter().map(|a| a.eval(&slots)).collect::<Result<_, _>>()?;
+    // value index -> the name that now provides it ("x" for the input)
+    let mut provider: Vec<String> = vec![crate::graph::INPUT.to_string()];
+    let mut layers = Vec::new();
+    for inst in &prog.instances {
+        let active = inst.preds.iter().all(|p| match *p {
+            Pred::Truthy(e) => exprs[e].truthy(),
+            Pred::Greater(e, r) => matches!(exprs[e], Value::Int(c) if c > r),
+        });
+        if !active {
+            let through = provider[inst.inputs[0]].clone();
+            provider.push(through);
+            continue;
+        }
+        let mut m = Map::new();
+        m.insert("name".into(), Json::String(inst.name.clone()));
+        m.insert("op".into(), Json::String(inst.op_name.clone()));
+        m.insert("inputs".into(), Json::Array(inst.inputs.iter().map(|&i| Json::String(provider[i].clone())).collect()));
+        if !inst.trainable {
+            m.insert("trainable".into(), Json::Bool(false));
+        }
+        for (k, a) in &inst.attrs {
+            m.insert(k.clone(), a.eval(&slots)?);
+        }
+        layers.push(Json::Object(m));
+        provider.push(inst.name.clone());
+    }
+    Ok(json!({"name": format!("{}#{id}", prog.name), "input": input, "layers": layers}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{analyze, Model};
+    use crate::space::{compile, Spec};
+    use serde_json::json;
+
+    fn space() -> Program {
+        let spec = json!({
+            "name": "mini",
+            "input": [3, "=res", "=res"],
+            "variables": {
+                "res": [8, 16, 32],
+                "depth": {"per_stage": 2, "choices": [1, 2, 3]},
+                "width": {"per_stage": 2, "choices": [4, 8]},
+                "k": [1, 3, 5],
+                "proj": [true, false]
+            },
+            "derived": {"hidden": "width[1] * 4"},
+            "layers": [
+                {"name": "stage{s}", "repeat": 2, "index": "s", "layers": [
+                    {"name": "b{i}", "repeat": "=depth[s]", "index": "i", "layers": [
+                        {"name": "conv", "op": "conv2d", "out_channels": "=width[s]", "kernel_size": "=k", "padding": "=k // 2"},
+                        {"name": "bn", "op": "batchnorm2d"},
+                        {"name": "relu", "op": "relu", "inplace": true},
+                        {"name": "short", "op": "conv2d", "out_channels": "=width[s]", "kernel_size": 1, "inputs": ["block_input"], "when": "=proj and i == 0"},
+                        {"name": "sum", "op": "add", "inputs": ["relu", "short"]}
+                    ]},
+                    {"name": "pool", "op": "maxpool2d", "kernel_size": 2, "ceil_mode": true}
+                ]},
+                {"op": "flatten"},
+                {"op": "linear", "out_features": "=hidden"},
+                {"op": "linear", "out_features": 10}
+            ]
+        });
+        compile(&Spec::from_value(&spec).unwrap()).unwrap()
+    }
+
+    fn check_against_analyze(prog: &Program, cols: &Columns) {
+        for r in 0..cols.len() {
+            let id = cols.variant_id[r];
+            let model = Model::from_value(&model_json(prog, id).unwrap()).unwrap();
+            match analyze(&model, None, Options::default()) {
+                Ok(a) => {
+                    assert!(cols.valid[r], "variant {id}: sweep says {:?}", cols.error[r]);
+                    let want = metric_values(&a.totals, a.layers.len() as u64);
+                    for (i, m) in METRICS.iter().enumerate() {
+                        assert_eq!(cols.metrics[i][r], want[i], "variant {id} column {m}");
+                    }
+                }
+                Err(e) => {
+                    assert!(!cols.valid[r], "variant {id}: analyze fails with {e} but the sweep row is valid");
+                    assert_eq!(cols.error[r].as_deref(), Some(e.to_string().as_str()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn grid_rows_equal_analyze_of_the_concrete_model() {
+        let prog = space();
+        let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
+        assert_eq!(size, 3 * 3 * 3 * 2 * 2 * 3 * 2);
+        let (cols, counts) = evaluate(&prog, Ids::Grid, 0..size, None, Options::default());
+        assert_eq!(cols.len() as u64, size);
+        assert_eq!(counts.evaluated, size);
+        assert!(counts.invalid > 0 && counts.invalid < size, "{counts:?}");
+        check_against_analyze(&prog, &cols);
+    }
+
+    #[test]
+    fn sampled_and_explicit_rows_equal_analyze() {
+        let prog = space();
+        let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
+        let (cols, _) = evaluate(&prog, Ids::Sample(Permutation::new(size, 7)), 0..200, None, Options::default());
+        check_against_analyze(&prog, &cols);
+        let ids = [5u64, 3, 900, 5, 1];
+        let (cols, _) = evaluate(&prog, Ids::Explicit(&ids), 0..5, None, Options::default());
+        assert_eq!(cols.variant_id, ids);
+        check_against_analyze(&prog, &cols);
+    }
+
+    #[test]
+    fn thread_count_does_not_change_rows() {
+        let prog = space();
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let p = Ids::Sample(Permutation::new(1944, 3));
+        let (a, _) = one.install(|| evaluate(&prog, p, 0..1944, None, Options::default()));
+        let (b, _) = three.install(|| evaluate(&prog, p, 0..1944, None, Options::default()));
+        assert_eq!(a.variant_id, b.variant_id);
+        assert_eq!(a.metrics, b.metrics);
+        assert_eq!(a.error, b.error);
+    }
+
+    #[test]
+    fn filter_pushdown_equals_filtering_afterwards() {
+        let prog = space();
+        let f = Filter::new("params < 3000 and macs > 1000", &prog).unwrap();
+        let (all, _) = evaluate(&prog, Ids::Grid, 0..1944, None, Options::default());
+        let (kept, counts) = evaluate(&prog, Ids::Grid, 0..1944, Some(&f), Options::default());
+        let want: Vec<u64> = (0..all.len())
+            .filter(|&r| all.valid[r] && all.metrics[0][r] < 3000 && all.metrics[3][r] > 1000)
+            .map(|r| all.variant_id[r])
+            .collect();
+        assert_eq!(kept.variant_id, want);
+        assert_eq!(counts.kept + counts.filtered_out, 1944);
+    }
+}

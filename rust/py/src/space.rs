@@ -1,0 +1,234 @@
+//! Bindings for search spaces and sweeps: conversions, thread pools and Arrow export only.
+
+use crate::{guarded, ArchsweepError};
+use archsweep_core::space::enumerate::{size_decimal, size_u64, Permutation};
+use archsweep_core::space::expr::Value;
+use archsweep_core::space::sweep::{self, Columns, Counts, Filter, Ids, METRICS};
+use archsweep_core::space::{compile, Program, Spec};
+use archsweep_core::{Dtype, Optimizer, Options};
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, UInt64Array};
+use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_pyarrow::ToPyArrow;
+use arrow_schema::{DataType, Field, Schema};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+fn value_to_py<'py>(py: Python<'py>, v: Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::Float(f) => f.into_pyobject(py)?.into_any(),
+        Value::Bool(b) => pyo3::types::PyBool::new(py, b).to_owned().into_any(),
+    })
+}
+
+/// A thread pool per (process id, thread count): rayon's pools do not survive fork(), so a
+/// forked child (multiprocessing, Dask worker) gets its own.
+fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, String> {
+    static POOLS: OnceLock<Mutex<HashMap<(u32, usize), Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let key = (std::process::id(), threads);
+    let mut pools = POOLS.get_or_init(Default::default).lock().map_err(|_| "thread-pool registry poisoned".to_string())?;
+    pools.retain(|(pid, _), _| *pid == key.0);
+    if let Some(p) = pools.get(&key) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?);
+    pools.insert(key, p.clone());
+    Ok(p)
+}
+
+#[pyclass(module = "archsweep._core", frozen)]
+pub struct CompiledSpace {
+    prog: Program,
+    radix: Vec<u64>,
+}
+
+#[pymethods]
+impl CompiledSpace {
+    #[new]
+    fn new(py: Python<'_>, spec_json: &str) -> PyResult<Self> {
+        py.detach(|| {
+            guarded(|| {
+                let v: serde_json::Value = serde_json::from_str(spec_json).map_err(|e| format!("spec is not valid JSON: {e}"))?;
+                let prog = compile(&Spec::from_value(&v)?)?;
+                let radix = prog.vars.iter().map(|v| v.choices.len() as u64).collect();
+                Ok(CompiledSpace { prog, radix })
+            })
+        })
+    }
+
+    #[getter]
+    fn name(&self) -> &str {
+        &self.prog.name
+    }
+
+    /// Primary variable names, in digit order (the last changes fastest).
+    #[getter]
+    fn var_names(&self) -> Vec<String> {
+        self.prog.vars.iter().map(|v| v.name.clone()).collect()
+    }
+
+    #[getter]
+    fn derived_names(&self) -> Vec<String> {
+        self.prog.derived.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// Each primary variable's choices.
+    fn var_choices<'py>(&self, py: Python<'py>) -> PyResult<Vec<Vec<Bound<'py, PyAny>>>> {
+        self.prog.vars.iter().map(|v| v.choices.iter().map(|&c| value_to_py(py, c)).collect()).collect()
+    }
+
+    #[getter]
+    fn radix(&self) -> Vec<u64> {
+        self.radix.clone()
+    }
+
+    /// The exact number of variants, as a decimal string (arbitrary precision).
+    #[getter]
+    fn size_decimal(&self) -> String {
+        size_decimal(&self.radix)
+    }
+
+    #[getter]
+    fn num_layer_instances(&self) -> usize {
+        self.prog.instances.len()
+    }
+
+    fn config<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Bound<'py, PyDict>> {
+        self.check_id(id)?;
+        let cfg = guarded(|| sweep::config(&self.prog, id))?;
+        let d = PyDict::new(py);
+        for (k, v) in cfg {
+            d.set_item(k, value_to_py(py, v)?)?;
+        }
+        Ok(d)
+    }
+
+    fn model_json(&self, id: u64) -> PyResult<String> {
+        self.check_id(id)?;
+        guarded(|| sweep::model_json(&self.prog, id).map(|v| v.to_string()))
+    }
+
+    /// Evaluate positions [start, end). mode: "grid" (position = id), "sample" (a seeded
+    /// permutation of the ids), "ids" (positions index `ids`). Returns (pyarrow.RecordBatch,
+    /// counts dict).
+    #[pyo3(signature = (mode, start, end, seed=0, ids=None, r#where=None, batch=1, dtype="fp32", optimizer="adam", threads=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        mode: &str,
+        start: u64,
+        end: u64,
+        seed: u64,
+        ids: Option<Vec<u64>>,
+        r#where: Option<String>,
+        batch: u64,
+        dtype: &str,
+        optimizer: &str,
+        threads: usize,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
+        let size = size_u64(&self.radix);
+        let (cols, counts) = py.detach(|| {
+            guarded(|| {
+                let size = size.ok_or_else(|| format!("the space has {} variants, more than 2^64 ids", size_decimal(&self.radix)))?;
+                let dtype: Dtype = dtype.parse()?;
+                let optimizer: Optimizer = optimizer.parse()?;
+                if batch == 0 {
+                    return Err("batch must be at least 1".into());
+                }
+                let ids_mode = match mode {
+                    "grid" => {
+                        if end > size {
+                            return Err(format!("positions up to {end} exceed the space size {size}"));
+                        }
+                        Ids::Grid
+                    }
+                    "sample" => {
+                        if end > size {
+                            return Err(format!("cannot sample {end} distinct variants from a space of {size}"));
+                        }
+                        Ids::Sample(Permutation::new(size, seed))
+                    }
+                    "ids" => {
+                        let ids = ids.as_deref().ok_or("mode 'ids' needs ids")?;
+                        if let Some(bad) = ids.iter().find(|&&i| i >= size) {
+                            return Err(format!("variant id {bad} is out of range [0, {size})"));
+                        }
+                        if end as usize > ids.len() {
+                            return Err(format!("positions up to {end} exceed the {} ids given", ids.len()));
+                        }
+                        Ids::Explicit(ids)
+                    }
+                    other => return Err(format!("unknown mode '{other}' (grid, sample, ids)")),
+                };
+                let filter = match &r#where {
+                    Some(w) if !w.trim().is_empty() => Some(Filter::new(w, &self.prog)?),
+                    _ => None,
+                };
+                let opts = Options { batch, dtype, optimizer };
+                let run = || sweep::evaluate(&self.prog, ids_mode, start..end, filter.as_ref(), opts);
+                Ok(if threads == 0 { run() } else { pool(threads)?.install(run) })
+            })
+        })?;
+        let batch = to_record_batch(&self.prog, cols).map_err(|e| ArchsweepError::new_err(e.to_string()))?;
+        Ok((batch.to_pyarrow(py)?, counts_dict(py, &counts)?))
+    }
+}
+
+impl CompiledSpace {
+    fn check_id(&self, id: u64) -> PyResult<()> {
+        match size_u64(&self.radix) {
+            Some(s) if id >= s => Err(ArchsweepError::new_err(format!("variant id {id} is out of range [0, {s})"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("evaluated", c.evaluated)?;
+    d.set_item("kept", c.kept)?;
+    d.set_item("invalid", c.invalid)?;
+    d.set_item("rejected_by_constraints", c.rejected_by_constraints)?;
+    d.set_item("filtered_out", c.filtered_out)?;
+    Ok(d)
+}
+
+/// Column buffers to an Arrow record batch; numeric buffers move without copying.
+fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let Columns { variant_id, vars, valid, error, metrics, shape_offsets, shape_values } = cols;
+    let nulls = NullBuffer::from(valid.clone());
+    let mut fields = vec![Field::new("variant_id", DataType::UInt64, false)];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(variant_id))];
+    for (v, col) in prog.vars.iter().zip(vars) {
+        let (dt, arr): (DataType, ArrayRef) = if v.choices.iter().all(|c| matches!(c, Value::Bool(_))) {
+            (DataType::Boolean, Arc::new(BooleanArray::from(col.iter().map(|x| x.truthy()).collect::<Vec<_>>())))
+        } else if v.choices.iter().all(|c| matches!(c, Value::Int(_))) {
+            (DataType::Int64, Arc::new(Int64Array::from(col.iter().map(|x| if let Value::Int(i) = x { *i } else { 0 }).collect::<Vec<_>>())))
+        } else {
+            (DataType::Float64, Arc::new(Float64Array::from(col.iter().map(|x| x.as_f64()).collect::<Vec<_>>())))
+        };
+        fields.push(Field::new(v.name.as_str(), dt, false));
+        arrays.push(arr);
+    }
+    fields.push(Field::new("valid", DataType::Boolean, false));
+    arrays.push(Arc::new(BooleanArray::from(valid)));
+    fields.push(Field::new("error", DataType::Utf8, true));
+    arrays.push(Arc::new(StringArray::from(error)));
+    for (name, col) in METRICS.iter().zip(metrics) {
+        fields.push(Field::new(*name, DataType::UInt64, true));
+        arrays.push(Arc::new(UInt64Array::new(ScalarBuffer::from(col), Some(nulls.clone()))));
+    }
+    let item = Arc::new(Field::new("item", DataType::UInt64, false));
+    let shapes = ListArray::try_new(
+        item.clone(),
+        OffsetBuffer::new(ScalarBuffer::from(shape_offsets)),
+        Arc::new(UInt64Array::from(shape_values)),
+        Some(nulls),
+    )?;
+    fields.push(Field::new("output_shape", DataType::List(item), true));
+    arrays.push(Arc::new(shapes));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+}
