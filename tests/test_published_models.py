@@ -12,6 +12,10 @@ Asserted per model: parameters exactly, and ``round(macs / 1e9, 3)`` equal to th
 ``gmacs`` (torchvision counts convolutions, linear layers and the attention matmuls, not bias,
 norms, activations, pooling or residual adds — archsweep's ``macs`` convention).
 
+Also asserted, without the reference file: the exact FLOPs and buffer counts measured once on
+torchvision's own models with torch (``TORCHVISION_FLOPS``, ``TORCHVISION_BUFFERS``; how they
+were measured is written next to them), and a few intermediate shapes.
+
 Models of the CSV not described here are listed in ``NOT_DESCRIBED`` with the reason.
 """
 
