@@ -694,11 +694,8 @@ def test_vgg16_explain_conv1_1(vgg16):
     assert any(line.startswith("conv1_1") and "3×3×3×64 + 64 = 1,792" in line for line in vgg16.explain())
 
 
-# ---- disagreements with PyTorch (truth asserted; xfail until archsweep follows PyTorch) -------
+# ---- former disagreements with PyTorch (archsweep now follows PyTorch) ----------------------
 
-@pytest.mark.xfail(strict=True, raises=archsweep.ArchsweepError,
-                   reason="torch 2.15 nn.BatchNorm2d takes a keyword-only bias=False (weight C only); "
-                          "archsweep rejects the attribute: unknown attribute 'bias' for op batchnorm2d")
 def test_batchnorm_without_bias():
     row = analyze([{"op": "batchnorm2d", "bias": False}], [64, 8, 8]).layers.to_dicts()[0]
     # torch.nn.BatchNorm2d(64, bias=False): weight 64, no bias; running stats unchanged
@@ -706,9 +703,6 @@ def test_batchnorm_without_bias():
     assert row["buffers"] == 2 * 64 + 1
 
 
-@pytest.mark.xfail(strict=True, raises=archsweep.ArchsweepError,
-                   reason="torch 2.15 nn.GroupNorm documents bias=False ('the layer will not learn an additive "
-                          "bias'); archsweep rejects the attribute: unknown attribute 'bias' for op groupnorm")
 def test_groupnorm_without_bias():
     row = analyze([{"op": "groupnorm", "num_groups": 4, "bias": False}], [8, 3]).layers.to_dicts()[0]
     # torch.nn.GroupNorm(4, 8, bias=False): weight 8, no bias

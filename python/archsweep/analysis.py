@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -91,6 +93,35 @@ def _as_model(model: Model | str | Path | dict) -> Model:
     raise TypeError(f"analyze() takes a Model, a path or a dict, not {type(model).__name__}")
 
 
+_U64_MAX = 2**64 - 1
+
+
+def _count(value: Any, what: str) -> int:
+    """``value`` as an exact integer (a Python int or anything with ``__index__``, such as a
+    numpy integer; never a bool, a float or a string), else ArchsweepError naming ``what``."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise _core.ArchsweepError(f"{what} must be an integer, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise _core.ArchsweepError(f"{what} must be an integer, got {value!r} ({type(value).__name__})") from None
+    if n > _U64_MAX:
+        raise _core.ArchsweepError(f"{what}={n} is too large (at most 2**64 - 1 = {_U64_MAX})")
+    return n
+
+
+def _input_shape(input_shape: Any) -> list[int]:
+    if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Iterable):
+        raise _core.ArchsweepError(
+            f"input_shape must be a sequence of positive ints (the per-sample shape, e.g. (3, 224, 224)), "
+            f"got {input_shape!r}"
+        )
+    shape = [_count(d, f"input_shape[{i}]") for i, d in enumerate(input_shape)]
+    if any(d < 1 for d in shape):
+        raise _core.ArchsweepError(f"input shape {tuple(shape)} must have positive dims")
+    return shape
+
+
 def analyze(
     model: Model | str | Path | dict,
     input_shape: Sequence[int] | None = None,
@@ -103,15 +134,16 @@ def analyze(
     ``input_shape`` is the per-sample shape (batch excluded), e.g. ``(3, 224, 224)``; it
     overrides the model file's ``input``. ``dtype`` (fp32, fp16, bf16, int8, fp8, fp64) sets
     weight and activation bytes; ``optimizer`` (sgd, momentum, adam, adamw) the training
-    estimate. Raises :class:`archsweep.ArchsweepError` naming the layer, rule and numbers.
+    estimate. ``input_shape`` entries and ``batch`` must be integers in 1..2**64 - 1 (floats,
+    bools and strings are refused, never truncated). Raises :class:`archsweep.ArchsweepError`
+    naming the layer (or the argument), rule and numbers.
     """
     m = _as_model(model)
-    shape = None if input_shape is None else [int(d) for d in input_shape]
+    shape = None if input_shape is None else _input_shape(input_shape)
+    batch = _count(batch, "batch")
     if batch < 1:
         raise _core.ArchsweepError(f"batch must be at least 1, got {batch}")
-    if shape is not None and any(d < 1 for d in shape):
-        raise _core.ArchsweepError(f"input shape {tuple(shape)} must have positive dims")
-    raw = _core.analyze_json(m.to_json(), shape, int(batch), str(dtype), str(optimizer))
+    raw = _core.analyze_json(m.to_json(), shape, batch, str(dtype), str(optimizer))
     layers = pl.DataFrame(raw["layers"], schema=_SCHEMA)
     return Report(
         name=raw["name"],

@@ -39,6 +39,11 @@ impl<'a> Attrs<'a> {
         Attrs { map, used: RefCell::new(Vec::new()) }
     }
 
+    /// The layer's entry as written (graph keys included).
+    pub fn map(&self) -> &'a Map<String, Value> {
+        self.map
+    }
+
     fn get(&self, key: &'a str) -> Option<&'a Value> {
         self.used.borrow_mut().push(key);
         match self.map.get(key) {
@@ -150,32 +155,56 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    /// Keys of the layer that no getter asked for (and that do not belong to the graph), in
+    /// file order. After a complete parse these are the unknown attributes.
+    pub fn unknown_keys(&self) -> Vec<&'a str> {
+        let used = self.used.borrow();
+        self.map
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !used.contains(key) && !GRAPH_KEYS.contains(key))
+            .collect()
+    }
+
     /// Reject attributes that no getter asked for.
     pub fn finish(&self, op: &str) -> Result<(), String> {
-        let used = self.used.borrow();
-        for key in self.map.keys() {
-            if !used.contains(&key.as_str()) && !GRAPH_KEYS.contains(&key.as_str()) {
-                let mut known: Vec<&str> = used.iter().copied().collect();
-                known.sort_unstable();
-                known.dedup();
-                let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
-                return Err(format!("unknown attribute '{key}' for op {op} (its attributes: {known})"));
-            }
+        if let Some(key) = self.unknown_keys().first() {
+            let used = self.used.borrow();
+            let mut known: Vec<&str> = used.iter().copied().collect();
+            known.sort_unstable();
+            known.dedup();
+            let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+            return Err(format!("unknown attribute '{key}' for op {op} (its attributes: {known})"));
         }
         Ok(())
     }
 }
+
+/// Largest integer accepted from a float (2^53 and beyond are not all exact in an f64).
+const MAX_EXACT_FLOAT_INT: f64 = 9.0e15;
+const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
 
 fn as_int(key: &str, v: &Value) -> Result<i64, String> {
     match v {
         Value::Number(n) => {
             if let Some(i) = n.as_i64() {
                 Ok(i)
+            } else if let Some(u) = n.as_u64() {
+                // serde_json keeps 2^63 ..= 2^64−1 as u64: name the number exactly as given.
+                Err(format!("{key}={u} is too large (at most {})", i64::MAX))
             } else if let Some(f) = n.as_f64() {
-                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                if f.fract() == 0.0 && f.abs() < MAX_EXACT_FLOAT_INT {
                     Ok(f as i64)
+                } else if f.fract() == 0.0 && f >= TWO_POW_63 {
+                    // An integer beyond u64 arrives as an f64; `n` prints it as serde_json read
+                    // it (e.g. 1e+20), not as the rounded i64 it would silently become.
+                    Err(format!("{key}={n} is too large (at most {})", i64::MAX))
+                } else if f.fract() == 0.0 && f < -TWO_POW_63 {
+                    Err(format!("{key}={n} is too small (at least {})", i64::MIN))
+                } else if f.fract() == 0.0 {
+                    Err(format!("{key}={n} is a float too large to be an exact integer (write it as an integer)"))
                 } else {
-                    Err(format!("{key} must be an integer, got {f}"))
+                    Err(format!("{key} must be an integer, got {n}"))
                 }
             } else {
                 Err(format!("{key} is out of range"))
@@ -231,6 +260,46 @@ mod tests {
             let _ = a.int("kernel_size");
             let e = a.finish("conv2d").unwrap_err();
             assert!(e.contains("kernal_size"), "{e}");
+        });
+    }
+
+    #[test]
+    fn integers_beyond_i64_name_the_number() {
+        // 2^63 = 9223372036854775808 does not fit an i64; serde_json keeps it as a u64, so the
+        // message can show it exactly (an f64 rendering would read 9223372036854776000).
+        let v: Value = serde_json::from_str(r#"{"out_features": 9223372036854775808}"#).unwrap();
+        with(v, |a| {
+            let e = a.int("out_features").unwrap_err();
+            assert_eq!(e, "out_features=9223372036854775808 is too large (at most 9223372036854775807)");
+        });
+        // u64::MAX too.
+        let v: Value = serde_json::from_str(r#"{"k": 18446744073709551615}"#).unwrap();
+        with(v, |a| {
+            let e = a.positive("k").unwrap_err();
+            assert!(e.contains("k=18446744073709551615 is too large"), "{e}");
+        });
+        // Beyond u64 serde_json reads an f64: still "too large", never "must be an integer".
+        let v: Value = serde_json::from_str(r#"{"k": 18446744073709551616}"#).unwrap();
+        with(v, |a| {
+            let e = a.int("k").unwrap_err();
+            assert!(e.starts_with("k=1.8446744073709552e+19 is too large"), "{e}");
+        });
+        let v: Value = serde_json::from_str(r#"{"k": -1e20}"#).unwrap();
+        with(v, |a| {
+            let e = a.int("k").unwrap_err();
+            assert!(e.starts_with("k=-1e+20 is too small"), "{e}");
+        });
+        // i64::MAX itself is fine; a fractional float is still "must be an integer".
+        with(json!({"k": i64::MAX}), |a| assert_eq!(a.int("k").unwrap(), Some(i64::MAX)));
+        with(json!({"k": 2.5}), |a| assert_eq!(a.int("k").unwrap_err(), "k must be an integer, got 2.5"));
+        with(json!({"k": 3.0}), |a| assert_eq!(a.int("k").unwrap(), Some(3)));
+    }
+
+    #[test]
+    fn unknown_keys_in_file_order() {
+        with(json!({"name": "c", "op": "conv2d", "kernal_size": 3, "out_channels": 8, "stirde": 2}), |a| {
+            let _ = a.int("out_channels");
+            assert_eq!(a.unknown_keys(), vec!["kernal_size", "stirde"]);
         });
     }
 

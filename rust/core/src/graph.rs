@@ -203,6 +203,11 @@ impl Totals {
     /// `analyze` and for sweeps alike).
     pub fn add_layer(&mut self, c: &Cost, trainable: bool, out_numel: u64, is_view: bool, dtype_bytes: u64) -> Result<LayerAmounts, String> {
         let params = c.params()?;
+        // flops = 2 × macs: checked here so that an overflow names this layer rather than
+        // surfacing later as a "totals:" error (the per-layer flops column relies on it too).
+        c.macs.checked_mul(2).ok_or_else(|| {
+            crate::num::overflow(&format!("this layer's flops 2 × {} macs", c.macs))
+        })?;
         let trainable_params = if trainable { params } else { 0 };
         let activation_bytes = if is_view { 0 } else { mul(out_numel, dtype_bytes)? };
         self.params = add(self.params, params)?;
@@ -299,4 +304,31 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
     let peak = Liveness::default().peak(input_bytes, &steps).map_err(total_err)?;
     t.finish(input_bytes, peak, &options).map_err(total_err)?;
     Ok(Analysis { name: model.name.clone(), input_shape, options, layers, totals: t })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flops_overflow_names_the_layer() {
+        // linear 2^32 → 2^31 + 1 without bias: macs = 2^32·(2^31 + 1) = 2^63 + 2^32 fits in a
+        // u64, flops = 2·macs = 2^64 + 2^33 does not. The error must come from the layer, not
+        // from Totals::finish ("totals: ...").
+        let model = Model::from_json_str(
+            r#"{"input": [4294967296], "layers": [{"name": "huge", "op": "linear", "out_features": 2147483649, "bias": false}]}"#,
+        )
+        .unwrap();
+        let e = analyze(&model, None, Options { dtype: Dtype::Int8, ..Options::default() }).err().unwrap();
+        assert_eq!(e.layer.as_deref(), Some("huge"));
+        assert_eq!(
+            e.to_string(),
+            "huge (linear): integer overflow: this layer's flops 2 × 9223372041149743104 macs does not fit in 64 bits"
+        );
+        // Directly: macs 2^63 overflows, 2^63 − 1 does not.
+        let mut t = Totals::default();
+        assert!(t.add_layer(&Cost { macs: 1 << 63, ..Cost::default() }, true, 1, false, 4).is_err());
+        let mut t = Totals::default();
+        assert!(t.add_layer(&Cost { macs: (1 << 63) - 1, ..Cost::default() }, true, 1, false, 4).is_ok());
+    }
 }

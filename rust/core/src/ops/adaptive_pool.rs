@@ -1,6 +1,8 @@
 //! adaptive_avgpool1d/2d/3d and adaptive_maxpool1d/2d/3d — `torch.nn.AdaptiveAvgPoolNd`.
 //!
-//! `output_size` is an int or a list whose null entries keep the input's size. Output bin i of
+//! `output_size` is an int or a list of ints; for the 2d/3d variants null entries keep the
+//! input's size. The 1d variants take no null (torch 2.15's adaptive_avg_pool1d /
+//! adaptive_max_pool1d want "tuple of ints" and raise TypeError for (None,)). Output bin i of
 //! a dim of size `in` covers [⌊i·in/out⌋, ⌈(i+1)·in/out⌉), so other ops are the exact sum of
 //! those window sizes (bins may overlap when `in` is not a multiple of `out`).
 
@@ -18,10 +20,16 @@ struct AdaptivePool {
 }
 
 pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
-    let bad = || format!("output_size must be a positive int or a list of {d} positive ints or nulls");
+    let bad = || {
+        if d == 1 {
+            "output_size must be a positive int (or a list of 1 positive int; no null for the 1d pools)".to_string()
+        } else {
+            format!("output_size must be a positive int or a list of {d} positive ints or nulls")
+        }
+    };
     let one = |v: &Value| -> Result<Option<u64>, String> {
         match v {
-            Value::Null => Ok(None),
+            Value::Null if d > 1 => Ok(None),
             Value::Number(n) => match n.as_u64() {
                 Some(0) | None => Err(bad()),
                 Some(x) => Ok(Some(x)),
@@ -71,7 +79,7 @@ impl Op for AdaptivePool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::ok;
+    use super::super::testing::{err, ok};
     use super::window_sum;
     use serde_json::json;
 
@@ -97,5 +105,20 @@ mod tests {
         assert_eq!(window_sum(2, 4), 4);
         let e = ok("adaptive_maxpool2d", json!({"output_size": [null, 3]}), &[&[1, 1, 6, 5]]);
         assert_eq!(e.shape.dims(), &[1, 1, 6, 3]);
+        let e = ok("adaptive_avgpool3d", json!({"output_size": [null, null, 2]}), &[&[1, 2, 4, 4, 4]]);
+        assert_eq!(e.shape.dims(), &[1, 2, 4, 4, 2]);
+    }
+
+    #[test]
+    fn no_null_for_1d() {
+        // torch 2.15: AdaptiveAvgPool1d((None,)) / AdaptiveMaxPool1d([None]) raise TypeError
+        // "argument 'output_size' must be tuple of ints, but found element of type NoneType";
+        // 5, (5,) and [5] all give (1, 2, 5).
+        for op in ["adaptive_avgpool1d", "adaptive_maxpool1d"] {
+            let m = err(op, json!({"output_size": [null]}), &[&[1, 2, 4]]);
+            assert_eq!(m, "output_size must be a positive int (or a list of 1 positive int; no null for the 1d pools)", "{op}");
+            assert_eq!(ok(op, json!({"output_size": [5]}), &[&[1, 2, 4]]).shape.dims(), &[1, 2, 5]);
+            assert_eq!(ok(op, json!({"output_size": 5}), &[&[1, 2, 4]]).shape.dims(), &[1, 2, 5]);
+        }
     }
 }

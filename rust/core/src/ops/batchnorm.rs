@@ -1,6 +1,7 @@
 //! batchnorm1d / 2d / 3d — `torch.nn.BatchNormNd`.
 //!
-//! Params (affine): weight C + bias C. Buffers (track_running_stats): running_mean C and
+//! Params (affine): weight C + bias C; with `bias=false` (keyword-only in torch 2.15's
+//! `BatchNormNd(C, bias=False)`) only the weight C. Buffers (track_running_stats): running_mean C and
 //! running_var C (fp32) and num_batches_tracked (one int64) — buffers, not parameters.
 //! One other-op per element (inference folds the statistics into a scale and shift).
 
@@ -16,6 +17,7 @@ pub(crate) const COUNTER_BYTES: u64 = 8; // int64 num_batches_tracked
 struct BatchNorm {
     d: usize,
     affine: bool,
+    bias: bool,
     track_running_stats: bool,
     num_features: Option<u64>,
 }
@@ -26,23 +28,34 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
     Ok(Box::new(BatchNorm {
         d,
         affine: a.bool("affine", true)?,
+        bias: a.bool("bias", true)?,
         track_running_stats: a.bool("track_running_stats", true)?,
         num_features: a.positive("num_features")?,
     }))
 }
 
-/// Cost of a per-channel norm with optional affine params and running statistics.
-pub(crate) fn channel_norm_cost(x: &Shape, c: u64, affine: bool, running: bool) -> Result<Cost, String> {
+/// Cost of a per-channel norm with optional affine params (the bias only if `bias`, as torch
+/// 2.15 registers no bias parameter for `bias=False`) and running statistics.
+pub(crate) fn channel_norm_cost(x: &Shape, c: u64, affine: bool, bias: bool, running: bool) -> Result<Cost, String> {
     let mut cost = per_element(x)?;
     if affine {
         cost.weight_params = c;
-        cost.bias_params = c;
+        cost.bias_params = if bias { c } else { 0 };
     }
     if running {
         cost.buffers = add(mul(2, c)?, 1)?;
         cost.buffer_bytes = add(mul(2 * RUNNING_STAT_BYTES, c)?, COUNTER_BYTES)?;
     }
     Ok(cost)
+}
+
+/// `params weight C + bias C = 2C` / `params weight C = C` / `no params`.
+pub(crate) fn affine_explain(c: u64, affine: bool, bias: bool) -> String {
+    match (affine, bias) {
+        (false, _) => "no params".into(),
+        (true, true) => format!("params weight {c} + bias {c} = {}", crate::num::commas(2 * c)),
+        (true, false) => format!("params weight {c} = {} (no bias)", crate::num::commas(c)),
+    }
 }
 
 impl Op for BatchNorm {
@@ -62,12 +75,12 @@ impl Op for BatchNorm {
         }
         let c = x.channels();
         super::conv::check_declared(self.num_features, c, "features (channels)")?;
-        Ok(Eval { shape: *x, cost: channel_norm_cost(x, c, self.affine, self.track_running_stats)? })
+        Ok(Eval { shape: *x, cost: channel_norm_cost(x, c, self.affine, self.bias, self.track_running_stats)? })
     }
 
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
         let c = inputs[0].channels();
-        let p = if self.affine { format!("params weight {c} + bias {c} = {}", 2 * c) } else { "no params".into() };
+        let p = affine_explain(c, self.affine, self.bias);
         let b = if self.track_running_stats {
             format!("; buffers running_mean {c} + running_var {c} + num_batches_tracked 1 = {}", out.cost.buffers)
         } else {
@@ -93,6 +106,24 @@ mod tests {
         let e = ok("batchnorm2d", json!({"affine": false, "track_running_stats": false}), &[&[1, 64, 56, 56]]);
         assert_eq!(e.cost.params().unwrap(), 0);
         assert_eq!(e.cost.buffers, 0);
+    }
+
+    #[test]
+    fn bias_false_keeps_only_the_weight() {
+        // torch 2.15: BatchNorm{1,2,3}d(64, bias=False) has parameters [weight (64,)] and the
+        // same buffers running_mean 64 + running_var 64 + num_batches_tracked 1 = 129.
+        for (op, dims) in [("batchnorm1d", &[2u64, 64][..]), ("batchnorm2d", &[1, 64, 8, 8]), ("batchnorm3d", &[1, 64, 2, 2, 2])] {
+            let e = ok(op, json!({"bias": false}), &[dims]);
+            assert_eq!((e.cost.weight_params, e.cost.bias_params), (64, 0), "{op}");
+            assert_eq!(e.cost.buffers, 129, "{op}");
+        }
+        // affine=False, bias=False: no parameters at all (bias has nothing to remove).
+        let e = ok("batchnorm2d", json!({"affine": false, "bias": false}), &[&[1, 64, 8, 8]]);
+        assert_eq!(e.cost.params().unwrap(), 0);
+        // bias=true is the default: weight 64 + bias 64.
+        let e = ok("batchnorm2d", json!({"bias": true}), &[&[1, 64, 8, 8]]);
+        assert_eq!((e.cost.weight_params, e.cost.bias_params), (64, 64));
+        assert!(err("batchnorm2d", json!({"bias": 0}), &[&[1, 64, 8, 8]]).contains("true or false"));
     }
 
     #[test]

@@ -4,6 +4,17 @@
 //! `padding='same'` pads dilation·(k−1) in total, the extra element on the right for even
 //! kernels (as PyTorch does), and is refused for strided convolutions, as in PyTorch.
 //! Params: C_out·(C_in/groups)·∏k (+ C_out bias). MACs: N·C_out·(C_in/groups)·∏k·∏out.
+//!
+//! `padding_mode` other than zeros pads with `F.pad` before the convolution, which checks each
+//! side's padding against the (unpadded) input size per dim, as torch 2.15 does:
+//! * reflect: padding < input ("Padding size should be less than the corresponding input
+//!   dimension"); e.g. padding 3 on 4 is fine, 4 on 4 is not;
+//! * circular: padding ≤ input ("Padding value causes wrapping around more than once"); 4 on
+//!   4 is fine, 5 on 4 is not;
+//! * replicate: no limit (torch 2.15 pads 9 on an input of 4, or 2 on an input of 1).
+//!
+//! With 'same' the two sides differ for even kernels (left ⌊t/2⌋, right t − ⌊t/2⌋) and both
+//! are checked.
 
 use super::{expect_rank, Eval, Op};
 use crate::attrs::{Attrs, Padding};
@@ -57,8 +68,17 @@ pub(crate) fn layout(d: usize) -> &'static str {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PaddingMode {
+    Zeros,
+    Reflect,
+    Replicate,
+    Circular,
+}
+
 struct Conv {
     d: usize,
+    padding_mode: PaddingMode,
     out_channels: u64,
     in_channels: Option<u64>,
     kernel: Vec<u64>,
@@ -71,9 +91,15 @@ struct Conv {
 
 pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
     let padding = a.padding("padding", d, true)?;
-    a.choice("padding_mode", &["zeros", "reflect", "replicate", "circular"], "zeros")?;
+    let padding_mode = match a.choice("padding_mode", &["zeros", "reflect", "replicate", "circular"], "zeros")? {
+        "reflect" => PaddingMode::Reflect,
+        "replicate" => PaddingMode::Replicate,
+        "circular" => PaddingMode::Circular,
+        _ => PaddingMode::Zeros,
+    };
     Ok(Box::new(Conv {
         d,
+        padding_mode,
         out_channels: a.require_positive("out_channels")?,
         in_channels: a.positive("in_channels")?,
         kernel: a.ntuple("kernel_size", d, 1)?.ok_or("missing required attribute 'kernel_size'")?,
@@ -112,6 +138,30 @@ impl Conv {
         }
         Ok(pads)
     }
+
+    /// F.pad's limits for the non-zero padding modes, per side and dim.
+    fn check_padding_mode(&self, spatial: &[u64], pads: &[(u64, u64); 3]) -> Result<(), String> {
+        for i in 0..self.d {
+            let n = spatial[i];
+            let p = pads[i].0.max(pads[i].1);
+            let shown = if pads[i].0 == pads[i].1 { p.to_string() } else { format!("{}+{}", pads[i].0, pads[i].1) };
+            let which = if self.d > 1 { format!(" of spatial dim {i}") } else { String::new() };
+            match self.padding_mode {
+                PaddingMode::Reflect if p >= n => {
+                    return Err(format!(
+                        "padding={shown} with padding_mode='reflect' must be less than the input size {n}{which}"
+                    ))
+                }
+                PaddingMode::Circular if p > n => {
+                    return Err(format!(
+                        "padding={shown} with padding_mode='circular' must be at most the input size {n}{which} (it would wrap around more than once)"
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Op for Conv {
@@ -125,6 +175,7 @@ impl Op for Conv {
         let mut out = *x;
         out.dims_mut()[1] = self.out_channels;
         let spatial = x.tail(self.d);
+        self.check_padding_mode(spatial, &pads)?;
         let (mut padded, mut effective) = ([0u64; 3], [0u64; 3]);
         for i in 0..self.d {
             padded[i] = spatial[i] + pads[i].0 + pads[i].1;
@@ -243,6 +294,57 @@ mod tests {
         assert!(m.contains("4-d"), "{m}");
         let m = err("conv2d", json!({"out_channels": 8, "kernel_size": 3, "in_channels": 3}), &[&[1, 64, 8, 8]]);
         assert_eq!(m, "expects 3 input channels, got 64");
+    }
+
+    #[test]
+    fn reflect_padding_must_be_less_than_the_input() {
+        // torch 2.15: Conv2d(1, 2, 3, padding=4, padding_mode='reflect') on 4×4 raises "Padding
+        // size should be less than the corresponding input dimension"; padding 3 works:
+        // (4 + 6 − 3) + 1 = 8.
+        let m = err("conv2d", json!({"out_channels": 2, "kernel_size": 3, "padding": 4, "padding_mode": "reflect"}), &[&[1, 1, 4, 4]]);
+        assert_eq!(m, "padding=4 with padding_mode='reflect' must be less than the input size 4 of spatial dim 0");
+        let e = ok("conv2d", json!({"out_channels": 2, "kernel_size": 3, "padding": 3, "padding_mode": "reflect"}), &[&[1, 1, 4, 4]]);
+        assert_eq!(e.shape.dims(), &[1, 2, 8, 8]);
+        // Per dim: padding (1, 4) on 4×8 is fine (6×16 with k=1), (4, 1) is not.
+        assert_eq!(ok("conv2d", json!({"out_channels": 1, "kernel_size": 1, "padding": [1, 4], "padding_mode": "reflect"}), &[&[1, 1, 4, 8]]).shape.dims(), &[1, 1, 6, 16]);
+        assert!(err("conv2d", json!({"out_channels": 1, "kernel_size": 1, "padding": [4, 1], "padding_mode": "reflect"}), &[&[1, 1, 4, 8]]).contains("input size 4 of spatial dim 0"));
+        // 1-d, 3-d: padding 1 on 1 fails, 1 on 2 works.
+        let m = err("conv1d", json!({"out_channels": 1, "kernel_size": 1, "padding": 1, "padding_mode": "reflect"}), &[&[1, 1, 1]]);
+        assert_eq!(m, "padding=1 with padding_mode='reflect' must be less than the input size 1");
+        assert_eq!(ok("conv3d", json!({"out_channels": 1, "kernel_size": 1, "padding": 1, "padding_mode": "reflect"}), &[&[1, 1, 2, 2, 2]]).shape.dims(), &[1, 1, 4, 4, 4]);
+        // 'same' with an even kernel pads 1 left + 2 right (k=4): on 2 the right side 2 ≥ 2 fails
+        // (torch: "padding (1, 2) at dimension 2 of input [1, 1, 2]"), on 3 it works.
+        let m = err("conv1d", json!({"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"}), &[&[1, 1, 2]]);
+        assert_eq!(m, "padding=1+2 with padding_mode='reflect' must be less than the input size 2");
+        assert_eq!(ok("conv1d", json!({"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "reflect"}), &[&[1, 1, 3]]).shape.dims(), &[1, 1, 3]);
+        // zero padding is always fine, also with reflect ('valid' or padding 0 on 1×1).
+        ok("conv2d", json!({"out_channels": 1, "kernel_size": 1, "padding": "valid", "padding_mode": "reflect"}), &[&[1, 1, 1, 1]]);
+    }
+
+    #[test]
+    fn circular_padding_may_wrap_at_most_once() {
+        // torch 2.15: Conv2d(1, 2, 3, padding=5, padding_mode='circular') on 4×4 raises "Padding
+        // value causes wrapping around more than once"; padding 4 = the input size works:
+        // (4 + 8 − 3) + 1 = 10.
+        let m = err("conv2d", json!({"out_channels": 2, "kernel_size": 3, "padding": 5, "padding_mode": "circular"}), &[&[1, 1, 4, 4]]);
+        assert_eq!(m, "padding=5 with padding_mode='circular' must be at most the input size 4 of spatial dim 0 (it would wrap around more than once)");
+        assert_eq!(ok("conv2d", json!({"out_channels": 2, "kernel_size": 3, "padding": 4, "padding_mode": "circular"}), &[&[1, 1, 4, 4]]).shape.dims(), &[1, 2, 10, 10]);
+        // 1 on 1 works ((1 + 2 − 1) + 1 = 3), 2 on 1 fails.
+        assert_eq!(ok("conv1d", json!({"out_channels": 1, "kernel_size": 1, "padding": 1, "padding_mode": "circular"}), &[&[1, 1, 1]]).shape.dims(), &[1, 1, 3]);
+        assert!(err("conv3d", json!({"out_channels": 1, "kernel_size": 1, "padding": 2, "padding_mode": "circular"}), &[&[1, 1, 1, 1, 1]]).contains("wrap around"));
+        // 'same', k=4 on 1: right side 2 > 1 fails; on 2 it works.
+        assert!(err("conv1d", json!({"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "circular"}), &[&[1, 1, 1]]).contains("padding=1+2"));
+        ok("conv1d", json!({"out_channels": 1, "kernel_size": 4, "padding": "same", "padding_mode": "circular"}), &[&[1, 1, 2]]);
+    }
+
+    #[test]
+    fn replicate_padding_has_no_limit() {
+        // torch 2.15: Conv1d(1, 2, 1, padding=9, padding_mode='replicate') on 4 gives 4 + 18 = 22;
+        // padding 2 on 1 gives 5.
+        assert_eq!(ok("conv1d", json!({"out_channels": 2, "kernel_size": 1, "padding": 9, "padding_mode": "replicate"}), &[&[1, 1, 4]]).shape.dims(), &[1, 2, 22]);
+        assert_eq!(ok("conv2d", json!({"out_channels": 2, "kernel_size": 1, "padding": 2, "padding_mode": "replicate"}), &[&[1, 1, 1, 1]]).shape.dims(), &[1, 2, 5, 5]);
+        // and zeros has none either: (1 + 10 − 1) + 1 = 11.
+        assert_eq!(ok("conv2d", json!({"out_channels": 1, "kernel_size": 1, "padding": 5}), &[&[1, 1, 1, 1]]).shape.dims(), &[1, 1, 11, 11]);
     }
 
     #[test]

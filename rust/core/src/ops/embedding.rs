@@ -1,6 +1,8 @@
 //! Learned tables for transformers:
 //! * embedding — `torch.nn.Embedding(num_embeddings, embedding_dim)`: integer ids (N, *) to
-//!   vectors (N, *, D); params num_embeddings·D.
+//!   vectors (N, *, D); params num_embeddings·D. `padding_idx`, if given, must lie in
+//!   [−num_embeddings, num_embeddings − 1] (torch 2.15 asserts "Padding_idx must be within
+//!   num_embeddings").
 //! * positional_embedding — a learned tensor with the per-sample shape of its input, added to it
 //!   (ViT's `pos_embedding`); params ∏(input dims after the batch).
 //! * class_token — a learned (1, 1, E) token prepended along the sequence dim (ViT's
@@ -22,11 +24,21 @@ struct Positional;
 struct ClassToken;
 
 pub fn parse_embedding(a: &Attrs) -> Result<Box<dyn Op>, String> {
-    a.int("padding_idx")?;
-    Ok(Box::new(Embedding {
-        num_embeddings: a.require_positive("num_embeddings")?,
-        embedding_dim: a.require_positive("embedding_dim")?,
-    }))
+    let padding_idx = a.int("padding_idx")?;
+    let num_embeddings = a.require_positive("num_embeddings")?;
+    let embedding_dim = a.require_positive("embedding_dim")?;
+    if let Some(p) = padding_idx {
+        // i128: num_embeddings may exceed i64::MAX.
+        let (p, n) = (p as i128, num_embeddings as i128);
+        if p < -n || p >= n {
+            return Err(format!(
+                "padding_idx={p} must be within num_embeddings={n} (between {} and {})",
+                -n,
+                n - 1
+            ));
+        }
+    }
+    Ok(Box::new(Embedding { num_embeddings, embedding_dim }))
 }
 
 pub fn parse_positional(_a: &Attrs) -> Result<Box<dyn Op>, String> {
@@ -98,5 +110,20 @@ mod tests {
         let e = ok("embedding", json!({"num_embeddings": 30522, "embedding_dim": 768}), &[&[2, 128]]);
         assert_eq!(e.shape.dims(), &[2, 128, 768]);
         assert_eq!(e.cost.params().unwrap(), 30522 * 768);
+    }
+
+    #[test]
+    fn padding_idx_range() {
+        // torch 2.15: Embedding(10, 4, padding_idx=p) accepts −10..=9 (−1 becomes 9) and
+        // asserts "Padding_idx must be within num_embeddings" for 10 and −11.
+        for p in [-10, -1, 0, 9] {
+            ok("embedding", json!({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": p}), &[&[1, 3]]);
+        }
+        let m = err("embedding", json!({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": 10}), &[&[1, 3]]);
+        assert_eq!(m, "padding_idx=10 must be within num_embeddings=10 (between -10 and 9)");
+        let m = err("embedding", json!({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": -11}), &[&[1, 3]]);
+        assert!(m.starts_with("padding_idx=-11 must be within"), "{m}");
+        // padding_idx=null means none.
+        ok("embedding", json!({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": null}), &[&[1, 3]]);
     }
 }

@@ -1,6 +1,8 @@
 //! groupnorm — `torch.nn.GroupNorm(num_groups, num_channels)`; channels are inferred.
 //!
-//! Params (affine): weight C + bias C. num_groups must divide C.
+//! Params (affine): weight C + bias C; with `bias=false` (keyword-only in torch 2.15's
+//! `GroupNorm(G, C, bias=False)`: "the layer will not learn an additive bias") weight C only.
+//! num_groups must divide C.
 
 use super::{per_element, Eval, Op};
 use crate::attrs::Attrs;
@@ -10,6 +12,7 @@ struct GroupNorm {
     num_groups: u64,
     num_channels: Option<u64>,
     affine: bool,
+    bias: bool,
 }
 
 pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
@@ -18,6 +21,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
         num_groups: a.require_positive("num_groups")?,
         num_channels: a.positive("num_channels")?,
         affine: a.bool("affine", true)?,
+        bias: a.bool("bias", true)?,
     }))
 }
 
@@ -35,18 +39,14 @@ impl Op for GroupNorm {
         let mut cost = per_element(x)?;
         if self.affine {
             cost.weight_params = c;
-            cost.bias_params = c;
+            cost.bias_params = if self.bias { c } else { 0 };
         }
         Ok(Eval { shape: *x, cost })
     }
 
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
-        let c = inputs[0].channels();
-        if self.affine {
-            format!("params weight {c} + bias {c} = {}", out.cost.params().unwrap_or(u64::MAX))
-        } else {
-            "no params".into()
-        }
+        let _ = out;
+        super::batchnorm::affine_explain(inputs[0].channels(), self.affine, self.bias)
     }
 }
 
@@ -62,5 +62,14 @@ mod tests {
         assert_eq!(e.cost.other_ops, 2 * 64 * 64);
         let m = err("groupnorm", json!({"num_groups": 3}), &[&[2, 64, 8, 8]]);
         assert_eq!(m, "num_groups=3 does not divide num_channels=64");
+    }
+
+    #[test]
+    fn bias_false_keeps_only_the_weight() {
+        // torch 2.15: GroupNorm(4, 8, bias=False) has parameters [weight (8,)].
+        let e = ok("groupnorm", json!({"num_groups": 4, "bias": false}), &[&[1, 8, 3]]);
+        assert_eq!((e.cost.weight_params, e.cost.bias_params), (8, 0));
+        // GroupNorm(4, 8, affine=False, bias=False): none.
+        assert_eq!(ok("groupnorm", json!({"num_groups": 4, "affine": false, "bias": false}), &[&[1, 8, 3]]).cost.params().unwrap(), 0);
     }
 }

@@ -1,25 +1,33 @@
 //! instancenorm1d / 2d / 3d (and rank-agnostic `instancenorm`) — `torch.nn.InstanceNormNd`.
 //!
 //! Unlike BatchNorm, affine and track_running_stats default to false, as in PyTorch.
+//! `num_features`, when given, must equal the input's channels (torch raises "expected input's
+//! size at dim=1 to match num_features (8), but got: 16" with affine=True, and fails on the
+//! running stats with track_running_stats=True; with neither it only warns that num_features
+//! is unused — archsweep treats a declared count like BatchNorm's, as an assertion).
+//! `bias=false` (keyword-only in torch 2.15) drops the bias: affine params are weight C only.
 
-use super::batchnorm::channel_norm_cost;
+use super::batchnorm::{affine_explain, channel_norm_cost};
 use super::{expect_rank, Eval, Op};
 use crate::attrs::Attrs;
 use crate::shape::Shape;
 
 struct InstanceNorm {
     d: Option<usize>,
+    num_features: Option<u64>,
     affine: bool,
+    bias: bool,
     track_running_stats: bool,
 }
 
 pub fn parse(a: &Attrs, d: Option<usize>) -> Result<Box<dyn Op>, String> {
     a.float("eps")?;
     a.float("momentum")?;
-    a.positive("num_features")?;
     Ok(Box::new(InstanceNorm {
         d,
+        num_features: a.positive("num_features")?,
         affine: a.bool("affine", false)?,
+        bias: a.bool("bias", true)?,
         track_running_stats: a.bool("track_running_stats", false)?,
     }))
 }
@@ -31,14 +39,25 @@ impl Op for InstanceNorm {
             Some(d) => expect_rank(x, &[d + 2], super::conv::layout(d))?,
             None => expect_rank(x, &[3, 4, 5], "(N, C, *spatial)")?,
         }
-        let cost = channel_norm_cost(x, x.channels(), self.affine, self.track_running_stats)?;
+        let c = x.channels();
+        super::conv::check_declared(self.num_features, c, "features (channels)")?;
+        let cost = channel_norm_cost(x, c, self.affine, self.bias, self.track_running_stats)?;
         Ok(Eval { shape: *x, cost })
+    }
+
+    fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
+        let p = affine_explain(inputs[0].channels(), self.affine, self.bias);
+        if self.track_running_stats {
+            format!("{p}; buffers running_mean + running_var + num_batches_tracked = {}", out.cost.buffers)
+        } else {
+            p
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::ok;
+    use super::super::testing::{err, ok};
     use serde_json::json;
 
     #[test]
@@ -49,5 +68,29 @@ mod tests {
         let e = ok("instancenorm2d", json!({"affine": true, "track_running_stats": true}), &[&[1, 16, 8, 8]]);
         assert_eq!(e.cost.params().unwrap(), 32);
         assert_eq!(e.cost.buffers, 33);
+    }
+
+    #[test]
+    fn num_features_must_match_channels() {
+        // torch 2.15: InstanceNorm2d(8, affine=True) on (1, 16, 4, 4) raises "expected input's
+        // size at dim=1 to match num_features (8), but got: 16."
+        for (op, dims) in [("instancenorm1d", &[1u64, 16, 4][..]), ("instancenorm2d", &[1, 16, 4, 4]), ("instancenorm3d", &[1, 16, 2, 2, 2]), ("instancenorm", &[1, 16, 4, 4])] {
+            let m = err(op, json!({"num_features": 8, "affine": true}), &[dims]);
+            assert_eq!(m, "expects 8 input features (channels), got 16", "{op}");
+        }
+        let m = err("instancenorm2d", json!({"num_features": 8}), &[&[1, 16, 4, 4]]);
+        assert_eq!(m, "expects 8 input features (channels), got 16");
+        let e = ok("instancenorm2d", json!({"num_features": 16, "affine": true}), &[&[1, 16, 4, 4]]);
+        assert_eq!(e.cost.params().unwrap(), 32);
+    }
+
+    #[test]
+    fn bias_false_keeps_only_the_weight() {
+        // torch 2.15: InstanceNorm2d(8, affine=True, bias=False) has parameters [weight (8,)];
+        // with track_running_stats the buffers stay running_mean 8 + running_var 8 + 1 = 17.
+        let e = ok("instancenorm2d", json!({"affine": true, "bias": false, "track_running_stats": true}), &[&[1, 8, 4, 4]]);
+        assert_eq!((e.cost.weight_params, e.cost.bias_params, e.cost.buffers), (8, 0, 17));
+        // affine=False (the default): nothing to drop.
+        assert_eq!(ok("instancenorm1d", json!({"bias": false}), &[&[1, 8, 4]]).cost.params().unwrap(), 0);
     }
 }

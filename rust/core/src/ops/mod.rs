@@ -137,9 +137,84 @@ pub fn build(op: &str, attrs: &Attrs) -> Result<Box<dyn Op>, String> {
             format!("unknown op '{op}' (did you mean {}?)", close.join(" or "))
         }
     })?;
-    let built = parse(attrs)?;
+    let built = parse(attrs).map_err(|e| with_unknown_keys(parse, attrs, e))?;
     attrs.finish(op)?;
     Ok(built)
+}
+
+const MISSING: &str = "missing required attribute";
+
+/// The key a "missing required attribute 'k'" (or "...: k or j") message names.
+fn missing_key(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix(MISSING)?;
+    if let Some(quoted) = rest.strip_prefix(" '") {
+        quoted.split('\'').next()
+    } else {
+        rest.strip_prefix(": ")?.split(' ').next()
+    }
+}
+
+/// A required attribute is missing, often because of a typo (`kernal_size`): name the layer's
+/// unknown keys too. The parse stopped at the missing key, so later getters never marked their
+/// keys as used; to tell the op's real attributes from unknown ones, parse a copy with each
+/// missing key filled in until the parse gets through, then apply the same rule as
+/// `Attrs::finish`. A missing key is filled with the value of the most similar unknown key
+/// (the typo's value is usually the intended one, and keeps parse-time checks such as
+/// num_heads | embed_dim happy), else with 1; if that copy does not parse, all placeholders
+/// are 1. If no copy parses, the message is left as it is.
+fn with_unknown_keys(parse: Parse, attrs: &Attrs, message: String) -> String {
+    let candidates = attrs.unknown_keys();
+    if !message.starts_with(MISSING) || candidates.is_empty() {
+        return message;
+    }
+    for use_similar in [true, false] {
+        let mut map = attrs.map().clone();
+        for _ in 0..8 {
+            let probe = Attrs::new(&map);
+            match parse(&probe) {
+                Ok(_) => {
+                    let unknown: Vec<String> = probe.unknown_keys().iter().map(|k| format!("'{k}'")).collect();
+                    return match unknown.len() {
+                        0 => message,
+                        1 => format!("{message} (unknown attribute {} — a typo?)", unknown[0]),
+                        _ => format!("{message} (unknown attributes {} — a typo?)", unknown.join(", ")),
+                    };
+                }
+                Err(e) => match missing_key(&e) {
+                    Some(key) if map.get(key).map_or(true, serde_json::Value::is_null) => {
+                        let similar = candidates.iter().filter(|c| use_similar && typo_of(c, key)).min_by_key(|c| edit_distance(c, key));
+                        let value = similar.map_or(serde_json::Value::from(1), |c| attrs.map()[*c].clone());
+                        map.insert(key.to_string(), value);
+                    }
+                    _ => break,
+                },
+            }
+        }
+    }
+    message
+}
+
+/// Levenshtein distance (attribute names are short).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != b[j])).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Could `written` be a misspelling of `key`?
+fn typo_of(written: &str, key: &str) -> bool {
+    let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '-'], "");
+    let (w, k) = (norm(written), norm(key));
+    w == k || edit_distance(&w, &k) <= 2.max(k.len() / 4) || w.starts_with(&k) || k.starts_with(&w)
 }
 
 pub fn names() -> impl Iterator<Item = &'static str> {
@@ -171,6 +246,50 @@ pub(crate) fn per_element(shape: &Shape) -> Result<Cost, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::testing::err;
+    use serde_json::json;
+
+    #[test]
+    fn missing_required_names_unknown_keys() {
+        // `kernal_size` hides kernel_size: the parse stops at the missing kernel_size before
+        // Attrs::finish could report the typo, so build() names it.
+        let m = err("conv2d", json!({"out_channels": 8, "kernal_size": 3}), &[&[1, 3, 8, 8]]);
+        assert_eq!(m, "missing required attribute 'kernel_size' (unknown attribute 'kernal_size' — a typo?)");
+        // Attributes read after the failing getter (stride, bias) are not mistaken for unknown ones.
+        let m = err("conv2d", json!({"kernal_size": 3, "out_channels": 8, "stride": 2, "bias": false}), &[&[1, 3, 8, 8]]);
+        assert_eq!(m, "missing required attribute 'kernel_size' (unknown attribute 'kernal_size' — a typo?)");
+        // Several missing keys, several unknown keys (file order).
+        let m = err("conv2d", json!({"out_chanels": 8, "kernal_size": 3, "stride": 2}), &[&[1, 3, 8, 8]]);
+        assert_eq!(m, "missing required attribute 'out_channels' (unknown attributes 'out_chanels', 'kernal_size' — a typo?)");
+        // The "size or scale_factor" form of upsample.
+        let m = err("upsample", json!({"scale_facter": 2, "mode": "bilinear"}), &[&[1, 3, 8, 8]]);
+        assert_eq!(m, "missing required attribute: size or scale_factor (unknown attribute 'scale_facter' — a typo?)");
+        // The typo's value stands in for the missing key, so parse-time checks on it pass:
+        // embed_dims=64 with num_heads=8 (a placeholder 1 would fail "8 does not divide 1").
+        let m = err("multihead_attention", json!({"embed_dims": 64, "num_heads": 8}), &[&[1, 4, 64]]);
+        assert_eq!(m, "missing required attribute 'embed_dim' (unknown attribute 'embed_dims' — a typo?)");
+        let m = err("embedding", json!({"num_embedding": 10, "embedding_dim": 4, "padding_idx": 3}), &[&[1, 3]]);
+        assert_eq!(m, "missing required attribute 'num_embeddings' (unknown attribute 'num_embedding' — a typo?)");
+        // An unrelated unknown key is still named (placeholder 1 for the missing one).
+        let m = err("linear", json!({"frobnicate": true}), &[&[1, 8]]);
+        assert_eq!(m, "missing required attribute 'out_features' (unknown attribute 'frobnicate' — a typo?)");
+        // No unknown keys: the message is unchanged.
+        let m = err("maxpool2d", json!({"stride": 2}), &[&[1, 3, 8, 8]]);
+        assert_eq!(m, "missing required attribute 'kernel_size'");
+        let m = err("linear", json!({"bias": false}), &[&[1, 8]]);
+        assert_eq!(m, "missing required attribute 'out_features'");
+    }
+
+    #[test]
+    fn typo_similarity() {
+        assert_eq!(super::edit_distance("kernal_size", "kernel_size"), 1);
+        assert_eq!(super::edit_distance("", "abc"), 3);
+        assert!(super::typo_of("kernal_size", "kernel_size"));
+        assert!(super::typo_of("kernel", "kernel_size"));
+        assert!(super::typo_of("outputsize", "output_size"));
+        assert!(!super::typo_of("stride", "kernel_size"));
+    }
+
     #[test]
     fn names_are_unique() {
         let mut names: Vec<&str> = super::names().collect();

@@ -3,8 +3,20 @@
 //! Shape (PyTorch's `pooling_output_shape`):
 //!   out = ⌊(in + 2p − dilation·(k−1) − 1 + (ceil_mode ? stride−1 : 0)) / stride⌋ + 1,
 //! and with ceil_mode the last window must start inside the input or the left padding:
-//! if (out−1)·stride ≥ in + p then out −= 1. Padding may be at most half the (effective)
-//! kernel. `stride` defaults to `kernel_size`. avgpool has no dilation, as in PyTorch.
+//! if (out−1)·stride ≥ in + p then out −= 1. `stride` defaults to `kernel_size`. avgpool has
+//! no dilation, as in PyTorch.
+//!
+//! Checks, as torch 2.15 (CPU) makes them:
+//! * padding ≤ ⌊kernel_size / 2⌋ per dim, for max and avg pools alike — the plain kernel, not
+//!   the dilated one (ATen's pool{1,2,3}d shape checks: "pad should be smaller than or equal to
+//!   half of kernel size"; the later "half of effective kernel size" check can never be the
+//!   stricter one).
+//! * avgpool3d only: every *unpadded* input dim ≥ its kernel (ATen's avg_pool3d calls
+//!   pool3d_shape_check with check_input_size: "input image (T: 5 H: 6 W: 3) smaller than
+//!   kernel size (kT: 1 kH: 4 kW: 4)"). avgpool1d/2d and maxpool1d/2d/3d have no such check:
+//!   there a padded input that fits the kernel is fine (e.g. AvgPool2d(4, 1, 1) on 3×3 → 2×2).
+//! * every output size ≥ 1.
+//!
 //! Other ops: the window's elements for each output element.
 
 use super::conv::layout;
@@ -73,17 +85,17 @@ impl Op for Pool {
         expect_rank(x, &[self.d + 2], layout(self.d))?;
         for i in 0..self.d {
             let (k, p, dil) = (self.kernel[i], self.padding[i], self.dilation[i]);
-            match self.kind {
-                Kind::Max if p > (dil * (k - 1) + 1) / 2 => {
-                    return Err(format!(
-                        "padding={p} should be at most half of the effective kernel size {} (kernel {k}, dilation {dil})",
+            // PyTorch compares with the kernel itself, also when the pool is dilated.
+            if p > k / 2 {
+                return Err(match self.kind {
+                    Kind::Avg => format!("padding={p} should be at most half of the kernel size {k}"),
+                    // undilated, the effective kernel is the kernel
+                    Kind::Max if dil == 1 => format!("padding={p} should be at most half of the effective kernel size {k}"),
+                    Kind::Max => format!(
+                        "padding={p} should be at most half of the kernel size {k} (PyTorch checks the kernel, not the dilated kernel {})",
                         dil * (k - 1) + 1
-                    ))
-                }
-                Kind::Avg if p > k / 2 => {
-                    return Err(format!("padding={p} should be at most half of the kernel size {k}"))
-                }
-                _ => {}
+                    ),
+                });
             }
         }
         let mut out = *x;
@@ -101,6 +113,15 @@ impl Op for Pool {
                 join_x(&self.padding),
                 join_x(x.tail(self.d)),
                 shown.join("×")
+            ));
+        }
+        // (torch checks this before the output size; both are errors, only the message differs)
+        let spatial = x.tail(self.d);
+        if self.kind == Kind::Avg && self.d == 3 && (0..3).any(|i| spatial[i] < self.kernel[i]) {
+            return Err(format!(
+                "input {} is too small for the kernel {} (avgpool3d needs every unpadded input dim to be at least the kernel)",
+                join_x(spatial),
+                join_x(&self.kernel)
             ));
         }
         for (i, &v) in sizes.iter().enumerate() {
@@ -161,9 +182,52 @@ mod tests {
         let e = ok("maxpool1d", json!({"kernel_size": 3, "stride": 1, "padding": 1, "dilation": 2}), &[&[1, 1, 10]]);
         assert_eq!(e.shape.dims(), &[1, 1, 8]);
         let m = err("maxpool2d", json!({"kernel_size": 2, "padding": 2}), &[&[1, 1, 10, 10]]);
-        assert!(m.contains("at most half"), "{m}");
+        assert_eq!(m, "padding=2 should be at most half of the effective kernel size 2");
         let m = err("avgpool2d", json!({"kernel_size": 3, "dilation": 2}), &[&[1, 1, 10, 10]]);
         assert!(m.contains("unknown attribute 'dilation'"), "{m}");
+    }
+
+    #[test]
+    fn padding_is_checked_against_the_plain_kernel() {
+        // torch 2.15: MaxPool2d(3, stride=1, padding=2, dilation=2) on 1×1×10×10 raises "pad
+        // should be smaller than or equal to half of kernel size" — 2 > ⌊3/2⌋ = 1, although
+        // the dilated kernel 2·(3−1)+1 = 5 would allow 2. Same for 1d and 3d.
+        for (op, dims) in [("maxpool1d", &[1u64, 1, 10][..]), ("maxpool2d", &[1, 1, 10, 10]), ("maxpool3d", &[1, 1, 10, 10, 10])] {
+            let m = err(op, json!({"kernel_size": 3, "stride": 1, "padding": 2, "dilation": 2}), &[dims]);
+            assert_eq!(m, "padding=2 should be at most half of the kernel size 3 (PyTorch checks the kernel, not the dilated kernel 5)", "{op}");
+        }
+        // padding 1 = ⌊3/2⌋ is fine: (10 + 2 − 5)/1 + 1 = 8.
+        let e = ok("maxpool2d", json!({"kernel_size": 3, "stride": 1, "padding": 1, "dilation": 2}), &[&[1, 1, 10, 10]]);
+        assert_eq!(e.shape.dims(), &[1, 1, 8, 8]);
+        // even kernels: k=2 allows p=1 ((10 + 2 − 2)/1 + 1 = 11), k=4 allows p=2 (11).
+        assert_eq!(ok("maxpool2d", json!({"kernel_size": 2, "stride": 1, "padding": 1}), &[&[1, 1, 10, 10]]).shape.dims(), &[1, 1, 11, 11]);
+        assert_eq!(ok("avgpool1d", json!({"kernel_size": 4, "stride": 1, "padding": 2}), &[&[1, 1, 10]]).shape.dims(), &[1, 1, 11]);
+        // avg: AvgPool1d/3d(3, 1, 2) raise too.
+        let m = err("avgpool3d", json!({"kernel_size": 3, "stride": 1, "padding": 2}), &[&[1, 1, 10, 10, 10]]);
+        assert_eq!(m, "padding=2 should be at most half of the kernel size 3");
+    }
+
+    #[test]
+    fn avgpool3d_needs_unpadded_input_at_least_kernel() {
+        // torch 2.15: AvgPool3d([1,4,4], [1,2,2], [0,0,1]) on (1,2,5,6,3) raises "input image
+        // (T: 5 H: 6 W: 3) smaller than kernel size (kT: 1 kH: 4 kW: 4)", although the padded
+        // W = 3 + 2 = 5 ≥ 4 would give ⌊(5 − 4)/2⌋ + 1 = 1.
+        let m = err("avgpool3d", json!({"kernel_size": [1, 4, 4], "stride": [1, 2, 2], "padding": [0, 0, 1]}), &[&[1, 2, 5, 6, 3]]);
+        assert_eq!(m, "input 5×6×3 is too small for the kernel 1×4×4 (avgpool3d needs every unpadded input dim to be at least the kernel)");
+        // ... and T < kT as well (k=2, p=1 on 1×8×8).
+        assert!(err("avgpool3d", json!({"kernel_size": 2, "stride": 1, "padding": 1}), &[&[1, 2, 1, 8, 8]]).contains("too small for the kernel"));
+        // When the output would be empty anyway, that is what is reported: (2 − 3)/1 + 1 = 0.
+        let m = err("avgpool3d", json!({"kernel_size": [1, 3, 1]}), &[&[1, 1, 4, 2, 4]]);
+        assert!(m.contains("output size is too small"), "{m}");
+        // Input equal to the kernel is fine: (4 − 4)/1 + 1 = 1.
+        assert_eq!(ok("avgpool3d", json!({"kernel_size": 4}), &[&[1, 2, 4, 4, 4]]).shape.dims(), &[1, 2, 1, 1, 1]);
+        // No such check for avgpool1d/2d or any maxpool: torch gives, for k=4, p=1, s=1 on 3,
+        // (3 + 2 − 4)/1 + 1 = 2.
+        assert_eq!(ok("avgpool1d", json!({"kernel_size": 4, "stride": 1, "padding": 1}), &[&[1, 2, 3]]).shape.dims(), &[1, 2, 2]);
+        assert_eq!(ok("avgpool2d", json!({"kernel_size": 4, "stride": 1, "padding": 1}), &[&[1, 2, 3, 3]]).shape.dims(), &[1, 2, 2, 2]);
+        assert_eq!(ok("maxpool3d", json!({"kernel_size": 4, "stride": 1, "padding": 1}), &[&[1, 2, 3, 3, 3]]).shape.dims(), &[1, 2, 2, 2, 2]);
+        // MaxPool3d(2, 2, 1) on 1×8×8: (1 + 2 − 2)/2 + 1 = 1, 5, 5.
+        assert_eq!(ok("maxpool3d", json!({"kernel_size": 2, "stride": 2, "padding": 1}), &[&[1, 2, 1, 8, 8]]).shape.dims(), &[1, 2, 1, 5, 5]);
     }
 
     #[test]

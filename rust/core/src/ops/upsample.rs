@@ -1,6 +1,13 @@
 //! upsample — `torch.nn.Upsample(size | scale_factor, mode)`: resizes the spatial dims
 //! (all dims after N, C). With a scale factor the size is ⌊in·scale⌋, as in PyTorch.
 //! No params; one other-op per output element.
+//!
+//! Mode vs input rank, as `torch.nn.functional.interpolate` (torch 2.15): nearest and
+//! nearest-exact take a 3-d, 4-d or 5-d input; linear needs 3-d, bilinear and bicubic 4-d,
+//! trilinear 5-d ("Got 3D input, but bilinear mode needs 4D input"). `align_corners` may only
+//! be given (true or false; null means not given) with the interpolating modes linear,
+//! bilinear, bicubic and trilinear; with nearest modes torch raises ValueError "align_corners
+//! option can only be set with the interpolating modes".
 
 use super::{per_element, Eval, Op};
 use crate::attrs::Attrs;
@@ -14,7 +21,20 @@ enum Target {
 
 struct Upsample {
     target: Target,
+    mode: &'static str,
 }
+
+/// The input rank an interpolating mode needs (None: nearest modes take 3-d to 5-d).
+fn mode_rank(mode: &str) -> Option<usize> {
+    match mode {
+        "linear" => Some(3),
+        "bilinear" | "bicubic" => Some(4),
+        "trilinear" => Some(5),
+        _ => None,
+    }
+}
+
+const MODES: &[&str] = &["nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"];
 
 fn list_or_scalar(v: &Value) -> Vec<&Value> {
     match v {
@@ -24,8 +44,15 @@ fn list_or_scalar(v: &Value) -> Vec<&Value> {
 }
 
 pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
-    a.choice("mode", &["nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"], "nearest")?;
-    a.bool("align_corners", false)?;
+    let chosen = a.choice("mode", MODES, "nearest")?;
+    let mode = MODES.iter().copied().find(|m| *m == chosen).unwrap_or("nearest");
+    let align_given = a.has("align_corners"); // null counts as not given, like torch's None
+    let align = a.bool("align_corners", false)?;
+    if align_given && mode_rank(mode).is_none() {
+        return Err(format!(
+            "align_corners={align} can only be set with the interpolating modes linear, bilinear, bicubic, trilinear (mode='{mode}')"
+        ));
+    }
     let target = match (a.raw("size"), a.raw("scale_factor")) {
         (Some(_), Some(_)) => return Err("give either size or scale_factor, not both".into()),
         (None, None) => return Err("missing required attribute: size or scale_factor".into()),
@@ -42,7 +69,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
                 .collect::<Result<_, _>>()?,
         ),
     };
-    Ok(Box::new(Upsample { target }))
+    Ok(Box::new(Upsample { target, mode }))
 }
 
 impl Op for Upsample {
@@ -50,6 +77,16 @@ impl Op for Upsample {
         let x = &inputs[0];
         if x.rank() < 3 || x.rank() > 5 {
             return Err(format!("expects a 3-d, 4-d or 5-d (N, C, *spatial) input, got {x}"));
+        }
+        if let Some(r) = mode_rank(self.mode) {
+            if x.rank() != r {
+                return Err(format!(
+                    "got a {}-d input {x}, but {} mode needs a {r}-d input ({})",
+                    x.rank(),
+                    self.mode,
+                    super::conv::layout(r - 2)
+                ));
+            }
         }
         let d = x.rank() - 2;
         let mut out = *x;
@@ -85,5 +122,53 @@ mod tests {
         assert_eq!(ok("upsample", json!({"scale_factor": 1.5, "mode": "bilinear"}), &[&[1, 3, 7, 9]]).shape.dims(), &[1, 3, 10, 13]);
         assert_eq!(ok("upsample", json!({"size": [4, 5]}), &[&[1, 3, 7, 9]]).shape.dims(), &[1, 3, 4, 5]);
         assert!(err("upsample", json!({"size": 4, "scale_factor": 2}), &[&[1, 3, 7, 9]]).contains("not both"));
+    }
+
+    #[test]
+    fn mode_needs_its_rank() {
+        // torch 2.15 F.interpolate: linear 3-d, bilinear/bicubic 4-d, trilinear 5-d; e.g.
+        // Upsample(scale_factor=2, mode='bilinear') on (1, 3, 5) raises "Got 3D input, but
+        // bilinear mode needs 4D input". nearest / nearest-exact take any of 3/4/5-d.
+        let m = err("upsample", json!({"scale_factor": 2, "mode": "bilinear"}), &[&[1, 3, 5]]);
+        assert_eq!(m, "got a 3-d input (1, 3, 5), but bilinear mode needs a 4-d input ((N, C, H, W))");
+        let ranks: [(&str, usize); 4] = [("linear", 3), ("bilinear", 4), ("bicubic", 4), ("trilinear", 5)];
+        let inputs: [&[u64]; 3] = [&[1, 2, 5], &[1, 2, 5, 5], &[1, 2, 5, 5, 5]];
+        for (mode, want) in ranks {
+            for x in inputs {
+                let r = super::super::testing::run("upsample", json!({"scale_factor": 2, "mode": mode}), &[x]);
+                if x.len() == want {
+                    // ⌊5·2⌋ = 10 per spatial dim.
+                    assert!(r.unwrap().shape.dims()[2..].iter().all(|&d| d == 10), "{mode} {x:?}");
+                } else {
+                    assert!(r.unwrap_err().contains(&format!("{mode} mode needs a {want}-d input")), "{mode} {x:?}");
+                }
+            }
+        }
+        for mode in ["nearest", "nearest-exact"] {
+            for x in inputs {
+                ok("upsample", json!({"scale_factor": 2, "mode": mode}), &[x]);
+            }
+        }
+    }
+
+    #[test]
+    fn align_corners_only_with_interpolating_modes() {
+        // torch 2.15: Upsample(mode='nearest', align_corners=False) raises ValueError
+        // "align_corners option can only be set with the interpolating modes: linear |
+        // bilinear | bicubic | trilinear"; align_corners=None is fine.
+        for mode in ["nearest", "nearest-exact"] {
+            for ac in [true, false] {
+                let m = err("upsample", json!({"scale_factor": 2, "mode": mode, "align_corners": ac}), &[&[1, 3, 5, 5]]);
+                assert_eq!(m, format!("align_corners={ac} can only be set with the interpolating modes linear, bilinear, bicubic, trilinear (mode='{mode}')"));
+            }
+            ok("upsample", json!({"scale_factor": 2, "mode": mode, "align_corners": null}), &[&[1, 3, 5, 5]]);
+        }
+        // The default mode is nearest.
+        assert!(err("upsample", json!({"scale_factor": 2, "align_corners": true}), &[&[1, 3, 5, 5]]).contains("mode='nearest'"));
+        for ac in [true, false] {
+            ok("upsample", json!({"scale_factor": 2, "mode": "bilinear", "align_corners": ac}), &[&[1, 3, 5, 5]]);
+            ok("upsample", json!({"scale_factor": 2, "mode": "linear", "align_corners": ac}), &[&[1, 3, 5]]);
+        }
+        assert!(err("upsample", json!({"scale_factor": 2, "mode": "bilinear", "align_corners": 1}), &[&[1, 3, 5, 5]]).contains("true or false"));
     }
 }
