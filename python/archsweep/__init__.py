@@ -9,6 +9,8 @@
 from archsweep._core import ArchsweepError
 from archsweep.analysis import Report, analyze
 from archsweep.model import Model, ModelFileError, load
+from archsweep.space import Space
+from archsweep.sweep import SweepSummary, pareto, scan, sweep, top_k
 from archsweep.units import human_bytes, human_count
 
 __all__ = [
@@ -16,11 +18,17 @@ __all__ = [
     "Model",
     "ModelFileError",
     "Report",
+    "Space",
+    "SweepSummary",
     "analyze",
     "human_bytes",
     "human_count",
     "load",
     "ops",
+    "pareto",
+    "scan",
+    "sweep",
+    "top_k",
 ]
 
 __version__ = "0.1.0"

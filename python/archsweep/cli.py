@@ -24,6 +24,9 @@ examples:
   archsweep analyze data/models/vgg16.toml --input 3x160x160 --dtype fp16 --format json
   archsweep analyze data/models/vgg16.toml --format parquet -o vgg16_layers.parquet
   archsweep ops
+  archsweep space data/spaces/vgg.toml
+  archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --seed 0
+  archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --where "params < 5e6 and macs < 3e8"
 """
 
 
@@ -64,6 +67,41 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--explain", action="store_true", help="print each layer's formula with its numbers")
 
     sub.add_parser("ops", help="list the ops the core knows", description="List every op name usable in model files.")
+
+    sp = sub.add_parser(
+        "space", help="size, variables and one example of a search space",
+        description="Compile a search-space spec and print its exact size, its variables (in id-digit "
+        "order: the last changes fastest) and one example configuration with its cost.",
+    )
+    sp.add_argument("spec", help="a space spec (.toml, .yaml, .json)")
+    sp.add_argument("--id", type=int, default=None, help="variant id of the example (default: the middle of the space)")
+
+    sw = sub.add_parser(
+        "sweep", help="evaluate many variants of a space into a Parquet dataset",
+        description="Evaluate variants of a search space in Rust (all cores) and write one row per variant "
+        "as Parquet part files plus _manifest.json into a directory. Query it with polars: "
+        "archsweep.scan(DIR) or pl.scan_parquet('DIR/*.parquet').",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="columns: variant_id, one column per variable, valid, error, params, trainable_params, buffers, macs, "
+        "flops, other_ops, weight_bytes, buffer_bytes, activation_bytes, peak_activation_bytes, train_bytes, "
+        "num_layers, output_shape (see README).\n"
+        "--where takes archsweep's expression language: params < 5e6 and macs < 3e8; peak_activation_bytes < 64 MiB; "
+        "res >= 160. It is evaluated in Rust: rejected variants are never written.",
+    )
+    sw.add_argument("spec", help="a space spec (.toml, .yaml, .json)")
+    sw.add_argument("-o", "--out", type=Path, required=True, help="output directory (created; must be empty unless --resume)")
+    sw.add_argument("--sample", type=int, metavar="N", help="evaluate N distinct variants drawn at random (seeded) instead of the full grid")
+    sw.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0): same seed, same ids, on any machine")
+    sw.add_argument("--where", dest="where", metavar="EXPR", help="keep only rows satisfying EXPR (evaluated in Rust)")
+    sw.add_argument("--shard", metavar="I/N", help="compute only shard I of N (0-based), for job arrays")
+    sw.add_argument("--resume", action="store_true", help="complete an interrupted sweep in OUT (same spec and options)")
+    sw.add_argument("--threads", type=int, default=0, help="worker threads (default: all cores)")
+    sw.add_argument("--batch", type=int, default=1, help="batch size for activations (default 1)")
+    sw.add_argument("--dtype", default="fp32", help="fp32 (default), fp16, bf16, int8, fp8, fp64")
+    sw.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw")
+    sw.add_argument("--chunk-rows", type=int, default=1 << 20, help="variants per part file (default 1048576); bounds memory")
+    sw.add_argument("--max-variants", type=int, default=None, help="allow full grids up to this size (default 10^10)")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -106,9 +144,76 @@ def cmd_ops(args) -> int:
     return 0
 
 
+def cmd_space(args) -> int:
+    from rich.table import Table
+
+    from archsweep.analysis import analyze
+    from archsweep.render import console
+    from archsweep.space import Space
+    from archsweep.units import human_bytes, human_count
+
+    space = Space.load(args.spec)
+    c = console()
+    size = space.size
+    c.print(f"[bold]{space.name}[/]: {size:,} variants (~10^{len(str(size)) - 1}), {len(space.variables)} variables, "
+            f"{space.num_layer_instances} layer instances at the largest repeat counts")
+    t = Table(title="variables (id digits in this order; the last changes fastest)", title_justify="left")
+    t.add_column("variable")
+    t.add_column("choices", justify="right")
+    t.add_column("values")
+    for name, choices in space.variables.items():
+        shown = ", ".join(str(v) for v in choices[:12]) + (", ..." if len(choices) > 12 else "")
+        t.add_row(name, str(len(choices)), shown)
+    c.print(t)
+    if space.derived:
+        c.print("derived: " + ", ".join(space.derived))
+    vid = args.id if args.id is not None else size // 2
+    c.print(f"example: variant {vid}: {space.config(vid)}")
+    try:
+        r = analyze(space.model(vid))
+        tot = r.totals
+        c.print(f"  {tot['params']:,} params ({human_count(tot['params'])}), {tot['macs']:,} MACs ({human_count(tot['macs'])}), "
+                f"weights {human_bytes(tot['weight_bytes'])}, peak activations {human_bytes(tot['peak_activation_bytes'])}")
+    except _core.ArchsweepError as e:
+        c.print(f"  invalid: {e}", markup=False)
+    return 0
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise _core.ArchsweepError(f"--shard {text!r}: expected I/N, e.g. 0/8") from None
+    return i, n
+
+
+def cmd_sweep(args) -> int:
+    from archsweep.render import console
+    from archsweep.space import Space
+    from archsweep.sweep import sweep
+
+    space = Space.load(args.spec)
+    summary = sweep(
+        space, where=args.where, sample=args.sample, seed=args.seed, out=args.out, resume=args.resume,
+        shard=_shard(args.shard), threads=args.threads, batch=args.batch, dtype=args.dtype,
+        optimizer=args.optimizer, chunk_rows=args.chunk_rows, max_variants=args.max_variants,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    c = console(sys.stderr)
+    c.print(
+        f"[bold]{space.name}[/]: evaluated {summary.evaluated:,} variants in {summary.seconds:.2f} s "
+        f"({summary.rate / 1e6:.2f} M/s); kept {summary.kept:,} rows ({summary.invalid:,} invalid), "
+        f"filtered out {summary.filtered_out:,}, rejected by constraints {summary.rejected_by_constraints:,}; "
+        f"{summary.parts_written} part files written, {summary.parts_skipped} already done → {args.out}"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"analyze": cmd_analyze, "ops": cmd_ops}
+    handlers = {"analyze": cmd_analyze, "ops": cmd_ops, "space": cmd_space, "sweep": cmd_sweep}
     try:
         return handlers[args.command](args)
     except _core.ArchsweepError as e:

@@ -10,7 +10,9 @@ pub mod graph;
 pub mod memory;
 pub mod num;
 pub mod ops;
+pub mod pareto;
 pub mod shape;
+pub mod space;
 
 pub use cost::Cost;
 pub use error::Error;

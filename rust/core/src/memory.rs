@@ -148,6 +148,9 @@ impl Liveness {
                 StepKind::Alias | StepKind::Skipped => self.root[s.reads[0]],
             };
             if s.kind != StepKind::Skipped {
+                // an output nobody reads is freed right after it is made
+                let own = self.root[v];
+                self.last_use[own] = self.last_use[own].max(v);
                 for &r in s.reads {
                     let root = self.root[r];
                     self.last_use[root] = self.last_use[root].max(v);
@@ -213,6 +216,14 @@ mod tests {
             own(1, &[2]),
         ];
         assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
+    }
+
+    #[test]
+    fn unread_outputs_are_freed_after_they_are_made() {
+        // x(4) -> a(3) ; b(3) reads a, c(3) reads a, d(3) reads a: b and c are never read.
+        // step a: 4 + 3 = 7, x freed -> 3; b: 6, b freed -> 3; c: 6 -> 3; d: 6 (kept).
+        let steps = [own(3, &[0]), own(3, &[1]), own(3, &[1]), own(3, &[1])];
+        assert_eq!(peak_live_bytes(4, &steps).unwrap(), 7);
     }
 
     #[test]

@@ -118,6 +118,26 @@ fn dtypes() -> Vec<(&'static str, u64)> {
     Dtype::ALL.iter().map(|(n, d)| (*n, d.bytes())).collect()
 }
 
+/// Indices of the Pareto-optimal rows (minimisation) of rows sorted by the objectives; each
+/// column a pyarrow UInt64 array without nulls.
+#[pyfunction]
+fn pareto_sorted(py: Python<'_>, cols: Vec<arrow_pyarrow::PyArrowType<arrow_data::ArrayData>>) -> PyResult<Vec<usize>> {
+    use arrow_array::Array;
+    let arrays: Vec<arrow_array::UInt64Array> = cols.into_iter().map(|c| arrow_array::UInt64Array::from(c.0)).collect();
+    if arrays.iter().any(|a| a.null_count() > 0) {
+        return Err(ArchsweepError::new_err("pareto: objective columns must not contain nulls"));
+    }
+    if arrays.windows(2).any(|w| w[0].len() != w[1].len()) {
+        return Err(ArchsweepError::new_err("pareto: objective columns differ in length"));
+    }
+    py.detach(|| {
+        guarded(|| {
+            let refs: Vec<&[u64]> = arrays.iter().map(|a| a.values().as_ref()).collect();
+            Ok(archsweep_core::pareto::pareto_sorted(&refs))
+        })
+    })
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ArchsweepError", m.py().get_type::<ArchsweepError>())?;
@@ -125,5 +145,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(op_names, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;
     m.add_class::<space::CompiledSpace>()?;
+    m.add_function(wrap_pyfunction!(pareto_sorted, m)?)?;
     Ok(())
 }

@@ -111,8 +111,8 @@ impl CompiledSpace {
     }
 
     /// Evaluate positions [start, end). mode: "grid" (position = id), "sample" (a seeded
-    /// permutation of the ids), "ids" (positions index `ids`). Returns (pyarrow.RecordBatch,
-    /// counts dict).
+    /// permutation of the ids), "ids" (positions index `ids`). Returns (list of pyarrow.RecordBatch,
+    /// counts dict) — one batch per contiguous piece, in order.
     #[pyo3(signature = (mode, start, end, seed=0, ids=None, r#where=None, batch=1, dtype="fp32", optimizer="adam", threads=0))]
     #[allow(clippy::too_many_arguments)]
     fn evaluate<'py>(
@@ -130,7 +130,7 @@ impl CompiledSpace {
         threads: usize,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let size = size_u64(&self.radix);
-        let (cols, counts) = py.detach(|| {
+        let (parts, counts) = py.detach(|| {
             guarded(|| {
                 let size = size.ok_or_else(|| format!("the space has {} variants, more than 2^64 ids", size_decimal(&self.radix)))?;
                 let dtype: Dtype = dtype.parse()?;
@@ -168,12 +168,16 @@ impl CompiledSpace {
                     _ => None,
                 };
                 let opts = Options { batch, dtype, optimizer };
-                let run = || sweep::evaluate(&self.prog, ids_mode, start..end, filter.as_ref(), opts);
+                let run = || sweep::evaluate_parts(&self.prog, ids_mode, start..end, filter.as_ref(), opts);
                 Ok(if threads == 0 { run() } else { pool(threads)?.install(run) })
             })
         })?;
-        let batch = to_record_batch(&self.prog, cols).map_err(|e| ArchsweepError::new_err(e.to_string()))?;
-        Ok((batch.to_pyarrow(py)?, counts_dict(py, &counts)?))
+        let batches = pyo3::types::PyList::empty(py);
+        for cols in parts {
+            let batch = to_record_batch(&self.prog, cols).map_err(|e| ArchsweepError::new_err(e.to_string()))?;
+            batches.append(batch.to_pyarrow(py)?)?;
+        }
+        Ok((batches.into_any(), counts_dict(py, &counts)?))
     }
 }
 

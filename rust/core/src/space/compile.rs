@@ -60,16 +60,22 @@ pub struct Instance {
     /// Highest variable index (digit position) this instance's result depends on, through its
     /// attributes, conditions and inputs; None if on none.
     pub max_var: Option<usize>,
+    /// Variables read by this instance's own attributes and conditions.
+    pub own_vars: Vec<usize>,
 }
 
 pub struct Program {
     pub name: String,
     pub vars: Vec<Var>,
     pub derived: Vec<(String, Compiled)>,
+    /// primaries each derived variable depends on
+    pub derived_deps: Vec<Vec<usize>>,
     pub constraints: Vec<(String, Compiled)>,
     pub input: Vec<CAttr>,
     /// Count and `when` expressions evaluated once per variant.
     pub exprs: Vec<Compiled>,
+    /// highest variable each count/`when` expression depends on
+    pub expr_max_var: Vec<Option<usize>>,
     pub instances: Vec<Instance>,
     /// Highest variable index the input shape depends on.
     pub input_max_var: Option<usize>,
@@ -328,7 +334,7 @@ impl<'a> Ctx<'a> {
             }
             let local = match &b.name {
                 Some(n) => render_name(n, loops, &what)?,
-                None if max_count > 1 => format!("{}{r}", b.index.as_deref().unwrap_or("repeat")),
+                // an unnamed block adds no prefix: its layers' names (with {index}) must be unique
                 None => String::new(),
             };
             let full = match (prefix.is_empty(), local.is_empty()) {
@@ -426,12 +432,14 @@ impl<'a> Ctx<'a> {
             }
         };
         deps.extend(attr_deps);
+        deps.sort_unstable();
+        deps.dedup();
         let mut max_var = deps.iter().copied().max();
         for &i in &inputs {
             let m = if i == 0 { None } else { self.instances[i - 1].max_var };
             max_var = max_var.max(m);
         }
-        self.instances.push(Instance { name: full.clone(), op_name: l.op.clone(), inputs, preds: my_preds, trainable: l.trainable.unwrap_or(true), attrs, op, max_var });
+        self.instances.push(Instance { name: full.clone(), op_name: l.op.clone(), inputs, preds: my_preds, trainable: l.trainable.unwrap_or(true), attrs, op, max_var, own_vars: deps });
         let v = self.instances.len();
         self.full_names.insert(full, v);
         self.frames.last_mut().unwrap().locals.insert(local, v);
@@ -476,7 +484,52 @@ fn derived_order(spec: &Spec) -> Result<Vec<usize>, String> {
     Ok(order)
 }
 
+/// Compile a spec. Variables become id digits in the order the network first uses them (the
+/// input shape first, then layer by layer; unused variables last, in declaration order), so
+/// that consecutive ids differ in the variables of the last layers and a grid sweep re-evaluates
+/// only those.
 pub fn compile(spec: &Spec) -> Result<Program, String> {
+    let first = compile_ordered(spec, None)?;
+    let mut order: Vec<usize> = Vec::with_capacity(first.vars.len());
+    let push = |v: usize, order: &mut Vec<usize>| {
+        if !order.contains(&v) {
+            order.push(v);
+        }
+    };
+    let mut input_vars: Vec<usize> = Vec::new();
+    first.input.iter().for_each(|a| a.collect_slots(&mut input_vars));
+    let closure = |slots: Vec<usize>| -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::new();
+        for s in slots {
+            if s < first.vars.len() {
+                out.push(s);
+            } else {
+                out.extend(first.derived_deps[s - first.vars.len()].iter().copied());
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    };
+    for v in closure(input_vars) {
+        push(v, &mut order);
+    }
+    for inst in &first.instances {
+        for &v in &inst.own_vars {
+            push(v, &mut order);
+        }
+    }
+    for v in 0..first.vars.len() {
+        push(v, &mut order);
+    }
+    if order.iter().enumerate().all(|(i, &v)| i == v) {
+        return Ok(first);
+    }
+    compile_ordered(spec, Some(&order))
+}
+
+/// `order[k]` = the declaration index of the variable that becomes digit k.
+fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, String> {
     // primaries
     let mut vars: Vec<Var> = Vec::new();
     let mut names = Names { scalars: HashMap::new(), lists: HashMap::new() };
@@ -498,6 +551,16 @@ pub fn compile(spec: &Spec) -> Result<Program, String> {
                 names.lists.insert(v.name.clone(), slots);
             }
         }
+    }
+    if let Some(order) = order {
+        let mut position = vec![0usize; order.len()];
+        for (k, &v) in order.iter().enumerate() {
+            position[v] = k;
+        }
+        let mut slots: Vec<Option<Var>> = vars.into_iter().map(Some).collect();
+        vars = order.iter().map(|&v| slots[v].take().expect("order is a permutation")).collect();
+        names.scalars.values_mut().for_each(|s| *s = position[*s]);
+        names.lists.values_mut().for_each(|l| l.iter_mut().for_each(|s| *s = position[*s]));
     }
     let radix: Vec<u64> = vars.iter().map(|v| v.choices.len() as u64).collect();
     // derived variables get slots after the primaries, in dependency order, so evaluating
@@ -552,6 +615,8 @@ pub fn compile(spec: &Spec) -> Result<Program, String> {
     for inst in ctx.instances.iter_mut() {
         inst.max_var = inst.max_var.max(input_max_var);
     }
+    let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
+    let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
     let Ctx { exprs, instances, .. } = ctx;
-    Ok(Program { name: spec.name.clone(), vars, derived, constraints, input, exprs, instances, input_max_var })
+    Ok(Program { name: spec.name.clone(), vars, derived, derived_deps, constraints, input, exprs, expr_max_var, instances, input_max_var })
 }

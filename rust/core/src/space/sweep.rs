@@ -143,8 +143,18 @@ impl Counts {
 }
 
 impl Columns {
-    fn new(nvars: usize) -> Columns {
-        Columns { vars: vec![Vec::new(); nvars], metrics: vec![Vec::new(); NM], shape_offsets: vec![0], ..Default::default() }
+    fn new(nvars: usize, rows: usize) -> Columns {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Columns {
+            variant_id: Vec::with_capacity(rows),
+            vars: vec![Vec::with_capacity(rows); nvars],
+            valid: Vec::with_capacity(rows),
+            error: Vec::with_capacity(rows),
+            metrics: vec![Vec::with_capacity(rows); NM],
+            shape_offsets: offsets,
+            shape_values: Vec::with_capacity(rows * 2),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -198,6 +208,10 @@ struct Evaluator<'p> {
     /// instances [0, valid_upto) hold results for the current digits
     valid_upto: usize,
     have_digits: bool,
+    /// derived and expression values hold for the current digits
+    exprs_valid: bool,
+    /// ids come in increasing runs (grid order), so checkpoints and digit increments pay off
+    sequential: bool,
     last_id: u64,
     liveness: Liveness,
     inputs: Vec<Shape>,
@@ -206,16 +220,19 @@ struct Evaluator<'p> {
 }
 
 impl<'p> Evaluator<'p> {
-    fn new(prog: &'p Program, opts: Options) -> Evaluator<'p> {
+    fn new(prog: &'p Program, opts: Options, sequential: bool) -> Evaluator<'p> {
         let nvar = prog.vars.len();
         let n = prog.instances.len();
         let mut first_dirty = vec![n; nvar + 1];
         for p in 0..=nvar {
             first_dirty[p] = prog.instances.iter().position(|i| i.max_var.map_or(false, |m| m >= p)).unwrap_or(n);
         }
+        // checkpoints only pay off when consecutive variants share leading digits (grid order)
         let mut is_checkpoint = vec![false; n + 1];
-        for &k in &first_dirty {
-            is_checkpoint[k] = true;
+        if sequential {
+            for &k in &first_dirty {
+                is_checkpoint[k] = true;
+            }
         }
         is_checkpoint[0] = true;
         let steps = prog.instances.iter().map(|i| Step { kind: StepKind::Skipped, bytes: 0, reads: &i.inputs }).collect();
@@ -236,6 +253,8 @@ impl<'p> Evaluator<'p> {
             num_layers: 0,
             valid_upto: 0,
             have_digits: false,
+            exprs_valid: false,
+            sequential,
             last_id: 0,
             liveness: Liveness::default(),
             inputs: Vec::with_capacity(8),
@@ -246,18 +265,16 @@ impl<'p> Evaluator<'p> {
 
     /// Set the digits for `id`; returns the leftmost variable position that changed.
     fn seek(&mut self, id: u64) -> usize {
-        let p = if self.have_digits && id == self.last_id.wrapping_add(1) {
+        let p = if !self.sequential {
+            decode(id, &self.radix, &mut self.digits);
+            0
+        } else if self.have_digits && id == self.last_id.wrapping_add(1) {
             increment(&mut self.digits, &self.radix)
         } else if self.have_digits && id == self.last_id {
             self.radix.len()
         } else {
-            let old = self.digits.clone();
             decode(id, &self.radix, &mut self.digits);
-            if self.have_digits {
-                (0..self.radix.len()).find(|&i| old[i] != self.digits[i]).unwrap_or(self.radix.len())
-            } else {
-                0
-            }
+            0
         };
         self.have_digits = true;
         self.last_id = id;
@@ -273,7 +290,14 @@ impl<'p> Evaluator<'p> {
         let p = self.seek(id);
         // results of instances that read a changed variable are stale from here on
         self.valid_upto = self.valid_upto.min(self.first_dirty[p]);
+        // derived and count/when values only change when a variable they read changed
+        let fresh = |m: &Option<usize>| p == 0 || m.map_or(false, |m| m >= p);
+        let all = !self.exprs_valid;
+        self.exprs_valid = false;
         for (j, (name, d)) in prog.derived.iter().enumerate() {
+            if !all && !fresh(&prog.derived_deps[j].last().copied()) {
+                continue;
+            }
             match d.eval(&self.slots) {
                 Ok(v) => self.slots[nvar + j] = v,
                 Err(e) => {
@@ -290,6 +314,9 @@ impl<'p> Evaluator<'p> {
             }
         }
         for (i, e) in prog.exprs.iter().enumerate() {
+            if !all && !fresh(&prog.expr_max_var[i]) {
+                continue;
+            }
             match e.eval(&self.slots) {
                 Ok(v) => self.exprs[i] = v,
                 Err(m) => {
@@ -298,6 +325,7 @@ impl<'p> Evaluator<'p> {
                 }
             }
         }
+        self.exprs_valid = true;
         let n = prog.instances.len();
         let start = self.valid_upto;
         if start == 0 {
@@ -464,9 +492,20 @@ impl<'p> Evaluator<'p> {
     }
 }
 
-/// Evaluate positions `range` of `ids` with `threads` workers (0 = rayon's default pool);
-/// rows come back in position order, identical whatever the thread count.
+/// Evaluate positions `range` of `ids` on the current rayon pool; rows come back in position
+/// order, identical whatever the thread count.
 pub fn evaluate(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Columns, Counts) {
+    let (parts, counts) = evaluate_parts(prog, ids, range, filter, opts);
+    let mut out = Columns::new(prog.vars.len(), 0);
+    for c in parts {
+        out.append(c);
+    }
+    (out, counts)
+}
+
+/// Like [`evaluate`], but the columns of each contiguous piece are returned separately (in
+/// order), so they can become Arrow record batches without being copied together.
+pub fn evaluate_parts(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Vec<Columns>, Counts) {
     let len = range.end.saturating_sub(range.start);
     let pieces = (rayon::current_num_threads() as u64 * 8).min(len.max(1)).max(1);
     let step = len.div_ceil(pieces).max(1);
@@ -475,20 +514,22 @@ pub fn evaluate(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: O
         .map(|i| {
             let lo = range.start + i * step;
             let hi = (lo + step).min(range.end);
-            let mut cols = Columns::new(prog.vars.len());
+            let mut cols = Columns::new(prog.vars.len(), if filter.is_some() { 0 } else { (hi - lo.min(hi)) as usize });
             let mut counts = Counts::default();
             if lo < hi {
-                let mut ev = Evaluator::new(prog, opts);
+                let mut ev = Evaluator::new(prog, opts, matches!(ids, Ids::Grid));
                 ev.run(ids, lo..hi, filter, &mut cols, &mut counts);
             }
             (cols, counts)
         })
         .collect();
-    let mut out = Columns::new(prog.vars.len());
     let mut counts = Counts::default();
+    let mut out = Vec::with_capacity(parts.len());
     for (c, k) in parts {
-        out.append(c);
         counts.add(&k);
+        if !c.is_empty() || out.is_empty() {
+            out.push(c);
+        }
     }
     (out, counts)
 }
