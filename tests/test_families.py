@@ -237,15 +237,10 @@ def test_space_sweeps(path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Template-language gap met while writing the families
+# A layer switched off at compile time can still be named (it stands for its first input)
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a layer whose `when` folds to a constant false (e.g. 'i == 0' in repeat i = 1) is dropped "
-    "at compile time, so a later layer cannot name it in `inputs`; a dynamically-off layer passes "
-    "its first input through. The families work around it by writing the shortcut condition so "
-    "that it does not fold (stride != 1 or in != out over variables)."))
 def test_statically_off_layer_can_still_be_named():
     spec = {
         "name": "static_off",

@@ -228,20 +228,11 @@ def run_counted(m: nn.Module, inputs) -> tuple[torch.Tensor, int]:
 # ---------------------------------------------------------------------------------------------
 
 OPEN = {
-    "K1": "maxpool: torch requires padding <= kernel_size // 2 (the raw kernel); archsweep allows up to half "
-          "the dilated kernel",
-    "K2": "upsample: torch refuses a mode that does not match the input rank (linear 3-d, bilinear/bicubic "
-          "4-d, trilinear 5-d); archsweep accepts any mode on any rank",
-    "K3": "upsample: torch refuses align_corners (any value) with nearest / nearest-exact; archsweep accepts",
-    "K4": "conv padding_mode: torch refuses reflect padding >= the input size and circular padding > the input "
-          "size; archsweep ignores padding_mode",
     "K5": "batchnorm without running stats: torch refuses a single value per channel (N x spatial == 1)",
     "K6": "instancenorm without running stats: torch refuses a single spatial element",
-    "K7": "adaptive pool 1d: torch's AdaptiveAvg/MaxPool1d take no None in output_size (2d/3d do)",
     "K8": "conv_transpose with an output dim of exactly 0: torch's oneDNN path returns an empty tensor "
           "(its native path and archsweep refuse)",
     "K9": "groupnorm: torch refuses groups holding a single value ((N*C/G) x spatial == 1)",
-    "unread": "archsweep (since af51ca5) refuses graphs with two or more unread non-final outputs",
 }
 
 

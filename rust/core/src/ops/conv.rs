@@ -144,17 +144,22 @@ impl Conv {
         for i in 0..self.d {
             let n = spatial[i];
             let p = pads[i].0.max(pads[i].1);
-            let shown = if pads[i].0 == pads[i].1 { p.to_string() } else { format!("{}+{}", pads[i].0, pads[i].1) };
-            let which = if self.d > 1 { format!(" of spatial dim {i}") } else { String::new() };
+            // messages are formatted only on failure: this runs per sweep variant
+            let shown = || if pads[i].0 == pads[i].1 { p.to_string() } else { format!("{}+{}", pads[i].0, pads[i].1) };
+            let which = || if self.d > 1 { format!(" of spatial dim {i}") } else { String::new() };
             match self.padding_mode {
                 PaddingMode::Reflect if p >= n => {
                     return Err(format!(
-                        "padding={shown} with padding_mode='reflect' must be less than the input size {n}{which}"
+                        "padding={} with padding_mode='reflect' must be less than the input size {n}{}",
+                        shown(),
+                        which()
                     ))
                 }
                 PaddingMode::Circular if p > n => {
                     return Err(format!(
-                        "padding={shown} with padding_mode='circular' must be at most the input size {n}{which} (it would wrap around more than once)"
+                        "padding={} with padding_mode='circular' must be at most the input size {n}{} (it would wrap around more than once)",
+                        shown(),
+                        which()
                     ))
                 }
                 _ => {}

@@ -337,6 +337,7 @@ impl<'a> Ctx<'a> {
                 // an unnamed block adds no prefix: its layers' names (with {index}) must be unique
                 None => String::new(),
             };
+            let block_local = local.clone();
             let full = match (prefix.is_empty(), local.is_empty()) {
                 (_, true) => prefix.to_string(),
                 (true, false) => local,
@@ -344,7 +345,14 @@ impl<'a> Ctx<'a> {
             };
             self.frames.push(Frame { block_input: self.prev, locals: HashMap::new(), auto: HashMap::new() });
             self.expand(&b.items, &full, loops, preds)?;
-            self.frames.pop();
+            // the block's layers stay visible to what follows as "<block>.<layer>" (or by their
+            // own names for an unnamed block)
+            let done = self.frames.pop().expect("pushed above");
+            let parent = self.frames.last_mut().expect("the top frame stays");
+            for (name, v) in done.locals {
+                let key = if block_local.is_empty() { name } else { format!("{block_local}.{name}") };
+                parent.locals.insert(key, v);
+            }
             for _ in 0..pushed {
                 preds.pop();
             }
@@ -386,7 +394,15 @@ impl<'a> Ctx<'a> {
             let c = w.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} when: {m}"))?;
             match c.as_const() {
                 Some(v) if v.truthy() => {}
-                Some(_) => return Ok(()), // statically off
+                Some(_) => {
+                    // statically off: like a switched-off layer, its name stands for its first
+                    // input, so readers fall back to what it would have passed through
+                    let through = inputs[0];
+                    self.full_names.insert(full, through);
+                    self.frames.last_mut().unwrap().locals.insert(local, through);
+                    self.prev = through;
+                    return Ok(());
+                }
                 None => {
                     deps.extend(deps_of(&c, &self.slot_deps));
                     self.exprs.push(c);

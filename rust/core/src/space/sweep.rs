@@ -674,6 +674,31 @@ mod tests {
     }
 
     #[test]
+    fn statically_off_layers_and_finished_blocks_can_be_named() {
+        let spec = json!({
+            "input": [4, 8, 8],
+            "variables": {"w": [4, 8]},
+            "layers": [
+                {"name": "blk{b}", "repeat": 2, "index": "b", "layers": [
+                    {"name": "body", "layers": [
+                        {"name": "conv", "op": "conv2d", "out_channels": "=w", "kernel_size": 3, "padding": 1}
+                    ]},
+                    {"name": "proj", "op": "conv2d", "out_channels": "=w", "kernel_size": 1, "inputs": ["block_input"], "when": "=b == 0"},
+                    {"name": "sum", "op": "add", "inputs": ["body.conv", "proj"]}
+                ]}
+            ]
+        });
+        let prog = compile(&Spec::from_value(&spec).unwrap()).unwrap();
+        // blk1.proj is statically off, so blk1.sum adds blk1.body.conv and blk1's input
+        let model = model_json(&prog, 1).unwrap();
+        let layers = model["layers"].as_array().unwrap();
+        let sum1 = layers.iter().find(|l| l["name"] == "blk1.sum").unwrap();
+        assert_eq!(sum1["inputs"], json!(["blk1.body.conv", "blk0.sum"]));
+        let (cols, _) = evaluate(&prog, Ids::Grid, 0..2, None, Options::default());
+        check_against_analyze(&prog, &cols);
+    }
+
+    #[test]
     fn thread_count_does_not_change_rows() {
         let prog = space();
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
