@@ -202,17 +202,30 @@ fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>>
 
 /// Column buffers to an Arrow record batch; numeric buffers move without copying.
 fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let Columns { variant_id, vars, valid, error, metrics, shape_offsets, shape_values } = cols;
+    let Columns { variant_id, vars, valid, errors, metrics, shape_offsets, shape_values } = cols;
+    let mut messages: Vec<Option<&str>> = vec![None; valid.len()];
+    for (r, e) in &errors {
+        messages[*r] = Some(e.as_str());
+    }
     let nulls = NullBuffer::from(valid.clone());
     let mut fields = vec![Field::new("variant_id", DataType::UInt64, false)];
     let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(variant_id))];
     for (v, col) in prog.vars.iter().zip(vars) {
+        // columns hold raw bits (see Columns::vars); ints move without a copy
         let (dt, arr): (DataType, ArrayRef) = if v.choices.iter().all(|c| matches!(c, Value::Bool(_))) {
-            (DataType::Boolean, Arc::new(BooleanArray::from(col.iter().map(|x| x.truthy()).collect::<Vec<_>>())))
+            (DataType::Boolean, Arc::new(BooleanArray::from(col.iter().map(|&x| x != 0).collect::<Vec<_>>())))
         } else if v.choices.iter().all(|c| matches!(c, Value::Int(_))) {
-            (DataType::Int64, Arc::new(Int64Array::from(col.iter().map(|x| if let Value::Int(i) = x { *i } else { 0 }).collect::<Vec<_>>())))
+            (DataType::Int64, Arc::new(Int64Array::from(col)))
+        } else if v.choices.iter().all(|c| matches!(c, Value::Float(_))) {
+            (DataType::Float64, Arc::new(Float64Array::from(col.iter().map(|&x| f64::from_bits(x as u64)).collect::<Vec<_>>())))
         } else {
-            (DataType::Float64, Arc::new(Float64Array::from(col.iter().map(|x| x.as_f64()).collect::<Vec<_>>())))
+            // a mix of ints and floats: each row's choice says how its bits are to be read
+            let as_f64 = |x: i64| -> f64 {
+                let int_like = v.choices.iter().any(|c| matches!(c, Value::Int(i) if *i == x));
+                let float_like = v.choices.iter().any(|c| matches!(c, Value::Float(f) if f.to_bits() as i64 == x));
+                if float_like && !int_like { f64::from_bits(x as u64) } else { x as f64 }
+            };
+            (DataType::Float64, Arc::new(Float64Array::from(col.iter().map(|&x| as_f64(x)).collect::<Vec<_>>())))
         };
         fields.push(Field::new(v.name.as_str(), dt, false));
         arrays.push(arr);
@@ -220,7 +233,7 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
     fields.push(Field::new("valid", DataType::Boolean, false));
     arrays.push(Arc::new(BooleanArray::from(valid)));
     fields.push(Field::new("error", DataType::Utf8, true));
-    arrays.push(Arc::new(StringArray::from(error)));
+    arrays.push(Arc::new(StringArray::from(messages)));
     for (name, col) in METRICS.iter().zip(metrics) {
         fields.push(Field::new(*name, DataType::UInt64, true));
         arrays.push(Arc::new(UInt64Array::new(ScalarBuffer::from(col), Some(nulls.clone()))));

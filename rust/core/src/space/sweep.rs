@@ -51,6 +51,16 @@ fn metric_values(t: &Totals, num_layers: u64) -> [u64; NM] {
     ]
 }
 
+/// A value as raw 64 bits for a variable column.
+#[inline]
+fn raw(v: Value) -> i64 {
+    match v {
+        Value::Int(i) => i,
+        Value::Float(f) => f.to_bits() as i64,
+        Value::Bool(b) => b as i64,
+    }
+}
+
 /// Which variant ids a run covers: positions 0.. map to ids.
 #[derive(Clone, Copy, Debug)]
 pub enum Ids<'a> {
@@ -111,11 +121,12 @@ pub struct SweepOptions {
 #[derive(Default)]
 pub struct Columns {
     pub variant_id: Vec<u64>,
-    /// one column per primary variable (its value, as declared)
-    pub vars: Vec<Vec<Value>>,
+    /// one column per primary variable: its value as raw 64 bits (ints as i64, floats as their
+    /// IEEE bits, booleans as 0/1; the variable's choices say which) — 8 bytes a row
+    pub vars: Vec<Vec<i64>>,
     pub valid: Vec<bool>,
-    /// error message per row, None where valid
-    pub error: Vec<Option<String>>,
+    /// (row, message) of the invalid rows, in row order
+    pub errors: Vec<(usize, String)>,
     /// one column per entry of METRICS; 0 where the row is invalid (null in Arrow)
     pub metrics: Vec<Vec<u64>>,
     /// output shapes as Arrow list offsets/values (batch included); empty for invalid rows
@@ -146,12 +157,13 @@ impl Columns {
     fn new(nvars: usize, rows: usize) -> Columns {
         let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0);
+        // (not vec![v; n]: cloning a Vec does not keep its capacity)
         Columns {
             variant_id: Vec::with_capacity(rows),
-            vars: vec![Vec::with_capacity(rows); nvars],
+            vars: (0..nvars).map(|_| Vec::with_capacity(rows)).collect(),
             valid: Vec::with_capacity(rows),
-            error: Vec::with_capacity(rows),
-            metrics: vec![Vec::with_capacity(rows); NM],
+            errors: Vec::new(),
+            metrics: (0..NM).map(|_| Vec::with_capacity(rows)).collect(),
             shape_offsets: offsets,
             shape_values: Vec::with_capacity(rows * 2),
         }
@@ -159,6 +171,11 @@ impl Columns {
 
     pub fn len(&self) -> usize {
         self.variant_id.len()
+    }
+
+    /// The error message of row `r`, if it is invalid.
+    pub fn error(&self, r: usize) -> Option<&str> {
+        self.errors.binary_search_by_key(&r, |(row, _)| *row).ok().map(|i| self.errors[i].1.as_str())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -170,8 +187,9 @@ impl Columns {
         for (a, b) in self.vars.iter_mut().zip(o.vars.iter_mut()) {
             a.append(b);
         }
+        let rows = self.valid.len();
         self.valid.append(&mut o.valid);
-        self.error.append(&mut o.error);
+        self.errors.extend(o.errors.drain(..).map(|(r, e)| (r + rows, e)));
         for (a, b) in self.metrics.iter_mut().zip(o.metrics.iter_mut()) {
             a.append(b);
         }
@@ -475,12 +493,14 @@ impl<'p> Evaluator<'p> {
                 counts.invalid += 1;
             }
             counts.kept += 1;
+            if let Some(e) = error {
+                out.errors.push((out.variant_id.len(), e));
+            }
             out.variant_id.push(id);
             for (v, col) in out.vars.iter_mut().enumerate() {
-                col.push(self.slots[v]);
+                col.push(raw(self.slots[v]));
             }
             out.valid.push(valid);
-            out.error.push(error);
             for (i, col) in out.metrics.iter_mut().enumerate() {
                 col.push(metrics[i]);
             }
@@ -635,7 +655,7 @@ mod tests {
             let model = Model::from_value(&model_json(prog, id).unwrap()).unwrap();
             match analyze(&model, None, Options::default()) {
                 Ok(a) => {
-                    assert!(cols.valid[r], "variant {id}: sweep says {:?}", cols.error[r]);
+                    assert!(cols.valid[r], "variant {id}: sweep says {:?}", cols.error(r));
                     let want = metric_values(&a.totals, a.layers.len() as u64);
                     for (i, m) in METRICS.iter().enumerate() {
                         assert_eq!(cols.metrics[i][r], want[i], "variant {id} column {m}");
@@ -643,7 +663,7 @@ mod tests {
                 }
                 Err(e) => {
                     assert!(!cols.valid[r], "variant {id}: analyze fails with {e} but the sweep row is valid");
-                    assert_eq!(cols.error[r].as_deref(), Some(e.to_string().as_str()));
+                    assert_eq!(cols.error(r), Some(e.to_string().as_str()));
                 }
             }
         }
@@ -708,7 +728,7 @@ mod tests {
         let (b, _) = three.install(|| evaluate(&prog, p, 0..1944, None, Options::default()));
         assert_eq!(a.variant_id, b.variant_id);
         assert_eq!(a.metrics, b.metrics);
-        assert_eq!(a.error, b.error);
+        assert_eq!(a.errors, b.errors);
     }
 
     #[test]
