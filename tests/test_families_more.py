@@ -36,6 +36,7 @@ _DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "torchvision_models.
 #: family file -> the torchvision models it must reproduce (exactly its presets)
 FAMILY_MODELS = {
     "densenet.toml": ["densenet121", "densenet161", "densenet169", "densenet201"],
+    "googlenet.toml": ["googlenet"],
 }
 
 
