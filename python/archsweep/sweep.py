@@ -65,6 +65,9 @@ def _plan(space: Space, sample: int | None, ids: Sequence[int] | None, max_varia
     if ids is not None:
         if sample is not None:
             raise _core.ArchsweepError("give sample or ids, not both")
+        if len(ids) and (min(ids) < 0 or max(ids) >= min(size, 2**64)):
+            bad = min(ids) if min(ids) < 0 else max(ids)
+            raise _core.ArchsweepError(f"variant id {bad} is out of range [0, {min(size, 2**64):,})")
         return "ids", len(ids)
     if sample is not None:
         if sample < 0:
@@ -75,6 +78,11 @@ def _plan(space: Space, sample: int | None, ids: Sequence[int] | None, max_varia
             raise _core.ArchsweepError(f"the space has {size:,} variants, more than 2^64 ids; constrain it")
         return "sample", sample
     limit = DEFAULT_MAX_GRID if max_variants is None else max_variants
+    if size >= 2**64:
+        raise _core.ArchsweepError(
+            f"the space has {size:,} variants (about 10^{len(str(size)) - 1}), more than 2^64 ids: neither a full grid "
+            f"nor sample=N can address it; constrain it (fewer variables or choices)"
+        )
     if size > limit:
         raise _core.ArchsweepError(
             f"the space has {size:,} variants (about 10^{len(str(size)) - 1}); a full grid is refused above {limit:,}: "
@@ -221,19 +229,18 @@ def _manifest_name(shard: tuple[int, int] | None) -> str:
 def _sweep_to_dir(space, out: Path, chunks, run, summary: SweepSummary, bar, t0, resume, shard, meta) -> SweepSummary:
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / _manifest_name(shard)
-    existing = sorted(out.glob("*.parquet"))
+    # shards of one run share the directory: only this run's own manifest and parts mean "resume"
+    mine = {_part_name(k) for k, _, _ in chunks}
+    existing = [p for p in out.glob("*.parquet") if shard is None or p.name in mine]
     if manifest_path.exists() or existing:
         if not resume:
             raise _core.ArchsweepError(f"{out} already holds a sweep; pass --resume to complete it, or choose an empty directory")
-        old = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
-        others = sorted(out.glob("_manifest*.json"))
-        ref = old or (json.loads(others[0].read_text()) if others else None)
-        if ref is not None:
-            for k, v in meta.items():
-                if ref["run"].get(k) != v:
-                    raise _core.ArchsweepError(
-                        f"{out}: cannot resume: {k} was {ref['run'].get(k)!r}, now {v!r} (same spec and options needed)"
-                    )
+    for other in sorted(out.glob("_manifest*.json")):
+        ref = json.loads(other.read_text())
+        for k, v in meta.items():
+            if ref["run"].get(k) != v:
+                what = "cannot resume" if other == manifest_path else f"{other.name} belongs to another run"
+                raise _core.ArchsweepError(f"{out}: {what}: {k} was {ref['run'].get(k)!r}, now {v!r} (same spec and options needed)")
     manifest = {
         "format": "archsweep-sweep/1",
         "space": space.name,
@@ -245,6 +252,7 @@ def _sweep_to_dir(space, out: Path, chunks, run, summary: SweepSummary, bar, t0,
     }
     if manifest_path.exists():
         manifest["parts"] = json.loads(manifest_path.read_text()).get("parts", {})
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=1))
     file_meta = {"archsweep.spec": _canonical(space.spec), "archsweep.spec_hash": space.spec_hash, "archsweep.run": json.dumps(meta)}
     for k, start, end in chunks:
         name = _part_name(k)
