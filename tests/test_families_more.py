@@ -37,6 +37,14 @@ _DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "torchvision_models.
 FAMILY_MODELS = {
     "densenet.toml": ["densenet121", "densenet161", "densenet169", "densenet201"],
     "googlenet.toml": ["googlenet"],
+    "inception.toml": ["inception_v3"],
+}
+
+#: Presets whose published MACs are those of another point of the family: the model keeps a
+#: head that does not run in eval mode (its parameters count, its MACs do not). archsweep counts
+#: every layer it is given, so the MACs are checked on the preset with these values changed.
+EVAL_VALUES = {
+    "inception_v3": {"aux_logits": False},  # AuxLogits: in the published weights, idle in eval
 }
 
 
@@ -110,6 +118,13 @@ def totals(space: archsweep.Space, vid: int) -> dict:
     return archsweep.analyze(space.model(vid)).totals
 
 
+def eval_id(space: archsweep.Space, model: str, preset: dict) -> int:
+    """The variant whose MACs torchvision publishes for `model` (the preset unless EVAL_VALUES)."""
+    if model not in EVAL_VALUES:
+        return preset["id"]
+    return space.variant_id(flatten(space, preset["values"] | EVAL_VALUES[model]))
+
+
 CASES = [(file, model) for file, models in FAMILY_MODELS.items() for model in models]
 
 
@@ -129,6 +144,8 @@ def test_preset_reproduces_torchvision(file, model):
     assert p["values"]["res"] == ref["resolution"]
     t = totals(space, p["id"])
     assert t["params"] == ref["num_params"]
+    assert t["trainable_params"] == ref["num_params"]
+    t = totals(space, eval_id(space, model, p))
     assert round(t["macs"] / 1e9, 3) == ref["gmacs"], f"{model}: {t['macs']:,} MACs"
 
 
@@ -138,11 +155,10 @@ def test_preset_matches_torch_measured_flops_and_buffers(file, model):
     buffer counts measured once on torchvision's own models (tests/test_published_models.py
     says how)."""
     space, presets = family(file)
-    t = totals(space, presets[model]["id"])
-    if model in TORCHVISION_FLOPS:
-        assert t["flops"] == TORCHVISION_FLOPS[model]
-    if model in TORCHVISION_BUFFERS:
-        assert t["buffers"] == TORCHVISION_BUFFERS[model]
+    if model in TORCHVISION_BUFFERS:  # measured on the model as published (inception: with AuxLogits)
+        assert totals(space, presets[model]["id"])["buffers"] == TORCHVISION_BUFFERS[model]
+    if model in TORCHVISION_FLOPS:  # measured in eval mode
+        assert totals(space, eval_id(space, model, presets[model]))["flops"] == TORCHVISION_FLOPS[model]
 
 
 @pytest.mark.parametrize("file", FAMILY_MODELS)
@@ -153,3 +169,44 @@ def test_family_sweeps(file):
     assert len(df) >= 100
     assert df["valid"].mean() > 0.9, df.filter(~df["valid"])["error"].value_counts().head(5)
     assert (df.filter(df["valid"])["params"] > 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure checks, hand-derived
+# ---------------------------------------------------------------------------------------------
+
+
+def shapes(space: archsweep.Space, vid: int) -> dict:
+    r = archsweep.analyze(space.model(vid))
+    return dict(zip(r.layers["name"].to_list(), map(tuple, r.layers["output_shape"].to_list())))
+
+
+def test_inception_aux_head_costs():
+    space, presets = family("inception.toml")
+    p = presets["inception_v3"]
+    with_aux, without = totals(space, p["id"]), totals(space, eval_id(space, "inception_v3", p))
+    # AuxLogits on Mixed_6e (768 x 17 x 17): avgpool 5/3 -> 5x5; conv0 1x1 768->128 and conv1 5x5
+    # 128->768 (-> 1x1), no bias, BN(128), BN(768); fc 768 -> 1000
+    assert with_aux["macs"] - without["macs"] == 768 * 128 * 25 + 128 * 768 * 25 + 768 * 1000
+    assert with_aux["params"] - without["params"] == 768 * 128 + 2 * 128 + 128 * 768 * 25 + 2 * 768 + 768 * 1000 + 1000
+    s = shapes(space, p["id"])
+    assert s["Mixed_6.out"] == (1, 768, 17, 17)
+    assert s["AuxLogits.avg_pool"] == (1, 768, 5, 5)
+    assert s["Mixed_7.1.cat"] == (1, 2048, 8, 8)
+    assert s["fc"] == (1, 1000)
+
+
+def test_googlenet_and_densenet_shapes():
+    space, presets = family("googlenet.toml")
+    s = shapes(space, presets["googlenet"]["id"])
+    assert s["maxpool1"] == (1, 64, 56, 56)  # ceil_mode: 112 -> 56
+    assert s["inception3.1.cat"] == (1, 480, 28, 28)
+    assert s["maxpool4"] == (1, 832, 7, 7)
+    assert s["inception5.1.cat"] == (1, 1024, 7, 7)
+    space, presets = family("densenet.toml")
+    s = shapes(space, presets["densenet121"]["id"])
+    # 64 + 6*32 = 256 -> 128; 128 + 12*32 = 512 -> 256; 256 + 24*32 = 1024 -> 512; 512 + 16*32
+    assert s["features.denseblock1.denselayer6.cat"] == (1, 256, 56, 56)
+    assert s["features.transition1.pool"] == (1, 128, 28, 28)
+    assert s["features.transition3.conv"] == (1, 512, 14, 14)
+    assert s["features.denseblock4.denselayer16.cat"] == (1, 1024, 7, 7)
