@@ -38,6 +38,7 @@ FAMILY_MODELS = {
     "densenet.toml": ["densenet121", "densenet161", "densenet169", "densenet201"],
     "googlenet.toml": ["googlenet"],
     "inception.toml": ["inception_v3"],
+    "alexnet.toml": ["alexnet"],
 }
 
 #: Presets whose published MACs are those of another point of the family: the model keeps a
