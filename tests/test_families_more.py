@@ -39,6 +39,7 @@ FAMILY_MODELS = {
     "googlenet.toml": ["googlenet"],
     "inception.toml": ["inception_v3"],
     "alexnet.toml": ["alexnet"],
+    "squeezenet.toml": ["squeezenet1_0", "squeezenet1_1"],
 }
 
 #: Presets whose published MACs are those of another point of the family: the model keeps a
