@@ -40,6 +40,7 @@ FAMILY_MODELS = {
     "inception.toml": ["inception_v3"],
     "alexnet.toml": ["alexnet"],
     "squeezenet.toml": ["squeezenet1_0", "squeezenet1_1"],
+    "vit.toml": ["vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"],
 }
 
 #: Presets whose published MACs are those of another point of the family: the model keeps a
