@@ -41,6 +41,7 @@ FAMILY_MODELS = {
     "alexnet.toml": ["alexnet"],
     "squeezenet.toml": ["squeezenet1_0", "squeezenet1_1"],
     "vit.toml": ["vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"],
+    "regnet.toml": [f"regnet_{v}_{s}" for v in "xy" for s in ["400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf"]] + ["regnet_y_128gf"],
 }
 
 #: Presets whose published MACs are those of another point of the family: the model keeps a
