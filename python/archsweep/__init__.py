@@ -29,6 +29,7 @@ __all__ = [
     "scan",
     "sweep",
     "top_k",
+    "zoo",
 ]
 
 __version__ = "0.1.0"
@@ -39,3 +40,6 @@ def ops() -> list[str]:
     from archsweep._core import op_names
 
     return list(op_names())
+
+
+from archsweep import zoo  # noqa: E402  (the model zoo: presets of data/families/*.toml)

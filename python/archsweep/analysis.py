@@ -88,9 +88,24 @@ def _as_model(model: Model | str | Path | dict) -> Model:
         return model
     if isinstance(model, dict):
         return Model.from_dict(model)
+    if isinstance(model, str) and _is_zoo_name(model):
+        from archsweep import zoo
+
+        return zoo.load(model)
     if isinstance(model, (str, Path)):
         return load(model)
-    raise TypeError(f"analyze() takes a Model, a path or a dict, not {type(model).__name__}")
+    raise TypeError(f"analyze() takes a Model, a path, a zoo model name or a dict, not {type(model).__name__}")
+
+
+def _is_zoo_name(text: str) -> bool:
+    """A str that is not an existing file, has no model-file suffix and no directory part is
+    the name of a zoo model (``"resnet50"``); anything else is read as a model file."""
+    p = Path(text)
+    return (
+        not p.exists()
+        and p.suffix.lower() not in (".toml", ".yaml", ".yml", ".json")
+        and "/" not in text and "\\" not in text
+    )
 
 
 _U64_MAX = 2**64 - 1
@@ -130,6 +145,9 @@ def analyze(
     optimizer: str = "adam",
 ) -> Report:
     """Shapes, params, MACs/FLOPs and memory of every layer of ``model`` and in total.
+
+    ``model`` is a :class:`Model`, a dict, a model file's path, or the name of a zoo model
+    (``"resnet50"``; :mod:`archsweep.zoo`).
 
     ``input_shape`` is the per-sample shape (batch excluded), e.g. ``(3, 224, 224)``; it
     overrides the model file's ``input``. ``dtype`` (fp32, fp16, bf16, int8, fp8, fp64) sets

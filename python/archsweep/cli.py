@@ -23,6 +23,8 @@ examples:
   archsweep analyze data/models/vgg16.toml --explain
   archsweep analyze data/models/vgg16.toml --input 3x160x160 --dtype fp16 --format json
   archsweep analyze data/models/vgg16.toml --format parquet -o vgg16_layers.parquet
+  archsweep analyze resnet50 --input 3x160x160 --dtype fp16   # a zoo model, by name
+  archsweep zoo                                              # the zoo: presets of data/families/*.toml
   archsweep ops
   archsweep space data/spaces/vgg.toml
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --seed 0
@@ -57,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         "sum of layer outputs for the batch; peak = live tensors walking the layers in order; training = "
         "weights + buffers + grads + optimizer state + saved activations (see README).",
     )
-    a.add_argument("model", help="a model file (.toml, .yaml, .json)")
+    a.add_argument("model", help="a model file (.toml, .yaml, .json) or the name of a zoo model (archsweep zoo lists them)")
     a.add_argument("--input", type=_shape, metavar="CxHxW", help="per-sample input shape, overrides the file's (e.g. 3x160x160)")
     a.add_argument("--batch", type=int, default=1, help="batch size for activations and MACs (default 1)")
     a.add_argument("--dtype", default="fp32", help="fp32 (default), fp16, bf16, int8, fp8, fp64: bytes per weight and activation")
@@ -67,6 +69,15 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--explain", action="store_true", help="print each layer's formula with its numbers")
 
     sub.add_parser("ops", help="list the ops the core knows", description="List every op name usable in model files.")
+
+    z = sub.add_parser(
+        "zoo", help="list the zoo's models: presets of the family templates",
+        description="List every named model of the zoo (the [presets.*] tables of data/families/*.toml) with "
+        "its resolution, params, GMACs and fp32 weight size in MiB (2^20 B) and MB (10^6 B). "
+        "Analyze one with: archsweep analyze NAME.",
+    )
+    z.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default: table)")
+    z.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
 
     sp = sub.add_parser(
         "space", help="size, variables and one example of a search space",
@@ -144,6 +155,35 @@ def cmd_ops(args) -> int:
     return 0
 
 
+def cmd_zoo(args) -> int:
+    from archsweep import zoo
+
+    df = zoo.table()
+    if args.format == "csv":
+        _write(args, df.write_csv())
+        return 0
+    if args.format == "json":
+        _write(args, json.dumps(df.to_dicts(), indent=2) + "\n")
+        return 0
+    from rich.table import Table
+
+    from archsweep.render import console
+
+    t = Table(title=f"model zoo: {len(df)} presets of data/families/*.toml (fp32 weights)", title_justify="left")
+    for col, justify in [("model", "left"), ("family", "left"), ("res", "right"), ("params", "right"),
+                         ("GMACs", "right"), ("MiB", "right"), ("MB", "right")]:
+        t.add_column(col, justify=justify)
+    for r in df.iter_rows(named=True):
+        t.add_row(r["model"], r["family"], str(r["resolution"]), f"{r['params']:,}", f"{r['gmacs']:.3f}",
+                  f"{r['weights_mib']:.1f}", f"{r['weights_mb']:.1f}")
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:  # plain text, no colours
+            console(f).print(t)
+    else:
+        console().print(t)
+    return 0
+
+
 def cmd_space(args) -> int:
     from rich.table import Table
 
@@ -213,7 +253,7 @@ def cmd_sweep(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"analyze": cmd_analyze, "ops": cmd_ops, "space": cmd_space, "sweep": cmd_sweep}
+    handlers = {"analyze": cmd_analyze, "ops": cmd_ops, "zoo": cmd_zoo, "space": cmd_space, "sweep": cmd_sweep}
     try:
         return handlers[args.command](args)
     except _core.ArchsweepError as e:
