@@ -42,6 +42,7 @@ FAMILY_MODELS = {
     "squeezenet.toml": ["squeezenet1_0", "squeezenet1_1"],
     "vit.toml": ["vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"],
     "regnet.toml": [f"regnet_{v}_{s}" for v in "xy" for s in ["400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf"]] + ["regnet_y_128gf"],
+    "mobilenet_v3.toml": ["mobilenet_v3_large", "mobilenet_v3_small"],
 }
 
 #: Presets whose published MACs are those of another point of the family: the model keeps a
@@ -173,6 +174,62 @@ def test_family_sweeps(file):
     assert len(df) >= 100
     assert df["valid"].mean() > 0.9, df.filter(~df["valid"])["error"].value_counts().head(5)
     assert (df.filter(df["valid"])["params"] > 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Points of the families that are not presets, measured once with torch (2.15, torchvision 0.29,
+# CPU, eval mode, batch 1): params `sum(p.numel() for p in m.parameters())`, buffers
+# `sum(b.numel() for b in m.buffers())`, FLOPs `FlopCounterMode(display=False)` around
+# `m(torch.zeros(1, 3, res, res))` with autograd on (under torch.no_grad() nn.MultiheadAttention
+# takes its fused fast path, which FlopCounterMode does not count), on the torchvision model
+# named in the comment.
+# ---------------------------------------------------------------------------------------------
+
+TORCH_MEASURED = [
+    # (family file, values, params, buffers, flops)
+    # mobilenet_v3_large(width_mult=0.75, reduced_tail=True) at 224
+    ("mobilenet_v3.toml", dict(res=224, small=False, width_mult=0.75, reduced_tail=True, dilated=False), 1_620_728, 14_574, 241_861_648),
+    # mobilenet_v3_small(dilated=True) at 192
+    ("mobilenet_v3.toml", dict(res=192, small=True, width_mult=1.0, reduced_tail=False, dilated=True), 2_542_856, 12_146, 157_603_072),
+    # mobilenet_v3_large(width_mult=1.25, reduced_tail=True, dilated=True) at 160
+    ("mobilenet_v3.toml", dict(res=160, small=False, width_mult=1.25, reduced_tail=True, dilated=True), 3_844_568, 24_110, 367_730_048),
+    # DenseNet(growth_rate=24, block_config=(3, 6, 9, 5), num_init_features=48, bn_size=2) at 160
+    ("densenet.toml", dict(res=160, growth=24, depth=[3, 6, 9, 5], init=48, bn_size=2, compression=0.5), 795_886, 11_703, 391_644_000),
+    # VisionTransformer(image_size=128, patch_size=8, num_layers=4, num_heads=6, hidden_dim=384, mlp_dim=1152)
+    ("vit.toml", dict(res=128, patch=8, depth=4, heads=6, hidden=384, mlp_ratio=3), 6_475_624, 0, 3_476_017_152),
+    # RegNet(BlockParams(depths=[1, 2, 3, 2], widths=[48, 96, 240, 576], group_widths=[24] * 4,
+    # bottleneck_multipliers=[1.0] * 4, strides=[2] * 4, se_ratio=0.25), stem_width=24) at 192:
+    # the template's widths 40, 104, 248, 576 with group width 24 are adjusted to 48, 96, 240, 576
+    # (make_divisible(w, min(24, w)), as BlockParams.from_init_params does)
+    ("regnet.toml", dict(res=192, stem=24, width=[40, 104, 248, 576], depth=[1, 2, 3, 2], group_width=24, se=True), 3_009_958, 14_669, 505_079_424),
+    # RegNet(BlockParams(depths=[2, 1, 4, 1], widths=[64, 160, 384, 1024], group_widths=[16] * 4,
+    # bottleneck_multipliers=[1.0] * 4, strides=[2] * 4, se_ratio=None), stem_width=32) at 256
+    ("regnet.toml", dict(res=256, stem=32, width=[64, 160, 384, 1024], depth=[2, 1, 4, 1], group_width=16, se=False), 4_508_936, 20_445, 1_774_141_440),
+    # googlenet(aux_logits=False) at 160
+    ("googlenet.toml", dict(res=160, stem_mult=1.0, depth=[2, 5, 2], width_mult=[1.0, 1.0, 1.0], b3_kernel=3), 6_624_904, 14_617, 1_529_958_400),
+    # squeezenet1_1() at 160
+    ("squeezenet.toml", dict(res=160, stem_kernel=3, stem_width=64, depth=[2, 2, 4], base_e=128, incr_e=128, freq=2, pct_3x3=0.5, sr=0.125), 1_235_496, 0, 341_386_624),
+    # alexnet() at 256
+    ("alexnet.toml", dict(res=256, width=[64, 192, 384, 256, 256], pool=6, fc=[4096, 4096]), 61_100_840, 0, 1_854_248_320),
+]
+
+
+@pytest.mark.parametrize("file,values,params,buffers,flops", TORCH_MEASURED, ids=[f"{c[0]}-{i}" for i, c in enumerate(TORCH_MEASURED)])
+def test_non_preset_points_match_torch(file, values, params, buffers, flops):
+    space, _ = family(file)
+    t = totals(space, space.variant_id(flatten(space, values)))
+    assert (t["params"], t["buffers"], t["flops"]) == (params, buffers, flops)
+
+
+def test_inception_at_331_with_aux_matches_torch():
+    # inception_v3(aux_logits=True) at 331: params and buffers include AuxLogits; torch's
+    # 14,240,373,952 FLOPs are eval mode (AuxLogits idle), i.e. aux_logits = false here
+    space, _ = family("inception.toml")
+    values = dict(res=331, width_mult=1.0, depth=[3, 4, 2], aux_logits=True)
+    t = totals(space, space.variant_id(flatten(space, values)))
+    assert (t["params"], t["buffers"]) == (27_161_264, 36_320)
+    t = totals(space, space.variant_id(flatten(space, values | {"aux_logits": False})))
+    assert t["flops"] == 14_240_373_952
 
 
 # ---------------------------------------------------------------------------------------------
