@@ -43,6 +43,7 @@ FAMILY_MODELS = {
     "vit.toml": ["vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"],
     "regnet.toml": [f"regnet_{v}_{s}" for v in "xy" for s in ["400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf"]] + ["regnet_y_128gf"],
     "mobilenet_v3.toml": ["mobilenet_v3_large", "mobilenet_v3_small"],
+    "shufflenet.toml": ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"],
 }
 
 #: Presets whose published MACs are those of another point of the family: the model keeps a
@@ -205,6 +206,8 @@ TORCH_MEASURED = [
     # RegNet(BlockParams(depths=[2, 1, 4, 1], widths=[64, 160, 384, 1024], group_widths=[16] * 4,
     # bottleneck_multipliers=[1.0] * 4, strides=[2] * 4, se_ratio=None), stem_width=32) at 256
     ("regnet.toml", dict(res=256, stem=32, width=[64, 160, 384, 1024], depth=[2, 1, 4, 1], group_width=16, se=False), 4_508_936, 20_445, 1_774_141_440),
+    # ShuffleNetV2(stages_repeats=[3, 5, 2], stages_out_channels=[16, 64, 128, 256, 512]) at 160
+    ("shufflenet.toml", dict(res=160, stem=16, width=[64, 128, 256], depth=[3, 5, 2], last=512, kernel=3), 791_496, 5_990, 38_944_000),
     # googlenet(aux_logits=False) at 160
     ("googlenet.toml", dict(res=160, stem_mult=1.0, depth=[2, 5, 2], width_mult=[1.0, 1.0, 1.0], b3_kernel=3), 6_624_904, 14_617, 1_529_958_400),
     # squeezenet1_1() at 160
@@ -271,3 +274,16 @@ def test_googlenet_and_densenet_shapes():
     assert s["features.transition1.pool"] == (1, 128, 28, 28)
     assert s["features.transition3.conv"] == (1, 512, 14, 14)
     assert s["features.denseblock4.denselayer16.cat"] == (1, 1024, 7, 7)
+
+
+def test_shufflenet_chunk_halves():
+    space, presets = family("shufflenet.toml")
+    r = archsweep.analyze(space.model(presets["shufflenet_v2_x1_0"]["id"]))
+    rows = {n: (op, tuple(sh), v) for n, op, sh, v in zip(r.layers["name"], r.layers["op"], r.layers["output_shape"], r.layers["is_view"])}
+    # stage2.1: x.chunk(2, dim=1) of (1, 116, 28, 28): two views of 58 channels, nothing computed
+    assert rows["stage2.1.x1"] == ("chunk", (1, 58, 28, 28), True)
+    assert rows["stage2.1.x2"] == ("chunk", (1, 58, 28, 28), True)
+    assert rows["stage2.1.cat"][1] == (1, 116, 28, 28)
+    # the stride-2 unit has branch1 and no chunk
+    assert "stage2.0.x1" not in rows and rows["stage2.0.branch1.4"][1] == (1, 58, 28, 28)
+    assert rows["stage4.3.shuffle"][1] == (1, 464, 7, 7)

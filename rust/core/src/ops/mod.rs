@@ -11,6 +11,7 @@ mod adaptive_pool;
 mod attention;
 mod batchnorm;
 mod channel_shuffle;
+mod chunk;
 mod concat;
 mod conv;
 mod conv_transpose;
@@ -120,6 +121,7 @@ pub const REGISTRY: &[(&str, Parse)] = &[
     ("mul", |a| elementwise::parse(a, elementwise::Kind::Mul)),
     ("concat", concat::parse),
     ("channel_shuffle", channel_shuffle::parse),
+    ("chunk", chunk::parse),
     ("upsample", upsample::parse),
     ("multihead_attention", attention::parse),
     ("embedding", embedding::parse_embedding),
