@@ -21,6 +21,7 @@ mod flatten;
 mod groupnorm;
 mod identity;
 mod instancenorm;
+mod layer_scale;
 mod layernorm;
 mod linear;
 mod permute;
@@ -81,6 +82,7 @@ pub const REGISTRY: &[(&str, Parse)] = &[
     ("batchnorm2d", |a| batchnorm::parse(a, 2)),
     ("batchnorm3d", |a| batchnorm::parse(a, 3)),
     ("layernorm", layernorm::parse),
+    ("layer_scale", layer_scale::parse),
     ("groupnorm", groupnorm::parse),
     ("instancenorm1d", |a| instancenorm::parse(a, Some(1))),
     ("instancenorm2d", |a| instancenorm::parse(a, Some(2))),
