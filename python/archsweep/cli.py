@@ -29,6 +29,8 @@ examples:
   archsweep space data/spaces/vgg.toml
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --seed 0
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --where "params < 5e6 and macs < 3e8"
+  archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --engine dask --workers 4
+  archsweep status out/
 """
 
 
@@ -113,6 +115,21 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--chunk-rows", type=int, default=1 << 20, help="variants per part file (default 1048576); bounds memory")
     sw.add_argument("--max-variants", type=int, default=None, help="allow full grids up to this size (default 10^10)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--engine", choices=["local", "dask"], default="local",
+                    help="local (default): this process, --threads rayon threads; dask: one task per chunk on Dask workers")
+    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                    help="with --engine dask: connect to this Dask scheduler (default: start a local cluster)")
+    sw.add_argument("--workers", type=int, metavar="N",
+                    help="with --engine dask and no --scheduler: worker processes of the local cluster (default 2)")
+
+    st = sub.add_parser(
+        "status", help="progress of a sweep directory: chunks done, pending, failed, rows written",
+        description="Report a sweep dataset's progress from its manifest(s) and part files: chunks done and "
+        "pending (expected chunks with no part file), per shard for job arrays, rows written, failed chunks "
+        "recorded by the coordinator, leftover temporary files.",
+    )
+    st.add_argument("dir", type=Path, help="a sweep output directory (archsweep sweep -o DIR)")
+    st.add_argument("--format", choices=["table", "json"], default="table", help="output format (default: table)")
     return p
 
 
@@ -240,6 +257,7 @@ def cmd_sweep(args) -> int:
         shard=_shard(args.shard), threads=args.threads, batch=args.batch, dtype=args.dtype,
         optimizer=args.optimizer, chunk_rows=args.chunk_rows, max_variants=args.max_variants,
         progress=not args.no_progress and sys.stderr.isatty(),
+        engine=args.engine, scheduler=args.scheduler, workers=args.workers,
     )
     c = console(sys.stderr)
     c.print(
@@ -251,9 +269,54 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def _ranges(ks: list[int], limit: int = 8) -> str:
+    """[0, 1, 2, 5, 7, 8] → "0-2, 5, 7-8"."""
+    out: list[str] = []
+    i = 0
+    while i < len(ks) and len(out) < limit:
+        j = i
+        while j + 1 < len(ks) and ks[j + 1] == ks[j] + 1:
+            j += 1
+        out.append(str(ks[i]) if i == j else f"{ks[i]}-{ks[j]}")
+        i = j + 1
+    return ", ".join(out) + (", ..." if i < len(ks) else "")
+
+
+def cmd_status(args) -> int:
+    from archsweep.render import console
+    from archsweep.sweep import sweep_status
+
+    st = sweep_status(args.dir)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(st, indent=2) + "\n")
+        return 0
+    c = console()
+    run = st["run"]
+    if run is None:
+        c.print(f"{args.dir}: no manifest; {st['done']} part files, {st['rows']:,} rows", markup=False)
+    else:
+        what = {"grid": "full grid", "sample": f"sample (seed {run['seed']})", "ids": "explicit ids"}.get(run["mode"], run["mode"])
+        c.print(f"[bold]{st['space']}[/]: {what} of {run['positions']:,} positions, {run['chunk_rows']:,} per chunk; "
+                f"spec {st['spec_hash'][:12]}" + (f"; where {run['where']}" if run["where"] else ""))
+        state = "complete" if not st["pending"] else f"pending: {_ranges(st['pending'])}"
+        c.print(f"chunks: {st['done']:,} of {st['chunks']:,} done, {len(st['pending']):,} pending — {state}", markup=False)
+        c.print(f"positions done: {st['positions_done']:,} of {run['positions']:,}; rows written: {st['rows']:,}")
+        for sh in st["shards"]:
+            where_from = sh["manifest"] or "no manifest yet"
+            c.print(f"  shard {sh['shard']}: {sh['done']:,} done, {sh['pending']:,} pending ({where_from})", markup=False)
+    for f in st["failed"]:
+        c.print(f"failed: chunk {f['chunk']} [{f['start']:,}, {f['end']:,}): {f['error']}", markup=False)
+    if st["temporary"]:
+        c.print(f"temporary files: {len(st['temporary'])} (chunks being written, or left by a killed writer)", markup=False)
+    for problem in st["problems"]:
+        c.print(f"warning: {problem}", markup=False)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"analyze": cmd_analyze, "ops": cmd_ops, "zoo": cmd_zoo, "space": cmd_space, "sweep": cmd_sweep}
+    handlers["status"] = cmd_status
     try:
         return handlers[args.command](args)
     except _core.ArchsweepError as e:

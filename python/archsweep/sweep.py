@@ -6,22 +6,30 @@ gives the same ids on any machine, with any thread count); with ``ids=[...]`` po
 ``ids[k]``. Positions are cut into fixed chunks; chunk k is written as
 ``part-<k>.parquet`` (under a temporary name first, renamed when complete) and recorded in the
 manifest, so ``resume`` redoes only what is missing and never duplicates a variant id.
+
+Every chunk of a dataset is computed by :func:`run_chunk`, a plain function submitted to a
+``concurrent.futures.Executor``: the local engine (this process, rayon threads) or Dask's
+``Client.get_executor()``. Only the coordinating process (the one that called :func:`sweep`)
+writes the manifest, from the entries ``run_chunk`` returns.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import hashlib
 import json
 import os
+import secrets
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import polars as pl
 import pyarrow as pa
 
 from archsweep import _core
-from archsweep.io import atomic_write, atomic_write_text
 from archsweep.space import Space, _canonical
 
 #: Metric columns of a sweep table (stable names; see README "Sweep columns").
@@ -30,9 +38,18 @@ METRICS = [
     "buffer_bytes", "activation_bytes", "peak_activation_bytes", "train_bytes", "num_layers",
 ]
 MANIFEST = "_manifest.json"
+# The bindings declare the error in a module named "_core"; its import path is archsweep._core.
+# Pickle looks classes up by that name, so errors raised in worker processes travel back intact.
+if _core.ArchsweepError.__module__ == "_core":
+    _core.ArchsweepError.__module__ = "archsweep._core"
 #: Grids larger than this need sample=, ids= or an explicit max_variants.
 DEFAULT_MAX_GRID = 10**10
 DEFAULT_CHUNK = 1 << 20
+#: Chunks submitted to an executor ahead of the ones that completed (bounds scheduler memory).
+MAX_PENDING = 256
+#: Dask retries a chunk whose task raised this many times (a dead worker's chunks are rescheduled).
+DASK_RETRIES = 2
+ENGINES = ("local", "dask")
 
 
 @dataclass
@@ -50,6 +67,7 @@ class SweepSummary:
     seconds: float = 0.0
     out: str | None = None
     errors: dict[str, int] = field(default_factory=dict)
+    engine: str = "local"
 
     def add(self, counts: dict[str, int]) -> None:
         for k in ("evaluated", "kept", "invalid", "rejected_by_constraints", "filtered_out"):
@@ -154,6 +172,225 @@ class _Progress:
             self.bar.stop()
 
 
+# --------------------------------------------------------------------------------------------
+# One chunk: the shard runner. Plain functions of plain arguments, so any executor can ship them
+# to another process or machine (the worker imports archsweep and compiles the spec once).
+
+_IMPORT_PID = os.getpid()
+_COMPILED: dict[str, Any] = {}
+
+
+def _compiled(spec_json: str):
+    """The compiled space of ``spec_json`` (cached per process, keyed by the text's sha256)."""
+    key = hashlib.sha256(spec_json.encode()).hexdigest()
+    c = _COMPILED.get(key)
+    if c is None:
+        if len(_COMPILED) >= 8:
+            _COMPILED.clear()
+        c = _COMPILED[key] = _core.CompiledSpace(spec_json)
+    return c
+
+
+def _spec_json(space: Space) -> str:
+    # declaration order kept (it decides the digit order of unused variables); the hash is of
+    # the canonical (sorted) form
+    return json.dumps(space.spec)
+
+
+def _check_not_forked() -> None:
+    # rayon's global pool (threads=0) and polars' thread pool are inherited by a fork()ed child
+    # without their threads: the first parallel call would wait forever. A process that imported
+    # archsweep itself (a spawned or forkserver child, a Dask worker, a job-array task) is fine.
+    if os.getpid() != _IMPORT_PID:
+        raise _core.ArchsweepError(
+            "this process was forked (multiprocessing 'fork') from one that had imported archsweep: rayon's and "
+            "polars' thread pools do not survive fork(), so a sweep here could hang; start workers with 'spawn' or "
+            "'forkserver' (multiprocessing.get_context('spawn')), as Dask's nannies do"
+        )
+
+
+def _evaluate(spec_json: str, run_meta: dict, start: int, end: int, threads: int, ids) -> tuple[pl.DataFrame, dict[str, int]]:
+    _check_not_forked()
+    c = _compiled(spec_json)
+    kw = dict(where=run_meta["where"], batch=run_meta["batch"], dtype=run_meta["dtype"], optimizer=run_meta["optimizer"],
+              threads=threads)
+    if run_meta["mode"] == "ids":
+        chunk_ids = [int(x) for x in ids]  # the chunk's own ids: positions start..end of the run
+        if len(chunk_ids) != end - start:
+            raise _core.ArchsweepError(f"chunk [{start}, {end}) got {len(chunk_ids)} ids")
+        batches, counts = c.evaluate("ids", 0, len(chunk_ids), ids=chunk_ids, **kw)
+    else:
+        batches, counts = c.evaluate(run_meta["mode"], start, end, seed=run_meta["seed"], **kw)
+    # Arrow record batches from Rust become one polars frame without copying the columns
+    return pl.from_arrow(pa.Table.from_batches(batches)), dict(counts)
+
+
+def _part_metadata(spec_json: str, run_meta: dict) -> dict[str, str]:
+    canonical = _canonical(json.loads(spec_json))
+    return {"archsweep.spec": canonical, "archsweep.spec_hash": hashlib.sha256(canonical.encode()).hexdigest(),
+            "archsweep.run": json.dumps(run_meta)}
+
+
+def _check_part(path: Path, run_meta: dict) -> int:
+    """Rows of a finished part, after checking it was written by the same spec and options."""
+    import pyarrow.parquet as pq
+
+    md = pq.read_metadata(path)
+    kv = md.metadata or {}
+    theirs = json.loads(kv.get(b"archsweep.run", b"{}"))
+    for k, v in run_meta.items():
+        if k in theirs and theirs[k] != v:
+            raise _core.ArchsweepError(f"{path} belongs to another run: {k} was {theirs[k]!r}, now {v!r}")
+    return md.num_rows
+
+
+def _tmp_name(path: Path) -> Path:
+    # starts with "." and does not end in ".parquet": globs of finished parts never match it
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def _write_new(path: Path, write: Callable[[Path], None]) -> bool:
+    """Write under a temporary name, then give it ``path`` unless a finished file is already
+    there (a hard link fails on an existing name: never an overwrite). False if one was."""
+    tmp = _tmp_name(path)
+    try:
+        write(tmp)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_replace(path: Path, text: str) -> None:
+    tmp = _tmp_name(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def run_chunk(spec_json: str, run_meta: dict, chunk_index: int, start: int, end: int, out_dir: str,
+              threads: int = 0, ids: Sequence[int] | None = None) -> dict[str, Any]:
+    """Evaluate positions ``[start, end)`` of a run and write them as ``part-<chunk_index>.parquet``
+    in ``out_dir``; return the manifest entry (``chunk``, ``start``, ``end``, ``rows``, the counts
+    ``evaluated``, ``kept``, ... and ``seconds``) plus ``part`` (the file name) and ``written``.
+
+    ``spec_json`` is ``json.dumps(space.spec)``; ``run_meta`` the manifest's ``run`` table (mode,
+    seed, where, batch, dtype, optimizer, ...); ``ids`` the chunk's ids in ``ids`` mode; ``threads``
+    rayon threads (0: all cores). Idempotent: a finished part (same run) is never rewritten —
+    ``written`` is False and only ``rows`` is reported — and a part is written under a temporary
+    name (``.part-….tmp-<pid>-<random>``) and linked into place only when complete, so a writer
+    killed half-way leaves no file that ``DIR/*.parquet`` matches, and of two writers racing on one
+    chunk exactly one file wins (the chunks are deterministic: both computed the same rows).
+    Writes no manifest: the caller records the entry.
+    """
+    t0 = time.perf_counter()
+    name = _part_name(chunk_index)
+    path = Path(out_dir) / name
+    entry: dict[str, Any] = {"part": name, "chunk": chunk_index, "start": start, "end": end}
+    file_meta = _part_metadata(spec_json, run_meta)
+    if file_meta["archsweep.spec_hash"] != run_meta["spec_hash"]:
+        raise _core.ArchsweepError(f"chunk {chunk_index}: the spec's hash does not match the run's spec_hash")
+    if path.exists():
+        return {**entry, "rows": _check_part(path, run_meta), "written": False}
+    df, counts = _evaluate(spec_json, run_meta, start, end, threads, ids)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = _write_new(path, lambda p: df.write_parquet(p, compression="zstd", metadata=file_meta))
+    return {**entry, "rows": df.height, **counts, "seconds": round(time.perf_counter() - t0, 3), "written": written}
+
+
+def _chunk_frame(spec_json: str, run_meta: dict, start: int, end: int, threads: int, ids) -> tuple[pl.DataFrame, dict[str, int]]:
+    """In-memory sweeps: one chunk's rows and counts (shipped back to the caller)."""
+    return _evaluate(spec_json, run_meta, start, end, threads, ids)
+
+
+# --------------------------------------------------------------------------------------------
+# Engines: anything shaped like concurrent.futures.Executor
+
+
+class LocalExecutor(cf.ThreadPoolExecutor):
+    """The default engine: chunks run one after another in this process, each on rayon's
+    threads (the Rust core releases the GIL)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="archsweep-sweep")
+
+
+@contextmanager
+def dask_executor(client=None, scheduler: str | None = None, workers: int | None = None,
+                  retries: int = DASK_RETRIES) -> Iterator[cf.Executor]:
+    """``client.get_executor(retries=..., pure=False)`` of ``client``, of a new Client of the
+    scheduler at ``scheduler`` (``tcp://HOST:PORT``), or of an embedded ``LocalCluster`` (worker
+    processes with nannies bound to 127.0.0.1, ``workers`` of them (default 2), one Dask thread
+    each). What it started it closes on exit."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise _core.ArchsweepError("the dask engine needs dask.distributed: pip install 'archsweep[dask]'") from None
+    owned: list[Any] = []
+    try:
+        if client is None:
+            if scheduler:
+                if workers is not None:
+                    raise _core.ArchsweepError("--workers starts a local cluster; with --scheduler the cluster's own workers are used")
+                try:
+                    client = Client(scheduler)
+                except (OSError, ValueError) as e:
+                    raise _core.ArchsweepError(f"cannot connect to the Dask scheduler at {scheduler}: {e}") from None
+                owned.append(client)
+            else:
+                import logging
+
+                if workers is not None and workers < 1:
+                    raise _core.ArchsweepError(f"--workers {workers}: need at least 1")
+                cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+                owned.append(cluster)
+                client = Client(cluster)
+                owned.append(client)
+        executor = client.get_executor(retries=retries, pure=False)
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=False)
+    finally:
+        for thing in reversed(owned):
+            thing.close()
+
+
+def _completed(executor: cf.Executor, calls: list[tuple[Any, Callable, tuple]], window: int = MAX_PENDING) -> Iterator[tuple[Any, cf.Future]]:
+    """Submit ``fn(*args)`` for each ``(key, fn, args)``, at most ``window`` ahead, and yield
+    ``(key, future)`` as the futures complete; pending ones are cancelled if the caller stops."""
+    todo = iter(calls)
+    pending: dict[cf.Future, Any] = {}
+
+    def fill() -> None:
+        for key, fn, args in todo:
+            pending[executor.submit(fn, *args)] = key
+            if len(pending) >= window:
+                return
+
+    try:
+        fill()
+        while pending:
+            for fut in cf.as_completed(list(pending)):
+                yield pending.pop(fut), fut
+                if len(pending) < window // 2:
+                    fill()
+                    break
+    finally:
+        for fut in pending:
+            fut.cancel()
+
+
 def sweep(
     space: Space | str | Path,
     *,
@@ -171,6 +408,11 @@ def sweep(
     chunk_rows: int = DEFAULT_CHUNK,
     max_variants: int | None = None,
     progress: bool = False,
+    engine: str = "local",
+    client=None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    executor: cf.Executor | None = None,
 ) -> pl.DataFrame | SweepSummary:
     """Evaluate variants of ``space``: the full grid, ``sample`` seeded random variants
     without replacement, or the given ``ids``. ``where`` is an expression over the metric
@@ -180,44 +422,75 @@ def sweep(
     Without ``out`` returns a polars DataFrame. With ``out`` writes a Parquet dataset (part
     files + ``_manifest.json``) in bounded memory and returns a :class:`SweepSummary`;
     ``resume=True`` completes an interrupted run; ``shard=(i, n)`` computes only every n-th chunk.
+
+    ``engine="local"`` (default) computes chunk after chunk in this process on ``threads`` rayon
+    threads (0: all cores). ``engine="dask"`` sends each chunk to a Dask worker: ``client`` (a
+    ``distributed.Client``), else a new client of ``scheduler`` (``"tcp://HOST:PORT"``), else an
+    embedded ``LocalCluster`` of ``workers`` processes (default 2); each worker uses ``threads``
+    rayon threads (default 1). ``out`` must then be a path every worker can write (a local or
+    shared file system). ``executor`` (any ``concurrent.futures.Executor``) overrides ``engine``.
     """
     if not isinstance(space, Space):
         space = Space.load(space)
     if chunk_rows < 1:
         raise _core.ArchsweepError("chunk_rows must be at least 1")
+    if engine not in ENGINES:
+        raise _core.ArchsweepError(f"unknown engine '{engine}' ({', '.join(ENGINES)})")
+    if engine == "local" and (client is not None or scheduler or workers is not None):
+        raise _core.ArchsweepError("client, scheduler (--scheduler) and workers (--workers) need engine='dask' (--engine dask)")
     if shard is not None:
         i, n_sh = shard
         if not (n_sh >= 1 and 0 <= i < n_sh):
             raise _core.ArchsweepError(f"shard {i}/{n_sh}: need 0 <= I < N")
     mode, n = _plan(space, sample, ids, max_variants)
     ids_list = None if ids is None else [int(x) for x in ids]
-    summary = SweepSummary(positions=n, out=None if out is None else str(out))
+    summary = SweepSummary(positions=n, out=None if out is None else str(out), engine="custom" if executor is not None else engine)
     t0 = time.perf_counter()
     chunks = _chunks(n, chunk_rows, shard)
+    meta = _run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list)
+    # checks the options (where, dtype, ...) here, once, and gives the schema of an empty result
+    empty = pl.from_arrow(pa.Table.from_batches(space._c.evaluate(
+        mode, 0, 0, seed=seed, ids=None if ids_list is None else [], where=where, batch=batch, dtype=dtype,
+        optimizer=optimizer, threads=threads)[0]))
+    spec_json = _spec_json(space)
+    _COMPILED.setdefault(hashlib.sha256(spec_json.encode()).hexdigest(), space._c)
+    if engine == "dask" and executor is None:
+        threads = threads or 1
+    work_threads = threads
 
-    def run(start: int, end: int) -> tuple[pl.DataFrame, dict[str, int]]:
-        batches, counts = space._c.evaluate(
-            mode, start, end, seed=seed, ids=ids_list, where=where, batch=batch,
-            dtype=dtype, optimizer=optimizer, threads=threads,
-        )
-        # Arrow record batches from Rust become one polars frame without copying the columns
-        return pl.from_arrow(pa.Table.from_batches(batches)), counts
+    def chunk_ids(start: int, end: int):
+        return None if ids_list is None else ids_list[start:end]
 
-    bar = _Progress(progress, sum(e - s for _, s, e in chunks), f"sweep {space.name}")
+    @contextmanager
+    def engine_executor() -> Iterator[cf.Executor]:
+        if executor is not None:
+            yield executor
+        elif engine == "dask":
+            with dask_executor(client, scheduler, workers) as ex:
+                yield ex
+        else:
+            with LocalExecutor() as ex:
+                yield ex
+
+    bar = _Progress(progress, sum(e - s for _, s, e in chunks), f"sweep {space.name}" + (" on dask" if engine == "dask" else ""))
     try:
         if out is None:
-            frames = []
-            for _, start, end in chunks:
-                df, counts = run(start, end)
-                summary.add(counts)
-                frames.append(df)
-                bar.update(end - start, summary.kept)
+            frames: dict[int, pl.DataFrame] = {}
+            calls = [((k, s, e), _chunk_frame, (spec_json, meta, s, e, work_threads, chunk_ids(s, e))) for k, s, e in chunks]
+            with engine_executor() as ex:
+                for (k, s, e), fut in _completed(ex, calls):
+                    df, counts = fut.result()
+                    summary.add(counts)
+                    frames[k] = df
+                    bar.update(e - s, summary.kept)
             summary.seconds = time.perf_counter() - t0
             if not frames:
-                return run(0, 0)[0]
-            return pl.concat(frames, rechunk=False)
-        return _sweep_to_dir(space, Path(out), chunks, run, summary, bar, t0, resume, shard,
-                             _run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list))
+                return empty
+            return pl.concat([frames[k] for k in sorted(frames)], rechunk=False)
+        out_dir = Path(os.path.abspath(out))
+        return _sweep_to_dir(space, out_dir, chunks, summary, bar, t0, resume, shard, meta, engine_executor,
+                             lambda k, s, e: (spec_json, meta, k, s, e, str(out_dir), work_threads, chunk_ids(s, e)),
+                             keep_going=executor is not None or engine != "local")
     finally:
         bar.close()
 
@@ -226,7 +499,24 @@ def _manifest_name(shard: tuple[int, int] | None) -> str:
     return MANIFEST if shard is None else f"_manifest.shard-{shard[0]}-of-{shard[1]}.json"
 
 
-def _sweep_to_dir(space, out: Path, chunks, run, summary: SweepSummary, bar, t0, resume, shard, meta) -> SweepSummary:
+def _save_manifest(path: Path, manifest: dict) -> None:
+    """Write the manifest, keeping entries another coordinator of the same run recorded there
+    since (two runs may fill one directory at once; each records every chunk it covers)."""
+    try:
+        disk = json.loads(path.read_text())
+    except (OSError, ValueError):
+        disk = {}
+    if disk.get("run") == manifest["run"]:
+        for name, e in disk.get("parts", {}).items():
+            manifest["parts"].setdefault(name, e)
+    for name in list(manifest.get("failed", {})):
+        if name in manifest["parts"]:
+            del manifest["failed"][name]
+    _write_replace(path, json.dumps(manifest, indent=1))
+
+
+def _sweep_to_dir(space, out: Path, chunks, summary: SweepSummary, bar, t0, resume, shard, meta, engine_executor,
+                  chunk_args, keep_going: bool) -> SweepSummary:
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / _manifest_name(shard)
     # shards of one run share the directory: only this run's own manifest and parts mean "resume"
@@ -249,32 +539,131 @@ def _sweep_to_dir(space, out: Path, chunks, run, summary: SweepSummary, bar, t0,
         "run": meta,
         "shard": None if shard is None else list(shard),
         "parts": {},
+        "failed": {},
     }
     if manifest_path.exists():
-        manifest["parts"] = json.loads(manifest_path.read_text()).get("parts", {})
-    atomic_write_text(manifest_path, json.dumps(manifest, indent=1))
-    file_meta = {"archsweep.spec": _canonical(space.spec), "archsweep.spec_hash": space.spec_hash, "archsweep.run": json.dumps(meta)}
+        old = json.loads(manifest_path.read_text())
+        manifest["parts"] = old.get("parts", {})
+        manifest["failed"] = old.get("failed", {})
+    todo = []
     for k, start, end in chunks:
         name = _part_name(k)
         path = out / name
         if path.exists():
-            # renamed into place only when complete, so an existing part is a finished part
+            # linked into place only when complete, so an existing part is a finished part
             if name not in manifest["parts"]:
-                rows = pl.scan_parquet(path).select(pl.len()).collect().item()
-                manifest["parts"][name] = {"chunk": k, "start": start, "end": end, "rows": rows}
-                atomic_write_text(manifest_path, json.dumps(manifest, indent=1))
+                manifest["parts"][name] = {"chunk": k, "start": start, "end": end, "rows": _check_part(path, meta)}
             summary.parts_skipped += 1
             bar.update(end - start, summary.kept)
-            continue
-        df, counts = run(start, end)
-        summary.add(counts)
-        atomic_write(path, lambda p: df.write_parquet(p, compression="zstd", metadata=file_meta))
-        manifest["parts"][name] = {"chunk": k, "start": start, "end": end, "rows": df.height, **counts}
-        atomic_write_text(manifest_path, json.dumps(manifest, indent=1))
-        summary.parts_written += 1
-        bar.update(end - start, summary.kept)
+        else:
+            todo.append((k, start, end))
+    _save_manifest(manifest_path, manifest)
+    failures: list[tuple[int, BaseException]] = []
+    last_save = time.monotonic()
+    try:
+        with engine_executor() as ex:
+            calls = [((k, s, e), run_chunk, chunk_args(k, s, e)) for k, s, e in todo]
+            for (k, s, e), fut in _completed(ex, calls):
+                try:
+                    entry = fut.result()
+                except Exception as exc:  # recorded for `archsweep status`, then stop or go on
+                    manifest["failed"][_part_name(k)] = {"chunk": k, "start": s, "end": e, "error": f"{type(exc).__name__}: {exc}"}
+                    failures.append((k, exc))
+                    if not keep_going or isinstance(exc, _core.ArchsweepError):
+                        raise
+                    continue
+                name, written = entry.pop("part"), entry.pop("written")
+                manifest["parts"][name] = entry
+                if "evaluated" in entry:
+                    summary.add(entry)
+                if written:
+                    summary.parts_written += 1
+                else:
+                    summary.parts_skipped += 1
+                bar.update(e - s, summary.kept)
+                if time.monotonic() - last_save > 1.0:
+                    _save_manifest(manifest_path, manifest)
+                    last_save = time.monotonic()
+    finally:
+        _save_manifest(manifest_path, manifest)
+    if failures:
+        k, exc = min(failures, key=lambda f: f[0])
+        raise _core.ArchsweepError(
+            f"{len(failures)} of {len(todo)} chunks failed (chunk {k}: {type(exc).__name__}: {exc}); the finished parts are "
+            f"kept: rerun with --resume to compute the rest") from exc
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def sweep_status(directory: str | Path) -> dict[str, Any]:
+    """Progress of the sweep in ``directory``, from its manifest(s) and part files.
+
+    Returns ``space``, ``spec_hash``, ``run`` (the manifest's run table, None without a
+    manifest), ``chunks`` (expected: every chunk of the run), ``done`` (expected chunks whose part
+    file exists), ``pending`` (indices of expected chunks with no part file), ``positions_done``,
+    ``rows`` (rows in the finished parts), ``shards`` (per shard of a job array: done, pending and
+    its manifest, or None for a shard that has not started), ``failed`` (chunks a coordinator
+    recorded as failed that still have no part), ``temporary`` (``.part-*.tmp-*`` files: parts being
+    written, or left by a killed writer) and ``problems`` (manifests of other runs, stray parts).
+    """
+    import pyarrow.parquet as pq
+
+    d = Path(directory)
+    if not d.is_dir():
+        raise _core.ArchsweepError(f"{d}: no such sweep directory")
+    manifests = {p.name: json.loads(p.read_text()) for p in sorted(d.glob("_manifest*.json"))}
+    present = {p.name for p in d.glob("part-*.parquet")}
+    st: dict[str, Any] = {"directory": str(d), "space": None, "spec_hash": None, "run": None, "chunks": None, "done": 0,
+                          "pending": [], "positions_done": 0, "rows": 0, "shards": [], "failed": [],
+                          "temporary": sorted(p.name for p in d.glob(".part-*.tmp-*")), "problems": []}
+    known_rows: dict[str, int] = {}
+    ref = None
+    for name, m in manifests.items():
+        if ref is None:
+            ref = m
+        elif m.get("run") != ref.get("run") or m.get("spec_hash") != ref.get("spec_hash"):
+            st["problems"].append(f"{name} belongs to another run than {next(iter(manifests))}")
+            continue
+        for part, e in m.get("parts", {}).items():
+            known_rows[part] = e["rows"]
+
+    def rows_of(part: str) -> int:
+        if part not in known_rows:
+            known_rows[part] = pq.read_metadata(d / part).num_rows
+        return known_rows[part]
+
+    if ref is None:
+        st["done"] = len(present)
+        st["rows"] = sum(rows_of(p) for p in present)
+        return st
+    run = ref["run"]
+    n, chunk = run["positions"], run["chunk_rows"]
+    st.update(space=ref.get("space"), spec_hash=ref.get("spec_hash"), run=run)
+    expected = _chunks(n, chunk, None)
+    st["chunks"] = len(expected)
+    for k, start, end in expected:
+        if _part_name(k) in present:
+            st["done"] += 1
+            st["positions_done"] += end - start
+            st["rows"] += rows_of(_part_name(k))
+        else:
+            st["pending"].append(k)
+    stray = sorted(present - {_part_name(k) for k, _, _ in expected})
+    if stray:
+        st["problems"].append(f"{len(stray)} part files outside the run's {len(expected)} chunks (e.g. {stray[0]})")
+    shard_counts = sorted({tuple(m["shard"])[1] for m in manifests.values() if m.get("shard")})
+    for count in shard_counts:
+        for i in range(count):
+            mine = [k for k, _, _ in _chunks(n, chunk, (i, count))]
+            done = sum(_part_name(k) in present for k in mine)
+            name = _manifest_name((i, count))
+            st["shards"].append({"shard": f"{i}/{count}", "done": done, "pending": len(mine) - done,
+                                 "manifest": name if name in manifests else None})
+    for m in manifests.values():
+        for part, f in sorted(m.get("failed", {}).items()):
+            if part not in present and all(f["chunk"] != g["chunk"] for g in st["failed"]):
+                st["failed"].append(f)
+    return st
 
 
 def scan(directory: str | Path) -> pl.LazyFrame:
