@@ -9,7 +9,7 @@ the preset's resolution equal to the reference row's.
 
 Presets give every primary variable; per-stage variables as lists (``depth = [6, 12, 24, 16]``
 stands for depth_0 .. depth_3). The variant id is computed here from the values (flattened to
-name_0, name_1, ...) and, where ``Space.preset_id`` exists, checked against it.
+name_0, name_1, ...) and checked against ``Space.preset_id``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -39,6 +38,18 @@ MORE_FLOPS = {
     "convnext_large": 68_722_867_200,
 }
 MORE_BUFFERS = {"convnext_tiny": 0, "convnext_small": 0, "convnext_base": 0, "convnext_large": 0}
+# Swin at its weights' resolution (224; V2: 256). Buffers: every block's relative_position_index
+# (window^4 int64) and in V2 its relative_coords_table ((2 window - 1)^2 * 2).
+MORE_FLOPS |= {
+    "swin_t": 8_981_133_312,
+    "swin_s": 17_481_750_528,
+    "swin_b": 30_861_893_632,
+    "swin_v2_t": 11_879_380_992,
+    "swin_v2_s": 23_091_714_048,
+    "swin_v2_b": 40_650_268_672,
+}
+MORE_BUFFERS |= {"swin_t": 28_812, "swin_s": 57_624, "swin_b": 57_624,
+                 "swin_v2_t": 54_552, "swin_v2_s": 109_104, "swin_v2_b": 109_104}
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ROOT / "data" / "families"
@@ -56,6 +67,7 @@ FAMILY_MODELS = {
     "mobilenet_v3.toml": ["mobilenet_v3_large", "mobilenet_v3_small"],
     "shufflenet.toml": ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"],
     "convnext.toml": ["convnext_tiny", "convnext_small", "convnext_base", "convnext_large"],
+    "swin.toml": ["swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"],
 }
 
 #: Presets whose published MACs are those of another point of the family: the model keeps a
@@ -109,25 +121,15 @@ _FAMILIES: dict[str, tuple] = {}
 
 
 def family(file: str) -> tuple[archsweep.Space, dict[str, dict]]:
-    """(space, {preset name: {"id", "values", "description"}}) of a family file, cached."""
+    """(space, {preset name: {"id", "values", "description"}}) of a family file, cached. The id is
+    computed here from the values and must agree with ``Space.preset_id``."""
     if file not in _FAMILIES:
-        path = FAMILIES / file
-        spec = tomllib.loads(path.read_text(encoding="utf-8"))
-        presets = spec.pop("presets", {})
-        space = archsweep.Space(spec, source=str(path))
+        space = archsweep.Space.load(FAMILIES / file)
         out = {}
-        for name, p in presets.items():
+        for name, p in space.presets.items():
             vid = space.variant_id(flatten(space, p["values"]))
+            assert space.preset_id(name) == vid, name
             out[name] = {"id": vid, "values": p["values"], "description": p.get("description", "")}
-        # once Space.load understands presets, it must agree with the flattening above
-        try:
-            loaded = archsweep.Space.load(path)
-        except (ValueError, archsweep.ArchsweepError) as e:  # presets not supported yet
-            assert "presets" in str(e), e
-            loaded = None
-        if loaded is not None and hasattr(loaded, "preset_id"):
-            for name, p in out.items():
-                assert loaded.preset_id(name) == p["id"], name
         _FAMILIES[file] = (space, out)
     return _FAMILIES[file]
 
@@ -225,6 +227,13 @@ TORCH_MEASURED = [
     # ConvNeXt([CNBlockConfig(64, 128, 2), CNBlockConfig(128, 256, 2), CNBlockConfig(256, 512, 4),
     # CNBlockConfig(512, None, 2)]) at 192
     ("convnext.toml", dict(res=192, width=[64, 128, 256, 512], depth=[2, 2, 4, 2], kernel=7, mlp_ratio=4, patch=4, layer_scale=True), 7_967_400, 0, 1_699_790_848),
+    # SwinTransformer(patch_size=[4, 4], embed_dim=64, depths=[1, 2, 3, 1], num_heads=[2, 4, 8, 16],
+    # window_size=[6, 6], mlp_ratio=3.0) at 192
+    ("swin.toml", dict(res=192, v2=False, embed=64, depth=[1, 2, 3, 1], heads=[2, 4, 8, 16], window=6, mlp_ratio=3, patch=4), 6_190_410, 9_072, 1_510_678_528),
+    # the same with block=SwinTransformerBlockV2, downsample_layer=PatchMergingV2, patch_size=[2, 2],
+    # embed_dim=48, depths=[2, 1, 2, 1], num_heads=[3, 6, 12, 24], window_size=[7, 7], mlp_ratio=2.0
+    # at 160 (windows of 7 on 80, 40, 20, 10: every stage padded)
+    ("swin.toml", dict(res=160, v2=True, embed=48, depth=[2, 1, 2, 1], heads=[3, 6, 12, 24], window=7, mlp_ratio=2, patch=2), 2_705_524, 16_434, 2_000_729_088),
     # googlenet(aux_logits=False) at 160
     ("googlenet.toml", dict(res=160, stem_mult=1.0, depth=[2, 5, 2], width_mult=[1.0, 1.0, 1.0], b3_kernel=3), 6_624_904, 14_617, 1_529_958_400),
     # squeezenet1_1() at 160

@@ -30,6 +30,7 @@ mod reshape;
 mod select;
 mod softmax;
 mod upsample;
+mod window_attention;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -126,6 +127,7 @@ pub const REGISTRY: &[(&str, Parse)] = &[
     ("chunk", chunk::parse),
     ("upsample", upsample::parse),
     ("multihead_attention", attention::parse),
+    ("window_attention", window_attention::parse),
     ("embedding", embedding::parse_embedding),
     ("positional_embedding", embedding::parse_positional),
     ("class_token", embedding::parse_class_token),

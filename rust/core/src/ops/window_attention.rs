@@ -1,0 +1,196 @@
+//! window_attention — multi-head self-attention inside non-overlapping windows with a relative
+//! position bias: torchvision's `ShiftedWindowAttention` (Swin, `version` 1) and
+//! `ShiftedWindowAttentionV2` (Swin V2, `version` 2); also MaxViT's block and grid attention
+//! (`RelativePositionalMultiHeadAttention` over p x p groups, shift 0).
+//!
+//! Input and output (N, H, W, C), channels last. As torchvision's `shifted_window_attention`,
+//! the map is padded at the bottom/right to multiples of the window (wh, ww): pH x pW, and
+//! every padded position is a token; `shift_size` (a cyclic roll and a mask) changes no count.
+//! T = wh·ww tokens per window, P = pH·pW tokens in all.
+//!
+//! Params: qkv C·3C (+ 3C `qkv_bias`; in V2 the k third is zeroed, but it is a parameter),
+//! proj C·C (+ C `proj_bias`); version 1: the relative position bias table
+//! (2wh−1)(2ww−1)·heads; version 2 instead: logit_scale (heads) and the continuous position bias
+//! MLP Linear(2, h) + bias h, Linear(h, heads) without bias, h = `cpb_hidden` (512).
+//! Buffers: relative_position_index T·T (int64); version 2 also relative_coords_table
+//! (2wh−1)(2ww−1)·2 (fp32).
+//! MACs: N·P·(3C² [qkv] + T·C [Q·Kᵀ] + T·C [attn·V] + C² [proj]); version 2 adds the position
+//! bias MLP, run once per forward whatever the batch: (2wh−1)(2ww−1)·(2h + h·heads) — what
+//! torch's FlopCounterMode counts for torchvision's modules.
+//! Other ops: the bias add and the softmax over the N·heads·P·T scores (2 per score).
+
+use super::{Eval, Op};
+use crate::attrs::Attrs;
+use crate::cost::Cost;
+use crate::num::{commas, mul, sum};
+use crate::shape::Shape;
+
+struct WindowAttention {
+    num_heads: u64,
+    window: [u64; 2],
+    qkv_bias: bool,
+    proj_bias: bool,
+    version: u64,
+    cpb_hidden: u64,
+}
+
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+    a.float("dropout")?;
+    a.float("attention_dropout")?;
+    let num_heads = a.require_positive("num_heads")?;
+    let w = a.ntuple("window_size", 2, 1)?.ok_or("missing required attribute 'window_size'")?;
+    let window = [w[0], w[1]];
+    if let Some(s) = a.ntuple("shift_size", 2, 0)? {
+        if s[0] >= window[0] || s[1] >= window[1] {
+            return Err(format!("shift_size {}x{} must be smaller than window_size {}x{}", s[0], s[1], window[0], window[1]));
+        }
+    }
+    let version = a.positive("version")?.unwrap_or(1);
+    if version > 2 {
+        return Err(format!("version={version} must be 1 (Swin) or 2 (Swin V2)"));
+    }
+    let cpb_hidden = a.positive("cpb_hidden")?;
+    if cpb_hidden.is_some() && version != 2 {
+        return Err("cpb_hidden is the width of Swin V2's position bias MLP: only with version=2".into());
+    }
+    Ok(Box::new(WindowAttention {
+        num_heads,
+        window,
+        qkv_bias: a.bool("qkv_bias", true)?,
+        proj_bias: a.bool("proj_bias", true)?,
+        version,
+        cpb_hidden: cpb_hidden.unwrap_or(512),
+    }))
+}
+
+impl WindowAttention {
+    /// (padded tokens P, tokens per window T, relative offsets (2wh-1)(2ww-1)).
+    fn sizes(&self, x: &Shape) -> Result<(u64, u64, u64), String> {
+        let [wh, ww] = self.window;
+        let (h, w) = (x.dims()[1], x.dims()[2]);
+        let ph = h.div_ceil(wh) * wh;
+        let pw = w.div_ceil(ww) * ww;
+        Ok((mul(ph, pw)?, mul(wh, ww)?, mul(2 * wh - 1, 2 * ww - 1)?))
+    }
+}
+
+impl Op for WindowAttention {
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        let x = &inputs[0];
+        if x.rank() != 4 {
+            return Err(format!("expects a channels-last (N, H, W, C) input, got {}-d {x}", x.rank()));
+        }
+        let c = x.last();
+        if c % self.num_heads != 0 {
+            return Err(format!("num_heads={} does not divide the {c} channels", self.num_heads));
+        }
+        let (p, t, rel) = self.sizes(x)?;
+        let heads = self.num_heads;
+        let mut weight = sum(&[mul(3 * c, c)?, mul(c, c)?])?;
+        let mut bias = (if self.qkv_bias { 3 * c } else { 0 }) + (if self.proj_bias { c } else { 0 });
+        let tt = mul(t, t)?;
+        let (buffers, buffer_bytes, bias_macs) = if self.version == 1 {
+            weight = sum(&[weight, mul(rel, heads)?])?;
+            (tt, mul(tt, 8)?, 0)
+        } else {
+            let h = self.cpb_hidden;
+            weight = sum(&[weight, heads, mul(2, h)?, mul(h, heads)?])?;
+            bias = sum(&[bias, h])?;
+            let coords = mul(rel, 2)?;
+            (sum(&[tt, coords])?, sum(&[mul(tt, 8)?, mul(coords, 4)?])?, mul(rel, sum(&[mul(2, h)?, mul(h, heads)?])?)?)
+        };
+        let per_token = sum(&[mul(4 * c, c)?, mul(2 * t, c)?])?;
+        let macs = sum(&[mul(mul(x.batch(), p)?, per_token)?, bias_macs])?;
+        let other_ops = mul(2, mul(mul(x.batch(), heads)?, mul(p, t)?)?)?;
+        Ok(Eval { shape: *x, cost: Cost { weight_params: weight, bias_params: bias, buffers, buffer_bytes, macs, other_ops } })
+    }
+
+    fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
+        let x = &inputs[0];
+        let c = x.last();
+        let (p, t, rel) = self.sizes(x).unwrap_or((0, 0, 0));
+        let table = if self.version == 1 {
+            format!("bias table {rel}×{}", self.num_heads)
+        } else {
+            format!("logit scale {} + position MLP 2×{h} + {h} + {h}×{}", self.num_heads, self.num_heads, h = self.cpb_hidden)
+        };
+        format!(
+            "params qkv {c}×{} + proj {c}×{c} + biases {} + {table} = {}; macs {}{p} tokens (padded to {}×{} windows) × (4×{c}×{c} + 2×{t}×{c}){} = {}",
+            3 * c,
+            out.cost.bias_params,
+            commas(out.cost.params().unwrap_or(u64::MAX)),
+            if x.batch() > 1 { format!("{} × ", x.batch()) } else { String::new() },
+            self.window[0],
+            self.window[1],
+            if self.version == 2 { format!(" + position MLP {rel}×(2×{h} + {h}×{})", self.num_heads, h = self.cpb_hidden) } else { String::new() },
+            commas(out.cost.macs)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{err, ok};
+    use serde_json::json;
+
+    #[test]
+    fn swin_t_stage1_block() {
+        // torchvision swin_t, features.1.0.attn: C = 96, 3 heads, window 7, on 56 x 56
+        // params: qkv 96·288 + 288 = 27,936; proj 96·96 + 96 = 9,312; table 13·13·3 = 507
+        let e = ok("window_attention", json!({"num_heads": 3, "window_size": 7}), &[&[1, 56, 56, 96]]);
+        assert_eq!(e.shape.dims(), &[1, 56, 56, 96]);
+        assert_eq!((e.cost.weight_params, e.cost.bias_params), (27_648 + 9_216 + 507, 288 + 96));
+        assert_eq!(e.cost.params().unwrap(), 37_755);
+        // relative_position_index: 49·49 int64
+        assert_eq!((e.cost.buffers, e.cost.buffer_bytes), (2_401, 19_208));
+        // 3136 tokens × (4·96² + 2·49·96) = 3136 × 46,272
+        assert_eq!(e.cost.macs, 145_108_992);
+        // bias add + softmax over 3 heads × 3136 × 49 scores
+        assert_eq!(e.cost.other_ops, 2 * 3 * 3136 * 49);
+        // the shifted block of the pair costs the same; batch 2 doubles MACs and other ops only
+        let s = ok("window_attention", json!({"num_heads": 3, "window_size": [7, 7], "shift_size": [3, 3]}), &[&[2, 56, 56, 96]]);
+        assert_eq!((s.cost.params().unwrap(), s.cost.buffers, s.cost.macs), (37_755, 2_401, 2 * 145_108_992));
+    }
+
+    #[test]
+    fn padding_to_whole_windows() {
+        // 10 x 9 with window 7: padded to 14 x 14 = 196 tokens (torchvision pads bottom/right)
+        let e = ok("window_attention", json!({"num_heads": 2, "window_size": 7, "qkv_bias": false, "proj_bias": false}), &[&[1, 10, 9, 8]]);
+        assert_eq!(e.shape.dims(), &[1, 10, 9, 8]);
+        assert_eq!(e.cost.macs, 196 * (4 * 64 + 2 * 49 * 8));
+        assert_eq!((e.cost.weight_params, e.cost.bias_params), (4 * 64 + 169 * 2, 0));
+        // a non-square window: 3 x 5 on 6 x 10 (no padding), table 5·9 per head
+        let e = ok("window_attention", json!({"num_heads": 1, "window_size": [3, 5]}), &[&[1, 6, 10, 4]]);
+        assert_eq!(e.cost.macs, 60 * (4 * 16 + 2 * 15 * 4));
+        assert_eq!(e.cost.weight_params, 4 * 16 + 45);
+        assert_eq!(e.cost.buffers, 225);
+    }
+
+    #[test]
+    fn swin_v2_t_stage1_block() {
+        // torchvision swin_v2_t, features.1.0.attn: C = 96, 3 heads, window 8, on 64 x 64
+        // params: qkv 27,936 + proj 9,312 + logit_scale 3 + cpb_mlp (2·512 + 512) + 512·3 = 40,323
+        let e = ok("window_attention", json!({"num_heads": 3, "window_size": 8, "version": 2}), &[&[1, 64, 64, 96]]);
+        assert_eq!(e.cost.params().unwrap(), 40_323);
+        assert_eq!(e.cost.bias_params, 288 + 96 + 512);
+        // buffers: index 64·64 int64 + coords table 15·15·2 fp32
+        assert_eq!((e.cost.buffers, e.cost.buffer_bytes), (4_096 + 450, 32_768 + 1_800));
+        // 4096 × (4·96² + 2·64·96) + the position MLP once: 225 × (2·512 + 512·3)
+        assert_eq!(e.cost.macs, 201_326_592 + 576_000);
+        // batch 4: the position MLP still runs once
+        let b = ok("window_attention", json!({"num_heads": 3, "window_size": 8, "version": 2}), &[&[4, 64, 64, 96]]);
+        assert_eq!(b.cost.macs, 4 * 201_326_592 + 576_000);
+        let h = ok("window_attention", json!({"num_heads": 3, "window_size": 8, "version": 2, "cpb_hidden": 256}), &[&[1, 64, 64, 96]]);
+        assert_eq!(h.cost.params().unwrap(), 37_248 + 3 + 768 + 768);
+    }
+
+    #[test]
+    fn invalid() {
+        assert!(err("window_attention", json!({"num_heads": 5, "window_size": 7}), &[&[1, 56, 56, 96]]).contains("does not divide"));
+        assert!(err("window_attention", json!({"num_heads": 3, "window_size": 7}), &[&[1, 49, 96]]).contains("(N, H, W, C)"));
+        assert!(err("window_attention", json!({"num_heads": 3, "window_size": 7, "shift_size": 7}), &[&[1, 56, 56, 96]]).contains("smaller"));
+        assert!(err("window_attention", json!({"num_heads": 3}), &[&[1, 56, 56, 96]]).contains("window_size"));
+        assert!(err("window_attention", json!({"num_heads": 3, "window_size": 7, "version": 3}), &[&[1, 56, 56, 96]]).contains("version"));
+        assert!(err("window_attention", json!({"num_heads": 3, "window_size": 7, "cpb_hidden": 256}), &[&[1, 56, 56, 96]]).contains("version=2"));
+    }
+}
