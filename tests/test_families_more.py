@@ -48,6 +48,9 @@ MORE_FLOPS |= {
     "swin_v2_s": 23_091_714_048,
     "swin_v2_b": 40_650_268_672,
 }
+# MaxViT: BatchNorm statistics and each attention's relative_position_index (partition^4 int64).
+MORE_FLOPS["maxvit_t"] = 11_116_093_440
+MORE_BUFFERS["maxvit_t"] = 100_472
 MORE_BUFFERS |= {"swin_t": 28_812, "swin_s": 57_624, "swin_b": 57_624,
                  "swin_v2_t": 54_552, "swin_v2_s": 109_104, "swin_v2_b": 109_104}
 
@@ -68,6 +71,7 @@ FAMILY_MODELS = {
     "shufflenet.toml": ["shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"],
     "convnext.toml": ["convnext_tiny", "convnext_small", "convnext_base", "convnext_large"],
     "swin.toml": ["swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"],
+    "maxvit.toml": ["maxvit_t"],
 }
 
 #: Presets whose published MACs are those of another point of the family: the model keeps a
@@ -234,6 +238,9 @@ TORCH_MEASURED = [
     # embed_dim=48, depths=[2, 1, 2, 1], num_heads=[3, 6, 12, 24], window_size=[7, 7], mlp_ratio=2.0
     # at 160 (windows of 7 on 80, 40, 20, 10: every stage padded)
     ("swin.toml", dict(res=160, v2=True, embed=48, depth=[2, 1, 2, 1], heads=[3, 6, 12, 24], window=7, mlp_ratio=2, patch=2), 2_705_524, 16_434, 2_000_729_088),
+    # MaxVit(input_size=(256, 256), stem_channels=32, partition_size=8, block_channels=[32, 64, 128, 256],
+    # block_layers=[1, 2, 2, 1], head_dim=16, stochastic_depth_prob=0.0, expansion_ratio=2, mlp_ratio=3)
+    ("maxvit.toml", dict(res=256, stem=32, width=[32, 64, 128, 256], depth=[1, 2, 2, 1], head_dim=16, partition=8, expansion=2, mlp_ratio=3), 3_034_556, 55_507, 1_849_300_992),
     # googlenet(aux_logits=False) at 160
     ("googlenet.toml", dict(res=160, stem_mult=1.0, depth=[2, 5, 2], width_mult=[1.0, 1.0, 1.0], b3_kernel=3), 6_624_904, 14_617, 1_529_958_400),
     # squeezenet1_1() at 160
