@@ -289,6 +289,20 @@ CASES = [
     case("positional_embedding", {"op": "positional_embedding"}, [197, 768], [1, 197, 768], w=197 * 768,
          other=197 * 768),
     case("class_token", {"op": "class_token"}, [196, 768], [1, 196 + 1, 768], w=768),
+    # ---- chunk: piece sizes ceil(size/chunks) except the last (PyTorch's Tensor.chunk); a view
+    case("chunk-shufflenet-split", {"op": "chunk", "chunks": 2, "dim": 1, "index": 1}, [116, 28, 28],
+         # 116 channels in 2 chunks of ceil(116/2) = 58: piece 1 is channels 58..115
+         [1, 58, 28, 28], view=True),
+    case("chunk-uneven-last", {"op": "chunk", "chunks": 4, "dim": -1, "index": 2}, [3, 5],
+         # size 5 in chunks of ceil(5/4) = 2: pieces 2, 2, 1 (only 3 pieces); piece 2 has 1
+         [1, 3, 1], view=True),
+    # ---- layer_scale: gamma * x, one weight per element of `dim`; 1 other op per element
+    case("layer_scale-convnext", {"op": "layer_scale", "dim": 1}, [96, 56, 56],
+         # ConvNeXt's (C, 1, 1) gamma: 96 weights; 96*56*56 multiplies
+         [1, 96, 56, 56], w=96, other=96 * 56 * 56),
+    case("layer_scale-tokens", {"op": "layer_scale"}, [197, 768],
+         # default dim -1: 768 weights; 197*768 multiplies
+         [1, 197, 768], w=768, other=197 * 768),
 ]
 
 
