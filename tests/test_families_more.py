@@ -28,31 +28,31 @@ try:  # exact FLOPs and buffers measured with torch on torchvision's models
 except ImportError:  # pragma: no cover - run from elsewhere
     TORCHVISION_BUFFERS, TORCHVISION_FLOPS = {}, {}
 
-#: The same measurement (torch 2.15, torchvision 0.29, CPU, eval, batch 1, autograd on,
-#: `FlopCounterMode` around `m(torch.zeros(1, 3, 224, 224))`; buffers `sum(b.numel() for b in
-#: m.buffers())`) for models test_published_models.py does not describe.
+#: The same measurement for models test_published_models.py does not describe (torch 2.15,
+#: torchvision 0.29, CPU, eval mode, batch 1, autograd on, at the weights' resolution: 224, Swin V2
+#: 256): FLOPs `FlopCounterMode(display=False)` around `m(torch.zeros(1, 3, res, res))`, buffers
+#: `sum(b.numel() for b in m.buffers())` — Swin: every block's relative_position_index (window^4,
+#: int64) and in V2 its relative_coords_table ((2 window - 1)^2 x 2); MaxViT: BatchNorm statistics
+#: and every attention's relative_position_index (partition^4).
 MORE_FLOPS = {
     "convnext_tiny": 8_911_062_528,
     "convnext_small": 17_367_424_512,
     "convnext_base": 30_709_458_944,
     "convnext_large": 68_722_867_200,
-}
-MORE_BUFFERS = {"convnext_tiny": 0, "convnext_small": 0, "convnext_base": 0, "convnext_large": 0}
-# Swin at its weights' resolution (224; V2: 256). Buffers: every block's relative_position_index
-# (window^4 int64) and in V2 its relative_coords_table ((2 window - 1)^2 * 2).
-MORE_FLOPS |= {
     "swin_t": 8_981_133_312,
     "swin_s": 17_481_750_528,
     "swin_b": 30_861_893_632,
     "swin_v2_t": 11_879_380_992,
     "swin_v2_s": 23_091_714_048,
     "swin_v2_b": 40_650_268_672,
+    "maxvit_t": 11_116_093_440,
 }
-# MaxViT: BatchNorm statistics and each attention's relative_position_index (partition^4 int64).
-MORE_FLOPS["maxvit_t"] = 11_116_093_440
-MORE_BUFFERS["maxvit_t"] = 100_472
-MORE_BUFFERS |= {"swin_t": 28_812, "swin_s": 57_624, "swin_b": 57_624,
-                 "swin_v2_t": 54_552, "swin_v2_s": 109_104, "swin_v2_b": 109_104}
+MORE_BUFFERS = {
+    "convnext_tiny": 0, "convnext_small": 0, "convnext_base": 0, "convnext_large": 0,
+    "swin_t": 28_812, "swin_s": 57_624, "swin_b": 57_624,
+    "swin_v2_t": 54_552, "swin_v2_s": 109_104, "swin_v2_b": 109_104,
+    "maxvit_t": 100_472,
+}
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ROOT / "data" / "families"
@@ -320,3 +320,24 @@ def test_shufflenet_chunk_halves():
     # the stride-2 unit has branch1 and no chunk
     assert "stage2.0.x1" not in rows and rows["stage2.0.branch1.4"][1] == (1, 58, 28, 28)
     assert rows["stage4.3.shuffle"][1] == (1, 464, 7, 7)
+
+
+def test_convnext_layer_scale_and_swin_shifts():
+    space, presets = family("convnext.toml")
+    p = presets["convnext_tiny"]
+    model = space.model(p["id"])
+    scales = [layer for layer in model.layers if layer["op"] == "layer_scale"]
+    assert len(scales) == 3 + 3 + 9 + 3 and all(layer["dim"] == 1 for layer in scales)
+    # without it: one (C, 1, 1) scale fewer per block, nothing else changes
+    off = space.variant_id(flatten(space, p["values"] | {"layer_scale": False}))
+    assert totals(space, p["id"])["params"] - totals(space, off)["params"] == 96 * 3 + 192 * 3 + 384 * 9 + 768 * 3
+    assert totals(space, p["id"])["macs"] == totals(space, off)["macs"]
+    space, presets = family("swin.toml")
+    layers = {layer["name"]: layer for layer in space.model(presets["swin_t"]["id"]).layers}
+    # even blocks plain windows, odd blocks shifted by window // 2; V1 has pre-norms only
+    assert layers["features.1.0.attn"]["shift_size"] == 0 and layers["features.1.1.attn"]["shift_size"] == 3
+    assert layers["features.5.5.attn"]["num_heads"] == 12 and layers["features.5.5.attn"]["version"] == 1
+    assert "features.1.0.norm1" in layers and "features.1.0.norm1_post" not in layers
+    s = shapes(space, presets["swin_t"]["id"])
+    assert s["features.2.cat"] == (1, 28, 28, 384) and s["features.2.reduction"] == (1, 28, 28, 192)
+    assert s["features.7.1.add2"] == (1, 7, 7, 768)
