@@ -303,6 +303,18 @@ CASES = [
     case("layer_scale-tokens", {"op": "layer_scale"}, [197, 768],
          # default dim -1: 768 weights; 197*768 multiplies
          [1, 197, 768], w=768, other=197 * 768),
+    # ---- window_attention (Swin): C=96, 3 heads, 7x7 windows on a 56x56 channels-last map
+    case("window_attention-swin-t-stage1", {"op": "window_attention", "num_heads": 3, "window_size": 7}, [56, 56, 96],
+         [1, 56, 56, 96],
+         # weights: qkv 96*288 + proj 96*96 + relative-position bias table (2*7-1)^2 * 3 heads
+         #          = 27,648 + 9,216 + 507 = 37,371; biases: qkv 288 + proj 96 = 384
+         w=96 * 288 + 96 * 96 + 13 * 13 * 3, b=288 + 96,
+         # buffer: relative_position_index (7*7)^2 = 2,401 int64 entries = 19,208 bytes
+         buffers=49 * 49, buffer_bytes=49 * 49 * 8,
+         # MACs: 3,136 tokens through qkv and proj, plus Q.K^T and attn.V in 64 windows of 49 tokens
+         macs=3136 * 96 * 288 + 3136 * 96 * 96 + 2 * 64 * 49 * 49 * 96,
+         # other ops: 64 windows x 3 heads x 49 x 49 scores, each biased and soft-maxed
+         other=2 * 64 * 3 * 49 * 49),
 ]
 
 
