@@ -32,7 +32,7 @@ from archsweep import zoo
 from archsweep.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILIES = ROOT / "data" / "families"
+FAMILIES = (ROOT / "data" / "families").resolve()  # a link to python/archsweep/families
 _DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "torchvision_models.csv"
 
 #: torchvision models of the reference CSV that no preset reproduces yet (as of this commit).

@@ -37,12 +37,13 @@ FAMILY_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
 
 
 def families_dir() -> Path:
-    """Where the family templates are: ``$ARCHSWEEP_FAMILIES`` if set, else the repository's
-    ``data/families``."""
+    """Where the family templates are: ``$ARCHSWEEP_FAMILIES`` if set, else the package's own
+    ``families`` folder (``data/families`` in the repository is a link to it, so the installed
+    package carries its zoo)."""
     env = os.environ.get("ARCHSWEEP_FAMILIES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "data" / "families"
+    return Path(__file__).resolve().parent / "families"
 
 
 @dataclass(frozen=True)
