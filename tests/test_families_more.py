@@ -72,6 +72,7 @@ FAMILY_MODELS = {
     "convnext.toml": ["convnext_tiny", "convnext_small", "convnext_base", "convnext_large"],
     "swin.toml": ["swin_t", "swin_s", "swin_b", "swin_v2_t", "swin_v2_s", "swin_v2_b"],
     "maxvit.toml": ["maxvit_t"],
+    "efficientnet_v2.toml": ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"],
 }
 
 #: Presets whose published MACs are those of another point of the family: the model keeps a

@@ -37,10 +37,7 @@ _DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "torchvision_models.
 
 #: torchvision models of the reference CSV that no preset reproduces yet (as of this commit).
 #: Adding a family file with presets shrinks this list: remove the models it now covers.
-NOT_YET_PRESETS = {
-    # EfficientNetV2's fused-MBConv stages are not in the mobilenet family yet
-    "efficientnet_v2_l", "efficientnet_v2_m", "efficientnet_v2_s",
-}
+NOT_YET_PRESETS: set[str] = set()  # every model of the reference CSV has a preset
 
 #: Presets whose published GMACs are those of a slightly different variant, with the reason.
 #: torchvision measures ``_ops`` in eval mode; Inception v3's AuxLogits head is in the weights
