@@ -108,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--where", dest="where", metavar="EXPR", help="keep only rows satisfying EXPR (evaluated in Rust)")
     sw.add_argument("--shard", metavar="I/N", help="compute only shard I of N (0-based), for job arrays")
     sw.add_argument("--resume", action="store_true", help="complete an interrupted sweep in OUT (same spec and options)")
-    sw.add_argument("--threads", type=int, default=0, help="worker threads (default: all cores)")
+    sw.add_argument("--threads", type=int, default=0,
+                    help="rayon threads (default: all cores; with --engine dask: per worker, default 1)")
     sw.add_argument("--batch", type=int, default=1, help="batch size for activations (default 1)")
     sw.add_argument("--dtype", default="fp32", help="fp32 (default), fp16, bf16, int8, fp8, fp64")
     sw.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw")

@@ -478,6 +478,7 @@ def sweep(
             frames: dict[int, pl.DataFrame] = {}
             calls = [((k, s, e), _chunk_frame, (spec_json, meta, s, e, work_threads, chunk_ids(s, e))) for k, s, e in chunks]
             with engine_executor() as ex:
+                bar.t0 = time.perf_counter()  # the rate leaves out starting a cluster
                 for (k, s, e), fut in _completed(ex, calls):
                     df, counts = fut.result()
                     summary.add(counts)
@@ -562,6 +563,7 @@ def _sweep_to_dir(space, out: Path, chunks, summary: SweepSummary, bar, t0, resu
     last_save = time.monotonic()
     try:
         with engine_executor() as ex:
+            bar.t0 = time.perf_counter()  # the rate leaves out starting a cluster
             calls = [((k, s, e), run_chunk, chunk_args(k, s, e)) for k, s, e in todo]
             for (k, s, e), fut in _completed(ex, calls):
                 try:
