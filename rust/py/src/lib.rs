@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod space;
 
-create_exception!(_core, ArchsweepError, PyValueError, "An invalid model, layer or option; the message names the layer, the rule and the numbers.");
+create_exception!(archsweep._core, ArchsweepError, PyValueError, "An invalid model, layer or option; the message names the layer, the rule and the numbers.");
 
 /// Run `f` so that neither an error nor a panic crosses into Python as anything but an
 /// `ArchsweepError`.
