@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--batch", type=int, default=1, help="batch size for activations (default 1)")
     sw.add_argument("--dtype", default="fp32", help="fp32 (default), fp16, bf16, int8, fp8, fp64")
     sw.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw")
-    sw.add_argument("--chunk-rows", type=int, default=1 << 20, help="variants per part file (default 1048576); bounds memory")
+    sw.add_argument("--chunk-rows", type=int, default=1 << 18, help="variants per part file (default 262144); bounds memory")
     sw.add_argument("--max-variants", type=int, default=None, help="allow full grids up to this size (default 10^10)")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar")
     sw.add_argument("--engine", choices=["local", "dask"], default="local",
