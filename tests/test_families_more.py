@@ -14,14 +14,13 @@ name_0, name_1, ...) and checked against ``Space.preset_id``.
 
 from __future__ import annotations
 
-import csv
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 import archsweep
+from reference import reference  # ../shared/reference/torchvision_models.csv
 
 try:  # exact FLOPs and buffers measured with torch on torchvision's models
     from test_published_models import TORCHVISION_BUFFERS, TORCHVISION_FLOPS
@@ -56,7 +55,6 @@ MORE_BUFFERS = {
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ROOT / "data" / "families"
-_DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "torchvision_models.csv"
 
 #: family file -> the torchvision models it must reproduce (exactly its presets)
 FAMILY_MODELS = {
@@ -83,29 +81,6 @@ EVAL_VALUES = {
 }
 
 
-def _reference_path() -> Path:
-    env = os.environ.get("ARCHSWEEP_REFERENCE")
-    if env:
-        p = Path(env)
-        return p / "torchvision_models.csv" if p.is_dir() else p
-    return _DEFAULT_REFERENCE
-
-
-_REFERENCE: dict[str, dict] | None = None
-
-
-def reference() -> dict[str, dict]:
-    global _REFERENCE
-    if _REFERENCE is None:
-        path = _reference_path()
-        if not path.is_file():
-            pytest.skip(f"reference figures not found at {path} (set ARCHSWEEP_REFERENCE to torchvision_models.csv or its folder)")
-        with path.open(newline="", encoding="utf-8") as f:
-            _REFERENCE = {
-                r["model"]: {"resolution": int(r["resolution"]), "num_params": int(r["num_params"]), "gmacs": float(r["gmacs"])}
-                for r in csv.DictReader(f)
-            }
-    return _REFERENCE
 
 
 def flatten(space: archsweep.Space, values: dict) -> dict:

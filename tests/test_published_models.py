@@ -21,55 +21,20 @@ Models of the CSV not described here are listed in ``NOT_DESCRIBED`` with the re
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-from pathlib import Path
 from typing import Callable
 
 import pytest
 
 import archsweep
+from reference import reference  # ../shared/reference/torchvision_models.csv
 
 # ---------------------------------------------------------------------------------------------
 # Reference figures
 # ---------------------------------------------------------------------------------------------
 
-_DEFAULT_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "torchvision_models.csv"
 
 
-def _reference_path() -> Path:
-    env = os.environ.get("ARCHSWEEP_REFERENCE")
-    if env:
-        p = Path(env)
-        return p / "torchvision_models.csv" if p.is_dir() else p
-    return _DEFAULT_REFERENCE
-
-
-_REFERENCE_CACHE: dict[str, dict] | None = None
-
-
-def reference() -> dict[str, dict]:
-    """model name -> {"resolution": int, "num_params": int, "gmacs": float}; skips the calling
-    test when the reference file is absent."""
-    global _REFERENCE_CACHE
-    if _REFERENCE_CACHE is None:
-        path = _reference_path()
-        if not path.is_file():
-            pytest.skip(
-                f"reference figures not found at {path} (set ARCHSWEEP_REFERENCE to "
-                "torchvision_models.csv or to the folder holding it)"
-            )
-        rows = {}
-        with path.open(newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                rows[row["model"]] = {
-                    "resolution": int(row["resolution"]),
-                    "num_params": int(row["num_params"]),
-                    "gmacs": float(row["gmacs"]),
-                }
-        _REFERENCE_CACHE = rows
-    return _REFERENCE_CACHE
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ code under test."""
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 from pathlib import Path

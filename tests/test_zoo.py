@@ -15,10 +15,8 @@ preset's ``res`` and the model's H = W) equal the weights' ``resolution``.
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,10 +28,10 @@ import pytest
 import archsweep
 from archsweep import zoo
 from archsweep.cli import main
+from reference import reference  # ../shared/reference/torchvision_models.csv
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = (ROOT / "data" / "families").resolve()  # a link to python/archsweep/families
-_DEFAULT_REFERENCE = ROOT.parent / "shared" / "reference" / "torchvision_models.csv"
 
 #: torchvision models of the reference CSV that no preset reproduces yet (as of this commit).
 #: Adding a family file with presets shrinks this list: remove the models it now covers.
@@ -56,32 +54,6 @@ OWN_PRESETS = {
 }
 
 
-def _reference_path() -> Path:
-    env = os.environ.get("ARCHSWEEP_REFERENCE")
-    if env:
-        p = Path(env)
-        return p / "torchvision_models.csv" if p.is_dir() else p
-    return _DEFAULT_REFERENCE
-
-
-_REFERENCE: dict[str, dict] | None = None
-
-
-def reference() -> dict[str, dict]:
-    """model -> {"resolution", "num_params", "gmacs"}; skips the calling test without the CSV."""
-    global _REFERENCE
-    if _REFERENCE is None:
-        path = _reference_path()
-        if not path.is_file():
-            pytest.skip(f"torchvision reference figures not found at {path} "
-                        "(set ARCHSWEEP_REFERENCE to torchvision_models.csv or the folder holding it)")
-        with path.open(newline="", encoding="utf-8") as f:
-            _REFERENCE = {
-                row["model"]: {"resolution": int(row["resolution"]), "num_params": int(row["num_params"]),
-                               "gmacs": float(row["gmacs"])}
-                for row in csv.DictReader(f)
-            }
-    return _REFERENCE
 
 
 def run(capsys, *args):
