@@ -123,6 +123,30 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--workers", type=int, metavar="N",
                     help="with --engine dask and no --scheduler: worker processes of the local cluster (default 2)")
 
+    results_help = ("--where takes a SQL expression over the dataset's columns, e.g. \"params < 5e6 AND res >= 160\" "
+                    "(polars SQL); only valid rows are considered.")
+    pa = sub.add_parser(
+        "pareto", help="Pareto front of a sweep dataset (minimise some columns)",
+        description="Print the rows of a sweep dataset that no other row beats in every one of the --minimize "
+        "columns (<= in all, < in one). " + results_help,
+    )
+    pa.add_argument("dir", type=Path, help="a sweep directory (part-*.parquet)")
+    pa.add_argument("--minimize", default="params,macs", help="comma-separated columns (default params,macs)")
+    pa.add_argument("--where", dest="where", metavar="SQL", help="filter first (polars SQL expression)")
+    pa.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    pa.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
+    tp = sub.add_parser(
+        "top", help="the k best rows of a sweep dataset by one column",
+        description="Print the k valid rows with the smallest (or, with --largest, largest) value of --by. " + results_help,
+    )
+    tp.add_argument("dir", type=Path, help="a sweep directory (part-*.parquet)")
+    tp.add_argument("--by", required=True, help="the column to rank by, e.g. macs")
+    tp.add_argument("-k", type=int, default=10, help="how many rows (default 10)")
+    tp.add_argument("--largest", action="store_true", help="largest first instead of smallest")
+    tp.add_argument("--where", dest="where", metavar="SQL", help="filter first (polars SQL expression)")
+    tp.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    tp.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
+
     st = sub.add_parser(
         "status", help="progress of a sweep directory: chunks done, pending, failed, rows written",
         description="Report a sweep dataset's progress from its manifest(s) and part files: chunks done and "
@@ -283,6 +307,73 @@ def _ranges(ks: list[int], limit: int = 8) -> str:
     return ", ".join(out) + (", ..." if i < len(ks) else "")
 
 
+_BYTES = {"weight_bytes", "buffer_bytes", "activation_bytes", "peak_activation_bytes", "train_bytes"}
+_COUNTS = {"params", "trainable_params", "buffers", "macs", "flops", "other_ops"}
+
+
+def _emit_rows(df, args, title: str, extra: list[str] = ()) -> int:
+    """Rows of a sweep dataset: a rich table with human units beside raw numbers, or a file."""
+    import polars as pl
+    from rich.table import Table
+
+    from archsweep.io import atomic_write
+    from archsweep.units import commas, human_count, mb, mib
+
+    if args.format == "parquet":
+        if not args.output:
+            raise _core.ArchsweepError("--format parquet needs -o FILE")
+        atomic_write(args.output, lambda p: df.write_parquet(p))
+        return 0
+    if args.format == "csv":
+        _write(args, df.with_columns(pl.col("output_shape").cast(pl.List(pl.String)).list.join("x")).write_csv())
+        return 0
+    if args.format == "json":
+        _write(args, df.write_json() + "\n")
+        return 0
+    # the variables, then the headline metrics (and any other column asked about); all columns
+    # are in --format csv/json/parquet
+    metrics = set(_BYTES) | set(_COUNTS) | {"num_layers"}
+    wanted = ["params", "macs", "weight_bytes", "peak_activation_bytes", *extra]
+    shown = [c for c in df.columns if c not in metrics and c not in ("valid", "error", "output_shape")]
+    shown += [c for c in dict.fromkeys(wanted) if c in df.columns and c not in shown]
+    t = Table(title=title, title_justify="left")
+    for c in shown:
+        t.add_column(c, justify="left" if df.schema[c] == pl.String else "right")
+    for row in df.select(shown).iter_rows(named=True):
+        cells = []
+        for c in shown:
+            v = row[c]
+            if c in _BYTES and v is not None:
+                cells.append(f"{commas(v)} ({mib(v)} / {mb(v)})")
+            elif c in _COUNTS and v is not None:
+                cells.append(f"{commas(v)} ({human_count(v)})")
+            else:
+                cells.append(str(v))
+        t.add_row(*cells)
+    import sys as _sys
+
+    from rich.console import Console
+
+    Console(width=None if _sys.stdout.isatty() else 240, highlight=False).print(t)
+    return 0
+
+
+def cmd_pareto(args) -> int:
+    from archsweep.sweep import pareto, scan
+
+    cols = [c.strip() for c in args.minimize.split(",") if c.strip()]
+    front = pareto(scan(args.dir), minimize=cols, where=args.where)
+    return _emit_rows(front, args, f"Pareto front of {args.dir} minimising {', '.join(cols)}: {front.height} rows", cols)
+
+
+def cmd_top(args) -> int:
+    from archsweep.sweep import scan, top_k
+
+    rows = top_k(scan(args.dir), by=args.by, k=args.k, descending=args.largest, where=args.where)
+    order = "largest" if args.largest else "smallest"
+    return _emit_rows(rows, args, f"{rows.height} rows of {args.dir} with the {order} {args.by}", [args.by])
+
+
 def cmd_status(args) -> int:
     from archsweep.render import console
     from archsweep.sweep import sweep_status
@@ -318,10 +409,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"analyze": cmd_analyze, "ops": cmd_ops, "zoo": cmd_zoo, "space": cmd_space, "sweep": cmd_sweep}
     handlers["status"] = cmd_status
+    handlers["pareto"] = cmd_pareto
+    handlers["top"] = cmd_top
     try:
         return handlers[args.command](args)
     except _core.ArchsweepError as e:
         print(f"archsweep: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a query polars refuses (unknown column, SQL syntax): say so, no traceback
+        import polars as pl
+
+        if not isinstance(e, pl.exceptions.PolarsError):
+            raise
+        print(f"archsweep: error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("archsweep: interrupted", file=sys.stderr)

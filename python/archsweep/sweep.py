@@ -692,16 +692,18 @@ def top_k(data: pl.DataFrame | pl.LazyFrame, by: str, k: int = 10, descending: b
 
 def pareto(data: pl.DataFrame | pl.LazyFrame, minimize: Sequence[str] = ("params", "macs"), where: str | pl.Expr | None = None) -> pl.DataFrame:
     """Rows not dominated in ``minimize`` (no other row is <= in every objective and < in
-    one). Sorted by the objectives. Computed in Rust after a sort, in O(n · front)."""
+    one), sorted by the objectives. Only the objective columns and ids are sorted and passed
+    to Rust (O(n · front) after the sort); the front's full rows are fetched afterwards."""
     objectives = list(minimize)
     if not objectives:
         raise _core.ArchsweepError("pareto needs at least one column to minimize")
     lf = _frame(data).filter(pl.col("valid"))
     if where is not None:
         lf = lf.filter(pl.sql_expr(where) if isinstance(where, str) else where)
-    df = lf.sort(objectives + ["variant_id"]).collect()
-    if df.height == 0:
-        return df
-    cols = [df[c].cast(pl.UInt64).to_arrow() for c in objectives]
-    keep = _core.pareto_sorted(cols)
-    return df[keep]
+    keys = lf.select(["variant_id", *objectives]).sort(objectives + ["variant_id"]).collect()
+    if keys.height == 0:
+        return lf.head(0).collect()
+    cols = [keys[c].cast(pl.UInt64).to_arrow() for c in objectives]
+    front = keys[_core.pareto_sorted(cols)].select("variant_id").with_row_index("_order")
+    rows = lf.join(front.lazy(), on="variant_id", how="inner").sort("_order").drop("_order").collect()
+    return rows
