@@ -92,3 +92,19 @@ def test_results_errors_are_clean(dataset, tmp_path, capsys):
     out = tmp_path / "front.parquet"
     assert run(capsys, "pareto", dataset, "--format", "parquet", "-o", out)[0] == 0
     assert pl.read_parquet(out).height > 0
+
+
+def test_query_equals_the_polars_expression(dataset, capsys):
+    df = archsweep.scan(dataset).collect()
+    sql = "SELECT res, count(*) AS n, min(macs) AS best FROM sweep WHERE valid AND params < 5000 GROUP BY res ORDER BY res"
+    from archsweep.sweep import query
+
+    got = query(dataset, sql)
+    want = (df.filter(pl.col("valid") & (pl.col("params") < 5000)).group_by("res")
+              .agg(pl.len().alias("n"), pl.col("macs").min().alias("best")).sort("res"))
+    assert got.rows() == want.rows()
+    code, out, _ = run(capsys, "query", dataset, sql, "--format", "csv")
+    assert code == 0
+    assert pl.read_csv(io.StringIO(out)).rows() == want.rows()
+    code, _, err = run(capsys, "query", dataset, "SELECT nope FROM sweep")
+    assert code == 2 and err.startswith("archsweep: error:") and "Traceback" not in err

@@ -147,6 +147,17 @@ def _parser() -> argparse.ArgumentParser:
     tp.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
     tp.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
 
+    qy = sub.add_parser(
+        "query", help="SQL over a sweep dataset (table name: sweep)",
+        description="Run a SQL query through polars' SQL context over the sweep dataset in DIR, registered as "
+        "the table `sweep`, e.g. archsweep query out/ \"SELECT res, count(*) AS n, min(macs) AS best FROM sweep "
+        "WHERE valid GROUP BY res ORDER BY res\".",
+    )
+    qy.add_argument("dir", type=Path, help="a sweep directory (part-*.parquet)")
+    qy.add_argument("sql", help="the query; the dataset is the table `sweep`")
+    qy.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    qy.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
+
     st = sub.add_parser(
         "status", help="progress of a sweep directory: chunks done, pending, failed, rows written",
         description="Report a sweep dataset's progress from its manifest(s) and part files: chunks done and "
@@ -325,7 +336,9 @@ def _emit_rows(df, args, title: str, extra: list[str] = ()) -> int:
         atomic_write(args.output, lambda p: df.write_parquet(p))
         return 0
     if args.format == "csv":
-        _write(args, df.with_columns(pl.col("output_shape").cast(pl.List(pl.String)).list.join("x")).write_csv())
+        if "output_shape" in df.columns:
+            df = df.with_columns(pl.col("output_shape").cast(pl.List(pl.String)).list.join("x"))
+        _write(args, df.write_csv())
         return 0
     if args.format == "json":
         _write(args, df.write_json() + "\n")
@@ -374,6 +387,13 @@ def cmd_top(args) -> int:
     return _emit_rows(rows, args, f"{rows.height} rows of {args.dir} with the {order} {args.by}", [args.by])
 
 
+def cmd_query(args) -> int:
+    from archsweep.sweep import query
+
+    rows = query(args.dir, args.sql)
+    return _emit_rows(rows, args, f"{rows.height} rows", list(rows.columns))
+
+
 def cmd_status(args) -> int:
     from archsweep.render import console
     from archsweep.sweep import sweep_status
@@ -411,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers["status"] = cmd_status
     handlers["pareto"] = cmd_pareto
     handlers["top"] = cmd_top
+    handlers["query"] = cmd_query
     try:
         return handlers[args.command](args)
     except _core.ArchsweepError as e:

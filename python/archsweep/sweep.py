@@ -707,3 +707,10 @@ def pareto(data: pl.DataFrame | pl.LazyFrame, minimize: Sequence[str] = ("params
     front = keys[_core.pareto_sorted(cols)].select("variant_id").with_row_index("_order")
     rows = lf.join(front.lazy(), on="variant_id", how="inner").sort("_order").drop("_order").collect()
     return rows
+
+
+def query(directory: str | Path, sql: str) -> pl.DataFrame:
+    """Run ``sql`` through polars' SQL context over the dataset in ``directory``, registered
+    as the table ``sweep`` (lazily: only what the query needs is read)."""
+    ctx = pl.SQLContext(sweep=scan(directory))
+    return ctx.execute(sql, eager=True)
