@@ -45,6 +45,14 @@ def _shape(text: str) -> list[int]:
     return dims
 
 
+def _dataset_args(parser: argparse.ArgumentParser, where: bool = True) -> None:
+    """DIR plus the filter and output options shared by pareto, top and query."""
+    if where:
+        parser.add_argument("--where", dest="where", metavar="SQL", help="filter first (polars SQL expression)")
+    parser.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
+    parser.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="archsweep", description=DESCRIPTION, epilog=EPILOG,
@@ -132,9 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     pa.add_argument("dir", type=Path, help="a sweep directory (part-*.parquet)")
     pa.add_argument("--minimize", default="params,macs", help="comma-separated columns (default params,macs)")
-    pa.add_argument("--where", dest="where", metavar="SQL", help="filter first (polars SQL expression)")
-    pa.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
-    pa.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
+    _dataset_args(pa)
     tp = sub.add_parser(
         "top", help="the k best rows of a sweep dataset by one column",
         description="Print the k valid rows with the smallest (or, with --largest, largest) value of --by. " + results_help,
@@ -143,9 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     tp.add_argument("--by", required=True, help="the column to rank by, e.g. macs")
     tp.add_argument("-k", type=int, default=10, help="how many rows (default 10)")
     tp.add_argument("--largest", action="store_true", help="largest first instead of smallest")
-    tp.add_argument("--where", dest="where", metavar="SQL", help="filter first (polars SQL expression)")
-    tp.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
-    tp.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
+    _dataset_args(tp)
 
     qy = sub.add_parser(
         "query", help="SQL over a sweep dataset (table name: sweep)",
@@ -155,8 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     qy.add_argument("dir", type=Path, help="a sweep directory (part-*.parquet)")
     qy.add_argument("sql", help="the query; the dataset is the table `sweep`")
-    qy.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
-    qy.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
+    _dataset_args(qy, where=False)
 
     st = sub.add_parser(
         "status", help="progress of a sweep directory: chunks done, pending, failed, rows written",
