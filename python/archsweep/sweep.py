@@ -690,23 +690,50 @@ def top_k(data: pl.DataFrame | pl.LazyFrame, by: str, k: int = 10, descending: b
     return lf.sort([by, "variant_id"], descending=[descending, False]).head(k).collect()
 
 
+#: Rows of objective keys held at once while a front is computed batch by batch.
+PARETO_BATCH = 1 << 18
+
+
+def _front_keys(keys: pl.DataFrame, objectives: list[str]) -> pl.DataFrame:
+    """The non-dominated rows of ``keys`` (variant_id + objectives), sorted by the objectives."""
+    keys = keys.sort(objectives + ["variant_id"])
+    if keys.height == 0:
+        return keys
+    return keys[_core.pareto_sorted([keys[c].cast(pl.UInt64).to_arrow() for c in objectives])]
+
+
 def pareto(data: pl.DataFrame | pl.LazyFrame, minimize: Sequence[str] = ("params", "macs"), where: str | pl.Expr | None = None) -> pl.DataFrame:
     """Rows not dominated in ``minimize`` (no other row is <= in every objective and < in
-    one), sorted by the objectives. Only the objective columns and ids are sorted and passed
-    to Rust (O(n · front) after the sort); the front's full rows are fetched afterwards."""
+    one), sorted by the objectives (then variant id).
+
+    Memory is bounded: only the ids and objective columns are read, in batches of
+    ``PARETO_BATCH`` rows (polars' streaming ``collect_batches``); each batch is reduced to its own
+    front in Rust (sort, then O(n · front)) and the fronts are merged — the front of a union is
+    the front of its parts' fronts. The front's full rows are fetched afterwards by id."""
     objectives = list(minimize)
     if not objectives:
         raise _core.ArchsweepError("pareto needs at least one column to minimize")
     lf = _frame(data).filter(pl.col("valid"))
     if where is not None:
         lf = lf.filter(pl.sql_expr(where) if isinstance(where, str) else where)
-    keys = lf.select(["variant_id", *objectives]).sort(objectives + ["variant_id"]).collect()
-    if keys.height == 0:
+    keys_lf = lf.select(["variant_id", *objectives])
+    if hasattr(keys_lf, "collect_batches"):  # polars >= 1.34
+        batches = keys_lf.collect_batches(chunk_size=PARETO_BATCH, maintain_order=False)
+    else:
+        batches = [keys_lf.collect()]
+    candidates: list[pl.DataFrame] = []
+    held = 0
+    for batch in batches:
+        candidates.append(_front_keys(batch, objectives))
+        held += candidates[-1].height
+        if held > PARETO_BATCH:  # a front as large as a batch: merge what is held so far
+            candidates = [_front_keys(pl.concat(candidates), objectives)]
+            held = candidates[0].height
+    if not candidates:
         return lf.head(0).collect()
-    cols = [keys[c].cast(pl.UInt64).to_arrow() for c in objectives]
-    front = keys[_core.pareto_sorted(cols)].select("variant_id").with_row_index("_order")
-    rows = lf.join(front.lazy(), on="variant_id", how="inner").sort("_order").drop("_order").collect()
-    return rows
+    front = _front_keys(pl.concat(candidates), objectives)
+    ids = front["variant_id"]
+    return lf.filter(pl.col("variant_id").is_in(ids.implode())).collect().sort(objectives + ["variant_id"])
 
 
 def query(directory: str | Path, sql: str) -> pl.DataFrame:
