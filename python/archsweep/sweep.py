@@ -722,13 +722,14 @@ def pareto(data: pl.DataFrame | pl.LazyFrame, minimize: Sequence[str] = ("params
     else:
         batches = [keys_lf.collect()]
     candidates: list[pl.DataFrame] = []
-    held = 0
+    held, limit = 0, PARETO_BATCH
     for batch in batches:
         candidates.append(_front_keys(batch, objectives))
         held += candidates[-1].height
-        if held > PARETO_BATCH:  # a front as large as a batch: merge what is held so far
+        if held > limit:  # the batches' fronts hold as much as a batch: merge them
             candidates = [_front_keys(pl.concat(candidates), objectives)]
             held = candidates[0].height
+            limit = max(PARETO_BATCH, 2 * held)  # a front this large is not merged again at every batch
     if not candidates:
         return lf.head(0).collect()
     front = _front_keys(pl.concat(candidates), objectives)
