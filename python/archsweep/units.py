@@ -39,3 +39,14 @@ def human_count(n: int, digits: int = 2) -> str:
 
 def commas(n: int) -> str:
     return f"{n:,}"
+
+
+def axis_unit(largest: float, binary: bool) -> tuple[int, str, str]:
+    """The unit for an axis whose values reach ``largest``: ``(divisor, name, convention)``,
+    e.g. ``(2**20, 'MiB', '2^20 B')`` for bytes (``binary``), ``(10**9, 'G', '10^9')`` for counts:
+    the largest unit not above ``largest``."""
+    for size, name in _BINARY if binary else _COUNT:
+        if largest >= size:
+            power = f"2^{size.bit_length() - 1} B" if binary else f"10^{len(str(size)) - 1}"
+            return size, name, power
+    return (1, "B", "bytes") if binary else (1, "", "")
