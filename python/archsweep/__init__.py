@@ -10,7 +10,7 @@ from archsweep._core import ArchsweepError
 from archsweep.analysis import Report, analyze
 from archsweep.model import Model, ModelFileError, load
 from archsweep.space import Space
-from archsweep.sweep import SweepSummary, pareto, scan, sweep, top_k
+from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, top_k
 from archsweep.units import human_bytes, human_count
 
 __all__ = [
@@ -26,8 +26,12 @@ __all__ = [
     "load",
     "ops",
     "pareto",
+    "plot_layers",
+    "plot_sweep",
+    "query",
     "scan",
     "sweep",
+    "sweep_report",
     "top_k",
     "zoo",
 ]
@@ -40,6 +44,18 @@ def ops() -> list[str]:
     from archsweep._core import op_names
 
     return list(op_names())
+
+
+_LAZY = {"plot_sweep": "archsweep.plot", "plot_layers": "archsweep.plot", "sweep_report": "archsweep.report"}
+
+
+def __getattr__(name: str):
+    # plotting and reports import matplotlib: only when first used, not on `import archsweep`
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'archsweep' has no attribute {name!r}")
 
 
 from archsweep import zoo  # noqa: E402  (the model zoo: presets of data/families/*.toml)

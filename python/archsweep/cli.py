@@ -31,6 +31,10 @@ examples:
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --where "params < 5e6 and macs < 3e8"
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --engine dask --workers 4
   archsweep status out/
+  archsweep pareto out/ --minimize params,macs,peak_activation_bytes
+  archsweep plot out/ --x params --y peak_activation_bytes --color macs -o front.png
+  archsweep report out/ -o report.html
+  archsweep analyze data/models/vgg16.toml --plot layers.png
 """
 
 
@@ -77,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--format", choices=["table", "json", "csv", "parquet"], default="table", help="output format (default: table)")
     a.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout (required for parquet)")
     a.add_argument("--explain", action="store_true", help="print each layer's formula with its numbers")
+    a.add_argument("--plot", type=Path, metavar="FILE",
+                   help="also draw each layer's share of params, MACs and activation memory (.png, .svg or .html)")
 
     sub.add_parser("ops", help="list the ops the core knows", description="List every op name usable in model files.")
 
@@ -161,6 +167,40 @@ def _parser() -> argparse.ArgumentParser:
     qy.add_argument("sql", help="the query; the dataset is the table `sweep`")
     _dataset_args(qy, where=False)
 
+    pl_ = sub.add_parser(
+        "plot", help="density plot of a sweep dataset with its Pareto front (png, svg, html)",
+        description="Plot the valid rows of a sweep dataset in the (--x, --y) plane as a density (bins counted "
+        "by polars, so 10^7 rows take seconds) with the Pareto front minimising both drawn over it. Axes are "
+        "logarithmic when a column spans more than 1.5 decades; bytes are shown in MiB (2^20 B), counts in "
+        "M (10^6) or G (10^9), as the labels say. " + results_help,
+    )
+    pl_.add_argument("dir", type=Path, help="a sweep directory (part-*.parquet)")
+    pl_.add_argument("--x", default="params", help="column on the x axis (default params)")
+    pl_.add_argument("--y", default="peak_activation_bytes", help="column on the y axis (default peak_activation_bytes)")
+    pl_.add_argument("--color", metavar="COL", help="colour bins by this column (see --color-agg) instead of the row count")
+    pl_.add_argument("--color-agg", choices=["mean", "min", "max", "median"], default="mean",
+                     help="how --color summarises a bin's rows (default mean)")
+    pl_.add_argument("--where", dest="where", metavar="SQL", help="plot only rows satisfying this (polars SQL expression)")
+    pl_.add_argument("--bins", type=int, help="bins per axis (default: about sqrt(rows), 30 to 150)")
+    pl_.add_argument("--no-front", action="store_true", help="do not draw the Pareto front")
+    for axis in ("x", "y"):
+        g = pl_.add_mutually_exclusive_group()
+        g.add_argument(f"--log{axis}", dest=f"log{axis}", action="store_const", const=True, default=None,
+                       help=f"logarithmic {axis} axis (default: when the column spans > 1.5 decades)")
+        g.add_argument(f"--lin{axis}", dest=f"log{axis}", action="store_const", const=False, help=f"linear {axis} axis")
+    pl_.add_argument("-o", "--output", type=Path, required=True, help="the file to write: .png, .svg or .html (self-contained)")
+
+    rp = sub.add_parser(
+        "report", help="one self-contained HTML page about a sweep dataset",
+        description="Write one HTML file that works offline (inline CSS, plots as base64 PNG, no scripts): the "
+        "spec, space size, rows, valid and invalid counts with the commonest error reasons, min/median/max of "
+        "the metrics, density plots with Pareto fronts, and the Pareto table over params, MACs and peak "
+        "activation memory.",
+    )
+    rp.add_argument("dir", type=Path, help="a sweep directory (part-*.parquet)")
+    rp.add_argument("-o", "--output", type=Path, required=True, help="the HTML file to write")
+    rp.add_argument("--front-rows", type=int, default=200, help="show at most this many Pareto rows (default 200)")
+
     st = sub.add_parser(
         "status", help="progress of a sweep directory: chunks done, pending, failed, rows written",
         description="Report a sweep dataset's progress from its manifest(s) and part files: chunks done and "
@@ -202,6 +242,11 @@ def cmd_analyze(args) -> int:
             raise _core.ArchsweepError("--format parquet needs -o FILE")
         atomic_write(args.output, lambda p: report.layers.write_parquet(p))
         print(f"wrote {len(report.layers)} layers to {args.output}", file=sys.stderr)
+    if args.plot:
+        from archsweep.plot import plot_layers
+
+        plot_layers(report, args.plot)
+        print(f"wrote per-layer shares to {args.plot}", file=sys.stderr)
     return 0
 
 
@@ -397,6 +442,23 @@ def cmd_query(args) -> int:
     return _emit_rows(rows, args, f"{rows.height} rows", list(rows.columns))
 
 
+def cmd_plot(args) -> int:
+    from archsweep.plot import plot_sweep
+
+    plot_sweep(args.dir, x=args.x, y=args.y, color=args.color, where=args.where, out=args.output, agg=args.color_agg,
+               logx=args.logx, logy=args.logy, bins=args.bins, front=not args.no_front)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from archsweep.report import sweep_report
+
+    sweep_report(args.dir, args.output, front_rows=args.front_rows)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
 def cmd_status(args) -> int:
     from archsweep.render import console
     from archsweep.sweep import sweep_status
@@ -435,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers["pareto"] = cmd_pareto
     handlers["top"] = cmd_top
     handlers["query"] = cmd_query
+    handlers["plot"] = cmd_plot
+    handlers["report"] = cmd_report
     try:
         return handlers[args.command](args)
     except _core.ArchsweepError as e:

@@ -1,0 +1,228 @@
+"""`archsweep report`: one self-contained HTML page about a sweep dataset.
+
+The page works offline: inline CSS, plots as base64 PNG ``data:`` URIs, no scripts, nothing
+fetched. Every number comes from polars aggregations over the dataset (no loop over rows), and
+every piece of text put into the page is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from archsweep import _core
+from archsweep.units import commas, human_bytes, human_count
+
+#: Metrics summarised (min / median / max) on the page.
+SUMMARY = ["params", "macs", "flops", "weight_bytes", "peak_activation_bytes", "train_bytes"]
+#: The Pareto table's objectives.
+FRONT = ["params", "macs", "peak_activation_bytes"]
+#: Plots on the page: (x, y).
+PLOTS = [("params", "macs"), ("params", "peak_activation_bytes")]
+ERRORS_SHOWN = 10
+
+CSS = """
+h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.sub{color:#555;margin-top:0}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
+th{background:#f4f4f4} td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+pre{background:#f7f7f7;border:1px solid #ddd;padding:.8em;overflow:auto;font-size:.85em;max-height:40em}
+.plots{display:flex;flex-wrap:wrap;gap:1em} .plots figure{margin:0;flex:1 1 520px}
+figcaption{color:#555;font-size:.9em}
+.scroll{overflow-x:auto}
+"""
+
+
+def dataset_info(directory: str | Path) -> dict[str, Any]:
+    """The spec and run options of a sweep directory: from its manifest (``_manifest.json``, or a
+    shard's manifest), else from a part file's Parquet key-value metadata. Keys: ``space``,
+    ``spec`` (dict or None), ``spec_hash``, ``run`` (dict or None), ``source`` (where they came from)."""
+    import pyarrow.parquet as pq
+
+    d = Path(directory)
+    for path in sorted(d.glob("_manifest*.json")):
+        try:
+            m = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return {"space": m.get("space"), "spec": m.get("spec"), "spec_hash": m.get("spec_hash"), "run": m.get("run"),
+                "source": path.name}
+    for path in sorted(d.glob("*.parquet"))[:1]:
+        kv = pq.read_metadata(path).metadata or {}
+        spec = json.loads(kv[b"archsweep.spec"]) if b"archsweep.spec" in kv else None
+        return {"space": (spec or {}).get("name"), "spec": spec,
+                "spec_hash": kv.get(b"archsweep.spec_hash", b"").decode() or None,
+                "run": json.loads(kv[b"archsweep.run"]) if b"archsweep.run" in kv else None, "source": path.name}
+    return {"space": None, "spec": None, "spec_hash": None, "run": None, "source": None}
+
+
+def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
+    from archsweep.plot import _collect as collect
+
+    return collect(lf)
+
+
+def summarize(lf: pl.LazyFrame) -> dict[str, Any]:
+    """Row counts, the commonest error reasons and min/median/max of the ``SUMMARY`` metrics of
+    the valid rows (three polars queries)."""
+    counts = _collect(lf.select(pl.len().alias("rows"), pl.col("valid").sum().alias("valid"))).row(0, named=True)
+    invalid = lf.filter(~pl.col("valid"))
+    errors = _collect(invalid.group_by("error").agg(pl.len().alias("rows"))).sort(["rows", "error"], descending=[True, False])
+    metrics = [c for c in SUMMARY if c in lf.collect_schema().names()]
+    stats = _collect(lf.filter(pl.col("valid")).select(
+        [e for c in metrics for e in (pl.col(c).min().alias(f"{c}:min"), pl.col(c).median().alias(f"{c}:median"),
+                                      pl.col(c).max().alias(f"{c}:max"))]
+    )).row(0, named=True) if metrics else {}
+    return {"rows": counts["rows"], "valid": int(counts["valid"] or 0), "errors": errors, "metrics": metrics, "stats": stats}
+
+
+def _human(column: str, value: float | int | None) -> str:
+    if value is None:
+        return "–"
+    v = round(value)  # a median of an even count may be halfway between two integers
+    text = f"{v:,}" if v == value else f"{value:,.1f}"
+    if column.endswith("_bytes"):
+        return f"{text} B = {human_bytes(v)}" if v >= 1000 else f"{text} B"
+    return f"{text} ({human_count(v)})" if v >= 1000 else text
+
+
+def _table(header: list[str] | None, rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+    """An HTML table (no header row if ``header`` is None); cells are escaped here."""
+    head = "" if header is None else "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"
+    body = "\n".join(
+        "<tr>" + "".join(f'<td class="n">{escape(c)}</td>' if i in numeric else f"<td>{escape(c)}</td>" for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
+    return f'<div class="scroll"><table>\n{head}\n{body}\n</table></div>'
+
+
+def _json(value: Any, indent: str = "") -> str:
+    """JSON with objects one key a line and lists of scalars on one line (a readable spec)."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k)}: {_json(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(inner + _json(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value)
+
+
+def _run_text(run: dict[str, Any] | None) -> str:
+    if not run:
+        return "unknown (no manifest)"
+    mode = run.get("mode")
+    if mode == "sample":
+        what = f"random sample of {run.get('positions', 0):,} variants, seed {run.get('seed')}"
+    elif mode == "grid":
+        what = f"full grid of {run.get('positions', 0):,} variants"
+    else:
+        what = f"{run.get('positions', 0):,} explicit variant ids"
+    opts = f"batch {run.get('batch')}, {run.get('dtype')}, optimizer {run.get('optimizer')}"
+    where = f"; kept only rows where {run['where']}" if run.get("where") else ""
+    return f"{what}; {opts}{where}"
+
+
+def sweep_report(source: str | Path, out: str | Path | None = None, *, front_rows: int = 200, title: str | None = None) -> str:
+    """The HTML report of the sweep dataset in directory ``source``: spec, space size, rows,
+    valid/invalid counts with the commonest error reasons, min/median/max of the metrics, density
+    plots with their Pareto fronts (params vs MACs, params vs peak activation) and the Pareto
+    table over params, MACs and peak activation memory (at most ``front_rows`` rows) with the
+    variable columns. Written atomically to ``out`` if given; returns the page."""
+    from archsweep.plot import html_page, img_tag, plot_sweep
+    from archsweep.space import Space
+    from archsweep.sweep import METRICS, pareto, scan
+
+    directory = Path(source)
+    lf = scan(directory)
+    info = dataset_info(directory)
+    name = info["space"] or directory.name
+    size = variables = None
+    if info["spec"] is not None:
+        try:
+            space = Space(info["spec"])
+            size, variables = space.size, space.variables
+        except (_core.ArchsweepError, ValueError):  # a spec this version cannot compile: leave it out
+            pass
+    s = summarize(lf)
+    invalid = s["rows"] - s["valid"]
+    parts: list[str] = []
+    heading = title or f"archsweep report: {name}"
+    parts.append(f"<h1>{escape(heading)}</h1>")
+    parts.append(f'<p class="sub">dataset {escape(str(directory))}; spec sha256 {escape(str(info["spec_hash"] or "unknown"))}</p>')
+
+    # --- overview
+    size_text = "unknown" if size is None else f"{size:,} variants (about 10^{len(str(size)) - 1})"
+    overview = [
+        ["space", name],
+        ["space size", size_text],
+        ["run", _run_text(info["run"])],
+        ["rows in the dataset", f"{s['rows']:,}"],
+        ["valid", f"{s['valid']:,} ({100 * s['valid'] / s['rows']:.1f} %)" if s["rows"] else "0"],
+        ["invalid", f"{invalid:,} ({100 * invalid / s['rows']:.1f} %)" if s["rows"] else "0"],
+    ]
+    parts.append("<h2>Dataset</h2>")
+    parts.append(_table(None, overview))
+    if variables:
+        parts.append("<h2>Variables</h2>")
+        parts.append(_table(["variable", "choices", "values"],
+                            [[v, str(len(c)), ", ".join(str(x) for x in c)] for v, c in variables.items()], numeric={1}))
+
+    # --- errors
+    parts.append("<h2>Invalid variants: commonest reasons</h2>")
+    errors = s["errors"]
+    if errors.height == 0:
+        parts.append("<p>No invalid variants.</p>")
+    else:
+        shown = errors.head(ERRORS_SHOWN)
+        parts.append(f"<p>{errors.height:,} distinct messages over {invalid:,} invalid rows; the {shown.height} commonest:</p>")
+        parts.append(_table(["rows", "share of invalid", "error"],
+                            [[f"{r:,}", f"{100 * r / invalid:.1f} %", e or ""] for e, r in shown.iter_rows()], numeric={0, 1}))
+
+    # --- statistics
+    if s["valid"]:
+        parts.append("<h2>Valid variants: summary statistics</h2>")
+        parts.append("<p>Bytes in MiB (2^20 B) and MB (10^6 B); counts in k, M, G (10^3, 10^6, 10^9).</p>")
+        parts.append(_table(["metric", "min", "median", "max"],
+                            [[c] + [_human(c, s["stats"][f"{c}:{k}"]) for k in ("min", "median", "max")] for c in s["metrics"]],
+                            numeric={1, 2, 3}))
+
+        # --- plots
+        parts.append("<h2>Density and Pareto fronts</h2>")
+        parts.append('<div class="plots">')
+        for x, y in PLOTS:
+            fig = plot_sweep(lf, x=x, y=y, title=f"{name}: {s['valid']:,} valid variants")
+            caption = f"{y} against {x}: variants per bin (colour), Pareto front minimising both (red)"
+            parts.append(f"<figure>{img_tag(fig, caption)}<figcaption>{escape(caption)}</figcaption></figure>")
+        parts.append("</div>")
+
+        # --- Pareto table
+        front = pareto(lf, minimize=FRONT)
+        parts.append(f"<h2>Pareto front: minimising {escape(', '.join(FRONT))}</h2>")
+        shown = front.head(front_rows)
+        more = f" (the first {shown.height} shown)" if shown.height < front.height else ""
+        parts.append(f"<p>{front.height:,} rows{escape(more)}, sorted by {escape(', '.join(FRONT))}.</p>")
+        hidden = set(METRICS) | {"valid", "error", "output_shape"}
+        var_cols = [c for c in front.columns if c not in hidden]
+        header = ["params", "MACs", "peak activation"] + var_cols
+        rows = [[f"{r['params']:,} ({human_count(r['params'])})", f"{r['macs']:,} ({human_count(r['macs'])})",
+                 f"{r['peak_activation_bytes']:,} B = {human_bytes(r['peak_activation_bytes'])}"] + [str(r[c]) for c in var_cols]
+                for r in shown.iter_rows(named=True)]
+        parts.append(_table(header, rows, numeric=set(range(len(header)))))
+
+    # --- spec
+    if info["spec"] is not None:
+        parts.append("<h2>Spec</h2>")
+        parts.append(f"<p>From {escape(str(info['source']))}.</p>")
+        parts.append(f"<pre>{escape(_json(info['spec']))}</pre>")
+
+    page = html_page(heading, "\n".join(parts), css=CSS)
+    if out is not None:
+        from archsweep.io import atomic_write_text
+
+        atomic_write_text(out, page)
+    return page
