@@ -399,7 +399,9 @@ def _emit_rows(df, args, title: str, extra: list[str] = ()) -> int:
     shown += [c for c in dict.fromkeys(wanted) if c in df.columns and c not in shown]
     t = Table(title=title, title_justify="left")
     for c in shown:
-        t.add_column(c, justify="left" if df.schema[c] == pl.String else "right")
+        # an id is never shortened to "2767411238…" when the table is squeezed
+        whole = dict(no_wrap=True, min_width=max(len(c), len(str(df[c].max() or 0)))) if c == "variant_id" else {}
+        t.add_column(c, justify="left" if df.schema[c] == pl.String else "right", **whole)
     for row in df.select(shown).iter_rows(named=True):
         cells = []
         for c in shown:
