@@ -218,7 +218,7 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
     if info["spec"] is not None:
         parts.append("<h2>Spec</h2>")
         parts.append(f"<p>From {escape(str(info['source']))}.</p>")
-        parts.append(f"<pre>{escape(_json(info['spec']))}</pre>")
+        parts.append(f"<pre>{escape(_json(info['spec']), quote=False)}</pre>")
 
     page = html_page(heading, "\n".join(parts), css=CSS)
     if out is not None:
