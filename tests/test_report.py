@@ -22,6 +22,7 @@ import pytest
 
 import archsweep
 from archsweep.cli import main
+from archsweep.report import medians
 from conftest import GOLDEN, golden_diff
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +67,19 @@ def test_report_states_the_dataset_numbers(datasets, page):
     assert f"{first['macs']:,}" in row and f"<td class=\"n\">{first['variant_id']}</td>" in row
     assert page.count('<img src="data:image/png;base64,') == 2
     assert '"name": "vgg"' in page  # the spec
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1001, 5000])
+def test_medians_in_bounded_memory_equal_polars_median(n):
+    rng = np.random.default_rng(n)
+    df = pl.DataFrame({
+        "wide": (10 ** rng.uniform(0, 12, n)).astype(np.uint64),  # 12 decades, nearly all distinct
+        "ties": rng.integers(0, 5, n).astype(np.uint64),          # few values: the middle ranks share a bin
+        "same": np.full(n, 7, np.uint64),
+        "signed": rng.integers(-1000, 1000, n),
+    })
+    stats = {f"{c}:{k}": getattr(df[c], k)() for c in df.columns for k in ("min", "max")}
+    assert medians(df.lazy(), stats, df.columns, n) == {c: df[c].median() for c in df.columns}
 
 
 def test_report_counts_invalid_rows_and_their_reasons(datasets):

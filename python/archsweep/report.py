@@ -7,7 +7,9 @@ every piece of text put into the page is escaped.
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -67,18 +69,72 @@ def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
     return collect(lf)
 
 
+#: Bins of the histograms that locate the medians (see :func:`medians`).
+MEDIAN_BINS = 1 << 12
+
+
+def medians(lf: pl.LazyFrame, stats: dict[str, Any], columns: list[str], n: int) -> dict[str, float | int | None]:
+    """The exact median of each column over ``lf`` (``n`` rows; ``stats`` holds ``c:min`` and
+    ``c:max``) — the middle value, or the mean of the two middle values for an even ``n``, as
+    polars' ``median`` — in bounded memory. Per column one streaming group-by counts the values
+    in ``MEDIAN_BINS`` bins (equal widths in log(1 + v) for non-negative columns, which span
+    decades), then only the distinct values of the bin holding the middle rank are counted.
+    ``pl.col(c).median()`` would hold every column in memory (~0.7 GB for six metrics at 10^7
+    rows)."""
+    out: dict[str, float | int | None] = {}
+    bins: dict[str, pl.Expr] = {}
+    for c in columns:
+        lo, hi = stats[f"{c}:min"], stats[f"{c}:max"]
+        if n == 0 or lo == hi:
+            out[c] = None if n == 0 else lo
+            continue
+        v = pl.col(c).cast(pl.Float64)
+        if lo >= 0:
+            v, a, b = (v + 1).log(), math.log(lo + 1), math.log(hi + 1)
+        else:
+            a, b = float(lo), float(hi)
+        bins[c] = ((v - a) / ((b - a) / MEDIAN_BINS)).floor().clip(0, MEDIAN_BINS - 1).cast(pl.Int32).alias("_bin")
+    todo = list(bins)
+    hists = _collect_all([lf.select(bins[c]).group_by("_bin").agg(pl.len().alias("n")).sort("_bin") for c in todo])
+    ranks = sorted({(n - 1) // 2, n // 2})
+    wanted = []  # (column, rank, values before the bin, the bin's distinct values and counts)
+    for c, hist in zip(todo, hists):
+        cum = hist["n"].cum_sum().to_list()
+        for rank in ranks:
+            i = bisect.bisect_right(cum, rank)  # the first bin holding more than `rank` values
+            counts = (lf.select(pl.col(c), bins[c]).filter(pl.col("_bin") == hist["_bin"][i])
+                      .group_by(c).agg(pl.len().alias("n")).sort(c))
+            wanted.append((c, rank, cum[i - 1] if i else 0, counts))
+    middle: dict[str, list] = {}
+    for (c, rank, before, _), counts in zip(wanted, _collect_all([w[3] for w in wanted])):
+        j = bisect.bisect_right(counts["n"].cum_sum().to_list(), rank - before)
+        middle.setdefault(c, []).append(counts[c][j])
+    for c, (first, *second) in middle.items():
+        out[c] = first if not second or second[0] == first else (first + second[0]) / 2
+    return out
+
+
+def _collect_all(frames: list[pl.LazyFrame]) -> list[pl.DataFrame]:
+    # one after the other: pl.collect_all shares the scan between the queries by caching it in
+    # memory (0.6 GB for six histograms at 10^7 rows, against 0.15 GB this way, in about as long)
+    return [_collect(f) for f in frames]
+
+
 def summarize(lf: pl.LazyFrame) -> dict[str, Any]:
     """Row counts, the commonest error reasons and min/median/max of the ``SUMMARY`` metrics of
-    the valid rows (three polars queries)."""
+    the valid rows, in polars queries of bounded memory."""
     counts = _collect(lf.select(pl.len().alias("rows"), pl.col("valid").sum().alias("valid"))).row(0, named=True)
     invalid = lf.filter(~pl.col("valid"))
     errors = _collect(invalid.group_by("error").agg(pl.len().alias("rows"))).sort(["rows", "error"], descending=[True, False])
     metrics = [c for c in SUMMARY if c in lf.collect_schema().names()]
-    stats = _collect(lf.filter(pl.col("valid")).select(
-        [e for c in metrics for e in (pl.col(c).min().alias(f"{c}:min"), pl.col(c).median().alias(f"{c}:median"),
-                                      pl.col(c).max().alias(f"{c}:max"))]
+    valid = lf.filter(pl.col("valid"))
+    stats = _collect(valid.select(
+        [e for c in metrics for e in (pl.col(c).min().alias(f"{c}:min"), pl.col(c).max().alias(f"{c}:max"))]
     )).row(0, named=True) if metrics else {}
-    return {"rows": counts["rows"], "valid": int(counts["valid"] or 0), "errors": errors, "metrics": metrics, "stats": stats}
+    n_valid = int(counts["valid"] or 0)
+    for c, m in medians(valid, stats, metrics, n_valid).items():
+        stats[f"{c}:median"] = m
+    return {"rows": counts["rows"], "valid": n_valid, "errors": errors, "metrics": metrics, "stats": stats}
 
 
 def _human(column: str, value: float | int | None) -> str:
