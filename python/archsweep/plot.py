@@ -233,7 +233,8 @@ def plot_sweep(
         ax.plot(ax_x.show(rows_front[x]), ax_y.show(rows_front[y]), drawstyle="steps-post", marker="o", ms=4,
                 color="#d62728", mfc="white", lw=1.6, label=f"Pareto front, minimising both ({rows_front.height} rows)",
                 gid="pareto-front")
-        ax.legend(loc="best", fontsize=9)
+        # outside the axes: legend(loc="best") would test its box against every bin (seconds)
+        fig.legend(loc="outside lower center", fontsize=9, frameon=False)
     ax.set_xlim(*ax_x.limits(bins))
     ax.set_ylim(*ax_y.limits(bins))
     ax_x.style(ax, "x")
