@@ -295,7 +295,7 @@ def plot_layers(report, out: str | Path | None = None, *, label_share: float = 2
         for i in np.flatnonzero((share >= label_share) | (largest >= 10)):
             ax.text(share[i] + top * 0.02, y[i], _percent(share[i]), va="center", fontsize=7.5)
     axes[0].set_yticks(y, shares["name"].to_list(), fontsize=8)
-    axes[0].invert_yaxis()
+    axes[0].set_ylim(n - 0.5, -0.5)  # top to bottom in file order, no empty margin rows
     handles = [_patch(op_color[o]) for o in ops]
     fig.legend(handles, ops, loc="outside lower center", ncols=min(len(ops), 8), fontsize=8, frameon=False)
     shape = "×".join(str(d) for d in report.input_shape)
