@@ -123,6 +123,8 @@ def test_plot_errors_are_clean(vgg, tmp_path, capsys):
     assert not (tmp_path / "p.png").exists()
     with pytest.raises(ArchsweepError, match="log axis"):
         Axis.of("params", 0, 100, log=True)
+    with pytest.raises(ArchsweepError, match="both 'macs'"):
+        archsweep.plot_sweep(vgg, x="macs", y="macs")
 
 
 # --------------------------------------------------------------------------------------------

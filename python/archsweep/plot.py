@@ -187,6 +187,8 @@ def plot_sweep(
 
     if out is not None:
         _check_format(out)
+    if x == y:
+        raise _core.ArchsweepError(f"x and y are both '{x}': plot one column against another")
     lf, name = _lazy(source)
     lf = _filtered(lf, where)
     cols = [x, y] + ([color] if color else [])
