@@ -108,6 +108,15 @@ def test_report_escapes_text_and_loads_nothing(datasets, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().err
 
 
+def test_report_of_invalid_rows_only(tmp_path):
+    spec = archsweep.Space.load(VGG_SPACE).spec
+    spec["variables"]["res"] = [8, 16]  # every variant fails at a pool
+    archsweep.sweep(archsweep.Space(spec), sample=200, seed=1, out=tmp_path / "bad")
+    page = archsweep.sweep_report(tmp_path / "bad")
+    assert "<td>invalid</td><td>200 (100.0 %)</td>" in page
+    assert "None: no statistics, plots or Pareto front." in page and "<img" not in page
+
+
 def test_report_errors_are_clean(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing"), "-o", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err

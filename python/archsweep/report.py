@@ -269,6 +269,8 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
                  f"{r['peak_activation_bytes']:,} B = {human_bytes(r['peak_activation_bytes'])}"] + [str(r[c]) for c in var_cols]
                 for r in shown.iter_rows(named=True)]
         parts.append(_table(header, rows, numeric=set(range(len(header)))))
+    else:
+        parts.append("<h2>Valid variants</h2>\n<p>None: no statistics, plots or Pareto front.</p>")
 
     # --- spec
     if info["spec"] is not None:
