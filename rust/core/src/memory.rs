@@ -122,58 +122,241 @@ pub struct Step<'a> {
 /// Peak live activation bytes. Reuses its buffers, so a sweep can call it per variant without
 /// allocating. Value 0 is the model input; value i + 1 is step i's output. A storage is freed
 /// after the last step that reads it or any alias of it; the last executed step's result stays.
+///
+/// [`Liveness::peak_cuts`] serves sweeps in grid order, where consecutive variants share every
+/// step up to some cut and differ only after it: at each cut the walk remembers its peak so far,
+/// the bytes still live and which storages made before the cut are read after it; a later call
+/// resumes from a cut and walks only the steps after it, as long as they read the same earlier
+/// storages (otherwise it walks everything).
 #[derive(Default)]
 pub struct Liveness {
     root: Vec<usize>,
     last_use: Vec<usize>,
     freed: Vec<u64>,
+    /// cut positions (value indices, ascending) and what the last walk left at each
+    cuts: Vec<usize>,
+    states: Vec<Cut>,
+    /// (root made at or before the resumed cut, its last use after it), for a resumed walk
+    escaping: Vec<(usize, usize)>,
+    /// how many calls resumed from a cut (for tests and profiles)
+    pub resumed_walks: u64,
+}
+
+/// What the walk of values 0..=at left behind.
+#[derive(Default, Clone)]
+struct Cut {
+    /// the peak over values 0..=at
+    peak: u64,
+    /// bytes live after value `at` (its frees done): the escaping storages
+    live: u64,
+    /// roots made at or before the cut that stay live after it (read later, or the result), ascending
+    escape: Vec<usize>,
+    /// the last executed step's value among 0..=at (0 if none)
+    last_active: usize,
 }
 
 const KEEP: usize = usize::MAX;
 
+#[inline]
+fn size(input_bytes: u64, steps: &[Step], v: usize) -> u64 {
+    if v == 0 {
+        input_bytes
+    } else {
+        let s = &steps[v - 1];
+        if s.kind == StepKind::Own { s.bytes } else { 0 }
+    }
+}
+
 impl Liveness {
     pub fn peak(&mut self, input_bytes: u64, steps: &[Step]) -> Result<u64, String> {
-        let n = steps.len() + 1;
-        self.root.clear();
-        self.root.resize(n, 0);
-        self.last_use.clear();
-        self.last_use.resize(n, 0);
-        self.freed.clear();
-        self.freed.resize(n, 0);
-        let mut result = 0; // the value holding the model's result
-        for (i, s) in steps.iter().enumerate() {
-            let v = i + 1;
-            self.root[v] = match s.kind {
-                StepKind::Own => v,
-                StepKind::Alias | StepKind::Skipped => self.root[s.reads[0]],
-            };
-            if s.kind != StepKind::Skipped {
-                // an output nobody reads is freed right after it is made
-                let own = self.root[v];
-                self.last_use[own] = self.last_use[own].max(v);
-                for &r in s.reads {
-                    let root = self.root[r];
-                    self.last_use[root] = self.last_use[root].max(v);
-                }
-                result = v;
+        self.set_cuts(&[]);
+        self.walk(input_bytes, steps, None)
+    }
+
+    /// The same number as [`Liveness::peak`], remembering the walk at `cuts` (value indices,
+    /// ascending, each below `steps.len()`; the same list on every call). `resume = Some(i)`
+    /// promises that `input_bytes` and steps `..cuts[i]` (values `0..=cuts[i]`) equal those of
+    /// the previous call, so only the steps after that cut need walking.
+    pub fn peak_cuts(&mut self, input_bytes: u64, steps: &[Step], cuts: &[usize], resume: Option<usize>) -> Result<u64, String> {
+        self.set_cuts(cuts);
+        self.walk(input_bytes, steps, resume)
+    }
+
+    fn set_cuts(&mut self, cuts: &[usize]) {
+        if self.cuts != cuts {
+            self.cuts = cuts.to_vec();
+            self.states = vec![Cut::default(); cuts.len()];
+        }
+    }
+
+    fn walk(&mut self, input_bytes: u64, steps: &[Step], resume: Option<usize>) -> Result<u64, String> {
+        if let Some(i) = resume {
+            if let Some(p) = self.resumed(input_bytes, steps, i)? {
+                self.resumed_walks += 1;
+                return Ok(p);
             }
         }
-        self.last_use[self.root[result]] = KEEP;
-        let size = |v: usize| if v == 0 { input_bytes } else if steps[v - 1].kind == StepKind::Own { steps[v - 1].bytes } else { 0 };
+        self.full(input_bytes, steps)
+    }
+
+    fn full(&mut self, input_bytes: u64, steps: &[Step]) -> Result<u64, String> {
+        let n = steps.len() + 1;
+        if self.root.len() < n {
+            self.root.resize(n, 0);
+            self.last_use.resize(n, 0);
+            self.freed.resize(n, 0);
+        }
+        let (root, last_use, freed) = (&mut self.root[..n], &mut self.last_use[..n], &mut self.freed[..n]);
+        root[0] = 0;
+        last_use[0] = 0;
+        let mut result = 0; // the value holding the model's result
+        let mut next_cut = 0;
+        for (i, s) in steps.iter().enumerate() {
+            let v = i + 1;
+            while next_cut < self.cuts.len() && self.cuts[next_cut] < v {
+                self.states[next_cut].last_active = result;
+                next_cut += 1;
+            }
+            match s.kind {
+                StepKind::Own => {
+                    // an output nobody reads is freed right after it is made
+                    root[v] = v;
+                    last_use[v] = v;
+                }
+                StepKind::Alias => {
+                    let r = root[s.reads[0]];
+                    root[v] = r;
+                    last_use[r] = v;
+                }
+                StepKind::Skipped => {
+                    root[v] = root[s.reads[0]];
+                    continue;
+                }
+            }
+            // values are visited in order, so the latest reader is the last one
+            for &r in s.reads {
+                last_use[root[r]] = v;
+            }
+            result = v;
+        }
+        for st in &mut self.states[next_cut..] {
+            st.last_active = result;
+        }
+        last_use[root[result]] = KEEP;
+        freed.fill(0);
         for v in 0..n {
-            if self.root[v] == v && self.last_use[v] != KEEP {
-                self.freed[self.last_use[v]] += size(v);
+            if root[v] == v && last_use[v] != KEEP {
+                freed[last_use[v]] = freed[last_use[v]].wrapping_add(size(input_bytes, steps, v));
             }
         }
         let mut live = input_bytes;
         let mut peak = live;
-        live -= self.freed[0];
-        for v in 1..n {
-            live = crate::num::add(live, size(v))?;
-            peak = peak.max(live);
-            live -= self.freed[v];
+        live -= freed[0];
+        let mut next_cut = 0;
+        for v in 0..n {
+            if v > 0 {
+                live = crate::num::add(live, size(input_bytes, steps, v))?;
+                peak = peak.max(live);
+                live -= freed[v];
+            }
+            while next_cut < self.cuts.len() && self.cuts[next_cut] == v {
+                let st = &mut self.states[next_cut];
+                st.peak = peak;
+                st.live = live;
+                st.escape.clear();
+                st.escape.extend((0..=v).filter(|&u| root[u] == u && last_use[u] > v));
+                next_cut += 1;
+            }
         }
         Ok(peak)
+    }
+
+    /// Walk only the steps after cut `i`; None when they read other earlier storages than the
+    /// remembered walk assumed (then the caller walks everything).
+    fn resumed(&mut self, input_bytes: u64, steps: &[Step], i: usize) -> Result<Option<u64>, String> {
+        let cut = self.cuts[i];
+        let n = steps.len() + 1;
+        if self.root.len() < n || cut >= n {
+            return Ok(None);
+        }
+        let (root, last_use, freed) = (&mut self.root[..n], &mut self.last_use[..n], &mut self.freed[..n]);
+        let escaping = &mut self.escaping;
+        escaping.clear();
+        let mut touch = |last_use: &mut [usize], u: usize, v: usize| {
+            if u > cut {
+                last_use[u] = v;
+            } else if let Some(e) = escaping.iter_mut().find(|e| e.0 == u) {
+                e.1 = v;
+            } else {
+                escaping.push((u, v));
+            }
+        };
+        let mut result = self.states[i].last_active;
+        let mut next_cut = i + 1;
+        for (k, s) in steps.iter().enumerate().skip(cut) {
+            let v = k + 1;
+            while next_cut < self.cuts.len() && self.cuts[next_cut] < v {
+                self.states[next_cut].last_active = result;
+                next_cut += 1;
+            }
+            match s.kind {
+                StepKind::Own => {
+                    root[v] = v;
+                    last_use[v] = v;
+                }
+                StepKind::Alias => {
+                    let r = root[s.reads[0]];
+                    root[v] = r;
+                    touch(last_use, r, v);
+                }
+                StepKind::Skipped => {
+                    root[v] = root[s.reads[0]];
+                    continue;
+                }
+            }
+            for &r in s.reads {
+                touch(last_use, root[r], v);
+            }
+            result = v;
+        }
+        for st in &mut self.states[next_cut..] {
+            st.last_active = result;
+        }
+        touch(last_use, root[result], KEEP);
+        escaping.sort_unstable();
+        let st = &self.states[i];
+        if escaping.len() != st.escape.len() || escaping.iter().zip(&st.escape).any(|(e, &u)| e.0 != u) {
+            return Ok(None);
+        }
+        freed[cut + 1..].fill(0);
+        for &(u, lu) in escaping.iter() {
+            if lu != KEEP {
+                freed[lu] = freed[lu].wrapping_add(size(input_bytes, steps, u));
+            }
+        }
+        for v in cut + 1..n {
+            if root[v] == v && last_use[v] != KEEP {
+                freed[last_use[v]] = freed[last_use[v]].wrapping_add(size(input_bytes, steps, v));
+            }
+        }
+        let mut live = st.live;
+        let mut peak = st.peak;
+        let mut next_cut = i + 1;
+        for v in cut + 1..n {
+            live = crate::num::add(live, size(input_bytes, steps, v))?;
+            peak = peak.max(live);
+            live -= freed[v];
+            while next_cut < self.cuts.len() && self.cuts[next_cut] == v {
+                let st = &mut self.states[next_cut];
+                st.peak = peak;
+                st.live = live;
+                st.escape.clear();
+                st.escape.extend(escaping.iter().filter(|e| e.1 > v).map(|e| e.0));
+                st.escape.extend((cut + 1..=v).filter(|&u| root[u] == u && last_use[u] > v));
+                next_cut += 1;
+            }
+        }
+        Ok(Some(peak))
     }
 }
 
@@ -234,6 +417,73 @@ mod tests {
         // a skipped last step is not the result: a(100) is freed after b reads it.
         let steps = [own(100, &[0]), own(5, &[1]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1] }];
         assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
+    }
+
+    /// Random step lists: a fixed prefix, then suffixes that vary (kinds, sizes, reads); the
+    /// incremental walk must agree with a fresh full walk every time.
+    #[test]
+    fn cut_walk_equals_full_walk() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let (mut calls, mut suffix_walks) = (0u64, 0u64);
+        let mut rnd = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for _case in 0..400 {
+            let n = 2 + rnd(14) as usize;
+            let mut cuts: Vec<usize> = (0..1 + rnd(4)).map(|_| rnd(n as u64) as usize).collect();
+            cuts.sort_unstable();
+            cuts.dedup();
+            let input = 1 + rnd(50);
+            let mut reads: Vec<Vec<usize>> = (0..n).map(|i| vec![rnd(i as u64 + 1) as usize]).collect();
+            let mut kinds: Vec<StepKind> = Vec::new();
+            let mut bytes: Vec<u64> = Vec::new();
+            let draw = |i: usize, reads: &mut Vec<Vec<usize>>, kinds: &mut Vec<StepKind>, bytes: &mut Vec<u64>, rnd: &mut dyn FnMut(u64) -> u64| {
+                let mut r = vec![rnd(i as u64 + 1) as usize];
+                if rnd(3) == 0 {
+                    r.push(rnd(i as u64 + 1) as usize);
+                }
+                reads[i] = r;
+                let k = match rnd(5) {
+                    0 => StepKind::Alias,
+                    1 => StepKind::Skipped,
+                    _ => StepKind::Own,
+                };
+                if i < kinds.len() {
+                    kinds[i] = k;
+                    bytes[i] = 1 + rnd(40);
+                } else {
+                    kinds.push(k);
+                    bytes.push(1 + rnd(40));
+                }
+            };
+            for i in 0..n {
+                draw(i, &mut reads, &mut kinds, &mut bytes, &mut rnd);
+            }
+            let mut inc = Liveness::default();
+            calls += 11;
+            for round in 0..12 {
+                let level = rnd(cuts.len() as u64) as usize;
+                let cut = cuts[level];
+                if round > 0 {
+                    // change some steps after the cut only (values 0..=cut are kept)
+                    for i in cut..n {
+                        if rnd(2) == 0 {
+                            draw(i, &mut reads, &mut kinds, &mut bytes, &mut rnd);
+                        }
+                    }
+                }
+                let steps: Vec<Step> = (0..n).map(|i| Step { kind: kinds[i], bytes: bytes[i], reads: &reads[i] }).collect();
+                let want = Liveness::default().peak(input, &steps).unwrap();
+                let got = inc.peak_cuts(input, &steps, &cuts, (round > 0).then_some(level)).unwrap();
+                assert_eq!(got, want, "case with cuts {cuts:?}, resumed at {cut}, round {round}: {:?}", steps);
+            }
+            suffix_walks += inc.resumed_walks;
+        }
+        // the incremental path must actually be taken (often: same escaping storages)
+        assert!(suffix_walks * 4 > calls, "{suffix_walks} suffix walks of {calls}");
     }
 
     #[test]
