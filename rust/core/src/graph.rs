@@ -189,6 +189,9 @@ pub struct Totals {
     pub train_bytes: u64,
 }
 
+/// Number of fields in [`Totals::summed`].
+pub const SUMMED: usize = 9;
+
 /// What one executed layer adds to the totals.
 #[derive(Debug, Clone, Copy)]
 pub struct LayerAmounts {
@@ -220,6 +223,45 @@ impl Totals {
         self.other_ops = add(self.other_ops, c.other_ops)?;
         self.activation_bytes = add(self.activation_bytes, activation_bytes)?;
         Ok(LayerAmounts { params, trainable_params, weight_bytes: mul(params, dtype_bytes)?, activation_bytes })
+    }
+
+    /// The fields [`Totals::add_layer`] sums, in a fixed order: sweeps replay a run of layers
+    /// by adding their difference at once.
+    pub fn summed(&self) -> [u64; SUMMED] {
+        [
+            self.params,
+            self.weight_params,
+            self.bias_params,
+            self.trainable_params,
+            self.buffers,
+            self.buffer_bytes,
+            self.macs,
+            self.other_ops,
+            self.activation_bytes,
+        ]
+    }
+
+    /// Add a difference of [`Totals::summed`]; false (and nothing changed) on overflow.
+    pub fn add_summed(&mut self, d: &[u64; SUMMED]) -> bool {
+        let mut s = self.summed();
+        for (a, b) in s.iter_mut().zip(d) {
+            match a.checked_add(*b) {
+                Some(x) => *a = x,
+                None => return false,
+            }
+        }
+        [
+            self.params,
+            self.weight_params,
+            self.bias_params,
+            self.trainable_params,
+            self.buffers,
+            self.buffer_bytes,
+            self.macs,
+            self.other_ops,
+            self.activation_bytes,
+        ] = s;
+        true
     }
 
     /// Derived totals once every layer is in: FLOPs, bytes, the training estimate.

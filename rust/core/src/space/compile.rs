@@ -79,6 +79,8 @@ pub struct Program {
     pub instances: Vec<Instance>,
     /// Highest variable index the input shape depends on.
     pub input_max_var: Option<usize>,
+    /// Segment memo tables of finished evaluators, for the next ones (grid sweeps).
+    pub memo_pool: std::sync::Mutex<Vec<super::memo::Memo>>,
 }
 
 impl Program {
@@ -634,5 +636,5 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
     let Ctx { exprs, instances, .. } = ctx;
-    Ok(Program { name: spec.name.clone(), vars, derived, derived_deps, constraints, input, exprs, expr_max_var, instances, input_max_var })
+    Ok(Program { name: spec.name.clone(), vars, derived, derived_deps, constraints, input, exprs, expr_max_var, instances, input_max_var, memo_pool: Default::default() })
 }

@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod enumerate;
 pub mod expr;
+pub mod memo;
 pub mod spec;
 pub mod sweep;
 

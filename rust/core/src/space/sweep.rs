@@ -9,6 +9,7 @@
 
 use super::compile::{build_op, OpSource, Pred, Program};
 use super::enumerate::{decode, increment, Permutation};
+use super::memo::{Memo, Segments};
 use super::expr::{Binding, Compiled, Value};
 use crate::graph::{Options, Totals};
 use crate::memory::{Liveness, Step, StepKind};
@@ -232,9 +233,28 @@ struct Evaluator<'p> {
     sequential: bool,
     last_id: u64,
     liveness: Liveness,
+    /// liveness cuts (grid order only): the checkpoints, as value indices; values 0..=c are
+    /// made by the instances before checkpoint c, which a change of later digits leaves alone
+    cuts: Vec<usize>,
+    /// values 0..=live_valid are unchanged since the last liveness walk
+    live_valid: usize,
+    /// grid order only: the instances split at the checkpoints, and remembered segment outcomes
+    segs: Option<Segments>,
+    memo: Option<Memo>,
     inputs: Vec<Shape>,
     totals: Totals,
     out_shape: Shape,
+}
+
+impl Drop for Evaluator<'_> {
+    fn drop(&mut self) {
+        // the next evaluator of this program starts with what this one learnt
+        if let (Some(m), Ok(mut pool)) = (self.memo.take(), self.prog.memo_pool.lock()) {
+            if pool.len() < rayon::current_num_threads().max(1) * 2 {
+                pool.push(m);
+            }
+        }
+    }
 }
 
 impl<'p> Evaluator<'p> {
@@ -254,6 +274,24 @@ impl<'p> Evaluator<'p> {
         }
         is_checkpoint[0] = true;
         let steps = prog.instances.iter().map(|i| Step { kind: StepKind::Skipped, bytes: 0, reads: &i.inputs }).collect();
+        let mut cuts: Vec<usize> = if sequential { first_dirty.iter().copied().filter(|&c| c >= 1 && c < n).collect() } else { Vec::new() };
+        cuts.sort_unstable();
+        cuts.dedup();
+        let segs = sequential.then(|| Segments::new(prog, &cuts));
+        let tag = (opts.batch, opts.dtype.bytes());
+        let memo = segs.as_ref().map(|sg| {
+            let pooled = prog.memo_pool.lock().ok().and_then(|mut pool| pool.pop());
+            match pooled {
+                Some(m) if m.fits(sg, tag) => m,
+                _ => Memo::new(sg, tag),
+            }
+        });
+        if let Some(sg) = &segs {
+            // segments start at checkpoints: totals are saved there
+            for &b in &sg.bounds {
+                is_checkpoint[b] = true;
+            }
+        }
         Evaluator {
             prog,
             opts,
@@ -275,6 +313,10 @@ impl<'p> Evaluator<'p> {
             sequential,
             last_id: 0,
             liveness: Liveness::default(),
+            cuts,
+            live_valid: 0,
+            segs,
+            memo,
             inputs: Vec::with_capacity(8),
             totals: Totals::default(),
             out_shape: Shape::new(&[1]).unwrap(),
@@ -345,7 +387,14 @@ impl<'p> Evaluator<'p> {
         }
         self.exprs_valid = true;
         let n = prog.instances.len();
-        let start = self.valid_upto;
+        let mut start = self.valid_upto;
+        if let Some(sg) = &self.segs {
+            // a segment is replayed or run whole: start at its beginning (a checkpoint)
+            if start < n {
+                start = sg.bounds[sg.seg_of[start]];
+            }
+        }
+        self.live_valid = self.live_valid.min(start);
         if start == 0 {
             // the input shape
             let mut dims = [0u64; crate::shape::MAX_RANK];
@@ -367,71 +416,23 @@ impl<'p> Evaluator<'p> {
             self.num_layers = self.saved_layers[start];
         }
         let dt = self.opts.dtype.bytes();
-        for k in start..n {
-            if self.is_checkpoint[k] {
-                self.saved[k] = self.running.clone();
-                self.saved_layers[k] = self.num_layers;
-            }
-            let inst = &prog.instances[k];
-            let active = inst.preds.iter().all(|p| match *p {
-                Pred::Truthy(e) => self.exprs[e].truthy(),
-                Pred::Greater(e, r) => matches!(self.exprs[e], Value::Int(c) if c > r),
-            });
-            if !active {
-                self.values[k + 1] = self.values[inst.inputs[0]];
-                self.steps[k].kind = StepKind::Skipped;
-                self.steps[k].bytes = 0;
-                continue;
-            }
-            let built: Box<dyn Op>;
-            let op: &dyn Op = match &inst.op {
-                OpSource::Const(op) => op.as_ref(),
-                OpSource::Table { vars, strides, ops } => {
-                    let idx: u64 = vars.iter().zip(strides).map(|(&v, &s)| self.digits[v] * s).sum();
-                    match &ops[idx as usize] {
-                        Ok(op) => op.as_ref(),
-                        Err(e) => {
-                            self.valid_upto = k;
-                            return Outcome::Invalid(format!("{} ({}): {e}", inst.name, inst.op_name));
-                        }
-                    }
+        if self.segs.is_none() {
+            for k in start..n {
+                if self.is_checkpoint[k] {
+                    self.saved[k] = self.running.clone();
+                    self.saved_layers[k] = self.num_layers;
                 }
-                OpSource::Dynamic => match build_op(&inst.op_name, &inst.attrs, &self.slots) {
-                    Ok(op) => {
-                        built = op;
-                        built.as_ref()
-                    }
-                    Err(e) => {
-                        self.valid_upto = k;
-                        return Outcome::Invalid(format!("{} ({}): {e}", inst.name, inst.op_name));
-                    }
-                },
-            };
-            let (lo, hi) = op.arity();
-            if inst.inputs.len() < lo || inst.inputs.len() > hi {
-                self.valid_upto = k;
-                return Outcome::Invalid(format!("{} ({}): takes {lo} to {hi} inputs, got {}", inst.name, inst.op_name, inst.inputs.len()));
-            }
-            self.inputs.clear();
-            for &i in &inst.inputs {
-                self.inputs.push(self.values[i]);
-            }
-            let result = op.eval(&self.inputs).and_then(|ev| {
-                let view = op.aliases_input();
-                let amounts = self.running.add_layer(&ev.cost, inst.trainable, ev.shape.numel()?, view, dt)?;
-                Ok((ev.shape, view, amounts.activation_bytes))
-            });
-            match result {
-                Ok((shape, view, bytes)) => {
-                    self.values[k + 1] = shape;
-                    self.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
-                    self.steps[k].bytes = bytes;
-                    self.num_layers += 1;
-                }
-                Err(e) => {
+                if let Err(e) = self.step(k, dt) {
                     self.valid_upto = k;
-                    return Outcome::Invalid(format!("{} ({}): {e}", inst.name, inst.op_name));
+                    return Outcome::Invalid(e);
                 }
+            }
+        } else {
+            let segs = self.segs.take().unwrap();
+            let outcome = self.run_segments(&segs, start, dt);
+            self.segs = Some(segs);
+            if let Some(o) = outcome {
+                return o;
             }
         }
         if self.is_checkpoint[n] {
@@ -446,7 +447,16 @@ impl<'p> Evaluator<'p> {
         self.out_shape = self.values[last + 1];
         let mut finish = || -> Result<Totals, String> {
             let input_bytes = mul(self.values[0].numel()?, dt)?;
-            let peak = self.liveness.peak(input_bytes, &self.steps)?;
+            let peak = if !self.cuts.is_empty() {
+                // resume from the deepest cut whose values are unchanged
+                let resume = self.cuts.iter().rposition(|&c| c <= self.live_valid);
+                let walked = self.liveness.peak_cuts(input_bytes, &self.steps, &self.cuts, resume);
+                // a walk that stopped half-way leaves its remembered cuts half-updated
+                self.live_valid = if walked.is_ok() { n } else { 0 };
+                walked?
+            } else {
+                self.liveness.peak(input_bytes, &self.steps)?
+            };
             let mut t = self.running.clone();
             t.finish(input_bytes, peak, &self.opts)?;
             Ok(t)
@@ -458,6 +468,95 @@ impl<'p> Evaluator<'p> {
             }
             Err(e) => Outcome::Invalid(format!("totals: {e}")),
         }
+    }
+
+    /// Segments from the one holding `start` to the end: replayed from the memo when their
+    /// digits and earlier shapes were seen before, run (and remembered) otherwise. Some(outcome)
+    /// when an instance fails.
+    fn run_segments(&mut self, segs: &Segments, start: usize, dt: u64) -> Option<Outcome> {
+        let n = self.prog.instances.len();
+        if start >= n {
+            return None;
+        }
+        for j in segs.seg_of[start]..segs.bounds.len() - 1 {
+            let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
+            self.saved[a] = self.running.clone();
+            self.saved_layers[a] = self.num_layers;
+            let memo = self.memo.as_mut().unwrap();
+            if let Some(e) = memo.lookup(segs, j, &self.digits, &self.values) {
+                let mut replayed = self.running.clone();
+                // an overflow is left to the instances, whose message names the layer
+                if replayed.add_summed(&e.delta) {
+                    self.running = replayed;
+                    self.num_layers += e.layers;
+                    for (&v, &shape) in segs.keep[j].iter().zip(&e.shapes) {
+                        self.values[v] = shape;
+                    }
+                    for (st, &(kind, bytes)) in self.steps[a..b].iter_mut().zip(&e.steps) {
+                        st.kind = kind;
+                        st.bytes = bytes;
+                    }
+                    continue;
+                }
+            }
+            let before = self.running.summed();
+            let layers_before = self.num_layers;
+            for k in a..b {
+                if let Err(e) = self.step(k, dt) {
+                    self.valid_upto = k;
+                    return Some(Outcome::Invalid(e));
+                }
+            }
+            let after = self.running.summed();
+            let delta = std::array::from_fn(|i| after[i] - before[i]);
+            let steps = self.steps[a..b].iter().map(|s| (s.kind, s.bytes));
+            self.memo.as_mut().unwrap().store(segs, j, &self.digits, &self.values, delta, self.num_layers - layers_before, steps);
+        }
+        None
+    }
+
+    /// Run instance `k`: its shape rule and costs into the running totals, its value and step.
+    fn step(&mut self, k: usize, dt: u64) -> Result<(), String> {
+        let inst = &self.prog.instances[k];
+        let active = inst.preds.iter().all(|p| match *p {
+            Pred::Truthy(e) => self.exprs[e].truthy(),
+            Pred::Greater(e, r) => matches!(self.exprs[e], Value::Int(c) if c > r),
+        });
+        if !active {
+            self.values[k + 1] = self.values[inst.inputs[0]];
+            self.steps[k].kind = StepKind::Skipped;
+            self.steps[k].bytes = 0;
+            return Ok(());
+        }
+        let fail = |e: String| format!("{} ({}): {e}", inst.name, inst.op_name);
+        let built: Box<dyn Op>;
+        let op: &dyn Op = match &inst.op {
+            OpSource::Const(op) => op.as_ref(),
+            OpSource::Table { vars, strides, ops } => {
+                let idx: u64 = vars.iter().zip(strides).map(|(&v, &s)| self.digits[v] * s).sum();
+                ops[idx as usize].as_ref().map_err(|e| fail(e.clone()))?.as_ref()
+            }
+            OpSource::Dynamic => {
+                built = build_op(&inst.op_name, &inst.attrs, &self.slots).map_err(fail)?;
+                built.as_ref()
+            }
+        };
+        let (lo, hi) = op.arity();
+        if inst.inputs.len() < lo || inst.inputs.len() > hi {
+            return Err(fail(format!("takes {lo} to {hi} inputs, got {}", inst.inputs.len())));
+        }
+        self.inputs.clear();
+        for &i in &inst.inputs {
+            self.inputs.push(self.values[i]);
+        }
+        let view = op.aliases_input();
+        let ev = op.eval(&self.inputs).map_err(fail)?;
+        let amounts = ev.shape.numel().and_then(|numel| self.running.add_layer(&ev.cost, inst.trainable, numel, view, dt)).map_err(fail)?;
+        self.values[k + 1] = ev.shape;
+        self.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
+        self.steps[k].bytes = amounts.activation_bytes;
+        self.num_layers += 1;
+        Ok(())
     }
 
     fn run(&mut self, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
@@ -679,6 +778,33 @@ mod tests {
         assert_eq!(counts.evaluated, size);
         assert!(counts.invalid > 0 && counts.invalid < size, "{counts:?}");
         check_against_analyze(&prog, &cols);
+    }
+
+    /// Grid order replays segments from the memo and resumes liveness walks at cuts; explicit
+    /// ids do neither. Both must give the same rows, column for column.
+    #[test]
+    fn grid_replay_equals_fresh_evaluation() {
+        let prog = space();
+        let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
+        let ids: Vec<u64> = (0..size).collect();
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            for opts in [Options::default(), Options { batch: 3, dtype: crate::memory::Dtype::Fp16, ..Options::default() }] {
+                // twice: the second run starts with the pooled tables of the first
+                for _ in 0..2 {
+                    let (grid, _) = pool.install(|| evaluate(&prog, Ids::Grid, 0..size, None, opts));
+                    let (fresh, _) = pool.install(|| evaluate(&prog, Ids::Explicit(&ids), 0..size, None, opts));
+                    assert_eq!(grid.variant_id, fresh.variant_id);
+                    assert_eq!(grid.valid, fresh.valid);
+                    assert_eq!(grid.errors, fresh.errors);
+                    assert_eq!(grid.metrics, fresh.metrics);
+                    assert_eq!(grid.shape_offsets, fresh.shape_offsets);
+                    assert_eq!(grid.shape_values, fresh.shape_values);
+                }
+            }
+        }
+        let pooled = prog.memo_pool.lock().unwrap();
+        assert!(pooled.iter().any(|m| m.hits > 0), "the grid runs never replayed a segment");
     }
 
     #[test]
