@@ -6,7 +6,6 @@ no console error and make no network request — and golden files of the text ta
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
 import re
@@ -149,6 +148,8 @@ class Browser:
     """One headless Chromium and one page; ``load(url)`` returns what the page did."""
 
     def __init__(self, binary: str, profile: Path, width: int = 1400, height: int = 3000):
+        import fcntl  # POSIX, like the pipe handover; imported here so the other tests run anywhere
+
         cmd_r, cmd_w = os.pipe()   # we write commands, the browser reads them on its fd 3
         res_r, res_w = os.pipe()   # the browser writes replies and events on its fd 4
 
