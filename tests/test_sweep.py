@@ -649,6 +649,72 @@ def test_killed_run_resumes_to_the_same_ids_as_a_clean_run(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+# 8. the local engine's pipeline: chunk k+1 is evaluated while chunk k is written
+
+
+def test_pipelined_parts_equal_parts_written_one_chunk_at_a_time(vgg, tmp_path):
+    from archsweep.sweep import LOCAL_WORKERS, LocalExecutor
+
+    assert LOCAL_WORKERS == 2
+    kw = dict(sample=20_000, seed=5, chunk_rows=1_500)
+    a, b = tmp_path / "pipelined", tmp_path / "serial"
+    sa = archsweep.sweep(vgg, out=a, **kw)
+    with LocalExecutor(1) as one:
+        sb = archsweep.sweep(vgg, out=b, executor=one, **kw)
+    assert parts(a) == parts(b) and len(parts(a)) == 14
+    for name in parts(a):  # part by part, not only the union
+        assert_frame_equal(pl.read_parquet(a / name), pl.read_parquet(b / name))
+        assert pq.read_metadata(a / name).metadata == pq.read_metadata(b / name).metadata
+    ma, mb = (json.loads((d / "_manifest.json").read_text()) for d in (a, b))
+    drop = lambda m: {k: {f: v for f, v in e.items() if f != "seconds"} for k, e in m["parts"].items()}  # noqa: E731
+    assert drop(ma) == drop(mb) and ma["run"] == mb["run"]
+    assert (sa.evaluated, sa.kept, sa.parts_written) == (sb.evaluated, sb.kept, sb.parts_written) == (20_000, 20_000, 14)
+    assert_frame_equal(archsweep.scan(a).collect(), archsweep.sweep(vgg, sample=20_000, seed=5))
+
+
+def test_local_engine_overlaps_evaluation_and_writes_with_two_chunks_in_flight(vgg, tmp_path, monkeypatch):
+    import importlib
+    import threading
+
+    mod = importlib.import_module("archsweep.sweep")
+    lock = threading.Lock()
+    live, peak, events = [0], [0], []
+    real_evaluate, real_write = mod._evaluate, mod._write_new
+
+    def evaluate(*a, **k):  # a chunk's rows exist from here until its part is written
+        with lock:
+            live[0] += 1
+            peak[0] = max(peak[0], live[0])
+            events.append(("eval", time.perf_counter()))
+        return real_evaluate(*a, **k)
+
+    def write(path, fn):
+        t0 = time.perf_counter()
+        time.sleep(0.05)  # a slow disk: the other worker must evaluate meanwhile
+        try:
+            return real_write(path, fn)
+        finally:
+            with lock:
+                live[0] -= 1
+                events.append(("write", (t0, time.perf_counter())))
+
+    monkeypatch.setattr(mod, "_evaluate", evaluate)
+    monkeypatch.setattr(mod, "_write_new", write)
+    bar_updates = []
+    monkeypatch.setattr(mod._Progress, "update", lambda self, adv, kept: bar_updates.append(adv))
+    d = tmp_path / "ds"
+    s = archsweep.sweep(vgg, sample=12_000, seed=3, chunk_rows=1_000, out=d)
+    assert s.parts_written == 12 and len(parts(d)) == 12
+    assert peak[0] == mod.LOCAL_WORKERS  # bounded: never more than two chunks' rows at once
+    assert live[0] == 0
+    writes = [w for kind, w in events if kind == "write"]
+    evals = [t for kind, t in events if kind == "eval"]
+    assert any(w0 < t < w1 for t in evals for w0, w1 in writes), "no chunk was evaluated while another was written"
+    assert sum(bar_updates) == 12_000 and len(bar_updates) == 12  # the progress bar counts every chunk once
+    assert_frame_equal(archsweep.scan(d).collect(), archsweep.sweep(vgg, sample=12_000, seed=3))
+
+
+# --------------------------------------------------------------------------------------------
 # 9. CLI: archsweep sweep
 
 

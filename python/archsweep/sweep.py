@@ -45,6 +45,9 @@ if _core.ArchsweepError.__module__ == "_core":
 #: Grids larger than this need sample=, ids= or an explicit max_variants.
 DEFAULT_MAX_GRID = 10**10
 DEFAULT_CHUNK = 1 << 18  # rows per part: bounds memory (~0.2 GiB peak RSS on the VGG space)
+#: Chunks the local engine has in flight when it writes a dataset (one written while the next is
+#: evaluated: a pipeline two chunks deep, so peak memory is about two chunks' rows).
+LOCAL_WORKERS = 2
 #: Chunks submitted to an executor ahead of the ones that completed (bounds scheduler memory).
 MAX_PENDING = 256
 #: Dask retries a chunk whose task raised this many times (a dead worker's chunks are rescheduled).
@@ -317,11 +320,16 @@ def _chunk_frame(spec_json: str, run_meta: dict, start: int, end: int, threads: 
 
 
 class LocalExecutor(cf.ThreadPoolExecutor):
-    """The default engine: chunks run one after another in this process, each on rayon's
-    threads (the Rust core releases the GIL)."""
+    """The default engine: chunks run in this process, each evaluated on rayon's threads (the
+    Rust core releases the GIL, and so does polars' Parquet writer).
 
-    def __init__(self) -> None:
-        super().__init__(max_workers=1, thread_name_prefix="archsweep-sweep")
+    ``workers`` chunks are in flight at once (default :data:`LOCAL_WORKERS`): while one chunk's
+    part file is written the next one is evaluated, so neither waits for the other; the rows held
+    in memory are those of at most ``workers`` chunks. Each chunk's rows do not depend on which
+    worker computed it, only the order in which parts complete does."""
+
+    def __init__(self, workers: int = 0) -> None:
+        super().__init__(max_workers=workers or LOCAL_WORKERS, thread_name_prefix="archsweep-sweep")
 
 
 @contextmanager
@@ -424,11 +432,13 @@ def sweep(
     ``resume=True`` completes an interrupted run; ``shard=(i, n)`` computes only every n-th chunk.
 
     ``engine="local"`` (default) computes chunk after chunk in this process on ``threads`` rayon
-    threads (0: all cores). ``engine="dask"`` sends each chunk to a Dask worker: ``client`` (a
-    ``distributed.Client``), else a new client of ``scheduler`` (``"tcp://HOST:PORT"``), else an
-    embedded ``LocalCluster`` of ``workers`` processes (default 2); each worker uses ``threads``
-    rayon threads (default 1). ``out`` must then be a path every worker can write (a local or
-    shared file system). ``executor`` (any ``concurrent.futures.Executor``) overrides ``engine``.
+    threads (0: all cores); with ``out``, the next chunk is evaluated while the previous one's part
+    is written (two chunks in flight, see :class:`LocalExecutor`). ``engine="dask"`` sends each
+    chunk to a Dask worker: ``client`` (a ``distributed.Client``), else a new client of
+    ``scheduler`` (``"tcp://HOST:PORT"``), else an embedded ``LocalCluster`` of ``workers``
+    processes (default 2); each worker uses ``threads`` rayon threads (default 1). ``out`` must
+    then be a path every worker can write (a local or shared file system). ``executor`` (any
+    ``concurrent.futures.Executor``) overrides ``engine``.
     """
     if not isinstance(space, Space):
         space = Space.load(space)
@@ -469,7 +479,8 @@ def sweep(
             with dask_executor(client, scheduler, workers) as ex:
                 yield ex
         else:
-            with LocalExecutor() as ex:
+            # in memory there is no write to overlap with: one chunk at a time
+            with LocalExecutor(1 if out is None else LOCAL_WORKERS) as ex:
                 yield ex
 
     bar = _Progress(progress, sum(e - s for _, s, e in chunks), f"sweep {space.name}" + (" on dask" if engine == "dask" else ""))
