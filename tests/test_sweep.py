@@ -672,6 +672,20 @@ def test_pipelined_parts_equal_parts_written_one_chunk_at_a_time(vgg, tmp_path):
     assert_frame_equal(archsweep.scan(a).collect(), archsweep.sweep(vgg, sample=20_000, seed=5))
 
 
+def test_parts_use_the_engines_parquet_options_and_keep_the_schema(vgg, vgg_sample, tmp_path):
+    from archsweep.sweep import PARQUET_OPTIONS
+
+    d = tmp_path / "ds"
+    archsweep.sweep(vgg, sample=400, seed=11, out=d, chunk_rows=200)
+    for name in parts(d):
+        md = pq.read_metadata(d / name)
+        codecs = {md.row_group(g).column(c).compression for g in range(md.num_row_groups) for c in range(md.num_columns)}
+        assert codecs == {PARQUET_OPTIONS["compression"].upper()}
+        assert md.row_group(0).column(0).is_stats_set  # statistics kept (predicate pushdown in scans)
+    assert pl.read_parquet(d / parts(d)[0]).schema == vgg_sample.schema
+    assert pq.read_table(d).schema.names == vgg_sample.columns  # pyarrow reads them too
+
+
 def test_local_engine_overlaps_evaluation_and_writes_with_two_chunks_in_flight(vgg, tmp_path, monkeypatch):
     import importlib
     import threading
