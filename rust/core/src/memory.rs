@@ -360,6 +360,139 @@ impl Liveness {
     }
 }
 
+/// What the steps after the last cut do to liveness, whatever was made before it: replayed
+/// segments (the same steps after the same cut) then need no walk. Values made after the cut
+/// are tracked by index; those made at or before it (`ext`) only through the last step that
+/// reads them or an alias of them, since which of them share a storage depends on the prefix.
+#[derive(Default, Clone)]
+pub struct Tail {
+    cut: usize,
+    /// a[v - cut - 1]: bytes of storages made after the cut that are live while value v is made
+    /// (its own output included, frees of earlier ones done)
+    a: Vec<u64>,
+    /// (value at or before the cut, the last step reading it or an alias of it; KEEP if it
+    /// holds the result)
+    ext_last_use: Vec<(usize, usize)>,
+    /// whether any step after the cut runs (else the result is made before the cut)
+    any_active: bool,
+}
+
+impl Tail {
+    /// Summarise `steps[cut..]`; None if a sum overflows (the walk then reports it).
+    pub fn new(steps: &[Step], cut: usize) -> Option<Tail> {
+        let n = steps.len() + 1;
+        // symbolic roots: Ok(internal value) or Err(ext value)
+        let mut root: Vec<Result<usize, usize>> = Vec::with_capacity(n - cut - 1);
+        let mut last_use: Vec<usize> = vec![0; n - cut - 1];
+        let mut ext_last_use: Vec<(usize, usize)> = Vec::new();
+        let rootof = |root: &Vec<Result<usize, usize>>, r: usize| if r <= cut { Err(r) } else { root[r - cut - 1] };
+        let touch = |last_use: &mut Vec<usize>, ext: &mut Vec<(usize, usize)>, rt: Result<usize, usize>, v: usize| match rt {
+            Ok(u) => last_use[u - cut - 1] = v,
+            Err(x) => match ext.iter_mut().find(|e| e.0 == x) {
+                Some(e) => e.1 = v,
+                None => ext.push((x, v)),
+            },
+        };
+        let mut result: Option<usize> = None;
+        for (k, s) in steps.iter().enumerate().skip(cut) {
+            let v = k + 1;
+            match s.kind {
+                StepKind::Own => {
+                    root.push(Ok(v));
+                    last_use[v - cut - 1] = v;
+                }
+                StepKind::Alias => {
+                    let r = rootof(&root, s.reads[0]);
+                    root.push(r);
+                    touch(&mut last_use, &mut ext_last_use, r, v);
+                }
+                StepKind::Skipped => {
+                    let r = rootof(&root, s.reads[0]);
+                    root.push(r);
+                    continue;
+                }
+            }
+            for &r in s.reads {
+                let rt = rootof(&root, r);
+                touch(&mut last_use, &mut ext_last_use, rt, v);
+            }
+            result = Some(v);
+        }
+        if let Some(v) = result {
+            let rt = rootof(&root, v);
+            touch(&mut last_use, &mut ext_last_use, rt, KEEP);
+        }
+        let mut freed = vec![0u64; n - cut - 1];
+        for v in cut + 1..n {
+            let i = v - cut - 1;
+            if root[i] == Ok(v) && last_use[i] != KEEP {
+                let f = &mut freed[last_use[i] - cut - 1];
+                *f = f.checked_add(size(0, steps, v))?;
+            }
+        }
+        let mut a = Vec::with_capacity(n - cut - 1);
+        let mut live = 0u64;
+        for v in cut + 1..n {
+            live = live.checked_add(size(0, steps, v))?;
+            a.push(live);
+            live -= freed[v - cut - 1];
+        }
+        Some(Tail { cut, a, ext_last_use, any_active: result.is_some() })
+    }
+}
+
+impl Liveness {
+    /// The peak for steps whose values up to the last cut are those of the previous walk and
+    /// whose later steps are summarised by `tail` (made from the same steps after that cut).
+    /// None when the tail reads other earlier storages than that walk left live, or on overflow:
+    /// then walk instead.
+    pub fn peak_tail(&self, input_bytes: u64, steps: &[Step], tail: &Tail) -> Option<u64> {
+        let i = self.cuts.len().checked_sub(1)?;
+        if self.cuts[i] != tail.cut || self.root.len() < tail.cut + 1 {
+            return None;
+        }
+        let st = &self.states[i];
+        // the earlier storages the tail keeps live, with their last uses
+        let mut roots: [(usize, usize); 8] = [(0, 0); 8];
+        let mut m = 0;
+        let mut add = |u: usize, lu: usize| -> Option<()> {
+            match roots[..m].iter_mut().find(|e| e.0 == u) {
+                Some(e) => e.1 = e.1.max(lu),
+                None => {
+                    *roots.get_mut(m)? = (u, lu);
+                    m += 1;
+                }
+            }
+            Some(())
+        };
+        for &(x, lu) in &tail.ext_last_use {
+            add(self.root[x], lu)?;
+        }
+        if !tail.any_active {
+            add(self.root[st.last_active], KEEP)?;
+        }
+        let roots = &mut roots[..m];
+        roots.sort_unstable();
+        if roots.len() != st.escape.len() || roots.iter().zip(&st.escape).any(|(e, &u)| e.0 != u) {
+            return None;
+        }
+        // live while value v is made: the tail's own storages plus the earlier ones not yet freed
+        roots.sort_unstable_by_key(|e| e.1);
+        let mut extra: u64 = roots.iter().try_fold(0u64, |acc, e| acc.checked_add(size(input_bytes, steps, e.0)))?;
+        let mut next = 0;
+        let mut peak = st.peak;
+        for (k, &a) in tail.a.iter().enumerate() {
+            let v = tail.cut + 1 + k;
+            while next < roots.len() && roots[next].1 < v {
+                extra -= size(input_bytes, steps, roots[next].0);
+                next += 1;
+            }
+            peak = peak.max(a.checked_add(extra)?);
+        }
+        Some(peak)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,6 +558,7 @@ mod tests {
     fn cut_walk_equals_full_walk() {
         let mut seed = 0x9E37_79B9_7F4A_7C15u64;
         let (mut calls, mut suffix_walks) = (0u64, 0u64);
+        let (mut tails, mut tail_hits) = (0u64, 0u64);
         let mut rnd = |m: u64| {
             seed ^= seed << 13;
             seed ^= seed >> 7;
@@ -477,6 +611,14 @@ mod tests {
                 }
                 let steps: Vec<Step> = (0..n).map(|i| Step { kind: kinds[i], bytes: bytes[i], reads: &reads[i] }).collect();
                 let want = Liveness::default().peak(input, &steps).unwrap();
+                if round > 0 && level == cuts.len() - 1 {
+                    // only the steps after the last cut changed: a tail summary needs no walk
+                    tails += 1;
+                    if let Some(p) = inc.peak_tail(input, &steps, &Tail::new(&steps, cut).unwrap()) {
+                        assert_eq!(p, want, "tail after cuts {cuts:?}, round {round}: {:?}", steps);
+                        tail_hits += 1;
+                    }
+                }
                 let got = inc.peak_cuts(input, &steps, &cuts, (round > 0).then_some(level)).unwrap();
                 assert_eq!(got, want, "case with cuts {cuts:?}, resumed at {cut}, round {round}: {:?}", steps);
             }
@@ -484,6 +626,7 @@ mod tests {
         }
         // the incremental path must actually be taken (often: same escaping storages)
         assert!(suffix_walks * 4 > calls, "{suffix_walks} suffix walks of {calls}");
+        assert!(tail_hits * 4 > tails, "{tail_hits} tail summaries used of {tails}");
     }
 
     #[test]

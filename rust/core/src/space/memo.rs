@@ -15,7 +15,7 @@
 
 use super::compile::Program;
 use crate::graph::SUMMED;
-use crate::memory::StepKind;
+use crate::memory::{Step, StepKind, Tail};
 use crate::shape::Shape;
 
 /// Entries per segment: 4 × the combinations of its variables (the earlier shapes multiply
@@ -36,8 +36,8 @@ pub struct Segments {
     pub ext: Vec<Vec<usize>>,
     /// sets per segment (a power of two) of WAYS entries each
     pub sets: Vec<usize>,
-    /// values of each segment that a replay must restore: read by later segments (all of the
-    /// last segment's, which may hold the model's output)
+    /// values of each segment that a replay must restore: those read by later segments (the
+    /// segment's last executed value, which may be the model's output, is restored as well)
     pub keep: Vec<Vec<usize>>,
 }
 
@@ -72,9 +72,6 @@ impl Segments {
         let keep = (0..m)
             .map(|j| {
                 let (a, b) = (bounds[j], bounds[j + 1]);
-                if j == m - 1 {
-                    return (a + 1..=b).collect();
-                }
                 let mut k: Vec<usize> = ext[j + 1..].iter().flatten().copied().filter(|&x| x > a && x <= b).collect();
                 k.sort_unstable();
                 k.dedup();
@@ -98,6 +95,10 @@ pub struct Entry {
     pub shapes: Vec<Shape>,
     /// (kind, bytes) of instances bounds[j] .. bounds[j + 1]
     pub steps: Vec<(StepKind, u64)>,
+    /// the last segment's liveness summary (replays of it need no liveness walk)
+    pub tail: Option<Tail>,
+    /// the segment's last executed value and its shape
+    pub last_active: Option<(usize, Shape)>,
 }
 
 /// The tables of one evaluator (taken from and returned to the program's pool).
@@ -118,7 +119,7 @@ impl Memo {
             .iter()
             .map(|&s| {
                 (0..s * WAYS)
-                    .map(|_| Entry { filled: false, digits: Vec::new(), ext: Vec::new(), delta: [0; SUMMED], layers: 0, shapes: Vec::new(), steps: Vec::new() })
+                    .map(|_| Entry { filled: false, digits: Vec::new(), ext: Vec::new(), delta: [0; SUMMED], layers: 0, shapes: Vec::new(), steps: Vec::new(), tail: None, last_active: None })
                     .collect()
             })
             .collect();
@@ -151,14 +152,15 @@ impl Memo {
         e.filled && segs.vars[j].iter().zip(&e.digits).all(|(&v, &d)| digits[v] == d) && segs.ext[j].iter().zip(&e.ext).all(|(&x, shape)| values[x] == *shape)
     }
 
-    /// The remembered outcome of segment `j` for these digits and earlier values, if any.
+    /// The remembered outcome of segment `j` for these digits and earlier values, if any, and
+    /// its place (for [`Memo::entry`]).
     #[inline]
-    pub fn lookup(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> Option<&Entry> {
+    pub fn lookup(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> Option<(usize, &Entry)> {
         let s = Self::set(segs, j, digits, values);
         match (s..s + WAYS).find(|&i| Self::matches(&self.tables[j][i], segs, j, digits, values)) {
             Some(i) => {
                 self.hits += 1;
-                Some(&self.tables[j][i])
+                Some((i, &self.tables[j][i]))
             }
             None => {
                 self.misses += 1;
@@ -167,8 +169,12 @@ impl Memo {
         }
     }
 
+    pub fn entry(&self, j: usize, i: usize) -> &Entry {
+        &self.tables[j][i]
+    }
+
     /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`).
-    pub fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: impl Iterator<Item = (StepKind, u64)>) {
+    pub fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: &[Step]) {
         let s = Self::set(segs, j, digits, values);
         let way = match (s..s + WAYS).find(|&i| !self.tables[j][i].filled) {
             Some(i) => i,
@@ -187,7 +193,10 @@ impl Memo {
         e.layers = layers;
         e.shapes.clear();
         e.shapes.extend(segs.keep[j].iter().map(|&v| values[v]));
+        let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
         e.steps.clear();
-        e.steps.extend(steps);
+        e.steps.extend(steps[a..b].iter().map(|s| (s.kind, s.bytes)));
+        e.last_active = (a..b).rev().find(|&k| steps[k].kind != StepKind::Skipped).map(|k| (k + 1, values[k + 1]));
+        e.tail = if b == steps.len() && a > 0 { Tail::new(steps, a) } else { None };
     }
 }

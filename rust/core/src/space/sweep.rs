@@ -227,8 +227,11 @@ struct Evaluator<'p> {
     /// instances [0, valid_upto) hold results for the current digits
     valid_upto: usize,
     have_digits: bool,
-    /// derived and expression values hold for the current digits
+    /// derived values hold for the current digits
     exprs_valid: bool,
+    /// count/`when` expression values: all stale, or those reading variable positions >= this
+    exprs_all_stale: bool,
+    expr_dirty: usize,
     /// ids come in increasing runs (grid order), so checkpoints and digit increments pay off
     sequential: bool,
     last_id: u64,
@@ -241,6 +244,8 @@ struct Evaluator<'p> {
     /// grid order only: the instances split at the checkpoints, and remembered segment outcomes
     segs: Option<Segments>,
     memo: Option<Memo>,
+    /// the memo entry (segment, place) this variant's last segment was replayed from
+    replayed_last: Option<(usize, usize)>,
     inputs: Vec<Shape>,
     totals: Totals,
     out_shape: Shape,
@@ -310,6 +315,8 @@ impl<'p> Evaluator<'p> {
             valid_upto: 0,
             have_digits: false,
             exprs_valid: false,
+            exprs_all_stale: true,
+            expr_dirty: 0,
             sequential,
             last_id: 0,
             liveness: Liveness::default(),
@@ -317,6 +324,7 @@ impl<'p> Evaluator<'p> {
             live_valid: 0,
             segs,
             memo,
+            replayed_last: None,
             inputs: Vec::with_capacity(8),
             totals: Totals::default(),
             out_shape: Shape::new(&[1]).unwrap(),
@@ -366,6 +374,12 @@ impl<'p> Evaluator<'p> {
                 }
             }
         }
+        self.exprs_valid = true;
+        // count/`when` expressions are brought up to date lazily: a replayed segment needs none
+        if all || p == 0 {
+            self.exprs_all_stale = true;
+        }
+        self.expr_dirty = self.expr_dirty.min(p);
         for (src, c) in &prog.constraints {
             match c.eval(&self.slots) {
                 Ok(v) if v.truthy() => {}
@@ -373,20 +387,8 @@ impl<'p> Evaluator<'p> {
                 Err(e) => return Outcome::Invalid(format!("constraint '{src}': {e}")),
             }
         }
-        for (i, e) in prog.exprs.iter().enumerate() {
-            if !all && !fresh(&prog.expr_max_var[i]) {
-                continue;
-            }
-            match e.eval(&self.slots) {
-                Ok(v) => self.exprs[i] = v,
-                Err(m) => {
-                    self.valid_upto = 0;
-                    return Outcome::Invalid(m);
-                }
-            }
-        }
-        self.exprs_valid = true;
         let n = prog.instances.len();
+        self.replayed_last = None;
         let mut start = self.valid_upto;
         if let Some(sg) = &self.segs {
             // a segment is replayed or run whole: start at its beginning (a checkpoint)
@@ -395,6 +397,14 @@ impl<'p> Evaluator<'p> {
             }
         }
         self.live_valid = self.live_valid.min(start);
+        // (with segments, expressions wait for the first segment that runs, unless the input
+        // shape is made again: a fresh evaluation checks them before it)
+        if self.segs.is_none() || start == 0 {
+            if let Err(m) = self.refresh_exprs() {
+                self.valid_upto = 0;
+                return Outcome::Invalid(m);
+            }
+        }
         if start == 0 {
             // the input shape
             let mut dims = [0u64; crate::shape::MAX_RANK];
@@ -450,7 +460,15 @@ impl<'p> Evaluator<'p> {
             let peak = if !self.cuts.is_empty() {
                 // resume from the deepest cut whose values are unchanged
                 let resume = self.cuts.iter().rposition(|&c| c <= self.live_valid);
-                let walked = self.liveness.peak_cuts(input_bytes, &self.steps, &self.cuts, resume);
+                // only the replayed last segment changed: its summary gives the peak unwalked
+                let tail = match (resume, self.replayed_last, &self.memo) {
+                    (Some(r), Some((j, way)), Some(m)) if r + 1 == self.cuts.len() => m.entry(j, way).tail.as_ref(),
+                    _ => None,
+                };
+                let walked = match tail.and_then(|t| self.liveness.peak_tail(input_bytes, &self.steps, t)) {
+                    Some(p) => Ok(p),
+                    None => self.liveness.peak_cuts(input_bytes, &self.steps, &self.cuts, resume),
+                };
                 // a walk that stopped half-way leaves its remembered cuts half-updated
                 self.live_valid = if walked.is_ok() { n } else { 0 };
                 walked?
@@ -478,12 +496,13 @@ impl<'p> Evaluator<'p> {
         if start >= n {
             return None;
         }
-        for j in segs.seg_of[start]..segs.bounds.len() - 1 {
+        let last = segs.bounds.len() - 2;
+        for j in segs.seg_of[start]..=last {
             let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
             self.saved[a] = self.running.clone();
             self.saved_layers[a] = self.num_layers;
             let memo = self.memo.as_mut().unwrap();
-            if let Some(e) = memo.lookup(segs, j, &self.digits, &self.values) {
+            if let Some((way, e)) = memo.lookup(segs, j, &self.digits, &self.values) {
                 let mut replayed = self.running.clone();
                 // an overflow is left to the instances, whose message names the layer
                 if replayed.add_summed(&e.delta) {
@@ -492,12 +511,24 @@ impl<'p> Evaluator<'p> {
                     for (&v, &shape) in segs.keep[j].iter().zip(&e.shapes) {
                         self.values[v] = shape;
                     }
+                    if let Some((v, shape)) = e.last_active {
+                        self.values[v] = shape;
+                    }
                     for (st, &(kind, bytes)) in self.steps[a..b].iter_mut().zip(&e.steps) {
                         st.kind = kind;
                         st.bytes = bytes;
                     }
+                    if j == last {
+                        self.replayed_last = Some((j, way));
+                    }
                     continue;
                 }
+            }
+            // a replayed segment's expressions evaluated without error for these digits before;
+            // the first segment run brings all of them up to date
+            if let Err(m) = self.refresh_exprs() {
+                self.valid_upto = a;
+                return Some(Outcome::Invalid(m));
             }
             let before = self.running.summed();
             let layers_before = self.num_layers;
@@ -509,10 +540,27 @@ impl<'p> Evaluator<'p> {
             }
             let after = self.running.summed();
             let delta = std::array::from_fn(|i| after[i] - before[i]);
-            let steps = self.steps[a..b].iter().map(|s| (s.kind, s.bytes));
-            self.memo.as_mut().unwrap().store(segs, j, &self.digits, &self.values, delta, self.num_layers - layers_before, steps);
+            self.memo.as_mut().unwrap().store(segs, j, &self.digits, &self.values, delta, self.num_layers - layers_before, &self.steps);
         }
         None
+    }
+
+    /// Evaluate the count/`when` expressions that read a variable changed since they were last
+    /// evaluated (errors come in expression order, as for a fresh evaluation).
+    fn refresh_exprs(&mut self) -> Result<(), String> {
+        let prog = self.prog;
+        if !self.exprs_all_stale && self.expr_dirty >= prog.vars.len() {
+            return Ok(());
+        }
+        for (i, e) in prog.exprs.iter().enumerate() {
+            if !self.exprs_all_stale && !prog.expr_max_var[i].is_some_and(|m| m >= self.expr_dirty) {
+                continue;
+            }
+            self.exprs[i] = e.eval(&self.slots)?;
+        }
+        self.exprs_all_stale = false;
+        self.expr_dirty = prog.vars.len();
+        Ok(())
     }
 
     /// Run instance `k`: its shape rule and costs into the running totals, its value and step.
@@ -717,8 +765,8 @@ mod tests {
     use crate::space::{compile, Spec};
     use serde_json::json;
 
-    fn space() -> Program {
-        let spec = json!({
+    fn mini_spec() -> serde_json::Value {
+        json!({
             "name": "mini",
             "input": [3, "=res", "=res"],
             "variables": {
@@ -744,8 +792,11 @@ mod tests {
                 {"op": "linear", "out_features": "=hidden"},
                 {"op": "linear", "out_features": 10}
             ]
-        });
-        compile(&Spec::from_value(&spec).unwrap()).unwrap()
+        })
+    }
+
+    fn space() -> Program {
+        compile(&Spec::from_value(&mini_spec()).unwrap()).unwrap()
     }
 
     fn check_against_analyze(prog: &Program, cols: &Columns) {
@@ -782,9 +833,29 @@ mod tests {
 
     /// Grid order replays segments from the memo and resumes liveness walks at cuts; explicit
     /// ids do neither. Both must give the same rows, column for column.
+    /// The mini space plus layers whose `when` divides by zero for k == 3 or width 4
+    /// (expression errors, alongside the space's invalid shapes).
+    fn space_with_expression_errors() -> Program {
+        let mut spec = mini_spec();
+        let stage = &mut spec["layers"][0]["layers"];
+        stage.as_array_mut().unwrap().push(json!({"name": "extra", "op": "relu", "when": "=s == 1 and 8 // (k - 3) > 1"}));
+        stage.as_array_mut().unwrap().push(json!({"name": "more", "op": "relu", "when": "=16 // (width[s] - 4) > 1"}));
+        compile(&Spec::from_value(&spec).unwrap()).unwrap()
+    }
+
     #[test]
     fn grid_replay_equals_fresh_evaluation() {
-        let prog = space();
+        for prog in [space(), space_with_expression_errors()] {
+            check_grid_replay(&prog);
+        }
+        let prog = space_with_expression_errors();
+        let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
+        let (cols, _) = evaluate(&prog, Ids::Grid, 0..size, None, Options::default());
+        let zero = cols.errors.iter().filter(|(_, e)| e.contains("zero")).count();
+        assert!(zero > 0 && zero < cols.errors.len(), "{zero} expression errors of {}: {:?}", cols.errors.len(), &cols.errors[..3]);
+    }
+
+    fn check_grid_replay(prog: &Program) {
         let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
         let ids: Vec<u64> = (0..size).collect();
         for threads in [1, 3] {
@@ -792,8 +863,8 @@ mod tests {
             for opts in [Options::default(), Options { batch: 3, dtype: crate::memory::Dtype::Fp16, ..Options::default() }] {
                 // twice: the second run starts with the pooled tables of the first
                 for _ in 0..2 {
-                    let (grid, _) = pool.install(|| evaluate(&prog, Ids::Grid, 0..size, None, opts));
-                    let (fresh, _) = pool.install(|| evaluate(&prog, Ids::Explicit(&ids), 0..size, None, opts));
+                    let (grid, _) = pool.install(|| evaluate(prog, Ids::Grid, 0..size, None, opts));
+                    let (fresh, _) = pool.install(|| evaluate(prog, Ids::Explicit(&ids), 0..size, None, opts));
                     assert_eq!(grid.variant_id, fresh.variant_id);
                     assert_eq!(grid.valid, fresh.valid);
                     assert_eq!(grid.errors, fresh.errors);
