@@ -18,11 +18,12 @@ use crate::graph::SUMMED;
 use crate::memory::{Step, StepKind, Tail};
 use crate::shape::Shape;
 
-/// Entries per segment: 4 × the combinations of its variables (the earlier shapes multiply
-/// that, so the table is set-associative and overwrites the oldest way of a set), bounded.
+/// Entries per segment: 64 × the combinations of its variables (the earlier shapes it reads
+/// multiply that; a set-associative table overwrites one way of a full set), bounded. Empty
+/// entries are a null pointer, so a large table costs little until it fills.
 const WAYS: usize = 4;
 const MIN_ENTRIES: u64 = 64;
-const MAX_ENTRIES: u64 = 4096;
+const MAX_ENTRIES: u64 = 16384;
 
 /// The instances split into segments, and what each segment's outcome depends on.
 pub struct Segments {
@@ -65,7 +66,7 @@ impl Segments {
             e.sort_unstable();
             e.dedup();
             let combos = v.iter().fold(1u64, |acc, &x| acc.saturating_mul(prog.vars[x].choices.len() as u64));
-            sets.push((combos.saturating_mul(4).clamp(MIN_ENTRIES, MAX_ENTRIES).next_power_of_two() as usize) / WAYS);
+            sets.push((combos.saturating_mul(64).clamp(MIN_ENTRIES, MAX_ENTRIES).next_power_of_two() as usize) / WAYS);
             vars.push(v);
             ext.push(e);
         }
@@ -83,8 +84,8 @@ impl Segments {
 }
 
 /// One remembered segment outcome.
+#[derive(Default)]
 pub struct Entry {
-    filled: bool,
     digits: Vec<u64>,
     ext: Vec<Shape>,
     /// what the segment adds to [`crate::Totals::summed`]
@@ -105,7 +106,7 @@ pub struct Entry {
 pub struct Memo {
     /// (batch, dtype bytes) the entries were made with
     tag: (u64, u64),
-    tables: Vec<Vec<Entry>>,
+    tables: Vec<Vec<Option<Box<Entry>>>>,
     /// next way to overwrite, per segment
     victim: Vec<usize>,
     pub hits: u64,
@@ -118,9 +119,7 @@ impl Memo {
             .sets
             .iter()
             .map(|&s| {
-                (0..s * WAYS)
-                    .map(|_| Entry { filled: false, digits: Vec::new(), ext: Vec::new(), delta: [0; SUMMED], layers: 0, shapes: Vec::new(), steps: Vec::new(), tail: None, last_active: None })
-                    .collect()
+                (0..s * WAYS).map(|_| None).collect()
             })
             .collect();
         Memo { tag, tables, victim: vec![0; segs.sets.len()], hits: 0, misses: 0 }
@@ -148,8 +147,9 @@ impl Memo {
     }
 
     #[inline]
-    fn matches(e: &Entry, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> bool {
-        e.filled && segs.vars[j].iter().zip(&e.digits).all(|(&v, &d)| digits[v] == d) && segs.ext[j].iter().zip(&e.ext).all(|(&x, shape)| values[x] == *shape)
+    fn matches(e: &Option<Box<Entry>>, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> bool {
+        let Some(e) = e else { return false };
+        segs.vars[j].iter().zip(&e.digits).all(|(&v, &d)| digits[v] == d) && segs.ext[j].iter().zip(&e.ext).all(|(&x, shape)| values[x] == *shape)
     }
 
     /// The remembered outcome of segment `j` for these digits and earlier values, if any, and
@@ -160,7 +160,7 @@ impl Memo {
         match (s..s + WAYS).find(|&i| Self::matches(&self.tables[j][i], segs, j, digits, values)) {
             Some(i) => {
                 self.hits += 1;
-                Some((i, &self.tables[j][i]))
+                self.tables[j][i].as_deref().map(|e| (i, e))
             }
             None => {
                 self.misses += 1;
@@ -169,22 +169,21 @@ impl Memo {
         }
     }
 
-    pub fn entry(&self, j: usize, i: usize) -> &Entry {
-        &self.tables[j][i]
+    pub fn entry(&self, j: usize, i: usize) -> Option<&Entry> {
+        self.tables[j][i].as_deref()
     }
 
     /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`).
     pub fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: &[Step]) {
         let s = Self::set(segs, j, digits, values);
-        let way = match (s..s + WAYS).find(|&i| !self.tables[j][i].filled) {
+        let way = match (s..s + WAYS).find(|&i| self.tables[j][i].is_none()) {
             Some(i) => i,
             None => {
                 self.victim[j] = (self.victim[j] + 1) % WAYS;
                 s + self.victim[j]
             }
         };
-        let e = &mut self.tables[j][way];
-        e.filled = true;
+        let e = self.tables[j][way].get_or_insert_with(Default::default);
         e.digits.clear();
         e.digits.extend(segs.vars[j].iter().map(|&v| digits[v]));
         e.ext.clear();

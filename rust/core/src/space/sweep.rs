@@ -263,7 +263,7 @@ impl Drop for Evaluator<'_> {
 }
 
 impl<'p> Evaluator<'p> {
-    fn new(prog: &'p Program, opts: Options, sequential: bool) -> Evaluator<'p> {
+    fn new(prog: &'p Program, opts: Options, sequential: bool, memo: bool) -> Evaluator<'p> {
         let nvar = prog.vars.len();
         let n = prog.instances.len();
         let mut first_dirty = vec![n; nvar + 1];
@@ -279,10 +279,15 @@ impl<'p> Evaluator<'p> {
         }
         is_checkpoint[0] = true;
         let steps = prog.instances.iter().map(|i| Step { kind: StepKind::Skipped, bytes: 0, reads: &i.inputs }).collect();
-        let mut cuts: Vec<usize> = if sequential { first_dirty.iter().copied().filter(|&c| c >= 1 && c < n).collect() } else { Vec::new() };
+        let mut cuts: Vec<usize> = first_dirty.iter().copied().filter(|&c| c >= 1 && c < n).collect();
         cuts.sort_unstable();
         cuts.dedup();
-        let segs = sequential.then(|| Segments::new(prog, &cuts));
+        // segments serve any order (a random sample revisits a stage's few (digits, input)
+        // keys too); resumed liveness walks only grid order
+        let segs = memo.then(|| Segments::new(prog, &cuts));
+        if !sequential || !memo {
+            cuts.clear();
+        }
         let tag = (opts.batch, opts.dtype.bytes());
         let memo = segs.as_ref().map(|sg| {
             let pooled = prog.memo_pool.lock().ok().and_then(|mut pool| pool.pop());
@@ -462,7 +467,7 @@ impl<'p> Evaluator<'p> {
                 let resume = self.cuts.iter().rposition(|&c| c <= self.live_valid);
                 // only the replayed last segment changed: its summary gives the peak unwalked
                 let tail = match (resume, self.replayed_last, &self.memo) {
-                    (Some(r), Some((j, way)), Some(m)) if r + 1 == self.cuts.len() => m.entry(j, way).tail.as_ref(),
+                    (Some(r), Some((j, way)), Some(m)) if r + 1 == self.cuts.len() => m.entry(j, way).and_then(|e| e.tail.as_ref()),
                     _ => None,
                 };
                 let walked = match tail.and_then(|t| self.liveness.peak_tail(input_bytes, &self.steps, t)) {
@@ -662,7 +667,13 @@ impl<'p> Evaluator<'p> {
 /// Evaluate positions `range` of `ids` on the current rayon pool; rows come back in position
 /// order, identical whatever the thread count.
 pub fn evaluate(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Columns, Counts) {
-    let (parts, counts) = evaluate_parts(prog, ids, range, filter, opts);
+    evaluate_with(prog, ids, range, filter, opts, true)
+}
+
+/// [`evaluate`]; `reuse = false` evaluates every variant from scratch (no segment memo, no
+/// resumed liveness walks, no prefix reuse): the reference the fast paths are tested against.
+pub fn evaluate_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Columns, Counts) {
+    let (parts, counts) = evaluate_parts_with(prog, ids, range, filter, opts, reuse);
     let mut out = Columns::new(prog.vars.len(), 0);
     for c in parts {
         out.append(c);
@@ -673,6 +684,11 @@ pub fn evaluate(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: O
 /// Like [`evaluate`], but the columns of each contiguous piece are returned separately (in
 /// order), so they can become Arrow record batches without being copied together.
 pub fn evaluate_parts(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Vec<Columns>, Counts) {
+    evaluate_parts_with(prog, ids, range, filter, opts, true)
+}
+
+/// [`evaluate_parts`], with or without reuse (see [`evaluate_with`]).
+pub fn evaluate_parts_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Vec<Columns>, Counts) {
     let len = range.end.saturating_sub(range.start);
     let pieces = (rayon::current_num_threads() as u64 * 8).min(len.max(1)).max(1);
     let step = len.div_ceil(pieces).max(1);
@@ -684,7 +700,7 @@ pub fn evaluate_parts(prog: &Program, ids: Ids, range: std::ops::Range<u64>, fil
             let mut cols = Columns::new(prog.vars.len(), if filter.is_some() { 0 } else { (hi - lo.min(hi)) as usize });
             let mut counts = Counts::default();
             if lo < hi {
-                let mut ev = Evaluator::new(prog, opts, matches!(ids, Ids::Grid));
+                let mut ev = Evaluator::new(prog, opts, reuse && matches!(ids, Ids::Grid), reuse);
                 ev.run(ids, lo..hi, filter, &mut cols, &mut counts);
             }
             (cols, counts)
@@ -864,7 +880,11 @@ mod tests {
                 // twice: the second run starts with the pooled tables of the first
                 for _ in 0..2 {
                     let (grid, _) = pool.install(|| evaluate(prog, Ids::Grid, 0..size, None, opts));
-                    let (fresh, _) = pool.install(|| evaluate(prog, Ids::Explicit(&ids), 0..size, None, opts));
+                    let (fresh, _) = pool.install(|| evaluate_with(prog, Ids::Explicit(&ids), 0..size, None, opts, false));
+                    let (sampled, _) = pool.install(|| evaluate(prog, Ids::Explicit(&ids), 0..size, None, opts));
+                    assert_eq!(sampled.metrics, fresh.metrics);
+                    assert_eq!(sampled.errors, fresh.errors);
+                    assert_eq!(sampled.shape_values, fresh.shape_values);
                     assert_eq!(grid.variant_id, fresh.variant_id);
                     assert_eq!(grid.valid, fresh.valid);
                     assert_eq!(grid.errors, fresh.errors);
