@@ -1,6 +1,7 @@
-"""Grid sweeps replay remembered segments and resume liveness walks part-way (the incremental
-path); sweeps of explicit ids evaluate every variant from scratch. On the shipped spaces both
-must give the same rows, column for column, including invalid rows and their messages."""
+"""Sweeps replay remembered segments, reuse the layers before the first changed variable (grid
+order) and take liveness from segment summaries; ``reuse=False`` evaluates every variant from
+scratch. On the shipped spaces, in grid, sample and explicit-id order, both must give the same
+rows, column for column, including invalid rows and their messages."""
 
 from pathlib import Path
 
@@ -24,8 +25,20 @@ def frame(batches) -> pl.DataFrame:
 def test_grid_equals_fresh_evaluation(name, start, n, dtype):
     space = archsweep.Space.load(ROOT / "data" / "spaces" / f"{name}.toml")
     end = min(start + n, space.size)
-    grid, _ = space._c.evaluate("grid", start, end, batch=2, dtype=dtype, threads=2)
-    fresh, _ = space._c.evaluate("ids", 0, end - start, ids=list(range(start, end)), batch=2, dtype=dtype, threads=2)
+    kw = dict(batch=2, dtype=dtype, threads=2)
+    grid, _ = space._c.evaluate("grid", start, end, **kw)
+    fresh, _ = space._c.evaluate("grid", start, end, reuse=False, **kw)
     g, f = frame(grid), frame(fresh)
     assert g.height == end - start
     assert_frame_equal(g, f)
+    ids = list(range(start, end))
+    assert_frame_equal(frame(space._c.evaluate("ids", 0, len(ids), ids=ids, **kw)[0]), f)
+
+
+@pytest.mark.parametrize("name", ["vgg", "resnet", "mobilenet"])
+def test_sample_equals_fresh_evaluation(name):
+    space = archsweep.Space.load(ROOT / "data" / "spaces" / f"{name}.toml")
+    kw = dict(seed=5, batch=1, threads=2)
+    fast, _ = space._c.evaluate("sample", 0, 4000, **kw)
+    fresh, _ = space._c.evaluate("sample", 0, 4000, reuse=False, **kw)
+    assert_frame_equal(frame(fast), frame(fresh))

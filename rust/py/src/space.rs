@@ -113,7 +113,9 @@ impl CompiledSpace {
     /// Evaluate positions [start, end). mode: "grid" (position = id), "sample" (a seeded
     /// permutation of the ids), "ids" (positions index `ids`). Returns (list of pyarrow.RecordBatch,
     /// counts dict) — one batch per contiguous piece, in order.
-    #[pyo3(signature = (mode, start, end, seed=0, ids=None, r#where=None, batch=1, dtype="fp32", optimizer="adam", threads=0))]
+    /// `reuse=False` evaluates every variant from scratch (no segment memo, no prefix reuse):
+    /// the reference the fast paths are tested against.
+    #[pyo3(signature = (mode, start, end, seed=0, ids=None, r#where=None, batch=1, dtype="fp32", optimizer="adam", threads=0, reuse=true))]
     #[allow(clippy::too_many_arguments)]
     fn evaluate<'py>(
         &self,
@@ -128,6 +130,7 @@ impl CompiledSpace {
         dtype: &str,
         optimizer: &str,
         threads: usize,
+        reuse: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let size = size_u64(&self.radix);
         let (parts, counts) = py.detach(|| {
@@ -168,7 +171,7 @@ impl CompiledSpace {
                     _ => None,
                 };
                 let opts = Options { batch, dtype, optimizer };
-                let run = || sweep::evaluate_parts(&self.prog, ids_mode, start..end, filter.as_ref(), opts);
+                let run = || sweep::evaluate_parts_with(&self.prog, ids_mode, start..end, filter.as_ref(), opts, reuse);
                 Ok(if threads == 0 { run() } else { pool(threads)?.install(run) })
             })
         })?;

@@ -96,7 +96,7 @@ pub struct Entry {
     pub shapes: Vec<Shape>,
     /// (kind, bytes) of instances bounds[j] .. bounds[j + 1]
     pub steps: Vec<(StepKind, u64)>,
-    /// the last segment's liveness summary (replays of it need no liveness walk)
+    /// the segment's liveness summary (replays need no liveness walk)
     pub tail: Option<Tail>,
     /// the segment's last executed value and its shape
     pub last_active: Option<(usize, Shape)>,
@@ -174,7 +174,8 @@ impl Memo {
     }
 
     /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`).
-    pub fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: &[Step]) {
+    /// Returns its place.
+    pub fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: &[Step]) -> usize {
         let s = Self::set(segs, j, digits, values);
         let way = match (s..s + WAYS).find(|&i| self.tables[j][i].is_none()) {
             Some(i) => i,
@@ -196,6 +197,7 @@ impl Memo {
         e.steps.clear();
         e.steps.extend(steps[a..b].iter().map(|s| (s.kind, s.bytes)));
         e.last_active = (a..b).rev().find(|&k| steps[k].kind != StepKind::Skipped).map(|k| (k + 1, values[k + 1]));
-        e.tail = if b == steps.len() && a > 0 { Tail::new(steps, a) } else { None };
+        e.tail = Tail::span(steps, a, b);
+        way
     }
 }

@@ -246,6 +246,8 @@ struct Evaluator<'p> {
     memo: Option<Memo>,
     /// the memo entry (segment, place) this variant's last segment was replayed from
     replayed_last: Option<(usize, usize)>,
+    /// per segment, the place of the memo entry holding its current outcome
+    seg_way: Vec<usize>,
     inputs: Vec<Shape>,
     totals: Totals,
     out_shape: Shape,
@@ -330,6 +332,7 @@ impl<'p> Evaluator<'p> {
             segs,
             memo,
             replayed_last: None,
+            seg_way: vec![0; prog.instances.len() + 1],
             inputs: Vec::with_capacity(8),
             totals: Totals::default(),
             out_shape: Shape::new(&[1]).unwrap(),
@@ -462,7 +465,18 @@ impl<'p> Evaluator<'p> {
         self.out_shape = self.values[last + 1];
         let mut finish = || -> Result<Totals, String> {
             let input_bytes = mul(self.values[0].numel()?, dt)?;
-            let peak = if !self.cuts.is_empty() {
+            // a chain of stages: the segments' summaries give the peak without a walk
+            let chain = match (&self.segs, &self.memo) {
+                (Some(sg), Some(m)) => {
+                    crate::memory::peak_chain(input_bytes, (0..sg.bounds.len() - 1).map(|j| m.entry(j, self.seg_way[j]).and_then(|e| e.tail.as_ref())))
+                }
+                _ => None,
+            };
+            let peak = if let Some(p) = chain {
+                // (the walk's remembered cuts did not see this variant)
+                self.live_valid = 0;
+                p
+            } else if !self.cuts.is_empty() {
                 // resume from the deepest cut whose values are unchanged
                 let resume = self.cuts.iter().rposition(|&c| c <= self.live_valid);
                 // only the replayed last segment changed: its summary gives the peak unwalked
@@ -526,6 +540,7 @@ impl<'p> Evaluator<'p> {
                     if j == last {
                         self.replayed_last = Some((j, way));
                     }
+                    self.seg_way[j] = way;
                     continue;
                 }
             }
@@ -545,7 +560,7 @@ impl<'p> Evaluator<'p> {
             }
             let after = self.running.summed();
             let delta = std::array::from_fn(|i| after[i] - before[i]);
-            self.memo.as_mut().unwrap().store(segs, j, &self.digits, &self.values, delta, self.num_layers - layers_before, &self.steps);
+            self.seg_way[j] = self.memo.as_mut().unwrap().store(segs, j, &self.digits, &self.values, delta, self.num_layers - layers_before, &self.steps);
         }
         None
     }
