@@ -13,6 +13,30 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// Words of [`Shape::write`].
+    pub const WORDS: usize = 1 + MAX_RANK;
+
+    /// The shape as `WORDS` u64s (rank, then the dims padded with zeros), for flat caches.
+    #[inline]
+    pub fn write(&self, out: &mut [u64]) {
+        out[0] = self.rank as u64;
+        out[1..Self::WORDS].copy_from_slice(&self.dims);
+    }
+
+    /// Read words made by [`Shape::write`].
+    #[inline]
+    pub fn read(w: &[u64]) -> Shape {
+        let mut dims = [0; MAX_RANK];
+        dims.copy_from_slice(&w[1..Self::WORDS]);
+        Shape { rank: w[0] as u8, dims }
+    }
+
+    /// Whether `w` holds this shape (as written by [`Shape::write`]).
+    #[inline]
+    pub fn equals_words(&self, w: &[u64]) -> bool {
+        w[0] == self.rank as u64 && w[1..Self::WORDS] == self.dims
+    }
+
     pub fn new(dims: &[u64]) -> Result<Shape, String> {
         if dims.len() > MAX_RANK {
             return Err(format!("rank {} exceeds the supported maximum of {MAX_RANK}", dims.len()));
