@@ -371,9 +371,9 @@ pub struct Tail {
     /// a[v - cut - 1]: bytes of storages made in the span that are live while value v is made
     /// (its own output included, frees of earlier ones done)
     a: Vec<u64>,
-    /// (value at or before the cut, the last step reading it or an alias of it; KEEP if it
-    /// holds the span's result)
-    ext_last_use: Vec<(usize, usize)>,
+    /// pairs (value at or before the cut, the last step reading it or an alias of it; KEEP if
+    /// it holds the span's result), flat
+    ext_last_use: Vec<u64>,
     /// whether any step of the span runs (else its result is made before the cut)
     any_active: bool,
     /// the span's last value shares storage with its last executed one (or none runs): what
@@ -455,14 +455,73 @@ impl Tail {
             a.push(live);
             live -= freed[v - cut - 1];
         }
+        let ext_last_use = ext_last_use.iter().flat_map(|&(x, lu)| [x as u64, lu as u64]).collect();
         Some(Tail { cut, a, ext_last_use, any_active: result.is_some(), clean_exit, out_size })
+    }
+
+    pub fn view(&self) -> TailView<'_> {
+        TailView { cut: self.cut, a: &self.a, ext_last_use: &self.ext_last_use, any_active: self.any_active, clean_exit: self.clean_exit, out_size: self.out_size }
+    }
+
+    /// Words of [`Tail::write`] for a span of `len` steps reading `ext` earlier values.
+    pub fn words(len: usize, ext: usize) -> usize {
+        5 + 2 * ext + len
+    }
+
+    /// Store into `out` (`Tail::words` long): any_active, clean_exit, out_size (flag, value),
+    /// the number of pairs, the pairs (zero-padded), a.
+    /// False (nothing written) if the span reads more than `ext` earlier values.
+    pub fn write(&self, out: &mut [u64], ext: usize) -> bool {
+        if self.ext_last_use.len() > 2 * ext || out.len() < Tail::words(self.a.len(), ext) {
+            return false;
+        }
+        out[0] = self.any_active as u64;
+        out[1] = self.clean_exit as u64;
+        out[2] = self.out_size.is_some() as u64;
+        out[3] = self.out_size.unwrap_or(0);
+        out[4] = (self.ext_last_use.len() / 2) as u64;
+        out[5..5 + 2 * ext].fill(0);
+        out[5..5 + self.ext_last_use.len()].copy_from_slice(&self.ext_last_use);
+        out[5 + 2 * ext..5 + 2 * ext + self.a.len()].copy_from_slice(&self.a);
+        true
+    }
+}
+
+/// A span's summary, borrowed (from a [`Tail`] or from words stored by [`Tail::write`]).
+#[derive(Clone, Copy)]
+pub struct TailView<'a> {
+    cut: usize,
+    a: &'a [u64],
+    ext_last_use: &'a [u64],
+    any_active: bool,
+    clean_exit: bool,
+    out_size: Option<u64>,
+}
+
+impl<'a> TailView<'a> {
+    /// Read words written by [`Tail::write`] for a span of `len` steps after `cut` that reads
+    /// `ext` earlier values.
+    pub fn read(w: &'a [u64], cut: usize, len: usize, ext: usize) -> TailView<'a> {
+        let pairs = w[4] as usize;
+        TailView {
+            cut,
+            a: &w[5 + 2 * ext..5 + 2 * ext + len],
+            ext_last_use: &w[5..5 + 2 * pairs],
+            any_active: w[0] != 0,
+            clean_exit: w[1] != 0,
+            out_size: (w[2] != 0).then_some(w[3]),
+        }
+    }
+
+    fn ext_pairs(&self) -> impl Iterator<Item = (usize, usize)> + 'a {
+        self.ext_last_use.chunks_exact(2).map(|p| (p[0] as usize, if p[1] == u64::MAX { KEEP } else { p[1] as usize }))
     }
 }
 
 /// The peak of a model cut into consecutive spans (their summaries in order, the first one
 /// starting at the input), when each span reads nothing made before it but the value at its
 /// cut — a chain of stages. None when that does not hold: then walk instead.
-pub fn peak_chain<'t>(input_bytes: u64, tails: impl Iterator<Item = Option<&'t Tail>>) -> Option<u64> {
+pub fn peak_chain<'t>(input_bytes: u64, tails: impl Iterator<Item = Option<TailView<'t>>>) -> Option<u64> {
     let mut peak = input_bytes;
     // bytes of the storage holding the value at the current cut
     let mut cur = input_bytes;
@@ -472,9 +531,15 @@ pub fn peak_chain<'t>(input_bytes: u64, tails: impl Iterator<Item = Option<&'t T
         if t.cut != at || !t.clean_exit {
             return None;
         }
-        let lu_in = match t.ext_last_use.as_slice() {
+        let lu_in = match t.ext_last_use {
             [] if !t.any_active => KEEP,
-            [(x, lu)] if *x == t.cut => *lu,
+            [x, lu] if *x as usize == t.cut => {
+                if *lu == u64::MAX {
+                    KEEP
+                } else {
+                    *lu as usize
+                }
+            }
             _ => return None,
         };
         for (k, &a) in t.a.iter().enumerate() {
@@ -494,7 +559,7 @@ impl Liveness {
     /// whose later steps are summarised by `tail` (made from the same steps after that cut).
     /// None when the tail reads other earlier storages than that walk left live, or on overflow:
     /// then walk instead.
-    pub fn peak_tail(&self, input_bytes: u64, steps: &[Step], tail: &Tail) -> Option<u64> {
+    pub fn peak_tail(&self, input_bytes: u64, steps: &[Step], tail: TailView) -> Option<u64> {
         let i = self.cuts.len().checked_sub(1)?;
         if self.cuts[i] != tail.cut || self.root.len() < tail.cut + 1 {
             return None;
@@ -513,7 +578,7 @@ impl Liveness {
             }
             Some(())
         };
-        for &(x, lu) in &tail.ext_last_use {
+        for (x, lu) in tail.ext_pairs() {
             add(self.root[x], lu)?;
         }
         if !tail.any_active {
@@ -662,7 +727,7 @@ mod tests {
                 if round > 0 && level == cuts.len() - 1 {
                     // only the steps after the last cut changed: a tail summary needs no walk
                     tails += 1;
-                    if let Some(p) = inc.peak_tail(input, &steps, &Tail::new(&steps, cut).unwrap()) {
+                    if let Some(p) = inc.peak_tail(input, &steps, Tail::new(&steps, cut).unwrap().view()) {
                         assert_eq!(p, want, "tail after cuts {cuts:?}, round {round}: {:?}", steps);
                         tail_hits += 1;
                     }
@@ -718,7 +783,20 @@ mod tests {
             let input = 1 + rnd(30);
             let want = Liveness::default().peak(input, &steps).unwrap();
             let tails: Vec<Tail> = bounds.windows(2).map(|w| Tail::span(&steps, w[0], w[1]).unwrap()).collect();
-            if let Some(got) = peak_chain(input, tails.iter().map(Some)) {
+            // through the stored words too, as the memo keeps them
+            let direct = peak_chain(input, tails.iter().map(|t| Some(t.view())));
+            let mut stored: Vec<Vec<u64>> = Vec::new();
+            for (t, w) in tails.iter().zip(bounds.windows(2)) {
+                let mut words = vec![7; Tail::words(w[1] - w[0], 2)];
+                if t.write(&mut words, 2) {
+                    stored.push(words);
+                }
+            }
+            if stored.len() == tails.len() {
+                let read = peak_chain(input, stored.iter().zip(bounds.windows(2)).map(|(w, b)| Some(TailView::read(w, b[0], b[1] - b[0], 2))));
+                assert_eq!(direct, read);
+            }
+            if let Some(got) = direct {
                 assert_eq!(got, want, "bounds {bounds:?}: {steps:?}");
                 answered += 1;
             }

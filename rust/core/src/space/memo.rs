@@ -15,7 +15,7 @@
 
 use super::compile::Program;
 use crate::graph::SUMMED;
-use crate::memory::{Step, StepKind, Tail};
+use crate::memory::{Step, StepKind, Tail, TailView};
 use crate::shape::Shape;
 
 /// Entries per segment: 64 × the combinations of its variables (the earlier shapes it reads
@@ -79,55 +79,136 @@ impl Segments {
                 k
             })
             .collect();
-        Segments { bounds, seg_of, vars, ext, sets, keep }
+        let mut segs = Segments { bounds, seg_of, vars, ext, sets, keep };
+        // within the budget: halve the largest table until the tables fit
+        loop {
+            let words: Vec<usize> = (0..m).map(|j| segs.sets[j] * WAYS * Layout::new(&segs, j).stride).collect();
+            if words.iter().sum::<usize>() <= BUDGET_WORDS {
+                break;
+            }
+            let (j, _) = words.iter().enumerate().max_by_key(|(_, w)| **w).unwrap();
+            if segs.sets[j] <= 16 {
+                break;
+            }
+            segs.sets[j] /= 2;
+        }
+        segs
     }
 }
 
-/// One remembered segment outcome.
-#[derive(Default)]
-pub struct Entry {
-    digits: Vec<u64>,
-    ext: Vec<Shape>,
+/// Where each part of an entry sits in a segment's flat table (u64 words); every entry of a
+/// segment has the same layout, so an entry is one contiguous run of words (a replay touches
+/// a couple of cache lines, not a pointer per part).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    digits: usize,
+    ext: usize,
+    delta: usize,
+    layers: usize,
+    keep: usize,
+    last_active: usize,
+    steps: usize,
+    tail: usize,
+    stride: usize,
+    /// counts: digits, ext shapes, keep shapes, steps
+    nv: usize,
+    ne: usize,
+    nk: usize,
+    ns: usize,
+}
+
+impl Layout {
+    fn new(segs: &Segments, j: usize) -> Layout {
+        let (nv, ne, nk, ns) = (segs.vars[j].len(), segs.ext[j].len(), segs.keep[j].len(), segs.bounds[j + 1] - segs.bounds[j]);
+        let digits = 1; // word 0: 1 when filled
+        let ext = digits + nv;
+        let delta = ext + ne * Shape::WORDS;
+        let layers = delta + SUMMED;
+        let keep = layers + 1;
+        let last_active = keep + nk * Shape::WORDS;
+        let steps = last_active + 1 + Shape::WORDS;
+        let tail = steps + 2 * ns;
+        let stride = tail + 1 + Tail::words(ns, ne);
+        Layout { digits, ext, delta, layers, keep, last_active, steps, tail, stride, nv, ne, nk, ns }
+    }
+}
+
+/// A remembered segment outcome, borrowed from the table.
+pub struct Entry<'a> {
+    w: &'a [u64],
+    l: Layout,
+    cut: usize,
+}
+
+impl<'a> Entry<'a> {
     /// what the segment adds to [`crate::Totals::summed`]
-    pub delta: [u64; SUMMED],
+    pub fn delta(&self) -> &'a [u64; SUMMED] {
+        self.w[self.l.delta..self.l.delta + SUMMED].try_into().unwrap()
+    }
+
     /// layers executed
-    pub layers: u64,
-    /// shapes of the segment's `keep` values
-    pub shapes: Vec<Shape>,
-    /// (kind, bytes) of instances bounds[j] .. bounds[j + 1]
-    pub steps: Vec<(StepKind, u64)>,
-    /// the segment's liveness summary (replays need no liveness walk)
-    pub tail: Option<Tail>,
+    pub fn layers(&self) -> u64 {
+        self.w[self.l.layers]
+    }
+
+    /// shapes of the segment's `keep` values, in order
+    pub fn keep(&self) -> impl Iterator<Item = Shape> + 'a {
+        self.w[self.l.keep..self.l.keep + self.l.nk * Shape::WORDS].chunks_exact(Shape::WORDS).map(Shape::read)
+    }
+
     /// the segment's last executed value and its shape
-    pub last_active: Option<(usize, Shape)>,
+    pub fn last_active(&self) -> Option<(usize, Shape)> {
+        let v = self.w[self.l.last_active];
+        (v > 0).then(|| ((v - 1) as usize, Shape::read(&self.w[self.l.last_active + 1..])))
+    }
+
+    /// (kind, bytes) of the segment's instances
+    pub fn steps(&self) -> impl Iterator<Item = (StepKind, u64)> + 'a {
+        self.w[self.l.steps..self.l.steps + 2 * self.l.ns].chunks_exact(2).map(|p| {
+            let kind = match p[0] {
+                0 => StepKind::Own,
+                1 => StepKind::Alias,
+                _ => StepKind::Skipped,
+            };
+            (kind, p[1])
+        })
+    }
+
+    /// the segment's liveness summary (replays need no liveness walk)
+    pub fn tail(&self) -> Option<TailView<'a>> {
+        let t = self.l.tail;
+        (self.w[t] != 0).then(|| TailView::read(&self.w[t + 1..self.l.stride], self.cut, self.l.ns, self.l.ne))
+    }
 }
 
 /// The tables of one evaluator (taken from and returned to the program's pool).
 pub struct Memo {
     /// (batch, dtype bytes) the entries were made with
     tag: (u64, u64),
-    tables: Vec<Vec<Option<Box<Entry>>>>,
+    layouts: Vec<Layout>,
+    /// per segment: sets × WAYS entries of `stride` words
+    tables: Vec<Vec<u64>>,
     /// next way to overwrite, per segment
     victim: Vec<usize>,
     pub hits: u64,
     pub misses: u64,
 }
 
+/// Bound on one memo's tables (words; 8 bytes each): large tables shrink to fit.
+const BUDGET_WORDS: usize = 8 << 20;
+
 impl Memo {
     pub fn new(segs: &Segments, tag: (u64, u64)) -> Memo {
-        let tables = segs
-            .sets
-            .iter()
-            .map(|&s| {
-                (0..s * WAYS).map(|_| None).collect()
-            })
-            .collect();
-        Memo { tag, tables, victim: vec![0; segs.sets.len()], hits: 0, misses: 0 }
+        let layouts: Vec<Layout> = (0..segs.sets.len()).map(|j| Layout::new(segs, j)).collect();
+        let tables = layouts.iter().zip(&segs.sets).map(|(l, &s)| vec![0u64; s * WAYS * l.stride]).collect();
+        Memo { tag, layouts, tables, victim: vec![0; segs.sets.len()], hits: 0, misses: 0 }
     }
 
     /// Whether tables from the pool fit these segments and options.
     pub fn fits(&self, segs: &Segments, tag: (u64, u64)) -> bool {
-        self.tag == tag && self.tables.len() == segs.sets.len() && self.tables.iter().zip(&segs.sets).all(|(t, &s)| t.len() == s * WAYS)
+        self.tag == tag
+            && self.layouts.len() == segs.sets.len()
+            && (0..segs.sets.len()).all(|j| self.layouts[j] == Layout::new(segs, j) && self.tables[j].len() == segs.sets[j] * WAYS * self.layouts[j].stride)
     }
 
     /// First entry of the set for this key.
@@ -147,20 +228,22 @@ impl Memo {
     }
 
     #[inline]
-    fn matches(e: &Option<Box<Entry>>, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> bool {
-        let Some(e) = e else { return false };
-        segs.vars[j].iter().zip(&e.digits).all(|(&v, &d)| digits[v] == d) && segs.ext[j].iter().zip(&e.ext).all(|(&x, shape)| values[x] == *shape)
+    fn matches(w: &[u64], l: &Layout, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> bool {
+        w[0] != 0
+            && segs.vars[j].iter().zip(&w[l.digits..l.digits + l.nv]).all(|(&v, &d)| digits[v] == d)
+            && segs.ext[j].iter().zip(w[l.ext..l.ext + l.ne * Shape::WORDS].chunks_exact(Shape::WORDS)).all(|(&x, sw)| values[x].equals_words(sw))
     }
 
-    /// The remembered outcome of segment `j` for these digits and earlier values, if any, and
-    /// its place (for [`Memo::entry`]).
+    /// The place of the remembered outcome of segment `j` for these digits and earlier values.
     #[inline]
-    pub fn lookup(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> Option<(usize, &Entry)> {
+    pub fn lookup(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> Option<usize> {
         let s = Self::set(segs, j, digits, values);
-        match (s..s + WAYS).find(|&i| Self::matches(&self.tables[j][i], segs, j, digits, values)) {
+        let l = &self.layouts[j];
+        let t = &self.tables[j];
+        match (s..s + WAYS).find(|&i| Self::matches(&t[i * l.stride..(i + 1) * l.stride], l, segs, j, digits, values)) {
             Some(i) => {
                 self.hits += 1;
-                self.tables[j][i].as_deref().map(|e| (i, e))
+                Some(i)
             }
             None => {
                 self.misses += 1;
@@ -169,35 +252,60 @@ impl Memo {
         }
     }
 
-    pub fn entry(&self, j: usize, i: usize) -> Option<&Entry> {
-        self.tables[j][i].as_deref()
+    /// The entry at place `i` of segment `j` (None if empty).
+    #[inline]
+    pub fn entry(&self, segs: &Segments, j: usize, i: usize) -> Option<Entry<'_>> {
+        let l = self.layouts[j];
+        let w = &self.tables[j][i * l.stride..(i + 1) * l.stride];
+        (w[0] != 0).then_some(Entry { w, l, cut: segs.bounds[j] })
     }
 
-    /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`).
-    /// Returns its place.
+    /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`);
+    /// returns its place.
     pub fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: &[Step]) -> usize {
         let s = Self::set(segs, j, digits, values);
-        let way = match (s..s + WAYS).find(|&i| self.tables[j][i].is_none()) {
+        let l = self.layouts[j];
+        let t = &mut self.tables[j];
+        let way = match (s..s + WAYS).find(|&i| t[i * l.stride] == 0) {
             Some(i) => i,
             None => {
                 self.victim[j] = (self.victim[j] + 1) % WAYS;
                 s + self.victim[j]
             }
         };
-        let e = self.tables[j][way].get_or_insert_with(Default::default);
-        e.digits.clear();
-        e.digits.extend(segs.vars[j].iter().map(|&v| digits[v]));
-        e.ext.clear();
-        e.ext.extend(segs.ext[j].iter().map(|&x| values[x]));
-        e.delta = delta;
-        e.layers = layers;
-        e.shapes.clear();
-        e.shapes.extend(segs.keep[j].iter().map(|&v| values[v]));
         let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
-        e.steps.clear();
-        e.steps.extend(steps[a..b].iter().map(|s| (s.kind, s.bytes)));
-        e.last_active = (a..b).rev().find(|&k| steps[k].kind != StepKind::Skipped).map(|k| (k + 1, values[k + 1]));
-        e.tail = Tail::span(steps, a, b);
+        let w = &mut t[way * l.stride..(way + 1) * l.stride];
+        w[0] = 1;
+        for (o, &v) in w[l.digits..l.digits + l.nv].iter_mut().zip(&segs.vars[j]) {
+            *o = digits[v];
+        }
+        for (o, &x) in w[l.ext..l.ext + l.ne * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.ext[j]) {
+            values[x].write(o);
+        }
+        w[l.delta..l.delta + SUMMED].copy_from_slice(&delta);
+        w[l.layers] = layers;
+        for (o, &v) in w[l.keep..l.keep + l.nk * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.keep[j]) {
+            values[v].write(o);
+        }
+        match (a..b).rev().find(|&k| steps[k].kind != StepKind::Skipped) {
+            Some(k) => {
+                w[l.last_active] = k as u64 + 2; // value k + 1, stored + 1
+                values[k + 1].write(&mut w[l.last_active + 1..]);
+            }
+            None => w[l.last_active] = 0,
+        }
+        for (o, st) in w[l.steps..l.steps + 2 * l.ns].chunks_exact_mut(2).zip(&steps[a..b]) {
+            o[0] = match st.kind {
+                StepKind::Own => 0,
+                StepKind::Alias => 1,
+                StepKind::Skipped => 2,
+            };
+            o[1] = st.bytes;
+        }
+        match Tail::span(steps, a, b) {
+            Some(tail) => w[l.tail] = tail.write(&mut w[l.tail + 1..l.stride], l.ne) as u64,
+            None => w[l.tail] = 0,
+        }
         way
     }
 }

@@ -468,7 +468,7 @@ impl<'p> Evaluator<'p> {
             // a chain of stages: the segments' summaries give the peak without a walk
             let chain = match (&self.segs, &self.memo) {
                 (Some(sg), Some(m)) => {
-                    crate::memory::peak_chain(input_bytes, (0..sg.bounds.len() - 1).map(|j| m.entry(j, self.seg_way[j]).and_then(|e| e.tail.as_ref())))
+                    crate::memory::peak_chain(input_bytes, (0..sg.bounds.len() - 1).map(|j| m.entry(sg, j, self.seg_way[j]).and_then(|e| e.tail())))
                 }
                 _ => None,
             };
@@ -480,8 +480,8 @@ impl<'p> Evaluator<'p> {
                 // resume from the deepest cut whose values are unchanged
                 let resume = self.cuts.iter().rposition(|&c| c <= self.live_valid);
                 // only the replayed last segment changed: its summary gives the peak unwalked
-                let tail = match (resume, self.replayed_last, &self.memo) {
-                    (Some(r), Some((j, way)), Some(m)) if r + 1 == self.cuts.len() => m.entry(j, way).and_then(|e| e.tail.as_ref()),
+                let tail = match (resume, self.replayed_last, &self.memo, &self.segs) {
+                    (Some(r), Some((j, way)), Some(m), Some(sg)) if r + 1 == self.cuts.len() => m.entry(sg, j, way).and_then(|e| e.tail()),
                     _ => None,
                 };
                 let walked = match tail.and_then(|t| self.liveness.peak_tail(input_bytes, &self.steps, t)) {
@@ -521,19 +521,20 @@ impl<'p> Evaluator<'p> {
             self.saved[a] = self.running.clone();
             self.saved_layers[a] = self.num_layers;
             let memo = self.memo.as_mut().unwrap();
-            if let Some((way, e)) = memo.lookup(segs, j, &self.digits, &self.values) {
+            if let Some(way) = memo.lookup(segs, j, &self.digits, &self.values) {
+                let e = memo.entry(segs, j, way).unwrap();
                 let mut replayed = self.running.clone();
                 // an overflow is left to the instances, whose message names the layer
-                if replayed.add_summed(&e.delta) {
+                if replayed.add_summed(e.delta()) {
                     self.running = replayed;
-                    self.num_layers += e.layers;
-                    for (&v, &shape) in segs.keep[j].iter().zip(&e.shapes) {
+                    self.num_layers += e.layers();
+                    for (&v, shape) in segs.keep[j].iter().zip(e.keep()) {
                         self.values[v] = shape;
                     }
-                    if let Some((v, shape)) = e.last_active {
+                    if let Some((v, shape)) = e.last_active() {
                         self.values[v] = shape;
                     }
-                    for (st, &(kind, bytes)) in self.steps[a..b].iter_mut().zip(&e.steps) {
+                    for (st, (kind, bytes)) in self.steps[a..b].iter_mut().zip(e.steps()) {
                         st.kind = kind;
                         st.bytes = bytes;
                     }
