@@ -121,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0): same seed, same ids, on any machine")
     sw.add_argument("--where", dest="where", metavar="EXPR", help="keep only rows satisfying EXPR (evaluated in Rust)")
     sw.add_argument("--shard", metavar="I/N", help="compute only shard I of N (0-based), for job arrays")
+    sw.add_argument("--range", dest="grid_range", metavar="START:END",
+                    help="only grid positions (= variant ids) START..END-1, consecutive: a slice of a grid too large to "
+                         "sweep whole (grid order re-evaluates only the layers after the changed variables, so it is the fastest order)")
     sw.add_argument("--resume", action="store_true", help="complete an interrupted sweep in OUT (same spec and options)")
     sw.add_argument("--threads", type=int, default=0,
                     help="rayon threads (default: all cores; with --engine dask: per worker, default 1)")
@@ -320,6 +323,16 @@ def cmd_space(args) -> int:
     return 0
 
 
+def _range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        a, b = text.replace("_", "").split(":")
+        return int(a), int(b)
+    except ValueError:
+        raise _core.ArchsweepError(f"--range {text!r}: expected START:END, e.g. 0:1000000") from None
+
+
 def _shard(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
@@ -338,7 +351,7 @@ def cmd_sweep(args) -> int:
     space = Space.load(args.spec)
     summary = sweep(
         space, where=args.where, sample=args.sample, seed=args.seed, out=args.out, resume=args.resume,
-        shard=_shard(args.shard), threads=args.threads, batch=args.batch, dtype=args.dtype,
+        shard=_shard(args.shard), grid_range=_range(args.grid_range), threads=args.threads, batch=args.batch, dtype=args.dtype,
         optimizer=args.optimizer, chunk_rows=args.chunk_rows, max_variants=args.max_variants,
         progress=not args.no_progress and sys.stderr.isatty(),
         engine=args.engine, scheduler=args.scheduler, workers=args.workers,

@@ -411,6 +411,7 @@ def sweep(
     sample: int | None = None,
     seed: int = 0,
     ids: Sequence[int] | None = None,
+    grid_range: tuple[int, int] | None = None,
     out: str | Path | None = None,
     resume: bool = False,
     shard: tuple[int, int] | None = None,
@@ -428,7 +429,8 @@ def sweep(
     executor: cf.Executor | None = None,
 ) -> pl.DataFrame | SweepSummary:
     """Evaluate variants of ``space``: the full grid, ``sample`` seeded random variants
-    without replacement, or the given ``ids``. ``where`` is an expression over the metric
+    without replacement, the given ``ids``, or ``grid_range=(start, end)``: the grid positions
+    (= ids) start..end-1, consecutive, e.g. one slice of a grid too large to sweep whole. ``where`` is an expression over the metric
     columns and variables (``"params < 5e6 and macs < 3e8"``, ``"peak_activation_bytes <
     64 MiB"``) evaluated in Rust, so rejected variants never reach Python.
 
@@ -457,12 +459,24 @@ def sweep(
         i, n_sh = shard
         if not (n_sh >= 1 and 0 <= i < n_sh):
             raise _core.ArchsweepError(f"shard {i}/{n_sh}: need 0 <= I < N")
-    mode, n = _plan(space, sample, ids, max_variants)
+    offset = 0
+    if grid_range is not None:
+        if sample is not None or ids is not None:
+            raise _core.ArchsweepError("give one of sample, ids and grid_range")
+        start, end = (int(x) for x in grid_range)
+        if not 0 <= start < end <= min(space.size, 2**64):
+            raise _core.ArchsweepError(f"grid_range [{start:,}, {end:,}) must lie in [0, {min(space.size, 2**64):,}) and not be empty")
+        mode, n, offset = "grid", end - start, start
+    else:
+        mode, n = _plan(space, sample, ids, max_variants)
     ids_list = None if ids is None else [int(x) for x in ids]
     summary = SweepSummary(positions=n, out=None if out is None else str(out), engine="custom" if executor is not None else engine)
     t0 = time.perf_counter()
-    chunks = _chunks(n, chunk_rows, shard)
+    # chunk positions are absolute (grid positions are ids); ids mode slices ids_list by them
+    chunks = [(k, s + offset, e + offset) for k, s, e in _chunks(n, chunk_rows, shard)]
     meta = _run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list)
+    if grid_range is not None:
+        meta["grid_range"] = [offset, offset + n]
     # checks the options (where, dtype, ...) here, once, and gives the schema of an empty result
     empty = pl.from_arrow(pa.Table.from_batches(space._c.evaluate(
         mode, 0, 0, seed=seed, ids=None if ids_list is None else [], where=where, batch=batch, dtype=dtype,
