@@ -10,7 +10,8 @@ Per space: "grid/sample in memory" are evaluation alone (Rust + Arrow export, no
 defaults otherwise: the denominator of the ratio); "parts write" is the same table written with
 the engine's own part options (``archsweep.sweep.PARQUET_OPTIONS``); "to Parquet" is
 ``archsweep.sweep(space, sample=n, seed=1, out=DIR)`` end to end, and ratio = to Parquet / polars
-write. CPU figures are this process's user+sys CPU per row: on a machine where evaluation and the
+write. "grid to Parquet" is ``archsweep.sweep(space, grid_range=(0, n), out=DIR)`` (consecutive
+ids), with its own ratio against polars' write of that grid table. CPU figures are this process's user+sys CPU per row: on a machine where evaluation and the
 write each use every core, overlapping them cannot beat 1 / (cpu eval + cpu write) x cores.
 Each measurement is the best of --repeat runs (the machine may be shared: noisy).
 For scale: profilers that build the model and run a forward pass (fvcore, thop, ptflops,
@@ -77,13 +78,24 @@ def bench_space(path: Path, n: int, threads: int, repeat: int) -> dict:
         def parts_write():
             df.write_parquet(Path(d) / "parts.parquet", **PARQUET_OPTIONS)
 
-        runs = {"parquet": [], "polars_write": [], "parts_write": []}
+        grid_df = archsweep.sweep(space, grid_range=(0, grid_n), threads=threads)
+
+        def grid_to_parquet():
+            shutil.rmtree(Path(d) / "gds", ignore_errors=True)
+            return archsweep.sweep(space, grid_range=(0, grid_n), out=Path(d) / "gds", threads=threads)
+
+        def grid_polars_write():
+            grid_df.write_parquet(Path(d) / "grid.parquet", compression="zstd")
+
+        runs = {"parquet": [], "polars_write": [], "parts_write": [], "grid_parquet": [], "grid_polars_write": []}
         for _ in range(repeat):  # interleaved, so a busy spell of the machine hits all three
-            for key, fn in (("parquet", to_parquet), ("polars_write", polars_write), ("parts_write", parts_write)):
+            for key, fn in (("parquet", to_parquet), ("polars_write", polars_write), ("parts_write", parts_write),
+                            ("grid_parquet", grid_to_parquet), ("grid_polars_write", grid_polars_write)):
                 runs[key].append(timed(fn)[1:])
         for key, rs in runs.items():
             dt, cpu = min(rs)
-            res[f"{key}_rate"], res[f"{key}_cpu"] = n / dt, cpu / n
+            rows = grid_n if key.startswith("grid") else n
+            res[f"{key}_rate"], res[f"{key}_cpu"] = rows / dt, cpu / rows
         res["parquet_bytes"] = sum(p.stat().st_size for p in (Path(d) / "ds").glob("*.parquet"))
         res["polars_bytes"] = (Path(d) / "polars.parquet").stat().st_size
     res["rows"] = df.height
@@ -97,10 +109,12 @@ def fmt_options(opts: dict) -> str:
 def rss_of_big_sweep(path: Path, n: int) -> tuple[float, float]:
     """Peak RSS (MiB) and seconds of a child process sweeping n variants to disk."""
     with tempfile.TemporaryDirectory() as d:
+        # VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child forked from this (large)
+        # benchmark process would report this process's size
         code = (
-            "import archsweep, resource, sys;"
+            "import archsweep, re;"
             f"archsweep.sweep(archsweep.Space.load({str(path)!r}), sample={n}, seed=3, out={d!r} + '/ds');"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+            "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"
         )
         t = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
@@ -140,6 +154,8 @@ def main() -> int:
         print(f"{'':<8} one after the other: {serial / 1e6:.2f} M/s; fully overlapped: "
               f"{min(r['sample_rate'], r['parts_write_rate']) / 1e6:.2f} M/s, or with {os.cpu_count()} cores busy in both "
               f"phases {os.cpu_count() / (r['sample_cpu'] + r['parts_write_cpu']) / 1e6:.2f} M/s")
+        print(f"{'':<8} grid order to Parquet: {r['grid_parquet_rate'] / 1e6:.2f} M/s vs polars write of that table "
+              f"{r['grid_polars_write_rate'] / 1e6:.2f} M rows/s: ratio {r['grid_parquet_rate'] / r['grid_polars_write_rate']:.2f}")
         print(f"{'':<8} Parquet: {r['parquet_bytes'] / r['n']:.1f} bytes/row (parts: {fmt_options(PARQUET_OPTIONS)}; "
               f"polars write: {r['polars_bytes'] / r['n']:.1f} bytes/row, compression='zstd' at its default level)")
     big = args.rss_variants or (1_000_000 if args.quick else 100_000_000)
