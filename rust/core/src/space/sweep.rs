@@ -232,6 +232,8 @@ struct Evaluator<'p> {
     /// count/`when` expression values: all stale, or those reading variable positions >= this
     exprs_all_stale: bool,
     expr_dirty: usize,
+    /// some expression belongs to no instance (so no segment would bring it up to date)
+    eager_exprs: bool,
     /// ids come in increasing runs (grid order), so checkpoints and digit increments pay off
     sequential: bool,
     last_id: u64,
@@ -324,6 +326,15 @@ impl<'p> Evaluator<'p> {
             exprs_valid: false,
             exprs_all_stale: true,
             expr_dirty: 0,
+            eager_exprs: {
+                let mut used = vec![false; prog.exprs.len()];
+                for p in prog.instances.iter().flat_map(|i| &i.preds) {
+                    match *p {
+                        Pred::Truthy(e) | Pred::Greater(e, _) => used[e] = true,
+                    }
+                }
+                used.contains(&false)
+            },
             sequential,
             last_id: 0,
             liveness: Liveness::default(),
@@ -405,9 +416,10 @@ impl<'p> Evaluator<'p> {
             }
         }
         self.live_valid = self.live_valid.min(start);
-        // (with segments, expressions wait for the first segment that runs, unless the input
-        // shape is made again: a fresh evaluation checks them before it)
-        if self.segs.is_none() || start == 0 {
+        // With segments, expressions wait for the first segment that runs: a replayed one
+        // evaluated its own without error for these digits. A fresh evaluation reports an
+        // expression's error before an input shape's, so a bad input shape checks them first.
+        if self.segs.is_none() || self.eager_exprs {
             if let Err(m) = self.refresh_exprs() {
                 self.valid_upto = 0;
                 return Outcome::Invalid(m);
@@ -417,14 +429,23 @@ impl<'p> Evaluator<'p> {
             // the input shape
             let mut dims = [0u64; crate::shape::MAX_RANK];
             dims[0] = self.opts.batch;
+            let mut bad = None;
             if prog.input.len() + 1 > crate::shape::MAX_RANK {
-                return Outcome::Invalid("input rank too large".into());
-            }
-            for (i, a) in prog.input.iter().enumerate() {
-                match a.eval(&self.slots).ok().and_then(|j| j.as_u64()).filter(|&d| d > 0) {
-                    Some(d) => dims[i + 1] = d,
-                    None => return Outcome::Invalid(format!("input dim {i} is not a positive integer")),
+                bad = Some("input rank too large".to_string());
+            } else {
+                for (i, a) in prog.input.iter().enumerate() {
+                    match a.eval(&self.slots).ok().and_then(|j| j.as_u64()).filter(|&d| d > 0) {
+                        Some(d) => dims[i + 1] = d,
+                        None => {
+                            bad = Some(format!("input dim {i} is not a positive integer"));
+                            break;
+                        }
+                    }
                 }
+            }
+            if let Some(m) = bad {
+                self.valid_upto = 0;
+                return Outcome::Invalid(self.refresh_exprs().err().unwrap_or(m));
             }
             self.values[0] = Shape::new(&dims[..prog.input.len() + 1]).unwrap();
             self.running = Totals::default();
@@ -869,6 +890,8 @@ mod tests {
     /// (expression errors, alongside the space's invalid shapes).
     fn space_with_expression_errors() -> Program {
         let mut spec = mini_spec();
+        // and an input shape that is invalid (0 wide) for res 8
+        spec["input"] = json!([3, "=res", "=res - 8"]);
         let stage = &mut spec["layers"][0]["layers"];
         stage.as_array_mut().unwrap().push(json!({"name": "extra", "op": "relu", "when": "=s == 1 and 8 // (k - 3) > 1"}));
         stage.as_array_mut().unwrap().push(json!({"name": "more", "op": "relu", "when": "=16 // (width[s] - 4) > 1"}));
@@ -884,7 +907,8 @@ mod tests {
         let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
         let (cols, _) = evaluate(&prog, Ids::Grid, 0..size, None, Options::default());
         let zero = cols.errors.iter().filter(|(_, e)| e.contains("zero")).count();
-        assert!(zero > 0 && zero < cols.errors.len(), "{zero} expression errors of {}: {:?}", cols.errors.len(), &cols.errors[..3]);
+        let input = cols.errors.iter().filter(|(_, e)| e.starts_with("input dim")).count();
+        assert!(zero > 0 && input > 0 && zero + input < cols.errors.len(), "{zero} expression and {input} input errors of {}", cols.errors.len());
     }
 
     fn check_grid_replay(prog: &Program) {
