@@ -192,6 +192,13 @@ pub struct Totals {
 /// Number of fields in [`Totals::summed`].
 pub const SUMMED: usize = 9;
 
+/// The summed fields of a `Totals`, as an array value or an assignment target.
+macro_rules! summed_fields {
+    ($t:expr) => {
+        [$t.params, $t.weight_params, $t.bias_params, $t.trainable_params, $t.buffers, $t.buffer_bytes, $t.macs, $t.other_ops, $t.activation_bytes]
+    };
+}
+
 /// What one executed layer adds to the totals.
 #[derive(Debug, Clone, Copy)]
 pub struct LayerAmounts {
@@ -228,17 +235,7 @@ impl Totals {
     /// The fields [`Totals::add_layer`] sums, in a fixed order: sweeps replay a run of layers
     /// by adding their difference at once.
     pub fn summed(&self) -> [u64; SUMMED] {
-        [
-            self.params,
-            self.weight_params,
-            self.bias_params,
-            self.trainable_params,
-            self.buffers,
-            self.buffer_bytes,
-            self.macs,
-            self.other_ops,
-            self.activation_bytes,
-        ]
+        summed_fields!(self)
     }
 
     /// Add a difference of [`Totals::summed`]; false (and nothing changed) on overflow.
@@ -250,17 +247,7 @@ impl Totals {
                 None => return false,
             }
         }
-        [
-            self.params,
-            self.weight_params,
-            self.bias_params,
-            self.trainable_params,
-            self.buffers,
-            self.buffer_bytes,
-            self.macs,
-            self.other_ops,
-            self.activation_bytes,
-        ] = s;
+        summed_fields!(self) = s;
         true
     }
 

@@ -190,109 +190,61 @@ impl Liveness {
     }
 
     fn walk(&mut self, input_bytes: u64, steps: &[Step], resume: Option<usize>) -> Result<u64, String> {
-        if let Some(i) = resume {
-            if let Some(p) = self.resumed(input_bytes, steps, i)? {
-                self.resumed_walks += 1;
-                return Ok(p);
-            }
-        }
-        self.full(input_bytes, steps)
-    }
-
-    fn full(&mut self, input_bytes: u64, steps: &[Step]) -> Result<u64, String> {
         let n = steps.len() + 1;
         if self.root.len() < n {
             self.root.resize(n, 0);
             self.last_use.resize(n, 0);
             self.freed.resize(n, 0);
         }
-        let (root, last_use, freed) = (&mut self.root[..n], &mut self.last_use[..n], &mut self.freed[..n]);
-        root[0] = 0;
-        last_use[0] = 0;
-        let mut result = 0; // the value holding the model's result
-        let mut next_cut = 0;
-        for (i, s) in steps.iter().enumerate() {
-            let v = i + 1;
-            while next_cut < self.cuts.len() && self.cuts[next_cut] < v {
-                self.states[next_cut].last_active = result;
-                next_cut += 1;
-            }
-            match s.kind {
-                StepKind::Own => {
-                    // an output nobody reads is freed right after it is made
-                    root[v] = v;
-                    last_use[v] = v;
-                }
-                StepKind::Alias => {
-                    let r = root[s.reads[0]];
-                    root[v] = r;
-                    last_use[r] = v;
-                }
-                StepKind::Skipped => {
-                    root[v] = root[s.reads[0]];
-                    continue;
-                }
-            }
-            // values are visited in order, so the latest reader is the last one
-            for &r in s.reads {
-                last_use[root[r]] = v;
-            }
-            result = v;
-        }
-        for st in &mut self.states[next_cut..] {
-            st.last_active = result;
-        }
-        last_use[root[result]] = KEEP;
-        freed.fill(0);
-        for v in 0..n {
-            if root[v] == v && last_use[v] != KEEP {
-                freed[last_use[v]] = freed[last_use[v]].wrapping_add(size(input_bytes, steps, v));
+        if let Some(i) = resume {
+            if let Some(p) = self.walk_from(input_bytes, steps, Some(i))? {
+                self.resumed_walks += 1;
+                return Ok(p);
             }
         }
-        let mut live = input_bytes;
-        let mut peak = live;
-        live -= freed[0];
-        let mut next_cut = 0;
-        for v in 0..n {
-            if v > 0 {
-                live = crate::num::add(live, size(input_bytes, steps, v))?;
-                peak = peak.max(live);
-                live -= freed[v];
-            }
-            while next_cut < self.cuts.len() && self.cuts[next_cut] == v {
-                let st = &mut self.states[next_cut];
-                st.peak = peak;
-                st.live = live;
-                st.escape.clear();
-                st.escape.extend((0..=v).filter(|&u| root[u] == u && last_use[u] > v));
-                next_cut += 1;
-            }
-        }
-        Ok(peak)
+        Ok(self.walk_from(input_bytes, steps, None)?.expect("a walk from the input has no earlier storages to disagree on"))
     }
 
-    /// Walk only the steps after cut `i`; None when they read other earlier storages than the
-    /// remembered walk assumed (then the caller walks everything).
-    fn resumed(&mut self, input_bytes: u64, steps: &[Step], i: usize) -> Result<Option<u64>, String> {
-        let cut = self.cuts[i];
+    /// Walk the steps after cut `from` (None: from the input, value 0, live on its own), with
+    /// the values up to that cut as the previous walk left them; record every later cut's
+    /// state. None when the steps read other earlier storages than that walk left live.
+    fn walk_from(&mut self, input_bytes: u64, steps: &[Step], from: Option<usize>) -> Result<Option<u64>, String> {
         let n = steps.len() + 1;
-        if self.root.len() < n || cut >= n {
+        let (cut, mut result, mut live, mut peak, mut next_cut) = match from {
+            Some(i) => {
+                let st = &self.states[i];
+                (self.cuts[i], st.last_active, st.live, st.peak, i + 1)
+            }
+            None => {
+                self.root[0] = 0;
+                // cuts at the input hold the state before any step
+                let mut k = 0;
+                while k < self.cuts.len() && self.cuts[k] == 0 {
+                    let st = &mut self.states[k];
+                    (st.peak, st.live, st.last_active) = (input_bytes, input_bytes, 0);
+                    st.escape.clear();
+                    st.escape.push(0);
+                    k += 1;
+                }
+                (0, 0, input_bytes, input_bytes, k)
+            }
+        };
+        if cut >= n {
             return Ok(None);
         }
         let (root, last_use, freed) = (&mut self.root[..n], &mut self.last_use[..n], &mut self.freed[..n]);
+        // roots made at or before the cut that later steps read: (root, last use)
         let escaping = &mut self.escaping;
         escaping.clear();
         let mut touch = |last_use: &mut [usize], u: usize, v: usize| {
             if u > cut {
-                last_use[u] = v;
+                last_use[u] = v; // values are visited in order: the latest reader is the last
             } else if let Some(e) = escaping.iter_mut().find(|e| e.0 == u) {
                 e.1 = v;
             } else {
                 escaping.push((u, v));
             }
         };
-        let mut result = self.states[i].last_active;
-        let mut next_cut = i + 1;
         for (k, s) in steps.iter().enumerate().skip(cut) {
             let v = k + 1;
             while next_cut < self.cuts.len() && self.cuts[next_cut] < v {
@@ -301,6 +253,7 @@ impl Liveness {
             }
             match s.kind {
                 StepKind::Own => {
+                    // an output nobody reads is freed right after it is made
                     root[v] = v;
                     last_use[v] = v;
                 }
@@ -324,9 +277,11 @@ impl Liveness {
         }
         touch(last_use, root[result], KEEP);
         escaping.sort_unstable();
-        let st = &self.states[i];
-        if escaping.len() != st.escape.len() || escaping.iter().zip(&st.escape).any(|(e, &u)| e.0 != u) {
-            return Ok(None);
+        if let Some(i) = from {
+            let st = &self.states[i];
+            if escaping.len() != st.escape.len() || escaping.iter().zip(&st.escape).any(|(e, &u)| e.0 != u) {
+                return Ok(None);
+            }
         }
         freed[cut + 1..].fill(0);
         for &(u, lu) in escaping.iter() {
@@ -339,9 +294,7 @@ impl Liveness {
                 freed[last_use[v]] = freed[last_use[v]].wrapping_add(size(input_bytes, steps, v));
             }
         }
-        let mut live = st.live;
-        let mut peak = st.peak;
-        let mut next_cut = i + 1;
+        let mut next_cut = self.cuts.iter().position(|&c| c > cut).unwrap_or(self.cuts.len());
         for v in cut + 1..n {
             live = crate::num::add(live, size(input_bytes, steps, v))?;
             peak = peak.max(live);
