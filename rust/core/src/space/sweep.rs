@@ -5,7 +5,11 @@
 //! and costs (ops come prebuilt from tables) → totals and peak liveness → the `where` filter.
 //! Consecutive ids (grid order) re-evaluate only the layers whose variables changed: each
 //! instance knows the highest variable it depends on, and totals are checkpointed where a
-//! re-evaluation can start.
+//! re-evaluation can start. The layers between two checkpoints form a segment whose outcome is
+//! replayed from a memo when its key (digits it reads, earlier shapes it reads) was seen before
+//! (`memo.rs`), in any order; the peak comes from the segments' liveness summaries for a chain
+//! of stages, else from a walk resumed at the deepest unchanged checkpoint. `reuse = false`
+//! turns all of this off: the reference the fast paths are tested against.
 
 use super::compile::{build_op, OpSource, Pred, Program};
 use super::enumerate::{decode, increment, Permutation};
