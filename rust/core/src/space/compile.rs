@@ -176,6 +176,19 @@ impl CAttr {
         }
     }
 
+    /// The value for one variant as a non-negative integer, if it is one (what
+    /// `eval(..).as_u64()` gives, without building JSON: the input shape, every variant).
+    pub fn eval_u64(&self, slots: &[Value]) -> Option<u64> {
+        match self {
+            CAttr::Const(v) => v.as_u64(),
+            CAttr::Expr(c) => match c.eval(slots) {
+                Ok(Value::Int(i)) => u64::try_from(i).ok(),
+                _ => None,
+            },
+            CAttr::List(_) => None,
+        }
+    }
+
     /// The concrete JSON value for one variant.
     pub fn eval(&self, slots: &[Value]) -> Result<Json, String> {
         Ok(match self {

@@ -438,7 +438,7 @@ impl<'p> Evaluator<'p> {
                 bad = Some("input rank too large".to_string());
             } else {
                 for (i, a) in prog.input.iter().enumerate() {
-                    match a.eval(&self.slots).ok().and_then(|j| j.as_u64()).filter(|&d| d > 0) {
+                    match a.eval_u64(&self.slots).filter(|&d| d > 0) {
                         Some(d) => dims[i + 1] = d,
                         None => {
                             bad = Some(format!("input dim {i} is not a positive integer"));
