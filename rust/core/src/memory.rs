@@ -475,13 +475,33 @@ impl<'a> TailView<'a> {
 /// starting at the input), when each span reads nothing made before it but the value at its
 /// cut — a chain of stages. None when that does not hold: then walk instead.
 pub fn peak_chain<'t>(input_bytes: u64, tails: impl Iterator<Item = Option<TailView<'t>>>) -> Option<u64> {
-    let mut peak = input_bytes;
-    // bytes of the storage holding the value at the current cut
-    let mut cur = input_bytes;
-    let mut at = 0;
+    let mut st = Chain::start(input_bytes);
     for t in tails {
-        let t = t?;
-        if t.cut != at || !t.clean_exit {
+        st = st.then(t?)?;
+    }
+    Some(st.peak)
+}
+
+/// [`peak_chain`] one span at a time: the state before a span depends only on the spans
+/// before it, so a sweep keeps the states of an unchanged prefix.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Chain {
+    /// the peak so far
+    pub peak: u64,
+    /// bytes of the storage holding the value at the current cut
+    cur: u64,
+    /// the current cut
+    at: usize,
+}
+
+impl Chain {
+    pub fn start(input_bytes: u64) -> Chain {
+        Chain { peak: input_bytes, cur: input_bytes, at: 0 }
+    }
+
+    /// The state after span `t`; None if `t` does not continue a chain from here.
+    pub fn then(self, t: TailView) -> Option<Chain> {
+        if t.cut != self.at || !t.clean_exit {
             return None;
         }
         let lu_in = match t.ext_last_use {
@@ -495,16 +515,13 @@ pub fn peak_chain<'t>(input_bytes: u64, tails: impl Iterator<Item = Option<TailV
             }
             _ => return None,
         };
+        let mut peak = self.peak;
         for (k, &a) in t.a.iter().enumerate() {
-            let extra = if lu_in >= t.cut + 1 + k { cur } else { 0 };
+            let extra = if lu_in >= t.cut + 1 + k { self.cur } else { 0 };
             peak = peak.max(a.checked_add(extra)?);
         }
-        if let Some(sz) = t.out_size {
-            cur = sz;
-        }
-        at = t.cut + t.a.len();
+        Some(Chain { peak, cur: t.out_size.unwrap_or(self.cur), at: t.cut + t.a.len() })
     }
-    Some(peak)
 }
 
 impl Liveness {

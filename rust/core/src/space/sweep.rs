@@ -16,7 +16,7 @@ use super::enumerate::{decode, increment, Permutation};
 use super::memo::{Memo, Segments};
 use super::expr::{Binding, Compiled, Value};
 use crate::graph::{Options, Totals};
-use crate::memory::{Liveness, Step, StepKind};
+use crate::memory::{Chain, Liveness, Step, StepKind};
 use crate::num::mul;
 use crate::ops::Op;
 use crate::shape::Shape;
@@ -254,6 +254,10 @@ struct Evaluator<'p> {
     replayed_last: Option<(usize, usize)>,
     /// per segment, the place of the memo entry holding its current outcome
     seg_way: Vec<usize>,
+    /// liveness chain states before each segment (and after the last); those before segments
+    /// [0, chain_valid] hold for the segments' current outcomes
+    chain: Vec<Chain>,
+    chain_valid: usize,
     inputs: Vec<Shape>,
     totals: Totals,
     out_shape: Shape,
@@ -348,6 +352,8 @@ impl<'p> Evaluator<'p> {
             memo,
             replayed_last: None,
             seg_way: vec![0; prog.instances.len() + 1],
+            chain: vec![Chain::default(); prog.instances.len() + 2],
+            chain_valid: 0,
             inputs: Vec::with_capacity(8),
             totals: Totals::default(),
             out_shape: Shape::new(&[1]).unwrap(),
@@ -490,10 +496,24 @@ impl<'p> Evaluator<'p> {
         self.out_shape = self.values[last + 1];
         let mut finish = || -> Result<Totals, String> {
             let input_bytes = mul(self.values[0].numel()?, dt)?;
-            // a chain of stages: the segments' summaries give the peak without a walk
+            // a chain of stages: the segments' summaries give the peak without a walk; the
+            // states before unchanged segments are kept from the previous variant
             let chain = match (&self.segs, &self.memo) {
                 (Some(sg), Some(m)) => {
-                    crate::memory::peak_chain(input_bytes, (0..sg.bounds.len() - 1).map(|j| m.entry(sg, j, self.seg_way[j]).and_then(|e| e.tail())))
+                    let nseg = sg.bounds.len() - 1;
+                    self.chain[0] = Chain::start(input_bytes);
+                    let mut ok = true;
+                    for j in self.chain_valid..nseg {
+                        match m.entry(sg, j, self.seg_way[j]).and_then(|e| e.tail()).and_then(|t| self.chain[j].then(t)) {
+                            Some(next) => self.chain[j + 1] = next,
+                            None => {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    self.chain_valid = if ok { nseg } else { 0 };
+                    ok.then(|| self.chain[nseg].peak)
                 }
                 _ => None,
             };
@@ -541,6 +561,8 @@ impl<'p> Evaluator<'p> {
             return None;
         }
         let last = segs.bounds.len() - 2;
+        // the chain states after a segment that changes must be made again
+        self.chain_valid = self.chain_valid.min(segs.seg_of[start]);
         for j in segs.seg_of[start]..=last {
             let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
             self.saved[a] = self.running.clone();
@@ -896,15 +918,26 @@ mod tests {
         let mut spec = mini_spec();
         // and an input shape that is invalid (0 wide) for res 8
         spec["input"] = json!([3, "=res", "=res - 8"]);
+        // wide enough that a later stage can hold the peak activation
+        spec["variables"]["width"]["choices"] = json!([4, 8, 96]);
         let stage = &mut spec["layers"][0]["layers"];
         stage.as_array_mut().unwrap().push(json!({"name": "extra", "op": "relu", "when": "=s == 1 and 8 // (k - 3) > 1"}));
         stage.as_array_mut().unwrap().push(json!({"name": "more", "op": "relu", "when": "=16 // (width[s] - 4) > 1"}));
         compile(&Spec::from_value(&spec).unwrap()).unwrap()
     }
 
+    /// A chain of stages (each reads only its input): the peak comes from segment summaries.
+    fn chain_space() -> Program {
+        let mut spec = mini_spec();
+        spec["variables"].as_object_mut().unwrap().remove("proj");
+        spec["variables"]["width"]["choices"] = json!([4, 8, 96]);
+        spec["layers"][0]["layers"][0]["layers"][3]["when"] = json!("=i == 0");
+        compile(&Spec::from_value(&spec).unwrap()).unwrap()
+    }
+
     #[test]
     fn grid_replay_equals_fresh_evaluation() {
-        for prog in [space(), space_with_expression_errors()] {
+        for prog in [space(), space_with_expression_errors(), chain_space()] {
             check_grid_replay(&prog);
         }
         let prog = space_with_expression_errors();
