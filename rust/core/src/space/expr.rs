@@ -743,33 +743,29 @@ impl<'a> Parser<'a> {
     }
 
     fn arith(&mut self) -> Result<Ast, String> {
-        let mut a = self.term()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => BinOp::Add,
-                Tok::Minus => BinOp::Sub,
-                _ => break,
-            };
-            self.bump();
-            let b = self.term()?;
-            let (s, e) = (a.span.0 as usize, b.span.1 as usize);
-            a = self.node(AstKind::Bin(op, Box::new(a), Box::new(b)), s, e)?;
-        }
-        Ok(a)
+        self.left_assoc(Self::term, |t| match t {
+            Tok::Plus => Some(BinOp::Add),
+            Tok::Minus => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     fn term(&mut self) -> Result<Ast, String> {
-        let mut a = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Star => BinOp::Mul,
-                Tok::Slash => BinOp::Div,
-                Tok::DSlash => BinOp::FloorDiv,
-                Tok::Percent => BinOp::Mod,
-                _ => break,
-            };
+        self.left_assoc(Self::unary, |t| match t {
+            Tok::Star => Some(BinOp::Mul),
+            Tok::Slash => Some(BinOp::Div),
+            Tok::DSlash => Some(BinOp::FloorDiv),
+            Tok::Percent => Some(BinOp::Mod),
+            _ => None,
+        })
+    }
+
+    /// One left-associative level: `operand (op operand)*`, ops chosen by `op_of`.
+    fn left_assoc(&mut self, operand: fn(&mut Self) -> Result<Ast, String>, op_of: fn(&Tok) -> Option<BinOp>) -> Result<Ast, String> {
+        let mut a = operand(self)?;
+        while let Some(op) = op_of(self.peek()) {
             self.bump();
-            let b = self.unary()?;
+            let b = operand(self)?;
             let (s, e) = (a.span.0 as usize, b.span.1 as usize);
             a = self.node(AstKind::Bin(op, Box::new(a), Box::new(b)), s, e)?;
         }
