@@ -199,6 +199,11 @@ macro_rules! summed_fields {
     };
 }
 
+/// Overwrite the summed fields of `t` (the inverse of [`Totals::summed`]).
+pub fn set_summed(t: &mut Totals, s: [u64; SUMMED]) {
+    summed_fields!(t) = s;
+}
+
 /// What one executed layer adds to the totals.
 #[derive(Debug, Clone, Copy)]
 pub struct LayerAmounts {

@@ -499,6 +499,17 @@ impl Chain {
         Chain { peak: input_bytes, cur: input_bytes, at: 0 }
     }
 
+    /// Bytes of the storage holding the value at the current cut.
+    pub fn cur(&self) -> u64 {
+        self.cur
+    }
+
+    /// This state with the peak forgotten: the spans that follow then give their own peak
+    /// (peaks only combine by `max`).
+    pub fn restarted(self) -> Chain {
+        Chain { peak: 0, ..self }
+    }
+
     /// The state after span `t`; None if `t` does not continue a chain from here.
     pub fn then(self, t: TailView) -> Option<Chain> {
         if t.cut != self.at || !t.clean_exit {

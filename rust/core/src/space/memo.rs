@@ -192,6 +192,8 @@ pub struct Memo {
     victim: Vec<usize>,
     pub hits: u64,
     pub misses: u64,
+    /// grid blocks' suffix tables (`block.rs`)
+    pub blocks: super::block::Cache,
 }
 
 /// Bound on one memo's tables (words; 8 bytes each): large tables shrink to fit.
@@ -201,7 +203,7 @@ impl Memo {
     pub fn new(segs: &Segments, tag: (u64, u64)) -> Memo {
         let layouts: Vec<Layout> = (0..segs.sets.len()).map(|j| Layout::new(segs, j)).collect();
         let tables = layouts.iter().zip(&segs.sets).map(|(l, &s)| vec![0u64; s * WAYS * l.stride]).collect();
-        Memo { tag, layouts, tables, victim: vec![0; segs.sets.len()], hits: 0, misses: 0 }
+        Memo { tag, layouts, tables, victim: vec![0; segs.sets.len()], hits: 0, misses: 0, blocks: Default::default() }
     }
 
     /// Whether tables from the pool fit these segments and options.

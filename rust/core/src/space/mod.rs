@@ -1,6 +1,7 @@
 //! Search spaces: a model template whose attributes are expressions over space variables,
 //! compiled once into a flat program and evaluated for millions of variants.
 
+pub mod block;
 pub mod compile;
 pub mod enumerate;
 pub mod expr;

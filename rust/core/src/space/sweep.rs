@@ -11,6 +11,7 @@
 //! of stages, else from a walk resumed at the deepest unchanged checkpoint. `reuse = false`
 //! turns all of this off: the reference the fast paths are tested against.
 
+use super::block::{self, Plan};
 use super::compile::{build_op, OpSource, Pred, Program};
 use super::enumerate::{decode, increment, Permutation};
 use super::memo::{Memo, Segments};
@@ -37,9 +38,9 @@ pub const METRICS: &[&str] = &[
     "train_bytes",
     "num_layers",
 ];
-const NM: usize = 12;
+pub(super) const NM: usize = 12;
 
-fn metric_values(t: &Totals, num_layers: u64) -> [u64; NM] {
+pub(super) fn metric_values(t: &Totals, num_layers: u64) -> [u64; NM] {
     [
         t.params,
         t.trainable_params,
@@ -58,7 +59,7 @@ fn metric_values(t: &Totals, num_layers: u64) -> [u64; NM] {
 
 /// A value as raw 64 bits for a variable column.
 #[inline]
-fn raw(v: Value) -> i64 {
+pub(super) fn raw(v: Value) -> i64 {
     match v {
         Value::Int(i) => i,
         Value::Float(f) => f.to_bits() as i64,
@@ -261,6 +262,11 @@ struct Evaluator<'p> {
     inputs: Vec<Shape>,
     totals: Totals,
     out_shape: Shape,
+    /// the last Valid outcome took its peak from the chain summaries
+    peak_from_chain: bool,
+    /// grid order: how blocks of consecutive ids are written from suffix tables (`block.rs`)
+    plan: Option<Plan>,
+    key: Vec<u64>,
 }
 
 impl Drop for Evaluator<'_> {
@@ -314,6 +320,19 @@ impl<'p> Evaluator<'p> {
                 is_checkpoint[b] = true;
             }
         }
+        let eager_exprs = {
+            let mut used = vec![false; prog.exprs.len()];
+            for p in prog.instances.iter().flat_map(|i| &i.preds) {
+                match *p {
+                    Pred::Truthy(e) | Pred::Greater(e, _) => used[e] = true,
+                }
+            }
+            used.contains(&false)
+        };
+        let plan = match (&segs, sequential) {
+            (Some(sg), true) => Plan::new(prog, sg, &first_dirty, eager_exprs, raw),
+            _ => None,
+        };
         Evaluator {
             prog,
             opts,
@@ -334,15 +353,7 @@ impl<'p> Evaluator<'p> {
             exprs_valid: false,
             exprs_all_stale: true,
             expr_dirty: 0,
-            eager_exprs: {
-                let mut used = vec![false; prog.exprs.len()];
-                for p in prog.instances.iter().flat_map(|i| &i.preds) {
-                    match *p {
-                        Pred::Truthy(e) | Pred::Greater(e, _) => used[e] = true,
-                    }
-                }
-                used.contains(&false)
-            },
+            eager_exprs,
             sequential,
             last_id: 0,
             liveness: Liveness::default(),
@@ -357,6 +368,9 @@ impl<'p> Evaluator<'p> {
             inputs: Vec::with_capacity(8),
             totals: Totals::default(),
             out_shape: Shape::new(&[1]).unwrap(),
+            peak_from_chain: false,
+            plan,
+            key: Vec::new(),
         }
     }
 
@@ -369,6 +383,13 @@ impl<'p> Evaluator<'p> {
             increment(&mut self.digits, &self.radix)
         } else if self.have_digits && id == self.last_id {
             self.radix.len()
+        } else if self.have_digits {
+            // a jump (the next block): only the digits that differ make results stale
+            let old = std::mem::take(&mut self.digits);
+            self.digits = vec![0; old.len()];
+            decode(id, &self.radix, &mut self.digits);
+            let p = old.iter().zip(&self.digits).position(|(a, b)| a != b).unwrap_or(old.len());
+            p
         } else {
             decode(id, &self.radix, &mut self.digits);
             0
@@ -517,6 +538,7 @@ impl<'p> Evaluator<'p> {
                 }
                 _ => None,
             };
+            self.peak_from_chain = chain.is_some();
             let peak = if let Some(p) = chain {
                 // (the walk's remembered cuts did not see this variant)
                 self.live_valid = 0;
@@ -676,15 +698,104 @@ impl<'p> Evaluator<'p> {
     }
 
     fn run(&mut self, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
+        let mut pos = positions.start;
+        while pos < positions.end {
+            // grid order without a filter: whole blocks at once
+            let len = match (&self.plan, ids, filter) {
+                (Some(p), Ids::Grid, None) if pos % p.len == 0 && pos + p.len <= positions.end => p.len,
+                _ => 0,
+            };
+            if len > 0 {
+                self.run_block(pos, out, counts);
+                pos += len;
+            } else {
+                self.run_one(ids.id(pos), filter, out, counts);
+                pos += 1;
+            }
+        }
+    }
+
+    /// One block of grid ids from `first` (`block.rs`): its first row evaluated, the others
+    /// written from the suffix table of its key, or evaluated (and recorded) one by one.
+    fn run_block(&mut self, first: u64, out: &mut Columns, counts: &mut Counts) {
+        let plan = self.plan.take().unwrap();
+        let len = plan.len as usize;
+        let mut next = 1;
+        if self.run_one(first, None, out, counts) && self.peak_from_chain {
+            let chain = self.chain[plan.seg0];
+            plan.key(&self.digits, &self.values, chain.cur(), &mut self.key);
+            let memo = self.memo.as_mut().unwrap();
+            let dt = self.opts.dtype.bytes();
+            match memo.blocks.get(&self.key) {
+                Some(t) if t.complete(plan.len) => {
+                    let input_bytes = self.values[0].numel().ok().and_then(|n| n.checked_mul(dt));
+                    if let Some(input_bytes) = input_bytes {
+                        let prefix = block::Prefix { totals: &self.saved[plan.cut], layers: self.saved_layers[plan.cut], peak: chain.peak, input_bytes, opts: &self.opts };
+                        if block::fits(t, &prefix) {
+                            emit(t, &plan, &prefix, first, &self.slots, out);
+                            counts.evaluated += len as u64 - 1;
+                            counts.kept += len as u64 - 1;
+                            memo.blocks.blocks += 1;
+                            next = len;
+                        }
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    // the first block with this key: evaluate it row by row and record it
+                    memo.blocks.start(&self.key, len);
+                    for r in 0..len {
+                        if r > 0 && !(self.run_one(first + r as u64, None, out, counts) && self.peak_from_chain) {
+                            self.memo.as_mut().unwrap().blocks.get_mut(&self.key).unwrap().poisoned = true;
+                            next = r + 1;
+                            break;
+                        }
+                        let outcome = self.suffix_outcome(&plan);
+                        let t = self.memo.as_mut().unwrap().blocks.get_mut(&self.key).unwrap();
+                        match outcome {
+                            Some((delta, layers, peak, shape)) => t.record(r, &delta, layers, peak, shape),
+                            None => t.poisoned = true,
+                        }
+                        next = r + 1;
+                    }
+                }
+            }
+        }
+        for r in next..len {
+            self.run_one(first + r as u64, None, out, counts);
+        }
+        self.plan = Some(plan);
+    }
+
+    /// What the instances from the plan's cut on did for the current (valid) variant: their
+    /// summed totals, layers, own peak (walked from the storage at the cut) and the output
+    /// shape; None if the output is made before the cut or a chain step fails.
+    fn suffix_outcome(&self, plan: &Plan) -> Option<([u64; crate::graph::SUMMED], u64, u64, Shape)> {
+        let (base, now) = (self.saved[plan.cut].summed(), self.running.summed());
+        let delta = std::array::from_fn(|i| now[i] - base[i]);
+        let layers = self.num_layers - self.saved_layers[plan.cut];
+        if layers == 0 {
+            return None;
+        }
+        let (segs, memo) = (self.segs.as_ref()?, self.memo.as_ref()?);
+        let mut c = self.chain[plan.seg0].restarted();
+        for j in plan.seg0..segs.bounds.len() - 1 {
+            c = c.then(memo.entry(segs, j, self.seg_way[j])?.tail()?)?;
+        }
+        Some((delta, layers, c.peak, self.out_shape))
+    }
+
+    /// Evaluate `id` and write its row (unless rejected or filtered out); true if it is a
+    /// valid row.
+    fn run_one(&mut self, id: u64, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) -> bool {
         let base = self.prog.num_slots();
-        for pos in positions {
-            let id = ids.id(pos);
+        {
             counts.evaluated += 1;
             let outcome = self.eval(id);
             let (valid, error) = match outcome {
                 Outcome::Rejected => {
                     counts.rejected_by_constraints += 1;
-                    continue;
+                    return false;
                 }
                 Outcome::Invalid(e) => (false, Some(e)),
                 Outcome::Valid => (true, None),
@@ -701,7 +812,7 @@ impl<'p> Evaluator<'p> {
                 };
                 if !keep {
                     counts.filtered_out += 1;
-                    continue;
+                    return false;
                 }
             }
             if !valid {
@@ -723,9 +834,33 @@ impl<'p> Evaluator<'p> {
                 out.shape_values.extend_from_slice(self.out_shape.dims());
             }
             out.shape_offsets.push(out.shape_values.len() as i32);
+            valid
         }
     }
 }
+
+/// Rows 1.. of a block from its suffix table, column by column (`block::fits` checked).
+fn emit(t: &block::Table, plan: &Plan, prefix: &block::Prefix, first: u64, slots: &[Value], out: &mut Columns) {
+    let len = plan.len;
+    out.variant_id.extend(first + 1..first + len);
+    for (v, col) in out.vars.iter_mut().enumerate() {
+        match v.checked_sub(plan.q) {
+            Some(s) => col.extend_from_slice(&plan.pattern[s][1..]),
+            None => col.extend(std::iter::repeat_n(raw(slots[v]), len as usize - 1)),
+        }
+    }
+    out.valid.extend(std::iter::repeat_n(true, len as usize - 1));
+    for r in 1..len as usize {
+        let (m, shape) = block::row(t, r, prefix);
+        for (col, &x) in out.metrics.iter_mut().zip(&m) {
+            col.push(x);
+        }
+        out.shape_values.extend_from_slice(shape.dims());
+        out.shape_offsets.push(out.shape_values.len() as i32);
+    }
+}
+
+
 
 /// Evaluate positions `range` of `ids` on the current rayon pool; rows come back in position
 /// order, identical whatever the thread count.
@@ -755,11 +890,23 @@ pub fn evaluate_parts_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>
     let len = range.end.saturating_sub(range.start);
     let pieces = (rayon::current_num_threads() as u64 * 8).min(len.max(1)).max(1);
     let step = len.div_ceil(pieces).max(1);
+    // grid blocks must not straddle two pieces: inner piece bounds go to a multiple of the block
+    let block = match (reuse, ids, filter) {
+        (true, Ids::Grid, None) => Evaluator::new(prog, opts, true, true).plan.as_ref().map_or(1, |p| p.len),
+        _ => 1,
+    };
+    let bound = |i: u64| -> u64 {
+        let b = range.start.saturating_add(i.saturating_mul(step)).min(range.end);
+        if i == 0 || b == range.end {
+            b
+        } else {
+            b.div_ceil(block).saturating_mul(block).min(range.end)
+        }
+    };
     let parts: Vec<(Columns, Counts)> = (0..pieces)
         .into_par_iter()
         .map(|i| {
-            let lo = range.start + i * step;
-            let hi = (lo + step).min(range.end);
+            let (lo, hi) = (bound(i), bound(i + 1));
             let mut cols = Columns::new(prog.vars.len(), if filter.is_some() { 0 } else { (hi - lo.min(hi)) as usize });
             let mut counts = Counts::default();
             if lo < hi {
@@ -973,6 +1120,54 @@ mod tests {
         }
         let pooled = prog.memo_pool.lock().unwrap();
         assert!(pooled.iter().any(|m| m.hits > 0), "the grid runs never replayed a segment");
+    }
+
+    /// Blocks written from suffix tables equal row-by-row evaluation, also when a block's sums
+    /// would overflow (then its rows run one by one and name the layer).
+    #[test]
+    fn grid_blocks_equal_fresh_evaluation() {
+        // (the mini space's residual adds are no chain: its tables are poisoned, its blocks
+        // run row by row, which grid_replay_equals_fresh_evaluation checks)
+        let prog = chain_space();
+        let plan = Evaluator::new(&prog, Options::default(), true, true).plan.as_ref().map(|p| (p.q, p.len));
+        assert!(plan.is_some(), "no block plan");
+        check_grid_replay(&prog);
+        let pooled = prog.memo_pool.lock().unwrap();
+        assert!(pooled.iter().any(|m| m.blocks.blocks > 0), "no block was written from a table ({plan:?})");
+    }
+
+    /// A block whose table was recorded under a small prefix, met again under a prefix so large
+    /// that some of its rows overflow (the cut shape, hence the key, is the same): those rows
+    /// must be the errors of a fresh evaluation, and the other blocks still come from the table.
+    #[test]
+    fn grid_blocks_that_would_overflow_run_row_by_row() {
+        // e only changes the prefix's totals (the cut shape is [1, 16] for every e); at
+        // e = 58e15 the prefix holds ~1.04e18 params (x16 bytes for fp32 + Adam: 1.67e19 of
+        // u64's 1.84e19), and c = 8, b = 2^54 adds 1.6e17 more
+        let spec = json!({
+            "input": [1],
+            "variables": {
+                "e": [1, 2, 58_000_000_000_000_000u64],
+                "c": [1, 2, 3, 4, 5, 6, 7, 8],
+                "b": [1, 2, 3, 4, 5, 6, 7, 1u64 << 54]
+            },
+            "layers": [
+                {"name": "fe", "op": "linear", "out_features": "=e"},
+                {"name": "fz", "op": "linear", "out_features": 16},
+                {"name": "f0", "op": "linear", "out_features": "=c"},
+                {"name": "f2", "op": "linear", "out_features": "=b"}
+            ]
+        });
+        let prog = compile(&Spec::from_value(&spec).unwrap()).unwrap();
+        let plan = Evaluator::new(&prog, Options::default(), true, true).plan.as_ref().map(|p| (p.q, p.len));
+        assert_eq!(plan, Some((1, 64)));
+        check_grid_replay(&prog);
+        let (cols, _) = evaluate(&prog, Ids::Grid, 0..192, None, Options::default());
+        let big: Vec<usize> = (128..192).collect();
+        assert!(big.iter().any(|&r| !cols.valid[r]) && big.iter().any(|&r| cols.valid[r]), "{:?}", cols.errors);
+        assert!(cols.errors.iter().all(|(r, e)| *r >= 128 && e.contains("overflow")), "{:?}", cols.errors);
+        let pooled = prog.memo_pool.lock().unwrap();
+        assert!(pooled.iter().any(|m| m.blocks.blocks > 0), "no block was written from a table");
     }
 
     #[test]

@@ -1,0 +1,250 @@
+//! Block emission for grid sweeps.
+//!
+//! In grid order the last variables change fastest. Split the variables at a position `q`: the
+//! suffix variables `q..` run through all their L = Π radix[q..] combinations over L
+//! consecutive ids (a *block*, starting at a multiple of L), while the prefix digits stay
+//! fixed. Every instance before `cut` (the first instance that reads a suffix variable) is the
+//! same for the whole block. What the instances from `cut` on add to the totals, their output
+//! shape and their liveness peak depend only on the suffix digits and on a *key*: the prefix
+//! digits the suffix reads (directly or through derived variables and constraints), the values
+//! made before the cut that it reads, and the bytes of the storage live at the cut.
+//!
+//! The first block with a key is evaluated row by row and each row's suffix outcome recorded in
+//! a [`Table`]; a later block with the same key is written column by column from the table and
+//! the prefix's totals — no shape rule, memo lookup or liveness step per row. For VGG's space
+//! (q = `depth[4]`, L = 704) the key is stage 4's output shape; for ResNet-50's (q = `depth[2]`,
+//! L = 1,600) `width_per_group` and layer2's output shape.
+//!
+//! Exactness: a table is used only when every row of its recorded block was valid with its peak
+//! from the chain summaries (any other row poisons the key, whose blocks then run row by row),
+//! and a block only when no sum or product of it can overflow, checked once per block from the
+//! table's column maxima; otherwise its rows are evaluated one by one, so every error and
+//! message is that of a fresh evaluation. The peak composes as max(prefix peak, suffix peak):
+//! a chain state's peak only ever grows by `max`, so the suffix's own peak, walked from the
+//! storage at the cut with a zero peak, is the same for every prefix with that key.
+
+use super::compile::Program;
+use super::memo::Segments;
+use crate::graph::{Options, Totals, SUMMED};
+use crate::shape::Shape;
+use std::collections::HashMap;
+
+/// Largest block: its table must stay cache-sized.
+const MAX_ROWS: u64 = 4096;
+/// Smallest block worth a table (a block costs one full evaluation and a lookup).
+const MIN_ROWS: u64 = 8;
+/// Bound on one cache's tables (u64 words); a full cache is emptied.
+const BUDGET_WORDS: usize = 4 << 20;
+
+/// How a program's grid splits into blocks (None: it does not).
+pub struct Plan {
+    /// first suffix variable position
+    pub q: usize,
+    /// the first instance that reads a suffix variable; a segment boundary
+    pub cut: usize,
+    /// the segment starting at `cut`
+    pub seg0: usize,
+    /// rows per block
+    pub len: u64,
+    /// prefix digit positions the suffix outcome depends on
+    key_digits: Vec<usize>,
+    /// values made at or before the cut that the suffix reads
+    key_values: Vec<usize>,
+    /// per suffix variable (positions q..), its column over one block (raw 64-bit values)
+    pub pattern: Vec<Vec<i64>>,
+}
+
+impl Plan {
+    /// The split with the fewest prefix-digit combinations in its key per block row, among
+    /// those with MIN_ROWS..=MAX_ROWS rows a block; None if none qualifies.
+    pub fn new(prog: &Program, segs: &Segments, first_dirty: &[usize], eager_exprs: bool, raw: impl Fn(super::expr::Value) -> i64) -> Option<Plan> {
+        let nvar = prog.vars.len();
+        let n = prog.instances.len();
+        if eager_exprs || nvar == 0 {
+            return None;
+        }
+        let radix: Vec<u64> = prog.vars.iter().map(|v| v.choices.len() as u64).collect();
+        // slot -> primaries (derived slots through their dependencies)
+        let deps_of = |s: usize| -> Vec<usize> { if s < nvar { vec![s] } else { prog.derived_deps[s - nvar].clone() } };
+        let mut best: Option<(f64, Plan)> = None;
+        let mut len = 1u64;
+        for q in (1..nvar).rev() {
+            len = match len.checked_mul(radix[q]) {
+                Some(l) if l <= MAX_ROWS => l,
+                _ => break,
+            };
+            let cut = first_dirty[q];
+            if len < MIN_ROWS || cut == 0 || cut >= n || prog.input_max_var.is_some_and(|m| m >= q) {
+                continue;
+            }
+            let Some(seg0) = segs.bounds.iter().position(|&b| b == cut) else { continue };
+            let mut key_digits: Vec<usize> = segs.vars[seg0..].iter().flatten().copied().filter(|&v| v < q).collect();
+            // derived variables and constraints that mix prefix and suffix digits decide a row's
+            // outcome (an error, a rejection) from both
+            let mixed = prog.derived_deps.iter().cloned().chain(prog.constraints.iter().map(|(_, c)| c.slots().into_iter().flat_map(deps_of).collect()));
+            for d in mixed {
+                if d.iter().any(|&v| v >= q) {
+                    key_digits.extend(d.iter().copied().filter(|&v| v < q));
+                }
+            }
+            key_digits.sort_unstable();
+            key_digits.dedup();
+            let mut key_values: Vec<usize> = segs.ext[seg0..].iter().flatten().copied().filter(|&x| x <= cut).collect();
+            key_values.sort_unstable();
+            key_values.dedup();
+            let combos = key_digits.iter().fold(1f64, |acc, &v| acc * radix[v] as f64);
+            let score = len as f64 / combos;
+            if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                let pattern = (q..nvar)
+                    .map(|v| {
+                        let stride: u64 = radix[v + 1..].iter().product();
+                        (0..len).map(|r| raw(prog.vars[v].choices[((r / stride) % radix[v]) as usize])).collect()
+                    })
+                    .collect();
+                best = Some((score, Plan { q, cut, seg0, len, key_digits, key_values, pattern }));
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+
+    /// The key of the current prefix: its digits, the shapes the suffix reads, the bytes at the cut.
+    pub fn key(&self, digits: &[u64], values: &[Shape], cur: u64, out: &mut Vec<u64>) {
+        out.clear();
+        out.extend(self.key_digits.iter().map(|&v| digits[v]));
+        let mut w = [0u64; Shape::WORDS];
+        for &x in &self.key_values {
+            values[x].write(&mut w);
+            out.extend_from_slice(&w);
+        }
+        out.push(cur);
+    }
+}
+
+/// Summed fields a table keeps (indices into [`Totals::summed`]): those the output reads.
+const KEPT: [usize; 7] = [0, 3, 4, 5, 6, 7, 8];
+
+/// The suffix outcomes of one key, row by row over a block.
+pub struct Table {
+    /// rows recorded so far (in order)
+    rows: usize,
+    /// a row could not be recorded: blocks with this key run row by row
+    pub poisoned: bool,
+    delta: [Vec<u64>; KEPT.len()],
+    layers: Vec<u64>,
+    peak: Vec<u64>,
+    shapes: Vec<Shape>,
+    max: [u64; KEPT.len()],
+    max_layers: u64,
+}
+
+impl Table {
+    fn new(len: usize) -> Table {
+        Table {
+            rows: 0,
+            poisoned: false,
+            delta: std::array::from_fn(|_| Vec::with_capacity(len)),
+            layers: Vec::with_capacity(len),
+            peak: Vec::with_capacity(len),
+            shapes: Vec::with_capacity(len),
+            max: [0; KEPT.len()],
+            max_layers: 0,
+        }
+    }
+
+    fn words(len: usize) -> usize {
+        len * (KEPT.len() + 2 + Shape::WORDS)
+    }
+
+    pub fn complete(&self, len: u64) -> bool {
+        !self.poisoned && self.rows as u64 == len
+    }
+
+    /// Record block row `r`: what the suffix added to the summed totals, its layers, its own
+    /// peak and the output shape. Rows must come in order; anything else poisons the table.
+    pub fn record(&mut self, r: usize, delta: &[u64; SUMMED], layers: u64, peak: u64, shape: Shape) {
+        if self.poisoned || r != self.rows {
+            self.poisoned = true;
+            return;
+        }
+        for (i, &f) in KEPT.iter().enumerate() {
+            self.delta[i].push(delta[f]);
+            self.max[i] = self.max[i].max(delta[f]);
+        }
+        self.layers.push(layers);
+        self.max_layers = self.max_layers.max(layers);
+        self.peak.push(peak);
+        self.shapes.push(shape);
+        self.rows += 1;
+    }
+}
+
+/// Tables by key; bounded (a full cache is emptied). Lives in the pooled memo, so it outlasts
+/// one evaluator.
+#[derive(Default)]
+pub struct Cache {
+    tables: HashMap<Vec<u64>, Table>,
+    words: usize,
+    pub blocks: u64,
+}
+
+impl Cache {
+    pub fn get(&self, key: &[u64]) -> Option<&Table> {
+        self.tables.get(key)
+    }
+
+    /// The table for `key`, started empty if new.
+    pub fn start(&mut self, key: &[u64], len: usize) -> &mut Table {
+        if !self.tables.contains_key(key) {
+            if self.words + Table::words(len) > BUDGET_WORDS {
+                self.tables.clear();
+                self.words = 0;
+            }
+            self.words += Table::words(len);
+            self.tables.insert(key.to_vec(), Table::new(len));
+        }
+        self.tables.get_mut(key).unwrap()
+    }
+
+    pub fn get_mut(&mut self, key: &[u64]) -> Option<&mut Table> {
+        self.tables.get_mut(key)
+    }
+}
+
+/// What the rows of a block share: the totals, layers and peak before the cut.
+pub struct Prefix<'a> {
+    pub totals: &'a Totals,
+    pub layers: u64,
+    pub peak: u64,
+    pub input_bytes: u64,
+    pub opts: &'a Options,
+}
+
+/// Whether no row of `t` overflows on top of `p`: every output is monotone in the table's
+/// columns, so their maxima bound it. Checked with [`Totals::finish`] itself.
+pub fn fits(t: &Table, p: &Prefix) -> bool {
+    let mut s = p.totals.summed();
+    for (i, &f) in KEPT.iter().enumerate() {
+        match s[f].checked_add(t.max[i]) {
+            Some(x) => s[f] = x,
+            None => return false,
+        }
+    }
+    let mut m = p.totals.clone();
+    crate::graph::set_summed(&mut m, s);
+    let peak = t.peak.iter().copied().max().unwrap_or(0).max(p.peak);
+    p.layers.checked_add(t.max_layers).is_some() && m.finish(p.input_bytes, peak, p.opts).is_ok()
+}
+
+/// The metric values of block row `r` (METRICS order), with `fits` already checked.
+#[inline]
+pub fn row<'t>(t: &'t Table, r: usize, p: &Prefix) -> ([u64; super::sweep::NM], &'t Shape) {
+    let mut s = p.totals.summed();
+    for (i, &f) in KEPT.iter().enumerate() {
+        s[f] += t.delta[i][r];
+    }
+    let mut m = p.totals.clone();
+    crate::graph::set_summed(&mut m, s);
+    // cannot fail: `fits` checked the maxima
+    let _ = m.finish(p.input_bytes, t.peak[r].max(p.peak), p.opts);
+    (super::sweep::metric_values(&m, p.layers + t.layers[r]), &t.shapes[r])
+}
