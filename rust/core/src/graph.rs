@@ -268,6 +268,18 @@ impl Totals {
         self.train_bytes = sum(&[self.weight_bytes, self.buffer_bytes, self.grad_bytes, self.optimizer_bytes, self.activation_bytes, self.input_bytes])?;
         Ok(())
     }
+
+    /// [`Totals::finish`]'s formulas for (flops, weight_bytes, train_bytes), unchecked, for
+    /// many rows at once (grid blocks, `space/block.rs`): the caller has ruled overflow out by
+    /// running `finish` on the rows' maxima (every formula is monotone). Keep the two in step.
+    #[inline(always)]
+    pub fn derived_unchecked(params: u64, trainable: u64, buffer_bytes: u64, macs: u64, activation_bytes: u64, input_bytes: u64, options: &Options) -> (u64, u64, u64) {
+        let dt = options.dtype.bytes();
+        let (weight, grad) = (params.wrapping_mul(dt), trainable.wrapping_mul(dt));
+        let optimizer = grad.wrapping_mul(options.optimizer.states_per_param());
+        let train = weight.wrapping_add(buffer_bytes).wrapping_add(grad).wrapping_add(optimizer).wrapping_add(activation_bytes).wrapping_add(input_bytes);
+        (macs.wrapping_mul(2), weight, train)
+    }
 }
 
 pub struct Analysis {

@@ -9,6 +9,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 mod space;
 
+/// mimalloc, not the system allocator: a sweep allocates ~260 bytes of columns a row and frees
+/// them once Arrow/polars are done. glibc hands such blocks back to the kernel, so every chunk
+/// page-faults its memory in again, and concurrent page faults scale badly (VGG grid blocks:
+/// 16 M/s on one thread, 10 M/s on two); mimalloc reuses the freed pages (28 M/s on two).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 create_exception!(archsweep._core, ArchsweepError, PyValueError, "An invalid model, layer or option; the message names the layer, the rule and the numbers.");
 
 /// Run `f` so that neither an error nor a panic crosses into Python as anything but an

@@ -7,7 +7,8 @@ use archsweep_core::space::sweep::{self, Columns, Counts, Filter, Ids, METRICS};
 use archsweep_core::space::{compile, Program, Spec};
 use archsweep_core::{Dtype, Optimizer, Options};
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, UInt64Array};
-use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use rayon::prelude::*;
 use arrow_pyarrow::ToPyArrow;
 use arrow_schema::{DataType, Field, Schema};
 use pyo3::prelude::*;
@@ -171,13 +172,17 @@ impl CompiledSpace {
                     _ => None,
                 };
                 let opts = Options { batch, dtype, optimizer };
-                let run = || sweep::evaluate_parts_with(&self.prog, ids_mode, start..end, filter.as_ref(), opts, reuse);
-                Ok(if threads == 0 { run() } else { pool(threads)?.install(run) })
+                // the pieces become record batches in parallel too, before the GIL is taken back
+                let run = || {
+                    let (parts, counts) = sweep::evaluate_parts_with(&self.prog, ids_mode, start..end, filter.as_ref(), opts, reuse);
+                    let batches: Result<Vec<RecordBatch>, _> = parts.into_par_iter().map(|cols| to_record_batch(&self.prog, cols)).collect();
+                    Ok::<_, String>((batches.map_err(|e| e.to_string())?, counts))
+                };
+                if threads == 0 { run() } else { pool(threads)?.install(run) }
             })
         })?;
         let batches = pyo3::types::PyList::empty(py);
-        for cols in parts {
-            let batch = to_record_batch(&self.prog, cols).map_err(|e| ArchsweepError::new_err(e.to_string()))?;
+        for batch in parts {
             batches.append(batch.to_pyarrow(py)?)?;
         }
         Ok((batches.into_any(), counts_dict(py, &counts)?))
@@ -206,11 +211,17 @@ fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>>
 /// Column buffers to an Arrow record batch; numeric buffers move without copying.
 fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let Columns { variant_id, vars, valid, errors, metrics, shape_offsets, shape_values } = cols;
-    let mut messages: Vec<Option<&str>> = vec![None; valid.len()];
-    for (r, e) in &errors {
-        messages[*r] = Some(e.as_str());
-    }
-    let nulls = NullBuffer::from(valid.clone());
+    let rows = valid.len();
+    // all valid (the common case): no null buffers and an all-null error column, made in bulk
+    let (nulls, valid, messages) = if errors.is_empty() {
+        (None, BooleanArray::new(BooleanBuffer::new_set(rows), None), StringArray::new_null(rows))
+    } else {
+        let mut messages: Vec<Option<&str>> = vec![None; rows];
+        for (r, e) in &errors {
+            messages[*r] = Some(e.as_str());
+        }
+        (Some(NullBuffer::from(valid.as_slice())), BooleanArray::from(valid), StringArray::from(messages))
+    };
     let mut fields = vec![Field::new("variant_id", DataType::UInt64, false)];
     let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(variant_id))];
     for (v, col) in prog.vars.iter().zip(vars) {
@@ -234,19 +245,19 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
         arrays.push(arr);
     }
     fields.push(Field::new("valid", DataType::Boolean, false));
-    arrays.push(Arc::new(BooleanArray::from(valid)));
+    arrays.push(Arc::new(valid));
     fields.push(Field::new("error", DataType::Utf8, true));
-    arrays.push(Arc::new(StringArray::from(messages)));
+    arrays.push(Arc::new(messages));
     for (name, col) in METRICS.iter().zip(metrics) {
         fields.push(Field::new(*name, DataType::UInt64, true));
-        arrays.push(Arc::new(UInt64Array::new(ScalarBuffer::from(col), Some(nulls.clone()))));
+        arrays.push(Arc::new(UInt64Array::new(ScalarBuffer::from(col), nulls.clone())));
     }
     let item = Arc::new(Field::new("item", DataType::UInt64, false));
     let shapes = ListArray::try_new(
         item.clone(),
         OffsetBuffer::new(ScalarBuffer::from(shape_offsets)),
         Arc::new(UInt64Array::from(shape_values)),
-        Some(nulls),
+        nulls,
     )?;
     fields.push(Field::new("output_shape", DataType::List(item), true));
     arrays.push(Arc::new(shapes));

@@ -120,7 +120,8 @@ impl Plan {
     }
 }
 
-/// Summed fields a table keeps (indices into [`Totals::summed`]): those the output reads.
+/// Summed fields a table keeps (indices into [`Totals::summed`]): those the output reads —
+/// params, trainable_params, buffers, buffer_bytes, macs, other_ops, activation_bytes.
 const KEPT: [usize; 7] = [0, 3, 4, 5, 6, 7, 8];
 
 /// The suffix outcomes of one key, row by row over a block.
@@ -135,6 +136,8 @@ pub struct Table {
     shapes: Vec<Shape>,
     max: [u64; KEPT.len()],
     max_layers: u64,
+    /// every row has the same output shape
+    same_shape: bool,
 }
 
 impl Table {
@@ -148,6 +151,7 @@ impl Table {
             shapes: Vec::with_capacity(len),
             max: [0; KEPT.len()],
             max_layers: 0,
+            same_shape: true,
         }
     }
 
@@ -173,6 +177,7 @@ impl Table {
         self.layers.push(layers);
         self.max_layers = self.max_layers.max(layers);
         self.peak.push(peak);
+        self.same_shape &= self.shapes.first().is_none_or(|s| *s == shape);
         self.shapes.push(shape);
         self.rows += 1;
     }
@@ -235,16 +240,45 @@ pub fn fits(t: &Table, p: &Prefix) -> bool {
     p.layers.checked_add(t.max_layers).is_some() && m.finish(p.input_bytes, peak, p.opts).is_ok()
 }
 
-/// The metric values of block row `r` (METRICS order), with `fits` already checked.
-#[inline]
-pub fn row<'t>(t: &'t Table, r: usize, p: &Prefix) -> ([u64; super::sweep::NM], &'t Shape) {
-    let mut s = p.totals.summed();
-    for (i, &f) in KEPT.iter().enumerate() {
-        s[f] += t.delta[i][r];
+/// Rows `from..` of a block into the metric columns (METRICS order) and the shape column, with
+/// `fits` already checked.
+pub fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>], shape_offsets: &mut Vec<i32>, shape_values: &mut Vec<u64>) {
+    let s = p.totals.summed();
+    // KEPT order: params, trainable, buffers, buffer_bytes, macs, other_ops, activation_bytes
+    let col = |i: usize| t.delta[i][from..].iter().map(move |&d| s[KEPT[i]] + d);
+    let [params, trainable, buffers, macs, flops, other_ops, weight_bytes, buffer_bytes, activation_bytes, peak, train_bytes, layers] = metrics else {
+        unreachable!("12 metric columns")
+    };
+    params.extend(col(0));
+    trainable.extend(col(1));
+    buffers.extend(col(2));
+    buffer_bytes.extend(col(3));
+    macs.extend(col(4));
+    other_ops.extend(col(5));
+    activation_bytes.extend(col(6));
+    let n = t.rows - from;
+    let start = params.len() - n;
+    let (pr, tr, bb, mc, ab) = (&params[start..], &trainable[start..], &buffer_bytes[start..], &macs[start..], &activation_bytes[start..]);
+    flops.extend(mc.iter().map(|&m| Totals::derived_unchecked(0, 0, 0, m, 0, 0, p.opts).0));
+    weight_bytes.extend(pr.iter().map(|&x| Totals::derived_unchecked(x, 0, 0, 0, 0, 0, p.opts).1));
+    train_bytes.extend((0..n).map(|r| Totals::derived_unchecked(pr[r], tr[r], bb[r], 0, ab[r], p.input_bytes, p.opts).2));
+    peak.extend(t.peak[from..].iter().map(|&x| x.max(p.peak)));
+    layers.extend(t.layers[from..].iter().map(|&x| x + p.layers));
+    match t.same_shape {
+        true => {
+            let dims = t.shapes[0].dims();
+            let base = *shape_offsets.last().unwrap();
+            let w = dims.len() as i32;
+            shape_offsets.extend((1..=n as i32).map(|k| base + k * w));
+            for _ in 0..n {
+                shape_values.extend_from_slice(dims);
+            }
+        }
+        false => {
+            for sh in &t.shapes[from..] {
+                shape_values.extend_from_slice(sh.dims());
+                shape_offsets.push(shape_values.len() as i32);
+            }
+        }
     }
-    let mut m = p.totals.clone();
-    crate::graph::set_summed(&mut m, s);
-    // cannot fail: `fits` checked the maxima
-    let _ = m.finish(p.input_bytes, t.peak[r].max(p.peak), p.opts);
-    (super::sweep::metric_values(&m, p.layers + t.layers[r]), &t.shapes[r])
 }

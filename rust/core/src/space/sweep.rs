@@ -850,14 +850,7 @@ fn emit(t: &block::Table, plan: &Plan, prefix: &block::Prefix, first: u64, slots
         }
     }
     out.valid.extend(std::iter::repeat_n(true, len as usize - 1));
-    for r in 1..len as usize {
-        let (m, shape) = block::row(t, r, prefix);
-        for (col, &x) in out.metrics.iter_mut().zip(&m) {
-            col.push(x);
-        }
-        out.shape_values.extend_from_slice(shape.dims());
-        out.shape_offsets.push(out.shape_values.len() as i32);
-    }
+    block::emit_metrics(t, 1, prefix, &mut out.metrics, &mut out.shape_offsets, &mut out.shape_values);
 }
 
 
