@@ -45,3 +45,20 @@ def test_sample_equals_fresh_evaluation(name):
     fast, _ = space._c.evaluate("sample", 0, 4000, **kw)
     fresh, _ = space._c.evaluate("sample", 0, 4000, reuse=False, **kw)
     assert_frame_equal(frame(fast), frame(fresh))
+
+
+@pytest.mark.parametrize("name,where", [
+    ("vgg", "params < 2e6 and macs < 3e8"),
+    ("vgg", "fc == 1024 or width_4 <= 32"),
+    ("resnet", "peak_activation_bytes < 67108864 and depth_3 != 4"),
+])
+def test_filtered_grid_equals_filtering_afterwards(name, where):
+    """Blocks written from suffix tables go through the same pushed-down filter."""
+    space = archsweep.Space.load(ROOT / "data" / "spaces" / f"{name}.toml")
+    n = 20000
+    kept, counts = space._c.evaluate("grid", 0, n, threads=2, **{"where": where})
+    fresh, _ = space._c.evaluate("grid", 0, n, reuse=False, threads=2)
+    want = frame(fresh).filter(pl.sql_expr(where))
+    assert counts["kept"] == want.height > 0
+    assert counts["kept"] + counts["filtered_out"] == n
+    assert_frame_equal(frame(kept), want)

@@ -52,6 +52,8 @@ pub struct Plan {
     key_values: Vec<usize>,
     /// per suffix variable (positions q..), its column over one block (raw 64-bit values)
     pub pattern: Vec<Vec<i64>>,
+    /// per suffix variable, the rows a digit of it lasts (Π radix of the later ones)
+    pub strides: Vec<u64>,
 }
 
 impl Plan {
@@ -101,7 +103,8 @@ impl Plan {
                         (0..len).map(|r| raw(prog.vars[v].choices[((r / stride) % radix[v]) as usize])).collect()
                     })
                     .collect();
-                best = Some((score, Plan { q, cut, seg0, len, key_digits, key_values, pattern }));
+                let strides = (q..nvar).map(|v| radix[v + 1..].iter().product()).collect();
+                best = Some((score, Plan { q, cut, seg0, len, key_digits, key_values, pattern, strides }));
             }
         }
         best.map(|(_, p)| p)
@@ -118,6 +121,12 @@ impl Plan {
         }
         out.push(cur);
     }
+}
+
+/// Whether a `where` filter reading `slots` can judge block rows: it may read metrics and
+/// primary variables, not derived variables (those are not evaluated for table rows).
+pub fn filter_fits(slots: Vec<usize>, prog: &Program) -> bool {
+    slots.iter().all(|&s| s < prog.vars.len() || s >= prog.num_slots())
 }
 
 /// Summed fields a table keeps (indices into [`Totals::summed`]): those the output reads —

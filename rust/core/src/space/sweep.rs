@@ -116,6 +116,11 @@ impl Filter {
         let reads_metrics = compiled.slots().iter().any(|&s| s >= base);
         Ok(Filter { source: src.to_string(), compiled, reads_metrics })
     }
+
+    /// The slots the filter reads.
+    pub fn slots(&self) -> Vec<usize> {
+        self.compiled.slots()
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -186,6 +191,16 @@ impl Columns {
 
     pub fn is_empty(&self) -> bool {
         self.variant_id.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.variant_id.clear();
+        self.vars.iter_mut().for_each(Vec::clear);
+        self.valid.clear();
+        self.errors.clear();
+        self.metrics.iter_mut().for_each(Vec::clear);
+        self.shape_offsets.truncate(1);
+        self.shape_values.clear();
     }
 
     fn append(&mut self, mut o: Columns) {
@@ -264,6 +279,10 @@ struct Evaluator<'p> {
     out_shape: Shape,
     /// the last Valid outcome took its peak from the chain summaries
     peak_from_chain: bool,
+    /// the last variant evaluated was valid (kept by a filter or not)
+    last_valid: bool,
+    /// block rows before a filter sees them
+    scratch: Option<Columns>,
     /// grid order: how blocks of consecutive ids are written from suffix tables (`block.rs`)
     plan: Option<Plan>,
     key: Vec<u64>,
@@ -369,6 +388,8 @@ impl<'p> Evaluator<'p> {
             totals: Totals::default(),
             out_shape: Shape::new(&[1]).unwrap(),
             peak_from_chain: false,
+            last_valid: false,
+            scratch: None,
             plan,
             key: Vec::new(),
         }
@@ -700,13 +721,13 @@ impl<'p> Evaluator<'p> {
     fn run(&mut self, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
         let mut pos = positions.start;
         while pos < positions.end {
-            // grid order without a filter: whole blocks at once
-            let len = match (&self.plan, ids, filter) {
-                (Some(p), Ids::Grid, None) if pos % p.len == 0 && pos + p.len <= positions.end => p.len,
+            // grid order: whole blocks at once
+            let len = match (&self.plan, ids) {
+                (Some(p), Ids::Grid) if pos % p.len == 0 && pos + p.len <= positions.end && filter.is_none_or(|f| block::filter_fits(f.slots(), self.prog)) => p.len,
                 _ => 0,
             };
             if len > 0 {
-                self.run_block(pos, out, counts);
+                self.run_block(pos, filter, out, counts);
                 pos += len;
             } else {
                 self.run_one(ids.id(pos), filter, out, counts);
@@ -717,11 +738,12 @@ impl<'p> Evaluator<'p> {
 
     /// One block of grid ids from `first` (`block.rs`): its first row evaluated, the others
     /// written from the suffix table of its key, or evaluated (and recorded) one by one.
-    fn run_block(&mut self, first: u64, out: &mut Columns, counts: &mut Counts) {
+    fn run_block(&mut self, first: u64, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
         let plan = self.plan.take().unwrap();
         let len = plan.len as usize;
         let mut next = 1;
-        if self.run_one(first, None, out, counts) && self.peak_from_chain {
+        self.run_one(first, filter, out, counts);
+        if self.last_valid && self.peak_from_chain {
             let chain = self.chain[plan.seg0];
             plan.key(&self.digits, &self.values, chain.cur(), &mut self.key);
             let memo = self.memo.as_mut().unwrap();
@@ -732,9 +754,24 @@ impl<'p> Evaluator<'p> {
                     if let Some(input_bytes) = input_bytes {
                         let prefix = block::Prefix { totals: &self.saved[plan.cut], layers: self.saved_layers[plan.cut], peak: chain.peak, input_bytes, opts: &self.opts };
                         if block::fits(t, &prefix) {
-                            emit(t, &plan, &prefix, first, &self.slots, out);
                             counts.evaluated += len as u64 - 1;
-                            counts.kept += len as u64 - 1;
+                            match filter {
+                                None => {
+                                    emit(t, &plan, &prefix, first, &self.slots, out);
+                                    counts.kept += len as u64 - 1;
+                                }
+                                Some(f) => {
+                                    let mut scratch = self.scratch.take().unwrap_or_else(|| Columns::new(self.prog.vars.len(), len));
+                                    scratch.clear();
+                                    emit(t, &plan, &prefix, first, &self.slots, &mut scratch);
+                                    filter_rows(&scratch, f, self.prog, &plan, first, &mut self.slots, out, counts);
+                                    // the suffix variables' slots back to the current digits
+                                    for v in plan.q..self.prog.vars.len() {
+                                        self.slots[v] = self.prog.vars[v].choices[self.digits[v] as usize];
+                                    }
+                                    self.scratch = Some(scratch);
+                                }
+                            }
                             memo.blocks.blocks += 1;
                             next = len;
                         }
@@ -745,7 +782,10 @@ impl<'p> Evaluator<'p> {
                     // the first block with this key: evaluate it row by row and record it
                     memo.blocks.start(&self.key, len);
                     for r in 0..len {
-                        if r > 0 && !(self.run_one(first + r as u64, None, out, counts) && self.peak_from_chain) {
+                        if r > 0 && !({
+                            self.run_one(first + r as u64, filter, out, counts);
+                            self.last_valid && self.peak_from_chain
+                        }) {
                             self.memo.as_mut().unwrap().blocks.get_mut(&self.key).unwrap().poisoned = true;
                             next = r + 1;
                             break;
@@ -762,7 +802,7 @@ impl<'p> Evaluator<'p> {
             }
         }
         for r in next..len {
-            self.run_one(first + r as u64, None, out, counts);
+            self.run_one(first + r as u64, filter, out, counts);
         }
         self.plan = Some(plan);
     }
@@ -792,6 +832,7 @@ impl<'p> Evaluator<'p> {
         {
             counts.evaluated += 1;
             let outcome = self.eval(id);
+            self.last_valid = matches!(outcome, Outcome::Valid);
             let (valid, error) = match outcome {
                 Outcome::Rejected => {
                     counts.rejected_by_constraints += 1;
@@ -836,6 +877,40 @@ impl<'p> Evaluator<'p> {
             out.shape_offsets.push(out.shape_values.len() as i32);
             valid
         }
+    }
+}
+
+/// The rows of `rows` (all valid) that `f` keeps, appended to `out`. Metrics and variables go
+/// through the slots as a row-by-row evaluation would set them.
+fn filter_rows(rows: &Columns, f: &Filter, prog: &Program, plan: &Plan, first: u64, slots: &mut [Value], out: &mut Columns, counts: &mut Counts) {
+    let base = prog.num_slots();
+    for r in 0..rows.len() {
+        // (the prefix variables' slots already hold this block's values)
+        let k = rows.variant_id[r] - first;
+        for v in plan.q..prog.vars.len() {
+            let radix = prog.vars[v].choices.len() as u64;
+            slots[v] = prog.vars[v].choices[((k / plan.strides[v - plan.q]) % radix) as usize];
+        }
+        for (i, col) in rows.metrics.iter().enumerate() {
+            let m = col[r];
+            slots[base + i] = if m <= i64::MAX as u64 { Value::Int(m as i64) } else { Value::Float(m as f64) };
+        }
+        if !matches!(f.compiled.eval(slots), Ok(v) if v.truthy()) {
+            counts.filtered_out += 1;
+            continue;
+        }
+        counts.kept += 1;
+        out.variant_id.push(rows.variant_id[r]);
+        for (o, c) in out.vars.iter_mut().zip(&rows.vars) {
+            o.push(c[r]);
+        }
+        out.valid.push(true);
+        for (o, c) in out.metrics.iter_mut().zip(&rows.metrics) {
+            o.push(c[r]);
+        }
+        let (a, b) = (rows.shape_offsets[r] as usize, rows.shape_offsets[r + 1] as usize);
+        out.shape_values.extend_from_slice(&rows.shape_values[a..b]);
+        out.shape_offsets.push(out.shape_values.len() as i32);
     }
 }
 
@@ -884,8 +959,8 @@ pub fn evaluate_parts_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>
     let pieces = (rayon::current_num_threads() as u64 * 8).min(len.max(1)).max(1);
     let step = len.div_ceil(pieces).max(1);
     // grid blocks must not straddle two pieces: inner piece bounds go to a multiple of the block
-    let block = match (reuse, ids, filter) {
-        (true, Ids::Grid, None) => Evaluator::new(prog, opts, true, true).plan.as_ref().map_or(1, |p| p.len),
+    let block = match (reuse, ids) {
+        (true, Ids::Grid) => Evaluator::new(prog, opts, true, true).plan.as_ref().map_or(1, |p| p.len),
         _ => 1,
     };
     let bound = |i: u64| -> u64 {
@@ -1127,6 +1202,38 @@ mod tests {
         check_grid_replay(&prog);
         let pooled = prog.memo_pool.lock().unwrap();
         assert!(pooled.iter().any(|m| m.blocks.blocks > 0), "no block was written from a table ({plan:?})");
+    }
+
+    /// A `where` filter over blocks written from tables keeps exactly the rows that filtering
+    /// a fresh evaluation afterwards keeps (metrics and suffix variables both read).
+    #[test]
+    fn filtered_grid_blocks_equal_filtering_afterwards() {
+        let prog = chain_space();
+        let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
+        let ids: Vec<u64> = (0..size).collect();
+        // a suffix variable: its slot is set row by row for the filter
+        let k = Evaluator::new(&prog, Options::default(), true, true).plan.as_ref().unwrap().q;
+        let Value::Int(pick) = prog.vars[k].choices[1] else { panic!() };
+        let f = Filter::new(&format!("params < 3000 and macs > 1000 or {} == {pick}", prog.vars[k].name), &prog).unwrap();
+        let (fresh, _) = evaluate_with(&prog, Ids::Explicit(&ids), 0..size, None, Options::default(), false);
+        let want: Vec<u64> = (0..fresh.len())
+            .filter(|&r| fresh.valid[r] && ((fresh.metrics[0][r] < 3000 && fresh.metrics[3][r] > 1000) || fresh.vars[k][r] == pick))
+            .map(|r| fresh.variant_id[r])
+            .collect();
+        for _ in 0..2 {
+            let (kept, counts) = evaluate(&prog, Ids::Grid, 0..size, Some(&f), Options::default());
+            assert_eq!(kept.variant_id, want);
+            assert_eq!(counts.kept + counts.filtered_out + counts.rejected_by_constraints, size);
+            let rows: Vec<usize> = kept.variant_id.iter().map(|&id| id as usize).collect();
+            for (i, col) in kept.metrics.iter().enumerate() {
+                assert_eq!(*col, rows.iter().map(|&r| fresh.metrics[i][r]).collect::<Vec<_>>(), "{}", METRICS[i]);
+            }
+            for (v, col) in kept.vars.iter().enumerate() {
+                assert_eq!(*col, rows.iter().map(|&r| fresh.vars[v][r]).collect::<Vec<_>>());
+            }
+        }
+        let pooled = prog.memo_pool.lock().unwrap();
+        assert!(pooled.iter().any(|m| m.blocks.blocks > 0), "no block was written from a table");
     }
 
     /// A block whose table was recorded under a small prefix, met again under a prefix so large
