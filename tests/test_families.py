@@ -228,7 +228,6 @@ SPACE_FILES = sorted((ROOT / "data" / "spaces").glob("*.toml")) + sorted(FAMILIE
 @pytest.mark.parametrize("path", SPACE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_space_sweeps(path):
     space = archsweep.Space.load(path)
-    assert space.size < 2**64  # variant ids are u64: a larger space cannot be sampled
     df = archsweep.sweep(space, sample=min(2000, space.size), seed=0)
     # variants rejected by a constraint are not returned; the rest are mostly valid networks
     assert len(df) >= 200

@@ -166,7 +166,6 @@ def test_preset_matches_torch_measured_flops_and_buffers(file, model):
 @pytest.mark.parametrize("file", FAMILY_MODELS)
 def test_family_sweeps(file):
     space, _ = family(file)
-    assert space.size < 2**64
     df = archsweep.sweep(space, sample=min(500, space.size), seed=0)
     assert len(df) >= 100
     assert df["valid"].mean() > 0.9, df.filter(~df["valid"])["error"].value_counts().head(5)

@@ -6,6 +6,8 @@ module reads the file and exposes the compiled space.
 
 from __future__ import annotations
 
+import decimal
+
 import hashlib
 import json
 from pathlib import Path
@@ -126,6 +128,9 @@ class Space:
         return self._c.num_layer_instances
 
     def _check_id(self, variant_id: int) -> int:
+        if isinstance(variant_id, decimal.Decimal) and variant_id == variant_id.to_integral_value():
+            # ids of a space beyond 2^64 come back from polars as Decimal(38, 0)
+            variant_id = int(variant_id)
         if isinstance(variant_id, bool) or not isinstance(variant_id, int):
             try:
                 import operator
@@ -136,8 +141,8 @@ class Space:
         size = self.size
         if not 0 <= variant_id < size:
             raise _core.ArchsweepError(f"variant id {variant_id} is out of range [0, {size:,})")
-        if variant_id >= 2**64:
-            raise _core.ArchsweepError(f"variant id {variant_id} is beyond 2^64: ids are u64 (constrain the space)")
+        if variant_id >= 10**38:
+            raise _core.ArchsweepError(f"variant id {variant_id} is beyond 10^38: ids are u128 and stored as Decimal(38, 0) (constrain the space)")
         return int(variant_id)
 
     def config(self, variant_id: int) -> dict[str, Any]:

@@ -44,6 +44,9 @@ if _core.ArchsweepError.__module__ == "_core":
     _core.ArchsweepError.__module__ = "archsweep._core"
 #: Grids larger than this need sample=, ids= or an explicit max_variants.
 DEFAULT_MAX_GRID = 10**10
+# ids are u128 and travel as Decimal(38, 0) beyond 2^64: a space of up to 10^38 variants can be
+# sampled or addressed by id
+MAX_IDS = 10**38
 DEFAULT_CHUNK = 1 << 18  # rows per part: bounds memory (~0.2 GiB peak RSS on the VGG space)
 #: Chunks the local engine has in flight when it writes a dataset (one written while the next is
 #: evaluated: a pipeline two chunks deep, so peak memory is about two chunks' rows).
@@ -91,23 +94,25 @@ def _plan(space: Space, sample: int | None, ids: Sequence[int] | None, max_varia
     if ids is not None:
         if sample is not None:
             raise _core.ArchsweepError("give sample or ids, not both")
-        if len(ids) and (min(ids) < 0 or max(ids) >= min(size, 2**64)):
+        if size > MAX_IDS:
+            raise _core.ArchsweepError(f"the space has {size:,} variants, more than 10^38 ids: ids cannot address it; constrain it")
+        if len(ids) and (min(ids) < 0 or max(ids) >= size):
             bad = min(ids) if min(ids) < 0 else max(ids)
-            raise _core.ArchsweepError(f"variant id {bad} is out of range [0, {min(size, 2**64):,})")
+            raise _core.ArchsweepError(f"variant id {bad} is out of range [0, {size:,})")
         return "ids", len(ids)
     if sample is not None:
         if sample < 0:
             raise _core.ArchsweepError(f"sample={sample} must not be negative")
         if sample > size:
             raise _core.ArchsweepError(f"cannot sample {sample:,} distinct variants from a space of {size:,}")
-        if size >= 2**64:
-            raise _core.ArchsweepError(f"the space has {size:,} variants, more than 2^64 ids; constrain it")
+        if size > MAX_IDS:
+            raise _core.ArchsweepError(f"the space has {size:,} variants, more than 10^38 ids: ids cannot address it; constrain it")
         return "sample", sample
     limit = DEFAULT_MAX_GRID if max_variants is None else max_variants
     if size >= 2**64:
         raise _core.ArchsweepError(
-            f"the space has {size:,} variants (about 10^{len(str(size)) - 1}), more than 2^64 ids: neither a full grid "
-            f"nor sample=N can address it; constrain it (fewer variables or choices)"
+            f"the space has {size:,} variants (about 10^{len(str(size)) - 1}), more than 2^64 grid positions: a full grid "
+            f"cannot cover it; pass sample=N (--sample N)" + ("" if size <= MAX_IDS else ", after constraining it below 10^38 variants")
         )
     if size > limit:
         raise _core.ArchsweepError(

@@ -12,7 +12,7 @@ fn main() {
     let mode = args.get(3).map_or("grid", |s| s.as_str());
     let prog = compile(&Spec::from_value(&serde_json::from_str(&text).unwrap()).unwrap()).unwrap();
     let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
-    let ids = if mode == "grid" { Ids::Grid } else { Ids::Sample(Permutation::new(size, 1)) };
+    let ids = if mode == "grid" { Ids::Grid } else { Ids::Sample(Permutation::new(size as u128, 1)) };
     for threads in [1, 2] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let t = Instant::now();

@@ -1,12 +1,12 @@
 //! Bindings for search spaces and sweeps: conversions, thread pools and Arrow export only.
 
 use crate::{guarded, ArchsweepError};
-use archsweep_core::space::enumerate::{size_decimal, size_u64, Permutation};
+use archsweep_core::space::enumerate::{size_decimal, size_ids, Id, Permutation};
 use archsweep_core::space::expr::Value;
 use archsweep_core::space::sweep::{self, Columns, Counts, Filter, Ids, METRICS};
 use archsweep_core::space::{compile, Program, Spec};
 use archsweep_core::{Dtype, Optimizer, Options};
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, UInt64Array};
+use arrow_array::{ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, UInt64Array};
 use arrow_buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use rayon::prelude::*;
 use arrow_pyarrow::ToPyArrow;
@@ -96,7 +96,7 @@ impl CompiledSpace {
         self.prog.instances.len()
     }
 
-    fn config<'py>(&self, py: Python<'py>, id: u64) -> PyResult<Bound<'py, PyDict>> {
+    fn config<'py>(&self, py: Python<'py>, id: Id) -> PyResult<Bound<'py, PyDict>> {
         self.check_id(id)?;
         let cfg = guarded(|| sweep::config(&self.prog, id))?;
         let d = PyDict::new(py);
@@ -106,7 +106,7 @@ impl CompiledSpace {
         Ok(d)
     }
 
-    fn model_json(&self, id: u64) -> PyResult<String> {
+    fn model_json(&self, id: Id) -> PyResult<String> {
         self.check_id(id)?;
         guarded(|| sweep::model_json(&self.prog, id).map(|v| v.to_string()))
     }
@@ -125,7 +125,7 @@ impl CompiledSpace {
         start: u64,
         end: u64,
         seed: u64,
-        ids: Option<Vec<u64>>,
+        ids: Option<Vec<Id>>,
         r#where: Option<String>,
         batch: u64,
         dtype: &str,
@@ -133,10 +133,10 @@ impl CompiledSpace {
         threads: usize,
         reuse: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
-        let size = size_u64(&self.radix);
+        let size = size_ids(&self.radix);
         let (parts, counts) = py.detach(|| {
             guarded(|| {
-                let size = size.ok_or_else(|| format!("the space has {} variants, more than 2^64 ids", size_decimal(&self.radix)))?;
+                let size = size.ok_or_else(|| format!("the space has {} variants, more than 10^38 ids", size_decimal(&self.radix)))?;
                 let dtype: Dtype = dtype.parse()?;
                 let optimizer: Optimizer = optimizer.parse()?;
                 if batch == 0 {
@@ -144,13 +144,13 @@ impl CompiledSpace {
                 }
                 let ids_mode = match mode {
                     "grid" => {
-                        if end > size {
+                        if end as Id > size {
                             return Err(format!("positions up to {end} exceed the space size {size}"));
                         }
                         Ids::Grid
                     }
                     "sample" => {
-                        if end > size {
+                        if end as Id > size {
                             return Err(format!("cannot sample {end} distinct variants from a space of {size}"));
                         }
                         Ids::Sample(Permutation::new(size, seed))
@@ -190,10 +190,11 @@ impl CompiledSpace {
 }
 
 impl CompiledSpace {
-    fn check_id(&self, id: u64) -> PyResult<()> {
-        match size_u64(&self.radix) {
+    fn check_id(&self, id: Id) -> PyResult<()> {
+        match size_ids(&self.radix) {
             Some(s) if id >= s => Err(ArchsweepError::new_err(format!("variant id {id} is out of range [0, {s})"))),
-            _ => Ok(()),
+            Some(_) => Ok(()),
+            None => Err(ArchsweepError::new_err(format!("the space has {} variants, more than 10^38 ids: ids cannot address it", size_decimal(&self.radix)))),
         }
     }
 }
@@ -210,7 +211,7 @@ fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>>
 
 /// Column buffers to an Arrow record batch; numeric buffers move without copying.
 fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let Columns { variant_id, vars, valid, errors, metrics, shape_offsets, shape_values } = cols;
+    let Columns { variant_id, variant_id_hi, wide, vars, valid, errors, metrics, shape_offsets, shape_values } = cols;
     let rows = valid.len();
     // all valid (the common case): no null buffers and an all-null error column, made in bulk
     let (nulls, valid, messages) = if errors.is_empty() {
@@ -222,8 +223,15 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
         }
         (Some(NullBuffer::from(valid.as_slice())), BooleanArray::from(valid), StringArray::from(messages))
     };
-    let mut fields = vec![Field::new("variant_id", DataType::UInt64, false)];
-    let mut arrays: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from(variant_id))];
+    // ids of a space beyond 2^64 are Decimal(38, 0) (exact up to 10^38), else u64 (moved, not copied)
+    let (id_type, ids): (DataType, ArrayRef) = if wide {
+        let ids = variant_id.iter().zip(&variant_id_hi).map(|(&lo, &hi)| (lo as i128) | ((hi as i128) << 64));
+        (DataType::Decimal128(38, 0), Arc::new(Decimal128Array::from_iter_values(ids).with_precision_and_scale(38, 0)?))
+    } else {
+        (DataType::UInt64, Arc::new(UInt64Array::from(variant_id)))
+    };
+    let mut fields = vec![Field::new("variant_id", id_type, false)];
+    let mut arrays: Vec<ArrayRef> = vec![ids];
     for (v, col) in prog.vars.iter().zip(vars) {
         // columns hold raw bits (see Columns::vars); ints move without a copy
         let (dt, arr): (DataType, ArrayRef) = if v.choices.iter().all(|c| matches!(c, Value::Bool(_))) {

@@ -28,23 +28,47 @@ pub fn size_decimal(radix: &[u64]) -> String {
     s
 }
 
-/// The size if it fits in a u64 (ids are u64).
+/// A variant id: u128, so a space of up to [`MAX_IDS`] variants can be sampled (ids of spaces
+/// below 2^64 are u64 values, and travel as such).
+pub type Id = u128;
+
+/// Ids must fit a Decimal(38, 0) column (the `variant_id` type of spaces beyond 2^64): a space
+/// may have at most 10^38 variants to be addressed by id.
+pub const MAX_IDS: u128 = 100_000_000_000_000_000_000_000_000_000_000_000_000;
+
+/// The size if it fits in a u64.
 pub fn size_u64(radix: &[u64]) -> Option<u64> {
     radix.iter().try_fold(1u64, |acc, &r| acc.checked_mul(r))
 }
 
+/// The size if ids can address it (at most [`MAX_IDS`]).
+pub fn size_ids(radix: &[u64]) -> Option<Id> {
+    radix.iter().try_fold(1u128, |acc, &r| acc.checked_mul(r as u128)).filter(|&s| s <= MAX_IDS)
+}
+
 /// id -> digits (`digits.len() == radix.len()`).
-pub fn decode(mut id: u64, radix: &[u64], digits: &mut [u64]) {
-    for i in (0..radix.len()).rev() {
+pub fn decode(id: Id, radix: &[u64], digits: &mut [u64]) {
+    // u64 arithmetic while the id fits (u128 division is a slow library call)
+    let mut i = radix.len();
+    let mut id = id;
+    while id > u64::MAX as u128 {
+        i -= 1;
+        let r = radix[i] as u128;
+        digits[i] = (id % r) as u64;
+        id /= r;
+    }
+    let mut id = id as u64;
+    while i > 0 {
+        i -= 1;
         let r = radix[i];
         digits[i] = id % r;
         id /= r;
     }
 }
 
-/// digits -> id.
-pub fn encode(digits: &[u64], radix: &[u64]) -> u64 {
-    digits.iter().zip(radix).fold(0u64, |acc, (&d, &r)| acc * r + d)
+/// digits -> id (None beyond u128).
+pub fn encode(digits: &[u64], radix: &[u64]) -> Option<Id> {
+    digits.iter().zip(radix).try_fold(0u128, |acc, (&d, &r)| acc.checked_mul(r as u128)?.checked_add(d as u128))
 }
 
 /// Advance to the next id; returns the leftmost digit position that changed.
@@ -72,16 +96,17 @@ fn mix(mut z: u64) -> u64 {
 /// bits that covers `size`, with cycle walking back into range. `sample n` takes positions
 /// 0..n of this permutation: distinct ids, the same for the same seed on any machine and any
 /// number of threads, and any position can be computed on its own (shards, resume).
+/// Spaces below 2^64 get the ids they always had: halves of at most 32 bits, the same rounds.
 #[derive(Clone, Copy, Debug)]
 pub struct Permutation {
-    size: u64,
+    size: Id,
     half_bits: u32,
     keys: [u64; 6],
 }
 
 impl Permutation {
-    pub fn new(size: u64, seed: u64) -> Permutation {
-        let bits = 64 - size.saturating_sub(1).leading_zeros();
+    pub fn new(size: Id, seed: u64) -> Permutation {
+        let bits = 128 - size.saturating_sub(1).leading_zeros();
         let half_bits = bits.div_ceil(2).max(1);
         let mut keys = [0u64; 6];
         for (i, k) in keys.iter_mut().enumerate() {
@@ -90,21 +115,21 @@ impl Permutation {
         Permutation { size, half_bits, keys }
     }
 
-    fn round(&self, x: u64) -> u64 {
-        let mask = (1u64 << self.half_bits) - 1;
-        let (mut l, mut r) = (x >> self.half_bits, x & mask);
+    fn round(&self, x: Id) -> Id {
+        let mask = u64::MAX >> (64 - self.half_bits);
+        let (mut l, mut r) = ((x >> self.half_bits) as u64, x as u64 & mask);
         for &k in &self.keys {
             let f = mix(r ^ k) & mask;
             let nl = r;
             r = l ^ f;
             l = nl;
         }
-        (l << self.half_bits) | r
+        ((l as Id) << self.half_bits) | r as Id
     }
 
-    pub fn apply(&self, pos: u64) -> u64 {
-        debug_assert!(pos < self.size);
-        let mut x = self.round(pos);
+    pub fn apply(&self, pos: u64) -> Id {
+        debug_assert!((pos as Id) < self.size);
+        let mut x = self.round(pos as Id);
         while x >= self.size {
             x = self.round(x);
         }
@@ -122,11 +147,21 @@ mod tests {
         let mut d = [0u64; 4];
         for id in 0..(7 * 4 * 11 * 3) {
             decode(id, &radix, &mut d);
-            assert_eq!(encode(&d, &radix), id);
+            assert_eq!(encode(&d, &radix), Some(id));
         }
+
         // last digit fastest: id 1 changes only the last variable
         decode(1, &radix, &mut d);
         assert_eq!(d, [0, 0, 0, 1]);
+        // ids beyond 2^64 (a 10^30 space): u128 digits, exact both ways
+        let radix = [10u64; 30];
+        let mut d = [0u64; 30];
+        for id in [0u128, 1, (1 << 64) - 1, 1 << 64, (1 << 64) + 12345, 10u128.pow(30) - 1, 987_654_321_987_654_321_987_654_321] {
+            decode(id, &radix, &mut d);
+            assert_eq!(encode(&d, &radix), Some(id));
+            let text: String = d.iter().map(|x| x.to_string()).collect();
+            assert_eq!(text.trim_start_matches('0'), if id == 0 { String::new() } else { id.to_string() });
+        }
     }
 
     #[test]
@@ -147,7 +182,7 @@ mod tests {
     #[test]
     fn permutation_is_a_bijection() {
         for size in [1u64, 2, 3, 10, 1000, 4097] {
-            let p = Permutation::new(size, 42);
+            let p = Permutation::new(size as Id, 42);
             let mut seen = vec![false; size as usize];
             for i in 0..size {
                 let v = p.apply(i) as usize;
@@ -158,10 +193,56 @@ mod tests {
         assert_ne!(Permutation::new(1000, 1).apply(0), Permutation::new(1000, 2).apply(0));
     }
 
+    /// The u128 permutation gives small spaces the ids of the u64 one it replaced (seeded samples
+    /// keep their ids), and covers spaces beyond 2^64.
+    #[test]
+    fn permutation_ids_are_stable_and_reach_beyond_2_64() {
+        // the former u64 implementation, verbatim
+        fn old(size: u64, seed: u64, pos: u64) -> u64 {
+            let bits = 64 - size.saturating_sub(1).leading_zeros();
+            let hb = bits.div_ceil(2).max(1);
+            let keys: Vec<u64> = (0..6).map(|i| mix(seed ^ mix(0x9e3779b97f4a7c15u64.wrapping_mul(i + 1)))).collect();
+            let round = |x: u64| {
+                let mask = (1u64 << hb) - 1;
+                let (mut l, mut r) = (x >> hb, x & mask);
+                for &k in &keys {
+                    let f = mix(r ^ k) & mask;
+                    let nl = r;
+                    r = l ^ f;
+                    l = nl;
+                }
+                (l << hb) | r
+            };
+            let mut x = round(pos);
+            while x >= size {
+                x = round(x);
+            }
+            x
+        }
+        for (size, seed) in [(1u64, 0u64), (7, 3), (4_728_477_974_528, 1), (192_000_000, 5), (u64::MAX - 5, 9)] {
+            let p = Permutation::new(size as Id, seed);
+            for pos in [0u64, 1, 2, 1000, size / 2, size - 1] {
+                if pos < size {
+                    assert_eq!(p.apply(pos), old(size, seed, pos) as Id, "size {size} seed {seed} pos {pos}");
+                }
+            }
+        }
+        let size = 10u128.pow(30) + 7;
+        let p = Permutation::new(size, 1);
+        let ids: std::collections::HashSet<Id> = (0..20_000).map(|i| p.apply(i)).collect();
+        assert_eq!(ids.len(), 20_000);
+        assert!(ids.iter().all(|&x| x < size));
+        // spread over the whole range, not bunched below 2^64
+        assert!(ids.iter().filter(|&&x| x > size / 2).count() > 9_000);
+    }
+
     #[test]
     fn exact_size() {
         assert_eq!(size_decimal(&[10; 30]), format!("1{}", "0".repeat(30)));
         assert_eq!(size_decimal(&[7, 4, 11]), "308");
         assert_eq!(size_u64(&[10; 30]), None);
+        assert_eq!(size_ids(&[10; 30]), Some(10u128.pow(30)));
+        assert_eq!(size_ids(&[10; 38]), Some(MAX_IDS));
+        assert_eq!(size_ids(&[10; 39]), None);
     }
 }

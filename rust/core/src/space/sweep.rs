@@ -13,7 +13,7 @@
 
 use super::block::{self, Plan};
 use super::compile::{build_op, OpSource, Pred, Program};
-use super::enumerate::{decode, increment, Permutation};
+use super::enumerate::{decode, increment, Id, Permutation};
 use super::memo::{Memo, Segments};
 use super::expr::{Binding, Compiled, Value};
 use crate::graph::{Options, Totals};
@@ -75,14 +75,14 @@ pub enum Ids<'a> {
     /// position k = the k-th id of a seeded permutation (sampling without replacement)
     Sample(Permutation),
     /// position k = ids[k]
-    Explicit(&'a [u64]),
+    Explicit(&'a [Id]),
 }
 
 impl Ids<'_> {
     #[inline]
-    pub fn id(&self, pos: u64) -> u64 {
+    pub fn id(&self, pos: u64) -> Id {
         match self {
-            Ids::Grid => pos,
+            Ids::Grid => pos as Id,
             Ids::Sample(p) => p.apply(pos),
             Ids::Explicit(ids) => ids[pos as usize],
         }
@@ -131,7 +131,11 @@ pub struct SweepOptions {
 /// Result columns of one evaluated range, in position order.
 #[derive(Default)]
 pub struct Columns {
+    /// the low 64 bits of each row's id (the id itself in a space below 2^64)
     pub variant_id: Vec<u64>,
+    /// the high 64 bits, for a space beyond 2^64 only (else empty)
+    pub variant_id_hi: Vec<u64>,
+    pub wide: bool,
     /// one column per primary variable: its value as raw 64 bits (ints as i64, floats as their
     /// IEEE bits, booleans as 0/1; the variable's choices say which) — 8 bytes a row
     pub vars: Vec<Vec<i64>>,
@@ -165,12 +169,16 @@ impl Counts {
 }
 
 impl Columns {
-    fn new(nvars: usize, rows: usize) -> Columns {
+    fn new(prog: &Program, rows: usize) -> Columns {
+        let nvars = prog.vars.len();
+        let wide = super::enumerate::size_u64(&prog.vars.iter().map(|v| v.choices.len() as u64).collect::<Vec<_>>()).is_none();
         let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0);
         // (not vec![v; n]: cloning a Vec does not keep its capacity)
         Columns {
             variant_id: Vec::with_capacity(rows),
+            variant_id_hi: Vec::with_capacity(if wide { rows } else { 0 }),
+            wide,
             vars: (0..nvars).map(|_| Vec::with_capacity(rows)).collect(),
             valid: Vec::with_capacity(rows),
             errors: Vec::new(),
@@ -193,8 +201,22 @@ impl Columns {
         self.variant_id.is_empty()
     }
 
+    /// The id of row `r`.
+    pub fn id(&self, r: usize) -> Id {
+        self.variant_id[r] as Id | (self.variant_id_hi.get(r).copied().unwrap_or(0) as Id) << 64
+    }
+
+    #[inline]
+    fn push_id(&mut self, id: Id) {
+        self.variant_id.push(id as u64);
+        if self.wide {
+            self.variant_id_hi.push((id >> 64) as u64);
+        }
+    }
+
     fn clear(&mut self) {
         self.variant_id.clear();
+        self.variant_id_hi.clear();
         self.vars.iter_mut().for_each(Vec::clear);
         self.valid.clear();
         self.errors.clear();
@@ -205,6 +227,7 @@ impl Columns {
 
     fn append(&mut self, mut o: Columns) {
         self.variant_id.append(&mut o.variant_id);
+        self.variant_id_hi.append(&mut o.variant_id_hi);
         for (a, b) in self.vars.iter_mut().zip(o.vars.iter_mut()) {
             a.append(b);
         }
@@ -256,7 +279,7 @@ struct Evaluator<'p> {
     eager_exprs: bool,
     /// ids come in increasing runs (grid order), so checkpoints and digit increments pay off
     sequential: bool,
-    last_id: u64,
+    last_id: Id,
     liveness: Liveness,
     /// liveness cuts (grid order only): the checkpoints, as value indices; values 0..=c are
     /// made by the instances before checkpoint c, which a change of later digits leaves alone
@@ -396,7 +419,7 @@ impl<'p> Evaluator<'p> {
     }
 
     /// Set the digits for `id`; returns the leftmost variable position that changed.
-    fn seek(&mut self, id: u64) -> usize {
+    fn seek(&mut self, id: Id) -> usize {
         let p = if !self.sequential {
             decode(id, &self.radix, &mut self.digits);
             0
@@ -423,7 +446,7 @@ impl<'p> Evaluator<'p> {
         p
     }
 
-    fn eval(&mut self, id: u64) -> Outcome {
+    fn eval(&mut self, id: Id) -> Outcome {
         let prog = self.prog;
         let nvar = prog.vars.len();
         let p = self.seek(id);
@@ -742,7 +765,7 @@ impl<'p> Evaluator<'p> {
         let plan = self.plan.take().unwrap();
         let len = plan.len as usize;
         let mut next = 1;
-        self.run_one(first, filter, out, counts);
+        self.run_one(first as Id, filter, out, counts);
         if self.last_valid && self.peak_from_chain {
             let chain = self.chain[plan.seg0];
             plan.key(&self.digits, &self.values, chain.cur(), &mut self.key);
@@ -761,7 +784,7 @@ impl<'p> Evaluator<'p> {
                                     counts.kept += len as u64 - 1;
                                 }
                                 Some(f) => {
-                                    let mut scratch = self.scratch.take().unwrap_or_else(|| Columns::new(self.prog.vars.len(), len));
+                                    let mut scratch = self.scratch.take().unwrap_or_else(|| Columns::new(self.prog, len));
                                     scratch.clear();
                                     emit(t, &plan, &prefix, first, &self.slots, &mut scratch);
                                     filter_rows(&scratch, f, self.prog, &plan, first, &mut self.slots, out, counts);
@@ -783,7 +806,7 @@ impl<'p> Evaluator<'p> {
                     memo.blocks.start(&self.key, len);
                     for r in 0..len {
                         if r > 0 && !({
-                            self.run_one(first + r as u64, filter, out, counts);
+                            self.run_one((first + r as u64) as Id, filter, out, counts);
                             self.last_valid && self.peak_from_chain
                         }) {
                             self.memo.as_mut().unwrap().blocks.get_mut(&self.key).unwrap().poisoned = true;
@@ -802,7 +825,7 @@ impl<'p> Evaluator<'p> {
             }
         }
         for r in next..len {
-            self.run_one(first + r as u64, filter, out, counts);
+            self.run_one((first + r as u64) as Id, filter, out, counts);
         }
         self.plan = Some(plan);
     }
@@ -827,7 +850,7 @@ impl<'p> Evaluator<'p> {
 
     /// Evaluate `id` and write its row (unless rejected or filtered out); true if it is a
     /// valid row.
-    fn run_one(&mut self, id: u64, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) -> bool {
+    fn run_one(&mut self, id: Id, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) -> bool {
         let base = self.prog.num_slots();
         {
             counts.evaluated += 1;
@@ -863,7 +886,7 @@ impl<'p> Evaluator<'p> {
             if let Some(e) = error {
                 out.errors.push((out.variant_id.len(), e));
             }
-            out.variant_id.push(id);
+            out.push_id(id);
             for (v, col) in out.vars.iter_mut().enumerate() {
                 col.push(raw(self.slots[v]));
             }
@@ -900,7 +923,7 @@ fn filter_rows(rows: &Columns, f: &Filter, prog: &Program, plan: &Plan, first: u
             continue;
         }
         counts.kept += 1;
-        out.variant_id.push(rows.variant_id[r]);
+        out.push_id(rows.id(r));
         for (o, c) in out.vars.iter_mut().zip(&rows.vars) {
             o.push(c[r]);
         }
@@ -918,6 +941,10 @@ fn filter_rows(rows: &Columns, f: &Filter, prog: &Program, plan: &Plan, first: u
 fn emit(t: &block::Table, plan: &Plan, prefix: &block::Prefix, first: u64, slots: &[Value], out: &mut Columns) {
     let len = plan.len;
     out.variant_id.extend(first + 1..first + len);
+    if out.wide {
+        // (grid positions are ids below 2^64)
+        out.variant_id_hi.extend(std::iter::repeat_n(0, len as usize - 1));
+    }
     for (v, col) in out.vars.iter_mut().enumerate() {
         match v.checked_sub(plan.q) {
             Some(s) => col.extend_from_slice(&plan.pattern[s][1..]),
@@ -940,7 +967,7 @@ pub fn evaluate(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: O
 /// resumed liveness walks, no prefix reuse): the reference the fast paths are tested against.
 pub fn evaluate_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Columns, Counts) {
     let (parts, counts) = evaluate_parts_with(prog, ids, range, filter, opts, reuse);
-    let mut out = Columns::new(prog.vars.len(), 0);
+    let mut out = Columns::new(prog, 0);
     for c in parts {
         out.append(c);
     }
@@ -975,7 +1002,7 @@ pub fn evaluate_parts_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>
         .into_par_iter()
         .map(|i| {
             let (lo, hi) = (bound(i), bound(i + 1));
-            let mut cols = Columns::new(prog.vars.len(), if filter.is_some() { 0 } else { (hi - lo.min(hi)) as usize });
+            let mut cols = Columns::new(prog, if filter.is_some() { 0 } else { (hi - lo.min(hi)) as usize });
             let mut counts = Counts::default();
             if lo < hi {
                 let mut ev = Evaluator::new(prog, opts, reuse && matches!(ids, Ids::Grid), reuse);
@@ -996,7 +1023,7 @@ pub fn evaluate_parts_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>
 }
 
 /// One variant's values: primaries then derived, by name.
-pub fn config(prog: &Program, id: u64) -> Result<Vec<(String, Value)>, String> {
+pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, String> {
     let radix: Vec<u64> = prog.vars.iter().map(|v| v.choices.len() as u64).collect();
     let mut digits = vec![0; radix.len()];
     decode(id, &radix, &mut digits);
@@ -1012,7 +1039,7 @@ pub fn config(prog: &Program, id: u64) -> Result<Vec<(String, Value)>, String> {
 
 /// The concrete model of variant `id` as a model-file JSON value: switched-off layers are
 /// dropped and their readers rewired to what they passed through.
-pub fn model_json(prog: &Program, id: u64) -> Result<serde_json::Value, String> {
+pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, String> {
     use serde_json::{json, Map, Value as Json};
     let cfg = config(prog, id)?;
     let slots: Vec<Value> = cfg.iter().map(|(_, v)| *v).collect();
@@ -1095,7 +1122,7 @@ mod tests {
 
     fn check_against_analyze(prog: &Program, cols: &Columns) {
         for r in 0..cols.len() {
-            let id = cols.variant_id[r];
+            let id = cols.id(r);
             let model = Model::from_value(&model_json(prog, id).unwrap()).unwrap();
             match analyze(&model, None, Options::default()) {
                 Ok(a) => {
@@ -1165,7 +1192,7 @@ mod tests {
 
     fn check_grid_replay(prog: &Program) {
         let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
-        let ids: Vec<u64> = (0..size).collect();
+        let ids: Vec<Id> = (0..size as Id).collect();
         for threads in [1, 3] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             for opts in [Options::default(), Options { batch: 3, dtype: crate::memory::Dtype::Fp16, ..Options::default() }] {
@@ -1210,7 +1237,7 @@ mod tests {
     fn filtered_grid_blocks_equal_filtering_afterwards() {
         let prog = chain_space();
         let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
-        let ids: Vec<u64> = (0..size).collect();
+        let ids: Vec<Id> = (0..size as Id).collect();
         // a suffix variable: its slot is set row by row for the filter
         let k = Evaluator::new(&prog, Options::default(), true, true).plan.as_ref().unwrap().q;
         let Value::Int(pick) = prog.vars[k].choices[1] else { panic!() };
@@ -1274,12 +1301,33 @@ mod tests {
     fn sampled_and_explicit_rows_equal_analyze() {
         let prog = space();
         let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
-        let (cols, _) = evaluate(&prog, Ids::Sample(Permutation::new(size, 7)), 0..200, None, Options::default());
+        let (cols, _) = evaluate(&prog, Ids::Sample(Permutation::new(size as Id, 7)), 0..200, None, Options::default());
         check_against_analyze(&prog, &cols);
-        let ids = [5u64, 3, 900, 5, 1];
+        let ids = [5 as Id, 3, 900, 5, 1];
         let (cols, _) = evaluate(&prog, Ids::Explicit(&ids), 0..5, None, Options::default());
-        assert_eq!(cols.variant_id, ids);
+        assert_eq!(cols.variant_id, [5u64, 3, 900, 5, 1]);
         check_against_analyze(&prog, &cols);
+    }
+
+    /// A 10^30-variant space: sampled ids reach beyond 2^64 (their high words are kept), and
+    /// each row is the analysis of its concrete model.
+    #[test]
+    fn sampling_beyond_2_64_ids() {
+        let vars: serde_json::Map<String, serde_json::Value> = (0..30).map(|i| (format!("v{i}"), json!((1..=10).collect::<Vec<u64>>()))).collect();
+        let layers: Vec<serde_json::Value> = (0..30).map(|i| json!({"op": "linear", "out_features": format!("=v{i}")})).collect();
+        let prog = compile(&Spec::from_value(&json!({"name": "big", "input": [4], "variables": vars, "layers": layers})).unwrap()).unwrap();
+        let size = 10u128.pow(30);
+        let (cols, counts) = evaluate(&prog, Ids::Sample(Permutation::new(size, 1)), 0..300, None, Options::default());
+        assert_eq!((cols.len(), counts.kept), (300, 300));
+        assert!(cols.wide && cols.variant_id_hi.len() == 300);
+        let ids: std::collections::HashSet<Id> = (0..300).map(|r| cols.id(r)).collect();
+        assert_eq!(ids.len(), 300);
+        assert!(ids.iter().all(|&id| id < size) && ids.iter().filter(|&&id| id > u64::MAX as Id).count() > 290);
+        check_against_analyze(&prog, &cols);
+        // the same ids given explicitly give the same rows
+        let list: Vec<Id> = (0..300).map(|r| cols.id(r)).collect();
+        let (again, _) = evaluate(&prog, Ids::Explicit(&list), 0..300, None, Options::default());
+        assert_eq!((again.variant_id, again.variant_id_hi, again.metrics), (cols.variant_id.clone(), cols.variant_id_hi.clone(), cols.metrics.clone()));
     }
 
     #[test]
