@@ -5,7 +5,9 @@
 
 Prints rates and ratios; it asserts nothing (speed is measured here, never in tests).
 
-Per space: "grid/sample in memory" are evaluation alone (Rust + Arrow export, no disk);
+Per space: "grid/sample in memory" are ``archsweep.sweep(space, grid_range=(0, m))`` and
+``archsweep.sweep(space, sample=n, seed=1)`` returning a polars DataFrame (no disk); each run's
+result is released before the next, and the first (cold) grid call is printed separately;
 "polars write" is ``df.write_parquet(path, compression="zstd")`` of the finished table (polars'
 defaults otherwise: the denominator of the ratio); "parts write" is the same table written with
 the engine's own part options (``archsweep.sweep.PARQUET_OPTIONS``); "to Parquet" is
@@ -70,15 +72,21 @@ def bench_space(path: Path, n: int, threads: int, repeat: int) -> dict:
     # warm-up (thread pool, page faults)
     archsweep.sweep(space, ids=list(range(min(1000, space.size))), threads=threads)
     grid_n = min(n, space.size)
-    # a grid prefix: positions 0..n of the full grid (consecutive ids share leading digits);
-    # the first call is cold: fresh memory, empty memo and block tables
-    _, dt, _ = timed(lambda: space._c.evaluate("grid", 0, grid_n, threads=threads))
-    res["grid_cold_rate"] = grid_n / dt
-    _, dt, _ = best(lambda: space._c.evaluate("grid", 0, grid_n, threads=threads), repeat)
-    res["grid_rate"] = grid_n / dt
+    # a grid prefix: positions 0..m of the full grid (consecutive ids share leading digits), as a
+    # DataFrame from archsweep.sweep; the first call is cold (fresh memory, empty memo and block
+    # tables). m = 4n: at tens of millions of rows a second a smaller run is over too soon to time.
+    m = res["grid_mem_n"] = min(4 * n, space.size)
+    _, dt, _ = timed(lambda: archsweep.sweep(space, grid_range=(0, m), threads=threads))
+    res["grid_cold_rate"] = m / dt
+    _, dt, _ = best(lambda: archsweep.sweep(space, grid_range=(0, m), threads=threads), repeat)
+    res["grid_rate"] = m / dt
+    # the engine alone: Arrow record batches, no DataFrame
+    _, dt, _ = best(lambda: space._c.evaluate("grid", 0, m, threads=threads), repeat)
+    res["grid_engine_rate"] = m / dt
     filt = "params < 5e6 and macs < 3e8"
-    (_, counts), dt, _ = best(lambda: space._c.evaluate("grid", 0, grid_n, threads=threads, **{"where": filt}), repeat)
-    res["grid_where_rate"], res["grid_where_kept"] = grid_n / dt, counts["kept"]
+    df_where, dt, _ = best(lambda: archsweep.sweep(space, grid_range=(0, m), where=filt, threads=threads), repeat)
+    res["grid_where_rate"], res["grid_where_kept"] = m / dt, df_where.height
+    del df_where
     df, dt, cpu = best(lambda: archsweep.sweep(space, sample=n, seed=1, threads=threads), repeat)
     res["sample_rate"], res["sample_cpu"] = n / dt, cpu / n
     with tempfile.TemporaryDirectory() as d:
@@ -153,15 +161,16 @@ def main() -> int:
             continue
         r = bench_space(path, n, args.threads, args.repeat)
         ratio = r["parquet_rate"] / r["polars_write_rate"]
-        best_rate = max(r["grid_rate"], r["sample_rate"])
-        verdict = "met" if best_rate >= TARGETS[name] else "NOT met"
+        met = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+        verdict = f"grid {met(r['grid_rate'] >= TARGETS[name])}, sample {met(r['sample_rate'] >= TARGETS[name])}"
         print(
             f"{name:<8} {r['size']:>14.3g} {r['grid_rate'] / 1e6:>12.2f} M/s {r['sample_rate'] / 1e6:>14.2f} M/s "
             f"{r['parquet_rate'] / 1e6:>10.2f} M/s {r['polars_write_rate'] / 1e6:>10.2f} M/s {ratio:>6.2f} "
             f"{TARGETS[name] / 1e6:>6.0f} M/s {verdict}"
         )
-        print(f"{'':<8} grid in memory: first (cold) call {r['grid_cold_rate'] / 1e6:.2f} M/s; with --where "
-              f"'params < 5e6 and macs < 3e8' {r['grid_where_rate'] / 1e6:.2f} M/s ({r['grid_where_kept']:,} of {min(n, r['size']):,} kept)")
+        print(f"{'':<8} grid in memory ({r['grid_mem_n']:,} rows): engine alone (Arrow batches) {r['grid_engine_rate'] / 1e6:.2f} M/s; "
+              f"first (cold) call {r['grid_cold_rate'] / 1e6:.2f} M/s; with where='params < 5e6 and macs < 3e8' "
+              f"{r['grid_where_rate'] / 1e6:.2f} M/s ({r['grid_where_kept']:,} kept)")
         us = 1e6
         serial = 1 / (1 / r["sample_rate"] + 1 / r["parts_write_rate"])
         print(f"{'':<8} split: evaluate {r['sample_rate'] / 1e6:.2f} M/s ({r['sample_cpu'] * us:.2f} us CPU/row), "
@@ -172,6 +181,9 @@ def main() -> int:
               f"phases {os.cpu_count() / (r['sample_cpu'] + r['parts_write_cpu']) / 1e6:.2f} M/s")
         print(f"{'':<8} grid order to Parquet: {r['grid_parquet_rate'] / 1e6:.2f} M/s vs polars write of that table "
               f"{r['grid_polars_write_rate'] / 1e6:.2f} M rows/s: ratio {r['grid_parquet_rate'] / r['grid_polars_write_rate']:.2f}")
+        gratio = r["grid_parquet_rate"] / r["grid_polars_write_rate"]
+        print(f"{'':<8} to Parquet >= 0.7 x polars' write: grid order {gratio:.2f} {met(gratio >= 0.7)}, "
+              f"sample order {ratio:.2f} {met(ratio >= 0.7)}")
         print(f"{'':<8} Parquet: {r['parquet_bytes'] / r['n']:.1f} bytes/row (parts: {fmt_options(PARQUET_OPTIONS)}; "
               f"polars write: {r['polars_bytes'] / r['n']:.1f} bytes/row, compression='zstd' at its default level)")
     big = args.rss_variants or (1_000_000 if args.quick else 100_000_000)

@@ -47,6 +47,8 @@ DEFAULT_MAX_GRID = 10**10
 # ids are u128 and travel as Decimal(38, 0) beyond 2^64: a space of up to 10^38 variants can be
 # sampled or addressed by id
 MAX_IDS = 10**38
+#: Rows per chunk of an in-memory grid sweep (``out=None``) left at the default ``chunk_rows``.
+IN_MEMORY_GRID_CHUNK = 1 << 22
 DEFAULT_CHUNK = 1 << 18  # rows per part: bounds memory (~0.2 GiB peak RSS on the VGG space)
 #: Chunks the local engine has in flight when it writes a dataset (one written while the next is
 #: evaluated: a pipeline two chunks deep, so peak memory is about two chunks' rows).
@@ -477,8 +479,13 @@ def sweep(
     ids_list = None if ids is None else [int(x) for x in ids]
     summary = SweepSummary(positions=n, out=None if out is None else str(out), engine="custom" if executor is not None else engine)
     t0 = time.perf_counter()
-    # chunk positions are absolute (grid positions are ids); ids mode slices ids_list by them
-    chunks = [(k, s + offset, e + offset) for k, s, e in _chunks(n, chunk_rows, shard)]
+    # chunk positions are absolute (grid positions are ids); ids mode slices ids_list by them.
+    # In memory, a grid runs at tens of millions of rows a second: a 2^18-row chunk is over in
+    # milliseconds and per-chunk costs would dominate, so it goes in larger chunks.
+    eval_rows = chunk_rows
+    if out is None and mode == "grid" and engine == "local" and executor is None and chunk_rows == DEFAULT_CHUNK:
+        eval_rows = IN_MEMORY_GRID_CHUNK
+    chunks = [(k, s + offset, e + offset) for k, s, e in _chunks(n, eval_rows, shard)]
     meta = _run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list)
     if grid_range is not None:
         meta["grid_range"] = [offset, offset + n]
