@@ -384,15 +384,21 @@ def test_where_on_resnet_equals_filtering_afterwards(resnet, resnet_grid, where,
     assert bool((~pushed["valid"]).any()) == keeps_invalid
 
 
-def test_where_reading_a_metric_drops_invalid_rows(resnet_grid):
-    # Documented rule (README, "Sweep columns"): invalid rows have no metrics, so a filter that
-    # reads any metric drops them — even where polars' three-valued logic would keep one
-    # (`true or null` is true there).
-    pushed = archsweep.sweep(Space(RESNET), where="res == 8 or params > 40000")
-    after = resnet_grid.filter((pl.col("res") == 8) | (pl.col("params") > 40000))
-    assert (~after["valid"]).any()
-    assert not (~pushed["valid"]).any()
-    assert_frame_equal(pushed, after.filter(pl.col("valid")))
+@pytest.mark.parametrize("where, expr, keeps_invalid", [
+    # invalid rows have null metrics, and a pushed-down filter follows polars' (SQL's)
+    # three-valued logic on them: `true or null` is true, `false and null` false, `not null` null
+    ("res == 8 or params > 40000", (pl.col("res") == 8) | (pl.col("params") > 40000), True),
+    ("params > 40000 or res == 8", (pl.col("params") > 40000) | (pl.col("res") == 8), True),
+    ("not (res != 8 and params > 40000)", ~((pl.col("res") != 8) & (pl.col("params") > 40000)), True),
+    ("res == 8 and params > 40000", (pl.col("res") == 8) & (pl.col("params") > 40000), False),
+    ("res == 8 and (params > 40000 or depth_1 >= 1)", (pl.col("res") == 8) & ((pl.col("params") > 40000) | (pl.col("depth_1") >= 1)), True),
+    ("res == 8 or params + 1 > 40000 * 2", (pl.col("res") == 8) | (pl.col("params") + 1 > 80000), True),
+])
+def test_where_on_invalid_rows_is_three_valued(resnet_grid, where, expr, keeps_invalid):
+    pushed = archsweep.sweep(Space(RESNET), where=where)
+    after = resnet_grid.filter(expr)
+    assert_frame_equal(pushed, after)
+    assert bool((~pushed["valid"]).any()) == keeps_invalid
 
 
 def test_where_counts_in_the_summary(resnet, resnet_grid, tmp_path):

@@ -1080,6 +1080,13 @@ impl Compiled {
         }
     }
 
+    /// Evaluate with the slots from `null_from` on null (SQL/polars three-valued logic): `and`,
+    /// `or`, `not` follow Kleene's logic (`false and null` is false, `true or null` is true);
+    /// any other operation that reads a null slot is null. None is null.
+    pub fn eval_nullable(&self, slots: &[Value], null_from: usize) -> Result<Option<Value>, String> {
+        self.root.ev3(slots, null_from as u32).map_err(|f| describe(&self.src, &f))
+    }
+
     /// Evaluate by walking the tree (the reference the bytecode is tested against).
     #[cfg(test)]
     fn eval_tree(&self, slots: &[Value]) -> Result<Value, String> {
@@ -1833,6 +1840,43 @@ fn missing_slot(i: u32, n: usize) -> Fault {
 }
 
 impl Node {
+    /// Whether the node reads a slot at or after `null_from`.
+    fn reads_from(&self, null_from: u32) -> bool {
+        match self {
+            Node::Slot(i) => *i >= null_from,
+            Node::IdxSlot(ss, i, _) => ss.iter().any(|&x| x >= null_from) || i.reads_from(null_from),
+            n => n.children().iter().any(|c| c.reads_from(null_from)),
+        }
+    }
+
+    /// [`Compiled::eval_nullable`]: `and`/`or`/`not` as Kleene's logic, anything else null as
+    /// soon as it reads a null slot, else the ordinary evaluation.
+    fn ev3(&self, s: &[Value], null_from: u32) -> Result<Option<Value>, Fault> {
+        let truth = |n: &Node| -> Result<Option<bool>, Fault> { Ok(n.ev3(s, null_from)?.map(|v| v.truthy())) };
+        Ok(match self {
+            Node::And(a, b) => match truth(a)? {
+                Some(false) => Some(Value::Bool(false)),
+                x => match (x, truth(b)?) {
+                    (_, Some(false)) => Some(Value::Bool(false)),
+                    (Some(true), Some(true)) => Some(Value::Bool(true)),
+                    _ => None,
+                },
+            },
+            Node::Or(a, b) => match truth(a)? {
+                Some(true) => Some(Value::Bool(true)),
+                x => match (x, truth(b)?) {
+                    (_, Some(true)) => Some(Value::Bool(true)),
+                    (Some(false), Some(false)) => Some(Value::Bool(false)),
+                    _ => None,
+                },
+            },
+            Node::Not(a) => truth(a)?.map(|t| Value::Bool(!t)),
+            Node::Truth(a) => truth(a)?.map(Value::Bool),
+            n if n.reads_from(null_from) => None,
+            n => Some(n.ev(s)?),
+        })
+    }
+
     fn ev(&self, s: &[Value]) -> R {
         match self {
             Node::K(v) => Ok(*v),
@@ -2482,6 +2526,43 @@ mod tests {
 
     fn ok(src: &str) -> Value {
         ev(src).unwrap_or_else(|e| panic!("{src}: {e}"))
+    }
+
+    /// Kleene's logic over a null slot `m` (slot 1) next to a known slot `x` (slot 0), as SQL
+    /// and polars have it: written out by hand, case by case.
+    #[test]
+    fn nullable_evaluation_is_three_valued() {
+        let names = |n: &str| match n {
+            "x" => Some(Binding::Slot(0)),
+            "m" => Some(Binding::Slot(1)),
+            _ => None,
+        };
+        let slots = [Int(3), Int(0)];
+        let case = |src: &str| parse(src).unwrap().compile(&names).unwrap().eval_nullable(&slots, 1).unwrap();
+        let (t, f, null) = (Some(Bool(true)), Some(Bool(false)), None);
+        for (src, want) in [
+            ("m > 1", null),
+            ("x == 3 or m > 1", t),
+            ("m > 1 or x == 3", t),
+            ("x == 4 or m > 1", null),
+            ("x == 3 and m > 1", null),
+            ("x == 4 and m > 1", f),
+            ("m > 1 and x == 4", f),
+            ("not (m > 1)", null),
+            ("not (x == 4 and m > 1)", t),
+            ("(m > 1 or x == 3) and x < 5", t),
+            ("m + x > 1 or x == 4", null),
+            ("x * 2", Some(Int(6))),
+            ("max(x, m)", null),
+        ] {
+            assert_eq!(case(src), want, "{src}");
+        }
+        // without null slots it is the ordinary evaluation
+        let c = parse("x == 4 or m > 1").unwrap().compile(&names).unwrap();
+        assert_eq!(c.eval_nullable(&slots, 2).unwrap(), Some(c.eval(&slots).unwrap()));
+        // an error in a known part is still an error
+        let c = parse("x // (x - 3) > 1 or m > 1").unwrap().compile(&names).unwrap();
+        assert!(c.eval_nullable(&slots, 1).unwrap_err().contains("division by zero"));
     }
 
     fn err(src: &str) -> String {

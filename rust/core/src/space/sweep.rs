@@ -93,7 +93,7 @@ impl Ids<'_> {
 pub struct Filter {
     pub source: String,
     compiled: Compiled,
-    /// true when the filter reads a metric (so invalid rows, whose metrics are null, fail it)
+    /// true when the filter reads a metric (null for invalid rows: three-valued logic then)
     reads_metrics: bool,
 }
 
@@ -867,7 +867,9 @@ impl<'p> Evaluator<'p> {
             let metrics = if valid { metric_values(&self.totals, self.num_layers) } else { [0; NM] };
             if let Some(f) = filter {
                 let keep = if !valid && f.reads_metrics {
-                    false
+                    // an invalid row's metrics are null: SQL/polars three-valued logic, so
+                    // `res == 8 or params > 4e4` keeps it when res == 8
+                    matches!(f.compiled.eval_nullable(&self.slots, base), Ok(Some(v)) if v.truthy())
                 } else {
                     for (i, &m) in metrics.iter().enumerate() {
                         self.slots[base + i] = if m <= i64::MAX as u64 { Value::Int(m as i64) } else { Value::Float(m as f64) };
