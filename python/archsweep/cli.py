@@ -113,7 +113,10 @@ def _parser() -> argparse.ArgumentParser:
         "flops, other_ops, weight_bytes, buffer_bytes, activation_bytes, peak_activation_bytes, train_bytes, "
         "num_layers, output_shape (see README).\n"
         "--where takes archsweep's expression language: params < 5e6 and macs < 3e8; peak_activation_bytes < 64 MiB; "
-        "res >= 160. It is evaluated in Rust: rejected variants are never written.",
+        "res >= 160. It is evaluated in Rust: rejected variants are never written. Invalid rows have null metrics "
+        "and the filter is three-valued on them, as in polars (res == 8 or params > 4e4 keeps an invalid row with "
+        "res == 8).\n"
+        "variant_id is u64, or Decimal(38, 0) for a space of more than 2^64 variants (up to 10^38 can be sampled).",
     )
     sw.add_argument("spec", help="a space spec (.toml, .yaml, .json)")
     sw.add_argument("-o", "--out", type=Path, required=True, help="output directory (created; must be empty unless --resume)")

@@ -8,8 +8,10 @@
 //! re-evaluation can start. The layers between two checkpoints form a segment whose outcome is
 //! replayed from a memo when its key (digits it reads, earlier shapes it reads) was seen before
 //! (`memo.rs`), in any order; the peak comes from the segments' liveness summaries for a chain
-//! of stages, else from a walk resumed at the deepest unchanged checkpoint. `reuse = false`
-//! turns all of this off: the reference the fast paths are tested against.
+//! of stages, else from a walk resumed at the deepest unchanged checkpoint. In grid order, whole
+//! blocks of ids that differ only in the last variables are written from suffix tables
+//! (`block.rs`). `reuse = false` turns all of this off: the reference the fast paths are tested
+//! against.
 
 use super::block::{self, Plan};
 use super::compile::{build_op, OpSource, Pred, Program};
