@@ -1854,22 +1854,18 @@ impl Node {
     fn ev3(&self, s: &[Value], null_from: u32) -> Result<Option<Value>, Fault> {
         let truth = |n: &Node| -> Result<Option<bool>, Fault> { Ok(n.ev3(s, null_from)?.map(|v| v.truthy())) };
         Ok(match self {
-            Node::And(a, b) => match truth(a)? {
-                Some(false) => Some(Value::Bool(false)),
-                x => match (x, truth(b)?) {
-                    (_, Some(false)) => Some(Value::Bool(false)),
-                    (Some(true), Some(true)) => Some(Value::Bool(true)),
-                    _ => None,
-                },
-            },
-            Node::Or(a, b) => match truth(a)? {
-                Some(true) => Some(Value::Bool(true)),
-                x => match (x, truth(b)?) {
-                    (_, Some(true)) => Some(Value::Bool(true)),
-                    (Some(false), Some(false)) => Some(Value::Bool(false)),
-                    _ => None,
-                },
-            },
+            Node::And(a, b) | Node::Or(a, b) => {
+                // the value that decides alone: false for `and`, true for `or`
+                let decides = matches!(self, Node::Or(..));
+                match truth(a)? {
+                    Some(x) if x == decides => Some(Value::Bool(decides)),
+                    x => match (x, truth(b)?) {
+                        (_, Some(y)) if y == decides => Some(Value::Bool(decides)),
+                        (Some(_), Some(_)) => Some(Value::Bool(!decides)),
+                        _ => None,
+                    },
+                }
+            }
             Node::Not(a) => truth(a)?.map(|t| Value::Bool(!t)),
             Node::Truth(a) => truth(a)?.map(Value::Bool),
             n if n.reads_from(null_from) => None,

@@ -1269,6 +1269,16 @@ mod tests {
         assert!(zero > 0 && input > 0 && zero + input < cols.errors.len(), "{zero} expression and {input} input errors of {}", cols.errors.len());
     }
 
+    /// Every column of `a` equals `b`'s.
+    fn assert_same_rows(a: &Columns, b: &Columns) {
+        assert_eq!((&a.variant_id, &a.variant_id_hi), (&b.variant_id, &b.variant_id_hi));
+        assert_eq!(a.vars, b.vars);
+        assert_eq!(a.valid, b.valid);
+        assert_eq!(a.errors, b.errors);
+        assert_eq!(a.metrics, b.metrics);
+        assert_eq!((&a.shape_offsets, &a.shape_values), (&b.shape_offsets, &b.shape_values));
+    }
+
     fn check_grid_replay(prog: &Program) {
         let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
         let ids: Vec<Id> = (0..size as Id).collect();
@@ -1280,15 +1290,8 @@ mod tests {
                     let (grid, _) = pool.install(|| evaluate(prog, Ids::Grid, 0..size, None, opts));
                     let (fresh, _) = pool.install(|| evaluate_with(prog, Ids::Explicit(&ids), 0..size, None, opts, false));
                     let (sampled, _) = pool.install(|| evaluate(prog, Ids::Explicit(&ids), 0..size, None, opts));
-                    assert_eq!(sampled.metrics, fresh.metrics);
-                    assert_eq!(sampled.errors, fresh.errors);
-                    assert_eq!(sampled.shape_values, fresh.shape_values);
-                    assert_eq!(grid.variant_id, fresh.variant_id);
-                    assert_eq!(grid.valid, fresh.valid);
-                    assert_eq!(grid.errors, fresh.errors);
-                    assert_eq!(grid.metrics, fresh.metrics);
-                    assert_eq!(grid.shape_offsets, fresh.shape_offsets);
-                    assert_eq!(grid.shape_values, fresh.shape_values);
+                    assert_same_rows(&sampled, &fresh);
+                    assert_same_rows(&grid, &fresh);
                 }
             }
         }
@@ -1390,13 +1393,7 @@ mod tests {
                     let (fast, c1) = evaluate(&prog, Ids::Sample(p), range.clone(), filter, Options::default());
                     let (fresh, c2) = evaluate_with(&prog, Ids::Explicit(&list), range.clone(), filter, Options::default(), false);
                     assert_eq!(c1, c2);
-                    assert_eq!(fast.variant_id, fresh.variant_id);
-                    assert_eq!(fast.vars, fresh.vars);
-                    assert_eq!(fast.valid, fresh.valid);
-                    assert_eq!(fast.errors, fresh.errors);
-                    assert_eq!(fast.metrics, fresh.metrics);
-                    assert_eq!(fast.shape_offsets, fresh.shape_offsets);
-                    assert_eq!(fast.shape_values, fresh.shape_values);
+                    assert_same_rows(&fast, &fresh);
                 }
             }
         }
