@@ -261,6 +261,8 @@ struct Evaluator<'p> {
     /// instances where a re-evaluation can start: totals are saved before them
     is_checkpoint: Vec<bool>,
     digits: Vec<u64>,
+    /// the digits before a jump (`seek`)
+    prev_digits: Vec<u64>,
     slots: Vec<Value>,
     exprs: Vec<Value>,
     values: Vec<Shape>,
@@ -384,6 +386,7 @@ impl<'p> Evaluator<'p> {
             first_dirty,
             is_checkpoint,
             digits: vec![0; nvar],
+            prev_digits: vec![0; nvar],
             slots: vec![Value::Int(0); prog.num_slots() + NM],
             exprs: vec![Value::Int(0); prog.exprs.len()],
             values: vec![Shape::new(&[1]).unwrap(); n + 1],
@@ -430,12 +433,11 @@ impl<'p> Evaluator<'p> {
         } else if self.have_digits && id == self.last_id {
             self.radix.len()
         } else if self.have_digits {
-            // a jump (the next block): only the digits that differ make results stale
-            let old = std::mem::take(&mut self.digits);
-            self.digits = vec![0; old.len()];
+            // a jump (the next block, the next sorted sample): only the digits that differ make
+            // results stale
+            std::mem::swap(&mut self.digits, &mut self.prev_digits);
             decode(id, &self.radix, &mut self.digits);
-            let p = old.iter().zip(&self.digits).position(|(a, b)| a != b).unwrap_or(old.len());
-            p
+            self.prev_digits.iter().zip(&self.digits).position(|(a, b)| a != b).unwrap_or(self.radix.len())
         } else {
             decode(id, &self.radix, &mut self.digits);
             0
