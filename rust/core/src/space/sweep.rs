@@ -10,8 +10,9 @@
 //! (`memo.rs`), in any order; the peak comes from the segments' liveness summaries for a chain
 //! of stages, else from a walk resumed at the deepest unchanged checkpoint. In grid order, whole
 //! blocks of ids that differ only in the last variables are written from suffix tables
-//! (`block.rs`). `reuse = false` turns all of this off: the reference the fast paths are tested
-//! against.
+//! (`block.rs`); a random sample's chunk is evaluated in ascending id order (neighbours share
+//! leading digits) and gathered back into position order. `reuse = false` turns all of this
+//! off: the reference the fast paths are tested against.
 
 use super::block::{self, Plan};
 use super::compile::{build_op, OpSource, Pred, Program};
