@@ -145,6 +145,7 @@ pub struct Table {
     shapes: Vec<Shape>,
     max: [u64; KEPT.len()],
     max_layers: u64,
+    max_peak: u64,
     /// every row has the same output shape
     same_shape: bool,
 }
@@ -160,6 +161,7 @@ impl Table {
             shapes: Vec::with_capacity(len),
             max: [0; KEPT.len()],
             max_layers: 0,
+            max_peak: 0,
             same_shape: true,
         }
     }
@@ -186,6 +188,7 @@ impl Table {
         self.layers.push(layers);
         self.max_layers = self.max_layers.max(layers);
         self.peak.push(peak);
+        self.max_peak = self.max_peak.max(peak);
         self.same_shape &= self.shapes.first().is_none_or(|s| *s == shape);
         self.shapes.push(shape);
         self.rows += 1;
@@ -245,8 +248,7 @@ pub fn fits(t: &Table, p: &Prefix) -> bool {
     }
     let mut m = p.totals.clone();
     crate::graph::set_summed(&mut m, s);
-    let peak = t.peak.iter().copied().max().unwrap_or(0).max(p.peak);
-    p.layers.checked_add(t.max_layers).is_some() && m.finish(p.input_bytes, peak, p.opts).is_ok()
+    p.layers.checked_add(t.max_layers).is_some() && m.finish(p.input_bytes, t.max_peak.max(p.peak), p.opts).is_ok()
 }
 
 /// Rows `from..` of a block into the metric columns (METRICS order) and the shape column, with

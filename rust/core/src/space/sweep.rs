@@ -41,9 +41,9 @@ pub const METRICS: &[&str] = &[
     "train_bytes",
     "num_layers",
 ];
-pub(super) const NM: usize = 12;
+const NM: usize = 12;
 
-pub(super) fn metric_values(t: &Totals, num_layers: u64) -> [u64; NM] {
+fn metric_values(t: &Totals, num_layers: u64) -> [u64; NM] {
     [
         t.params,
         t.trainable_params,
@@ -748,10 +748,11 @@ impl<'p> Evaluator<'p> {
 
     fn run(&mut self, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
         let mut pos = positions.start;
+        let filter_fits = filter.is_none_or(|f| block::filter_fits(f.slots(), self.prog));
         while pos < positions.end {
             // grid order: whole blocks at once
             let len = match (&self.plan, ids) {
-                (Some(p), Ids::Grid) if pos % p.len == 0 && pos + p.len <= positions.end && filter.is_none_or(|f| block::filter_fits(f.slots(), self.prog)) => p.len,
+                (Some(p), Ids::Grid) if filter_fits && pos % p.len == 0 && pos + p.len <= positions.end => p.len,
                 _ => 0,
             };
             if len > 0 {
