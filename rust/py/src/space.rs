@@ -53,7 +53,7 @@ impl CompiledSpace {
             guarded(|| {
                 let v: serde_json::Value = serde_json::from_str(spec_json).map_err(|e| format!("spec is not valid JSON: {e}"))?;
                 let prog = compile(&Spec::from_value(&v)?)?;
-                let radix = prog.vars.iter().map(|v| v.choices.len() as u64).collect();
+                let radix = prog.radix();
                 Ok(CompiledSpace { prog, radix })
             })
         })

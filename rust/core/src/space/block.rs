@@ -65,7 +65,7 @@ impl Plan {
         if eager_exprs || nvar == 0 {
             return None;
         }
-        let radix: Vec<u64> = prog.vars.iter().map(|v| v.choices.len() as u64).collect();
+        let radix = prog.radix();
         // slot -> primaries (derived slots through their dependencies)
         let deps_of = |s: usize| -> Vec<usize> { if s < nvar { vec![s] } else { prog.derived_deps[s - nvar].clone() } };
         let mut best: Option<(f64, Plan)> = None;

@@ -81,11 +81,23 @@ pub struct Program {
     pub input_max_var: Option<usize>,
     /// Segment memo tables of finished evaluators, for the next ones (grid sweeps).
     pub memo_pool: std::sync::Mutex<Vec<super::memo::Memo>>,
+    /// Ids a grid block spans (`block.rs`; 1 without blocks), once known.
+    pub block_rows: std::sync::OnceLock<u64>,
 }
 
 impl Program {
     pub fn num_slots(&self) -> usize {
         self.vars.len() + self.derived.len()
+    }
+
+    /// The number of choices of each variable: the id digits' radixes.
+    pub fn radix(&self) -> Vec<u64> {
+        self.vars.iter().map(|v| v.choices.len() as u64).collect()
+    }
+
+    /// More than 2^64 variants: ids need more than 64 bits.
+    pub fn wide_ids(&self) -> bool {
+        super::enumerate::size_u64(&self.radix()).is_none()
     }
 }
 
@@ -649,5 +661,5 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
     let Ctx { exprs, instances, .. } = ctx;
-    Ok(Program { name: spec.name.clone(), vars, derived, derived_deps, constraints, input, exprs, expr_max_var, instances, input_max_var, memo_pool: Default::default() })
+    Ok(Program { name: spec.name.clone(), vars, derived, derived_deps, constraints, input, exprs, expr_max_var, instances, input_max_var, memo_pool: Default::default(), block_rows: Default::default() })
 }

@@ -174,7 +174,7 @@ impl Counts {
 impl Columns {
     fn new(prog: &Program, rows: usize) -> Columns {
         let nvars = prog.vars.len();
-        let wide = super::enumerate::size_u64(&prog.vars.iter().map(|v| v.choices.len() as u64).collect::<Vec<_>>()).is_none();
+        let wide = prog.wide_ids();
         let mut offsets = Vec::with_capacity(rows + 1);
         offsets.push(0);
         // (not vec![v; n]: cloning a Vec does not keep its capacity)
@@ -207,6 +207,24 @@ impl Columns {
     /// The id of row `r`.
     pub fn id(&self, r: usize) -> Id {
         self.variant_id[r] as Id | (self.variant_id_hi.get(r).copied().unwrap_or(0) as Id) << 64
+    }
+
+    /// Append row `r` of `src`.
+    fn push_row(&mut self, src: &Columns, r: usize) {
+        self.push_id(src.id(r));
+        for (o, c) in self.vars.iter_mut().zip(&src.vars) {
+            o.push(c[r]);
+        }
+        if !src.valid[r] {
+            self.errors.push((self.valid.len(), src.error(r).unwrap_or_default().to_string()));
+        }
+        self.valid.push(src.valid[r]);
+        for (o, c) in self.metrics.iter_mut().zip(&src.metrics) {
+            o.push(c[r]);
+        }
+        let (a, b) = (src.shape_offsets[r] as usize, src.shape_offsets[r + 1] as usize);
+        self.shape_values.extend_from_slice(&src.shape_values[a..b]);
+        self.shape_offsets.push(self.shape_values.len() as i32);
     }
 
     #[inline]
@@ -383,7 +401,7 @@ impl<'p> Evaluator<'p> {
         Evaluator {
             prog,
             opts,
-            radix: prog.vars.iter().map(|v| v.choices.len() as u64).collect(),
+            radix: prog.radix(),
             first_dirty,
             is_checkpoint,
             digits: vec![0; nvar],
@@ -877,9 +895,7 @@ impl<'p> Evaluator<'p> {
                     // `res == 8 or params > 4e4` keeps it when res == 8
                     matches!(f.compiled.eval_nullable(&self.slots, base), Ok(Some(v)) if v.truthy())
                 } else {
-                    for (i, &m) in metrics.iter().enumerate() {
-                        self.slots[base + i] = if m <= i64::MAX as u64 { Value::Int(m as i64) } else { Value::Float(m as f64) };
-                    }
+                    set_metric_slots(&mut self.slots[base..], metrics.iter().copied());
                     matches!(f.compiled.eval(&self.slots), Ok(v) if v.truthy())
                 };
                 if !keep {
@@ -911,6 +927,13 @@ impl<'p> Evaluator<'p> {
     }
 }
 
+/// Metric values into the filter's metric slots (integers, floats beyond i64).
+fn set_metric_slots(slots: &mut [Value], metrics: impl Iterator<Item = u64>) {
+    for (s, m) in slots.iter_mut().zip(metrics) {
+        *s = if m <= i64::MAX as u64 { Value::Int(m as i64) } else { Value::Float(m as f64) };
+    }
+}
+
 /// The rows of `rows` (all valid) that `f` keeps, appended to `out`. Metrics and variables go
 /// through the slots as a row-by-row evaluation would set them.
 fn filter_rows(rows: &Columns, f: &Filter, prog: &Program, plan: &Plan, first: u64, slots: &mut [Value], out: &mut Columns, counts: &mut Counts) {
@@ -922,26 +945,13 @@ fn filter_rows(rows: &Columns, f: &Filter, prog: &Program, plan: &Plan, first: u
             let radix = prog.vars[v].choices.len() as u64;
             slots[v] = prog.vars[v].choices[((k / plan.strides[v - plan.q]) % radix) as usize];
         }
-        for (i, col) in rows.metrics.iter().enumerate() {
-            let m = col[r];
-            slots[base + i] = if m <= i64::MAX as u64 { Value::Int(m as i64) } else { Value::Float(m as f64) };
-        }
+        set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
         if !matches!(f.compiled.eval(slots), Ok(v) if v.truthy()) {
             counts.filtered_out += 1;
             continue;
         }
         counts.kept += 1;
-        out.push_id(rows.id(r));
-        for (o, c) in out.vars.iter_mut().zip(&rows.vars) {
-            o.push(c[r]);
-        }
-        out.valid.push(true);
-        for (o, c) in out.metrics.iter_mut().zip(&rows.metrics) {
-            o.push(c[r]);
-        }
-        let (a, b) = (rows.shape_offsets[r] as usize, rows.shape_offsets[r + 1] as usize);
-        out.shape_values.extend_from_slice(&rows.shape_values[a..b]);
-        out.shape_offsets.push(out.shape_values.len() as i32);
+        out.push_row(rows, r);
     }
 }
 
@@ -1000,7 +1010,7 @@ pub fn evaluate_parts_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>
     let step = len.div_ceil(pieces).max(1);
     // grid blocks must not straddle two pieces: inner piece bounds go to a multiple of the block
     let block = match (reuse, ids) {
-        (true, Ids::Grid) => Evaluator::new(prog, opts, true, true).plan.as_ref().map_or(1, |p| p.len),
+        (true, Ids::Grid) => *prog.block_rows.get_or_init(|| Evaluator::new(prog, opts, true, true).plan.as_ref().map_or(1, |p| p.len)),
         _ => 1,
     };
     let bound = |i: u64| -> u64 {
@@ -1069,45 +1079,15 @@ fn evaluate_sample_sorted(prog: &Program, p: Permutation, range: std::ops::Range
 /// The rows `rows` ((part, row) pairs) of `parts`, in that order.
 fn gather(prog: &Program, parts: &[Columns], rows: &[(u32, u32)]) -> Columns {
     let mut out = Columns::new(prog, rows.len());
-    let at = |&(p, r): &(u32, u32)| (&parts[p as usize], r as usize);
-    out.variant_id.extend(rows.iter().map(|x| {
-        let (c, r) = at(x);
-        c.variant_id[r]
-    }));
-    if out.wide {
-        out.variant_id_hi.extend(rows.iter().map(|x| {
-            let (c, r) = at(x);
-            c.variant_id_hi[r]
-        }));
-    }
-    for (v, col) in out.vars.iter_mut().enumerate() {
-        col.extend(rows.iter().map(|x| {
-            let (c, r) = at(x);
-            c.vars[v][r]
-        }));
-    }
-    for (i, col) in out.metrics.iter_mut().enumerate() {
-        col.extend(rows.iter().map(|x| {
-            let (c, r) = at(x);
-            c.metrics[i][r]
-        }));
-    }
-    for (k, x) in rows.iter().enumerate() {
-        let (c, r) = at(x);
-        out.valid.push(c.valid[r]);
-        if !c.valid[r] {
-            out.errors.push((k, c.error(r).unwrap_or_default().to_string()));
-        }
-        let (a, b) = (c.shape_offsets[r] as usize, c.shape_offsets[r + 1] as usize);
-        out.shape_values.extend_from_slice(&c.shape_values[a..b]);
-        out.shape_offsets.push(out.shape_values.len() as i32);
+    for &(p, r) in rows {
+        out.push_row(&parts[p as usize], r as usize);
     }
     out
 }
 
 /// One variant's values: primaries then derived, by name.
 pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, String> {
-    let radix: Vec<u64> = prog.vars.iter().map(|v| v.choices.len() as u64).collect();
+    let radix = prog.radix();
     let mut digits = vec![0; radix.len()];
     decode(id, &radix, &mut digits);
     let mut slots: Vec<Value> = prog.vars.iter().zip(&digits).map(|(v, &d)| v.choices[d as usize]).collect();
