@@ -1,4 +1,6 @@
 //! Raw engine rate, without Python or Arrow: `cargo run --release --example sweep_rate -- SPEC.json N [grid|sample]`
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the Python extension
 use archsweep_core::space::enumerate::Permutation;
 use archsweep_core::space::sweep::{evaluate_parts, Ids};
 use archsweep_core::space::{compile, Spec};

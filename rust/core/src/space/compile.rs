@@ -83,6 +83,15 @@ pub struct Program {
     pub memo_pool: std::sync::Mutex<Vec<super::memo::Memo>>,
     /// Ids a grid block spans (`block.rs`; 1 without blocks), once known.
     pub block_rows: std::sync::OnceLock<u64>,
+    /// Primary variables the input shape reads (directly or through derived variables).
+    pub input_vars: Vec<usize>,
+    /// Dense segment tables for random order (`dense.rs`): their layout, once known (None when
+    /// the program is not a chain of segments), and finished tables for the next evaluators.
+    pub dense_layout: std::sync::OnceLock<Option<super::dense::Layout>>,
+    pub dense_pool: std::sync::Mutex<Vec<super::dense::Tables>>,
+    /// set when dense tables could not record this program's variants (its liveness is no
+    /// chain): random order then goes back to sorted evaluation
+    pub dense_off: std::sync::atomic::AtomicBool,
 }
 
 impl Program {
@@ -636,7 +645,10 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
         .collect::<Result<_, _>>()?;
     let mut input_slots = Vec::new();
     input.iter().for_each(|a| a.collect_slots(&mut input_slots));
-    let input_max_var = input_slots.iter().flat_map(|&s| slot_deps[s].iter().copied()).max();
+    let mut input_vars: Vec<usize> = input_slots.iter().flat_map(|&s| slot_deps[s].iter().copied()).collect();
+    input_vars.sort_unstable();
+    input_vars.dedup();
+    let input_max_var = input_vars.last().copied();
 
     let mut ctx = Ctx {
         names: &names,
@@ -661,5 +673,22 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
     let Ctx { exprs, instances, .. } = ctx;
-    Ok(Program { name: spec.name.clone(), vars, derived, derived_deps, constraints, input, exprs, expr_max_var, instances, input_max_var, memo_pool: Default::default(), block_rows: Default::default() })
+    Ok(Program {
+        name: spec.name.clone(),
+        vars,
+        derived,
+        derived_deps,
+        constraints,
+        input,
+        exprs,
+        expr_max_var,
+        instances,
+        input_max_var,
+        memo_pool: Default::default(),
+        block_rows: Default::default(),
+        input_vars,
+        dense_layout: Default::default(),
+        dense_pool: Default::default(),
+        dense_off: Default::default(),
+    })
 }

@@ -135,11 +135,76 @@ impl Permutation {
         }
         x
     }
+
+    /// `apply` for each of `positions`, into `out`: the same ids, the rounds of many positions in
+    /// flight at once (each position's rounds depend on one another, different positions' do not).
+    pub fn apply_many(&self, positions: std::ops::Range<u64>, out: &mut Vec<Id>, pending: &mut Vec<u32>) {
+        out.clear();
+        out.extend(positions.map(|p| self.round(p as Id)));
+        pending.clear();
+        pending.extend((0..out.len() as u32).filter(|&i| out[i as usize] >= self.size));
+        while !pending.is_empty() {
+            for &i in pending.iter() {
+                out[i as usize] = self.round(out[i as usize]);
+            }
+            pending.retain(|&i| out[i as usize] >= self.size);
+        }
+    }
+}
+
+/// Digits of many ids below 2^53, variable by variable: `out[v * stride + b]` is digit `v` of
+/// `ids[b]`. `inv[v]` is `1.0 / radix[v]`. A quotient through a double is off by at most one
+/// (the id is exact in a double, the quotient below 2^52 for a radix of 2 or more, and exact for
+/// a radix of 1), and is corrected exactly; it pipelines where a division chain would wait.
+pub fn decode_many(ids: &[Id], radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut Vec<u64>) {
+    debug_assert!(ids.iter().all(|&i| i < 1 << 53));
+    rest.clear();
+    rest.extend(ids.iter().map(|&i| i as u64));
+    for v in (0..radix.len()).rev() {
+        let (r, iv) = (radix[v], inv[v]);
+        for (x, o) in rest.iter_mut().zip(&mut out[v * stride..v * stride + ids.len()]) {
+            let q = (*x as f64 * iv) as u64;
+            let m = x.wrapping_sub(q.wrapping_mul(r));
+            let (q, m) = if (m as i64) < 0 {
+                (q.wrapping_sub(1), m.wrapping_add(r))
+            } else if m >= r {
+                (q + 1, m - r)
+            } else {
+                (q, m)
+            };
+            *o = m;
+            *x = q;
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_at_once_equal_one_at_a_time() {
+        let mut d = vec![0u64; 5];
+        let (mut out, mut rest) = (vec![0u64; 5 * 64], Vec::new());
+        // radixes of 1, large radixes, ids up to 2^53 - 1
+        for radix in [vec![7u64, 1, 11, 3, 5], vec![1 << 20, 3, 1 << 12, 1, 1 << 19]] {
+            let size: u64 = radix.iter().product();
+            let ids: Vec<Id> = (0..64u64).map(|k| (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) % size) as Id).chain([0, size as Id - 1]).take(64).collect();
+            let inv: Vec<f64> = radix.iter().map(|&r| 1.0 / r as f64).collect();
+            decode_many(&ids, &radix, &inv, &mut out, 64, &mut rest);
+            for (b, &id) in ids.iter().enumerate() {
+                decode(id, &radix, &mut d);
+                assert_eq!((0..5).map(|v| out[v * 64 + b]).collect::<Vec<_>>(), d, "id {id}");
+            }
+        }
+        let (mut ids, mut pending) = (Vec::new(), Vec::new());
+        for size in [1u128, 5, 1000, 4_728_477_974_528, 1 << 70] {
+            let p = Permutation::new(size, 3);
+            let n = (size as u64).min(300);
+            p.apply_many(0..n, &mut ids, &mut pending);
+            assert_eq!(ids, (0..n).map(|i| p.apply(i)).collect::<Vec<_>>());
+        }
+    }
 
     #[test]
     fn round_trip() {

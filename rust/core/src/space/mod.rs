@@ -3,6 +3,7 @@
 
 pub mod block;
 pub mod compile;
+pub mod dense;
 pub mod enumerate;
 pub mod expr;
 pub mod memo;

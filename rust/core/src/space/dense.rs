@@ -1,0 +1,308 @@
+//! Dense segment tables: variants in random order (samples, explicit ids) at table speed.
+//!
+//! When a program's liveness is a chain of segments (`memo.rs`; each segment reads no value
+//! made before its cut but the one at the cut), a variant's summed totals are a sum over its
+//! segments and its peak is a maximum over them. Each term is a function of the segment's own
+//! digits and of the *state* at its cut:
+//! - the shape of the value at the cut,
+//! - the shape of the last executed value (the output, should no later layer run),
+//! - the bytes of the storage holding the value at the cut.
+//!
+//! States are numbered per cut as they are met. Segment `j`'s table is indexed by
+//! (state at cut `j`, combination of its digits) and holds what the segment adds to the totals,
+//! its layers, its own peak and the state at cut `j + 1`; the input's table maps the digits the
+//! input shape reads to the state at cut 0. A variant is then one read per segment: no shape
+//! rule, no memo key compared, nothing hashed.
+//!
+//! Entries are recorded from the traces of full evaluations (`sweep.rs`'s evaluator), so a table
+//! holds nothing the evaluator did not compute. A variant that meets an empty entry, or whose
+//! sums overflow, is evaluated in full (its message then names the layer) and recorded. Invalid
+//! variants are never recorded. Tables are bounded ([`MAX_ENTRIES`]): beyond, new states are not
+//! numbered and their variants are evaluated in full.
+
+use super::compile::Program;
+use super::memo::Segments;
+use crate::graph::SUMMED;
+use crate::shape::Shape;
+use std::collections::HashMap;
+
+/// Bound on the combinations of one segment's digits (or the input's) for a dense table.
+const MAX_COMBOS: u64 = 1 << 16;
+/// Bound on the entries of one evaluator's tables (72 bytes each: 18 MiB).
+pub const MAX_ENTRIES: usize = 1 << 18;
+const EMPTY: u32 = u32::MAX;
+
+/// Which digits index each table (fixed per program).
+pub struct Layout {
+    /// (variable, stride) per segment, and the number of combinations
+    seg_vars: Vec<Vec<(usize, u32)>>,
+    seg_size: Vec<usize>,
+    input_vars: Vec<(usize, u32)>,
+    input_size: usize,
+}
+
+fn strides(prog: &Program, vars: &[usize]) -> Option<(Vec<(usize, u32)>, usize)> {
+    let mut out = Vec::with_capacity(vars.len());
+    let mut size = 1u64;
+    for &v in vars.iter().rev() {
+        out.push((v, size as u32));
+        size = size.checked_mul(prog.vars[v].choices.len() as u64).filter(|&s| s <= MAX_COMBOS)?;
+    }
+    out.reverse();
+    Some((out, size as usize))
+}
+
+impl Layout {
+    /// The layout for these segments; None when they are no chain (a segment reads a value made
+    /// before its cut), when an expression belongs to no layer (it must be evaluated per
+    /// variant), or when a segment has too many digit combinations.
+    pub fn new(prog: &Program, segs: &Segments, eager_exprs: bool) -> Option<Layout> {
+        let m = segs.bounds.len() - 1;
+        if eager_exprs || m == 0 {
+            return None;
+        }
+        let mut seg_vars = Vec::with_capacity(m);
+        let mut seg_size = Vec::with_capacity(m);
+        for j in 0..m {
+            if !segs.ext[j].iter().all(|&x| x == segs.bounds[j]) {
+                return None;
+            }
+            let (v, s) = strides(prog, &segs.vars[j])?;
+            seg_vars.push(v);
+            seg_size.push(s);
+        }
+        let (input_vars, input_size) = strides(prog, &prog.input_vars)?;
+        Some(Layout { seg_vars, seg_size, input_vars, input_size })
+    }
+}
+
+/// The combination index of `vars`' digits for variant `b` (digits laid out variable by variable).
+#[inline(always)]
+fn local(vars: &[(usize, u32)], digits: &[u64], stride: usize, b: usize) -> usize {
+    vars.iter().map(|&(v, s)| digits[v * stride + b] as usize * s as usize).sum()
+}
+
+/// What a full evaluation of a valid variant says per cut and per segment (`sweep.rs`).
+pub struct Trace {
+    /// per cut 0..=m: the state's key (shape words of the cut value and of the last executed
+    /// value, then the bytes at the cut)
+    pub keys: Vec<Vec<u64>>,
+    /// per segment: what it adds to the summed totals, its layers, its own peak
+    pub segs: Vec<([u64; SUMMED], u64, u64)>,
+    pub input_bytes: u64,
+    pub out_shape: Shape,
+}
+
+/// Per-batch buffers of [`Tables::lookup`].
+#[derive(Default)]
+pub struct Scratch {
+    state: Vec<u32>,
+    idx: Vec<usize>,
+    layers: Vec<u64>,
+}
+
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it reads nothing and cannot fault (SSE is baseline on x86_64)
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(x as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
+/// A variant read from the tables.
+pub struct Hit {
+    pub sum: [u64; SUMMED],
+    pub layers: u64,
+    pub peak: u64,
+    pub input_bytes: u64,
+    /// the state at the last cut ([`Tables::shape`])
+    last: u32,
+}
+
+/// The summed totals a row's metrics read (`Totals::summed` order: params, weight_params,
+/// bias_params, trainable_params, buffers, buffer_bytes, macs, other_ops, activation_bytes);
+/// weight_params and bias_params feed no metric column, so an entry and its peak fill one
+/// cache line. (The tests compare every metric column with fresh evaluation.)
+const KEPT: [usize; 7] = [0, 3, 4, 5, 6, 7, 8];
+
+/// What a segment adds: the kept sums and its own peak, one cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Payload {
+    sum: [u64; 7],
+    peak: u64,
+}
+
+/// Where a segment leads: the state at the next cut (EMPTY: not recorded) and its layers. The
+/// links are small (8 bytes an entry) and stay in cache; a variant's chain of states only waits
+/// on them, and its payloads' loads overlap.
+#[derive(Clone, Copy)]
+struct Link {
+    next: u32,
+    layers: u32,
+}
+
+const NONE: Link = Link { next: EMPTY, layers: 0 };
+const ZERO: Payload = Payload { sum: [0; 7], peak: 0 };
+
+/// The tables of one evaluator (taken from and returned to the program's pool).
+pub struct Tables {
+    /// (batch, dtype bytes) the entries were made with
+    pub tag: (u64, u64),
+    input: Vec<u32>,
+    /// per segment, indexed by state × combinations + combination
+    links: Vec<Vec<Link>>,
+    payloads: Vec<Vec<Payload>>,
+    /// per cut 0..=m: state keys to numbers
+    states: Vec<HashMap<Vec<u64>, u32>>,
+    /// per state at cut 0, per state at the last cut
+    input_bytes: Vec<u64>,
+    out_shape: Vec<Shape>,
+    entries: usize,
+    /// variants recorded, and variants read
+    pub records: u64,
+    pub hits: u64,
+}
+
+impl Tables {
+    pub fn new(l: &Layout, tag: (u64, u64)) -> Tables {
+        let m = l.seg_size.len();
+        Tables {
+            tag,
+            input: vec![EMPTY; l.input_size],
+            links: vec![Vec::new(); m],
+            payloads: vec![Vec::new(); m],
+            states: vec![HashMap::new(); m + 1],
+            input_bytes: Vec::new(),
+            out_shape: Vec::new(),
+            entries: l.input_size,
+            records: 0,
+            hits: 0,
+        }
+    }
+
+    /// The variants whose digits are `digits` (digit `v` of variant `b` at `v * stride + b`),
+    /// each read if every entry it needs is recorded and no sum overflows, into `out`. A batch
+    /// walks each variant's chain of states through the links first, prefetching the
+    /// payloads, then sums them: the batch's cache misses overlap instead of queueing.
+    pub fn lookup(&mut self, l: &Layout, digits: &[u64], stride: usize, n: usize, scratch: &mut Scratch, out: &mut Vec<Option<Hit>>) {
+        let m = self.links.len();
+        let Scratch { state, idx, layers } = scratch;
+        state.clear();
+        state.extend((0..n).map(|b| self.input[local(&l.input_vars, digits, stride, b)]));
+        let first: Vec<u32> = state.clone();
+        layers.clear();
+        layers.resize(n, 0);
+        idx.clear();
+        idx.resize(m * n, 0);
+        for j in 0..m {
+            let (links, pays, size, vars) = (&self.links[j], &self.payloads[j], l.seg_size[j], &l.seg_vars[j]);
+            for b in 0..n {
+                if state[b] == EMPTY {
+                    continue;
+                }
+                let i = state[b] as usize * size + local(vars, digits, stride, b);
+                match links.get(i) {
+                    Some(e) if e.next != EMPTY => {
+                        prefetch(&pays[i]);
+                        state[b] = e.next;
+                        layers[b] += e.layers as u64;
+                        idx[j * n + b] = i;
+                    }
+                    _ => state[b] = EMPTY,
+                }
+            }
+        }
+        out.clear();
+        out.extend((0..n).map(|b| {
+            if state[b] == EMPTY {
+                return None;
+            }
+            let input_bytes = self.input_bytes[first[b] as usize];
+            let (mut kept, mut over, mut peak) = ([0u64; 7], false, input_bytes);
+            for j in 0..m {
+                let p = &self.payloads[j][idx[j * n + b]];
+                for (a, x) in kept.iter_mut().zip(&p.sum) {
+                    let (y, o) = a.overflowing_add(*x);
+                    *a = y;
+                    over |= o;
+                }
+                peak = peak.max(p.peak);
+            }
+            if over {
+                return None;
+            }
+            let mut sum = [0u64; SUMMED];
+            for (k, &x) in KEPT.iter().zip(&kept) {
+                sum[*k] = x;
+            }
+            Some(Hit { sum, layers: layers[b], peak, input_bytes, last: state[b] })
+        }));
+        self.hits += out.iter().filter(|h| h.is_some()).count() as u64;
+    }
+
+    /// The output shape of a variant read from the tables.
+    pub fn shape(&self, h: &Hit) -> &Shape {
+        &self.out_shape[h.last as usize]
+    }
+
+    /// The number of the state `key` at cut `c`, numbered now if new (None beyond the bound).
+    fn state(&mut self, l: &Layout, c: usize, key: &[u64]) -> Option<u32> {
+        if let Some(&s) = self.states[c].get(key) {
+            return Some(s);
+        }
+        let m = self.links.len();
+        let grow = if c < m { l.seg_size[c] } else { 0 };
+        if self.entries + grow > MAX_ENTRIES {
+            return None;
+        }
+        let s = self.states[c].len() as u32;
+        self.states[c].insert(key.to_vec(), s);
+        if c < m {
+            let n = self.links[c].len() + grow;
+            self.links[c].resize(n, NONE);
+            self.payloads[c].resize(n, ZERO);
+            self.entries += grow;
+        }
+        if c == 0 {
+            self.input_bytes.push(0);
+        }
+        if c == m {
+            self.out_shape.push(Shape::new(&[1]).unwrap());
+        }
+        Some(s)
+    }
+
+    /// Record the trace of a full evaluation of the variant with these digits.
+    pub fn record(&mut self, l: &Layout, digits: &[u64], t: &Trace) {
+        let m = self.links.len();
+        debug_assert!(t.keys.len() == m + 1 && t.segs.len() == m);
+        let Some(mut s) = self.state(l, 0, &t.keys[0]) else { return };
+        self.input_bytes[s as usize] = t.input_bytes;
+        let i = local(&l.input_vars, digits, 1, 0);
+        debug_assert!(self.input[i] == EMPTY || self.input[i] == s, "the input shape reads other digits than its own");
+        self.input[i] = s;
+        for j in 0..m {
+            let Some(next) = self.state(l, j + 1, &t.keys[j + 1]) else { return };
+            let (sum, layers, peak) = t.segs[j];
+            let Ok(layers) = u32::try_from(layers) else { return };
+            let p = Payload { sum: KEPT.map(|k| sum[k]), peak };
+            let i = s as usize * l.seg_size[j] + local(&l.seg_vars[j], digits, 1, 0);
+            let (e, o) = (&mut self.links[j][i], &mut self.payloads[j][i]);
+            debug_assert!(e.next == EMPTY || (o.sum == p.sum && o.peak == p.peak && e.layers == layers && e.next == next), "segment {j}'s outcome reads more than its digits and the state at its cut");
+            *e = Link { next, layers };
+            *o = p;
+            s = next;
+        }
+        self.out_shape[s as usize] = t.out_shape;
+        self.records += 1;
+    }
+
+    /// Entries allocated (a measure of the tables' memory).
+    pub fn entries(&self) -> usize {
+        self.entries
+    }
+}
