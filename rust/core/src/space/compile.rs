@@ -86,9 +86,9 @@ pub struct Program {
     /// Primary variables the input shape reads (directly or through derived variables).
     pub input_vars: Vec<usize>,
     /// Dense segment tables for random order (`dense.rs`): their layout, once known (None when
-    /// the program is not a chain of segments), and finished tables for the next evaluators.
+    /// the program is not a chain of segments), and the tables, shared by all threads.
     pub dense_layout: std::sync::OnceLock<Option<super::dense::Layout>>,
-    pub dense_pool: std::sync::Mutex<Vec<super::dense::Tables>>,
+    pub dense_tables: std::sync::RwLock<Option<super::dense::Tables>>,
     /// set when dense tables could not record this program's variants (its liveness is no
     /// chain): random order then goes back to sorted evaluation
     pub dense_off: std::sync::atomic::AtomicBool,
@@ -688,7 +688,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
         block_rows: Default::default(),
         input_vars,
         dense_layout: Default::default(),
-        dense_pool: Default::default(),
+        dense_tables: Default::default(),
         dense_off: Default::default(),
     })
 }

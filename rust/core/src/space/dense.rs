@@ -28,7 +28,7 @@ use std::collections::HashMap;
 
 /// Bound on the combinations of one segment's digits (or the input's) for a dense table.
 const MAX_COMBOS: u64 = 1 << 16;
-/// Bound on the entries of one evaluator's tables (72 bytes each: 18 MiB).
+/// Bound on the entries of a program's tables (72 bytes each: 18 MiB).
 pub const MAX_ENTRIES: usize = 1 << 18;
 const EMPTY: u32 = u32::MAX;
 
@@ -96,6 +96,7 @@ pub struct Trace {
 /// Per-batch buffers of [`Tables::lookup`].
 #[derive(Default)]
 pub struct Scratch {
+    first: Vec<u32>,
     state: Vec<u32>,
     idx: Vec<usize>,
     layers: Vec<u64>,
@@ -148,7 +149,8 @@ struct Link {
 const NONE: Link = Link { next: EMPTY, layers: 0 };
 const ZERO: Payload = Payload { sum: [0; 7], peak: 0 };
 
-/// The tables of one evaluator (taken from and returned to the program's pool).
+/// A program's tables, shared by its threads (read under a read lock, a batch at a time; the
+/// traces of a batch's full evaluations recorded under the write lock).
 pub struct Tables {
     /// (batch, dtype bytes) the entries were made with
     pub tag: (u64, u64),
@@ -164,7 +166,7 @@ pub struct Tables {
     entries: usize,
     /// variants recorded, and variants read
     pub records: u64,
-    pub hits: u64,
+    pub hits: std::sync::atomic::AtomicU64,
 }
 
 impl Tables {
@@ -180,7 +182,7 @@ impl Tables {
             out_shape: Vec::new(),
             entries: l.input_size,
             records: 0,
-            hits: 0,
+            hits: Default::default(),
         }
     }
 
@@ -188,12 +190,13 @@ impl Tables {
     /// each read if every entry it needs is recorded and no sum overflows, into `out`. A batch
     /// walks each variant's chain of states through the links first, prefetching the
     /// payloads, then sums them: the batch's cache misses overlap instead of queueing.
-    pub fn lookup(&mut self, l: &Layout, digits: &[u64], stride: usize, n: usize, scratch: &mut Scratch, out: &mut Vec<Option<Hit>>) {
+    pub fn lookup(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, scratch: &mut Scratch, out: &mut Vec<Option<Hit>>) {
         let m = self.links.len();
-        let Scratch { state, idx, layers } = scratch;
+        let Scratch { state, idx, layers, first } = scratch;
+        first.clear();
+        first.extend((0..n).map(|b| self.input[local(&l.input_vars, digits, stride, b)]));
         state.clear();
-        state.extend((0..n).map(|b| self.input[local(&l.input_vars, digits, stride, b)]));
-        let first: Vec<u32> = state.clone();
+        state.extend_from_slice(first);
         layers.clear();
         layers.resize(n, 0);
         idx.clear();
@@ -241,7 +244,7 @@ impl Tables {
             }
             Some(Hit { sum, layers: layers[b], peak, input_bytes, last: state[b] })
         }));
-        self.hits += out.iter().filter(|h| h.is_some()).count() as u64;
+        self.hits.fetch_add(out.iter().filter(|h| h.is_some()).count() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The output shape of a variant read from the tables.

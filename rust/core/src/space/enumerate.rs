@@ -140,15 +140,34 @@ impl Permutation {
     /// flight at once (each position's rounds depend on one another, different positions' do not).
     pub fn apply_many(&self, positions: std::ops::Range<u64>, out: &mut Vec<Id>, pending: &mut Vec<u32>) {
         out.clear();
-        out.extend(positions.map(|p| self.round(p as Id)));
+        if self.half_bits > 32 {
+            out.extend(positions.map(|p| self.apply(p)));
+            return;
+        }
+        // up to 2^64 ids: the same rounds on 64-bit words
+        out.extend(positions.map(|p| self.round64(p) as Id));
         pending.clear();
         pending.extend((0..out.len() as u32).filter(|&i| out[i as usize] >= self.size));
         while !pending.is_empty() {
             for &i in pending.iter() {
-                out[i as usize] = self.round(out[i as usize]);
+                out[i as usize] = self.round64(out[i as usize] as u64) as Id;
             }
             pending.retain(|&i| out[i as usize] >= self.size);
         }
+    }
+
+    /// [`Permutation::round`] for halves of at most 32 bits.
+    #[inline(always)]
+    fn round64(&self, x: u64) -> u64 {
+        let mask = u64::MAX >> (64 - self.half_bits);
+        let (mut l, mut r) = (x >> self.half_bits, x & mask);
+        for &k in &self.keys {
+            let f = mix(r ^ k) & mask;
+            let nl = r;
+            r = l ^ f;
+            l = nl;
+        }
+        (l << self.half_bits) | r
     }
 }
 
@@ -198,9 +217,9 @@ mod tests {
             }
         }
         let (mut ids, mut pending) = (Vec::new(), Vec::new());
-        for size in [1u128, 5, 1000, 4_728_477_974_528, 1 << 70] {
+        for size in [1u128, 5, 1000, 4_728_477_974_528, 1 << 64, 1 << 70] {
             let p = Permutation::new(size, 3);
-            let n = (size as u64).min(300);
+            let n = size.min(300) as u64;
             p.apply_many(0..n, &mut ids, &mut pending);
             assert_eq!(ids, (0..n).map(|i| p.apply(i)).collect::<Vec<_>>());
         }

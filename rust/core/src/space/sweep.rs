@@ -1163,12 +1163,14 @@ fn dense_layout(prog: &Program, opts: Options) -> Option<&dense::Layout> {
 /// evaluated in full and its trace recorded.
 #[allow(clippy::too_many_arguments)]
 fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, out: &mut Columns, counts: &mut Counts) {
+    use std::sync::PoisonError;
     let tag = (opts.batch, opts.dtype.bytes());
-    let pooled = prog.dense_pool.lock().ok().and_then(|mut pool| {
-        let i = pool.iter().position(|t| t.tag == tag)?;
-        Some(pool.swap_remove(i))
-    });
-    let mut tables = pooled.unwrap_or_else(|| dense::Tables::new(layout, tag));
+    {
+        let mut shared = prog.dense_tables.write().unwrap_or_else(PoisonError::into_inner);
+        if shared.as_ref().is_none_or(|t| t.tag != tag) {
+            *shared = Some(dense::Tables::new(layout, tag));
+        }
+    }
     let mut ev = Evaluator::new(prog, opts, false, true);
     let radix = prog.radix();
     let nvar = radix.len();
@@ -1181,6 +1183,7 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     let (mut batch, mut pending, mut rest): (Vec<Id>, Vec<u32>, Vec<u64>) = Default::default();
     let (mut scratch, mut hits) = (dense::Scratch::default(), Vec::with_capacity(DENSE_BATCH));
     let mut rows = filter.map(|_| Columns::new(prog, DENSE_BATCH));
+    let mut traces: Vec<(Vec<u64>, dense::Trace)> = Vec::new();
     let (mut valid, mut traced) = (0u64, 0u64);
     let mut pos = positions.start;
     while pos < positions.end {
@@ -1204,50 +1207,64 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
                 }
             }
         }
-        tables.lookup(layout, &digits, DENSE_BATCH, n, &mut scratch, &mut hits);
-        if columnar && hits.iter().all(Option::is_some) {
-            let target = rows.as_mut().unwrap_or(out);
-            if emit_dense(&tables, &opts, &batch, &digits, &raws, &hits, target) {
-                counts.evaluated += n as u64;
-                match (filter, &rows) {
-                    (Some(f), Some(r)) => filter_dense(prog, f, r, &digits, &mut ev.slots, out, counts),
-                    _ => counts.kept += n as u64,
+        {
+            let shared = prog.dense_tables.read().unwrap_or_else(PoisonError::into_inner);
+            let tables = shared.as_ref().filter(|t| t.tag == tag);
+            match tables {
+                Some(t) => t.lookup(layout, &digits, DENSE_BATCH, n, &mut scratch, &mut hits),
+                None => {
+                    hits.clear();
+                    hits.resize_with(n, || None);
                 }
-                if let Some(r) = &mut rows {
-                    r.clear();
-                }
-                continue;
             }
-        }
-        for (b, &id) in batch.iter().enumerate() {
-            for (v, d) in row.iter_mut().enumerate() {
-                *d = digits[v * DENSE_BATCH + b];
-            }
-            if let Some(hit) = &hits[b] {
-                if ev.write_hit(id, &row, hit, tables.shape(hit), filter, out, counts) {
+            if let (true, Some(t)) = (columnar && hits.iter().all(Option::is_some), tables) {
+                let target = rows.as_mut().unwrap_or(out);
+                if emit_dense(t, &opts, &batch, &digits, &raws, &hits, target) {
+                    counts.evaluated += n as u64;
+                    match (filter, &rows) {
+                        (Some(f), Some(r)) => filter_dense(prog, f, r, &digits, &mut ev.slots, out, counts),
+                        _ => counts.kept += n as u64,
+                    }
+                    if let Some(r) = &mut rows {
+                        r.clear();
+                    }
                     continue;
                 }
             }
-            ev.forget();
-            ev.run_one(id, filter, out, counts);
-            if ev.last_valid {
-                valid += 1;
-                if let Some(t) = ev.peak_from_chain.then(|| ev.trace()).flatten() {
-                    tables.record(layout, &row, &t);
-                    traced += 1;
+            for (b, &id) in batch.iter().enumerate() {
+                for (v, d) in row.iter_mut().enumerate() {
+                    *d = digits[v * DENSE_BATCH + b];
+                }
+                if let (Some(hit), Some(t)) = (&hits[b], tables) {
+                    if ev.write_hit(id, &row, hit, t.shape(hit), filter, out, counts) {
+                        continue;
+                    }
+                }
+                ev.forget();
+                ev.run_one(id, filter, out, counts);
+                if ev.last_valid {
+                    valid += 1;
+                    if let Some(t) = ev.peak_from_chain.then(|| ev.trace()).flatten() {
+                        traces.push((row.clone(), t));
+                        traced += 1;
+                    }
                 }
             }
+        }
+        if !traces.is_empty() {
+            let mut shared = prog.dense_tables.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(t) = shared.as_mut().filter(|t| t.tag == tag) {
+                for (d, trace) in &traces {
+                    t.record(layout, d, trace);
+                }
+            }
+            traces.clear();
         }
     }
     // valid variants without traces: the liveness is no chain after all, and sorted
     // evaluation serves this program better
     if valid >= 256 && traced == 0 {
         prog.dense_off.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-    if let Ok(mut pool) = prog.dense_pool.lock() {
-        if pool.len() < rayon::current_num_threads().max(1) * 2 {
-            pool.push(tables);
-        }
     }
 }
 
@@ -1667,11 +1684,12 @@ mod tests {
 
     /// (variants recorded, variants read) by dense tables in a one-thread run on a fresh program
     fn dense_use(prog: &Program, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>) -> (u64, u64) {
-        assert!(prog.dense_pool.lock().unwrap().is_empty(), "a fresh program");
+        assert!(prog.dense_tables.read().unwrap().is_none(), "a fresh program");
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         one.install(|| evaluate(prog, ids, range, filter, Options::default()));
-        let pooled = prog.dense_pool.lock().unwrap();
-        (pooled.iter().map(|t| t.records).sum(), pooled.iter().map(|t| t.hits).sum())
+        let shared = prog.dense_tables.read().unwrap();
+        let t = shared.as_ref().unwrap();
+        (t.records, t.hits.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     #[test]
