@@ -93,13 +93,40 @@ pub struct Trace {
     pub out_shape: Shape,
 }
 
-/// Per-batch buffers of [`Tables::lookup`].
+/// Variants a batch holds at most.
+pub const BATCH: usize = 64;
+
+/// A batch of variants read by [`Tables::lookup`], column by column (row `b` at index `b`).
 #[derive(Default)]
-pub struct Scratch {
+pub struct Batch {
+    pub n: usize,
+    /// row `b` was read (every entry recorded, no sum overflowed); `all`: every row was
+    pub ok: Vec<bool>,
+    pub all: bool,
+    /// the summed totals rows need (params, trainable_params, buffers, buffer_bytes, macs,
+    /// other_ops, activation_bytes), the peak, layers and input bytes
+    pub sums: [Vec<u64>; 7],
+    pub peak: Vec<u64>,
+    pub layers: Vec<u64>,
+    pub input_bytes: Vec<u64>,
     first: Vec<u32>,
+    /// the state at the last cut (the output shape)
     state: Vec<u32>,
     idx: Vec<usize>,
-    layers: Vec<u64>,
+}
+
+impl Batch {
+    /// Row `b`'s summed totals (`Totals::summed` order), if it was read.
+    pub fn summed(&self, b: usize) -> Option<[u64; SUMMED]> {
+        if !self.ok[b] {
+            return None;
+        }
+        let mut sum = [0u64; SUMMED];
+        for (k, col) in KEPT.iter().zip(&self.sums) {
+            sum[*k] = col[b];
+        }
+        Some(sum)
+    }
 }
 
 #[inline(always)]
@@ -111,16 +138,6 @@ fn prefetch<T>(x: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = x;
-}
-
-/// A variant read from the tables.
-pub struct Hit {
-    pub sum: [u64; SUMMED],
-    pub layers: u64,
-    pub peak: u64,
-    pub input_bytes: u64,
-    /// the state at the last cut ([`Tables::shape`])
-    last: u32,
 }
 
 /// The summed totals a row's metrics read (`Totals::summed` order: params, weight_params,
@@ -187,12 +204,14 @@ impl Tables {
     }
 
     /// The variants whose digits are `digits` (digit `v` of variant `b` at `v * stride + b`),
-    /// each read if every entry it needs is recorded and no sum overflows, into `out`. A batch
-    /// walks each variant's chain of states through the links first, prefetching the
-    /// payloads, then sums them: the batch's cache misses overlap instead of queueing.
-    pub fn lookup(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, scratch: &mut Scratch, out: &mut Vec<Option<Hit>>) {
+    /// each read if every entry it needs is recorded and no sum overflows, into `out`, column
+    /// by column. A batch walks each variant's chain of states through the links first,
+    /// prefetching the payloads, then sums them: the batch's cache misses overlap instead of
+    /// queueing.
+    pub fn lookup(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
         let m = self.links.len();
-        let Scratch { state, idx, layers, first } = scratch;
+        let Batch { ok, sums, peak, layers, input_bytes, first, state, idx, .. } = out;
+        out.n = n;
         first.clear();
         first.extend((0..n).map(|b| self.input[local(&l.input_vars, digits, stride, b)]));
         state.clear();
@@ -219,37 +238,43 @@ impl Tables {
                 }
             }
         }
-        out.clear();
-        out.extend((0..n).map(|b| {
-            if state[b] == EMPTY {
-                return None;
-            }
-            let input_bytes = self.input_bytes[first[b] as usize];
-            let (mut kept, mut over, mut peak) = ([0u64; 7], false, input_bytes);
-            for j in 0..m {
-                let p = &self.payloads[j][idx[j * n + b]];
-                for (a, x) in kept.iter_mut().zip(&p.sum) {
-                    let (y, o) = a.overflowing_add(*x);
-                    *a = y;
-                    over |= o;
+        ok.clear();
+        ok.extend(state.iter().map(|&s| s != EMPTY));
+        input_bytes.clear();
+        input_bytes.extend(first.iter().map(|&s| if s == EMPTY { 0 } else { self.input_bytes[s as usize] }));
+        peak.clear();
+        peak.extend_from_slice(input_bytes);
+        for col in sums.iter_mut() {
+            col.clear();
+            col.resize(n, 0);
+        }
+        let mut over = [false; BATCH];
+        for j in 0..m {
+            let pays = &self.payloads[j];
+            for b in 0..n {
+                if !ok[b] {
+                    continue;
                 }
-                peak = peak.max(p.peak);
+                let p = &pays[idx[j * n + b]];
+                for (col, x) in sums.iter_mut().zip(&p.sum) {
+                    let (y, o) = col[b].overflowing_add(*x);
+                    col[b] = y;
+                    over[b] |= o;
+                }
+                peak[b] = peak[b].max(p.peak);
             }
-            if over {
-                return None;
-            }
-            let mut sum = [0u64; SUMMED];
-            for (k, &x) in KEPT.iter().zip(&kept) {
-                sum[*k] = x;
-            }
-            Some(Hit { sum, layers: layers[b], peak, input_bytes, last: state[b] })
-        }));
-        self.hits.fetch_add(out.iter().filter(|h| h.is_some()).count() as u64, std::sync::atomic::Ordering::Relaxed);
+        }
+        for b in 0..n {
+            ok[b] &= !over[b];
+        }
+        out.all = out.ok.iter().all(|&x| x);
+        let read = if out.all { n } else { out.ok.iter().filter(|&&x| x).count() };
+        self.hits.fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// The output shape of a variant read from the tables.
-    pub fn shape(&self, h: &Hit) -> &Shape {
-        &self.out_shape[h.last as usize]
+    /// The output shape of variant `b` of a batch read from the tables.
+    pub fn shape(&self, batch: &Batch, b: usize) -> &Shape {
+        &self.out_shape[batch.state[b] as usize]
     }
 
     /// The number of the state `key` at cut `c`, numbered now if new (None beyond the bound).

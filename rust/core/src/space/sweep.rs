@@ -934,7 +934,8 @@ impl<'p> Evaluator<'p> {
     /// when it needs a full evaluation: a derived variable's or constraint's error, or an
     /// overflow in the finished totals, whose messages the evaluator makes.
     #[allow(clippy::too_many_arguments)]
-    fn write_hit(&mut self, id: Id, digits: &[u64], hit: &dense::Hit, shape: &Shape, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) -> bool {
+    fn write_hit(&mut self, id: Id, digits: &[u64], batch: &dense::Batch, b: usize, shape: &Shape, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) -> bool {
+        let Some(sum) = batch.summed(b) else { return false };
         let prog = self.prog;
         let nvar = prog.vars.len();
         for (v, (s, &d)) in self.slots[..nvar].iter_mut().zip(digits).enumerate() {
@@ -958,12 +959,12 @@ impl<'p> Evaluator<'p> {
             }
         }
         let mut t = Totals::default();
-        crate::graph::set_summed(&mut t, hit.sum);
-        if t.finish(hit.input_bytes, hit.peak, &self.opts).is_err() {
+        crate::graph::set_summed(&mut t, sum);
+        if t.finish(batch.input_bytes[b], batch.peak[b], &self.opts).is_err() {
             return false;
         }
         counts.evaluated += 1;
-        write_row(prog, id, None, &metric_values(&t, hit.layers), shape, filter, &mut self.slots, out, counts);
+        write_row(prog, id, None, &metric_values(&t, batch.layers[b]), shape, filter, &mut self.slots, out, counts);
         true
     }
 }
@@ -1144,7 +1145,7 @@ pub fn evaluate_parts_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>
 }
 
 /// Variants read from dense tables at once (their cache misses overlap).
-const DENSE_BATCH: usize = 64;
+const DENSE_BATCH: usize = dense::BATCH;
 
 /// The dense-table layout of `prog` (`dense.rs`), unless it is no chain of segments.
 fn dense_layout(prog: &Program, opts: Options) -> Option<&dense::Layout> {
@@ -1181,7 +1182,7 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     let mut digits = vec![0u64; DENSE_BATCH * nvar];
     let mut row = vec![0u64; nvar];
     let (mut batch, mut pending, mut rest): (Vec<Id>, Vec<u32>, Vec<u64>) = Default::default();
-    let (mut scratch, mut hits) = (dense::Scratch::default(), Vec::with_capacity(DENSE_BATCH));
+    let mut read = dense::Batch::default();
     let mut rows = filter.map(|_| Columns::new(prog, DENSE_BATCH));
     let mut traces: Vec<(Vec<u64>, dense::Trace)> = Vec::new();
     let (mut valid, mut traced) = (0u64, 0u64);
@@ -1210,16 +1211,12 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
         {
             let shared = prog.dense_tables.read().unwrap_or_else(PoisonError::into_inner);
             let tables = shared.as_ref().filter(|t| t.tag == tag);
-            match tables {
-                Some(t) => t.lookup(layout, &digits, DENSE_BATCH, n, &mut scratch, &mut hits),
-                None => {
-                    hits.clear();
-                    hits.resize_with(n, || None);
-                }
+            if let Some(t) = tables {
+                t.lookup(layout, &digits, DENSE_BATCH, n, &mut read);
             }
-            if let (true, Some(t)) = (columnar && hits.iter().all(Option::is_some), tables) {
+            if let (true, Some(t)) = (columnar, tables.filter(|_| read.all)) {
                 let target = rows.as_mut().unwrap_or(out);
-                if emit_dense(t, &opts, &batch, &digits, &raws, &hits, target) {
+                if emit_dense(t, &opts, &batch, &digits, &raws, &read, target) {
                     counts.evaluated += n as u64;
                     match (filter, &rows) {
                         (Some(f), Some(r)) => filter_dense(prog, f, r, &digits, &mut ev.slots, out, counts),
@@ -1235,8 +1232,8 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
                 for (v, d) in row.iter_mut().enumerate() {
                     *d = digits[v * DENSE_BATCH + b];
                 }
-                if let (Some(hit), Some(t)) = (&hits[b], tables) {
-                    if ev.write_hit(id, &row, hit, t.shape(hit), filter, out, counts) {
+                if let Some(t) = tables.filter(|_| read.ok[b]) {
+                    if ev.write_hit(id, &row, &read, b, t.shape(&read, b), filter, out, counts) {
                         continue;
                     }
                 }
@@ -1270,24 +1267,20 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
 
 /// A batch the dense tables answered whole (every row valid), written column by column; false
 /// (nothing written) when a row's finished totals could overflow: the rows then go one by one.
-fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64], raws: &[Vec<i64>], hits: &[Option<dense::Hit>], out: &mut Columns) -> bool {
-    let hits = || hits.iter().flatten();
+fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64], raws: &[Vec<i64>], read: &dense::Batch, out: &mut Columns) -> bool {
+    let n = ids.len();
+    let [params, trainable, buffers, buffer_bytes, macs, other_ops, activation] = &read.sums;
     // every derived formula is monotone: finishing the columns' maxima rules overflow out
-    let mut max = Totals::default();
+    let max = |c: &[u64]| c.iter().copied().max().unwrap_or(0);
     let mut sum = [0u64; crate::graph::SUMMED];
-    let (mut input, mut peak) = (0, 0);
-    for h in hits() {
-        for (m, x) in sum.iter_mut().zip(&h.sum) {
-            *m = (*m).max(*x);
-        }
-        input = input.max(h.input_bytes);
-        peak = peak.max(h.peak);
+    for (k, col) in [(0, params), (3, trainable), (4, buffers), (5, buffer_bytes), (6, macs), (7, other_ops), (8, activation)] {
+        sum[k] = max(col);
     }
-    crate::graph::set_summed(&mut max, sum);
-    if max.finish(input, peak, opts).is_err() {
+    let mut t = Totals::default();
+    crate::graph::set_summed(&mut t, sum);
+    if t.finish(max(&read.input_bytes), max(&read.peak), opts).is_err() {
         return false;
     }
-    let n = ids.len();
     for &id in ids {
         out.push_id(id);
     }
@@ -1297,25 +1290,22 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
     }
     out.valid.extend(std::iter::repeat_n(true, n));
     // METRICS order; flops, weight_bytes and train_bytes by Totals::finish's formulas
-    let derived = |h: &dense::Hit| {
-        let [params, _, _, trainable, _, buffer_bytes, macs, _, activation] = h.sum;
-        Totals::derived_unchecked(params, trainable, buffer_bytes, macs, activation, h.input_bytes, opts)
-    };
+    let derived = |b: usize| Totals::derived_unchecked(params[b], trainable[b], buffer_bytes[b], macs[b], activation[b], read.input_bytes[b], opts);
     let m = &mut out.metrics;
-    m[0].extend(hits().map(|h| h.sum[0]));
-    m[1].extend(hits().map(|h| h.sum[3]));
-    m[2].extend(hits().map(|h| h.sum[4]));
-    m[3].extend(hits().map(|h| h.sum[6]));
-    m[4].extend(hits().map(|h| derived(h).0));
-    m[5].extend(hits().map(|h| h.sum[7]));
-    m[6].extend(hits().map(|h| derived(h).1));
-    m[7].extend(hits().map(|h| h.sum[5]));
-    m[8].extend(hits().map(|h| h.sum[8]));
-    m[9].extend(hits().map(|h| h.peak));
-    m[10].extend(hits().map(|h| derived(h).2));
-    m[11].extend(hits().map(|h| h.layers));
-    for h in hits() {
-        out.shape_values.extend_from_slice(tables.shape(h).dims());
+    m[0].extend_from_slice(params);
+    m[1].extend_from_slice(trainable);
+    m[2].extend_from_slice(buffers);
+    m[3].extend_from_slice(macs);
+    m[4].extend((0..n).map(|b| derived(b).0));
+    m[5].extend_from_slice(other_ops);
+    m[6].extend((0..n).map(|b| derived(b).1));
+    m[7].extend_from_slice(buffer_bytes);
+    m[8].extend_from_slice(activation);
+    m[9].extend_from_slice(&read.peak);
+    m[10].extend((0..n).map(|b| derived(b).2));
+    m[11].extend_from_slice(&read.layers);
+    for b in 0..n {
+        out.shape_values.extend_from_slice(tables.shape(read, b).dims());
         out.shape_offsets.push(out.shape_values.len() as i32);
     }
     true
