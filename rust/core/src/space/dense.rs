@@ -39,6 +39,8 @@ pub struct Layout {
     seg_size: Vec<usize>,
     input_vars: Vec<(usize, u32)>,
     input_size: usize,
+    /// bound on the tables' entries
+    max_entries: usize,
 }
 
 fn strides(prog: &Program, vars: &[usize]) -> Option<(Vec<(usize, u32)>, usize)> {
@@ -72,7 +74,12 @@ impl Layout {
             seg_size.push(s);
         }
         let (input_vars, input_size) = strides(prog, &prog.input_vars)?;
-        Some(Layout { seg_vars, seg_size, input_vars, input_size })
+        Some(Layout { seg_vars, seg_size, input_vars, input_size, max_entries: MAX_ENTRIES })
+    }
+
+    /// This layout with another bound on the tables' entries (tests).
+    pub fn with_max_entries(self, max_entries: usize) -> Layout {
+        Layout { max_entries, ..self }
     }
 }
 
@@ -181,9 +188,13 @@ pub struct Tables {
     input_bytes: Vec<u64>,
     out_shape: Vec<Shape>,
     entries: usize,
-    /// variants recorded, and variants read
+    /// a state was refused: the bound is reached
+    pub full: bool,
+    /// variants recorded, variants read, and variants evaluated in full once the bound was
+    /// reached
     pub records: u64,
     pub hits: std::sync::atomic::AtomicU64,
+    pub misses_when_full: std::sync::atomic::AtomicU64,
 }
 
 impl Tables {
@@ -198,8 +209,10 @@ impl Tables {
             input_bytes: Vec::new(),
             out_shape: Vec::new(),
             entries: l.input_size,
+            full: false,
             records: 0,
             hits: Default::default(),
+            misses_when_full: Default::default(),
         }
     }
 
@@ -284,7 +297,8 @@ impl Tables {
         }
         let m = self.links.len();
         let grow = if c < m { l.seg_size[c] } else { 0 };
-        if self.entries + grow > MAX_ENTRIES {
+        if self.entries + grow > l.max_entries {
+            self.full = true;
             return None;
         }
         let s = self.states[c].len() as u32;

@@ -1164,7 +1164,7 @@ fn dense_layout(prog: &Program, opts: Options) -> Option<&dense::Layout> {
 /// evaluated in full and its trace recorded.
 #[allow(clippy::too_many_arguments)]
 fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, out: &mut Columns, counts: &mut Counts) {
-    use std::sync::PoisonError;
+    use std::sync::{atomic::Ordering::Relaxed, PoisonError};
     let tag = (opts.batch, opts.dtype.bytes());
     {
         let mut shared = prog.dense_tables.write().unwrap_or_else(PoisonError::into_inner);
@@ -1251,6 +1251,9 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
         if !traces.is_empty() {
             let mut shared = prog.dense_tables.write().unwrap_or_else(PoisonError::into_inner);
             if let Some(t) = shared.as_mut().filter(|t| t.tag == tag) {
+                if t.full {
+                    t.misses_when_full.fetch_add(traces.len() as u64, Relaxed);
+                }
                 for (d, trace) in &traces {
                     t.record(layout, d, trace);
                 }
@@ -1258,10 +1261,15 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
             traces.clear();
         }
     }
-    // valid variants without traces: the liveness is no chain after all, and sorted
-    // evaluation serves this program better
-    if valid >= 256 && traced == 0 {
-        prog.dense_off.store(true, std::sync::atomic::Ordering::Relaxed);
+    // Sorted evaluation serves this program better when its valid variants leave no traces
+    // (its liveness is no chain after all), or when the tables are full and still miss for
+    // most variants (too many states).
+    let crowded = prog.dense_tables.read().unwrap_or_else(PoisonError::into_inner).as_ref().is_some_and(|t| {
+        let misses = t.misses_when_full.load(Relaxed);
+        misses >= 128 && misses > t.hits.load(Relaxed)
+    });
+    if (valid >= 256 && traced == 0) || crowded {
+        prog.dense_off.store(true, Relaxed);
     }
 }
 
@@ -1285,8 +1293,10 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
         out.push_id(id);
     }
     for (v, col) in out.vars.iter_mut().enumerate() {
-        let raw = &raws[v];
-        col.extend(digits[v * DENSE_BATCH..v * DENSE_BATCH + n].iter().map(|&d| raw[d as usize]));
+        let raw: &[i64] = raws[v].as_slice();
+        let last = raw.len() - 1;
+        // (a digit is below its radix: the min only spares a bounds check)
+        col.extend(digits[v * DENSE_BATCH..v * DENSE_BATCH + n].iter().map(|&d| raw[(d as usize).min(last)]));
     }
     out.valid.extend(std::iter::repeat_n(true, n));
     // METRICS order; flops, weight_bytes and train_bytes by Totals::finish's formulas
@@ -1296,14 +1306,17 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
     m[1].extend_from_slice(trainable);
     m[2].extend_from_slice(buffers);
     m[3].extend_from_slice(macs);
-    m[4].extend((0..n).map(|b| derived(b).0));
     m[5].extend_from_slice(other_ops);
-    m[6].extend((0..n).map(|b| derived(b).1));
     m[7].extend_from_slice(buffer_bytes);
     m[8].extend_from_slice(activation);
     m[9].extend_from_slice(&read.peak);
-    m[10].extend((0..n).map(|b| derived(b).2));
     m[11].extend_from_slice(&read.layers);
+    for b in 0..n {
+        let (flops, weight, train) = derived(b);
+        m[4].push(flops);
+        m[6].push(weight);
+        m[10].push(train);
+    }
     for b in 0..n {
         out.shape_values.extend_from_slice(tables.shape(read, b).dims());
         out.shape_offsets.push(out.shape_values.len() as i32);
@@ -1738,6 +1751,37 @@ mod tests {
             assert!(records > 0 && hits > records, "records {records}, hits {hits}");
             assert!(!prog.dense_off.load(std::sync::atomic::Ordering::Relaxed));
         }
+    }
+
+    #[test]
+    fn full_dense_tables_give_the_same_rows_and_hand_over_to_sorted_evaluation() {
+        let mut spec = mini_spec();
+        spec["variables"].as_object_mut().unwrap().remove("proj");
+        spec["layers"][0]["layers"][0]["layers"][3]["when"] = json!("=i == 0");
+        let prog = compile(&Spec::from_value(&spec).unwrap()).unwrap();
+        let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
+        let p = Permutation::new(size as Id, 9);
+        let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
+        let (reference, _) = evaluate_with(&prog, Ids::Explicit(&list), 0..size, None, Options::default(), false);
+        // room for the input's states and the first segments' tables only
+        let small = compile(&Spec::from_value(&spec).unwrap()).unwrap();
+        let layout = {
+            let ev = Evaluator::new(&small, Options::default(), false, true);
+            dense::Layout::new(&small, ev.segs.as_ref().unwrap(), ev.eager_exprs).unwrap().with_max_entries(64)
+        };
+        assert!(small.dense_layout.set(Some(layout)).is_ok());
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let (rows, _) = one.install(|| evaluate(&small, Ids::Sample(p), 0..size, None, Options::default()));
+        assert_same_rows(&rows, &reference);
+        assert!(small.dense_tables.read().unwrap().as_ref().unwrap().full);
+        assert!(small.dense_off.load(std::sync::atomic::Ordering::Relaxed), "most variants missed: sorted evaluation takes over");
+        // and it does
+        let (rows, _) = evaluate(&small, Ids::Sample(p), 0..size, None, Options::default());
+        assert_same_rows(&rows, &reference);
+        // with room enough, the tables serve the whole sample
+        let (rows, _) = evaluate(&prog, Ids::Sample(p), 0..size, None, Options::default());
+        assert_same_rows(&rows, &reference);
+        assert!(!prog.dense_off.load(std::sync::atomic::Ordering::Relaxed));
     }
 
     #[test]
