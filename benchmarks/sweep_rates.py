@@ -89,6 +89,9 @@ def bench_space(path: Path, n: int, threads: int, repeat: int) -> dict:
     del df_where
     df, dt, cpu = best(lambda: archsweep.sweep(space, sample=n, seed=1, threads=threads), repeat)
     res["sample_rate"], res["sample_cpu"] = n / dt, cpu / n
+    # the engine alone: Arrow record batches of the same sample, no DataFrame
+    _, dt, cpu = best(lambda: space._c.evaluate("sample", 0, n, seed=1, threads=threads), repeat)
+    res["sample_engine_rate"], res["sample_engine_cpu"] = n / dt, cpu / n
     with tempfile.TemporaryDirectory() as d:
         def to_parquet():
             shutil.rmtree(Path(d) / "ds", ignore_errors=True)
@@ -172,6 +175,8 @@ def main() -> int:
               f"first (cold) call {r['grid_cold_rate'] / 1e6:.2f} M/s; with where='params < 5e6 and macs < 3e8' "
               f"{r['grid_where_rate'] / 1e6:.2f} M/s ({r['grid_where_kept']:,} kept)")
         us = 1e6
+        print(f"{'':<8} sample in memory ({r['n']:,} rows): engine alone (Arrow batches) {r['sample_engine_rate'] / 1e6:.2f} M/s "
+              f"({r['sample_engine_cpu'] * us:.2f} us CPU/row)")
         serial = 1 / (1 / r["sample_rate"] + 1 / r["parts_write_rate"])
         print(f"{'':<8} split: evaluate {r['sample_rate'] / 1e6:.2f} M/s ({r['sample_cpu'] * us:.2f} us CPU/row), "
               f"parts write {r['parts_write_rate'] / 1e6:.2f} M rows/s ({r['parts_write_cpu'] * us:.2f} us CPU/row), "
