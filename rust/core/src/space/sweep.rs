@@ -1522,12 +1522,37 @@ mod tests {
     }
 
     /// A chain of stages (each reads only its input): the peak comes from segment summaries.
-    fn chain_space() -> Program {
+    /// The mini space as a chain of stages: the shortcut only in a stage's first block.
+    fn chain_spec() -> serde_json::Value {
         let mut spec = mini_spec();
         spec["variables"].as_object_mut().unwrap().remove("proj");
         spec["variables"]["width"]["choices"] = json!([4, 8, 96]);
         spec["layers"][0]["layers"][0]["layers"][3]["when"] = json!("=i == 0");
-        compile(&Spec::from_value(&spec).unwrap()).unwrap()
+        spec
+    }
+
+    fn chain_space() -> Program {
+        compile(&Spec::from_value(&chain_spec()).unwrap()).unwrap()
+    }
+
+    /// e only changes the prefix's totals (the cut shape is [1, 16] for every e); at e = 58e15
+    /// the prefix holds ~1.04e18 params (x16 bytes for fp32 + Adam: 1.67e19 of u64's 1.84e19),
+    /// and c = 8, b = 2^54 adds 1.6e17 more: some digits overflow, others do not.
+    fn overflow_spec() -> serde_json::Value {
+        json!({
+            "input": [1],
+            "variables": {
+                "e": [1, 2, 58_000_000_000_000_000u64],
+                "c": [1, 2, 3, 4, 5, 6, 7, 8],
+                "b": [1, 2, 3, 4, 5, 6, 7, 1u64 << 54]
+            },
+            "layers": [
+                {"name": "fe", "op": "linear", "out_features": "=e"},
+                {"name": "fz", "op": "linear", "out_features": 16},
+                {"name": "f0", "op": "linear", "out_features": "=c"},
+                {"name": "f2", "op": "linear", "out_features": "=b"}
+            ]
+        })
     }
 
     #[test]
@@ -1636,23 +1661,7 @@ mod tests {
     /// must be the errors of a fresh evaluation, and the other blocks still come from the table.
     #[test]
     fn grid_blocks_that_would_overflow_run_row_by_row() {
-        // e only changes the prefix's totals (the cut shape is [1, 16] for every e); at
-        // e = 58e15 the prefix holds ~1.04e18 params (x16 bytes for fp32 + Adam: 1.67e19 of
-        // u64's 1.84e19), and c = 8, b = 2^54 adds 1.6e17 more
-        let spec = json!({
-            "input": [1],
-            "variables": {
-                "e": [1, 2, 58_000_000_000_000_000u64],
-                "c": [1, 2, 3, 4, 5, 6, 7, 8],
-                "b": [1, 2, 3, 4, 5, 6, 7, 1u64 << 54]
-            },
-            "layers": [
-                {"name": "fe", "op": "linear", "out_features": "=e"},
-                {"name": "fz", "op": "linear", "out_features": 16},
-                {"name": "f0", "op": "linear", "out_features": "=c"},
-                {"name": "f2", "op": "linear", "out_features": "=b"}
-            ]
-        });
+        let spec = overflow_spec();
         let prog = compile(&Spec::from_value(&spec).unwrap()).unwrap();
         let plan = Evaluator::new(&prog, Options::default(), true, true).plan.as_ref().map(|p| (p.q, p.len));
         assert_eq!(plan, Some((1, 64)));
@@ -1669,18 +1678,30 @@ mod tests {
     /// (expression errors, invalid shapes, 0-wide inputs), filters and counts as from scratch.
     #[test]
     fn sorted_samples_equal_fresh_evaluation() {
+        // (the sorted path serves programs without dense tables; here it is called directly)
         for prog in [space(), space_with_expression_errors(), chain_space()] {
-            let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
-            let p = Permutation::new(size as Id, 11);
-            let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
-            let f = Filter::new("params > 2000 or res == 8", &prog).unwrap();
-            for filter in [None, Some(&f)] {
-                for range in [0..size, 7..size / 2 + 3] {
-                    let (fast, c1) = evaluate(&prog, Ids::Sample(p), range.clone(), filter, Options::default());
-                    let (fresh, c2) = evaluate_with(&prog, Ids::Explicit(&list), range.clone(), filter, Options::default(), false);
-                    assert_eq!(c1, c2);
-                    assert_same_rows(&fast, &fresh);
-                }
+            check_sample(&prog, 11, |p, range, filter| {
+                let (parts, counts) = evaluate_sample_sorted(&prog, p, range, filter, Options::default());
+                let mut out = Columns::new(&prog, 0);
+                parts.into_iter().for_each(|c| out.append(c));
+                (out, counts)
+            });
+        }
+    }
+
+    /// `fast` (positions of a sample) against fresh evaluation of the same ids, with and
+    /// without a filter, over the whole space and part of it.
+    fn check_sample(prog: &Program, seed: u64, fast: impl Fn(Permutation, std::ops::Range<u64>, Option<&Filter>) -> (Columns, Counts)) {
+        let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
+        let p = Permutation::new(size as Id, seed);
+        let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
+        let f = Filter::new("params > 2000 or res == 8", prog).or_else(|_| Filter::new("params > 2000 or c == 8", prog)).unwrap();
+        for filter in [None, Some(&f)] {
+            for range in [0..size, 7..size / 2 + 3] {
+                let (rows, c1) = fast(p, range.clone(), filter);
+                let (fresh, c2) = evaluate_with(prog, Ids::Explicit(&list), range.clone(), filter, Options::default(), false);
+                assert_eq!(c1, c2);
+                assert_same_rows(&rows, &fresh);
             }
         }
     }
@@ -1700,53 +1721,23 @@ mod tests {
         // the chain space; the same without a derived variable (batches written column by
         // column); one with expression errors and an invalid input shape; one whose sums
         // overflow under some digits only
-        let mut columnar = mini_spec();
-        columnar["variables"].as_object_mut().unwrap().remove("proj");
+        let mut columnar = chain_spec();
         columnar.as_object_mut().unwrap().remove("derived");
-        columnar["variables"]["width"]["choices"] = json!([4, 8, 96]);
-        columnar["layers"][0]["layers"][0]["layers"][3]["when"] = json!("=i == 0");
         columnar["layers"][2]["out_features"] = json!("=width[1] * 4");
         let mut errors = columnar.clone();
         errors["input"] = json!([3, "=res", "=res - 8"]);
         let stage = &mut errors["layers"][0]["layers"];
         stage.as_array_mut().unwrap().push(json!({"name": "extra", "op": "relu", "when": "=s == 1 and 8 // (k - 3) > 1"}));
-        let overflow = json!({
-            "input": [1],
-            "variables": {
-                "e": [1, 2, 58_000_000_000_000_000u64],
-                "c": [1, 2, 3, 4, 5, 6, 7, 8],
-                "b": [1, 2, 3, 4, 5, 6, 7, 1u64 << 54]
-            },
-            "layers": [
-                {"name": "fe", "op": "linear", "out_features": "=e"},
-                {"name": "fz", "op": "linear", "out_features": 16},
-                {"name": "f0", "op": "linear", "out_features": "=c"},
-                {"name": "f2", "op": "linear", "out_features": "=b"}
-            ]
-        });
-        let mut chain = mini_spec();
-        chain["variables"].as_object_mut().unwrap().remove("proj");
-        chain["variables"]["width"]["choices"] = json!([4, 8, 96]);
-        chain["layers"][0]["layers"][0]["layers"][3]["when"] = json!("=i == 0");
-        for spec in [chain, columnar, errors, overflow] {
+        let overflow = overflow_spec();
+        for spec in [chain_spec(), columnar, errors, overflow] {
             let prog = compile(&Spec::from_value(&spec).unwrap()).unwrap();
             assert!(dense_layout(&prog, Options::default()).is_some(), "a chain of segments");
+            check_sample(&prog, 5, |p, range, filter| evaluate(&prog, Ids::Sample(p), range, filter, Options::default()));
+            // explicit ids in no order take the same path
             let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
             let p = Permutation::new(size as Id, 5);
             let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
-            let f = Filter::new("params > 2000 or res == 8", &prog).or_else(|_| Filter::new("params > 2000 or c == 8", &prog)).unwrap();
-            for filter in [None, Some(&f)] {
-                for range in [0..size, 7..size / 2 + 3] {
-                    let (fast, c1) = evaluate(&prog, Ids::Sample(p), range.clone(), filter, Options::default());
-                    let (fresh, c2) = evaluate_with(&prog, Ids::Explicit(&list), range.clone(), filter, Options::default(), false);
-                    assert_eq!(c1, c2);
-                    assert_same_rows(&fast, &fresh);
-                    // explicit ids in no order take the same path
-                    let (fast, c1) = evaluate(&prog, Ids::Explicit(&list), range.clone(), filter, Options::default());
-                    assert_eq!(c1, c2);
-                    assert_same_rows(&fast, &fresh);
-                }
-            }
+            check_sample(&prog, 5, |_, range, filter| evaluate(&prog, Ids::Explicit(&list), range, filter, Options::default()));
             let (records, hits) = dense_use(&compile(&Spec::from_value(&spec).unwrap()).unwrap(), Ids::Sample(p), 0..size, None);
             assert!(records > 0 && hits > records, "records {records}, hits {hits}");
             assert!(!prog.dense_off.load(std::sync::atomic::Ordering::Relaxed));
@@ -1755,9 +1746,7 @@ mod tests {
 
     #[test]
     fn full_dense_tables_give_the_same_rows_and_hand_over_to_sorted_evaluation() {
-        let mut spec = mini_spec();
-        spec["variables"].as_object_mut().unwrap().remove("proj");
-        spec["layers"][0]["layers"][0]["layers"][3]["when"] = json!("=i == 0");
+        let spec = chain_spec();
         let prog = compile(&Spec::from_value(&spec).unwrap()).unwrap();
         let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
         let p = Permutation::new(size as Id, 9);
