@@ -39,12 +39,35 @@ def test_grid_equals_fresh_evaluation(name, start, n, dtype):
 
 
 @pytest.mark.parametrize("name", ["vgg", "resnet", "mobilenet"])
-def test_sample_equals_fresh_evaluation(name):
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+def test_sample_equals_fresh_evaluation(name, dtype):
+    """Random order reads dense tables (rust/core/src/space/dense.rs): the first call fills them
+    (most variants evaluated in full), the second reads nearly every row from them, 64 at a time."""
     space = archsweep.Space.load(ROOT / "data" / "spaces" / f"{name}.toml")
-    kw = dict(seed=5, batch=1, threads=2)
-    fast, _ = space._c.evaluate("sample", 0, 4000, **kw)
-    fresh, _ = space._c.evaluate("sample", 0, 4000, reuse=False, **kw)
-    assert_frame_equal(frame(fast), frame(fresh))
+    kw = dict(seed=5, batch=2, dtype=dtype, threads=2)
+    n = 30000
+    fresh = frame(space._c.evaluate("sample", 0, n, reuse=False, **kw)[0])
+    for _ in range(2):
+        fast, _ = space._c.evaluate("sample", 0, n, **kw)
+        assert_frame_equal(frame(fast), fresh)
+    # explicit ids in no order take the same path
+    ids = fresh["variant_id"].to_list()[::-1]
+    assert_frame_equal(frame(space._c.evaluate("ids", 0, len(ids), ids=ids, **kw)[0]), fresh.reverse())
+
+
+@pytest.mark.parametrize("name,where", [
+    ("vgg", "params < 2e6 and macs < 3e8"),
+    ("resnet", "peak_activation_bytes < 67108864 and depth_3 != 4"),
+])
+def test_filtered_sample_equals_filtering_afterwards(name, where):
+    space = archsweep.Space.load(ROOT / "data" / "spaces" / f"{name}.toml")
+    n = 30000
+    fresh = frame(space._c.evaluate("sample", 0, n, seed=2, reuse=False, threads=2)[0])
+    want = fresh.filter(pl.sql_expr(where))
+    for _ in range(2):
+        kept, counts = space._c.evaluate("sample", 0, n, seed=2, threads=2, **{"where": where})
+        assert counts["kept"] == want.height > 0
+        assert_frame_equal(frame(kept), want)
 
 
 @pytest.mark.parametrize("name,where", [
