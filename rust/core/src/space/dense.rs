@@ -106,7 +106,6 @@ pub const BATCH: usize = 64;
 /// A batch of variants read by [`Tables::lookup`], column by column (row `b` at index `b`).
 #[derive(Default)]
 pub struct Batch {
-    pub n: usize,
     /// row `b` was read (every entry recorded, no sum overflowed); `all`: every row was
     pub ok: Vec<bool>,
     pub all: bool,
@@ -224,7 +223,6 @@ impl Tables {
     pub fn lookup(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
         let m = self.links.len();
         let Batch { ok, sums, peak, layers, input_bytes, first, state, idx, .. } = out;
-        out.n = n;
         first.clear();
         first.extend((0..n).map(|b| self.input[local(&l.input_vars, digits, stride, b)]));
         state.clear();
@@ -341,10 +339,5 @@ impl Tables {
         }
         self.out_shape[s as usize] = t.out_shape;
         self.records += 1;
-    }
-
-    /// Entries allocated (a measure of the tables' memory).
-    pub fn entries(&self) -> usize {
-        self.entries
     }
 }

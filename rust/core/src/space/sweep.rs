@@ -814,7 +814,15 @@ impl<'p> Evaluator<'p> {
                                     let mut scratch = self.scratch.take().unwrap_or_else(|| Columns::new(self.prog, len));
                                     scratch.clear();
                                     emit(t, &plan, &prefix, first, &self.slots, &mut scratch);
-                                    filter_rows(&scratch, f, self.prog, &plan, first, &mut self.slots, out, counts);
+                                    let prog = self.prog;
+                                    filter_valid(&scratch, f, prog, &mut self.slots, out, counts, |r, slots| {
+                                        // (the prefix variables' slots already hold this block's values)
+                                        let k = scratch.variant_id[r] - first;
+                                        for v in plan.q..prog.vars.len() {
+                                            let radix = prog.vars[v].choices.len() as u64;
+                                            slots[v] = prog.vars[v].choices[((k / plan.strides[v - plan.q]) % radix) as usize];
+                                        }
+                                    });
                                     // the suffix variables' slots back to the current digits
                                     for v in plan.q..self.prog.vars.len() {
                                         self.slots[v] = self.prog.vars[v].choices[self.digits[v] as usize];
@@ -1018,24 +1026,20 @@ fn set_metric_slots(slots: &mut [Value], metrics: impl Iterator<Item = u64>) {
     }
 }
 
-/// The rows of `rows` (all valid) that `f` keeps, appended to `out`. Metrics and variables go
-/// through the slots as a row-by-row evaluation would set them.
-fn filter_rows(rows: &Columns, f: &Filter, prog: &Program, plan: &Plan, first: u64, slots: &mut [Value], out: &mut Columns, counts: &mut Counts) {
+/// The rows of `rows` (all valid) that `f` keeps, appended to `out`. `vars(r, slots)` puts row
+/// `r`'s variable values into the slots, and its metrics follow, as a row-by-row evaluation
+/// would set them.
+fn filter_valid(rows: &Columns, f: &Filter, prog: &Program, slots: &mut [Value], out: &mut Columns, counts: &mut Counts, mut vars: impl FnMut(usize, &mut [Value])) {
     let base = prog.num_slots();
     for r in 0..rows.len() {
-        // (the prefix variables' slots already hold this block's values)
-        let k = rows.variant_id[r] - first;
-        for v in plan.q..prog.vars.len() {
-            let radix = prog.vars[v].choices.len() as u64;
-            slots[v] = prog.vars[v].choices[((k / plan.strides[v - plan.q]) % radix) as usize];
-        }
+        vars(r, slots);
         set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
-        if !matches!(f.compiled.eval(slots), Ok(v) if v.truthy()) {
+        if matches!(f.compiled.eval(slots), Ok(v) if v.truthy()) {
+            counts.kept += 1;
+            out.push_row(rows, r);
+        } else {
             counts.filtered_out += 1;
-            continue;
         }
-        counts.kept += 1;
-        out.push_row(rows, r);
     }
 }
 
@@ -1219,7 +1223,11 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
                 if emit_dense(t, &opts, &batch, &digits, &raws, &read, target) {
                     counts.evaluated += n as u64;
                     match (filter, &rows) {
-                        (Some(f), Some(r)) => filter_dense(prog, f, r, &digits, &mut ev.slots, out, counts),
+                        (Some(f), Some(r)) => filter_valid(r, f, prog, &mut ev.slots, out, counts, |r, slots| {
+                            for (v, var) in prog.vars.iter().enumerate() {
+                                slots[v] = var.choices[digits[v * DENSE_BATCH + r] as usize];
+                            }
+                        }),
                         _ => counts.kept += n as u64,
                     }
                     if let Some(r) = &mut rows {
@@ -1322,23 +1330,6 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
         out.shape_offsets.push(out.shape_values.len() as i32);
     }
     true
-}
-
-/// The rows of a dense batch (all valid) that `f` keeps, appended to `out`.
-fn filter_dense(prog: &Program, f: &Filter, rows: &Columns, digits: &[u64], slots: &mut [Value], out: &mut Columns, counts: &mut Counts) {
-    let base = prog.num_slots();
-    for r in 0..rows.len() {
-        for (v, var) in prog.vars.iter().enumerate() {
-            slots[v] = var.choices[digits[v * DENSE_BATCH + r] as usize];
-        }
-        set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
-        if matches!(f.compiled.eval(slots), Ok(v) if v.truthy()) {
-            counts.kept += 1;
-            out.push_row(rows, r);
-        } else {
-            counts.filtered_out += 1;
-        }
-    }
 }
 
 /// A sample's positions evaluated in ascending id order, where neighbours share leading digits
