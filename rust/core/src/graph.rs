@@ -199,6 +199,11 @@ macro_rules! summed_fields {
     };
 }
 
+/// The summed fields a sweep row's metrics read (indices into [`Totals::summed`]: params,
+/// trainable_params, buffers, buffer_bytes, macs, other_ops, activation_bytes). weight_params
+/// and bias_params feed no metric column, so grid-block and dense tables keep only these.
+pub const KEPT: [usize; 7] = [0, 3, 4, 5, 6, 7, 8];
+
 /// Overwrite the summed fields of `t` (the inverse of [`Totals::summed`]).
 pub fn set_summed(t: &mut Totals, s: [u64; SUMMED]) {
     summed_fields!(t) = s;

@@ -25,7 +25,7 @@
 
 use super::compile::Program;
 use super::memo::Segments;
-use crate::graph::{Options, Totals, SUMMED};
+use crate::graph::{Options, Totals, KEPT, SUMMED};
 use crate::shape::Shape;
 use std::collections::HashMap;
 
@@ -128,10 +128,6 @@ impl Plan {
 pub fn filter_fits(slots: Vec<usize>, prog: &Program) -> bool {
     slots.iter().all(|&s| s < prog.vars.len() || s >= prog.num_slots())
 }
-
-/// Summed fields a table keeps (indices into [`Totals::summed`]): those the output reads —
-/// params, trainable_params, buffers, buffer_bytes, macs, other_ops, activation_bytes.
-const KEPT: [usize; 7] = [0, 3, 4, 5, 6, 7, 8];
 
 /// The suffix outcomes of one key, row by row over a block.
 pub struct Table {

@@ -22,7 +22,7 @@
 
 use super::compile::Program;
 use super::memo::Segments;
-use crate::graph::SUMMED;
+use crate::graph::{KEPT, SUMMED};
 use crate::shape::Shape;
 use std::collections::HashMap;
 
@@ -124,14 +124,21 @@ pub struct Batch {
 impl Batch {
     /// Row `b`'s summed totals (`Totals::summed` order), if it was read.
     pub fn summed(&self, b: usize) -> Option<[u64; SUMMED]> {
-        if !self.ok[b] {
-            return None;
-        }
+        self.ok[b].then(|| self.spread(|col| col[b]))
+    }
+
+    /// The batch's largest summed totals, column by column (`Totals::summed` order).
+    pub fn max_summed(&self) -> [u64; SUMMED] {
+        self.spread(|col| col.iter().copied().max().unwrap_or(0))
+    }
+
+    /// One value of each kept column, at its place in `Totals::summed` order.
+    fn spread(&self, f: impl Fn(&[u64]) -> u64) -> [u64; SUMMED] {
         let mut sum = [0u64; SUMMED];
         for (k, col) in KEPT.iter().zip(&self.sums) {
-            sum[*k] = col[b];
+            sum[*k] = f(col);
         }
-        Some(sum)
+        sum
     }
 }
 
@@ -146,13 +153,7 @@ fn prefetch<T>(x: &T) {
     let _ = x;
 }
 
-/// The summed totals a row's metrics read (`Totals::summed` order: params, weight_params,
-/// bias_params, trainable_params, buffers, buffer_bytes, macs, other_ops, activation_bytes);
-/// weight_params and bias_params feed no metric column, so an entry and its peak fill one
-/// cache line. (The tests compare every metric column with fresh evaluation.)
-const KEPT: [usize; 7] = [0, 3, 4, 5, 6, 7, 8];
-
-/// What a segment adds: the kept sums and its own peak, one cache line.
+/// What a segment adds: the kept sums ([`KEPT`]) and its own peak, one cache line.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct Payload {

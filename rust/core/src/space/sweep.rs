@@ -1288,12 +1288,8 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
     let [params, trainable, buffers, buffer_bytes, macs, other_ops, activation] = &read.sums;
     // every derived formula is monotone: finishing the columns' maxima rules overflow out
     let max = |c: &[u64]| c.iter().copied().max().unwrap_or(0);
-    let mut sum = [0u64; crate::graph::SUMMED];
-    for (k, col) in [(0, params), (3, trainable), (4, buffers), (5, buffer_bytes), (6, macs), (7, other_ops), (8, activation)] {
-        sum[k] = max(col);
-    }
     let mut t = Totals::default();
-    crate::graph::set_summed(&mut t, sum);
+    crate::graph::set_summed(&mut t, read.max_summed());
     if t.finish(max(&read.input_bytes), max(&read.peak), opts).is_err() {
         return false;
     }
