@@ -234,17 +234,27 @@ impl Tables {
         idx.resize(m * n, 0);
         for j in 0..m {
             let (links, pays, size, vars) = (&self.links[j], &self.payloads[j], l.seg_size[j], &l.seg_vars[j]);
+            // two passes: the links' addresses first, prefetched (a prefetch waits for nothing,
+            // so all of the batch's misses are in flight together), then the links themselves
+            let at = &mut idx[j * n..(j + 1) * n];
+            for b in 0..n {
+                if state[b] != EMPTY {
+                    at[b] = state[b] as usize * size + local(vars, digits, stride, b);
+                    if let Some(e) = links.get(at[b]) {
+                        prefetch(e);
+                    }
+                }
+            }
             for b in 0..n {
                 if state[b] == EMPTY {
                     continue;
                 }
-                let i = state[b] as usize * size + local(vars, digits, stride, b);
+                let i = at[b];
                 match links.get(i) {
                     Some(e) if e.next != EMPTY => {
                         prefetch(&pays[i]);
                         state[b] = e.next;
                         layers[b] += e.layers as u64;
-                        idx[j * n + b] = i;
                     }
                     _ => state[b] = EMPTY,
                 }
