@@ -93,6 +93,18 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Words [`Permutation::rounds`] takes a step (their multiplies' latencies overlap).
+const ROUND_STEP: usize = 32;
+/// Words of one vector (8 of 64 bits in AVX-512).
+const ROUND_LANES: usize = 8;
+
+/// Buffers of [`Permutation::apply_many`] (kept between calls: nothing is allocated per call).
+#[derive(Default)]
+pub struct Walk {
+    words: Vec<u64>,
+    at: Vec<u32>,
+}
+
 /// A seeded bijection of [0, size): a balanced Feistel network over the smallest even number of
 /// bits that covers `size`, with cycle walking back into range. `sample n` takes positions
 /// 0..n of this permutation: distinct ids, the same for the same seed on any machine and any
@@ -139,7 +151,7 @@ impl Permutation {
 
     /// `apply` for each of `positions`, into `out`: the same ids, the rounds of many positions in
     /// flight at once (each position's rounds depend on one another, different positions' do not).
-    pub fn apply_many(&self, positions: std::ops::Range<u64>, out: &mut Vec<Id>, pending: &mut Vec<u32>) {
+    pub fn apply_many(&self, positions: std::ops::Range<u64>, out: &mut Vec<Id>, scratch: &mut Walk) {
         out.clear();
         if self.half_bits > 32 {
             out.extend(positions.map(|p| self.apply(p)));
@@ -147,21 +159,31 @@ impl Permutation {
         }
         // up to 2^64 ids: the same rounds on 64-bit words, a whole slice of words at a time
         // (vectorised where the CPU multiplies 64-bit lanes), then again on the words that walked
-        // out of range, gathered together
-        let (mut words, mut walk): (Vec<u64>, Vec<u64>) = (positions.collect(), Vec::new());
-        self.rounds(&mut words);
-        pending.clear();
-        pending.extend((0..words.len() as u32).filter(|&i| words[i as usize] as Id >= self.size));
-        while !pending.is_empty() {
-            walk.clear();
-            walk.extend(pending.iter().map(|&i| words[i as usize]));
-            self.rounds(&mut walk);
-            for (&i, &w) in pending.iter().zip(&walk) {
-                words[i as usize] = w;
+        // out of range, kept together with their positions
+        let Walk { words, at } = scratch;
+        words.clear();
+        words.extend(positions.clone());
+        at.clear();
+        at.extend(0..words.len() as u32);
+        out.resize(words.len(), 0);
+        while !at.is_empty() {
+            // padded to whole vectors (the padding's rounds are discarded): a word left over
+            // would take the rounds one at a time, waiting on each multiply
+            let n = at.len();
+            words.resize(n.next_multiple_of(ROUND_LANES), 0);
+            self.rounds(words);
+            // every word goes to its place (a word still out of range is overwritten by a later
+            // pass), and those out of range move down, in order; no branch to mispredict
+            let mut kept = 0;
+            for k in 0..n {
+                let (w, i) = (words[k], at[k]);
+                out[i as usize] = w as Id;
+                (words[kept], at[kept]) = (w, i);
+                kept += usize::from(w as Id >= self.size);
             }
-            pending.retain(|&i| words[i as usize] as Id >= self.size);
+            words.truncate(kept);
+            at.truncate(kept);
         }
-        out.extend(words.iter().map(|&w| w as Id));
     }
 
     /// [`Permutation::round64`] of every word.
@@ -178,7 +200,7 @@ impl Permutation {
     fn rounds_portable(&self, words: &mut [u64]) {
         // 32 words a step, round by round: the rounds of one word wait on each other (two
         // multiplies each), those of 32 words do not, so their latencies overlap
-        const W: usize = 32;
+        const W: usize = ROUND_STEP;
         let mask = u64::MAX >> (64 - self.half_bits);
         let mut chunks = words.chunks_exact_mut(W);
         for c in &mut chunks {
@@ -195,7 +217,23 @@ impl Permutation {
                 c[i] = (l[i] << self.half_bits) | r[i];
             }
         }
-        for w in chunks.into_remainder() {
+        // then a vector's worth of words a step (ROUND_LANES), then one at a time
+        let mut lanes = chunks.into_remainder().chunks_exact_mut(ROUND_LANES);
+        for c in &mut lanes {
+            let (mut l, mut r) = ([0u64; ROUND_LANES], [0u64; ROUND_LANES]);
+            for i in 0..ROUND_LANES {
+                (l[i], r[i]) = (c[i] >> self.half_bits, c[i] & mask);
+            }
+            for &k in &self.keys {
+                for i in 0..ROUND_LANES {
+                    (l[i], r[i]) = (r[i], l[i] ^ (mix(r[i] ^ k) & mask));
+                }
+            }
+            for i in 0..ROUND_LANES {
+                c[i] = (l[i] << self.half_bits) | r[i];
+            }
+        }
+        for w in lanes.into_remainder() {
             *w = self.round64(*w);
         }
     }
@@ -269,7 +307,7 @@ mod tests {
                 assert_eq!((0..5).map(|v| out[v * 64 + b]).collect::<Vec<_>>(), d, "id {id}");
             }
         }
-        let (mut ids, mut pending) = (Vec::new(), Vec::new());
+        let (mut ids, mut pending) = (Vec::new(), Walk::default());
         for size in [1u128, 5, 1000, 4_728_477_974_528, 1 << 64, 1 << 70] {
             let p = Permutation::new(size, 3);
             let n = size.min(300) as u64;

@@ -19,7 +19,7 @@
 use super::block::{self, Plan};
 use super::compile::{build_op, OpSource, Pred, Program};
 use super::dense;
-use super::enumerate::{decode, decode_many, increment, Id, Permutation};
+use super::enumerate::{decode, decode_many, increment, Id, Permutation, Walk};
 use super::memo::{Memo, Segments};
 use super::expr::{Binding, Compiled, Value};
 use crate::graph::{Options, Totals};
@@ -1150,6 +1150,8 @@ pub fn evaluate_parts_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>
 
 /// Variants read from dense tables at once (their cache misses overlap).
 const DENSE_BATCH: usize = dense::BATCH;
+/// Sample positions whose ids are drawn at once (a multiple of [`DENSE_BATCH`]).
+const PERMUTE_AHEAD: u64 = 16 * DENSE_BATCH as u64;
 
 /// The dense-table layout of `prog` (`dense.rs`), unless it is no chain of segments.
 fn dense_layout(prog: &Program, opts: Options) -> Option<&dense::Layout> {
@@ -1185,7 +1187,11 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     let columnar = prog.derived.is_empty() && prog.constraints.is_empty();
     let mut digits = vec![0u64; DENSE_BATCH * nvar];
     let mut row = vec![0u64; nvar];
-    let (mut batch, mut pending, mut rest): (Vec<Id>, Vec<u32>, Vec<u64>) = Default::default();
+    let (mut batch, mut walk, mut rest): (Vec<Id>, Walk, Vec<u64>) = Default::default();
+    // a sample's ids are drawn PERMUTE_AHEAD positions at a time: the permutation's cycle walk
+    // ends in a tail of few words, whose rounds wait on their multiplies; a longer run of
+    // positions keeps more of them in flight (`Permutation::apply_many`)
+    let (mut ahead, mut ahead_at): (Vec<Id>, u64) = (Vec::new(), positions.start);
     let mut read = dense::Batch::default();
     let mut rows = filter.map(|_| Columns::new(prog, DENSE_BATCH));
     let mut traces: Vec<(Vec<u64>, dense::Trace)> = Vec::new();
@@ -1194,7 +1200,14 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     while pos < positions.end {
         let end = positions.end.min(pos + DENSE_BATCH as u64);
         match ids {
-            Ids::Sample(p) => p.apply_many(pos..end, &mut batch, &mut pending),
+            Ids::Sample(p) => {
+                if end > ahead_at + ahead.len() as u64 {
+                    ahead_at = pos;
+                    p.apply_many(pos..positions.end.min(pos + PERMUTE_AHEAD), &mut ahead, &mut walk);
+                }
+                batch.clear();
+                batch.extend_from_slice(&ahead[(pos - ahead_at) as usize..(end - ahead_at) as usize]);
+            }
             _ => {
                 batch.clear();
                 batch.extend((pos..end).map(|p| ids.id(p)));
