@@ -301,10 +301,16 @@ mod tests {
             let size: u64 = radix.iter().product();
             let ids: Vec<Id> = (0..64u64).map(|k| (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) % size) as Id).chain([0, size as Id - 1]).take(64).collect();
             let inv: Vec<f64> = radix.iter().map(|&r| 1.0 / r as f64).collect();
-            decode_many(&ids, &radix, &inv, &mut out, 64, &mut rest);
-            for (b, &id) in ids.iter().enumerate() {
-                decode(id, &radix, &mut d);
-                assert_eq!((0..5).map(|v| out[v * 64 + b]).collect::<Vec<_>>(), d, "id {id}");
+            // a whole batch, and one that ends inside a vector
+            for n in [64, 13] {
+                out.fill(u64::MAX);
+                decode_many(&ids[..n], &radix, &inv, &mut out, 64, &mut rest);
+                for (b, &id) in ids[..n].iter().enumerate() {
+                    decode(id, &radix, &mut d);
+                    assert_eq!((0..5).map(|v| out[v * 64 + b]).collect::<Vec<_>>(), d, "id {id}");
+                }
+                // nothing stored beyond the batch
+                assert!((0..5).all(|v| out[v * 64 + n..(v + 1) * 64].iter().all(|&x| x == u64::MAX)));
             }
         }
         let (mut ids, mut pending) = (Vec::new(), Walk::default());
