@@ -199,8 +199,18 @@ impl Permutation {
     #[inline(always)]
     fn rounds_portable(&self, words: &mut [u64]) {
         // 32 words a step, round by round: the rounds of one word wait on each other (two
-        // multiplies each), those of 32 words do not, so their latencies overlap
-        const W: usize = ROUND_STEP;
+        // multiplies each), those of 32 words do not, so their latencies overlap; then a
+        // vector's worth of words a step (ROUND_LANES), then one at a time
+        let rest = self.rounds_by::<ROUND_STEP>(words);
+        let rest = self.rounds_by::<ROUND_LANES>(rest);
+        for w in rest {
+            *w = self.round64(*w);
+        }
+    }
+
+    /// The rounds of `words`, `W` words a step; returns the words left over (fewer than `W`).
+    #[inline(always)]
+    fn rounds_by<'a, const W: usize>(&self, words: &'a mut [u64]) -> &'a mut [u64] {
         let mask = u64::MAX >> (64 - self.half_bits);
         let mut chunks = words.chunks_exact_mut(W);
         for c in &mut chunks {
@@ -217,25 +227,7 @@ impl Permutation {
                 c[i] = (l[i] << self.half_bits) | r[i];
             }
         }
-        // then a vector's worth of words a step (ROUND_LANES), then one at a time
-        let mut lanes = chunks.into_remainder().chunks_exact_mut(ROUND_LANES);
-        for c in &mut lanes {
-            let (mut l, mut r) = ([0u64; ROUND_LANES], [0u64; ROUND_LANES]);
-            for i in 0..ROUND_LANES {
-                (l[i], r[i]) = (c[i] >> self.half_bits, c[i] & mask);
-            }
-            for &k in &self.keys {
-                for i in 0..ROUND_LANES {
-                    (l[i], r[i]) = (r[i], l[i] ^ (mix(r[i] ^ k) & mask));
-                }
-            }
-            for i in 0..ROUND_LANES {
-                c[i] = (l[i] << self.half_bits) | r[i];
-            }
-        }
-        for w in lanes.into_remainder() {
-            *w = self.round64(*w);
-        }
+        chunks.into_remainder()
     }
 
     /// The same code, where 64-bit lane multiplies (vpmullq) let it run 8 words a vector.
