@@ -127,6 +127,11 @@ impl Batch {
         self.ok[b].then(|| self.spread(|col| col[b]))
     }
 
+    /// Rows `a` and `b` end in the same state (so have the same output shape).
+    pub fn same_state(&self, a: usize, b: usize) -> bool {
+        self.state[a] == self.state[b]
+    }
+
     /// The batch's largest summed totals, column by column (`Totals::summed` order).
     pub fn max_summed(&self) -> [u64; SUMMED] {
         self.spread(|col| col.iter().copied().max().unwrap_or(0))
@@ -153,13 +158,12 @@ fn prefetch<T>(x: &T) {
     let _ = x;
 }
 
-/// What a segment adds: the kept sums ([`KEPT`]) and its own peak, one cache line.
+/// What a segment adds, one cache line: the kept sums ([`KEPT`]) in words 0..7, its own peak in
+/// word 7 (an 8-lane vector: a variant's payloads are summed, and their peaks taken, lane by
+/// lane).
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Payload {
-    sum: [u64; 7],
-    peak: u64,
-}
+struct Payload([u64; 8]);
 
 /// Where a segment leads: the state at the next cut (EMPTY: not recorded) and its layers. The
 /// links are small (8 bytes an entry) and stay in cache; a variant's chain of states only waits
@@ -171,7 +175,7 @@ struct Link {
 }
 
 const NONE: Link = Link { next: EMPTY, layers: 0 };
-const ZERO: Payload = Payload { sum: [0; 7], peak: 0 };
+const ZERO: Payload = Payload([0; 8]);
 
 /// A program's tables, shared by its threads (read under a read lock, a batch at a time; the
 /// traces of a batch's full evaluations recorded under the write lock).
@@ -195,6 +199,51 @@ pub struct Tables {
     pub records: u64,
     pub hits: std::sync::atomic::AtomicU64,
     pub misses_when_full: std::sync::atomic::AtomicU64,
+}
+
+/// Each read row's payloads summed (the sums in `sums`, column by column; its peak raised to
+/// theirs in `peak`); a row whose sums overflow is no longer `ok`. Row `b`'s entry of segment `j` is
+/// `payloads[j][idx[j * n + b]]`.
+fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has the features the function is compiled for (checked just now)
+        return unsafe { sum_rows_avx512(payloads, idx, n, ok, sums, peak) };
+    }
+    sum_rows_portable(payloads, idx, n, ok, sums, peak)
+}
+
+/// [`sum_rows_portable`] compiled for AVX-512: a payload is one vector.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn sum_rows_avx512(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) {
+    sum_rows_portable(payloads, idx, n, ok, sums, peak)
+}
+
+/// Row by row, lane by lane: every lane summed (overflow noted) and maximised, in registers;
+/// then the sums of lanes 0..7 and the maximum of lane 7 are kept, each column written once.
+#[inline(always)]
+fn sum_rows_portable(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) {
+    for b in 0..n {
+        if !ok[b] {
+            continue;
+        }
+        let (mut add, mut max, mut over) = ([0u64; 8], [0u64; 8], [false; 8]);
+        for (j, pays) in payloads.iter().enumerate() {
+            let p = &pays[idx[j * n + b]].0;
+            for k in 0..8 {
+                let s = add[k].wrapping_add(p[k]);
+                over[k] |= s < p[k];
+                add[k] = s;
+                max[k] = max[k].max(p[k]);
+            }
+        }
+        for (col, x) in sums.iter_mut().zip(&add) {
+            col[b] = *x;
+        }
+        peak[b] = peak[b].max(max[7]);
+        ok[b] = !over[..7].iter().any(|&o| o);
+    }
 }
 
 impl Tables {
@@ -270,25 +319,7 @@ impl Tables {
             col.clear();
             col.resize(n, 0);
         }
-        let mut over = [false; BATCH];
-        for j in 0..m {
-            let pays = &self.payloads[j];
-            for b in 0..n {
-                if !ok[b] {
-                    continue;
-                }
-                let p = &pays[idx[j * n + b]];
-                for (col, x) in sums.iter_mut().zip(&p.sum) {
-                    let (y, o) = col[b].overflowing_add(*x);
-                    col[b] = y;
-                    over[b] |= o;
-                }
-                peak[b] = peak[b].max(p.peak);
-            }
-        }
-        for b in 0..n {
-            ok[b] &= !over[b];
-        }
+        sum_rows(&self.payloads, idx, n, ok, sums, peak);
         out.all = out.ok.iter().all(|&x| x);
         let read = if out.all { n } else { out.ok.iter().filter(|&&x| x).count() };
         self.hits.fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
@@ -340,15 +371,56 @@ impl Tables {
             let Some(next) = self.state(l, j + 1, &t.keys[j + 1]) else { return };
             let (sum, layers, peak) = t.segs[j];
             let Ok(layers) = u32::try_from(layers) else { return };
-            let p = Payload { sum: KEPT.map(|k| sum[k]), peak };
+            let mut p = Payload([0; 8]);
+            for (w, &k) in p.0.iter_mut().zip(&KEPT) {
+                *w = sum[k];
+            }
+            p.0[7] = peak;
             let i = s as usize * l.seg_size[j] + local(&l.seg_vars[j], digits, 1, 0);
             let (e, o) = (&mut self.links[j][i], &mut self.payloads[j][i]);
-            debug_assert!(e.next == EMPTY || (o.sum == p.sum && o.peak == p.peak && e.layers == layers && e.next == next), "segment {j}'s outcome reads more than its digits and the state at its cut");
+            debug_assert!(e.next == EMPTY || (o.0 == p.0 && e.layers == layers && e.next == next), "segment {j}'s outcome reads more than its digits and the state at its cut");
             *e = Link { next, layers };
             *o = p;
             s = next;
         }
         self.out_shape[s as usize] = t.out_shape;
         self.records += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Payload sums, portable and as dispatched on this CPU: sums lane by lane, the peak the
+    /// largest of lane 7 and the row's own (the input's), a row whose sum overflows (in any of lanes 0..7)
+    /// no longer ok, a row not ok left as it was.
+    #[test]
+    fn payload_sums_portable_and_dispatched() {
+        let pay = |base: u64, peak: u64| Payload([base, base + 1, 0, 0, 10 * base, 1, base * base, peak]);
+        let mut big = pay(1, 0);
+        big.0[6] = u64::MAX - 5;
+        let payloads = vec![vec![pay(1, 100), pay(2, 7)], vec![pay(3, 50), big], vec![pay(4, 1)]];
+        // rows' entries per segment: (0, 0, 0), (1, 0, 0), (0, 1, 0) (lane 6: 1 + (2^64 - 6) + 16
+        // overflows), (1, 1, 0) (not ok)
+        let n = 4;
+        let idx = [0, 1, 0, 1, /* segment 1 */ 0, 0, 1, 1, /* segment 2 */ 0, 0, 0, 0];
+        for portable in [false, true] {
+            let mut ok = vec![true, true, true, false];
+            let mut sums: [Vec<u64>; 7] = Default::default();
+            sums.iter_mut().for_each(|c| c.resize(n, 0));
+            let mut peak = vec![60, 60, 60, 60];
+            if portable {
+                sum_rows_portable(&payloads, &idx, n, &mut ok, &mut sums, &mut peak);
+            } else {
+                sum_rows(&payloads, &idx, n, &mut ok, &mut sums, &mut peak);
+            }
+            let row = |b: usize| sums.iter().map(|c| c[b]).collect::<Vec<_>>();
+            // 1 + 3 + 4; 2 + 4 + 5; 0; 0; 10 + 30 + 40; 3; 1 + 9 + 16
+            assert_eq!(row(0), [8, 11, 0, 0, 80, 3, 26], "portable {portable}");
+            assert_eq!(row(1), [9, 12, 0, 0, 90, 3, 29], "portable {portable}");
+            assert_eq!((ok.clone(), peak.clone()), (vec![true, true, false, false], vec![100, 60, 100, 60]), "portable {portable}");
+            assert_eq!(row(3), [0; 7], "a row not ok is not summed");
+        }
     }
 }

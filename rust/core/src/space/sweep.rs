@@ -1317,7 +1317,6 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
     }
     out.valid.extend(std::iter::repeat_n(true, n));
     // METRICS order; flops, weight_bytes and train_bytes by Totals::finish's formulas
-    let derived = |b: usize| Totals::derived_unchecked(params[b], trainable[b], buffer_bytes[b], macs[b], activation[b], read.input_bytes[b], opts);
     let m = &mut out.metrics;
     m[0].extend_from_slice(params);
     m[1].extend_from_slice(trainable);
@@ -1328,15 +1327,26 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
     m[8].extend_from_slice(activation);
     m[9].extend_from_slice(&read.peak);
     m[11].extend_from_slice(&read.layers);
-    for b in 0..n {
-        let (flops, weight, train) = derived(b);
-        m[4].push(flops);
-        m[6].push(weight);
-        m[10].push(train);
-    }
-    for b in 0..n {
-        out.shape_values.extend_from_slice(tables.shape(read, b).dims());
-        out.shape_offsets.push(out.shape_values.len() as i32);
+    // column by column, as the grid's blocks do (`block::emit_metrics`): each loop vectorises
+    let derived = |b: usize| Totals::derived_unchecked(params[b], trainable[b], buffer_bytes[b], macs[b], activation[b], read.input_bytes[b], opts);
+    m[4].extend((0..n).map(|b| derived(b).0));
+    m[6].extend((0..n).map(|b| derived(b).1));
+    m[10].extend((0..n).map(|b| derived(b).2));
+    // output shapes: one state's shape for the whole batch (a chain's output is most often the
+    // same), else row by row
+    let (values, offsets) = (&mut out.shape_values, &mut out.shape_offsets);
+    let first = tables.shape(read, 0).dims();
+    if (1..n).all(|b| read.same_state(0, b)) {
+        let (base, w) = (*offsets.last().unwrap(), first.len() as i32);
+        offsets.extend((1..=n as i32).map(|k| base + k * w));
+        for _ in 0..n {
+            values.extend_from_slice(first);
+        }
+    } else {
+        for b in 0..n {
+            values.extend_from_slice(tables.shape(read, b).dims());
+            offsets.push(values.len() as i32);
+        }
     }
     true
 }
@@ -1720,16 +1730,19 @@ mod tests {
     fn dense_tables_equal_fresh_evaluation() {
         // the chain space; the same without a derived variable (batches written column by
         // column); one with expression errors and an invalid input shape; one whose sums
-        // overflow under some digits only
+        // overflow under some digits only; one whose output shape differs between variants
+        // (the columnar spec's output is [1, 10] throughout: a batch's shapes are written at once)
         let mut columnar = chain_spec();
         columnar.as_object_mut().unwrap().remove("derived");
         columnar["layers"][2]["out_features"] = json!("=width[1] * 4");
+        let mut shapes = columnar.clone();
+        shapes["layers"][3]["out_features"] = json!("=width[0] + k");
         let mut errors = columnar.clone();
         errors["input"] = json!([3, "=res", "=res - 8"]);
         let stage = &mut errors["layers"][0]["layers"];
         stage.as_array_mut().unwrap().push(json!({"name": "extra", "op": "relu", "when": "=s == 1 and 8 // (k - 3) > 1"}));
         let overflow = overflow_spec();
-        for spec in [chain_spec(), columnar, errors, overflow] {
+        for spec in [chain_spec(), columnar, errors, overflow, shapes] {
             let prog = compile(&Spec::from_value(&spec).unwrap()).unwrap();
             assert!(dense_layout(&prog, Options::default()).is_some(), "a chain of segments");
             check_sample(&prog, 5, |p, range, filter| evaluate(&prog, Ids::Sample(p), range, filter, Options::default()));
