@@ -104,7 +104,7 @@ pub struct Trace {
 pub const BATCH: usize = 64;
 
 /// A batch of variants read by [`Tables::lookup`], column by column (row `b` at index `b`).
-#[derive(Default)]
+#[derive(Default, Debug, PartialEq)]
 pub struct Batch {
     /// row `b` was read (every entry recorded, no sum overflowed); `all`: every row was
     pub ok: Vec<bool>,
@@ -271,6 +271,23 @@ impl Tables {
     /// prefetching the payloads, then sums them: the batch's cache misses overlap instead of
     /// queueing.
     pub fn lookup(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512dq") {
+            // SAFETY: the CPU has the features the function is compiled for (checked just now)
+            return unsafe { self.lookup_avx512(l, digits, stride, n, out) };
+        }
+        self.lookup_portable(l, digits, stride, n, out)
+    }
+
+    /// [`Tables::lookup_portable`] compiled for AVX-512 (the index arithmetic 8 rows a vector).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    unsafe fn lookup_avx512(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
+        self.lookup_portable(l, digits, stride, n, out)
+    }
+
+    #[inline(always)]
+    pub(super) fn lookup_portable(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
         let m = self.links.len();
         let Batch { ok, sums, peak, layers, input_bytes, first, state, idx, .. } = out;
         first.clear();
@@ -286,9 +303,18 @@ impl Tables {
             // two passes: the links' addresses first, prefetched (a prefetch waits for nothing,
             // so all of the batch's misses are in flight together), then the links themselves
             let at = &mut idx[j * n..(j + 1) * n];
+            // the entries' indices a vector of rows at a time (a row whose chain ended gets an
+            // index that is never read)
+            for (a, &s) in at.iter_mut().zip(&state[..n]) {
+                *a = (s as usize).wrapping_mul(size);
+            }
+            for &(v, s) in vars {
+                for (a, &d) in at.iter_mut().zip(&digits[v * stride..v * stride + n]) {
+                    *a = a.wrapping_add(d as usize * s as usize);
+                }
+            }
             for b in 0..n {
                 if state[b] != EMPTY {
-                    at[b] = state[b] as usize * size + local(vars, digits, stride, b);
                     if let Some(e) = links.get(at[b]) {
                         prefetch(e);
                     }

@@ -1787,6 +1787,40 @@ mod tests {
     }
 
     #[test]
+    fn dense_lookups_portable_and_dispatched_agree() {
+        // tables filled by a sample of the whole space; then every batch of it read both ways
+        // (the overflow space: some rows' sums overflow)
+        for spec in [chain_spec(), overflow_spec()] {
+            let prog = compile(&Spec::from_value(&spec).unwrap()).unwrap();
+            let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
+            let p = Permutation::new(size as Id, 3);
+            evaluate(&prog, Ids::Sample(p), 0..size, None, Options::default());
+            let layout = dense_layout(&prog, Options::default()).unwrap();
+            let shared = prog.dense_tables.read().unwrap();
+            let t = shared.as_ref().unwrap();
+            let radix = prog.radix();
+            let (mut digits, mut row) = (vec![0u64; DENSE_BATCH * radix.len()], vec![0u64; radix.len()]);
+            let (mut read, mut oks) = (0, 0);
+            for start in (0..size).step_by(DENSE_BATCH) {
+                let ids: Vec<Id> = (start..(start + DENSE_BATCH as u64).min(size)).map(|i| p.apply(i)).collect();
+                for (b, &id) in ids.iter().enumerate() {
+                    decode(id, &radix, &mut row);
+                    for (v, &d) in row.iter().enumerate() {
+                        digits[v * DENSE_BATCH + b] = d;
+                    }
+                }
+                let (mut a, mut b) = (dense::Batch::default(), dense::Batch::default());
+                t.lookup(layout, &digits, DENSE_BATCH, ids.len(), &mut a);
+                t.lookup_portable(layout, &digits, DENSE_BATCH, ids.len(), &mut b);
+                assert_eq!(a, b, "batch at {start}");
+                read += ids.len();
+                oks += a.ok.iter().filter(|&&x| x).count();
+            }
+            assert!(oks > 0 && read == size as usize, "{oks} of {read} rows read");
+        }
+    }
+
+    #[test]
     fn programs_that_are_no_chain_have_no_dense_tables() {
         // the projection shortcut reads the block input, made before the segment's cut
         assert!(dense_layout(&space(), Options::default()).is_none());
