@@ -202,8 +202,8 @@ pub struct Tables {
 }
 
 /// Each read row's payloads summed (the sums in `sums`, column by column; its peak raised to
-/// theirs in `peak`); a row whose sums overflow is no longer `ok`. Row `b`'s entry of segment `j` is
-/// `payloads[j][idx[j * n + b]]`.
+/// theirs in `peak`); a row whose sums overflow is no longer `ok`. Row `b`'s entry of segment
+/// `j` is `payloads[j][idx[j * n + b]]`.
 fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
@@ -419,8 +419,8 @@ mod tests {
     use super::*;
 
     /// Payload sums, portable and as dispatched on this CPU: sums lane by lane, the peak the
-    /// largest of lane 7 and the row's own (the input's), a row whose sum overflows (in any of lanes 0..7)
-    /// no longer ok, a row not ok left as it was.
+    /// largest of lane 7 and the row's own (the input's), a row whose sum overflows (in any of
+    /// lanes 0..7) no longer ok, a row not ok left as it was.
     #[test]
     fn payload_sums_portable_and_dispatched() {
         let pay = |base: u64, peak: u64| Payload([base, base + 1, 0, 0, 10 * base, 1, base * base, peak]);
