@@ -1232,8 +1232,12 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
                 t.lookup(layout, &digits, DENSE_BATCH, n, &mut read);
             }
             if let (true, Some(t)) = (columnar, tables.filter(|_| read.all)) {
-                let target = rows.as_mut().unwrap_or(out);
-                if emit_dense(t, &opts, &batch, &digits, &raws, &read, target) {
+                // (rows to be filtered go to a small buffer read back at once: cached stores)
+                let (target, store) = match rows.as_mut() {
+                    Some(r) => (r, Store::Cached),
+                    None => (&mut *out, Store::Streamed),
+                };
+                if emit_dense(t, &opts, &batch, &digits, &raws, &read, target, store) {
                     counts.evaluated += n as u64;
                     match (filter, &rows) {
                         (Some(f), Some(r)) => filter_valid(r, f, prog, &mut ev.slots, out, counts, |r, slots| {
@@ -1282,6 +1286,9 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
             traces.clear();
         }
     }
+    // streamed stores are weakly ordered: they must be visible before this piece's columns are
+    // handed to another thread
+    Store::fence();
     // Sorted evaluation serves this program better when its valid variants leave no traces
     // (its liveness is no chain after all), or when the tables are full and still miss for
     // most variants (too many states).
@@ -1294,9 +1301,11 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     }
 }
 
-/// A batch the dense tables answered whole (every row valid), written column by column; false
-/// (nothing written) when a row's finished totals could overflow: the rows then go one by one.
-fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64], raws: &[Vec<i64>], read: &dense::Batch, out: &mut Columns) -> bool {
+/// A batch the dense tables answered whole (every row valid), written column by column (the
+/// 8-byte columns with `store`); false (nothing written) when a row's finished totals could
+/// overflow: the rows then go one by one.
+#[allow(clippy::too_many_arguments)]
+fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64], raws: &[Vec<i64>], read: &dense::Batch, out: &mut Columns, store: Store) -> bool {
     let n = ids.len();
     let [params, trainable, buffers, buffer_bytes, macs, other_ops, activation] = &read.sums;
     // every derived formula is monotone: finishing the columns' maxima rules overflow out
@@ -1306,32 +1315,42 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
     if t.finish(max(&read.input_bytes), max(&read.peak), opts).is_err() {
         return false;
     }
-    for &id in ids {
-        out.push_id(id);
+    // a column's values made in a small buffer (in cache), then stored with `store`
+    fn fill(buf: &mut [u64], f: impl Fn(usize) -> u64) -> &[u64] {
+        for (b, x) in buf.iter_mut().enumerate() {
+            *x = f(b);
+        }
+        buf
+    }
+    let mut buf = [0u64; DENSE_BATCH];
+    if out.wide {
+        for &id in ids {
+            out.push_id(id);
+        }
+    } else {
+        store.extend(&mut out.variant_id, fill(&mut buf[..n], |b| ids[b] as u64));
     }
     for (v, col) in out.vars.iter_mut().enumerate() {
-        let raw: &[i64] = raws[v].as_slice();
+        let (raw, d) = (raws[v].as_slice(), &digits[v * DENSE_BATCH..v * DENSE_BATCH + n]);
         let last = raw.len() - 1;
-        // (a digit is below its radix: the min only spares a bounds check)
-        col.extend(digits[v * DENSE_BATCH..v * DENSE_BATCH + n].iter().map(|&d| raw[(d as usize).min(last)]));
+        // (a digit is below its radix: the min only spares a bounds check; an i64 goes as its
+        // 64 bits)
+        let mut words = [0i64; DENSE_BATCH];
+        for (w, &d) in words[..n].iter_mut().zip(d) {
+            *w = raw[(d as usize).min(last)];
+        }
+        store.extend(col, &words[..n]);
     }
     out.valid.extend(std::iter::repeat_n(true, n));
     // METRICS order; flops, weight_bytes and train_bytes by Totals::finish's formulas
     let m = &mut out.metrics;
-    m[0].extend_from_slice(params);
-    m[1].extend_from_slice(trainable);
-    m[2].extend_from_slice(buffers);
-    m[3].extend_from_slice(macs);
-    m[5].extend_from_slice(other_ops);
-    m[7].extend_from_slice(buffer_bytes);
-    m[8].extend_from_slice(activation);
-    m[9].extend_from_slice(&read.peak);
-    m[11].extend_from_slice(&read.layers);
-    // column by column, as the grid's blocks do (`block::emit_metrics`): each loop vectorises
+    for (k, col) in [(0, params), (1, trainable), (2, buffers), (3, macs), (5, other_ops), (7, buffer_bytes), (8, activation), (9, &read.peak), (11, &read.layers)] {
+        store.extend(&mut m[k], col);
+    }
     let derived = |b: usize| Totals::derived_unchecked(params[b], trainable[b], buffer_bytes[b], macs[b], activation[b], read.input_bytes[b], opts);
-    m[4].extend((0..n).map(|b| derived(b).0));
-    m[6].extend((0..n).map(|b| derived(b).1));
-    m[10].extend((0..n).map(|b| derived(b).2));
+    store.extend(&mut m[4], fill(&mut buf[..n], |b| derived(b).0));
+    store.extend(&mut m[6], fill(&mut buf[..n], |b| derived(b).1));
+    store.extend(&mut m[10], fill(&mut buf[..n], |b| derived(b).2));
     // output shapes: one state's shape for the whole batch (a chain's output is most often the
     // same), else row by row
     let (values, offsets) = (&mut out.shape_values, &mut out.shape_offsets);
@@ -1349,6 +1368,73 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
         }
     }
     true
+}
+
+/// How a batch's 8-byte column values are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Store {
+    /// ordinary stores: the values are read back soon (a small buffer)
+    Cached,
+    /// whole cache lines written past the caches where the CPU can (AVX-512): result columns
+    /// are written once and not read back by this thread, and an ordinary store to a line not in
+    /// cache first reads the line from memory (half the memory traffic saved). A 2*10^6 sample
+    /// in memory, best of 5 alternating processes: VGG 7.5 -> 9.3 M/s, ResNet 10.3 -> 13.6.
+    /// [`Store::fence`] must follow before the columns are shared.
+    Streamed,
+}
+
+impl Store {
+    /// Append `src` to `col`.
+    fn extend<T: Copy>(self, col: &mut Vec<T>, src: &[T]) {
+        const { assert!(std::mem::size_of::<T>() == 8) };
+        #[cfg(target_arch = "x86_64")]
+        if self == Store::Streamed && std::arch::is_x86_feature_detected!("avx512f") {
+            col.reserve(src.len());
+            let len = col.len();
+            // SAFETY: the CPU has the features `stream` is compiled for (checked just now); the
+            // reserve leaves room for src.len() more words after len, which `stream` initialises
+            // (every one of them), so the new length covers initialised words only
+            unsafe {
+                stream(col.as_mut_ptr().add(len).cast(), src.as_ptr().cast(), src.len());
+                col.set_len(len + src.len());
+            }
+            return;
+        }
+        col.extend_from_slice(src);
+    }
+
+    /// Make this thread's streamed stores visible to every thread before its later stores.
+    fn fence() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE is baseline on x86_64; a fence reads and writes no memory
+        unsafe {
+            std::arch::x86_64::_mm_sfence()
+        };
+    }
+}
+
+/// Copy `n` words from `src` to `dst`: the whole 64-byte lines of `dst` with non-temporal
+/// stores, the words before the first and after the last with ordinary ones.
+///
+/// # Safety
+/// `src` valid for reading and `dst` for writing `n` words, not overlapping; the CPU has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn stream(dst: *mut u64, src: *const u64, n: usize) {
+    use std::arch::x86_64::*;
+    // words up to the first line boundary (dst is 8-byte aligned: a Vec<u64>'s buffer)
+    let head = ((64 - dst as usize % 64) % 64 / 8).min(n);
+    let lines = (n - head) / 8;
+    // SAFETY: every offset below is under n (head + 8 * lines <= n), per the caller's contract
+    unsafe {
+        std::ptr::copy_nonoverlapping(src, dst, head);
+        for k in 0..lines {
+            let at = head + 8 * k;
+            _mm512_stream_si512(dst.add(at).cast(), _mm512_loadu_si512(src.add(at).cast()));
+        }
+        let done = head + 8 * lines;
+        std::ptr::copy_nonoverlapping(src.add(done), dst.add(done), n - done);
+    }
 }
 
 /// A sample's positions evaluated in ascending id order, where neighbours share leading digits
@@ -1817,6 +1903,28 @@ mod tests {
                 oks += a.ok.iter().filter(|&&x| x).count();
             }
             assert!(oks > 0 && read == size as usize, "{oks} of {read} rows read");
+        }
+    }
+
+    #[test]
+    fn streamed_and_cached_stores_append_the_same_words() {
+        // columns starting at every offset within a cache line (the streamed stores' head and
+        // tail go word by word), lengths below, at and past a line and a batch
+        for store in [Store::Cached, Store::Streamed] {
+            for start in 0..9u64 {
+                for n in [0u64, 1, 7, 8, 9, 64, 67] {
+                    let mut col: Vec<u64> = Vec::with_capacity(start as usize);
+                    col.extend(0..start);
+                    let src: Vec<u64> = (0..n).map(|k| 1000 + k).collect();
+                    store.extend(&mut col, &src);
+                    let mut signed: Vec<i64> = vec![-1; start as usize];
+                    store.extend(&mut signed, &src.iter().map(|&x| -(x as i64)).collect::<Vec<_>>());
+                    Store::fence();
+                    assert_eq!(col, (0..start).chain(1000..1000 + n).collect::<Vec<_>>(), "{store:?} start {start} n {n}");
+                    assert_eq!(signed.len() as u64, start + n);
+                    assert!(signed[start as usize..].iter().zip(1000..).all(|(&x, k)| x == -k), "{store:?} start {start} n {n}");
+                }
+            }
         }
     }
 
