@@ -249,7 +249,7 @@ pub fn fits(t: &Table, p: &Prefix) -> bool {
 
 /// Rows `from..` of a block into the metric columns (METRICS order) and the shape column, with
 /// `fits` already checked.
-pub fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>], shape_offsets: &mut Vec<i32>, shape_values: &mut Vec<u64>) {
+pub fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>], shape_offsets: &mut Vec<i64>, shape_values: &mut Vec<u64>) {
     let s = p.totals.summed();
     // KEPT order: params, trainable, buffers, buffer_bytes, macs, other_ops, activation_bytes
     let col = |i: usize| t.delta[i][from..].iter().map(move |&d| s[KEPT[i]] + d);
@@ -275,8 +275,8 @@ pub fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>]
         true => {
             let dims = t.shapes[0].dims();
             let base = *shape_offsets.last().unwrap();
-            let w = dims.len() as i32;
-            shape_offsets.extend((1..=n as i32).map(|k| base + k * w));
+            let w = dims.len() as i64;
+            shape_offsets.extend((1..=n as i64).map(|k| base + k * w));
             for _ in 0..n {
                 shape_values.extend_from_slice(dims);
             }
@@ -284,7 +284,7 @@ pub fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>]
         false => {
             for sh in &t.shapes[from..] {
                 shape_values.extend_from_slice(sh.dims());
-                shape_offsets.push(shape_values.len() as i32);
+                shape_offsets.push(shape_values.len() as i64);
             }
         }
     }

@@ -150,8 +150,8 @@ pub struct Columns {
     pub errors: Vec<(usize, String)>,
     /// one column per entry of METRICS; 0 where the row is invalid (null in Arrow)
     pub metrics: Vec<Vec<u64>>,
-    /// output shapes as Arrow list offsets/values (batch included); empty for invalid rows
-    pub shape_offsets: Vec<i32>,
+    /// output shapes as Arrow large-list offsets/values (batch included); empty for invalid rows
+    pub shape_offsets: Vec<i64>,
     pub shape_values: Vec<u64>,
 }
 
@@ -227,7 +227,7 @@ impl Columns {
         }
         let (a, b) = (src.shape_offsets[r] as usize, src.shape_offsets[r + 1] as usize);
         self.shape_values.extend_from_slice(&src.shape_values[a..b]);
-        self.shape_offsets.push(self.shape_values.len() as i32);
+        self.shape_offsets.push(self.shape_values.len() as i64);
     }
 
     #[inline]
@@ -1015,7 +1015,7 @@ fn write_row(prog: &Program, id: Id, error: Option<String>, metrics: &[u64; NM],
     if valid {
         out.shape_values.extend_from_slice(shape.dims());
     }
-    out.shape_offsets.push(out.shape_values.len() as i32);
+    out.shape_offsets.push(out.shape_values.len() as i64);
     valid
 }
 
@@ -1356,15 +1356,15 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
     let (values, offsets) = (&mut out.shape_values, &mut out.shape_offsets);
     let first = tables.shape(read, 0).dims();
     if (1..n).all(|b| read.same_state(0, b)) {
-        let (base, w) = (*offsets.last().unwrap(), first.len() as i32);
-        offsets.extend((1..=n as i32).map(|k| base + k * w));
+        let (base, w) = (*offsets.last().unwrap(), first.len() as i64);
+        offsets.extend((1..=n as i64).map(|k| base + k * w));
         for _ in 0..n {
             values.extend_from_slice(first);
         }
     } else {
         for b in 0..n {
             values.extend_from_slice(tables.shape(read, b).dims());
-            offsets.push(values.len() as i32);
+            offsets.push(values.len() as i64);
         }
     }
     true
