@@ -213,11 +213,36 @@ fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool],
     sum_rows_portable(payloads, idx, n, ok, sums, peak)
 }
 
-/// [`sum_rows_portable`] compiled for AVX-512: a payload is one vector.
+/// [`sum_rows_portable`] with AVX-512: a payload is one vector, summed (overflow a mask),
+/// maximised and loaded as one; the compiler, left to itself, splits it into a half vector
+/// and four scalar lanes.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl")]
+#[target_feature(enable = "avx512f")]
 unsafe fn sum_rows_avx512(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) {
-    sum_rows_portable(payloads, idx, n, ok, sums, peak)
+    use std::arch::x86_64::*;
+    let mut lanes = [0u64; 8];
+    for b in 0..n {
+        if !ok[b] {
+            continue;
+        }
+        let (mut add, mut max, mut over) = (_mm512_setzero_si512(), _mm512_setzero_si512(), 0u8);
+        for (j, pays) in payloads.iter().enumerate() {
+            let p: &Payload = &pays[idx[j * n + b]];
+            // SAFETY: a Payload is 64 bytes aligned to 64
+            let p = unsafe { _mm512_load_si512((p as *const Payload).cast()) };
+            let s = _mm512_add_epi64(add, p);
+            over |= _mm512_cmplt_epu64_mask(s, p);
+            add = s;
+            max = _mm512_max_epu64(max, p);
+        }
+        // SAFETY: `lanes` is 8 words
+        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), _mm512_mask_blend_epi64(0x80, add, max)) };
+        for (col, x) in sums.iter_mut().zip(&lanes) {
+            col[b] = *x;
+        }
+        peak[b] = peak[b].max(lanes[7]);
+        ok[b] = over & 0x7f == 0;
+    }
 }
 
 /// Row by row, lane by lane: every lane summed (overflow noted) and maximised, in registers;

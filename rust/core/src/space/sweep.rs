@@ -1316,7 +1316,7 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
         return false;
     }
     // a column's values made in a small buffer (in cache), then stored with `store`
-    fn fill(buf: &mut [u64], f: impl Fn(usize) -> u64) -> &[u64] {
+    fn fill<T>(buf: &mut [T], f: impl Fn(usize) -> T) -> &[T] {
         for (b, x) in buf.iter_mut().enumerate() {
             *x = f(b);
         }
@@ -1330,15 +1330,12 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
     } else {
         store.extend(&mut out.variant_id, fill(&mut buf[..n], |b| ids[b] as u64));
     }
+    let mut words = [0i64; DENSE_BATCH];
     for (v, col) in out.vars.iter_mut().enumerate() {
-        let (raw, d) = (raws[v].as_slice(), &digits[v * DENSE_BATCH..v * DENSE_BATCH + n]);
-        let last = raw.len() - 1;
-        // (a digit is below its radix: the min only spares a bounds check; an i64 goes as its
-        // 64 bits)
-        let mut words = [0i64; DENSE_BATCH];
-        for (w, &d) in words[..n].iter_mut().zip(d) {
-            *w = raw[(d as usize).min(last)];
-        }
+        // (the batch's whole row of digits: those past n are left from earlier batches, and
+        // their values are not stored)
+        let d: &[u64; DENSE_BATCH] = digits[v * DENSE_BATCH..(v + 1) * DENSE_BATCH].try_into().expect("a batch's digits");
+        pick(&raws[v], d, &mut words);
         store.extend(col, &words[..n]);
     }
     out.valid.extend(std::iter::repeat_n(true, n));
@@ -1355,12 +1352,16 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
     // same), else row by row
     let (values, offsets) = (&mut out.shape_values, &mut out.shape_offsets);
     let first = tables.shape(read, 0).dims();
-    if (1..n).all(|b| read.same_state(0, b)) {
-        let (base, w) = (*offsets.last().unwrap(), first.len() as i64);
-        offsets.extend((1..=n as i64).map(|k| base + k * w));
-        for _ in 0..n {
-            values.extend_from_slice(first);
+    let w = first.len();
+    if (1..n).all(|b| read.same_state(0, b)) && w <= SHAPE_WORDS / DENSE_BATCH {
+        let base = *offsets.last().unwrap();
+        let mut ends = [0i64; DENSE_BATCH];
+        store.extend(offsets, fill(&mut ends[..n], |b| base + (b + 1) as i64 * w as i64));
+        let mut repeated = [0u64; SHAPE_WORDS];
+        for row in repeated[..n * w].chunks_exact_mut(w.max(1)) {
+            row.copy_from_slice(first);
         }
+        store.extend(values, &repeated[..n * w]);
     } else {
         for b in 0..n {
             values.extend_from_slice(tables.shape(read, b).dims());
@@ -1368,6 +1369,45 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
         }
     }
     true
+}
+
+/// Words of a batch's output shapes made at once (rank 8 or less; a larger rank goes row by row).
+const SHAPE_WORDS: usize = 8 * DENSE_BATCH;
+
+/// `words[b]` = `raw[d[b]]` for a batch's digits (each below `raw.len()`).
+fn pick(raw: &[i64], d: &[u64; DENSE_BATCH], words: &mut [i64; DENSE_BATCH]) {
+    #[cfg(target_arch = "x86_64")]
+    if raw.len() <= 16 && std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has the features the function is compiled for (checked just now)
+        return unsafe { pick_avx512(raw, d, words) };
+    }
+    pick_portable(raw, d, words)
+}
+
+fn pick_portable(raw: &[i64], d: &[u64; DENSE_BATCH], words: &mut [i64; DENSE_BATCH]) {
+    let last = raw.len() - 1;
+    // (the min only spares a bounds check: garbage digits past the batch's rows give garbage)
+    for (w, &d) in words.iter_mut().zip(d) {
+        *w = raw[(d as usize).min(last)];
+    }
+}
+
+/// [`pick`] for up to 16 choices: the choices are two vectors, and 8 rows are one two-table
+/// permute (vpermt2q), which reads the low 4 bits of each digit.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pick_avx512(raw: &[i64], d: &[u64; DENSE_BATCH], words: &mut [i64; DENSE_BATCH]) {
+    use std::arch::x86_64::*;
+    let mut table = [0i64; 16];
+    table[..raw.len()].copy_from_slice(raw);
+    // SAFETY: every load and store below is of 8 words within `table`, `d` or `words`
+    unsafe {
+        let (lo, hi) = (_mm512_loadu_si512(table.as_ptr().cast()), _mm512_loadu_si512(table.as_ptr().add(8).cast()));
+        for k in (0..DENSE_BATCH).step_by(8) {
+            let idx = _mm512_loadu_si512(d.as_ptr().add(k).cast());
+            _mm512_storeu_si512(words.as_mut_ptr().add(k).cast(), _mm512_permutex2var_epi64(lo, idx, hi));
+        }
+    }
 }
 
 /// How a batch's 8-byte column values are stored.
@@ -1903,6 +1943,21 @@ mod tests {
                 oks += a.ok.iter().filter(|&&x| x).count();
             }
             assert!(oks > 0 && read == size as usize, "{oks} of {read} rows read");
+        }
+    }
+
+    /// A variable's values by digit, through the two-table permute (up to 16 choices) and
+    /// portably, equal plain indexing for every row of a batch.
+    #[test]
+    fn picked_values_equal_indexing() {
+        for len in [1usize, 2, 8, 9, 11, 16, 17, 40] {
+            let raw: Vec<i64> = (0..len as i64).map(|k| k * 1_000_003 - 7 * (k % 3) - (1 << 40) * (k % 2)).collect();
+            let d: [u64; DENSE_BATCH] = std::array::from_fn(|b| ((b * 7 + b / 3) % len) as u64);
+            let want: Vec<i64> = d.iter().map(|&x| raw[x as usize]).collect();
+            let (mut a, mut b) = ([0i64; DENSE_BATCH], [0i64; DENSE_BATCH]);
+            pick(&raw, &d, &mut a);
+            pick_portable(&raw, &d, &mut b);
+            assert_eq!((a.to_vec(), b.to_vec()), (want.clone(), want), "{len} choices");
         }
     }
 
