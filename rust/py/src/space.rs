@@ -7,7 +7,7 @@ use archsweep_core::space::sweep::{self, Columns, Counts, Filter, Ids, METRICS};
 use archsweep_core::space::{compile, Program, Spec};
 use archsweep_core::{Dtype, Optimizer, Options};
 use arrow_array::{ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, LargeListArray, RecordBatch, StringViewArray, UInt64Array};
-use arrow_buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use rayon::prelude::*;
 use arrow_pyarrow::ToPyArrow;
 use arrow_schema::{DataType, Field, Schema};
@@ -210,6 +210,32 @@ fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>>
 }
 
 /// Column buffers to an Arrow record batch; numeric buffers move without copying.
+/// Zeroed bytes, shared: batches up to [`SHARED_ZEROS`] bytes slice one allocation (Arrow
+/// buffers are immutable and reference counted), larger ones get their own.
+fn zeros(bytes: usize) -> Buffer {
+    const SHARED_ZEROS: usize = 16 << 20;
+    static ZEROS: Mutex<Option<Buffer>> = Mutex::new(None);
+    if bytes > SHARED_ZEROS {
+        return MutableBuffer::from_len_zeroed(bytes).into();
+    }
+    let mut shared = ZEROS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if shared.as_ref().is_none_or(|z| z.len() < bytes) {
+        *shared = Some(MutableBuffer::from_len_zeroed(bytes.next_power_of_two().min(SHARED_ZEROS)).into());
+    }
+    shared.as_ref().expect("made just now").slice_with_length(0, bytes)
+}
+
+/// The error column of a batch without errors: every row null. Its 16-byte views and its
+/// validity bits are all zero, so they come from [`zeros`] rather than being made and zeroed
+/// for every batch (`StringViewArray::new_null` does: 16 bytes a row written).
+fn null_errors(rows: usize) -> StringViewArray {
+    let views = ScalarBuffer::<u128>::new(zeros(rows * 16), 0, rows);
+    let nulls = NullBuffer::new(BooleanBuffer::new(zeros(rows.div_ceil(8)), 0, rows));
+    // SAFETY: a zero view is an inline string of length 0, valid with no data buffers; and
+    // every row is null anyway
+    unsafe { StringViewArray::new_unchecked(views, Arc::from([]), Some(nulls)) }
+}
+
 fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let Columns { variant_id, variant_id_hi, wide, vars, valid, errors, metrics, shape_offsets, shape_values } = cols;
     let rows = valid.len();
@@ -218,7 +244,7 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
     // it takes without converting (a Utf8 column and i32 offsets cost it a copy each, ~5 ms per
     // 2^20 rows)
     let (nulls, valid, messages) = if errors.is_empty() {
-        (None, BooleanArray::new(BooleanBuffer::new_set(rows), None), StringViewArray::new_null(rows))
+        (None, BooleanArray::new(BooleanBuffer::new_set(rows), None), null_errors(rows))
     } else {
         let mut messages: Vec<Option<&str>> = vec![None; rows];
         for (r, e) in &errors {
