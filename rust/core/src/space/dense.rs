@@ -321,7 +321,7 @@ impl Tables {
         state.extend_from_slice(first);
         layers.clear();
         layers.resize(n, 0);
-        idx.clear();
+        // (not cleared: every index is written below before it is read)
         idx.resize(m * n, 0);
         for j in 0..m {
             let (links, pays, size, vars) = (&self.links[j], &self.payloads[j], l.seg_size[j], &l.seg_vars[j]);

@@ -1182,7 +1182,8 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     let radix = prog.radix();
     let nvar = radix.len();
     let inv: Vec<f64> = radix.iter().map(|&r| 1.0 / r as f64).collect();
-    let raws: Vec<Vec<i64>> = prog.vars.iter().map(|v| v.choices.iter().map(|&c| raw(c)).collect()).collect();
+    // each variable's values by digit (padded for `pick`), and its number of choices
+    let raws: Vec<(Vec<i64>, usize)> = prog.vars.iter().map(|v| (pick_table(&v.choices), v.choices.len())).collect();
     // a batch goes column by column unless a row needs the evaluator's slots
     let columnar = prog.derived.is_empty() && prog.constraints.is_empty();
     let mut digits = vec![0u64; DENSE_BATCH * nvar];
@@ -1305,7 +1306,7 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
 /// 8-byte columns with `store`); false (nothing written) when a row's finished totals could
 /// overflow: the rows then go one by one.
 #[allow(clippy::too_many_arguments)]
-fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64], raws: &[Vec<i64>], read: &dense::Batch, out: &mut Columns, store: Store) -> bool {
+fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &dense::Batch, out: &mut Columns, store: Store) -> bool {
     let n = ids.len();
     let [params, trainable, buffers, buffer_bytes, macs, other_ops, activation] = &read.sums;
     // every derived formula is monotone: finishing the columns' maxima rules overflow out
@@ -1335,7 +1336,7 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
         // (the batch's whole row of digits: those past n are left from earlier batches, and
         // their values are not stored)
         let d: &[u64; DENSE_BATCH] = digits[v * DENSE_BATCH..(v + 1) * DENSE_BATCH].try_into().expect("a batch's digits");
-        pick(&raws[v], d, &mut words);
+        pick(&raws[v].0, raws[v].1, d, &mut words);
         store.extend(col, &words[..n]);
     }
     out.valid.extend(std::iter::repeat_n(true, n));
@@ -1357,11 +1358,17 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
         let base = *offsets.last().unwrap();
         let mut ends = [0i64; DENSE_BATCH];
         store.extend(offsets, fill(&mut ends[..n], |b| base + (b + 1) as i64 * w as i64));
+        // (the first row, then the rows made so far copied after themselves: a few copies, not
+        // one a row)
         let mut repeated = [0u64; SHAPE_WORDS];
-        for row in repeated[..n * w].chunks_exact_mut(w.max(1)) {
-            row.copy_from_slice(first);
+        repeated[..w].copy_from_slice(first);
+        let (total, mut done) = (n * w, w.min(n * w));
+        while done < total {
+            let k = done.min(total - done);
+            repeated.copy_within(..k, done);
+            done += k;
         }
-        store.extend(values, &repeated[..n * w]);
+        store.extend(values, &repeated[..total]);
     } else {
         for b in 0..n {
             values.extend_from_slice(tables.shape(read, b).dims());
@@ -1374,14 +1381,25 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
 /// Words of a batch's output shapes made at once (rank 8 or less; a larger rank goes row by row).
 const SHAPE_WORDS: usize = 8 * DENSE_BATCH;
 
-/// `words[b]` = `raw[d[b]]` for a batch's digits (each below `raw.len()`).
-fn pick(raw: &[i64], d: &[u64; DENSE_BATCH], words: &mut [i64; DENSE_BATCH]) {
+/// A variable's values by digit, padded to [`PICK_TABLE`] words at least (for [`pick`]).
+fn pick_table(choices: &[Value]) -> Vec<i64> {
+    let mut t: Vec<i64> = choices.iter().map(|&c| raw(c)).collect();
+    t.resize(t.len().max(PICK_TABLE), 0);
+    t
+}
+
+/// Choices a vector permute picks from.
+const PICK_TABLE: usize = 16;
+
+/// `words[b]` = `table[d[b]]` for a batch's digits (each below `choices`); `table` from
+/// [`pick_table`].
+fn pick(table: &[i64], choices: usize, d: &[u64; DENSE_BATCH], words: &mut [i64; DENSE_BATCH]) {
     #[cfg(target_arch = "x86_64")]
-    if raw.len() <= 16 && std::arch::is_x86_feature_detected!("avx512f") {
+    if choices <= PICK_TABLE && std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has the features the function is compiled for (checked just now)
-        return unsafe { pick_avx512(raw, d, words) };
+        return unsafe { pick_avx512(table[..PICK_TABLE].try_into().expect("a padded table"), d, words) };
     }
-    pick_portable(raw, d, words)
+    pick_portable(&table[..choices], d, words)
 }
 
 fn pick_portable(raw: &[i64], d: &[u64; DENSE_BATCH], words: &mut [i64; DENSE_BATCH]) {
@@ -1396,10 +1414,8 @@ fn pick_portable(raw: &[i64], d: &[u64; DENSE_BATCH], words: &mut [i64; DENSE_BA
 /// permute (vpermt2q), which reads the low 4 bits of each digit.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn pick_avx512(raw: &[i64], d: &[u64; DENSE_BATCH], words: &mut [i64; DENSE_BATCH]) {
+unsafe fn pick_avx512(table: &[i64; PICK_TABLE], d: &[u64; DENSE_BATCH], words: &mut [i64; DENSE_BATCH]) {
     use std::arch::x86_64::*;
-    let mut table = [0i64; 16];
-    table[..raw.len()].copy_from_slice(raw);
     // SAFETY: every load and store below is of 8 words within `table`, `d` or `words`
     unsafe {
         let (lo, hi) = (_mm512_loadu_si512(table.as_ptr().cast()), _mm512_loadu_si512(table.as_ptr().add(8).cast()));
@@ -1955,7 +1971,8 @@ mod tests {
             let d: [u64; DENSE_BATCH] = std::array::from_fn(|b| ((b * 7 + b / 3) % len) as u64);
             let want: Vec<i64> = d.iter().map(|&x| raw[x as usize]).collect();
             let (mut a, mut b) = ([0i64; DENSE_BATCH], [0i64; DENSE_BATCH]);
-            pick(&raw, &d, &mut a);
+            let choices: Vec<Value> = raw.iter().map(|&x| Value::Int(x)).collect();
+            pick(&pick_table(&choices), len, &d, &mut a);
             pick_portable(&raw, &d, &mut b);
             assert_eq!((a.to_vec(), b.to_vec()), (want.clone(), want), "{len} choices");
         }
