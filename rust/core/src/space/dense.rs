@@ -372,8 +372,12 @@ impl Tables {
         }
         sum_rows(&self.payloads, idx, n, ok, sums, peak);
         out.all = out.ok.iter().all(|&x| x);
-        let read = if out.all { n } else { out.ok.iter().filter(|&&x| x).count() };
-        self.hits.fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Rows of a batch read whole (for [`Tables::hits`], which callers add to now and then: an
+    /// atomic every batch puts one cache line in the way of every thread).
+    pub fn read(batch: &Batch) -> u64 {
+        if batch.all { batch.ok.len() as u64 } else { batch.ok.iter().filter(|&&x| x).count() as u64 }
     }
 
     /// The output shape of variant `b` of a batch read from the tables.

@@ -1150,6 +1150,9 @@ pub fn evaluate_parts_with(prog: &Program, ids: Ids, range: std::ops::Range<u64>
 
 /// Variants read from dense tables at once (their cache misses overlap).
 const DENSE_BATCH: usize = dense::BATCH;
+/// Batches a thread reads under one hold of the tables' read lock (a writer waits that long at
+/// most: ~10^4 rows, well under a millisecond).
+const HOLD_BATCHES: usize = 64;
 /// Sample positions whose ids are drawn at once (a multiple of [`DENSE_BATCH`]).
 const PERMUTE_AHEAD: u64 = 16 * DENSE_BATCH as u64;
 
@@ -1197,8 +1200,23 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     let mut rows = filter.map(|_| Columns::new(prog, DENSE_BATCH));
     let mut traces: Vec<(Vec<u64>, dense::Trace)> = Vec::new();
     let (mut valid, mut traced) = (0u64, 0u64);
+    // the tables' read lock is held for HOLD_BATCHES batches at a time (taking it is an atomic
+    // on a line every thread shares), and given up for a writer whenever traces wait; rows read
+    // are counted here and added to the tables' count as it is given up
+    let mut guard: Option<std::sync::RwLockReadGuard<Option<dense::Tables>>> = None;
+    let (mut held, mut hits) = (0usize, 0u64);
+    let release = |guard: &mut Option<std::sync::RwLockReadGuard<Option<dense::Tables>>>, hits: &mut u64| {
+        if let Some(t) = guard.take().as_ref().and_then(|g| g.as_ref()).filter(|t| t.tag == tag) {
+            t.hits.fetch_add(std::mem::take(hits), Relaxed);
+        }
+    };
     let mut pos = positions.start;
     while pos < positions.end {
+        if held == HOLD_BATCHES {
+            release(&mut guard, &mut hits);
+            held = 0;
+        }
+        held += 1;
         let end = positions.end.min(pos + DENSE_BATCH as u64);
         match ids {
             Ids::Sample(p) => {
@@ -1227,10 +1245,11 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
             }
         }
         {
-            let shared = prog.dense_tables.read().unwrap_or_else(PoisonError::into_inner);
+            let shared = guard.get_or_insert_with(|| prog.dense_tables.read().unwrap_or_else(PoisonError::into_inner));
             let tables = shared.as_ref().filter(|t| t.tag == tag);
             if let Some(t) = tables {
                 t.lookup(layout, &digits, DENSE_BATCH, n, &mut read);
+                hits += dense::Tables::read(&read);
             }
             if let (true, Some(t)) = (columnar, tables.filter(|_| read.all)) {
                 // (rows to be filtered go to a small buffer read back at once: cached stores)
@@ -1275,6 +1294,8 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
             }
         }
         if !traces.is_empty() {
+            release(&mut guard, &mut hits);
+            held = 0;
             let mut shared = prog.dense_tables.write().unwrap_or_else(PoisonError::into_inner);
             if let Some(t) = shared.as_mut().filter(|t| t.tag == tag) {
                 if t.full {
@@ -1287,6 +1308,7 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
             traces.clear();
         }
     }
+    release(&mut guard, &mut hits);
     // streamed stores are weakly ordered: they must be visible before this piece's columns are
     // handed to another thread
     Store::fence();
