@@ -169,6 +169,7 @@ struct Payload([u64; 8]);
 /// links are small (8 bytes an entry) and stay in cache; a variant's chain of states only waits
 /// on them, and its payloads' loads overlap.
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct Link {
     next: u32,
     layers: u32,
@@ -304,25 +305,92 @@ impl Tables {
         self.lookup_portable(l, digits, stride, n, out)
     }
 
-    /// [`Tables::lookup_portable`] compiled for AVX-512 (the index arithmetic 8 rows a vector).
+    /// [`Tables::lookup_portable`] with AVX-512: the chains walked 8 rows a vector, each
+    /// segment's links gathered (vpgatherqq) under a mask of the rows still walking.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
     unsafe fn lookup_avx512(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
-        self.lookup_portable(l, digits, stride, n, out)
+        self.begin(l, digits, stride, n, out);
+        // SAFETY: the CPU has the features (this function's own)
+        unsafe { self.walk_avx512(l, digits, stride, n, out) };
+        self.finish(n, out);
     }
 
     #[inline(always)]
     pub(super) fn lookup_portable(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
+        self.begin(l, digits, stride, n, out);
+        self.walk_portable(l, digits, stride, n, out);
+        self.finish(n, out);
+    }
+
+    /// Each row's state at cut 0, no layers yet.
+    #[inline(always)]
+    fn begin(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
         let m = self.links.len();
-        let Batch { ok, sums, peak, layers, input_bytes, first, state, idx, .. } = out;
+        let Batch { layers, first, state, idx, .. } = out;
+        assert!(digits.len() >= l.seg_vars.iter().chain([&l.input_vars]).flatten().map(|&(v, _)| v * stride + n).max().unwrap_or(0), "digits for every row");
         first.clear();
         first.extend((0..n).map(|b| self.input[local(&l.input_vars, digits, stride, b)]));
         state.clear();
         state.extend_from_slice(first);
         layers.clear();
         layers.resize(n, 0);
-        // (not cleared: every index is written below before it is read)
+        // (not cleared: every index is written before it is read)
         idx.resize(m * n, 0);
+    }
+
+    /// 8 rows a vector, per segment: their entry indices (a row whose chain ended gets one that
+    /// is never read, as in `walk_portable`), their links gathered for the rows still walking
+    /// and in range, the next states and layers taken under the mask of links recorded; then
+    /// the payloads of the rows that go on prefetched, for `sum_rows`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    unsafe fn walk_avx512(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
+        use std::arch::x86_64::*;
+        const { assert!(std::mem::size_of::<Link>() == 8 && std::mem::offset_of!(Link, next) == 0) };
+        let Batch { layers, state, idx, .. } = out;
+        let (state, layers, idx) = (&mut state[..n], &mut layers[..n], &mut idx[..self.links.len() * n]);
+        let empty = _mm512_set1_epi64(EMPTY as i64);
+        let low = _mm512_set1_epi64(u32::MAX as i64);
+        for j in 0..self.links.len() {
+            let (links, pays, size, vars) = (&self.links[j], &self.payloads[j], l.seg_size[j], &l.seg_vars[j]);
+            let (size, len) = (_mm512_set1_epi64(size as i64), _mm512_set1_epi64(links.len() as i64));
+            for k in (0..n).step_by(8) {
+                let live: __mmask8 = if n - k >= 8 { 0xff } else { (1u8 << (n - k)) - 1 };
+                // SAFETY: every load and store is masked to the `live` rows k..n, within `state`,
+                // `layers`, `idx` (sliced to n rows a segment above) and `digits` (whose length
+                // `begin` checked); the gather reads links[at] only where at < links.len()
+                unsafe {
+                    let st = _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(live, state.as_ptr().add(k).cast()));
+                    let mut at = _mm512_mullo_epi64(st, size);
+                    for &(v, s) in vars {
+                        let d = _mm512_maskz_loadu_epi64(live, digits.as_ptr().add(v * stride + k).cast());
+                        at = _mm512_add_epi64(at, _mm512_mullo_epi64(d, _mm512_set1_epi64(s as i64)));
+                    }
+                    _mm512_mask_storeu_epi64(idx.as_mut_ptr().add(j * n + k).cast(), live, at);
+                    let go = _mm512_mask_cmpneq_epu64_mask(live, st, empty) & _mm512_cmplt_epu64_mask(at, len);
+                    let e = _mm512_mask_i64gather_epi64::<8>(_mm512_setzero_si512(), go, at, links.as_ptr().cast());
+                    let next = _mm512_and_si512(e, low);
+                    let good = _mm512_mask_cmpneq_epu64_mask(go, next, empty);
+                    _mm256_mask_storeu_epi32(state.as_mut_ptr().add(k).cast(), live, _mm512_cvtepi64_epi32(_mm512_mask_blend_epi64(good, empty, next)));
+                    let lay = _mm512_maskz_loadu_epi64(live, layers.as_ptr().add(k).cast());
+                    _mm512_mask_storeu_epi64(layers.as_mut_ptr().add(k).cast(), good, _mm512_add_epi64(lay, _mm512_srli_epi64::<32>(e)));
+                }
+            }
+            for (&s, &i) in state.iter().zip(&idx[j * n..(j + 1) * n]) {
+                if s != EMPTY {
+                    prefetch(&pays[i]);
+                }
+            }
+        }
+    }
+
+    /// Row by row, per segment: the links' addresses prefetched first (a prefetch waits for
+    /// nothing, so all of the batch's misses are in flight together), then the links read.
+    #[inline(always)]
+    fn walk_portable(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
+        let m = self.links.len();
+        let Batch { layers, state, idx, .. } = out;
         for j in 0..m {
             let (links, pays, size, vars) = (&self.links[j], &self.payloads[j], l.seg_size[j], &l.seg_vars[j]);
             // two passes: the links' addresses first, prefetched (a prefetch waits for nothing,
@@ -360,6 +428,12 @@ impl Tables {
                 }
             }
         }
+    }
+
+    /// Rows whose chain is whole are read: their payloads summed.
+    #[inline(always)]
+    fn finish(&self, n: usize, out: &mut Batch) {
+        let Batch { ok, sums, peak, input_bytes, first, state, idx, .. } = out;
         ok.clear();
         ok.extend(state.iter().map(|&s| s != EMPTY));
         input_bytes.clear();

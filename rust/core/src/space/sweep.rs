@@ -1952,13 +1952,14 @@ mod tests {
 
     #[test]
     fn dense_lookups_portable_and_dispatched_agree() {
-        // tables filled by a sample of the whole space; then every batch of it read both ways
-        // (the overflow space: some rows' sums overflow)
-        for spec in [chain_spec(), overflow_spec()] {
+        // tables filled by a quarter of a sample of the whole space (chains of the rest end
+        // early: entries not recorded), then by all of it; each time every batch of the space
+        // read both ways (the overflow space: some rows' sums overflow)
+        for (spec, part) in [chain_spec(), overflow_spec()].into_iter().flat_map(|s| [(s.clone(), 4), (s, 1)]) {
             let prog = compile(&Spec::from_value(&spec).unwrap()).unwrap();
             let size: u64 = prog.vars.iter().map(|v| v.choices.len() as u64).product();
             let p = Permutation::new(size as Id, 3);
-            evaluate(&prog, Ids::Sample(p), 0..size, None, Options::default());
+            evaluate(&prog, Ids::Sample(p), 0..size / part, None, Options::default());
             let layout = dense_layout(&prog, Options::default()).unwrap();
             let shared = prog.dense_tables.read().unwrap();
             let t = shared.as_ref().unwrap();
@@ -1980,7 +1981,7 @@ mod tests {
                 read += ids.len();
                 oks += a.ok.iter().filter(|&&x| x).count();
             }
-            assert!(oks > 0 && read == size as usize, "{oks} of {read} rows read");
+            assert!(oks > 0 && read == size as usize && (part == 1 || oks < read), "{oks} of {read} rows read");
         }
     }
 
