@@ -13,7 +13,7 @@ fn main() {
     let mut acc = 0u128; // printed, so no run is optimised away
     for _ in 0..3 {
         let mut line = String::new();
-        for run in [64u64, 1024] {
+        for run in [64u64, 1024, 4096, 16384] {
             let t = Instant::now();
             for s in (0..n).step_by(run as usize) {
                 p.apply_many(s..(s + run).min(n), &mut out, &mut walk);

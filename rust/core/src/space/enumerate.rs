@@ -172,18 +172,83 @@ impl Permutation {
             let n = at.len();
             words.resize(n.next_multiple_of(ROUND_LANES), 0);
             self.rounds(words);
-            // every word goes to its place (a word still out of range is overwritten by a later
-            // pass), and those out of range move down, in order; no branch to mispredict
-            let mut kept = 0;
-            for k in 0..n {
-                let (w, i) = (words[k], at[k]);
-                out[i as usize] = w as Id;
-                (words[kept], at[kept]) = (w, i);
-                kept += usize::from(w as Id >= self.size);
-            }
+            // SAFETY: the places are positions' indices in this run, and out has one per position
+            let kept = unsafe { self.compact(&mut words[..n], &mut at[..n], out) };
             words.truncate(kept);
             at.truncate(kept);
         }
+    }
+
+    /// Words in range to their places in `out` (`out[at[k]]`); those out of range moved down,
+    /// in order, with their places; returns how many are left. `out`'s elements are below 2^64
+    /// (zero high halves).
+    ///
+    /// # Safety
+    /// Every place is in `out` (`at[k] < out.len()`).
+    unsafe fn compact(&self, words: &mut [u64], at: &mut [u32], out: &mut [Id]) -> usize {
+        debug_assert!(at.iter().all(|&i| (i as usize) < out.len()));
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
+            // SAFETY: the CPU has the features the function is compiled for (checked just now);
+            // the places are in `out` (this function's contract)
+            return unsafe { self.compact_avx512(words, at, out) };
+        }
+        self.compact_portable(words, at, out)
+    }
+
+    /// Every word goes to its place (a word still out of range is overwritten by a later
+    /// pass), and those out of range move down; no branch to mispredict.
+    fn compact_portable(&self, words: &mut [u64], at: &mut [u32], out: &mut [Id]) -> usize {
+        let mut kept = 0;
+        for k in 0..words.len() {
+            let (w, i) = (words[k], at[k]);
+            out[i as usize] = w as Id;
+            (words[kept], at[kept]) = (w, i);
+            kept += usize::from(w as Id >= self.size);
+        }
+        kept
+    }
+
+    /// [`Permutation::compact_portable`], 8 words a vector: those in range scattered to their
+    /// places (the low halves of `out`'s elements), those out of range compressed down in
+    /// registers (vpcompressq, and vpcompressd for their places; a compressing store to memory
+    /// is microcoded) and stored under a mask.
+    ///
+    /// # Safety
+    /// As [`Permutation::compact`]; and the CPU has AVX-512F and VL.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512vl")]
+    unsafe fn compact_avx512(&self, words: &mut [u64], at: &mut [u32], out: &mut [Id]) -> usize {
+        use std::arch::x86_64::*;
+        let n = words.len();
+        assert!(at.len() == n, "a place for every word");
+        // sizes up to 2^64: a word is out of range when it is at least `size` (never, at 2^64)
+        let (bound, every) = match u64::try_from(self.size) {
+            Ok(s) => (_mm512_set1_epi64(s as i64), false),
+            Err(_) => (_mm512_setzero_si512(), true),
+        };
+        let base = out.as_mut_ptr().cast::<u64>();
+        let mut kept = 0;
+        for k in (0..n).step_by(8) {
+            let live: __mmask8 = if n - k >= 8 { 0xff } else { (1u8 << (n - k)) - 1 };
+            // SAFETY: loads are masked to the live words k..n; the compressed stores write
+            // popcount(far) <= 8 words from `kept` <= k, within what was just loaded (so nothing
+            // unread is overwritten); the scatter writes out[at] for live places (in `out`, by
+            // the caller's contract)
+            unsafe {
+                let w = _mm512_maskz_loadu_epi64(live, words.as_ptr().add(k).cast());
+                let i = _mm256_maskz_loadu_epi32(live, at.as_ptr().add(k).cast());
+                let far = if every { 0 } else { _mm512_mask_cmpge_epu64_mask(live, w, bound) };
+                // element i's low half is word 2i of out
+                let lo = _mm512_slli_epi64::<1>(_mm512_cvtepu32_epi64(i));
+                _mm512_mask_i64scatter_epi64::<8>(base.cast(), live & !far, lo, w);
+                let moved: __mmask8 = ((1u16 << far.count_ones()) - 1) as u8;
+                _mm512_mask_storeu_epi64(words.as_mut_ptr().add(kept).cast(), moved, _mm512_maskz_compress_epi64(far, w));
+                _mm256_mask_storeu_epi32(at.as_mut_ptr().add(kept).cast(), moved, _mm256_maskz_compress_epi32(far, i));
+                kept += far.count_ones() as usize;
+            }
+        }
+        kept
     }
 
     /// [`Permutation::round64`] of every word.
