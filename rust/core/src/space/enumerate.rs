@@ -413,6 +413,26 @@ mod tests {
         p.rounds_portable(&mut portable);
         p.rounds(&mut dispatched);
         assert_eq!((&portable, &dispatched), (&one, &one));
+        // one compaction pass, portable and as dispatched: the words in range at their places,
+        // those out of range (about three in four here) moved down in order with their places,
+        // for every length up to 101 (vectors of 8 and a partial one); and at a size of 2^64
+        // every word is in range
+        let words: Vec<u64> = portable.iter().map(|&w| w & ((1 << 44) - 1)).collect();
+        for (p, n) in [(p, 101), (Permutation::new(1 << 64, 3), 37)].into_iter().flat_map(|(p, m)| (0..=m).map(move |n| (p, n))) {
+            let at: Vec<u32> = (0..n as u32).rev().collect();
+            let mut results = Vec::new();
+            for vector in [false, true] {
+                let (mut w, mut a, mut out) = (words[..n].to_vec(), at.clone(), vec![0 as Id; n]);
+                // SAFETY: the places are 0..n, and out has n elements
+                let kept = unsafe { if vector { p.compact(&mut w, &mut a, &mut out) } else { p.compact_portable(&mut w, &mut a, &mut out) } };
+                let placed: Vec<(usize, Id)> = (0..n).filter(|&k| (words[k] as Id) < p.size).map(|k| (at[k] as usize, out[at[k] as usize])).collect();
+                assert!(placed.iter().all(|&(i, x)| x == words[n - 1 - i] as Id), "n {n}, vector {vector}");
+                results.push((kept, w[..kept].to_vec(), a[..kept].to_vec()));
+            }
+            let far: Vec<usize> = (0..n).filter(|&k| words[k] as Id >= p.size).collect();
+            let want = (far.len(), far.iter().map(|&k| words[k]).collect::<Vec<_>>(), far.iter().map(|&k| at[k]).collect::<Vec<_>>());
+            assert_eq!(results, vec![want.clone(), want], "n {n}");
+        }
     }
 
     #[test]
