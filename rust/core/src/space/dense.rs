@@ -362,10 +362,13 @@ impl Tables {
                 // `begin` checked); the gather reads links[at] only where at < links.len()
                 unsafe {
                     let st = _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(live, state.as_ptr().add(k).cast()));
-                    let mut at = _mm512_mullo_epi64(st, size);
+                    // (32 x 32 -> 64-bit multiplies, one micro-op where vpmullq takes three: a
+                    // state, a size, a digit and a stride are below 2^32; rows whose chain ended,
+                    // EMPTY times size, get an index beyond the links, never read)
+                    let mut at = _mm512_mul_epu32(st, size);
                     for &(v, s) in vars {
                         let d = _mm512_maskz_loadu_epi64(live, digits.as_ptr().add(v * stride + k).cast());
-                        at = _mm512_add_epi64(at, _mm512_mullo_epi64(d, _mm512_set1_epi64(s as i64)));
+                        at = _mm512_add_epi64(at, _mm512_mul_epu32(d, _mm512_set1_epi64(s as i64)));
                     }
                     _mm512_mask_storeu_epi64(idx.as_mut_ptr().add(j * n + k).cast(), live, at);
                     let go = _mm512_mask_cmpneq_epu64_mask(live, st, empty) & _mm512_cmplt_epu64_mask(at, len);
