@@ -103,6 +103,7 @@ const ROUND_LANES: usize = 8;
 pub struct Walk {
     words: Vec<u64>,
     at: Vec<u32>,
+    narrow: Vec<u64>,
 }
 
 /// A seeded bijection of [0, size): a balanced Feistel network over the smallest even number of
@@ -157,10 +158,26 @@ impl Permutation {
             out.extend(positions.map(|p| self.apply(p)));
             return;
         }
-        // up to 2^64 ids: the same rounds on 64-bit words, a whole slice of words at a time
-        // (vectorised where the CPU multiplies 64-bit lanes), then again on the words that walked
-        // out of range, kept together with their positions
-        let Walk { words, at } = scratch;
+        let mut narrow = std::mem::take(&mut scratch.narrow);
+        self.apply_many64(positions, &mut narrow, scratch);
+        out.extend(narrow.iter().map(|&w| w as Id));
+        scratch.narrow = narrow;
+    }
+
+    /// Ids below 2^64 in this permutation (a space of at most 2^64 variants): then
+    /// [`Permutation::apply_many64`] gives them as 64-bit words.
+    pub fn narrow(&self) -> bool {
+        self.half_bits <= 32
+    }
+
+    /// [`Permutation::apply_many`] as 64-bit words, for a [`Permutation::narrow`] one.
+    pub fn apply_many64(&self, positions: std::ops::Range<u64>, out: &mut Vec<u64>, scratch: &mut Walk) {
+        assert!(self.narrow(), "ids beyond 2^64 need apply_many");
+        // the same rounds on 64-bit words, a whole slice of words at a time (vectorised where the
+        // CPU multiplies 64-bit lanes), then again on the words that walked out of range, kept
+        // together with their positions
+        out.clear();
+        let Walk { words, at, .. } = scratch;
         words.clear();
         words.extend(positions.clone());
         at.clear();
@@ -180,12 +197,11 @@ impl Permutation {
     }
 
     /// Words in range to their places in `out` (`out[at[k]]`); those out of range moved down,
-    /// in order, with their places; returns how many are left. `out`'s elements are below 2^64
-    /// (zero high halves).
+    /// in order, with their places; returns how many are left.
     ///
     /// # Safety
     /// Every place is in `out` (`at[k] < out.len()`).
-    unsafe fn compact(&self, words: &mut [u64], at: &mut [u32], out: &mut [Id]) -> usize {
+    unsafe fn compact(&self, words: &mut [u64], at: &mut [u32], out: &mut [u64]) -> usize {
         debug_assert!(at.iter().all(|&i| (i as usize) < out.len()));
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
@@ -198,11 +214,11 @@ impl Permutation {
 
     /// Every word goes to its place (a word still out of range is overwritten by a later
     /// pass), and those out of range move down; no branch to mispredict.
-    fn compact_portable(&self, words: &mut [u64], at: &mut [u32], out: &mut [Id]) -> usize {
+    fn compact_portable(&self, words: &mut [u64], at: &mut [u32], out: &mut [u64]) -> usize {
         let mut kept = 0;
         for k in 0..words.len() {
             let (w, i) = (words[k], at[k]);
-            out[i as usize] = w as Id;
+            out[i as usize] = w;
             (words[kept], at[kept]) = (w, i);
             kept += usize::from(w as Id >= self.size);
         }
@@ -210,7 +226,7 @@ impl Permutation {
     }
 
     /// [`Permutation::compact_portable`], 8 words a vector: those in range scattered to their
-    /// places (the low halves of `out`'s elements), those out of range compressed down in
+    /// places, those out of range compressed down in
     /// registers (vpcompressq, and vpcompressd for their places; a compressing store to memory
     /// is microcoded) and stored under a mask.
     ///
@@ -218,7 +234,7 @@ impl Permutation {
     /// As [`Permutation::compact`]; and the CPU has AVX-512F and VL.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512vl")]
-    unsafe fn compact_avx512(&self, words: &mut [u64], at: &mut [u32], out: &mut [Id]) -> usize {
+    unsafe fn compact_avx512(&self, words: &mut [u64], at: &mut [u32], out: &mut [u64]) -> usize {
         use std::arch::x86_64::*;
         let n = words.len();
         assert!(at.len() == n, "a place for every word");
@@ -227,7 +243,7 @@ impl Permutation {
             Ok(s) => (_mm512_set1_epi64(s as i64), false),
             Err(_) => (_mm512_setzero_si512(), true),
         };
-        let base = out.as_mut_ptr().cast::<u64>();
+        let base = out.as_mut_ptr();
         let mut kept = 0;
         for k in (0..n).step_by(8) {
             let live: __mmask8 = if n - k >= 8 { 0xff } else { (1u8 << (n - k)) - 1 };
@@ -239,9 +255,7 @@ impl Permutation {
                 let w = _mm512_maskz_loadu_epi64(live, words.as_ptr().add(k).cast());
                 let i = _mm256_maskz_loadu_epi32(live, at.as_ptr().add(k).cast());
                 let far = if every { 0 } else { _mm512_mask_cmpge_epu64_mask(live, w, bound) };
-                // element i's low half is word 2i of out
-                let lo = _mm512_slli_epi64::<1>(_mm512_cvtepu32_epi64(i));
-                _mm512_mask_i64scatter_epi64::<8>(base.cast(), live & !far, lo, w);
+                _mm512_mask_i64scatter_epi64::<8>(base.cast(), live & !far, _mm512_cvtepu32_epi64(i), w);
                 let moved: __mmask8 = ((1u16 << far.count_ones()) - 1) as u8;
                 _mm512_mask_storeu_epi64(words.as_mut_ptr().add(kept).cast(), moved, _mm512_maskz_compress_epi64(far, w));
                 _mm256_mask_storeu_epi32(at.as_mut_ptr().add(kept).cast(), moved, _mm256_maskz_compress_epi32(far, i));
@@ -323,9 +337,21 @@ impl Permutation {
 /// a radix of 1), and is corrected exactly; it pipelines where a division chain would wait.
 pub fn decode_many(ids: &[Id], radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut Vec<u64>) {
     debug_assert!(ids.iter().all(|&i| i < 1 << 53));
-    debug_assert!(radix.iter().all(|&r| r >= 1 && r < 1 << 53));
     rest.clear();
     rest.extend(ids.iter().map(|&i| i as u64));
+    decode_rest(radix, inv, out, stride, rest)
+}
+
+/// [`decode_many`] of ids given as 64-bit words.
+pub fn decode_many64(ids: &[u64], radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut Vec<u64>) {
+    debug_assert!(ids.iter().all(|&i| i < 1 << 53));
+    rest.clear();
+    rest.extend_from_slice(ids);
+    decode_rest(radix, inv, out, stride, rest)
+}
+
+fn decode_rest(radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut [u64]) {
+    debug_assert!(radix.iter().all(|&r| r >= 1 && r < 1 << 53));
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512dq") {
         // SAFETY: the CPU has the features the function is compiled for (checked just now)
@@ -422,11 +448,11 @@ mod tests {
             let at: Vec<u32> = (0..n as u32).rev().collect();
             let mut results = Vec::new();
             for vector in [false, true] {
-                let (mut w, mut a, mut out) = (words[..n].to_vec(), at.clone(), vec![0 as Id; n]);
+                let (mut w, mut a, mut out) = (words[..n].to_vec(), at.clone(), vec![0u64; n]);
                 // SAFETY: the places are 0..n, and out has n elements
                 let kept = unsafe { if vector { p.compact(&mut w, &mut a, &mut out) } else { p.compact_portable(&mut w, &mut a, &mut out) } };
-                let placed: Vec<(usize, Id)> = (0..n).filter(|&k| (words[k] as Id) < p.size).map(|k| (at[k] as usize, out[at[k] as usize])).collect();
-                assert!(placed.iter().all(|&(i, x)| x == words[n - 1 - i] as Id), "n {n}, vector {vector}");
+                let placed: Vec<(usize, u64)> = (0..n).filter(|&k| (words[k] as Id) < p.size).map(|k| (at[k] as usize, out[at[k] as usize])).collect();
+                assert!(placed.iter().all(|&(i, x)| x == words[n - 1 - i]), "n {n}, vector {vector}");
                 results.push((kept, w[..kept].to_vec(), a[..kept].to_vec()));
             }
             let far: Vec<usize> = (0..n).filter(|&k| words[k] as Id >= p.size).collect();

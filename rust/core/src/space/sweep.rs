@@ -19,7 +19,7 @@
 use super::block::{self, Plan};
 use super::compile::{build_op, OpSource, Pred, Program};
 use super::dense;
-use super::enumerate::{decode, decode_many, increment, Id, Permutation, Walk};
+use super::enumerate::{decode, decode_many, decode_many64, increment, Id, Permutation, Walk};
 use super::memo::{Memo, Segments};
 use super::expr::{Binding, Compiled, Value};
 use crate::graph::{Options, Totals};
@@ -1192,10 +1192,14 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     let mut digits = vec![0u64; DENSE_BATCH * nvar];
     let mut row = vec![0u64; nvar];
     let (mut batch, mut walk, mut rest): (Vec<Id>, Walk, Vec<u64>) = Default::default();
+    // the batch's ids as 64-bit words (`batch` is then filled only for rows evaluated in full),
+    // unless the space goes beyond 2^64
+    let mut batch64: Vec<u64> = Vec::with_capacity(DENSE_BATCH);
+    let wide = prog.wide_ids();
     // a sample's ids are drawn PERMUTE_AHEAD positions at a time: the permutation's cycle walk
     // ends in a tail of few words, whose rounds wait on their multiplies; a longer run of
     // positions keeps more of them in flight (`Permutation::apply_many`)
-    let (mut ahead, mut ahead_at): (Vec<Id>, u64) = (Vec::new(), positions.start);
+    let (mut ahead, mut ahead64, mut ahead_at): (Vec<Id>, Vec<u64>, u64) = (Vec::new(), Vec::new(), positions.start);
     let mut read = dense::Batch::default();
     let mut rows = filter.map(|_| Columns::new(prog, DENSE_BATCH));
     let mut traces: Vec<(Vec<u64>, dense::Trace)> = Vec::new();
@@ -1218,25 +1222,38 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
         }
         held += 1;
         let end = positions.end.min(pos + DENSE_BATCH as u64);
+        batch.clear();
+        batch64.clear();
         match ids {
+            Ids::Sample(p) if p.narrow() && !wide => {
+                if end > ahead_at + ahead64.len() as u64 {
+                    ahead_at = pos;
+                    p.apply_many64(pos..positions.end.min(pos + PERMUTE_AHEAD), &mut ahead64, &mut walk);
+                }
+                batch64.extend_from_slice(&ahead64[(pos - ahead_at) as usize..(end - ahead_at) as usize]);
+            }
             Ids::Sample(p) => {
                 if end > ahead_at + ahead.len() as u64 {
                     ahead_at = pos;
                     p.apply_many(pos..positions.end.min(pos + PERMUTE_AHEAD), &mut ahead, &mut walk);
                 }
-                batch.clear();
                 batch.extend_from_slice(&ahead[(pos - ahead_at) as usize..(end - ahead_at) as usize]);
             }
-            _ => {
-                batch.clear();
-                batch.extend((pos..end).map(|p| ids.id(p)));
-            }
+            _ => batch.extend((pos..end).map(|p| ids.id(p))),
         }
+        if !wide && batch64.is_empty() {
+            batch64.extend(batch.iter().map(|&i| i as u64));
+        }
+        let n = (end - pos) as usize;
         pos = end;
-        let n = batch.len();
-        if batch.iter().all(|&i| i < 1 << 53) {
+        if !wide && batch64.iter().all(|&i| i < 1 << 53) {
+            decode_many64(&batch64, &radix, &inv, &mut digits, DENSE_BATCH, &mut rest);
+        } else if wide && batch.iter().all(|&i| i < 1 << 53) {
             decode_many(&batch, &radix, &inv, &mut digits, DENSE_BATCH, &mut rest);
         } else {
+            if batch.is_empty() {
+                batch.extend(batch64.iter().map(|&i| i as Id));
+            }
             for (b, &id) in batch.iter().enumerate() {
                 decode(id, &radix, &mut row);
                 for (v, &d) in row.iter().enumerate() {
@@ -1257,7 +1274,7 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
                     Some(r) => (r, Store::Cached),
                     None => (&mut *out, Store::Streamed),
                 };
-                if emit_dense(t, &opts, &batch, &digits, &raws, &read, target, store) {
+                if emit_dense(t, &opts, &batch64, &batch, &digits, &raws, &read, target, store) {
                     counts.evaluated += n as u64;
                     match (filter, &rows) {
                         (Some(f), Some(r)) => filter_valid(r, f, prog, &mut ev.slots, out, counts, |r, slots| {
@@ -1272,6 +1289,9 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
                     }
                     continue;
                 }
+            }
+            if batch.is_empty() {
+                batch.extend(batch64.iter().map(|&i| i as Id));
             }
             for (b, &id) in batch.iter().enumerate() {
                 for (v, d) in row.iter_mut().enumerate() {
@@ -1326,10 +1346,11 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
 
 /// A batch the dense tables answered whole (every row valid), written column by column (the
 /// 8-byte columns with `store`); false (nothing written) when a row's finished totals could
-/// overflow: the rows then go one by one.
+/// overflow: the rows then go one by one. The rows' ids are `ids64`, or `ids` in a space beyond
+/// 2^64.
 #[allow(clippy::too_many_arguments)]
-fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &dense::Batch, out: &mut Columns, store: Store) -> bool {
-    let n = ids.len();
+fn emit_dense(tables: &dense::Tables, opts: &Options, ids64: &[u64], ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &dense::Batch, out: &mut Columns, store: Store) -> bool {
+    let n = if out.wide { ids.len() } else { ids64.len() };
     let [params, trainable, buffers, buffer_bytes, macs, other_ops, activation] = &read.sums;
     // every derived formula is monotone: finishing the columns' maxima rules overflow out
     let max = |c: &[u64]| c.iter().copied().max().unwrap_or(0);
@@ -1351,7 +1372,7 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids: &[Id], digits: &[u64]
             out.push_id(id);
         }
     } else {
-        store.extend(&mut out.variant_id, fill(&mut buf[..n], |b| ids[b] as u64));
+        store.extend(&mut out.variant_id, ids64);
     }
     let mut words = [0i64; DENSE_BATCH];
     for (v, col) in out.vars.iter_mut().enumerate() {
