@@ -1251,9 +1251,7 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
         } else if wide && batch.iter().all(|&i| i < 1 << 53) {
             decode_many(&batch, &radix, &inv, &mut digits, DENSE_BATCH, &mut rest);
         } else {
-            if batch.is_empty() {
-                batch.extend(batch64.iter().map(|&i| i as Id));
-            }
+            widen(&mut batch, &batch64);
             for (b, &id) in batch.iter().enumerate() {
                 decode(id, &radix, &mut row);
                 for (v, &d) in row.iter().enumerate() {
@@ -1290,9 +1288,7 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
                     continue;
                 }
             }
-            if batch.is_empty() {
-                batch.extend(batch64.iter().map(|&i| i as Id));
-            }
+            widen(&mut batch, &batch64);
             for (b, &id) in batch.iter().enumerate() {
                 for (v, d) in row.iter_mut().enumerate() {
                     *d = digits[v * DENSE_BATCH + b];
@@ -1341,6 +1337,13 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     });
     if (valid >= 256 && traced == 0) || crowded {
         prog.dense_off.store(true, Relaxed);
+    }
+}
+
+/// The batch's ids as 128-bit ids, made from its 64-bit words unless they were drawn as such.
+fn widen(batch: &mut Vec<Id>, batch64: &[u64]) {
+    if batch.is_empty() {
+        batch.extend(batch64.iter().map(|&i| i as Id));
     }
 }
 
