@@ -1225,20 +1225,8 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
         batch.clear();
         batch64.clear();
         match ids {
-            Ids::Sample(p) if p.narrow() && !wide => {
-                if end > ahead_at + ahead64.len() as u64 {
-                    ahead_at = pos;
-                    p.apply_many64(pos..positions.end.min(pos + PERMUTE_AHEAD), &mut ahead64, &mut walk);
-                }
-                batch64.extend_from_slice(&ahead64[(pos - ahead_at) as usize..(end - ahead_at) as usize]);
-            }
-            Ids::Sample(p) => {
-                if end > ahead_at + ahead.len() as u64 {
-                    ahead_at = pos;
-                    p.apply_many(pos..positions.end.min(pos + PERMUTE_AHEAD), &mut ahead, &mut walk);
-                }
-                batch.extend_from_slice(&ahead[(pos - ahead_at) as usize..(end - ahead_at) as usize]);
-            }
+            Ids::Sample(p) if p.narrow() && !wide => draw(pos..end, positions.end, &mut ahead64, &mut ahead_at, &mut batch64, |r, a| p.apply_many64(r, a, &mut walk)),
+            Ids::Sample(p) => draw(pos..end, positions.end, &mut ahead, &mut ahead_at, &mut batch, |r, a| p.apply_many(r, a, &mut walk)),
             _ => batch.extend((pos..end).map(|p| ids.id(p))),
         }
         if !wide && batch64.is_empty() {
@@ -1338,6 +1326,17 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     if (valid >= 256 && traced == 0) || crowded {
         prog.dense_off.store(true, Relaxed);
     }
+}
+
+/// A batch's sample ids (positions `batch`) into `out`, from `ahead`, which holds the ids of the
+/// positions from `ahead_at` on; when it does not reach the batch's end, it is refilled with
+/// the next PERMUTE_AHEAD positions (not beyond `stop`) by `fill`.
+fn draw<T: Copy>(batch: std::ops::Range<u64>, stop: u64, ahead: &mut Vec<T>, ahead_at: &mut u64, out: &mut Vec<T>, fill: impl FnOnce(std::ops::Range<u64>, &mut Vec<T>)) {
+    if batch.end > *ahead_at + ahead.len() as u64 {
+        *ahead_at = batch.start;
+        fill(batch.start..stop.min(batch.start + PERMUTE_AHEAD), ahead);
+    }
+    out.extend_from_slice(&ahead[(batch.start - *ahead_at) as usize..(batch.end - *ahead_at) as usize]);
 }
 
 /// The batch's ids as 128-bit ids, made from its 64-bit words unless they were drawn as such.
