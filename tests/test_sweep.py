@@ -708,9 +708,17 @@ def test_local_engine_overlaps_evaluation_and_writes_with_two_chunks_in_flight(v
             events.append(("eval", time.perf_counter()))
         return real_evaluate(*a, **k)
 
+    started = []
+
     def write(path, fn):
         t0 = time.perf_counter()
-        time.sleep(0.05)  # a slow disk: the other worker must evaluate meanwhile
+        with lock:
+            started.append(t0)
+            first = len(started) == 1
+        # a slow disk, slowest for the first part: the other worker must evaluate meanwhile. (The
+        # same delay for every write let both workers run in step, each evaluating just as both
+        # writes ended: whether an evaluation fell inside a write was then down to jitter.)
+        time.sleep(0.5 if first else 0.02)
         try:
             return real_write(path, fn)
         finally:
