@@ -115,6 +115,9 @@ pub struct Batch {
     pub peak: Vec<u64>,
     pub layers: Vec<u64>,
     pub input_bytes: Vec<u64>,
+    /// the largest of each sum over the rows read (`sums`' order), then of their segments' peaks
+    /// (the rows' own, the input's, left out)
+    maxima: [u64; 8],
     first: Vec<u32>,
     /// the state at the last cut (the output shape)
     state: Vec<u32>,
@@ -132,9 +135,20 @@ impl Batch {
         self.state[a] == self.state[b]
     }
 
-    /// The batch's largest summed totals, column by column (`Totals::summed` order).
+    /// The largest summed totals of the batch's rows read, column by column (`Totals::summed`
+    /// order).
     pub fn max_summed(&self) -> [u64; SUMMED] {
-        self.spread(|col| col.iter().copied().max().unwrap_or(0))
+        let mut sum = [0u64; SUMMED];
+        for (k, x) in KEPT.iter().zip(&self.maxima) {
+            sum[*k] = *x;
+        }
+        sum
+    }
+
+    /// The largest peak of the batch's rows read.
+    pub fn max_peak(&self) -> u64 {
+        let own = self.input_bytes.iter().zip(&self.ok).map(|(&x, &ok)| if ok { x } else { 0 }).max().unwrap_or(0);
+        own.max(self.maxima[7])
     }
 
     /// One value of each kept column, at its place in `Totals::summed` order.
@@ -204,8 +218,10 @@ pub struct Tables {
 
 /// Each read row's payloads summed (the sums in `sums`, column by column; its peak raised to
 /// theirs in `peak`); a row whose sums overflow is no longer `ok`. Row `b`'s entry of segment
-/// `j` is `payloads[j][idx[j * n + b]]`.
-fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) {
+/// `j` is `payloads[j][idx[j * n + b]]`. Returns the largest of each lane over the rows summed
+/// (lanes 0..7 the sums, lane 7 the segments' peaks, the rows' own peaks left out): the batch's
+/// maxima, which rule overflow out of its finished totals.
+fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) -> [u64; 8] {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has the features the function is compiled for (checked just now)
@@ -215,17 +231,16 @@ fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool],
 }
 
 /// [`sum_rows_portable`] with AVX-512: a payload is one vector, summed (overflow a mask),
-/// maximised and loaded as one; the compiler, left to itself, splits it into a half vector
-/// and four scalar lanes.
+/// maximised and loaded as one (the compiler, left to itself, splits it into a half vector and
+/// four scalar lanes); 8 rows' vectors are then transposed in registers into 8 columns' and
+/// stored as such (not 64 words one by one).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn sum_rows_avx512(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) {
+unsafe fn sum_rows_avx512(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) -> [u64; 8] {
     use std::arch::x86_64::*;
-    let mut lanes = [0u64; 8];
-    for b in 0..n {
-        if !ok[b] {
-            continue;
-        }
+    /// Row `b`'s sums in lanes 0..7 and its segments' peak in lane 7, and its overflow mask.
+    #[inline(always)]
+    unsafe fn row(payloads: &[Vec<Payload>], idx: &[usize], n: usize, b: usize) -> (__m512i, u8) {
         let (mut add, mut max, mut over) = (_mm512_setzero_si512(), _mm512_setzero_si512(), 0u8);
         for (j, pays) in payloads.iter().enumerate() {
             let p: &Payload = &pays[idx[j * n + b]];
@@ -236,20 +251,70 @@ unsafe fn sum_rows_avx512(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok
             add = s;
             max = _mm512_max_epu64(max, p);
         }
-        // SAFETY: `lanes` is 8 words
-        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), _mm512_mask_blend_epi64(0x80, add, max)) };
-        for (col, x) in sums.iter_mut().zip(&lanes) {
-            col[b] = *x;
-        }
-        peak[b] = peak[b].max(lanes[7]);
-        ok[b] = over & 0x7f == 0;
+        (_mm512_mask_blend_epi64(0x80, add, max), over & 0x7f)
     }
+    assert!(sums.iter().all(|c| c.len() >= n) && peak.len() >= n && ok.len() >= n, "a batch's columns");
+    let mut top = _mm512_setzero_si512();
+    let mut b = 0;
+    while b < n {
+        if n - b >= 8 && ok[b..b + 8].iter().all(|&x| x) {
+            let mut r = [_mm512_setzero_si512(); 8];
+            for (i, r) in r.iter_mut().enumerate() {
+                // SAFETY: the CPU has the features (this function's own)
+                let (v, over) = unsafe { row(payloads, idx, n, b + i) };
+                ok[b + i] = over == 0;
+                top = _mm512_max_epu64(top, v);
+                *r = v;
+            }
+            // 8 x 8 words transposed: pairs of rows interleaved, then 128-bit lanes picked
+            let t: [__m512i; 8] = std::array::from_fn(|k| if k % 2 == 0 { _mm512_unpacklo_epi64(r[k], r[k + 1]) } else { _mm512_unpackhi_epi64(r[k - 1], r[k]) });
+            // t[0]: lanes 0, 2, 4, 6 of rows 0-1; t[1]: lanes 1, 3, 5, 7 of rows 0-1; ...
+            let u = |a: __m512i, c: __m512i| (_mm512_shuffle_i64x2::<0x88>(a, c), _mm512_shuffle_i64x2::<0xdd>(a, c));
+            let mut col = [_mm512_setzero_si512(); 8];
+            for h in 0..2 {
+                // lanes h, h + 2, h + 4, h + 6
+                let (u0, u1) = u(t[h], t[2 + h]);
+                let (u2, u3) = u(t[4 + h], t[6 + h]);
+                (col[h], col[h + 4]) = u(u0, u2);
+                (col[h + 2], col[h + 6]) = u(u1, u3);
+            }
+            // SAFETY: rows b..b + 8 are within every column (asserted above)
+            unsafe {
+                for (c, v) in sums.iter_mut().zip(&col) {
+                    _mm512_storeu_si512(c.as_mut_ptr().add(b).cast(), *v);
+                }
+                let at = peak.as_mut_ptr().add(b);
+                _mm512_storeu_si512(at.cast(), _mm512_max_epu64(_mm512_loadu_si512(at.cast()), col[7]));
+            }
+            b += 8;
+            continue;
+        }
+        if ok[b] {
+            // SAFETY: the CPU has the features (this function's own)
+            let (v, over) = unsafe { row(payloads, idx, n, b) };
+            let mut lanes = [0u64; 8];
+            // SAFETY: `lanes` is 8 words
+            unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), v) };
+            for (col, x) in sums.iter_mut().zip(&lanes) {
+                col[b] = *x;
+            }
+            peak[b] = peak[b].max(lanes[7]);
+            ok[b] = over == 0;
+            top = _mm512_max_epu64(top, v);
+        }
+        b += 1;
+    }
+    let mut maxima = [0u64; 8];
+    // SAFETY: `maxima` is 8 words
+    unsafe { _mm512_storeu_si512(maxima.as_mut_ptr().cast(), top) };
+    maxima
 }
 
 /// Row by row, lane by lane: every lane summed (overflow noted) and maximised, in registers;
 /// then the sums of lanes 0..7 and the maximum of lane 7 are kept, each column written once.
 #[inline(always)]
-fn sum_rows_portable(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) {
+fn sum_rows_portable(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) -> [u64; 8] {
+    let mut top = [0u64; 8];
     for b in 0..n {
         if !ok[b] {
             continue;
@@ -264,12 +329,17 @@ fn sum_rows_portable(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mu
                 max[k] = max[k].max(p[k]);
             }
         }
+        add[7] = max[7];
         for (col, x) in sums.iter_mut().zip(&add) {
             col[b] = *x;
+        }
+        for (t, x) in top.iter_mut().zip(&add) {
+            *t = (*t).max(*x);
         }
         peak[b] = peak[b].max(max[7]);
         ok[b] = !over[..7].iter().any(|&o| o);
     }
+    top
 }
 
 impl Tables {
@@ -447,7 +517,7 @@ impl Tables {
             col.clear();
             col.resize(n, 0);
         }
-        sum_rows(&self.payloads, idx, n, ok, sums, peak);
+        out.maxima = sum_rows(&self.payloads, idx, n, ok, sums, peak);
         out.all = out.ok.iter().all(|&x| x);
     }
 
@@ -523,6 +593,54 @@ impl Tables {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Batches long enough for the vector path's groups of 8 rows (transposed in registers),
+    /// with rows not ok inside a group and past the last one: portable and dispatched sums, peaks,
+    /// rows ok and maxima equal each other and a sum written out here, row by row.
+    #[test]
+    fn payload_sums_of_groups_of_rows() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let payloads: Vec<Vec<Payload>> = (0..5).map(|_| (0..37).map(|_| Payload(std::array::from_fn(|_| next() % 1_000_000))).collect()).collect();
+        for n in [8, 16, 21, 64] {
+            let idx: Vec<usize> = (0..5 * n).map(|_| (next() % 37) as usize).collect();
+            let ok0: Vec<bool> = (0..n).map(|b| b != 3 && b != 17 && b != n - 1).collect();
+            let peak0: Vec<u64> = (0..n).map(|_| next() % 2_000_000).collect();
+            let mut results = Vec::new();
+            for portable in [false, true] {
+                let (mut ok, mut peak) = (ok0.clone(), peak0.clone());
+                let mut sums: [Vec<u64>; 7] = Default::default();
+                sums.iter_mut().for_each(|c| c.resize(n, 0));
+                let maxima = if portable { sum_rows_portable(&payloads, &idx, n, &mut ok, &mut sums, &mut peak) } else { sum_rows(&payloads, &idx, n, &mut ok, &mut sums, &mut peak) };
+                results.push((ok, peak, sums, maxima));
+            }
+            assert!(results[0] == results[1], "n {n}: dispatched and portable differ");
+            let (ok, peak, sums, maxima) = &results[0];
+            let mut want_max = [0u64; 8];
+            for b in 0..n {
+                assert_eq!(ok[b], ok0[b], "n {n} row {b}: no sum overflows here");
+                if !ok0[b] {
+                    assert!(sums.iter().all(|c| c[b] == 0) && peak[b] == peak0[b], "n {n} row {b}: not ok, left as it was");
+                    continue;
+                }
+                let entries: Vec<&Payload> = (0..5).map(|j| &payloads[j][idx[j * n + b]]).collect();
+                for k in 0..7 {
+                    let sum: u64 = entries.iter().map(|p| p.0[k]).sum();
+                    assert_eq!(sums[k][b], sum, "n {n} row {b} lane {k}");
+                    want_max[k] = want_max[k].max(sum);
+                }
+                let seg_peak = entries.iter().map(|p| p.0[7]).max().unwrap();
+                assert_eq!(peak[b], peak0[b].max(seg_peak), "n {n} row {b} peak");
+                want_max[7] = want_max[7].max(seg_peak);
+            }
+            assert_eq!(*maxima, want_max, "n {n} maxima");
+        }
+    }
 
     /// Payload sums, portable and as dispatched on this CPU: sums lane by lane, the peak the
     /// largest of lane 7 and the row's own (the input's), a row whose sum overflows (in any of

@@ -1201,6 +1201,7 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
     // positions keeps more of them in flight (`Permutation::apply_many`)
     let (mut ahead, mut ahead64, mut ahead_at): (Vec<Id>, Vec<u64>, u64) = (Vec::new(), Vec::new(), positions.start);
     let mut read = dense::Batch::default();
+    let mut shapes = Repeated::default();
     let mut rows = filter.map(|_| Columns::new(prog, DENSE_BATCH));
     let mut traces: Vec<(Vec<u64>, dense::Trace)> = Vec::new();
     let (mut valid, mut traced) = (0u64, 0u64);
@@ -1260,7 +1261,7 @@ fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::o
                     Some(r) => (r, Store::Cached),
                     None => (&mut *out, Store::Streamed),
                 };
-                if emit_dense(t, &opts, &batch64, &batch, &digits, &raws, &read, target, store) {
+                if emit_dense(t, &opts, &batch64, &batch, &digits, &raws, &read, target, store, &mut shapes) {
                     counts.evaluated += n as u64;
                     match (filter, &rows) {
                         (Some(f), Some(r)) => filter_valid(r, f, prog, &mut ev.slots, out, counts, |r, slots| {
@@ -1351,14 +1352,59 @@ fn widen(batch: &mut Vec<Id>, batch64: &[u64]) {
 /// overflow: the rows then go one by one. The rows' ids are `ids64`, or `ids` in a space beyond
 /// 2^64.
 #[allow(clippy::too_many_arguments)]
-fn emit_dense(tables: &dense::Tables, opts: &Options, ids64: &[u64], ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &dense::Batch, out: &mut Columns, store: Store) -> bool {
+fn emit_dense(tables: &dense::Tables, opts: &Options, ids64: &[u64], ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &dense::Batch, out: &mut Columns, store: Store, shapes: &mut Repeated) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512dq") && std::arch::is_x86_feature_detected!("avx512vl") {
+        // SAFETY: the CPU has the features the function is compiled for (checked just now)
+        return unsafe { emit_dense_avx512(tables, opts, ids64, ids, digits, raws, read, out, store, shapes) };
+    }
+    emit_dense_body(tables, opts, ids64, ids, digits, raws, read, out, store, shapes)
+}
+
+/// [`emit_dense`] compiled for AVX-512: its loops over a batch's rows (the columns' maxima, the
+/// derived formulas' 64-bit multiplies, the shapes' offsets) become 8-lane vectors; compiled
+/// for the baseline they are scalar (SSE2 has no 64-bit multiply or maximum).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn emit_dense_avx512(tables: &dense::Tables, opts: &Options, ids64: &[u64], ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &dense::Batch, out: &mut Columns, store: Store, shapes: &mut Repeated) -> bool {
+    emit_dense_body(tables, opts, ids64, ids, digits, raws, read, out, store, shapes)
+}
+
+/// A batch's output shape repeated for every row of a batch, kept from batch to batch: most
+/// batches repeat the shape the one before did.
+#[derive(Default)]
+struct Repeated {
+    dims: Vec<u64>,
+    words: Vec<u64>,
+}
+
+impl Repeated {
+    /// `dims` repeated DENSE_BATCH times.
+    #[inline(always)]
+    fn of(&mut self, dims: &[u64]) -> &[u64] {
+        if self.dims != dims || self.words.is_empty() {
+            self.dims.clear();
+            self.dims.extend_from_slice(dims);
+            self.words.clear();
+            for _ in 0..DENSE_BATCH {
+                self.words.extend_from_slice(dims);
+            }
+        }
+        &self.words
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn emit_dense_body(tables: &dense::Tables, opts: &Options, ids64: &[u64], ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &dense::Batch, out: &mut Columns, store: Store, shapes: &mut Repeated) -> bool {
     let n = if out.wide { ids.len() } else { ids64.len() };
     let [params, trainable, buffers, buffer_bytes, macs, other_ops, activation] = &read.sums;
     // every derived formula is monotone: finishing the columns' maxima rules overflow out
     let max = |c: &[u64]| c.iter().copied().max().unwrap_or(0);
     let mut t = Totals::default();
     crate::graph::set_summed(&mut t, read.max_summed());
-    if t.finish(max(&read.input_bytes), max(&read.peak), opts).is_err() {
+    if t.finish(max(&read.input_bytes), read.max_peak(), opts).is_err() {
         return false;
     }
     // a column's values made in a small buffer (in cache), then stored with `store`
@@ -1368,7 +1414,6 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids64: &[u64], ids: &[Id],
         }
         buf
     }
-    let mut buf = [0u64; DENSE_BATCH];
     if out.wide {
         for &id in ids {
             out.push_id(id);
@@ -1390,10 +1435,16 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids64: &[u64], ids: &[Id],
     for (k, col) in [(0, params), (1, trainable), (2, buffers), (3, macs), (5, other_ops), (7, buffer_bytes), (8, activation), (9, &read.peak), (11, &read.layers)] {
         store.extend(&mut m[k], col);
     }
-    let derived = |b: usize| Totals::derived_unchecked(params[b], trainable[b], buffer_bytes[b], macs[b], activation[b], read.input_bytes[b], opts);
-    store.extend(&mut m[4], fill(&mut buf[..n], |b| derived(b).0));
-    store.extend(&mut m[6], fill(&mut buf[..n], |b| derived(b).1));
-    store.extend(&mut m[10], fill(&mut buf[..n], |b| derived(b).2));
+    // (one pass over the rows, slices of n rows: no bounds checks, 8 rows a vector where the
+    // CPU has AVX-512)
+    let (mut flops, mut weight, mut train) = ([0u64; DENSE_BATCH], [0u64; DENSE_BATCH], [0u64; DENSE_BATCH]);
+    let rows = (&params[..n], &trainable[..n], &buffer_bytes[..n], &macs[..n], &activation[..n], &read.input_bytes[..n]);
+    for (b, (f, (w, t))) in flops[..n].iter_mut().zip(weight[..n].iter_mut().zip(&mut train[..n])).enumerate() {
+        (*f, *w, *t) = Totals::derived_unchecked(rows.0[b], rows.1[b], rows.2[b], rows.3[b], rows.4[b], rows.5[b], opts);
+    }
+    store.extend(&mut m[4], &flops[..n]);
+    store.extend(&mut m[6], &weight[..n]);
+    store.extend(&mut m[10], &train[..n]);
     // output shapes: one state's shape for the whole batch (a chain's output is most often the
     // same), else row by row
     let (values, offsets) = (&mut out.shape_values, &mut out.shape_offsets);
@@ -1403,17 +1454,7 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids64: &[u64], ids: &[Id],
         let base = *offsets.last().unwrap();
         let mut ends = [0i64; DENSE_BATCH];
         store.extend(offsets, fill(&mut ends[..n], |b| base + (b + 1) as i64 * w as i64));
-        // (the first row, then the rows made so far copied after themselves: a few copies, not
-        // one a row)
-        let mut repeated = [0u64; SHAPE_WORDS];
-        repeated[..w].copy_from_slice(first);
-        let (total, mut done) = (n * w, w.min(n * w));
-        while done < total {
-            let k = done.min(total - done);
-            repeated.copy_within(..k, done);
-            done += k;
-        }
-        store.extend(values, &repeated[..total]);
+        store.extend(values, &shapes.of(first)[..n * w]);
     } else {
         for b in 0..n {
             values.extend_from_slice(tables.shape(read, b).dims());
