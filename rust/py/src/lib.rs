@@ -16,6 +16,26 @@ mod space;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` (mimalloc.h, v2 and v3): milliseconds before freed memory goes back
+/// to the kernel.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// The purge delay set at import unless `MIMALLOC_PURGE_DELAY` says otherwise: 10 s rather than
+/// mimalloc's 1 s. A sweep's columns (~260 bytes a row) are freed when polars drops them and
+/// the next chunk or call allocates as much again, often more than a second later (a 4*10^6-row
+/// in-memory VGG sample takes ~0.3 s, a benchmark or notebook loop calls it again and again):
+/// after a purge every page faults back in, zeroed by the kernel. Measured on this VM, 7 calls
+/// of such a sample a process: with 1 s, calls with 77,000-232,000 page faults and 45-167 ns of
+/// system time a row (4.3-8.9 M/s) among ones with 3,000-20,000 and under 15 ns (10-13 M/s);
+/// with 10 s, none. Memory still goes back once nothing has reused it for 10 s.
+const PURGE_DELAY_MS: std::ffi::c_long = 10_000;
+
+fn set_purge_delay() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() && std::env::var_os("MIMALLOC_RESET_DELAY").is_none() {
+        // SAFETY: mi_option_set only stores the value (an option index mimalloc knows)
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+    }
+}
+
 create_exception!(archsweep._core, ArchsweepError, PyValueError, "An invalid model, layer or option; the message names the layer, the rule and the numbers.");
 
 /// Run `f` so that neither an error nor a panic crosses into Python as anything but an
@@ -147,6 +167,7 @@ fn pareto_sorted(py: Python<'_>, cols: Vec<arrow_pyarrow::PyArrowType<arrow_data
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    set_purge_delay();
     m.add("ArchsweepError", m.py().get_type::<ArchsweepError>())?;
     m.add_function(wrap_pyfunction!(analyze_json, m)?)?;
     m.add_function(wrap_pyfunction!(op_names, m)?)?;
