@@ -1175,7 +1175,9 @@ fn dense_layout(prog: &Program, opts: Options) -> Option<&dense::Layout> {
 fn run_dense(prog: &Program, layout: &dense::Layout, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, out: &mut Columns, counts: &mut Counts) {
     use std::sync::{atomic::Ordering::Relaxed, PoisonError};
     let tag = (opts.batch, opts.dtype.bytes());
-    {
+    // (the write lock only when the tables must be made: a piece starting while another
+    // thread holds the read lock would wait for up to HOLD_BATCHES batches)
+    if prog.dense_tables.read().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|t| t.tag != tag) {
         let mut shared = prog.dense_tables.write().unwrap_or_else(PoisonError::into_inner);
         if shared.as_ref().is_none_or(|t| t.tag != tag) {
             *shared = Some(dense::Tables::new(layout, tag));
