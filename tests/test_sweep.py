@@ -863,3 +863,84 @@ def test_top_k_on_a_dataset(resnet, resnet_grid, tmp_path):
     got = archsweep.top_k(archsweep.scan(tmp_path / "d"), by="flops", k=15, where="res >= 32")
     want = resnet_grid.filter(pl.col("valid") & (pl.col("res") >= 32)).sort(["flops", "variant_id"]).head(15)
     assert_frame_equal(got, want)
+
+
+# --------------------------------------------------------------------------------------------
+# Samplers: the sample's permutation, written out here from its description (README, "Variant
+# ids"): 6 keyed rounds of splitmix64's finaliser, each updating one half with a mix of the other
+# (left, right, left, ...); sampler 1 over the smallest even number of bits, sampler 2 over the
+# smallest number (the left half one bit wider when it is odd); cycle walking back into range.
+
+M64 = (1 << 64) - 1
+
+
+def _mix(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def _sample_ids(size: int, seed: int, sampler: int, n: int) -> list[int]:
+    bits = (size - 1).bit_length()
+    left = max((bits + 1) // 2, 1)
+    right = bits // 2 if sampler == 2 and bits >= 3 else left
+    keys = [_mix(seed ^ _mix((0x9E3779B97F4A7C15 * (i + 1)) & M64)) for i in range(6)]
+
+    def rounds(x: int) -> int:
+        lo, hi = x & ((1 << right) - 1), x >> right
+        for k0, k1 in zip(keys[0::2], keys[1::2]):
+            hi ^= _mix(lo ^ k0) & ((1 << left) - 1)
+            lo ^= _mix(hi ^ k1) & ((1 << right) - 1)
+        return (hi << right) | lo
+
+    out = []
+    for pos in range(n):
+        x = rounds(pos)
+        while x >= size:
+            x = rounds(x)
+        out.append(x)
+    return out
+
+
+def test_samplers_draw_the_ids_their_description_gives():
+    vgg = Space.load(VGG)  # 4.7e12 variants: 43 bits, odd
+    resnet = Space.load(ROOT / "data" / "spaces" / "resnet.toml")  # 1.9e8: 28 bits, even
+    assert (vgg.size - 1).bit_length() == 43 and (resnet.size - 1).bit_length() == 28
+    for space in (vgg, resnet):
+        for sampler in (1, 2):
+            got = archsweep.sweep(space, sample=40, seed=5, sampler=sampler)["variant_id"].to_list()
+            assert got == _sample_ids(space.size, 5, sampler, 40), (space.name, sampler)
+    # the default is sampler 2; the two differ only where the bits are odd
+    assert archsweep.sweep(vgg, sample=40, seed=5)["variant_id"].to_list() == _sample_ids(vgg.size, 5, 2, 40)
+    assert _sample_ids(vgg.size, 5, 1, 40) != _sample_ids(vgg.size, 5, 2, 40)
+    assert _sample_ids(resnet.size, 5, 1, 40) == _sample_ids(resnet.size, 5, 2, 40)
+    with pytest.raises(ArchsweepError, match="unknown sampler 3"):
+        archsweep.sweep(vgg, sample=10, sampler=3)
+
+
+def test_a_run_made_before_samplers_resumes_with_sampler_1(tmp_path):
+    # a sample run recorded without a sampler (as archsweep wrote them before the option) used
+    # sampler 1: resuming it with the default is refused, with sampler 1 it completes
+    out = tmp_path / "ds"
+    archsweep.sweep(VGG, sample=3000, seed=2, sampler=1, out=out, chunk_rows=1000)
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert manifest["run"]["sampler"] == 1
+    del manifest["run"]["sampler"]
+    manifest["parts"] = {k: v for k, v in manifest["parts"].items() if k != "part-00000001.parquet"}
+    (out / "_manifest.json").write_text(json.dumps(manifest))
+    (out / "part-00000001.parquet").unlink()
+    with pytest.raises(ArchsweepError, match=r"sampler was 1, now 2 .*pass sampler=1 \(--sampler 1\)"):
+        archsweep.sweep(VGG, sample=3000, seed=2, out=out, chunk_rows=1000, resume=True)
+    archsweep.sweep(VGG, sample=3000, seed=2, sampler=1, out=out, chunk_rows=1000, resume=True)
+    ids = archsweep.scan(out).select("variant_id").collect()["variant_id"].to_list()
+    assert sorted(ids) == sorted(_sample_ids(Space.load(VGG).size, 2, 1, 3000))
+
+
+def test_cli_sampler(tmp_path):
+    for sampler in ("1", "2"):
+        r = cli("sweep", VGG, "-o", tmp_path / sampler, "--sample", 30, "--seed", 4, "--sampler", sampler, "--no-progress")
+        assert r.returncode == 0, r.stderr
+        ids = archsweep.scan(tmp_path / sampler).select("variant_id").collect()["variant_id"].to_list()
+        assert sorted(ids) == sorted(_sample_ids(Space.load(VGG).size, 4, int(sampler), 30))
+    r = cli("sweep", VGG, "-o", tmp_path / "3", "--sample", 30, "--sampler", "3")
+    assert r.returncode != 0 and "--sampler" in r.stderr

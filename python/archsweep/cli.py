@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("-o", "--out", type=Path, required=True, help="output directory (created; must be empty unless --resume)")
     sw.add_argument("--sample", type=int, metavar="N", help="evaluate N distinct variants drawn at random (seeded) instead of the full grid")
     sw.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0): same seed, same ids, on any machine")
+    sw.add_argument("--sampler", type=int, choices=(1, 2), default=2,
+                    help="the sample's permutation (default 2). 1 reproduces the samples of archsweep's first builds; "
+                         "the two differ only for spaces whose size needs an odd number of bits, where 2 is faster")
     sw.add_argument("--where", dest="where", metavar="EXPR", help="keep only rows satisfying EXPR (evaluated in Rust)")
     sw.add_argument("--shard", metavar="I/N", help="compute only shard I of N (0-based), for job arrays")
     sw.add_argument("--range", dest="grid_range", metavar="START:END",
@@ -353,7 +356,7 @@ def cmd_sweep(args) -> int:
 
     space = Space.load(args.spec)
     summary = sweep(
-        space, where=args.where, sample=args.sample, seed=args.seed, out=args.out, resume=args.resume,
+        space, where=args.where, sample=args.sample, seed=args.seed, sampler=args.sampler, out=args.out, resume=args.resume,
         shard=_shard(args.shard), grid_range=_range(args.grid_range), threads=args.threads, batch=args.batch, dtype=args.dtype,
         optimizer=args.optimizer, chunk_rows=args.chunk_rows, max_variants=args.max_variants,
         progress=not args.no_progress and sys.stderr.isatty(),
@@ -490,7 +493,7 @@ def cmd_status(args) -> int:
     if run is None:
         c.print(f"{args.dir}: no manifest; {st['done']} part files, {st['rows']:,} rows", markup=False)
     else:
-        what = {"grid": "full grid", "sample": f"sample (seed {run['seed']})", "ids": "explicit ids"}.get(run["mode"], run["mode"])
+        what = {"grid": "full grid", "sample": f"sample (seed {run['seed']}, sampler {run.get('sampler') or 1})", "ids": "explicit ids"}.get(run["mode"], run["mode"])
         c.print(f"[bold]{st['space']}[/]: {what} of {run['positions']:,} positions, {run['chunk_rows']:,} per chunk; "
                 f"spec {st['spec_hash'][:12]}" + (f"; where {run['where']}" if run["where"] else ""))
         state = "complete" if not st["pending"] else f"pending: {_ranges(st['pending'])}"

@@ -42,6 +42,8 @@ MANIFEST = "_manifest.json"
 # Pickle looks classes up by that name, so errors raised in worker processes travel back intact.
 if _core.ArchsweepError.__module__ == "_core":
     _core.ArchsweepError.__module__ = "archsweep._core"
+#: Samplers a sample may use (``sampler=``; the default is ``_core.SAMPLER``).
+SAMPLERS = (1, 2)
 #: Grids larger than this need sample=, ids= or an explicit max_variants.
 DEFAULT_MAX_GRID = 10**10
 # ids are u128 and travel as Decimal(38, 0) beyond 2^64: a space of up to 10^38 variants can be
@@ -140,12 +142,15 @@ def _part_name(k: int) -> str:
     return f"part-{k:08d}.parquet"
 
 
-def _run_meta(space: Space, mode: str, n: int, seed: int, where: str | None, batch: int, dtype: str, optimizer: str, chunk: int, ids) -> dict[str, Any]:
+def _run_meta(space: Space, mode: str, n: int, seed: int, sampler: int, where: str | None, batch: int, dtype: str, optimizer: str,
+              chunk: int, ids) -> dict[str, Any]:
     return {
         "spec_hash": space.spec_hash,
         "mode": mode,
         "positions": n,
         "seed": seed,
+        # a sample's permutation (None for grids and explicit ids)
+        "sampler": sampler if mode == "sample" else None,
         "where": where,
         "batch": batch,
         "dtype": dtype,
@@ -153,6 +158,11 @@ def _run_meta(space: Space, mode: str, n: int, seed: int, where: str | None, bat
         "chunk_rows": chunk,
         "ids_hash": None if ids is None else _hash_ids(ids),
     }
+
+
+def _sampler(run: dict) -> int:
+    """A run's sampler: runs recorded before the option existed sampled with sampler 1."""
+    return run.get("sampler") or 1
 
 
 def _hash_ids(ids) -> str:
@@ -238,7 +248,7 @@ def _evaluate(spec_json: str, run_meta: dict, start: int, end: int, threads: int
             raise _core.ArchsweepError(f"chunk [{start}, {end}) got {len(chunk_ids)} ids")
         batches, counts = c.evaluate("ids", 0, len(chunk_ids), ids=chunk_ids, **kw)
     else:
-        batches, counts = c.evaluate(run_meta["mode"], start, end, seed=run_meta["seed"], **kw)
+        batches, counts = c.evaluate(run_meta["mode"], start, end, seed=run_meta["seed"], sampler=_sampler(run_meta), **kw)
     # Arrow record batches from Rust become one polars frame without copying the columns
     return pl.from_arrow(pa.Table.from_batches(batches)), dict(counts)
 
@@ -420,6 +430,7 @@ def sweep(
     where: str | None = None,
     sample: int | None = None,
     seed: int = 0,
+    sampler: int = _core.SAMPLER,
     ids: Sequence[int] | None = None,
     grid_range: tuple[int, int] | None = None,
     out: str | Path | None = None,
@@ -442,7 +453,10 @@ def sweep(
     without replacement, the given ``ids``, or ``grid_range=(start, end)``: the grid positions
     (= ids) start..end-1, consecutive, e.g. one slice of a grid too large to sweep whole. ``where`` is an expression over the metric
     columns and variables (``"params < 5e6 and macs < 3e8"``, ``"peak_activation_bytes <
-    64 MiB"``) evaluated in Rust, so rejected variants never reach Python.
+    64 MiB"``) evaluated in Rust, so rejected variants never reach Python. ``sampler`` chooses
+    the sample's permutation: 2 (default) or 1, the one archsweep's first builds used, whose
+    samples differ from 2's only for spaces whose size needs an odd number of bits (README,
+    "Variant ids").
 
     Without ``out`` returns a polars DataFrame. With ``out`` writes a Parquet dataset (part
     files + ``_manifest.json``) in bounded memory and returns a :class:`SweepSummary`;
@@ -461,6 +475,8 @@ def sweep(
         space = Space.load(space)
     if chunk_rows < 1:
         raise _core.ArchsweepError("chunk_rows must be at least 1")
+    if sampler not in SAMPLERS:
+        raise _core.ArchsweepError(f"unknown sampler {sampler!r} ({' or '.join(map(str, SAMPLERS))})")
     if engine not in ENGINES:
         raise _core.ArchsweepError(f"unknown engine '{engine}' ({', '.join(ENGINES)})")
     if engine == "local" and (client is not None or scheduler or workers is not None):
@@ -492,7 +508,7 @@ def sweep(
     if out is None and engine == "local" and executor is None and chunk_rows == DEFAULT_CHUNK:
         eval_rows = IN_MEMORY_GRID_CHUNK if mode == "grid" else IN_MEMORY_SAMPLE_CHUNK
     chunks = [(k, s + offset, e + offset) for k, s, e in _chunks(n, eval_rows, shard)]
-    meta = _run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list)
+    meta = _run_meta(space, mode, n, seed, sampler, where, batch, dtype, optimizer, chunk_rows, ids_list)
     if grid_range is not None:
         meta["grid_range"] = [offset, offset + n]
     # checks the options (where, dtype, ...) here, once, and gives the schema of an empty result
@@ -579,10 +595,14 @@ def _sweep_to_dir(space, out: Path, chunks, summary: SweepSummary, bar, t0, resu
             raise _core.ArchsweepError(f"{out} already holds a sweep; pass --resume to complete it, or choose an empty directory")
     for other in sorted(out.glob("_manifest*.json")):
         ref = json.loads(other.read_text())
+        recorded = dict(ref["run"])
+        if recorded.get("mode") == "sample":
+            recorded["sampler"] = _sampler(recorded)
         for k, v in meta.items():
-            if ref["run"].get(k) != v:
+            if recorded.get(k) != v:
                 what = "cannot resume" if other == manifest_path else f"{other.name} belongs to another run"
-                raise _core.ArchsweepError(f"{out}: {what}: {k} was {ref['run'].get(k)!r}, now {v!r} (same spec and options needed)")
+                hint = f"; pass sampler={recorded[k]} (--sampler {recorded[k]}) to complete it" if k == "sampler" else ""
+                raise _core.ArchsweepError(f"{out}: {what}: {k} was {recorded.get(k)!r}, now {v!r} (same spec and options needed{hint})")
     manifest = {
         "format": "archsweep-sweep/1",
         "space": space.name,

@@ -1,7 +1,7 @@
 //! Bindings for search spaces and sweeps: conversions, thread pools and Arrow export only.
 
 use crate::{guarded, ArchsweepError};
-use archsweep_core::space::enumerate::{size_decimal, size_ids, Id, Permutation};
+use archsweep_core::space::enumerate::{size_decimal, size_ids, Id, Permutation, SAMPLER};
 use archsweep_core::space::expr::Value;
 use archsweep_core::space::sweep::{self, Columns, Counts, Filter, Ids, METRICS};
 use archsweep_core::space::{compile, Program, Spec};
@@ -115,8 +115,9 @@ impl CompiledSpace {
     /// permutation of the ids), "ids" (positions index `ids`). Returns (list of pyarrow.RecordBatch,
     /// counts dict) — one batch per contiguous piece, in order.
     /// `reuse=False` evaluates every variant from scratch (no segment memo, no prefix reuse):
-    /// the reference the fast paths are tested against.
-    #[pyo3(signature = (mode, start, end, seed=0, ids=None, r#where=None, batch=1, dtype="fp32", optimizer="adam", threads=0, reuse=true))]
+    /// the reference the fast paths are tested against. `sampler` chooses the sample's
+    /// permutation (1 or 2, see archsweep-core's `Permutation`).
+    #[pyo3(signature = (mode, start, end, seed=0, ids=None, r#where=None, batch=1, dtype="fp32", optimizer="adam", threads=0, reuse=true, sampler=SAMPLER))]
     #[allow(clippy::too_many_arguments)]
     fn evaluate<'py>(
         &self,
@@ -132,6 +133,7 @@ impl CompiledSpace {
         optimizer: &str,
         threads: usize,
         reuse: bool,
+        sampler: u32,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyDict>)> {
         let size = size_ids(&self.radix);
         let (parts, counts) = py.detach(|| {
@@ -153,7 +155,7 @@ impl CompiledSpace {
                         if end as Id > size {
                             return Err(format!("cannot sample {end} distinct variants from a space of {size}"));
                         }
-                        Ids::Sample(Permutation::new(size, seed))
+                        Ids::Sample(Permutation::with_sampler(size, seed, sampler).ok_or_else(|| format!("unknown sampler {sampler} (1 or 2)"))?)
                     }
                     "ids" => {
                         let ids = ids.as_deref().ok_or("mode 'ids' needs ids")?;

@@ -106,39 +106,64 @@ pub struct Walk {
     narrow: Vec<u64>,
 }
 
-/// A seeded bijection of [0, size): a balanced Feistel network over the smallest even number of
-/// bits that covers `size`, with cycle walking back into range. `sample n` takes positions
-/// 0..n of this permutation: distinct ids, the same for the same seed on any machine and any
-/// number of threads, and any position can be computed on its own (shards, resume).
-/// Spaces below 2^64 get the ids they always had: halves of at most 32 bits, the same rounds.
+/// The sampler [`Permutation::new`] uses (see [`Permutation::with_sampler`]).
+pub const SAMPLER: u32 = 2;
+
+/// A seeded bijection of [0, size): a Feistel network over the smallest number of bits that
+/// covers `size` (sampler 2; sampler 1: the smallest even number), with cycle walking back into
+/// range. `sample n` takes positions 0..n of this permutation: distinct ids, the same for the
+/// same seed and sampler on any machine and any number of threads, and any position can be
+/// computed on its own (shards, resume).
+///
+/// 6 rounds; each updates one half with a keyed mix of the other (splitmix64's finaliser),
+/// alternately the left (high) half and the right one. With halves of equal width this is the
+/// balanced network with swapped halves, round for round. Sampler 1 always has equal halves;
+/// sampler 2 makes the left half one bit wider when the number of bits is odd (3 or more), so
+/// the domain is at most twice the size instead of four times: VGG's 4.7*10^12 ids walk a
+/// 2^43 domain, 1.9 passes an id on average instead of 3.7. Where the bits are even, the two
+/// samplers are the same permutation. Spaces below 2^64 get, with sampler 1, the ids they
+/// always had: halves of at most 32 bits, the same rounds.
 #[derive(Clone, Copy, Debug)]
 pub struct Permutation {
     size: Id,
+    /// bits of the left (high) and right (low) halves: equal, or the left one bit wider
     half_bits: u32,
+    right_bits: u32,
     keys: [u64; 6],
 }
 
 impl Permutation {
+    /// The permutation of sampler [`SAMPLER`].
     pub fn new(size: Id, seed: u64) -> Permutation {
+        Permutation::with_sampler(size, seed, SAMPLER).expect("the default sampler")
+    }
+
+    /// The permutation of a given sampler (1 or 2, else None): 1 reproduces the samples of
+    /// archsweep's first builds, 2 is the default (see [`Permutation`]).
+    pub fn with_sampler(size: Id, seed: u64, sampler: u32) -> Option<Permutation> {
         let bits = 128 - size.saturating_sub(1).leading_zeros();
         let half_bits = bits.div_ceil(2).max(1);
+        let right_bits = match sampler {
+            1 => half_bits,
+            2 if bits >= 3 => bits / 2,
+            2 => half_bits,
+            _ => return None,
+        };
         let mut keys = [0u64; 6];
         for (i, k) in keys.iter_mut().enumerate() {
             *k = mix(seed ^ mix(0x9e3779b97f4a7c15u64.wrapping_mul(i as u64 + 1)));
         }
-        Permutation { size, half_bits, keys }
+        Some(Permutation { size, half_bits, right_bits, keys })
     }
 
     fn round(&self, x: Id) -> Id {
-        let mask = u64::MAX >> (64 - self.half_bits);
-        let (mut l, mut r) = ((x >> self.half_bits) as u64, x as u64 & mask);
-        for &k in &self.keys {
-            let f = mix(r ^ k) & mask;
-            let nl = r;
-            r = l ^ f;
-            l = nl;
+        let (lmask, rmask) = (u64::MAX >> (64 - self.half_bits), u64::MAX >> (64 - self.right_bits));
+        let (mut l, mut r) = ((x >> self.right_bits) as u64, x as u64 & rmask);
+        for k in self.keys.chunks_exact(2) {
+            l ^= mix(r ^ k[0]) & lmask;
+            r ^= mix(l ^ k[1]) & rmask;
         }
-        ((l as Id) << self.half_bits) | r as Id
+        ((l as Id) << self.right_bits) | r as Id
     }
 
     pub fn apply(&self, pos: u64) -> Id {
@@ -290,20 +315,23 @@ impl Permutation {
     /// The rounds of `words`, `W` words a step; returns the words left over (fewer than `W`).
     #[inline(always)]
     fn rounds_by<'a, const W: usize>(&self, words: &'a mut [u64]) -> &'a mut [u64] {
-        let mask = u64::MAX >> (64 - self.half_bits);
+        let (lmask, rmask) = (u64::MAX >> (64 - self.half_bits), u64::MAX >> (64 - self.right_bits));
         let mut chunks = words.chunks_exact_mut(W);
         for c in &mut chunks {
             let (mut l, mut r) = ([0u64; W], [0u64; W]);
             for i in 0..W {
-                (l[i], r[i]) = (c[i] >> self.half_bits, c[i] & mask);
+                (l[i], r[i]) = (c[i] >> self.right_bits, c[i] & rmask);
             }
-            for &k in &self.keys {
+            for k in self.keys.chunks_exact(2) {
                 for i in 0..W {
-                    (l[i], r[i]) = (r[i], l[i] ^ (mix(r[i] ^ k) & mask));
+                    l[i] ^= mix(r[i] ^ k[0]) & lmask;
+                }
+                for i in 0..W {
+                    r[i] ^= mix(l[i] ^ k[1]) & rmask;
                 }
             }
             for i in 0..W {
-                c[i] = (l[i] << self.half_bits) | r[i];
+                c[i] = (l[i] << self.right_bits) | r[i];
             }
         }
         chunks.into_remainder()
@@ -319,15 +347,13 @@ impl Permutation {
     /// [`Permutation::round`] for halves of at most 32 bits.
     #[inline(always)]
     fn round64(&self, x: u64) -> u64 {
-        let mask = u64::MAX >> (64 - self.half_bits);
-        let (mut l, mut r) = (x >> self.half_bits, x & mask);
-        for &k in &self.keys {
-            let f = mix(r ^ k) & mask;
-            let nl = r;
-            r = l ^ f;
-            l = nl;
+        let (lmask, rmask) = (u64::MAX >> (64 - self.half_bits), u64::MAX >> (64 - self.right_bits));
+        let (mut l, mut r) = (x >> self.right_bits, x & rmask);
+        for k in self.keys.chunks_exact(2) {
+            l ^= mix(r ^ k[0]) & lmask;
+            r ^= mix(l ^ k[1]) & rmask;
         }
-        (l << self.half_bits) | r
+        (l << self.right_bits) | r
     }
 }
 
@@ -501,20 +527,57 @@ mod tests {
 
     #[test]
     fn permutation_is_a_bijection() {
-        for size in [1u64, 2, 3, 10, 1000, 4097] {
-            let p = Permutation::new(size as Id, 42);
-            let mut seen = vec![false; size as usize];
-            for i in 0..size {
-                let v = p.apply(i) as usize;
-                assert!(!seen[v]);
-                seen[v] = true;
+        // odd numbers of bits (2, 3, 9, 13: halves of unequal widths in sampler 2) and even ones
+        for sampler in [1, 2] {
+            for size in [1u64, 2, 3, 5, 10, 300, 1000, 4097, 5000] {
+                let p = Permutation::with_sampler(size as Id, 42, sampler).unwrap();
+                let mut seen = vec![false; size as usize];
+                for i in 0..size {
+                    let v = p.apply(i) as usize;
+                    assert!(!seen[v], "sampler {sampler} size {size}");
+                    seen[v] = true;
+                }
             }
         }
         assert_ne!(Permutation::new(1000, 1).apply(0), Permutation::new(1000, 2).apply(0));
+        assert!(Permutation::with_sampler(1000, 1, 3).is_none() && Permutation::with_sampler(1000, 1, 0).is_none());
     }
 
-    /// The u128 permutation gives small spaces the ids of the u64 one it replaced (seeded samples
-    /// keep their ids), and covers spaces beyond 2^64.
+    /// Sampler 2's rounds over an odd number of bits are a bijection of exactly 2^bits words
+    /// (the whole domain, checked word by word), so its cycle walk leaves at most half of them;
+    /// with an even number of bits it is sampler 1's permutation.
+    #[test]
+    fn sampler_2_walks_the_smallest_domain() {
+        for bits in [3u32, 5, 9, 13, 17] {
+            let size = (1u64 << (bits - 1)) + 1;
+            let p = Permutation::with_sampler(size as Id, 7, 2).unwrap();
+            let mut seen = vec![false; 1 << bits];
+            for x in 0..1u64 << bits {
+                let y = p.round64(x);
+                assert!(y < 1 << bits && !seen[y as usize], "bits {bits}: {x} -> {y}");
+                seen[y as usize] = true;
+            }
+            // sampler 1 walks 2^(bits + 1) words
+            let q = Permutation::with_sampler(size as Id, 7, 1).unwrap();
+            assert!((0..1u64 << (bits + 1)).any(|x| q.round64(x) >= 1 << bits), "bits {bits}");
+        }
+        for size in [1u128, 7 * 7, 192_000_000, 1 << 40, (1 << 63) + 3] {
+            let bits = 128 - (size - 1).leading_zeros();
+            let (one, two) = (Permutation::with_sampler(size, 11, 1).unwrap(), Permutation::with_sampler(size, 11, 2).unwrap());
+            for pos in [0u64, 1, 17, (size / 3) as u64, (size - 1) as u64] {
+                if (pos as u128) < size && (bits % 2 == 0 || bits < 3) {
+                    assert_eq!(one.apply(pos), two.apply(pos), "size {size} pos {pos}");
+                }
+            }
+        }
+        // an odd number of bits: the samples differ
+        let size = 4_728_477_974_528u128;
+        let (one, two) = (Permutation::with_sampler(size, 1, 1).unwrap(), Permutation::with_sampler(size, 1, 2).unwrap());
+        assert!((0..100).filter(|&i| one.apply(i) != two.apply(i)).count() > 90);
+    }
+
+    /// Sampler 1 gives small spaces the ids of the u64 permutation of archsweep's first builds
+    /// (seeded samples keep their ids), and covers spaces beyond 2^64.
     #[test]
     fn permutation_ids_are_stable_and_reach_beyond_2_64() {
         // the former u64 implementation, verbatim
@@ -540,7 +603,7 @@ mod tests {
             x
         }
         for (size, seed) in [(1u64, 0u64), (7, 3), (4_728_477_974_528, 1), (192_000_000, 5), (u64::MAX - 5, 9)] {
-            let p = Permutation::new(size as Id, seed);
+            let p = Permutation::with_sampler(size as Id, seed, 1).unwrap();
             for pos in [0u64, 1, 2, 1000, size / 2, size - 1] {
                 if pos < size {
                     assert_eq!(p.apply(pos), old(size, seed, pos) as Id, "size {size} seed {seed} pos {pos}");
