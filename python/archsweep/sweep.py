@@ -142,8 +142,8 @@ def _part_name(k: int) -> str:
     return f"part-{k:08d}.parquet"
 
 
-def _run_meta(space: Space, mode: str, n: int, seed: int, sampler: int, where: str | None, batch: int, dtype: str, optimizer: str,
-              chunk: int, ids) -> dict[str, Any]:
+def _run_meta(space: Space, mode: str, n: int, seed: int, where: str | None, batch: int, dtype: str, optimizer: str, chunk: int, ids,
+              sampler: int = _core.SAMPLER) -> dict[str, Any]:
     return {
         "spec_hash": space.spec_hash,
         "mode": mode,
@@ -508,7 +508,7 @@ def sweep(
     if out is None and engine == "local" and executor is None and chunk_rows == DEFAULT_CHUNK:
         eval_rows = IN_MEMORY_GRID_CHUNK if mode == "grid" else IN_MEMORY_SAMPLE_CHUNK
     chunks = [(k, s + offset, e + offset) for k, s, e in _chunks(n, eval_rows, shard)]
-    meta = _run_meta(space, mode, n, seed, sampler, where, batch, dtype, optimizer, chunk_rows, ids_list)
+    meta = _run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list, sampler)
     if grid_range is not None:
         meta["grid_range"] = [offset, offset + n]
     # checks the options (where, dtype, ...) here, once, and gives the schema of an empty result
