@@ -127,7 +127,7 @@ pub struct Batch {
 impl Batch {
     /// Row `b`'s summed totals (`Totals::summed` order), if it was read.
     pub fn summed(&self, b: usize) -> Option<[u64; SUMMED]> {
-        self.ok[b].then(|| self.spread(|col| col[b]))
+        self.ok[b].then(|| spread(self.sums.iter().map(|col| col[b])))
     }
 
     /// Rows `a` and `b` end in the same state (so have the same output shape).
@@ -138,11 +138,7 @@ impl Batch {
     /// The largest summed totals of the batch's rows read, column by column (`Totals::summed`
     /// order).
     pub fn max_summed(&self) -> [u64; SUMMED] {
-        let mut sum = [0u64; SUMMED];
-        for (k, x) in KEPT.iter().zip(&self.maxima) {
-            sum[*k] = *x;
-        }
-        sum
+        spread(self.maxima.iter().copied())
     }
 
     /// The largest peak of the batch's rows read.
@@ -151,14 +147,15 @@ impl Batch {
         own.max(self.maxima[7])
     }
 
-    /// One value of each kept column, at its place in `Totals::summed` order.
-    fn spread(&self, f: impl Fn(&[u64]) -> u64) -> [u64; SUMMED] {
-        let mut sum = [0u64; SUMMED];
-        for (k, col) in KEPT.iter().zip(&self.sums) {
-            sum[*k] = f(col);
-        }
-        sum
+}
+
+/// One value of each kept column (`sums`' order), each at its place in `Totals::summed` order.
+fn spread(kept: impl Iterator<Item = u64>) -> [u64; SUMMED] {
+    let mut sum = [0u64; SUMMED];
+    for (k, x) in KEPT.iter().zip(kept) {
+        sum[*k] = x;
     }
+    sum
 }
 
 #[inline(always)]

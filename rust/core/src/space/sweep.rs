@@ -1363,9 +1363,9 @@ fn emit_dense(tables: &dense::Tables, opts: &Options, ids64: &[u64], ids: &[Id],
     emit_dense_body(tables, opts, ids64, ids, digits, raws, read, out, store, shapes)
 }
 
-/// [`emit_dense`] compiled for AVX-512: its loops over a batch's rows (the columns' maxima, the
-/// derived formulas' 64-bit multiplies, the shapes' offsets) become 8-lane vectors; compiled
-/// for the baseline they are scalar (SSE2 has no 64-bit multiply or maximum).
+/// [`emit_dense`] compiled for AVX-512: its loops over a batch's rows (the input bytes'
+/// maximum, the derived formulas' 64-bit multiplies, the shapes' offsets) become 8-lane
+/// vectors; compiled for the baseline they are scalar (SSE2 has no 64-bit multiply or maximum).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
 #[allow(clippy::too_many_arguments)]
