@@ -127,7 +127,7 @@ pub const SAMPLER: u32 = 2;
 pub struct Permutation {
     size: Id,
     /// bits of the left (high) and right (low) halves: equal, or the left one bit wider
-    half_bits: u32,
+    left_bits: u32,
     right_bits: u32,
     keys: [u64; 6],
 }
@@ -142,22 +142,28 @@ impl Permutation {
     /// archsweep's first builds, 2 is the default (see [`Permutation`]).
     pub fn with_sampler(size: Id, seed: u64, sampler: u32) -> Option<Permutation> {
         let bits = 128 - size.saturating_sub(1).leading_zeros();
-        let half_bits = bits.div_ceil(2).max(1);
+        let left_bits = bits.div_ceil(2).max(1);
         let right_bits = match sampler {
-            1 => half_bits,
+            1 => left_bits,
             2 if bits >= 3 => bits / 2,
-            2 => half_bits,
+            2 => left_bits,
             _ => return None,
         };
         let mut keys = [0u64; 6];
         for (i, k) in keys.iter_mut().enumerate() {
             *k = mix(seed ^ mix(0x9e3779b97f4a7c15u64.wrapping_mul(i as u64 + 1)));
         }
-        Some(Permutation { size, half_bits, right_bits, keys })
+        Some(Permutation { size, left_bits, right_bits, keys })
+    }
+
+    /// Masks of the left and right halves.
+    #[inline(always)]
+    fn masks(&self) -> (u64, u64) {
+        (u64::MAX >> (64 - self.left_bits), u64::MAX >> (64 - self.right_bits))
     }
 
     fn round(&self, x: Id) -> Id {
-        let (lmask, rmask) = (u64::MAX >> (64 - self.half_bits), u64::MAX >> (64 - self.right_bits));
+        let (lmask, rmask) = self.masks();
         let (mut l, mut r) = ((x >> self.right_bits) as u64, x as u64 & rmask);
         for k in self.keys.chunks_exact(2) {
             l ^= mix(r ^ k[0]) & lmask;
@@ -179,7 +185,7 @@ impl Permutation {
     /// flight at once (each position's rounds depend on one another, different positions' do not).
     pub fn apply_many(&self, positions: std::ops::Range<u64>, out: &mut Vec<Id>, scratch: &mut Walk) {
         out.clear();
-        if self.half_bits > 32 {
+        if self.left_bits > 32 {
             out.extend(positions.map(|p| self.apply(p)));
             return;
         }
@@ -192,7 +198,7 @@ impl Permutation {
     /// Ids below 2^64 in this permutation (a space of at most 2^64 variants): then
     /// [`Permutation::apply_many64`] gives them as 64-bit words.
     pub fn narrow(&self) -> bool {
-        self.half_bits <= 32
+        self.left_bits <= 32
     }
 
     /// [`Permutation::apply_many`] as 64-bit words, for a [`Permutation::narrow`] one.
@@ -315,7 +321,7 @@ impl Permutation {
     /// The rounds of `words`, `W` words a step; returns the words left over (fewer than `W`).
     #[inline(always)]
     fn rounds_by<'a, const W: usize>(&self, words: &'a mut [u64]) -> &'a mut [u64] {
-        let (lmask, rmask) = (u64::MAX >> (64 - self.half_bits), u64::MAX >> (64 - self.right_bits));
+        let (lmask, rmask) = self.masks();
         let mut chunks = words.chunks_exact_mut(W);
         for c in &mut chunks {
             let (mut l, mut r) = ([0u64; W], [0u64; W]);
@@ -347,7 +353,7 @@ impl Permutation {
     /// [`Permutation::round`] for halves of at most 32 bits.
     #[inline(always)]
     fn round64(&self, x: u64) -> u64 {
-        let (lmask, rmask) = (u64::MAX >> (64 - self.half_bits), u64::MAX >> (64 - self.right_bits));
+        let (lmask, rmask) = self.masks();
         let (mut l, mut r) = (x >> self.right_bits, x & rmask);
         for k in self.keys.chunks_exact(2) {
             l ^= mix(r ^ k[0]) & lmask;
