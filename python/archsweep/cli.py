@@ -493,7 +493,9 @@ def cmd_status(args) -> int:
     if run is None:
         c.print(f"{args.dir}: no manifest; {st['done']} part files, {st['rows']:,} rows", markup=False)
     else:
-        what = {"grid": "full grid", "sample": f"sample (seed {run['seed']}, sampler {run.get('sampler') or 1})", "ids": "explicit ids"}.get(run["mode"], run["mode"])
+        from archsweep.sweep import run_sampler
+
+        what = {"grid": "full grid", "sample": f"sample (seed {run['seed']}, sampler {run_sampler(run)})", "ids": "explicit ids"}.get(run["mode"], run["mode"])
         c.print(f"[bold]{st['space']}[/]: {what} of {run['positions']:,} positions, {run['chunk_rows']:,} per chunk; "
                 f"spec {st['spec_hash'][:12]}" + (f"; where {run['where']}" if run["where"] else ""))
         state = "complete" if not st["pending"] else f"pending: {_ranges(st['pending'])}"

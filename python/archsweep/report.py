@@ -173,7 +173,9 @@ def _run_text(run: dict[str, Any] | None) -> str:
         return "unknown (no manifest)"
     mode = run.get("mode")
     if mode == "sample":
-        what = f"random sample of {run.get('positions', 0):,} variants, seed {run.get('seed')}, sampler {run.get('sampler') or 1}"
+        from archsweep.sweep import run_sampler
+
+        what = f"random sample of {run.get('positions', 0):,} variants, seed {run.get('seed')}, sampler {run_sampler(run)}"
     elif mode == "grid":
         what = f"full grid of {run.get('positions', 0):,} variants"
     else:

@@ -160,7 +160,7 @@ def _run_meta(space: Space, mode: str, n: int, seed: int, where: str | None, bat
     }
 
 
-def _sampler(run: dict) -> int:
+def run_sampler(run: dict) -> int:
     """A run's sampler: runs recorded before the option existed sampled with sampler 1."""
     return run.get("sampler") or 1
 
@@ -248,7 +248,7 @@ def _evaluate(spec_json: str, run_meta: dict, start: int, end: int, threads: int
             raise _core.ArchsweepError(f"chunk [{start}, {end}) got {len(chunk_ids)} ids")
         batches, counts = c.evaluate("ids", 0, len(chunk_ids), ids=chunk_ids, **kw)
     else:
-        batches, counts = c.evaluate(run_meta["mode"], start, end, seed=run_meta["seed"], sampler=_sampler(run_meta), **kw)
+        batches, counts = c.evaluate(run_meta["mode"], start, end, seed=run_meta["seed"], sampler=run_sampler(run_meta), **kw)
     # Arrow record batches from Rust become one polars frame without copying the columns
     return pl.from_arrow(pa.Table.from_batches(batches)), dict(counts)
 
@@ -597,7 +597,7 @@ def _sweep_to_dir(space, out: Path, chunks, summary: SweepSummary, bar, t0, resu
         ref = json.loads(other.read_text())
         recorded = dict(ref["run"])
         if recorded.get("mode") == "sample":
-            recorded["sampler"] = _sampler(recorded)
+            recorded["sampler"] = run_sampler(recorded)
         for k, v in meta.items():
             if recorded.get(k) != v:
                 what = "cannot resume" if other == manifest_path else f"{other.name} belongs to another run"
