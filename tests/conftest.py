@@ -15,6 +15,16 @@ import pytest
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
+def pytest_sessionstart(session):
+    """Under ``ARCHSWEEP_REQUIRE_TORCH=1`` (CI, scripts/crosscheck) a missing torch is an error,
+    not a silent skip of the cross-check tests."""
+    if os.environ.get("ARCHSWEEP_REQUIRE_TORCH") == "1":
+        try:
+            import torch  # noqa: F401
+        except ImportError as e:
+            raise pytest.UsageError(f"ARCHSWEEP_REQUIRE_TORCH=1 but torch cannot be imported ({e}): run scripts/torch-env") from e
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite tests/golden/* from the current outputs instead of comparing")
