@@ -1,5 +1,6 @@
-"""torchvision's published figures (../shared/reference/torchvision_models.csv): the truth the
-zoo, family and published-model tests are held to. Shared by those test modules."""
+"""torchvision's published figures (tests/data/reference/torchvision_models.csv, a copy of the
+project's shared reference data kept in the repository so that a plain clone runs these tests):
+the truth the zoo, family and published-model tests are held to. Shared by those test modules."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "reference" / "torchvision_models.csv"
+DEFAULT = Path(__file__).resolve().parent / "data" / "reference" / "torchvision_models.csv"
 
 _CACHE: dict[str, dict] | None = None
 
 
 def reference_path() -> Path:
-    """$ARCHSWEEP_REFERENCE (the CSV or the folder holding it), else ../shared/reference."""
+    """$ARCHSWEEP_REFERENCE (the CSV or the folder holding it), else tests/data/reference."""
     env = os.environ.get("ARCHSWEEP_REFERENCE")
     if env:
         p = Path(env)
@@ -25,7 +26,7 @@ def reference_path() -> Path:
 
 def reference() -> dict[str, dict]:
     """model name -> {"resolution": int, "num_params": int, "gmacs": float}; skips the calling
-    test when the reference file is absent."""
+    test when $ARCHSWEEP_REFERENCE names a file that is absent."""
     global _CACHE
     if _CACHE is None:
         path = reference_path()
