@@ -964,8 +964,8 @@ impl Expr {
     pub fn compile(&self, resolve: &dyn Fn(&str) -> Option<Binding>) -> Result<Compiled, String> {
         let c = Compiler { src: &self.src, resolve };
         let root = c.compile(&self.ast)?;
-        let prog = Arc::new(program(&root));
-        Ok(Compiled { root, prog, src: self.src.clone() })
+        let body = Arc::new(body(&root));
+        Ok(Compiled { root, body, src: self.src.clone() })
     }
 }
 
@@ -975,22 +975,22 @@ impl Expr {
 
 /// The source text of an indexed list, for error messages.
 #[derive(Clone, Debug)]
-struct IdxInfo {
+struct IndexedList {
     list: Box<str>,
 }
 
-/// The folded tree. `...K` variants hold a constant operand inline. `Compiled::eval` runs
-/// closures generated from it; `Node::ev` evaluates it directly, for constant folding and as
+/// The folded tree. `...Const` / `Const...` variants hold a constant operand inline. `Compiled::eval`
+/// runs closures generated from it; `Node::eval` evaluates it directly, for constant folding and as
 /// the reference the tests hold the closures to.
 #[derive(Clone, Debug)]
 enum Node {
-    K(Value),
+    Const(Value),
     Slot(u32),
     Bin(BinOp, Box<Node>, Box<Node>, Span),
     /// `a op k`
-    BinK(BinOp, Box<Node>, Value, Span),
+    BinConst(BinOp, Box<Node>, Value, Span),
     /// `k op b`
-    KBin(BinOp, Value, Box<Node>, Span),
+    ConstBin(BinOp, Value, Box<Node>, Span),
     Neg(Box<Node>, Span),
     Pos(Box<Node>),
     Not(Box<Node>),
@@ -1000,16 +1000,16 @@ enum Node {
     Or(Box<Node>, Box<Node>),
     Cmp(CmpOp, Box<Node>, Box<Node>),
     /// `a op k`
-    CmpK(CmpOp, Box<Node>, Value),
+    CmpConst(CmpOp, Box<Node>, Value),
     /// `a < b < c ...`
     Chain(Box<Node>, Box<[(CmpOp, Node)]>),
     Cond(Box<Node>, Box<Node>, Box<Node>),
     /// A constant list indexed by the operand.
-    IdxK(Box<[Value]>, Box<Node>, Box<IdxInfo>),
+    IndexConsts(Box<[Value]>, Box<Node>, Box<IndexedList>),
     /// A list of slots indexed by the operand.
-    IdxSlot(Box<[u32]>, Box<Node>, Box<IdxInfo>),
+    IndexSlots(Box<[u32]>, Box<Node>, Box<IndexedList>),
     /// A list literal with computed elements; only the selected element is evaluated.
-    IdxDyn(Box<[Node]>, Box<Node>, Box<IdxInfo>),
+    IndexNodes(Box<[Node]>, Box<Node>, Box<IndexedList>),
     /// `abs round ceil floor int float` of one argument.
     Call1(Func, Box<Node>, Span),
     Round2(Box<Node>, Box<Node>, Span),
@@ -1021,13 +1021,13 @@ enum Node {
 impl Node {
     fn children(&self) -> Vec<&Node> {
         match self {
-            Node::K(_) | Node::Slot(_) => vec![],
+            Node::Const(_) | Node::Slot(_) => vec![],
             Node::Bin(_, a, b, _) | Node::And(a, b) | Node::Or(a, b) | Node::Cmp(_, a, b) => vec![a, b],
             Node::Round2(a, b, _) => vec![a, b],
-            Node::BinK(_, a, _, _) | Node::KBin(_, _, a, _) | Node::Neg(a, _) | Node::Pos(a) => vec![a],
-            Node::Not(a) | Node::Truth(a) | Node::CmpK(_, a, _) | Node::Call1(_, a, _) => vec![a],
-            Node::IdxK(_, i, _) | Node::IdxSlot(_, i, _) => vec![i],
-            Node::IdxDyn(items, i, _) => items.iter().chain(std::iter::once(&**i)).collect(),
+            Node::BinConst(_, a, _, _) | Node::ConstBin(_, _, a, _) | Node::Neg(a, _) | Node::Pos(a) => vec![a],
+            Node::Not(a) | Node::Truth(a) | Node::CmpConst(_, a, _) | Node::Call1(_, a, _) => vec![a],
+            Node::IndexConsts(_, i, _) | Node::IndexSlots(_, i, _) => vec![i],
+            Node::IndexNodes(items, i, _) => items.iter().chain(std::iter::once(&**i)).collect(),
             Node::Chain(first, rest) => std::iter::once(&**first).chain(rest.iter().map(|r| &r.1)).collect(),
             Node::Cond(c, t, e) => vec![c, t, e],
             Node::MinMax(_, xs) => xs.iter().collect(),
@@ -1041,9 +1041,9 @@ impl Node {
         }
     }
 
-    fn konst(&self) -> Option<Value> {
+    fn as_const(&self) -> Option<Value> {
         match self {
-            Node::K(v) => Some(*v),
+            Node::Const(v) => Some(*v),
             _ => None,
         }
     }
@@ -1055,7 +1055,7 @@ pub struct Compiled {
     /// The folded tree (for `as_const`, `slots`, and as the reference evaluator in tests).
     root: Node,
     /// The same program as a tree of closures, which `eval` runs.
-    prog: Arc<Program>,
+    body: Arc<Body>,
     src: String,
 }
 
@@ -1070,9 +1070,9 @@ impl Compiled {
     /// failing part: `division by zero at 'x / (a - b)' in 'x / (a - b) + 1'`.
     #[inline]
     pub fn eval(&self, slots: &[Value]) -> Result<Value, String> {
-        let r = match &*self.prog {
-            Program::Value(f) => f(slots).map(V::value),
-            Program::Bool(p) => p(slots).map(Value::Bool),
+        let r = match &*self.body {
+            Body::Value(f) => f(slots).map(PackedValue::value),
+            Body::Bool(p) => p(slots).map(Value::Bool),
         };
         match r {
             Ok(v) => Ok(v),
@@ -1084,18 +1084,18 @@ impl Compiled {
     /// `or`, `not` follow Kleene's logic (`false and null` is false, `true or null` is true);
     /// any other operation that reads a null slot is null. None is null.
     pub fn eval_nullable(&self, slots: &[Value], null_from: usize) -> Result<Option<Value>, String> {
-        self.root.ev3(slots, null_from as u32).map_err(|f| describe(&self.src, &f))
+        self.root.eval_nullable(slots, null_from as u32).map_err(|f| describe(&self.src, &f))
     }
 
-    /// Evaluate by walking the tree (the reference the bytecode is tested against).
+    /// Evaluate by walking the tree (the reference the tree of closures is tested against).
     #[cfg(test)]
     fn eval_tree(&self, slots: &[Value]) -> Result<Value, String> {
-        self.root.ev(slots).map_err(|f| describe(&self.src, &f))
+        self.root.eval(slots).map_err(|f| describe(&self.src, &f))
     }
 
     /// `Some(v)` if the program is a constant.
     pub fn as_const(&self) -> Option<Value> {
-        self.root.konst()
+        self.root.as_const()
     }
 
     /// The slots the program reads, ascending, each once.
@@ -1103,7 +1103,7 @@ impl Compiled {
         fn walk(n: &Node, out: &mut Vec<usize>) {
             match n {
                 Node::Slot(i) => out.push(*i as usize),
-                Node::IdxSlot(ss, _, _) => out.extend(ss.iter().map(|&s| s as usize)),
+                Node::IndexSlots(ss, _, _) => out.extend(ss.iter().map(|&s| s as usize)),
                 _ => {}
             }
             for c in n.children() {
@@ -1148,25 +1148,23 @@ fn describe(src: &str, f: &Fault) -> String {
 // knows its operator at compile time (operators are const generic parameters) and its operand
 // kinds (constant, slot or call: type parameters), so `width * 2 + 1` is two small calls.
 // Comparisons, `and`, `or`, `not` and conditions compile to predicates returning
-// `Result<bool, _>`, which comes back in registers. (A bytecode loop with a value stack and a
-// `match`-based tree walk were measured too: their fixed cost per evaluation was two to four
-// times higher.)
+// `Result<bool, _>`, which comes back in registers.
 
 /// A compiled sub-expression.
-type Fun = Box<dyn Fn(&[Value]) -> RV + Send + Sync>;
+type ValueClosure = Box<dyn Fn(&[Value]) -> PackedOrFault + Send + Sync>;
 /// A compiled sub-expression in a boolean context.
-type Pred = Box<dyn Fn(&[Value]) -> Result<bool, Fault> + Send + Sync>;
+type Predicate = Box<dyn Fn(&[Value]) -> Result<bool, Fault> + Send + Sync>;
 
-/// The program `Compiled::eval` runs.
-enum Program {
-    Value(Fun),
-    Bool(Pred),
+/// The tree of closures `Compiled::eval` runs: a value, or a predicate when the root is a bool.
+enum Body {
+    Value(ValueClosure),
+    Bool(Predicate),
 }
 
 #[inline(always)]
-fn slot(s: &[Value], i: u32) -> RV {
+fn slot(s: &[Value], i: u32) -> PackedOrFault {
     match s.get(i as usize) {
-        Some(v) => Ok(V::from_value(*v)),
+        Some(v) => Ok(PackedValue::from_value(*v)),
         None => Err(missing_slot(i, s.len())),
     }
 }
@@ -1266,16 +1264,16 @@ macro_rules! with_cmp_op {
 macro_rules! with_operand {
     ($arg:expr, $x:ident => $body:expr) => {
         match $arg {
-            Arg::K(v) => {
-                let $x = KOp(v);
+            AnyOperand::Const(v) => {
+                let $x = ConstOperand(v);
                 $body
             }
-            Arg::Slot(i) => {
-                let $x = SlotOp(i);
+            AnyOperand::Slot(i) => {
+                let $x = SlotOperand(i);
                 $body
             }
-            Arg::F(f) => {
-                let $x = FunOp(f);
+            AnyOperand::Closure(f) => {
+                let $x = ClosureOperand(f);
                 $body
             }
         }
@@ -1283,62 +1281,62 @@ macro_rules! with_operand {
 }
 
 /// An operand: constants and slots are read in place, anything else is a call.
-enum Arg {
-    K(V),
+enum AnyOperand {
+    Const(PackedValue),
     Slot(u32),
-    F(Fun),
+    Closure(ValueClosure),
 }
 
-impl Arg {
+impl AnyOperand {
     #[inline(always)]
-    fn get(&self, s: &[Value]) -> RV {
+    fn get(&self, s: &[Value]) -> PackedOrFault {
         match self {
-            Arg::K(v) => Ok(*v),
-            Arg::Slot(i) => slot(s, *i),
-            Arg::F(f) => f(s),
+            AnyOperand::Const(v) => Ok(*v),
+            AnyOperand::Slot(i) => slot(s, *i),
+            AnyOperand::Closure(f) => f(s),
         }
     }
 }
 
-fn arg(n: &Node) -> Arg {
+fn operand(n: &Node) -> AnyOperand {
     match n {
-        Node::K(v) => Arg::K(V::from_value(*v)),
-        Node::Slot(i) => Arg::Slot(*i),
-        _ => Arg::F(generate(n)),
+        Node::Const(v) => AnyOperand::Const(PackedValue::from_value(*v)),
+        Node::Slot(i) => AnyOperand::Slot(*i),
+        _ => AnyOperand::Closure(generate(n)),
     }
 }
 
 /// An operand whose kind the closure reading it knows statically.
 trait Operand: Send + Sync + 'static {
-    fn get(&self, s: &[Value]) -> RV;
+    fn get(&self, s: &[Value]) -> PackedOrFault;
 }
 
-struct KOp(V);
-struct SlotOp(u32);
-struct FunOp(Fun);
+struct ConstOperand(PackedValue);
+struct SlotOperand(u32);
+struct ClosureOperand(ValueClosure);
 
-impl Operand for KOp {
+impl Operand for ConstOperand {
     #[inline(always)]
-    fn get(&self, _: &[Value]) -> RV {
+    fn get(&self, _: &[Value]) -> PackedOrFault {
         Ok(self.0)
     }
 }
 
-impl Operand for SlotOp {
+impl Operand for SlotOperand {
     #[inline(always)]
-    fn get(&self, s: &[Value]) -> RV {
+    fn get(&self, s: &[Value]) -> PackedOrFault {
         slot(s, self.0)
     }
 }
 
-impl Operand for FunOp {
+impl Operand for ClosureOperand {
     #[inline(always)]
-    fn get(&self, s: &[Value]) -> RV {
+    fn get(&self, s: &[Value]) -> PackedOrFault {
         (self.0)(s)
     }
 }
 
-fn bin<const O: u8, A: Operand, B: Operand>(a: A, b: B, sp: Span) -> Fun {
+fn bin<const O: u8, A: Operand, B: Operand>(a: A, b: B, sp: Span) -> ValueClosure {
     Box::new(move |s| {
         let x = a.get(s)?;
         match arith_v(bin_op(O), x, b.get(s)?) {
@@ -1348,27 +1346,27 @@ fn bin<const O: u8, A: Operand, B: Operand>(a: A, b: B, sp: Span) -> Fun {
     })
 }
 
-fn binary(op: BinOp, a: Arg, b: Arg, sp: Span) -> Fun {
+fn binary(op: BinOp, a: AnyOperand, b: AnyOperand, sp: Span) -> ValueClosure {
     with_bin_op!(op, O => with_operand!(a, x => with_operand!(b, y => bin::<O, _, _>(x, y, sp))))
 }
 
-fn cmp<const O: u8, A: Operand, B: Operand>(a: A, b: B) -> Pred {
+fn cmp<const O: u8, A: Operand, B: Operand>(a: A, b: B) -> Predicate {
     Box::new(move |s| {
         let x = a.get(s)?;
         Ok(compare_v(cmp_op(O), x, b.get(s)?))
     })
 }
 
-fn comparison(op: CmpOp, a: Arg, b: Arg) -> Pred {
+fn comparison(op: CmpOp, a: AnyOperand, b: AnyOperand) -> Predicate {
     with_cmp_op!(op, O => with_operand!(a, x => with_operand!(b, y => cmp::<O, _, _>(x, y))))
 }
 
-fn cond<T: Operand, E: Operand>(c: Pred, t: T, e: E) -> Fun {
+fn cond<T: Operand, E: Operand>(c: Predicate, t: T, e: E) -> ValueClosure {
     Box::new(move |s| if c(s)? { t.get(s) } else { e.get(s) })
 }
 
 /// `max(a, b)` / `min(a, b)`: the first argument unless the second is strictly greater / less.
-fn min_max2<const MAX: bool, A: Operand, B: Operand>(a: A, b: B) -> Fun {
+fn min_max2<const MAX: bool, A: Operand, B: Operand>(a: A, b: B) -> ValueClosure {
     Box::new(move |s| {
         let x = a.get(s)?;
         let y = b.get(s)?;
@@ -1376,7 +1374,7 @@ fn min_max2<const MAX: bool, A: Operand, B: Operand>(a: A, b: B) -> Fun {
     })
 }
 
-fn make_div<A: Operand, B: Operand>(v: A, d: B, sp: Span) -> Fun {
+fn make_div<A: Operand, B: Operand>(v: A, d: B, sp: Span) -> ValueClosure {
     Box::new(move |s| {
         let x = v.get(s)?;
         make_divisible_v(x, d.get(s)?, None).map_err(|e| at(e, sp))
@@ -1388,7 +1386,7 @@ fn is_predicate(n: &Node) -> bool {
     matches!(
         n,
         Node::Cmp(..)
-            | Node::CmpK(..)
+            | Node::CmpConst(..)
             | Node::Chain(..)
             | Node::And(..)
             | Node::Or(..)
@@ -1397,26 +1395,26 @@ fn is_predicate(n: &Node) -> bool {
     )
 }
 
-fn program(root: &Node) -> Program {
+fn body(root: &Node) -> Body {
     if is_predicate(root) {
-        Program::Bool(pred(root))
+        Body::Bool(pred(root))
     } else {
-        Program::Value(generate(root))
+        Body::Value(generate(root))
     }
 }
 
 /// Build the predicate computing the truth value of `n`.
-fn pred(n: &Node) -> Pred {
+fn pred(n: &Node) -> Predicate {
     match n {
-        Node::K(v) => {
+        Node::Const(v) => {
             let b = v.truthy();
             Box::new(move |_| Ok(b))
         }
-        Node::CmpK(op, a, k) => comparison(*op, arg(a), Arg::K(V::from_value(*k))),
-        Node::Cmp(op, a, b) => comparison(*op, arg(a), arg(b)),
+        Node::CmpConst(op, a, k) => comparison(*op, operand(a), AnyOperand::Const(PackedValue::from_value(*k))),
+        Node::Cmp(op, a, b) => comparison(*op, operand(a), operand(b)),
         Node::Chain(first, rest) => {
-            let first = arg(first);
-            let rest: Box<[(CmpOp, Arg)]> = rest.iter().map(|(op, x)| (*op, arg(x))).collect();
+            let first = operand(first);
+            let rest: Box<[(CmpOp, AnyOperand)]> = rest.iter().map(|(op, x)| (*op, operand(x))).collect();
             Box::new(move |s| {
                 let mut x = first.get(s)?;
                 for (op, a) in rest.iter() {
@@ -1454,25 +1452,25 @@ fn pred(n: &Node) -> Pred {
 }
 
 /// Build the closure computing the value of `n`.
-fn generate(n: &Node) -> Fun {
+fn generate(n: &Node) -> ValueClosure {
     if is_predicate(n) {
         let p = pred(n);
-        return Box::new(move |s| Ok(V::bool(p(s)?)));
+        return Box::new(move |s| Ok(PackedValue::bool(p(s)?)));
     }
     match n {
-        Node::K(v) => {
-            let v = V::from_value(*v);
+        Node::Const(v) => {
+            let v = PackedValue::from_value(*v);
             Box::new(move |_| Ok(v))
         }
         Node::Slot(i) => {
             let i = *i;
             Box::new(move |s| slot(s, i))
         }
-        Node::BinK(op, a, k, sp) => binary(*op, arg(a), Arg::K(V::from_value(*k)), *sp),
-        Node::KBin(op, k, b, sp) => binary(*op, Arg::K(V::from_value(*k)), arg(b), *sp),
-        Node::Bin(op, a, b, sp) => binary(*op, arg(a), arg(b), *sp),
+        Node::BinConst(op, a, k, sp) => binary(*op, operand(a), AnyOperand::Const(PackedValue::from_value(*k)), *sp),
+        Node::ConstBin(op, k, b, sp) => binary(*op, AnyOperand::Const(PackedValue::from_value(*k)), operand(b), *sp),
+        Node::Bin(op, a, b, sp) => binary(*op, operand(a), operand(b), *sp),
         Node::Cmp(..)
-        | Node::CmpK(..)
+        | Node::CmpConst(..)
         | Node::Chain(..)
         | Node::And(..)
         | Node::Or(..)
@@ -1481,23 +1479,23 @@ fn generate(n: &Node) -> Fun {
             unreachable!("predicates are handled above")
         }
         Node::Neg(a, sp) => {
-            let (a, sp) = (arg(a), *sp);
+            let (a, sp) = (operand(a), *sp);
             Box::new(move |s| neg_v(a.get(s)?).map_err(|f| at(f, sp)))
         }
         Node::Pos(a) => {
-            let a = arg(a);
+            let a = operand(a);
             Box::new(move |s| {
                 let v = a.get(s)?;
-                Ok(if v.tag == T_BOOL { V::int(v.bits as i64) } else { v })
+                Ok(if v.tag == TAG_BOOL { PackedValue::int(v.bits as i64) } else { v })
             })
         }
         Node::Cond(c, t, e) => {
             let c = pred(c);
-            with_operand!(arg(t), t => with_operand!(arg(e), e => cond(c, t, e)))
+            with_operand!(operand(t), t => with_operand!(operand(e), e => cond(c, t, e)))
         }
-        Node::IdxK(vs, i, info) => {
-            let vs: Box<[V]> = vs.iter().map(|&v| V::from_value(v)).collect();
-            let (i, name) = (arg(i), info.list.clone());
+        Node::IndexConsts(vs, i, info) => {
+            let vs: Box<[PackedValue]> = vs.iter().map(|&v| PackedValue::from_value(v)).collect();
+            let (i, name) = (operand(i), info.list.clone());
             Box::new(move |s| {
                 let j = i.get(s)?.value();
                 match index_of(vs.len(), j) {
@@ -1506,8 +1504,8 @@ fn generate(n: &Node) -> Fun {
                 }
             })
         }
-        Node::IdxSlot(ss, i, info) => {
-            let (ss, i, name) = (ss.clone(), arg(i), info.list.clone());
+        Node::IndexSlots(ss, i, info) => {
+            let (ss, i, name) = (ss.clone(), operand(i), info.list.clone());
             Box::new(move |s| {
                 let j = i.get(s)?.value();
                 match index_of(ss.len(), j) {
@@ -1516,9 +1514,9 @@ fn generate(n: &Node) -> Fun {
                 }
             })
         }
-        Node::IdxDyn(items, i, info) => {
-            let items: Box<[Arg]> = items.iter().map(arg).collect();
-            let (i, name) = (arg(i), info.list.clone());
+        Node::IndexNodes(items, i, info) => {
+            let items: Box<[AnyOperand]> = items.iter().map(operand).collect();
+            let (i, name) = (operand(i), info.list.clone());
             Box::new(move |s| {
                 let j = i.get(s)?.value();
                 match index_of(items.len(), j) {
@@ -1528,18 +1526,18 @@ fn generate(n: &Node) -> Fun {
             })
         }
         Node::Call1(f, a, sp) => {
-            let (f, a, sp) = (*f, arg(a), *sp);
-            Box::new(move |s| call1(f, a.get(s)?.value()).map(V::from_value).map_err(|e| at(e, sp)))
+            let (f, a, sp) = (*f, operand(a), *sp);
+            Box::new(move |s| call1(f, a.get(s)?.value()).map(PackedValue::from_value).map_err(|e| at(e, sp)))
         }
         Node::Round2(a, b, sp) => {
-            let (a, b, sp) = (arg(a), arg(b), *sp);
+            let (a, b, sp) = (operand(a), operand(b), *sp);
             Box::new(move |s| {
                 let x = a.get(s)?.value();
-                round_n(x, b.get(s)?.value()).map(V::from_value).map_err(|e| at(e, sp))
+                round_n(x, b.get(s)?.value()).map(PackedValue::from_value).map_err(|e| at(e, sp))
             })
         }
         Node::MinMax(is_max, xs) if xs.len() == 2 => {
-            let (a, b) = (arg(&xs[0]), arg(&xs[1]));
+            let (a, b) = (operand(&xs[0]), operand(&xs[1]));
             if *is_max {
                 with_operand!(a, a => with_operand!(b, b => min_max2::<true, _, _>(a, b)))
             } else {
@@ -1548,7 +1546,7 @@ fn generate(n: &Node) -> Fun {
         }
         Node::MinMax(is_max, xs) => {
             let op = if *is_max { CmpOp::Gt } else { CmpOp::Lt };
-            let xs: Box<[Arg]> = xs.iter().map(arg).collect();
+            let xs: Box<[AnyOperand]> = xs.iter().map(operand).collect();
             Box::new(move |s| {
                 let mut best = xs[0].get(s)?;
                 for a in xs[1..].iter() {
@@ -1561,11 +1559,11 @@ fn generate(n: &Node) -> Fun {
             })
         }
         Node::MakeDiv(v, d, m, sp) => {
-            let (v, d, sp) = (arg(v), arg(d), *sp);
+            let (v, d, sp) = (operand(v), operand(d), *sp);
             match m {
                 None => with_operand!(v, v => with_operand!(d, d => make_div(v, d, sp))),
                 Some(m) => {
-                    let m = arg(m);
+                    let m = operand(m);
                     Box::new(move |s| {
                         let x = v.get(s)?;
                         let y = d.get(s)?;
@@ -1629,8 +1627,8 @@ impl<'a> Compiler<'a> {
                     }
                     nodes.push(self.compile(it)?);
                 }
-                if nodes.iter().all(|n| matches!(n, Node::K(_))) {
-                    Ok(Some(ListOf::Consts(nodes.iter().filter_map(Node::konst).collect())))
+                if nodes.iter().all(|n| matches!(n, Node::Const(_))) {
+                    Ok(Some(ListOf::Consts(nodes.iter().filter_map(Node::as_const).collect())))
                 } else if nodes.iter().all(|n| matches!(n, Node::Slot(_))) {
                     let ss = nodes.iter().map(|n| if let Node::Slot(s) = n { *s } else { 0 }).collect();
                     Ok(Some(ListOf::Slots(ss)))
@@ -1646,10 +1644,10 @@ impl<'a> Compiler<'a> {
         let span = a.span;
         let b = |x: &Ast| -> Result<Box<Node>, String> { Ok(Box::new(self.compile(x)?)) };
         let node = match &a.kind {
-            AstKind::Lit(v) => return Ok(Node::K(*v)),
+            AstKind::Lit(v) => return Ok(Node::Const(*v)),
             AstKind::Name(name) => {
                 return match self.binding(name)? {
-                    Binding::Const(v) => Ok(Node::K(v)),
+                    Binding::Const(v) => Ok(Node::Const(v)),
                     Binding::Slot(i) => Ok(Node::Slot(self.slot(name, i)?)),
                     Binding::ConstList(_) | Binding::SlotList(_) => {
                         Err(self.err(&format!("'{name}' is a list; index it, e.g. {name}[0]")))
@@ -1662,20 +1660,20 @@ impl<'a> Compiler<'a> {
                     self.err(&format!("'{}' is not a list and cannot be indexed", self.text(target)))
                 })?;
                 let i = b(index)?;
-                let info = Box::new(IdxInfo { list: self.text(target).into() });
-                match (list, i.konst()) {
+                let info = Box::new(IndexedList { list: self.text(target).into() });
+                match (list, i.as_const()) {
                     // A constant index picks the element now (if it is in range).
                     (ListOf::Slots(ss), Some(k)) => match index_of(ss.len(), k) {
                         Some(j) => return Ok(Node::Slot(ss[j])),
-                        None => Node::IdxSlot(ss.into(), i, info),
+                        None => Node::IndexSlots(ss.into(), i, info),
                     },
                     (ListOf::Nodes(mut ns), Some(k)) => match index_of(ns.len(), k) {
                         Some(j) => return Ok(ns.swap_remove(j)),
-                        None => Node::IdxDyn(ns.into(), i, info),
+                        None => Node::IndexNodes(ns.into(), i, info),
                     },
-                    (ListOf::Consts(vs), _) => Node::IdxK(vs.into(), i, info),
-                    (ListOf::Slots(ss), None) => Node::IdxSlot(ss.into(), i, info),
-                    (ListOf::Nodes(ns), None) => Node::IdxDyn(ns.into(), i, info),
+                    (ListOf::Consts(vs), _) => Node::IndexConsts(vs.into(), i, info),
+                    (ListOf::Slots(ss), None) => Node::IndexSlots(ss.into(), i, info),
+                    (ListOf::Nodes(ns), None) => Node::IndexNodes(ns.into(), i, info),
                 }
             }
             AstKind::Call(f, args) => self.call(*f, args, span)?,
@@ -1696,23 +1694,23 @@ impl<'a> Compiler<'a> {
             }
             AstKind::And(x, y) => {
                 let (x, y) = (b(x)?, b(y)?);
-                match x.konst() {
-                    Some(k) if !k.truthy() => return Ok(Node::K(Value::Bool(false))),
+                match x.as_const() {
+                    Some(k) if !k.truthy() => return Ok(Node::Const(Value::Bool(false))),
                     Some(_) => Node::Truth(y),
                     None => Node::And(x, y),
                 }
             }
             AstKind::Or(x, y) => {
                 let (x, y) = (b(x)?, b(y)?);
-                match x.konst() {
-                    Some(k) if k.truthy() => return Ok(Node::K(Value::Bool(true))),
+                match x.as_const() {
+                    Some(k) if k.truthy() => return Ok(Node::Const(Value::Bool(true))),
                     Some(_) => Node::Truth(y),
                     None => Node::Or(x, y),
                 }
             }
             AstKind::Cond { then, cond, els } => {
                 let (t, c, e) = (self.compile(then)?, self.compile(cond)?, self.compile(els)?);
-                match c.konst() {
+                match c.as_const() {
                     Some(k) => return Ok(if k.truthy() { t } else { e }),
                     None => Node::Cond(Box::new(c), Box::new(t), Box::new(e)),
                 }
@@ -1730,7 +1728,7 @@ impl<'a> Compiler<'a> {
                         self.err(&format!("{}() needs two or more values or one list", func_name(f)))
                     })?;
                     match list {
-                        ListOf::Consts(vs) => vs.into_iter().map(Node::K).collect(),
+                        ListOf::Consts(vs) => vs.into_iter().map(Node::Const).collect(),
                         ListOf::Slots(ss) => ss.into_iter().map(Node::Slot).collect(),
                         ListOf::Nodes(ns) => ns,
                     }
@@ -1741,7 +1739,7 @@ impl<'a> Compiler<'a> {
                     return Err(self.err(&format!("{}() of an empty list", func_name(f))));
                 }
                 if nodes.len() == 1 {
-                    return Ok(nodes.into_iter().next().unwrap_or(Node::K(Value::Int(0))));
+                    return Ok(nodes.into_iter().next().unwrap_or(Node::Const(Value::Int(0))));
                 }
                 Node::MinMax(f == Func::Max, nodes.into())
             }
@@ -1762,11 +1760,11 @@ impl<'a> Compiler<'a> {
 /// failed to fold, like `1 / 0`, can still be skipped by a short-circuit above it.)
 fn fold(n: Node) -> Node {
     fn reads_slots(n: &Node) -> bool {
-        matches!(n, Node::Slot(_) | Node::IdxSlot(..)) || n.children().into_iter().any(reads_slots)
+        matches!(n, Node::Slot(_) | Node::IndexSlots(..)) || n.children().into_iter().any(reads_slots)
     }
-    if !matches!(n, Node::K(_)) && !reads_slots(&n) {
-        if let Ok(v) = n.ev(&[]) {
-            return Node::K(v);
+    if !matches!(n, Node::Const(_)) && !reads_slots(&n) {
+        if let Ok(v) = n.eval(&[]) {
+            return Node::Const(v);
         }
     }
     n
@@ -1784,14 +1782,14 @@ fn int_if_integral(k: Value) -> Value {
 /// Move constant operands of binary operators and comparisons inline.
 fn specialize(n: Node) -> Node {
     match n {
-        Node::Bin(op, a, b, at) => match (a.konst(), b.konst()) {
-            (_, Some(k)) => Node::BinK(op, a, k, at),
-            (Some(k), None) => Node::KBin(op, k, b, at),
+        Node::Bin(op, a, b, at) => match (a.as_const(), b.as_const()) {
+            (_, Some(k)) => Node::BinConst(op, a, k, at),
+            (Some(k), None) => Node::ConstBin(op, k, b, at),
             _ => Node::Bin(op, a, b, at),
         },
-        Node::Cmp(op, a, b) => match (a.konst(), b.konst()) {
-            (_, Some(k)) => Node::CmpK(op, a, int_if_integral(k)),
-            (Some(k), None) => Node::CmpK(op.swapped(), b, int_if_integral(k)),
+        Node::Cmp(op, a, b) => match (a.as_const(), b.as_const()) {
+            (_, Some(k)) => Node::CmpConst(op, a, int_if_integral(k)),
+            (Some(k), None) => Node::CmpConst(op.swapped(), b, int_if_integral(k)),
             _ => Node::Cmp(op, a, b),
         },
         n => n,
@@ -1809,7 +1807,7 @@ struct FaultInner {
     at: Option<Span>,
 }
 type Fault = Box<FaultInner>;
-type R = Result<Value, Fault>;
+type ValueOrFault = Result<Value, Fault>;
 
 #[cold]
 #[inline(never)]
@@ -1844,15 +1842,15 @@ impl Node {
     fn reads_from(&self, null_from: u32) -> bool {
         match self {
             Node::Slot(i) => *i >= null_from,
-            Node::IdxSlot(ss, i, _) => ss.iter().any(|&x| x >= null_from) || i.reads_from(null_from),
+            Node::IndexSlots(ss, i, _) => ss.iter().any(|&x| x >= null_from) || i.reads_from(null_from),
             n => n.children().iter().any(|c| c.reads_from(null_from)),
         }
     }
 
     /// [`Compiled::eval_nullable`]: `and`/`or`/`not` as Kleene's logic, anything else null as
     /// soon as it reads a null slot, else the ordinary evaluation.
-    fn ev3(&self, s: &[Value], null_from: u32) -> Result<Option<Value>, Fault> {
-        let truth = |n: &Node| -> Result<Option<bool>, Fault> { Ok(n.ev3(s, null_from)?.map(|v| v.truthy())) };
+    fn eval_nullable(&self, s: &[Value], null_from: u32) -> Result<Option<Value>, Fault> {
+        let truth = |n: &Node| -> Result<Option<bool>, Fault> { Ok(n.eval_nullable(s, null_from)?.map(|v| v.truthy())) };
         Ok(match self {
             Node::And(a, b) | Node::Or(a, b) => {
                 // the value that decides alone: false for `and`, true for `or`
@@ -1869,39 +1867,39 @@ impl Node {
             Node::Not(a) => truth(a)?.map(|t| Value::Bool(!t)),
             Node::Truth(a) => truth(a)?.map(Value::Bool),
             n if n.reads_from(null_from) => None,
-            n => Some(n.ev(s)?),
+            n => Some(n.eval(s)?),
         })
     }
 
-    fn ev(&self, s: &[Value]) -> R {
+    fn eval(&self, s: &[Value]) -> ValueOrFault {
         match self {
-            Node::K(v) => Ok(*v),
+            Node::Const(v) => Ok(*v),
             Node::Slot(i) => match s.get(*i as usize) {
                 Some(v) => Ok(*v),
                 None => Err(missing_slot(*i, s.len())),
             },
-            Node::BinK(op, a, k, sp) => {
-                let x = a.ev(s)?;
+            Node::BinConst(op, a, k, sp) => {
+                let x = a.eval(s)?;
                 arith(*op, x, *k).map_err(|f| at(f, *sp))
             }
             Node::Bin(op, a, b, sp) => {
-                let x = a.ev(s)?;
-                let y = b.ev(s)?;
+                let x = a.eval(s)?;
+                let y = b.eval(s)?;
                 arith(*op, x, y).map_err(|f| at(f, *sp))
             }
-            Node::KBin(op, k, b, sp) => {
-                let y = b.ev(s)?;
+            Node::ConstBin(op, k, b, sp) => {
+                let y = b.eval(s)?;
                 arith(*op, *k, y).map_err(|f| at(f, *sp))
             }
-            Node::CmpK(op, a, k) => Ok(Value::Bool(compare(*op, a.ev(s)?, *k))),
+            Node::CmpConst(op, a, k) => Ok(Value::Bool(compare(*op, a.eval(s)?, *k))),
             Node::Cmp(op, a, b) => {
-                let x = a.ev(s)?;
-                Ok(Value::Bool(compare(*op, x, b.ev(s)?)))
+                let x = a.eval(s)?;
+                Ok(Value::Bool(compare(*op, x, b.eval(s)?)))
             }
             Node::Chain(first, rest) => {
-                let mut x = first.ev(s)?;
+                let mut x = first.eval(s)?;
                 for (op, n) in rest.iter() {
-                    let y = n.ev(s)?;
+                    let y = n.eval(s)?;
                     if !compare(*op, x, y) {
                         return Ok(Value::Bool(false));
                     }
@@ -1909,54 +1907,54 @@ impl Node {
                 }
                 Ok(Value::Bool(true))
             }
-            Node::And(a, b) => Ok(Value::Bool(a.ev(s)?.truthy() && b.ev(s)?.truthy())),
-            Node::Or(a, b) => Ok(Value::Bool(a.ev(s)?.truthy() || b.ev(s)?.truthy())),
-            Node::Not(a) => Ok(Value::Bool(!a.ev(s)?.truthy())),
-            Node::Truth(a) => Ok(Value::Bool(a.ev(s)?.truthy())),
+            Node::And(a, b) => Ok(Value::Bool(a.eval(s)?.truthy() && b.eval(s)?.truthy())),
+            Node::Or(a, b) => Ok(Value::Bool(a.eval(s)?.truthy() || b.eval(s)?.truthy())),
+            Node::Not(a) => Ok(Value::Bool(!a.eval(s)?.truthy())),
+            Node::Truth(a) => Ok(Value::Bool(a.eval(s)?.truthy())),
             Node::Cond(c, t, e) => {
-                if c.ev(s)?.truthy() {
-                    t.ev(s)
+                if c.eval(s)?.truthy() {
+                    t.eval(s)
                 } else {
-                    e.ev(s)
+                    e.eval(s)
                 }
             }
-            Node::Neg(a, sp) => neg(a.ev(s)?).map_err(|f| at(f, *sp)),
-            Node::Pos(a) => Ok(match a.ev(s)? {
+            Node::Neg(a, sp) => neg(a.eval(s)?).map_err(|f| at(f, *sp)),
+            Node::Pos(a) => Ok(match a.eval(s)? {
                 Value::Bool(b) => Value::Int(b as i64),
                 v => v,
             }),
-            Node::IdxK(vs, i, info) => {
-                let i = i.ev(s)?;
+            Node::IndexConsts(vs, i, info) => {
+                let i = i.eval(s)?;
                 match index_of(vs.len(), i) {
                     Some(j) => Ok(vs[j]),
                     None => Err(index_fault(vs.len(), i, &info.list)),
                 }
             }
-            Node::IdxSlot(ss, i, info) => {
-                let i = i.ev(s)?;
+            Node::IndexSlots(ss, i, info) => {
+                let i = i.eval(s)?;
                 let Some(j) = index_of(ss.len(), i) else { return Err(index_fault(ss.len(), i, &info.list)) };
                 match s.get(ss[j] as usize) {
                     Some(v) => Ok(*v),
                     None => Err(missing_slot(ss[j], s.len())),
                 }
             }
-            Node::IdxDyn(ns, i, info) => {
-                let i = i.ev(s)?;
+            Node::IndexNodes(ns, i, info) => {
+                let i = i.eval(s)?;
                 match index_of(ns.len(), i) {
-                    Some(j) => ns[j].ev(s),
+                    Some(j) => ns[j].eval(s),
                     None => Err(index_fault(ns.len(), i, &info.list)),
                 }
             }
-            Node::Call1(f, a, sp) => call1(*f, a.ev(s)?).map_err(|e| at(e, *sp)),
+            Node::Call1(f, a, sp) => call1(*f, a.eval(s)?).map_err(|e| at(e, *sp)),
             Node::Round2(a, n, sp) => {
-                let x = a.ev(s)?;
-                round_n(x, n.ev(s)?).map_err(|e| at(e, *sp))
+                let x = a.eval(s)?;
+                round_n(x, n.eval(s)?).map_err(|e| at(e, *sp))
             }
             Node::MinMax(is_max, xs) => {
-                let mut best = xs[0].ev(s)?;
+                let mut best = xs[0].eval(s)?;
                 let op = if *is_max { CmpOp::Gt } else { CmpOp::Lt };
                 for n in xs[1..].iter() {
-                    let v = n.ev(s)?;
+                    let v = n.eval(s)?;
                     if compare(op, v, best) {
                         best = v;
                     }
@@ -1964,10 +1962,10 @@ impl Node {
                 Ok(best)
             }
             Node::MakeDiv(v, d, m, sp) => {
-                let v = v.ev(s)?;
-                let d = d.ev(s)?;
+                let v = v.eval(s)?;
+                let d = d.eval(s)?;
                 let m = match m {
-                    Some(m) => Some(m.ev(s)?),
+                    Some(m) => Some(m.eval(s)?),
                     None => None,
                 };
                 make_divisible(v, d, m).map_err(|e| at(e, *sp))
@@ -2003,17 +2001,17 @@ fn index_fault(len: usize, i: Value, list: &str) -> Fault {
 
 /// Numbers for arithmetic: bools count as ints.
 #[derive(Clone, Copy)]
-enum Num {
-    I(i64),
-    F(f64),
+enum Number {
+    Int(i64),
+    Float(f64),
 }
 
 #[inline(always)]
-fn num(v: Value) -> Num {
+fn number(v: Value) -> Number {
     match v {
-        Value::Int(i) => Num::I(i),
-        Value::Float(f) => Num::F(f),
-        Value::Bool(b) => Num::I(b as i64),
+        Value::Int(i) => Number::Int(i),
+        Value::Float(f) => Number::Float(f),
+        Value::Bool(b) => Number::Int(b as i64),
     }
 }
 
@@ -2021,52 +2019,52 @@ fn num(v: Value) -> Num {
 /// through registers and memory as two words (copying an enum with padding piecewise and
 /// reading it back whole stalls store forwarding, which cost more than the arithmetic).
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct V {
+struct PackedValue {
     tag: u64,
     bits: u64,
 }
 
-const T_INT: u64 = 0;
-const T_FLOAT: u64 = 1;
-const T_BOOL: u64 = 2;
+const TAG_INT: u64 = 0;
+const TAG_FLOAT: u64 = 1;
+const TAG_BOOL: u64 = 2;
 
-impl V {
+impl PackedValue {
     #[inline(always)]
-    fn int(i: i64) -> V {
-        V { tag: T_INT, bits: i as u64 }
+    fn int(i: i64) -> PackedValue {
+        PackedValue { tag: TAG_INT, bits: i as u64 }
     }
     #[inline(always)]
-    fn float(f: f64) -> V {
-        V { tag: T_FLOAT, bits: f.to_bits() }
+    fn float(f: f64) -> PackedValue {
+        PackedValue { tag: TAG_FLOAT, bits: f.to_bits() }
     }
     #[inline(always)]
-    fn bool(b: bool) -> V {
-        V { tag: T_BOOL, bits: b as u64 }
+    fn bool(b: bool) -> PackedValue {
+        PackedValue { tag: TAG_BOOL, bits: b as u64 }
     }
     #[inline(always)]
-    fn from_value(v: Value) -> V {
+    fn from_value(v: Value) -> PackedValue {
         match v {
-            Value::Int(i) => V::int(i),
-            Value::Float(f) => V::float(f),
-            Value::Bool(b) => V::bool(b),
+            Value::Int(i) => PackedValue::int(i),
+            Value::Float(f) => PackedValue::float(f),
+            Value::Bool(b) => PackedValue::bool(b),
         }
     }
     #[inline(always)]
     fn value(self) -> Value {
         match self.tag {
-            T_INT => Value::Int(self.bits as i64),
-            T_FLOAT => Value::Float(f64::from_bits(self.bits)),
+            TAG_INT => Value::Int(self.bits as i64),
+            TAG_FLOAT => Value::Float(f64::from_bits(self.bits)),
             _ => Value::Bool(self.bits != 0),
         }
     }
     /// An int or bool (as 0 / 1).
     #[inline(always)]
     fn is_int(self) -> bool {
-        self.tag != T_FLOAT
+        self.tag != TAG_FLOAT
     }
     #[inline(always)]
-    fn f(self) -> f64 {
-        if self.tag == T_FLOAT {
+    fn as_f64(self) -> f64 {
+        if self.tag == TAG_FLOAT {
             f64::from_bits(self.bits)
         } else {
             self.bits as i64 as f64
@@ -2074,7 +2072,7 @@ impl V {
     }
     #[inline(always)]
     fn truthy(self) -> bool {
-        if self.tag == T_FLOAT {
+        if self.tag == TAG_FLOAT {
             f64::from_bits(self.bits) != 0.0
         } else {
             self.bits != 0
@@ -2082,24 +2080,24 @@ impl V {
     }
 }
 
-type RV = Result<V, Fault>;
+type PackedOrFault = Result<PackedValue, Fault>;
 
 #[inline(always)]
-fn arith(op: BinOp, a: Value, b: Value) -> R {
-    arith_v(op, V::from_value(a), V::from_value(b)).map(V::value)
+fn arith(op: BinOp, a: Value, b: Value) -> ValueOrFault {
+    arith_v(op, PackedValue::from_value(a), PackedValue::from_value(b)).map(PackedValue::value)
 }
 
 #[inline(always)]
-fn arith_v(op: BinOp, a: V, b: V) -> RV {
+fn arith_v(op: BinOp, a: PackedValue, b: PackedValue) -> PackedOrFault {
     if a.is_int() && b.is_int() {
         int_arith(op, a.bits as i64, b.bits as i64)
     } else {
-        float_arith(op, a.f(), b.f())
+        float_arith(op, a.as_f64(), b.as_f64())
     }
 }
 
 #[inline(always)]
-fn int_arith(op: BinOp, x: i64, y: i64) -> RV {
+fn int_arith(op: BinOp, x: i64, y: i64) -> PackedOrFault {
     let r = match op {
         BinOp::Add => x.checked_add(y),
         BinOp::Sub => x.checked_sub(y),
@@ -2108,7 +2106,7 @@ fn int_arith(op: BinOp, x: i64, y: i64) -> RV {
             if y == 0 {
                 return Err(fault("division by zero".to_string()));
             }
-            return Ok(V::float(int_true_div(x, y)));
+            return Ok(PackedValue::float(int_true_div(x, y)));
         }
         BinOp::FloorDiv => {
             if y == 0 {
@@ -2122,15 +2120,15 @@ fn int_arith(op: BinOp, x: i64, y: i64) -> RV {
                 return Err(fault("modulo by zero".to_string()));
             }
             if y == -1 {
-                return Ok(V::int(0));
+                return Ok(PackedValue::int(0));
             }
             let r = x % y;
             Some(if r != 0 && ((r < 0) != (y < 0)) { r + y } else { r })
         }
-        BinOp::Pow => return int_pow(x, y).map(V::from_value),
+        BinOp::Pow => return int_pow(x, y).map(PackedValue::from_value),
     };
     match r {
-        Some(v) => Ok(V::int(v)),
+        Some(v) => Ok(PackedValue::int(v)),
         None => Err(overflow(x, op.symbol(), y)),
     }
 }
@@ -2167,7 +2165,7 @@ fn int_true_div_slow(x: i64, y: i64) -> f64 {
 }
 
 #[inline(never)]
-fn int_pow(x: i64, y: i64) -> R {
+fn int_pow(x: i64, y: i64) -> ValueOrFault {
     if y < 0 {
         if x == 0 {
             return Err(fault("0 cannot be raised to a negative power".to_string()));
@@ -2184,8 +2182,8 @@ fn int_pow(x: i64, y: i64) -> R {
 }
 
 #[inline(always)]
-fn float_arith(op: BinOp, x: f64, y: f64) -> RV {
-    Ok(V::float(match op {
+fn float_arith(op: BinOp, x: f64, y: f64) -> PackedOrFault {
+    Ok(PackedValue::float(match op {
         BinOp::Add => x + y,
         BinOp::Sub => x - y,
         BinOp::Mul => x * y,
@@ -2207,7 +2205,7 @@ fn float_arith(op: BinOp, x: f64, y: f64) -> RV {
             }
             py_divmod(x, y).1
         }
-        BinOp::Pow => return float_pow(x, y).map(V::from_value),
+        BinOp::Pow => return float_pow(x, y).map(PackedValue::from_value),
     }))
 }
 
@@ -2236,7 +2234,7 @@ fn py_divmod(vx: f64, wx: f64) -> (f64, f64) {
 }
 
 #[inline(never)]
-fn float_pow(x: f64, y: f64) -> R {
+fn float_pow(x: f64, y: f64) -> ValueOrFault {
     if y == 0.0 {
         return Ok(Value::Float(1.0));
     }
@@ -2254,20 +2252,20 @@ fn float_pow(x: f64, y: f64) -> R {
 }
 
 #[inline(always)]
-fn neg(v: Value) -> R {
-    neg_v(V::from_value(v)).map(V::value)
+fn neg(v: Value) -> ValueOrFault {
+    neg_v(PackedValue::from_value(v)).map(PackedValue::value)
 }
 
 #[inline(always)]
-fn neg_v(v: V) -> RV {
+fn neg_v(v: PackedValue) -> PackedOrFault {
     if v.is_int() {
         let i = v.bits as i64;
         match i.checked_neg() {
-            Some(n) => Ok(V::int(n)),
+            Some(n) => Ok(PackedValue::int(n)),
             None => Err(fault(format!("integer overflow: -({i}) does not fit in 64 bits"))),
         }
     } else {
-        Ok(V::float(-v.f()))
+        Ok(PackedValue::float(-v.as_f64()))
     }
 }
 
@@ -2302,16 +2300,16 @@ fn cmp_int_float(i: i64, f: f64) -> Option<Ordering> {
 
 #[inline(always)]
 fn compare(op: CmpOp, a: Value, b: Value) -> bool {
-    compare_v(op, V::from_value(a), V::from_value(b))
+    compare_v(op, PackedValue::from_value(a), PackedValue::from_value(b))
 }
 
 #[inline(always)]
-fn compare_v(op: CmpOp, a: V, b: V) -> bool {
+fn compare_v(op: CmpOp, a: PackedValue, b: PackedValue) -> bool {
     let ord = match (a.is_int(), b.is_int()) {
         (true, true) => Some((a.bits as i64).cmp(&(b.bits as i64))),
-        (false, false) => a.f().partial_cmp(&b.f()),
-        (true, false) => cmp_int_float(a.bits as i64, b.f()),
-        (false, true) => cmp_int_float(b.bits as i64, a.f()).map(Ordering::reverse),
+        (false, false) => a.as_f64().partial_cmp(&b.as_f64()),
+        (true, false) => cmp_int_float(a.bits as i64, b.as_f64()),
+        (false, true) => cmp_int_float(b.bits as i64, a.as_f64()).map(Ordering::reverse),
     };
     match op {
         CmpOp::Lt => ord == Some(Ordering::Less),
@@ -2325,7 +2323,7 @@ fn compare_v(op: CmpOp, a: V, b: V) -> bool {
 
 /// A float that must become an int (`round`, `ceil`, `floor`, `int`).
 #[inline]
-fn float_to_int(f: f64) -> R {
+fn float_to_int(f: f64) -> ValueOrFault {
     if (-TWO_63..TWO_63).contains(&f) {
         return Ok(Value::Int(f as i64));
     }
@@ -2339,18 +2337,18 @@ fn float_to_int(f: f64) -> R {
 }
 
 #[inline(never)]
-fn call1(f: Func, v: Value) -> R {
-    match (f, num(v)) {
-        (Func::Abs, Num::I(i)) => i
+fn call1(f: Func, v: Value) -> ValueOrFault {
+    match (f, number(v)) {
+        (Func::Abs, Number::Int(i)) => i
             .checked_abs()
             .map(Value::Int)
             .ok_or_else(|| fault(format!("integer overflow: abs({i}) does not fit in 64 bits"))),
-        (Func::Abs, Num::F(x)) => Ok(Value::Float(x.abs())),
-        (Func::Round | Func::Ceil | Func::Floor | Func::Int, Num::I(i)) => Ok(Value::Int(i)),
-        (Func::Round, Num::F(x)) => float_to_int(x.round_ties_even()),
-        (Func::Ceil, Num::F(x)) => float_to_int(x.ceil()),
-        (Func::Floor, Num::F(x)) => float_to_int(x.floor()),
-        (Func::Int, Num::F(x)) => float_to_int(x.trunc()),
+        (Func::Abs, Number::Float(x)) => Ok(Value::Float(x.abs())),
+        (Func::Round | Func::Ceil | Func::Floor | Func::Int, Number::Int(i)) => Ok(Value::Int(i)),
+        (Func::Round, Number::Float(x)) => float_to_int(x.round_ties_even()),
+        (Func::Ceil, Number::Float(x)) => float_to_int(x.ceil()),
+        (Func::Floor, Number::Float(x)) => float_to_int(x.floor()),
+        (Func::Int, Number::Float(x)) => float_to_int(x.trunc()),
         (Func::Float, _) => Ok(Value::Float(v.as_f64())),
         _ => Err(fault(format!("{}() is not a one-argument function", func_name(f)))),
     }
@@ -2377,13 +2375,13 @@ impl fmt::Write for StackBuf {
 /// `round(x, n)` as Python: an int stays an int (rounded to 10^-n for negative n, half to
 /// even); a float is rounded exactly (on its binary value, ties to even) and stays a float.
 #[inline(never)]
-fn round_n(x: Value, n: Value) -> R {
-    let n = match num(n) {
-        Num::I(n) => n,
-        Num::F(_) => return Err(fault(format!("round(): ndigits must be an integer, not {n}"))),
+fn round_n(x: Value, n: Value) -> ValueOrFault {
+    let n = match number(n) {
+        Number::Int(n) => n,
+        Number::Float(_) => return Err(fault(format!("round(): ndigits must be an integer, not {n}"))),
     };
-    match num(x) {
-        Num::I(i) => {
+    match number(x) {
+        Number::Int(i) => {
             if n >= 0 {
                 return Ok(Value::Int(i));
             }
@@ -2400,7 +2398,7 @@ fn round_n(x: Value, n: Value) -> R {
                 .map(Value::Int)
                 .map_err(|_| fault(format!("integer overflow: round({i}, {n}) does not fit in 64 bits")))
         }
-        Num::F(x) => Ok(Value::Float(round_float(x, n))),
+        Number::Float(x) => Ok(Value::Float(round_float(x, n))),
     }
 }
 
@@ -2447,14 +2445,14 @@ fn round_float(x: f64, n: i64) -> f64 {
 /// `make_divisible` with a fast path for an int divisor > 0 and an int (or no) minimum; the
 /// same results as the general [`make_divisible`] (the tests check both).
 #[inline(always)]
-fn make_divisible_v(v: V, d: V, min_value: Option<V>) -> RV {
+fn make_divisible_v(v: PackedValue, d: PackedValue, min_value: Option<PackedValue>) -> PackedOrFault {
     let int_min = match min_value {
         None => true,
-        Some(m) => m.tag == T_INT,
+        Some(m) => m.tag == TAG_INT,
     };
     let di = d.bits as i64;
-    if d.tag == T_INT && di > 0 && int_min {
-        let vf = v.f();
+    if d.tag == TAG_INT && di > 0 && int_min {
+        let vf = v.as_f64();
         let t = vf + di as f64 / 2.0;
         if (-TWO_63..TWO_63).contains(&t) {
             // `t as i64` truncates like int(); di > 0, so div_euclid is Python's `//`.
@@ -2464,16 +2462,16 @@ fn make_divisible_v(v: V, d: V, min_value: Option<V>) -> RV {
                     None => di,
                 };
                 let nv = if p > m { p } else { m };
-                if !compare_v(CmpOp::Lt, V::int(nv), V::float(0.9 * vf)) {
-                    return Ok(V::int(nv));
+                if !compare_v(CmpOp::Lt, PackedValue::int(nv), PackedValue::float(0.9 * vf)) {
+                    return Ok(PackedValue::int(nv));
                 }
                 if let Some(r) = nv.checked_add(di) {
-                    return Ok(V::int(r));
+                    return Ok(PackedValue::int(r));
                 }
             }
         }
     }
-    make_divisible(v.value(), d.value(), min_value.map(V::value)).map(V::from_value)
+    make_divisible(v.value(), d.value(), min_value.map(PackedValue::value)).map(PackedValue::from_value)
 }
 
 /// torchvision's `_make_divisible`, with Python's types:
@@ -2484,11 +2482,11 @@ fn make_divisible_v(v: V, d: V, min_value: Option<V>) -> RV {
 /// return new_v
 /// ```
 #[inline(never)]
-fn make_divisible(v: Value, d: Value, min_value: Option<Value>) -> R {
+fn make_divisible(v: Value, d: Value, min_value: Option<Value>) -> ValueOrFault {
     let half = arith(BinOp::Div, d, Value::Int(2))?;
-    let t = match num(arith(BinOp::Add, v, half)?) {
-        Num::I(i) => Value::Int(i),
-        Num::F(f) => float_to_int(f.trunc())?,
+    let t = match number(arith(BinOp::Add, v, half)?) {
+        Number::Int(i) => Value::Int(i),
+        Number::Float(f) => float_to_int(f.trunc())?,
     };
     let p = arith(BinOp::Mul, arith(BinOp::FloorDiv, t, d)?, d)?;
     let m = min_value.unwrap_or(d);
@@ -2508,10 +2506,10 @@ mod tests {
         None
     }
 
-    /// Evaluate with the bytecode and check the tree walk agrees.
+    /// Evaluate with the tree of closures and check the tree walk agrees.
     fn run(c: &Compiled, slots: &[Value]) -> Result<Value, String> {
         let r = c.eval(slots);
-        assert_eq!(r, c.eval_tree(slots), "{}: bytecode vs tree", c.source());
+        assert_eq!(r, c.eval_tree(slots), "{}: closures vs tree", c.source());
         r
     }
 
@@ -2837,7 +2835,7 @@ mod tests {
         for v in [0.0, 1.0, 3.0, 7.5, 10.0, 15.9, 24.0, 36.0, 67.2, 100.0, 1e6, -5.0, -1e19, 1e300] {
             for d in [1i64, 3, 8, 16] {
                 for m in [None, Some(Int(1)), Some(Int(32))] {
-                    let fast = make_divisible_v(V::float(v), V::int(d), m.map(V::from_value)).map(V::value);
+                    let fast = make_divisible_v(PackedValue::float(v), PackedValue::int(d), m.map(PackedValue::from_value)).map(PackedValue::value);
                     let general = make_divisible(Float(v), Int(d), m);
                     assert_eq!(fast.ok(), general.ok(), "v={v} d={d} m={m:?}");
                 }
@@ -2931,7 +2929,7 @@ mod tests {
         assert_eq!(c.as_const(), None);
         assert_eq!(c.slots(), vec![0]);
         assert_eq!(run(&c, &[Int(5)]), Ok(Int(20)));
-        assert!(matches!(c.root, Node::BinK(BinOp::Mul, _, Int(4), _)), "{:?}", c.root);
+        assert!(matches!(c.root, Node::BinConst(BinOp::Mul, _, Int(4), _)), "{:?}", c.root);
         // A constant condition picks its branch; a constant false `and` drops the right side.
         let c = parse("x if s > 2 else 1 / 0").unwrap().compile(&bind(&env)).unwrap();
         assert!(matches!(c.root, Node::Slot(0)), "{:?}", c.root);
@@ -3162,7 +3160,7 @@ mod tests {
             };
             let (c, k) = (e.compile(&by_slot).unwrap(), e.compile(&by_const).unwrap());
             let r = c.eval(&vals);
-            // Bytecode-free closure tree, tree walk and constant folding all agree (NaN aside).
+            // The tree of closures, the tree walk and constant folding all agree (NaN aside).
             let same = |x: &Result<Value, String>, y: &Result<Value, String>| match (x, y) {
                 (Ok(Float(p)), Ok(Float(q))) => p == q || (p.is_nan() && q.is_nan()),
                 _ => x == y,
