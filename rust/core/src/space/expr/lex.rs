@@ -1,6 +1,6 @@
 //! Tokens, the lexer, and number literals with their units.
 
-use super::error::syntax_error;
+use super::error::{ExprError, ExprErrorKind};
 use super::value::Value;
 
 /// Unit suffixes for number literals.
@@ -78,10 +78,10 @@ pub(super) struct Token {
     pub(super) end: usize,
 }
 
-pub(super) fn lex(src: &str) -> Result<Vec<Token>, String> {
+pub(super) fn lex(src: &str) -> Result<Vec<Token>, Box<ExprError>> {
     let b = src.as_bytes();
     let n = b.len();
-    let err = |pos: usize, msg: &str| syntax_error(src, pos, msg);
+    let err = |pos: usize, kind: ExprErrorKind| ExprError::syntax(src, pos, kind);
     let mut out = Vec::new();
     let mut i = 0;
     while i < n {
@@ -111,7 +111,7 @@ pub(super) fn lex(src: &str) -> Result<Vec<Token>, String> {
                 "true" | "True" => Tok::True,
                 "false" | "False" => Tok::False,
                 w if RESERVED.contains(&w) => {
-                    return Err(err(start, &format!("'{w}' is not supported in expressions")))
+                    return Err(err(start, ExprErrorKind::UnsupportedKeyword { word: w.to_string() }))
                 }
                 _ => Tok::Ident,
             };
@@ -138,16 +138,15 @@ pub(super) fn lex(src: &str) -> Result<Vec<Token>, String> {
             (b'[', _) => (Tok::LBrack, 1),
             (b']', _) => (Tok::RBrack, 1),
             (b',', _) => (Tok::Comma, 1),
-            (b'=', _) => return Err(err(i, "'=' is not a comparison; use '=='")),
-            (b'!', _) => return Err(err(i, "use 'not' instead of '!'")),
-            (b'&', _) => return Err(err(i, "use 'and' instead of '&'")),
-            (b'|', _) => return Err(err(i, "use 'or' instead of '|'")),
-            (b'^', _) => return Err(err(i, "use '**' for powers ('^' is not supported)")),
-            (b'\'', _) | (b'"', _) => return Err(err(i, "strings are not supported")),
-            (b'.', _) => return Err(err(i, "attribute access is not supported")),
+            (b'=', _) => return Err(err(i, ExprErrorKind::Assignment)),
+            (b'!' | b'&' | b'|' | b'^', _) => {
+                return Err(err(i, ExprErrorKind::ForeignOperator { found: c as char }))
+            }
+            (b'\'', _) | (b'"', _) => return Err(err(i, ExprErrorKind::StringLiteral)),
+            (b'.', _) => return Err(err(i, ExprErrorKind::AttributeAccess)),
             _ => {
                 let ch = src[i..].chars().next().unwrap_or('?');
-                return Err(err(i, &format!("unexpected character '{ch}'")));
+                return Err(err(i, ExprErrorKind::UnexpectedCharacter { found: ch }));
             }
         };
         out.push(Token { tok, start, end: i + len });
@@ -160,19 +159,19 @@ pub(super) fn lex(src: &str) -> Result<Vec<Token>, String> {
 }
 
 /// Lex `123`, `1_000`, `1.5`, `.5`, `1.`, `5e6`, `2.5E-3` starting at byte `i`.
-fn lex_number(src: &str, mut i: usize) -> Result<(NumLit, usize), String> {
+fn lex_number(src: &str, mut i: usize) -> Result<(NumLit, usize), Box<ExprError>> {
     let b = src.as_bytes();
     let n = b.len();
     let start = i;
-    let err = |pos: usize, msg: &str| syntax_error(src, pos, msg);
+    let err = |pos: usize, kind: ExprErrorKind| ExprError::syntax(src, pos, kind);
     // Digits with single underscores between them.
-    let run = |mut i: usize, into: &mut String| -> Result<usize, String> {
+    let run = |mut i: usize, into: &mut String| -> Result<usize, Box<ExprError>> {
         let first = i;
         while i < n && (b[i].is_ascii_digit() || b[i] == b'_') {
             if b[i] == b'_' {
                 let ok = i > first && b[i - 1].is_ascii_digit() && i + 1 < n && b[i + 1].is_ascii_digit();
                 if !ok {
-                    return Err(err(i, "'_' in a number must sit between two digits"));
+                    return Err(err(i, ExprErrorKind::MisplacedUnderscore));
                 }
             } else {
                 into.push(b[i] as char);
@@ -206,7 +205,7 @@ fn lex_number(src: &str, mut i: usize) -> Result<(NumLit, usize), String> {
         }
     }
     if !is_float && int_part.len() > 1 && int_part.starts_with('0') && int_part.bytes().any(|d| d != b'0') {
-        return Err(err(start, "leading zeros are not allowed in an integer"));
+        return Err(err(start, ExprErrorKind::LeadingZeros));
     }
     let text = format!(
         "{}.{}e{}",
@@ -220,19 +219,19 @@ fn lex_number(src: &str, mut i: usize) -> Result<(NumLit, usize), String> {
 }
 
 /// The value of a number literal, optionally multiplied by a unit.
-pub(super) fn number_value(lit: &NumLit, unit: Option<u64>) -> Result<Value, String> {
+pub(super) fn number_value(lit: &NumLit, unit: Option<u64>) -> Result<Value, ExprErrorKind> {
     if !lit.is_float {
         let v: i64 =
-            lit.digits.parse().map_err(|_| format!("integer {} does not fit in 64 bits", lit.digits))?;
+            lit.digits.parse().map_err(|_| ExprErrorKind::IntegerLiteralTooLarge { digits: lit.digits.clone() })?;
         return match unit {
             None => Ok(Value::Int(v)),
             Some(u) => v
                 .checked_mul(u as i64)
                 .map(Value::Int)
-                .ok_or_else(|| format!("{v} × {u} does not fit in a 64-bit integer")),
+                .ok_or(ExprErrorKind::UnitProductTooLarge { value: v, unit: u }),
         };
     }
-    let f: f64 = lit.text.parse().map_err(|_| format!("invalid number '{}'", lit.text))?;
+    let f: f64 = lit.text.parse().map_err(|_| ExprErrorKind::InvalidNumber { text: lit.text.clone() })?;
     let Some(u) = unit else { return Ok(Value::Float(f)) };
     // Exact: digits × 10^exp10 × unit, an int when integral and within 64 bits.
     let exact = || -> Option<i64> {

@@ -56,7 +56,11 @@
 //! `lex` and `parse` (text to syntax tree), `resolve` (names to slots, constant folding,
 //! specialisation: the `Node` tree of `tree`), `closures` (the tree of closures `eval` runs),
 //! `tree` (the reference evaluator over `Node`s, also used for folding and nullable evaluation),
-//! `numeric` (Python's number semantics), `error` (faults and their messages).
+//! `numeric` (Python's number semantics), `error` ([`ExprError`]: what went wrong, where; its
+//! `Display` is the message).
+//!
+//! [`parse`], [`Expr::compile`] and [`Compiled::eval`] give their errors as text; `try_parse`,
+//! `Expr::try_compile` and `Compiled::try_eval` give the same errors as an [`ExprError`].
 
 mod closures;
 mod error;
@@ -79,7 +83,8 @@ use numeric::PackedValue;
 use resolve::Compiler;
 use tree::Node;
 
-pub use parse::{parse, Expr};
+pub use error::{ExprError, ExprErrorKind, Found, Overflow};
+pub use parse::{parse, try_parse, Expr};
 pub use value::{Binding, Value};
 
 impl Expr {
@@ -90,8 +95,13 @@ impl Expr {
     /// A constant sub-expression that fails (`1 / 0`) is not folded: like a Python conditional,
     /// `x if ok else 1 / 0` only fails when the failing branch is taken.
     pub fn compile(&self, resolve: &dyn Fn(&str) -> Option<Binding>) -> Result<Compiled, String> {
+        self.try_compile(resolve).map_err(|e| e.to_string())
+    }
+
+    /// [`Expr::compile`] with the error as an [`ExprError`].
+    pub fn try_compile(&self, resolve: &dyn Fn(&str) -> Option<Binding>) -> Result<Compiled, ExprError> {
         let c = Compiler { src: &self.src, resolve };
-        let root = c.compile(&self.ast)?;
+        let root = c.compile(&self.ast).map_err(|e| *e)?;
         let body = Arc::new(closures::body(&root));
         Ok(Compiled { root, body, src: self.src.clone() })
     }
@@ -118,13 +128,22 @@ impl Compiled {
     /// failing part: `division by zero at 'x / (a - b)' in 'x / (a - b) + 1'`.
     #[inline]
     pub fn eval(&self, slots: &[Value]) -> Result<Value, String> {
+        match self.try_eval(slots) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// [`Compiled::eval`] with the error as an [`ExprError`].
+    #[inline]
+    pub fn try_eval(&self, slots: &[Value]) -> Result<Value, ExprError> {
         let r = match &*self.body {
             Body::Value(f) => f(slots).map(PackedValue::value),
             Body::Bool(p) => p(slots).map(Value::Bool),
         };
         match r {
             Ok(v) => Ok(v),
-            Err(f) => Err(describe(&self.src, &f)),
+            Err(f) => Err(describe(&self.src, *f)),
         }
     }
 
@@ -132,13 +151,18 @@ impl Compiled {
     /// `or`, `not` follow Kleene's logic (`false and null` is false, `true or null` is true);
     /// any other operation that reads a null slot is null. None is null.
     pub fn eval_nullable(&self, slots: &[Value], null_from: usize) -> Result<Option<Value>, String> {
-        self.root.eval_nullable(slots, null_from as u32).map_err(|f| describe(&self.src, &f))
+        self.try_eval_nullable(slots, null_from).map_err(|e| e.to_string())
+    }
+
+    /// [`Compiled::eval_nullable`] with the error as an [`ExprError`].
+    pub fn try_eval_nullable(&self, slots: &[Value], null_from: usize) -> Result<Option<Value>, ExprError> {
+        self.root.eval_nullable(slots, null_from as u32).map_err(|f| describe(&self.src, *f))
     }
 
     /// Evaluate by walking the tree (the reference the tree of closures is tested against).
     #[cfg(test)]
     fn eval_tree(&self, slots: &[Value]) -> Result<Value, String> {
-        self.root.eval(slots).map_err(|f| describe(&self.src, &f))
+        self.root.eval(slots).map_err(|f| describe(&self.src, *f).to_string())
     }
 
     /// `Some(v)` if the program is a constant.
@@ -170,4 +194,3 @@ impl Compiled {
         &self.src
     }
 }
-

@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use super::error::{fault, overflow, Fault, ValueOrFault};
+use super::error::{fault, overflow, ExprErrorKind, Fault, Overflow, ValueOrFault};
 use super::parse::{func_name, BinOp, CmpOp, Func};
 use super::value::{Value, TWO_63};
 
@@ -114,20 +114,20 @@ fn int_arith(op: BinOp, x: i64, y: i64) -> PackedOrFault {
         BinOp::Mul => x.checked_mul(y),
         BinOp::Div => {
             if y == 0 {
-                return Err(fault("division by zero".to_string()));
+                return Err(fault(ExprErrorKind::DivisionByZero));
             }
             return Ok(PackedValue::float(int_true_div(x, y)));
         }
         BinOp::FloorDiv => {
             if y == 0 {
-                return Err(fault("division by zero".to_string()));
+                return Err(fault(ExprErrorKind::DivisionByZero));
             }
             // None only for i64::MIN // -1.
             x.checked_div(y).map(|q| if x % y != 0 && ((x < 0) != (y < 0)) { q - 1 } else { q })
         }
         BinOp::Mod => {
             if y == 0 {
-                return Err(fault("modulo by zero".to_string()));
+                return Err(fault(ExprErrorKind::ModuloByZero));
             }
             if y == -1 {
                 return Ok(PackedValue::int(0));
@@ -139,7 +139,7 @@ fn int_arith(op: BinOp, x: i64, y: i64) -> PackedOrFault {
     };
     match r {
         Some(v) => Ok(PackedValue::int(v)),
-        None => Err(overflow(x, op.symbol(), y)),
+        None => Err(overflow(Overflow::Binary { lhs: x, op: op.symbol(), rhs: y })),
     }
 }
 
@@ -178,7 +178,7 @@ fn int_true_div_slow(x: i64, y: i64) -> f64 {
 fn int_pow(x: i64, y: i64) -> ValueOrFault {
     if y < 0 {
         if x == 0 {
-            return Err(fault("0 cannot be raised to a negative power".to_string()));
+            return Err(fault(ExprErrorKind::ZeroToNegativePower { base: Value::Int(0) }));
         }
         return float_pow(x as f64, y as f64);
     }
@@ -188,7 +188,7 @@ fn int_pow(x: i64, y: i64) -> ValueOrFault {
         -1 => Some(if y % 2 == 0 { 1 } else { -1 }),
         _ => u32::try_from(y).ok().and_then(|e| x.checked_pow(e)),
     };
-    r.map(Value::Int).ok_or_else(|| overflow(x, "**", y))
+    r.map(Value::Int).ok_or_else(|| overflow(Overflow::Binary { lhs: x, op: "**", rhs: y }))
 }
 
 #[inline(always)]
@@ -199,19 +199,19 @@ fn float_arith(op: BinOp, x: f64, y: f64) -> PackedOrFault {
         BinOp::Mul => x * y,
         BinOp::Div => {
             if y == 0.0 {
-                return Err(fault("division by zero".to_string()));
+                return Err(fault(ExprErrorKind::DivisionByZero));
             }
             x / y
         }
         BinOp::FloorDiv => {
             if y == 0.0 {
-                return Err(fault("division by zero".to_string()));
+                return Err(fault(ExprErrorKind::DivisionByZero));
             }
             py_divmod(x, y).0
         }
         BinOp::Mod => {
             if y == 0.0 {
-                return Err(fault("modulo by zero".to_string()));
+                return Err(fault(ExprErrorKind::ModuloByZero));
             }
             py_divmod(x, y).1
         }
@@ -249,14 +249,14 @@ fn float_pow(x: f64, y: f64) -> ValueOrFault {
         return Ok(Value::Float(1.0));
     }
     if x == 0.0 && y < 0.0 {
-        return Err(fault("0.0 cannot be raised to a negative power".to_string()));
+        return Err(fault(ExprErrorKind::ZeroToNegativePower { base: Value::Float(0.0) }));
     }
     if x < 0.0 && y.is_finite() && y.fract() != 0.0 {
-        return Err(fault(format!("{} ** {} is a complex number", Value::Float(x), Value::Float(y))));
+        return Err(fault(ExprErrorKind::ComplexPower { base: x, exponent: y }));
     }
     let r = x.powf(y);
     if r.is_infinite() && x.is_finite() && y.is_finite() {
-        return Err(fault(format!("{} ** {} is too large for a float", Value::Float(x), Value::Float(y))));
+        return Err(fault(ExprErrorKind::FloatPowerTooLarge { base: x, exponent: y }));
     }
     Ok(Value::Float(r))
 }
@@ -272,7 +272,7 @@ pub(super) fn neg_packed(v: PackedValue) -> PackedOrFault {
         let i = v.bits as i64;
         match i.checked_neg() {
             Some(n) => Ok(PackedValue::int(n)),
-            None => Err(fault(format!("integer overflow: -({i}) does not fit in 64 bits"))),
+            None => Err(overflow(Overflow::Negation(i))),
         }
     } else {
         Ok(PackedValue::float(-v.as_f64()))
@@ -337,13 +337,11 @@ fn float_to_int(f: f64) -> ValueOrFault {
     if (-TWO_63..TWO_63).contains(&f) {
         return Ok(Value::Int(f as i64));
     }
-    Err(fault(if f.is_nan() {
-        "cannot convert nan to an integer".to_string()
-    } else if f.is_infinite() {
-        format!("cannot convert {} to an integer", Value::Float(f))
+    Err(if f.is_finite() {
+        overflow(Overflow::Float(f))
     } else {
-        format!("integer overflow: {} does not fit in 64 bits", Value::Float(f))
-    }))
+        fault(ExprErrorKind::NotConvertibleToInt { value: f })
+    })
 }
 
 #[inline(never)]
@@ -352,7 +350,7 @@ pub(super) fn call1(f: Func, v: Value) -> ValueOrFault {
         (Func::Abs, Number::Int(i)) => i
             .checked_abs()
             .map(Value::Int)
-            .ok_or_else(|| fault(format!("integer overflow: abs({i}) does not fit in 64 bits"))),
+            .ok_or_else(|| overflow(Overflow::Abs(i))),
         (Func::Abs, Number::Float(x)) => Ok(Value::Float(x.abs())),
         (Func::Round | Func::Ceil | Func::Floor | Func::Int, Number::Int(i)) => Ok(Value::Int(i)),
         (Func::Round, Number::Float(x)) => float_to_int(x.round_ties_even()),
@@ -360,7 +358,7 @@ pub(super) fn call1(f: Func, v: Value) -> ValueOrFault {
         (Func::Floor, Number::Float(x)) => float_to_int(x.floor()),
         (Func::Int, Number::Float(x)) => float_to_int(x.trunc()),
         (Func::Float, _) => Ok(Value::Float(v.as_f64())),
-        _ => Err(fault(format!("{}() is not a one-argument function", func_name(f)))),
+        _ => Err(fault(ExprErrorKind::NotOneArgumentFunction { function: func_name(f) })),
     }
 }
 
@@ -388,7 +386,7 @@ impl fmt::Write for StackBuf {
 pub(super) fn round_n(x: Value, n: Value) -> ValueOrFault {
     let n = match number(n) {
         Number::Int(n) => n,
-        Number::Float(_) => return Err(fault(format!("round(): ndigits must be an integer, not {n}"))),
+        Number::Float(_) => return Err(fault(ExprErrorKind::RoundDigitsNotInteger { ndigits: n })),
     };
     match number(x) {
         Number::Int(i) => {
@@ -406,7 +404,7 @@ pub(super) fn round_n(x: Value, n: Value) -> ValueOrFault {
             let v = if up { lower + q } else { lower };
             i64::try_from(v)
                 .map(Value::Int)
-                .map_err(|_| fault(format!("integer overflow: round({i}, {n}) does not fit in 64 bits")))
+                .map_err(|_| overflow(Overflow::Round { value: i as i64, ndigits: n }))
         }
         Number::Float(x) => Ok(Value::Float(round_float(x, n))),
     }

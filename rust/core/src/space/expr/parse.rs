@@ -1,6 +1,6 @@
 //! The syntax tree and the recursive-descent parser that builds it from the tokens of `lex`.
 
-use super::error::syntax_error;
+use super::error::{ExprError, ExprErrorKind, Found};
 use super::lex::{lex, number_value, Tok, Token, UNITS};
 use super::value::Value;
 
@@ -86,9 +86,6 @@ pub(super) fn func_name(f: Func) -> &'static str {
     FUNCS.iter().find(|e| e.1 == f).map(|e| e.0).unwrap_or("?")
 }
 
-pub(super) fn func_list() -> String {
-    FUNCS.iter().map(|e| e.0).collect::<Vec<_>>().join(", ")
-}
 
 /// Deepest nesting of parentheses / brackets / unary operators the parser recurses into.
 const MAX_NESTING: u32 = 64;
@@ -155,11 +152,21 @@ pub struct Expr {
 /// Parse an expression. Errors quote the source and give a column, e.g.
 /// `in 'width[s] * ': expected an operand at column 11`.
 pub fn parse(src: &str) -> Result<Expr, String> {
+    try_parse(src).map_err(|e| e.to_string())
+}
+
+/// [`parse`] with the error as an [`ExprError`].
+pub fn try_parse(src: &str) -> Result<Expr, ExprError> {
+    parse_boxed(src).map_err(|e| *e)
+}
+
+fn parse_boxed(src: &str) -> Result<Expr, Box<ExprError>> {
+    let whole = |kind| Box::new(ExprError { kind, expression: src.to_string(), span: None });
     if src.trim().is_empty() {
-        return Err(format!("in '{src}': empty expression"));
+        return Err(whole(ExprErrorKind::Empty));
     }
     if src.len() > u32::MAX as usize / 2 {
-        return Err("expression too long".to_string());
+        return Err(whole(ExprErrorKind::TooLong));
     }
     let toks = lex(src)?;
     let mut p = Parser { src, toks, pos: 0, nesting: 0 };
@@ -167,9 +174,9 @@ pub fn parse(src: &str) -> Result<Expr, String> {
     let t = p.peek_token();
     match t.tok {
         Tok::Eof => Ok(Expr { src: src.to_string(), ast }),
-        Tok::RParen => Err(p.err(t.start, "unmatched ')'")),
-        Tok::RBrack => Err(p.err(t.start, "unmatched ']'")),
-        _ => Err(p.err(t.start, &format!("expected an operator, found {}", p.describe(t)))),
+        Tok::RParen => Err(p.err(t.start, ExprErrorKind::Unmatched { close: ')' })),
+        Tok::RBrack => Err(p.err(t.start, ExprErrorKind::Unmatched { close: ']' })),
+        _ => Err(p.err(t.start, ExprErrorKind::ExpectedOperator { found: p.found(&t) })),
     }
 }
 
@@ -181,8 +188,8 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn err(&self, pos: usize, msg: &str) -> String {
-        syntax_error(self.src, pos, msg)
+    fn err(&self, pos: usize, kind: ExprErrorKind) -> Box<ExprError> {
+        ExprError::syntax(self.src, pos, kind)
     }
 
     fn peek_token(&self) -> Token {
@@ -201,18 +208,18 @@ impl<'a> Parser<'a> {
         t
     }
 
-    fn describe(&self, t: Token) -> String {
+    fn found(&self, t: &Token) -> Found {
         match t.tok {
-            Tok::Eof => "end of input".to_string(),
-            _ => format!("'{}'", &self.src[t.start..t.end]),
+            Tok::Eof => Found::EndOfInput,
+            _ => Found::Token(self.src[t.start..t.end].to_string()),
         }
     }
 
-    fn enter(&mut self) -> Result<(), String> {
+    fn enter(&mut self) -> Result<(), Box<ExprError>> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
             let at = self.peek_token().start;
-            return Err(self.err(at, &format!("expression nested more than {MAX_NESTING} levels deep")));
+            return Err(self.err(at, ExprErrorKind::NestedTooDeep { limit: MAX_NESTING }));
         }
         Ok(())
     }
@@ -221,21 +228,21 @@ impl<'a> Parser<'a> {
         self.nesting -= 1;
     }
 
-    fn node(&self, kind: AstKind, start: usize, end: usize) -> Result<Ast, String> {
+    fn node(&self, kind: AstKind, start: usize, end: usize) -> Result<Ast, Box<ExprError>> {
         let depth = 1 + kind.children().iter().map(|c| c.depth).max().unwrap_or(0);
         if depth > MAX_DEPTH {
-            return Err(self.err(start, &format!("expression nested more than {MAX_DEPTH} levels deep")));
+            return Err(self.err(start, ExprErrorKind::NestedTooDeep { limit: MAX_DEPTH }));
         }
         Ok(Ast { kind, span: (start as u32, end as u32), depth })
     }
 
-    fn bin(&self, kind: fn(Box<Ast>, Box<Ast>) -> AstKind, a: Ast, b: Ast) -> Result<Ast, String> {
+    fn bin(&self, kind: fn(Box<Ast>, Box<Ast>) -> AstKind, a: Ast, b: Ast) -> Result<Ast, Box<ExprError>> {
         let (s, e) = (a.span.0 as usize, b.span.1 as usize);
         self.node(kind(Box::new(a), Box::new(b)), s, e)
     }
 
     /// `then if cond else els` (lowest precedence, right-associative).
-    fn expr(&mut self) -> Result<Ast, String> {
+    fn expr(&mut self) -> Result<Ast, Box<ExprError>> {
         self.enter()?;
         let then = self.or()?;
         let r = if *self.peek() == Tok::If {
@@ -243,9 +250,7 @@ impl<'a> Parser<'a> {
             let cond = self.or()?;
             let t = self.peek_token();
             if t.tok != Tok::Else {
-                return Err(
-                    self.err(t.start, &format!("expected 'else', found {}", self.describe(t.clone())))
-                );
+                return Err(self.err(t.start, ExprErrorKind::ExpectedElse { found: self.found(&t) }));
             }
             self.bump();
             let els = self.expr()?;
@@ -258,7 +263,7 @@ impl<'a> Parser<'a> {
         Ok(r)
     }
 
-    fn or(&mut self) -> Result<Ast, String> {
+    fn or(&mut self) -> Result<Ast, Box<ExprError>> {
         let mut a = self.and()?;
         while *self.peek() == Tok::Or {
             self.bump();
@@ -268,7 +273,7 @@ impl<'a> Parser<'a> {
         Ok(a)
     }
 
-    fn and(&mut self) -> Result<Ast, String> {
+    fn and(&mut self) -> Result<Ast, Box<ExprError>> {
         let mut a = self.not()?;
         while *self.peek() == Tok::And {
             self.bump();
@@ -278,7 +283,7 @@ impl<'a> Parser<'a> {
         Ok(a)
     }
 
-    fn not(&mut self) -> Result<Ast, String> {
+    fn not(&mut self) -> Result<Ast, Box<ExprError>> {
         if *self.peek() == Tok::Not {
             let t = self.bump();
             self.enter()?;
@@ -290,7 +295,7 @@ impl<'a> Parser<'a> {
         self.comparison()
     }
 
-    fn comparison(&mut self) -> Result<Ast, String> {
+    fn comparison(&mut self) -> Result<Ast, Box<ExprError>> {
         let first = self.arith()?;
         let mut rest = Vec::new();
         loop {
@@ -313,7 +318,7 @@ impl<'a> Parser<'a> {
         self.node(AstKind::Cmp(Box::new(first), rest), s, e)
     }
 
-    fn arith(&mut self) -> Result<Ast, String> {
+    fn arith(&mut self) -> Result<Ast, Box<ExprError>> {
         self.left_assoc(Self::term, |t| match t {
             Tok::Plus => Some(BinOp::Add),
             Tok::Minus => Some(BinOp::Sub),
@@ -321,7 +326,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn term(&mut self) -> Result<Ast, String> {
+    fn term(&mut self) -> Result<Ast, Box<ExprError>> {
         self.left_assoc(Self::unary, |t| match t {
             Tok::Star => Some(BinOp::Mul),
             Tok::Slash => Some(BinOp::Div),
@@ -332,7 +337,7 @@ impl<'a> Parser<'a> {
     }
 
     /// One left-associative level: `operand (op operand)*`, ops chosen by `op_of`.
-    fn left_assoc(&mut self, operand: fn(&mut Self) -> Result<Ast, String>, op_of: fn(&Tok) -> Option<BinOp>) -> Result<Ast, String> {
+    fn left_assoc(&mut self, operand: fn(&mut Self) -> Result<Ast, Box<ExprError>>, op_of: fn(&Tok) -> Option<BinOp>) -> Result<Ast, Box<ExprError>> {
         let mut a = operand(self)?;
         while let Some(op) = op_of(self.peek()) {
             self.bump();
@@ -344,7 +349,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Unary `-` / `+`; binds looser than `**` on its right: `-2**2` is `-(2**2)`.
-    fn unary(&mut self) -> Result<Ast, String> {
+    fn unary(&mut self) -> Result<Ast, Box<ExprError>> {
         let neg = match self.peek() {
             Tok::Minus => true,
             Tok::Plus => false,
@@ -360,7 +365,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `postfix ** unary` (right-associative: `2**3**2` is `2**9`).
-    fn power(&mut self) -> Result<Ast, String> {
+    fn power(&mut self) -> Result<Ast, Box<ExprError>> {
         let base = self.postfix()?;
         if *self.peek() != Tok::DStar {
             return Ok(base);
@@ -373,7 +378,7 @@ impl<'a> Parser<'a> {
         self.node(AstKind::Bin(BinOp::Pow, Box::new(base), Box::new(exp)), s, e)
     }
 
-    fn postfix(&mut self) -> Result<Ast, String> {
+    fn postfix(&mut self) -> Result<Ast, Box<ExprError>> {
         let mut a = self.atom()?;
         while *self.peek() == Tok::LBrack {
             let open = self.bump();
@@ -388,27 +393,22 @@ impl<'a> Parser<'a> {
     }
 
     /// Expect the closing `)` / `]` of `open`.
-    fn close(&mut self, tok: Tok, ch: char, open: &Token) -> Result<Token, String> {
+    fn close(&mut self, tok: Tok, ch: char, open: &Token) -> Result<Token, Box<ExprError>> {
         let t = self.peek_token();
         if t.tok == tok {
             return Ok(self.bump());
         }
-        let o = &self.src[open.start..open.end];
+        let open_char = self.src[open.start..].chars().next().unwrap_or('(');
         if t.tok == Tok::Eof {
-            return Err(self.err(open.start, &format!("unclosed '{o}'")));
+            return Err(self.err(open.start, ExprErrorKind::Unclosed { open: open_char }));
         }
-        let col = self.src[..open.start].chars().count() + 1;
-        Err(self.err(
-            t.start,
-            &format!(
-                "expected ',' or '{ch}' to close the '{o}' at column {col}, found {}",
-                self.describe(t.clone())
-            ),
-        ))
+        let open_column = self.src[..open.start].chars().count() + 1;
+        let found = self.found(&t);
+        Err(self.err(t.start, ExprErrorKind::ExpectedClose { open: open_char, close: ch, open_column, found }))
     }
 
     /// Comma-separated expressions up to the closing token (a trailing comma is allowed).
-    fn items(&mut self, close: Tok, ch: char, open: &Token) -> Result<(Vec<Ast>, Token), String> {
+    fn items(&mut self, close: Tok, ch: char, open: &Token) -> Result<(Vec<Ast>, Token), Box<ExprError>> {
         let mut items = Vec::new();
         if *self.peek() == close {
             return Ok((items, self.bump()));
@@ -428,7 +428,7 @@ impl<'a> Parser<'a> {
         Ok((items, end))
     }
 
-    fn atom(&mut self) -> Result<Ast, String> {
+    fn atom(&mut self) -> Result<Ast, Box<ExprError>> {
         let t = self.bump();
         match &t.tok {
             Tok::Num(lit) => {
@@ -445,15 +445,13 @@ impl<'a> Parser<'a> {
                             self.bump();
                         }
                         None => {
-                            let known = UNITS.iter().map(|u| u.0).collect::<Vec<_>>().join(" ");
-                            return Err(self.err(
-                                next.start,
-                                &format!("'{word}' after a number is not a unit (units: {known})"),
-                            ));
+                            let units = UNITS.iter().map(|u| u.0).collect();
+                            let word = word.to_string();
+                            return Err(self.err(next.start, ExprErrorKind::NotAUnit { word, units }));
                         }
                     }
                 }
-                let v = number_value(&lit, unit).map_err(|m| self.err(t.start, &m))?;
+                let v = number_value(&lit, unit).map_err(|kind| self.err(t.start, kind))?;
                 self.node(AstKind::Lit(v), t.start, end)
             }
             Tok::True => self.node(AstKind::Lit(Value::Bool(true)), t.start, t.end),
@@ -464,21 +462,17 @@ impl<'a> Parser<'a> {
                     return self.node(AstKind::Name(name.to_string()), t.start, t.end);
                 }
                 let Some(&(_, f, lo, hi)) = FUNCS.iter().find(|e| e.0 == name) else {
-                    return Err(
-                        self.err(t.start, &format!("unknown function '{name}' (functions: {})", func_list()))
-                    );
+                    let (name, functions) = (name.to_string(), FUNCS.iter().map(|e| e.0).collect());
+                    return Err(self.err(t.start, ExprErrorKind::UnknownFunction { name, functions }));
                 };
                 let open = self.bump();
                 self.enter()?;
                 let (args, close) = self.items(Tok::RParen, ')', &open)?;
                 self.leave();
                 if args.len() < lo || args.len() > hi {
-                    let want = match (lo, hi) {
-                        (l, h) if l == h => format!("{l} argument{}", if l == 1 { "" } else { "s" }),
-                        (l, usize::MAX) => format!("at least {l} argument{}", if l == 1 { "" } else { "s" }),
-                        (l, h) => format!("{l} to {h} arguments"),
-                    };
-                    return Err(self.err(t.start, &format!("{name}() takes {want}, got {}", args.len())));
+                    let max = if hi == usize::MAX { None } else { Some(hi) };
+                    let kind = ExprErrorKind::WrongArity { function: name.to_string(), min: lo, max, got: args.len() };
+                    return Err(self.err(t.start, kind));
                 }
                 self.node(AstKind::Call(f, args), t.start, close.end)
             }
@@ -497,8 +491,7 @@ impl<'a> Parser<'a> {
                 self.leave();
                 self.node(AstKind::List(items), t.start, close.end)
             }
-            Tok::Eof => Err(self.err(t.start, "expected an operand")),
-            _ => Err(self.err(t.start, &format!("expected an operand, found {}", self.describe(t.clone())))),
+            _ => Err(self.err(t.start, ExprErrorKind::ExpectedOperand { found: self.found(&t) })),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! From syntax tree to `Node` tree: names resolved to constants and slots, constant
 //! sub-expressions folded, constant operands moved inline.
 
+use super::error::{ExprError, ExprErrorKind};
 use super::parse::{func_name, Ast, AstKind, Func, Span};
 use super::tree::{index_of, IndexedList, Node};
 use super::value::{Binding, Value, TWO_63};
@@ -19,24 +20,25 @@ enum ListOf {
 }
 
 impl<'a> Compiler<'a> {
-    fn err(&self, msg: &str) -> String {
-        format!("{msg} in '{}'", self.src.trim())
+    /// A name error: it concerns the whole expression, so it has no span.
+    fn err(&self, kind: ExprErrorKind) -> Box<ExprError> {
+        Box::new(ExprError { kind, expression: self.src.to_string(), span: None })
     }
 
     fn text(&self, a: &Ast) -> &str {
         &self.src[a.span.0 as usize..a.span.1 as usize]
     }
 
-    fn slot(&self, name: &str, i: usize) -> Result<u32, String> {
-        u32::try_from(i).map_err(|_| self.err(&format!("slot {i} of '{name}' is out of range")))
+    fn slot(&self, name: &str, i: usize) -> Result<u32, Box<ExprError>> {
+        u32::try_from(i).map_err(|_| self.err(ExprErrorKind::SlotOutOfRange { name: name.to_string(), slot: i }))
     }
 
-    fn binding(&self, name: &str) -> Result<Binding, String> {
-        (self.resolve)(name).ok_or_else(|| self.err(&format!("unknown variable '{name}'")))
+    fn binding(&self, name: &str) -> Result<Binding, Box<ExprError>> {
+        (self.resolve)(name).ok_or_else(|| self.err(ExprErrorKind::UnknownVariable { name: name.to_string() }))
     }
 
     /// Compile `a` as a list (a list-bound name or a list literal), or None if it is not one.
-    fn list(&self, a: &Ast) -> Result<Option<ListOf>, String> {
+    fn list(&self, a: &Ast) -> Result<Option<ListOf>, Box<ExprError>> {
         match &a.kind {
             AstKind::Name(name) => match self.binding(name)? {
                 Binding::ConstList(vs) => Ok(Some(ListOf::Consts(vs))),
@@ -50,7 +52,7 @@ impl<'a> Compiler<'a> {
                 let mut nodes = Vec::with_capacity(items.len());
                 for it in items {
                     if matches!(it.kind, AstKind::List(_)) {
-                        return Err(self.err("nested lists are not supported"));
+                        return Err(self.err(ExprErrorKind::NestedList));
                     }
                     nodes.push(self.compile(it)?);
                 }
@@ -67,9 +69,9 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    pub(super) fn compile(&self, a: &Ast) -> Result<Node, String> {
+    pub(super) fn compile(&self, a: &Ast) -> Result<Node, Box<ExprError>> {
         let span = a.span;
-        let b = |x: &Ast| -> Result<Box<Node>, String> { Ok(Box::new(self.compile(x)?)) };
+        let b = |x: &Ast| -> Result<Box<Node>, Box<ExprError>> { Ok(Box::new(self.compile(x)?)) };
         let node = match &a.kind {
             AstKind::Lit(v) => return Ok(Node::Const(*v)),
             AstKind::Name(name) => {
@@ -77,15 +79,15 @@ impl<'a> Compiler<'a> {
                     Binding::Const(v) => Ok(Node::Const(v)),
                     Binding::Slot(i) => Ok(Node::Slot(self.slot(name, i)?)),
                     Binding::ConstList(_) | Binding::SlotList(_) => {
-                        Err(self.err(&format!("'{name}' is a list; index it, e.g. {name}[0]")))
+                        Err(self.err(ExprErrorKind::ListNotIndexed { name: name.clone() }))
                     }
                 }
             }
-            AstKind::List(_) => return Err(self.err("a list can only be indexed or passed to min()/max()")),
+            AstKind::List(_) => return Err(self.err(ExprErrorKind::UnindexedList)),
             AstKind::Index(target, index) => {
-                let list = self.list(target)?.ok_or_else(|| {
-                    self.err(&format!("'{}' is not a list and cannot be indexed", self.text(target)))
-                })?;
+                let list = self
+                    .list(target)?
+                    .ok_or_else(|| self.err(ExprErrorKind::NotAList { text: self.text(target).to_string() }))?;
                 let i = b(index)?;
                 let info = Box::new(IndexedList { list: self.text(target).into() });
                 match (list, i.as_const()) {
@@ -115,7 +117,7 @@ impl<'a> Compiler<'a> {
                     let rest =
                         rest.iter()
                             .map(|(op, x)| Ok((*op, self.compile(x)?)))
-                            .collect::<Result<Vec<_>, String>>()?;
+                            .collect::<Result<Vec<_>, Box<ExprError>>>()?;
                     Node::Chain(b(first)?, rest.into())
                 }
             }
@@ -146,14 +148,14 @@ impl<'a> Compiler<'a> {
         Ok(specialize(fold(node)))
     }
 
-    fn call(&self, f: Func, args: &[Ast], span: Span) -> Result<Node, String> {
-        let b = |x: &Ast| -> Result<Box<Node>, String> { Ok(Box::new(self.compile(x)?)) };
+    fn call(&self, f: Func, args: &[Ast], span: Span) -> Result<Node, Box<ExprError>> {
+        let b = |x: &Ast| -> Result<Box<Node>, Box<ExprError>> { Ok(Box::new(self.compile(x)?)) };
         Ok(match f {
             Func::Min | Func::Max => {
                 let nodes: Vec<Node> = if args.len() == 1 {
-                    let list = self.list(&args[0])?.ok_or_else(|| {
-                        self.err(&format!("{}() needs two or more values or one list", func_name(f)))
-                    })?;
+                    let list = self
+                        .list(&args[0])?
+                        .ok_or_else(|| self.err(ExprErrorKind::MinMaxNeedsValues { function: func_name(f) }))?;
                     match list {
                         ListOf::Consts(vs) => vs.into_iter().map(Node::Const).collect(),
                         ListOf::Slots(ss) => ss.into_iter().map(Node::Slot).collect(),
@@ -163,7 +165,7 @@ impl<'a> Compiler<'a> {
                     args.iter().map(|x| self.compile(x)).collect::<Result<_, _>>()?
                 };
                 if nodes.is_empty() {
-                    return Err(self.err(&format!("{}() of an empty list", func_name(f))));
+                    return Err(self.err(ExprErrorKind::MinMaxOfEmptyList { function: func_name(f) }));
                 }
                 if nodes.len() == 1 {
                     return Ok(nodes.into_iter().next().unwrap_or(Node::Const(Value::Int(0))));

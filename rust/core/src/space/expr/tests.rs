@@ -757,3 +757,57 @@ fn bench_eval() {
         println!("{ns:>6.2} ns/eval  {src}  = {expect}");
     }
 }
+
+/// The structured error carries the data its message is made from, and the message is the one
+/// the string API gives.
+#[test]
+fn errors_carry_their_data() {
+    let e = try_parse("round(1, 2, 3)").unwrap_err();
+    assert_eq!(
+        e.kind,
+        ExprErrorKind::WrongArity { function: "round".to_string(), min: 1, max: Some(2), got: 3 }
+    );
+    assert_eq!(e.span, Some((0, 0)));
+    assert_eq!(e.to_string(), parse("round(1, 2, 3)").unwrap_err());
+    let e = try_parse("max()").unwrap_err();
+    assert_eq!(e.kind, ExprErrorKind::WrongArity { function: "max".to_string(), min: 1, max: None, got: 0 });
+    assert_eq!(e.to_string(), "in 'max()': max() takes at least 1 argument, got 0 at column 1");
+    let e = try_parse("1 + foo(2)").unwrap_err();
+    let ExprErrorKind::UnknownFunction { name, functions } = &e.kind else { panic!("{e:?}") };
+    assert_eq!(name, "foo");
+    assert!(functions.contains(&"make_divisible"), "{functions:?}");
+    assert_eq!(e.span, Some((4, 4)));
+    let e = try_parse("(1 + 2 3)").unwrap_err();
+    assert_eq!(
+        e.kind,
+        ExprErrorKind::ExpectedClose { open: '(', close: ')', open_column: 1, found: Found::Token("3".to_string()) }
+    );
+    assert_eq!(try_parse("  ").unwrap_err().kind, ExprErrorKind::Empty);
+    assert_eq!(try_parse("x &").unwrap_err().kind, ExprErrorKind::ForeignOperator { found: '&' });
+
+    let e = parse("foo * 2").unwrap().try_compile(&no_names).unwrap_err();
+    assert_eq!(e.kind, ExprErrorKind::UnknownVariable { name: "foo".to_string() });
+    assert_eq!((e.expression.as_str(), e.span), ("foo * 2", None));
+
+    let names = |n: &str| match n {
+        "x" => Some(Binding::Slot(0)),
+        "a" => Some(Binding::Slot(1)),
+        "width" => Some(Binding::ConstList(vec![Int(16), Int(24)])),
+        _ => None,
+    };
+    let c = parse(" x / (a - 1) + width[a] ").unwrap().try_compile(&names).unwrap();
+    let e = c.try_eval(&[Int(1), Int(1)]).unwrap_err();
+    assert_eq!(e.kind, ExprErrorKind::DivisionByZero);
+    let (s, end) = e.span.unwrap();
+    assert_eq!(&e.expression[s..end], "x / (a - 1)");
+    assert_eq!(e.to_string(), "division by zero at 'x / (a - 1)' in 'x / (a - 1) + width[a]'");
+    let e = c.try_eval(&[Int(1), Int(2)]).unwrap_err();
+    assert_eq!(e.kind, ExprErrorKind::IndexOutOfRange { list: "width".to_string(), index: Int(2), len: 2 });
+    assert_eq!(c.try_eval_nullable(&[Int(1), Int(1)], 2).unwrap_err().kind, ExprErrorKind::DivisionByZero);
+    let e = parse("x * 2").unwrap().try_compile(&names).unwrap().try_eval(&[Int(i64::MAX)]).unwrap_err();
+    assert_eq!(e.kind, ExprErrorKind::IntegerOverflow(Overflow::Binary { lhs: i64::MAX, op: "*", rhs: 2 }));
+    assert_eq!(e.to_string(), "integer overflow: 9223372036854775807 * 2 does not fit in 64 bits in 'x * 2'");
+
+    fn is_error<E: std::error::Error + Clone + PartialEq>(_: &E) {}
+    is_error(&e);
+}

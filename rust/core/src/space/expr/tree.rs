@@ -2,7 +2,7 @@
 //! the tree of closures is tested against, what constant folding runs, and the nullable
 //! (three-valued) evaluation.
 
-use super::error::{at, fault, missing_slot, Fault, ValueOrFault};
+use super::error::{at, fault, missing_slot, ExprErrorKind, Fault, ValueOrFault};
 use super::numeric::{arith, call1, compare, make_divisible, neg, round_n};
 use super::parse::{BinOp, CmpOp, Func, Span};
 use super::value::Value;
@@ -240,9 +240,10 @@ pub(super) fn index_of(len: usize, i: Value) -> Option<usize> {
 #[cold]
 #[inline(never)]
 pub(super) fn index_fault(len: usize, i: Value, list: &str) -> Fault {
+    let list = list.to_string();
     fault(match i {
-        Value::Float(_) => format!("index into '{list}' must be an integer, not the float {i}"),
-        _ => format!("index {i} out of range for '{list}' of length {len}"),
+        Value::Float(index) => ExprErrorKind::IndexNotInteger { list, index },
+        index => ExprErrorKind::IndexOutOfRange { list, index, len },
     })
 }
 
