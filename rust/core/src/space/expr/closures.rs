@@ -199,7 +199,7 @@ impl Operand for ClosureOperand {
     }
 }
 
-fn bin<const O: u8, A: Operand, B: Operand>(a: A, b: B, sp: Span) -> ValueClosure {
+fn arith_closure<const O: u8, A: Operand, B: Operand>(a: A, b: B, sp: Span) -> ValueClosure {
     Box::new(move |s| {
         let x = a.get(s)?;
         match arith_packed(bin_op(O), x, b.get(s)?) {
@@ -210,10 +210,10 @@ fn bin<const O: u8, A: Operand, B: Operand>(a: A, b: B, sp: Span) -> ValueClosur
 }
 
 fn binary(op: BinOp, a: AnyOperand, b: AnyOperand, sp: Span) -> ValueClosure {
-    with_bin_op!(op, O => with_operand!(a, x => with_operand!(b, y => bin::<O, _, _>(x, y, sp))))
+    with_bin_op!(op, O => with_operand!(a, x => with_operand!(b, y => arith_closure::<O, _, _>(x, y, sp))))
 }
 
-fn cmp<const O: u8, A: Operand, B: Operand>(a: A, b: B) -> Predicate {
+fn comparison_predicate<const O: u8, A: Operand, B: Operand>(a: A, b: B) -> Predicate {
     Box::new(move |s| {
         let x = a.get(s)?;
         Ok(compare_packed(cmp_op(O), x, b.get(s)?))
@@ -221,15 +221,15 @@ fn cmp<const O: u8, A: Operand, B: Operand>(a: A, b: B) -> Predicate {
 }
 
 fn comparison(op: CmpOp, a: AnyOperand, b: AnyOperand) -> Predicate {
-    with_cmp_op!(op, O => with_operand!(a, x => with_operand!(b, y => cmp::<O, _, _>(x, y))))
+    with_cmp_op!(op, O => with_operand!(a, x => with_operand!(b, y => comparison_predicate::<O, _, _>(x, y))))
 }
 
-fn cond<T: Operand, E: Operand>(c: Predicate, t: T, e: E) -> ValueClosure {
+fn cond_closure<T: Operand, E: Operand>(c: Predicate, t: T, e: E) -> ValueClosure {
     Box::new(move |s| if c(s)? { t.get(s) } else { e.get(s) })
 }
 
 /// `max(a, b)` / `min(a, b)`: the first argument unless the second is strictly greater / less.
-fn min_max2<const MAX: bool, A: Operand, B: Operand>(a: A, b: B) -> ValueClosure {
+fn min_max_of_two<const MAX: bool, A: Operand, B: Operand>(a: A, b: B) -> ValueClosure {
     Box::new(move |s| {
         let x = a.get(s)?;
         let y = b.get(s)?;
@@ -237,7 +237,7 @@ fn min_max2<const MAX: bool, A: Operand, B: Operand>(a: A, b: B) -> ValueClosure
     })
 }
 
-fn make_div<A: Operand, B: Operand>(v: A, d: B, sp: Span) -> ValueClosure {
+fn make_divisible_closure<A: Operand, B: Operand>(v: A, d: B, sp: Span) -> ValueClosure {
     Box::new(move |s| {
         let x = v.get(s)?;
         make_divisible_packed(x, d.get(s)?, None).map_err(|e| at(e, sp))
@@ -260,14 +260,14 @@ fn is_predicate(n: &Node) -> bool {
 
 pub(super) fn body(root: &Node) -> Body {
     if is_predicate(root) {
-        Body::Bool(pred(root))
+        Body::Bool(predicate(root))
     } else {
         Body::Value(generate(root))
     }
 }
 
 /// Build the predicate computing the truth value of `n`.
-fn pred(n: &Node) -> Predicate {
+fn predicate(n: &Node) -> Predicate {
     match n {
         Node::Const(v) => {
             let b = v.truthy();
@@ -291,18 +291,18 @@ fn pred(n: &Node) -> Predicate {
             })
         }
         Node::And(a, b) => {
-            let (a, b) = (pred(a), pred(b));
+            let (a, b) = (predicate(a), predicate(b));
             Box::new(move |s| Ok(a(s)? && b(s)?))
         }
         Node::Or(a, b) => {
-            let (a, b) = (pred(a), pred(b));
+            let (a, b) = (predicate(a), predicate(b));
             Box::new(move |s| Ok(a(s)? || b(s)?))
         }
         Node::Not(a) => {
-            let a = pred(a);
+            let a = predicate(a);
             Box::new(move |s| Ok(!a(s)?))
         }
-        Node::Truth(a) => pred(a),
+        Node::Truth(a) => predicate(a),
         Node::Slot(i) => {
             let i = *i;
             Box::new(move |s| Ok(slot(s, i)?.truthy()))
@@ -317,7 +317,7 @@ fn pred(n: &Node) -> Predicate {
 /// Build the closure computing the value of `n`.
 fn generate(n: &Node) -> ValueClosure {
     if is_predicate(n) {
-        let p = pred(n);
+        let p = predicate(n);
         return Box::new(move |s| Ok(PackedValue::bool(p(s)?)));
     }
     match n {
@@ -353,8 +353,8 @@ fn generate(n: &Node) -> ValueClosure {
             })
         }
         Node::Cond(c, t, e) => {
-            let c = pred(c);
-            with_operand!(operand(t), t => with_operand!(operand(e), e => cond(c, t, e)))
+            let c = predicate(c);
+            with_operand!(operand(t), t => with_operand!(operand(e), e => cond_closure(c, t, e)))
         }
         Node::IndexConsts(vs, i, info) => {
             let vs: Box<[PackedValue]> = vs.iter().map(|&v| PackedValue::from_value(v)).collect();
@@ -402,9 +402,9 @@ fn generate(n: &Node) -> ValueClosure {
         Node::MinMax(is_max, xs) if xs.len() == 2 => {
             let (a, b) = (operand(&xs[0]), operand(&xs[1]));
             if *is_max {
-                with_operand!(a, a => with_operand!(b, b => min_max2::<true, _, _>(a, b)))
+                with_operand!(a, a => with_operand!(b, b => min_max_of_two::<true, _, _>(a, b)))
             } else {
-                with_operand!(a, a => with_operand!(b, b => min_max2::<false, _, _>(a, b)))
+                with_operand!(a, a => with_operand!(b, b => min_max_of_two::<false, _, _>(a, b)))
             }
         }
         Node::MinMax(is_max, xs) => {
@@ -424,7 +424,7 @@ fn generate(n: &Node) -> ValueClosure {
         Node::MakeDiv(v, d, m, sp) => {
             let (v, d, sp) = (operand(v), operand(d), *sp);
             match m {
-                None => with_operand!(v, v => with_operand!(d, d => make_div(v, d, sp))),
+                None => with_operand!(v, v => with_operand!(d, d => make_divisible_closure(v, d, sp))),
                 Some(m) => {
                     let m = operand(m);
                     Box::new(move |s| {

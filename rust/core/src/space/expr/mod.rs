@@ -50,7 +50,6 @@
 //! int 67108864; `1.5 GB` is the int 1500000000 (a float literal with a unit is an int when the
 //! product is exactly integral, computed from the decimal digits, so `1.1 K` is 1100, not
 //! 1100.0000000000002).
-
 //!
 //! The modules follow the way from text to value: `value` (what an expression computes),
 //! `lex` and `parse` (text to syntax tree), `resolve` (names to slots, constant folding,

@@ -1,5 +1,5 @@
-//! The language end to end: each test parses, compiles and evaluates through the public API and
-//! holds the tree of closures to the tree walk and to constant folding.
+//! The language end to end: the tests parse, compile and evaluate through the public API and hold
+//! the tree of closures to the tree walk and to constant folding (`run`, `ev_slots`).
 
 use super::numeric::{make_divisible, make_divisible_packed};
 use super::parse::BinOp;
