@@ -79,19 +79,8 @@ pub struct Program {
     pub instances: Vec<Instance>,
     /// Highest variable index the input shape depends on.
     pub input_max_var: Option<usize>,
-    /// Segment memo tables of finished evaluators, for the next ones (grid sweeps).
-    pub memo_pool: std::sync::Mutex<Vec<super::memo::Memo>>,
-    /// Ids a grid block spans (`block.rs`; 1 without blocks), once known.
-    pub block_rows: std::sync::OnceLock<u64>,
     /// Primary variables the input shape reads (directly or through derived variables).
     pub input_vars: Vec<usize>,
-    /// Dense segment tables for random order (`dense.rs`): their layout, once known (None when
-    /// the program is not a chain of segments), and the tables, shared by all threads.
-    pub dense_layout: std::sync::OnceLock<Option<super::dense::Layout>>,
-    pub dense_tables: std::sync::RwLock<Option<super::dense::Tables>>,
-    /// set when dense tables could not record this program's variants (its liveness is no
-    /// chain): random order then goes back to sorted evaluation
-    pub dense_off: std::sync::atomic::AtomicBool,
 }
 
 impl Program {
@@ -106,7 +95,7 @@ impl Program {
 
     /// More than 2^64 variants: ids need more than 64 bits.
     pub fn wide_ids(&self) -> bool {
-        super::enumerate::size_u64(&self.radix()).is_none()
+        super::ids::size_u64(&self.radix()).is_none()
     }
 }
 
@@ -684,11 +673,6 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
         expr_max_var,
         instances,
         input_max_var,
-        memo_pool: Default::default(),
-        block_rows: Default::default(),
         input_vars,
-        dense_layout: Default::default(),
-        dense_tables: Default::default(),
-        dense_off: Default::default(),
     })
 }
