@@ -95,7 +95,7 @@ impl Program {
 
     /// More than 2^64 variants: ids need more than 64 bits.
     pub fn wide_ids(&self) -> bool {
-        super::ids::size_u64(&self.radix()).is_none()
+        self.vars.iter().try_fold(1u64, |acc, v| acc.checked_mul(v.choices.len() as u64)).is_none()
     }
 }
 

@@ -38,70 +38,96 @@ pub(crate) struct Evaluator<'p> {
     /// where the memo comes from and goes back to
     pool: &'p MemoPool,
     opts: Options,
+    /// ids come in increasing runs (grid order), so checkpoints and digit increments pay off
+    sequential: bool,
+    /// some expression belongs to no instance (so no segment would bring it up to date)
+    eager_exprs: bool,
+    variant: Variant,
+    results: Results<'p>,
+    peak: Peak,
+    replay: Replay,
+    /// the last Valid outcome took its peak from the chain summaries
+    pub(crate) peak_from_chain: bool,
+    /// the last variant evaluated was valid (kept by a filter or not)
+    pub(crate) last_valid: bool,
+}
+
+/// The current variant: its digits, and the values of its variables and expressions.
+struct Variant {
     radix: Vec<u64>,
+    digits: Vec<u64>,
+    /// the digits before a jump (`seek`)
+    prev_digits: Vec<u64>,
+    have_digits: bool,
+    last_id: Id,
+    /// variable values, derived values, then the metric values a filter reads
+    slots: Vec<Value>,
+    /// count/`when` expression values
+    exprs: Vec<Value>,
+    /// derived values hold for the current digits
+    exprs_valid: bool,
+    /// count/`when` expression values: all stale, or those reading variable positions >= this
+    exprs_all_stale: bool,
+    expr_dirty: usize,
+}
+
+/// What the instances made for the current variant, and the totals saved where a
+/// re-evaluation can start.
+struct Results<'p> {
     /// first instance whose result depends on variable position >= p, for p in 0..=P
     first_dirty: Vec<usize>,
     /// instances where a re-evaluation can start: totals are saved before them
     is_checkpoint: Vec<bool>,
-    digits: Vec<u64>,
-    /// the digits before a jump (`seek`)
-    prev_digits: Vec<u64>,
-    pub(crate) slots: Vec<Value>,
-    exprs: Vec<Value>,
+    /// instances [0, valid_upto) hold results for the current digits
+    valid_upto: usize,
     values: Vec<Shape>,
     steps: Vec<Step<'p>>,
     saved: Vec<Totals>,
     saved_layers: Vec<u64>,
     running: Totals,
     num_layers: u64,
-    /// instances [0, valid_upto) hold results for the current digits
-    valid_upto: usize,
-    have_digits: bool,
-    /// derived values hold for the current digits
-    exprs_valid: bool,
-    /// count/`when` expression values: all stale, or those reading variable positions >= this
-    exprs_all_stale: bool,
-    expr_dirty: usize,
-    /// some expression belongs to no instance (so no segment would bring it up to date)
-    eager_exprs: bool,
-    /// ids come in increasing runs (grid order), so checkpoints and digit increments pay off
-    sequential: bool,
-    last_id: Id,
+    /// an instance's input shapes (a buffer)
+    inputs: Vec<Shape>,
+    totals: Totals,
+    out_shape: Shape,
+}
+
+/// The peak activation: liveness walks, resumed at cuts in grid order, or the segments' chain
+/// summaries.
+struct Peak {
     liveness: Liveness,
     /// liveness cuts (grid order only): the checkpoints, as value indices; values 0..=c are
     /// made by the instances before checkpoint c, which a change of later digits leaves alone
     cuts: Vec<usize>,
     /// values 0..=live_valid are unchanged since the last liveness walk
     live_valid: usize,
-    /// grid order only: the instances split at the checkpoints, and remembered segment outcomes
+    /// liveness chain states before each segment (and after the last); those before segments
+    /// [0, chain_valid] hold for the segments' current outcomes
+    chain: Vec<Chain>,
+    chain_valid: usize,
+}
+
+/// Segment replay and grid blocks (reuse only).
+struct Replay {
+    /// the instances split at the checkpoints, and remembered segment outcomes
     segs: Option<Segments>,
     memo: Option<Memo>,
     /// the memo entry (segment, place) this variant's last segment was replayed from
     replayed_last: Option<(usize, usize)>,
     /// per segment, the place of the memo entry holding its current outcome
     seg_way: Vec<usize>,
-    /// liveness chain states before each segment (and after the last); those before segments
-    /// [0, chain_valid] hold for the segments' current outcomes
-    chain: Vec<Chain>,
-    chain_valid: usize,
-    inputs: Vec<Shape>,
-    totals: Totals,
-    out_shape: Shape,
-    /// the last Valid outcome took its peak from the chain summaries
-    pub(crate) peak_from_chain: bool,
-    /// the last variant evaluated was valid (kept by a filter or not)
-    pub(crate) last_valid: bool,
-    /// block rows before a filter sees them
-    scratch: Option<Columns>,
     /// grid order: how blocks of consecutive ids are written from suffix tables (`block.rs`)
     plan: Option<Plan>,
+    /// the current block's key (a buffer)
     key: Vec<u64>,
+    /// block rows before a filter sees them
+    scratch: Option<Columns>,
 }
 
 impl Drop for Evaluator<'_> {
     fn drop(&mut self) {
         // the next evaluator of this program starts with what this one learnt
-        if let Some(m) = self.memo.take() {
+        if let Some(m) = self.replay.memo.take() {
             self.pool.give(m);
         }
     }
@@ -134,10 +160,10 @@ impl<'p> Evaluator<'p> {
             cuts.clear();
         }
         let tag = (opts.batch, opts.dtype.bytes());
-        let memo = segs.as_ref().map(|sg| pool.take(sg, tag));
-        if let Some(sg) = &segs {
+        let memo = segs.as_ref().map(|segments| pool.take(segments, tag));
+        if let Some(segments) = &segs {
             // segments start at checkpoints: totals are saved there
-            for &b in &sg.bounds {
+            for &b in &segments.bounds {
                 is_checkpoint[b] = true;
             }
         }
@@ -151,57 +177,56 @@ impl<'p> Evaluator<'p> {
             used.contains(&false)
         };
         let plan = match (&segs, sequential) {
-            (Some(sg), true) => Plan::new(prog, &sg.bounds, &sg.vars, &sg.ext, &first_dirty, eager_exprs),
+            (Some(segments), true) => Plan::new(prog, &segments.bounds, &segments.vars, &segments.ext, &first_dirty, eager_exprs),
             _ => None,
         };
         Evaluator {
             prog,
             pool,
             opts,
-            radix: prog.radix(),
-            first_dirty,
-            is_checkpoint,
-            digits: vec![0; nvar],
-            prev_digits: vec![0; nvar],
-            slots: vec![Value::Int(0); prog.num_slots() + NM],
-            exprs: vec![Value::Int(0); prog.exprs.len()],
-            values: vec![Shape::new(&[1]).unwrap(); n + 1],
-            steps,
-            saved: vec![Totals::default(); n + 1],
-            saved_layers: vec![0; n + 1],
-            running: Totals::default(),
-            num_layers: 0,
-            valid_upto: 0,
-            have_digits: false,
-            exprs_valid: false,
-            exprs_all_stale: true,
-            expr_dirty: 0,
-            eager_exprs,
             sequential,
-            last_id: 0,
-            liveness: Liveness::default(),
-            cuts,
-            live_valid: 0,
-            segs,
-            memo,
-            replayed_last: None,
-            seg_way: vec![0; prog.instances.len() + 1],
-            chain: vec![Chain::default(); prog.instances.len() + 2],
-            chain_valid: 0,
-            inputs: Vec::with_capacity(8),
-            totals: Totals::default(),
-            out_shape: Shape::new(&[1]).unwrap(),
+            eager_exprs,
+            variant: Variant {
+                radix: prog.radix(),
+                digits: vec![0; nvar],
+                prev_digits: vec![0; nvar],
+                have_digits: false,
+                last_id: 0,
+                slots: vec![Value::Int(0); prog.num_slots() + NM],
+                exprs: vec![Value::Int(0); prog.exprs.len()],
+                exprs_valid: false,
+                exprs_all_stale: true,
+                expr_dirty: 0,
+            },
+            results: Results {
+                first_dirty,
+                is_checkpoint,
+                valid_upto: 0,
+                values: vec![Shape::new(&[1]).unwrap(); n + 1],
+                steps,
+                saved: vec![Totals::default(); n + 1],
+                saved_layers: vec![0; n + 1],
+                running: Totals::default(),
+                num_layers: 0,
+                inputs: Vec::with_capacity(8),
+                totals: Totals::default(),
+                out_shape: Shape::new(&[1]).unwrap(),
+            },
+            peak: Peak { liveness: Liveness::default(), cuts, live_valid: 0, chain: vec![Chain::default(); n + 2], chain_valid: 0 },
+            replay: Replay { segs, memo, replayed_last: None, seg_way: vec![0; n + 1], plan, key: Vec::new(), scratch: None },
             peak_from_chain: false,
             last_valid: false,
-            scratch: None,
-            plan,
-            key: Vec::new(),
         }
+    }
+
+    /// The slots: variable values, derived values, then the metric values a filter reads.
+    pub(crate) fn slots_mut(&mut self) -> &mut [Value] {
+        &mut self.variant.slots
     }
 
     /// The instances split into segments (None when the evaluator replays nothing).
     pub(crate) fn segments(&self) -> Option<&Segments> {
-        self.segs.as_ref()
+        self.replay.segs.as_ref()
     }
 
     /// Some count or `when` expression belongs to no instance.
@@ -211,32 +236,32 @@ impl<'p> Evaluator<'p> {
 
     /// How grid blocks are written from suffix tables (grid order with reuse only).
     pub(crate) fn plan(&self) -> Option<&Plan> {
-        self.plan.as_ref()
+        self.replay.plan.as_ref()
     }
 
     /// Set the digits for `id`; returns the leftmost variable position that changed.
     fn seek(&mut self, id: Id) -> usize {
         let p = if !self.sequential {
-            decode(id, &self.radix, &mut self.digits);
+            decode(id, &self.variant.radix, &mut self.variant.digits);
             0
-        } else if self.have_digits && id == self.last_id.wrapping_add(1) {
-            increment(&mut self.digits, &self.radix)
-        } else if self.have_digits && id == self.last_id {
-            self.radix.len()
-        } else if self.have_digits {
+        } else if self.variant.have_digits && id == self.variant.last_id.wrapping_add(1) {
+            increment(&mut self.variant.digits, &self.variant.radix)
+        } else if self.variant.have_digits && id == self.variant.last_id {
+            self.variant.radix.len()
+        } else if self.variant.have_digits {
             // a jump (the next block, the next sorted sample): only the digits that differ make
             // results stale
-            std::mem::swap(&mut self.digits, &mut self.prev_digits);
-            decode(id, &self.radix, &mut self.digits);
-            self.prev_digits.iter().zip(&self.digits).position(|(a, b)| a != b).unwrap_or(self.radix.len())
+            std::mem::swap(&mut self.variant.digits, &mut self.variant.prev_digits);
+            decode(id, &self.variant.radix, &mut self.variant.digits);
+            self.variant.prev_digits.iter().zip(&self.variant.digits).position(|(a, b)| a != b).unwrap_or(self.variant.radix.len())
         } else {
-            decode(id, &self.radix, &mut self.digits);
+            decode(id, &self.variant.radix, &mut self.variant.digits);
             0
         };
-        self.have_digits = true;
-        self.last_id = id;
-        for v in p..self.radix.len() {
-            self.slots[v] = self.prog.vars[v].choices[self.digits[v] as usize];
+        self.variant.have_digits = true;
+        self.variant.last_id = id;
+        for v in p..self.variant.radix.len() {
+            self.variant.slots[v] = self.prog.vars[v].choices[self.variant.digits[v] as usize];
         }
         p
     }
@@ -246,52 +271,52 @@ impl<'p> Evaluator<'p> {
         let nvar = prog.vars.len();
         let p = self.seek(id);
         // results of instances that read a changed variable are stale from here on
-        self.valid_upto = self.valid_upto.min(self.first_dirty[p]);
+        self.results.valid_upto = self.results.valid_upto.min(self.results.first_dirty[p]);
         // derived and count/when values only change when a variable they read changed
         let fresh = |m: &Option<usize>| p == 0 || m.map_or(false, |m| m >= p);
-        let all = !self.exprs_valid;
-        self.exprs_valid = false;
+        let all = !self.variant.exprs_valid;
+        self.variant.exprs_valid = false;
         for (j, (name, d)) in prog.derived.iter().enumerate() {
             if !all && !fresh(&prog.derived_deps[j].last().copied()) {
                 continue;
             }
-            match d.eval(&self.slots) {
-                Ok(v) => self.slots[nvar + j] = v,
+            match d.eval(&self.variant.slots) {
+                Ok(v) => self.variant.slots[nvar + j] = v,
                 Err(e) => {
-                    self.valid_upto = 0;
+                    self.results.valid_upto = 0;
                     return Outcome::Invalid(format!("derived variable '{name}': {e}"));
                 }
             }
         }
-        self.exprs_valid = true;
+        self.variant.exprs_valid = true;
         // count/`when` expressions are brought up to date lazily: a replayed segment needs none
         if all || p == 0 {
-            self.exprs_all_stale = true;
+            self.variant.exprs_all_stale = true;
         }
-        self.expr_dirty = self.expr_dirty.min(p);
+        self.variant.expr_dirty = self.variant.expr_dirty.min(p);
         for (src, c) in &prog.constraints {
-            match c.eval(&self.slots) {
+            match c.eval(&self.variant.slots) {
                 Ok(v) if v.truthy() => {}
                 Ok(_) => return Outcome::Rejected,
                 Err(e) => return Outcome::Invalid(format!("constraint '{src}': {e}")),
             }
         }
         let n = prog.instances.len();
-        self.replayed_last = None;
-        let mut start = self.valid_upto;
-        if let Some(sg) = &self.segs {
+        self.replay.replayed_last = None;
+        let mut start = self.results.valid_upto;
+        if let Some(segs) = &self.replay.segs {
             // a segment is replayed or run whole: start at its beginning (a checkpoint)
             if start < n {
-                start = sg.bounds[sg.seg_of[start]];
+                start = segs.bounds[segs.seg_of[start]];
             }
         }
-        self.live_valid = self.live_valid.min(start);
+        self.peak.live_valid = self.peak.live_valid.min(start);
         // With segments, expressions wait for the first segment that runs: a replayed one
         // evaluated its own without error for these digits. A fresh evaluation reports an
         // expression's error before an input shape's, so a bad input shape checks them first.
-        if self.segs.is_none() || self.eager_exprs {
+        if self.replay.segs.is_none() || self.eager_exprs {
             if let Err(m) = self.refresh_exprs() {
-                self.valid_upto = 0;
+                self.results.valid_upto = 0;
                 return Outcome::Invalid(m);
             }
         }
@@ -304,7 +329,7 @@ impl<'p> Evaluator<'p> {
                 bad = Some("input rank too large".to_string());
             } else {
                 for (i, a) in prog.input.iter().enumerate() {
-                    match a.eval_u64(&self.slots).filter(|&d| d > 0) {
+                    match a.eval_u64(&self.variant.slots).filter(|&d| d > 0) {
                         Some(d) => dims[i + 1] = d,
                         None => {
                             bad = Some(format!("input dim {i} is not a positive integer"));
@@ -314,99 +339,99 @@ impl<'p> Evaluator<'p> {
                 }
             }
             if let Some(m) = bad {
-                self.valid_upto = 0;
+                self.results.valid_upto = 0;
                 return Outcome::Invalid(self.refresh_exprs().err().unwrap_or(m));
             }
-            self.values[0] = Shape::new(&dims[..prog.input.len() + 1]).unwrap();
-            self.running = Totals::default();
-            self.num_layers = 0;
+            self.results.values[0] = Shape::new(&dims[..prog.input.len() + 1]).unwrap();
+            self.results.running = Totals::default();
+            self.results.num_layers = 0;
         } else {
-            self.running = self.saved[start].clone();
-            self.num_layers = self.saved_layers[start];
+            self.results.running = self.results.saved[start].clone();
+            self.results.num_layers = self.results.saved_layers[start];
         }
         let dt = self.opts.dtype.bytes();
-        if self.segs.is_none() {
+        if self.replay.segs.is_none() {
             for k in start..n {
-                if self.is_checkpoint[k] {
-                    self.saved[k] = self.running.clone();
-                    self.saved_layers[k] = self.num_layers;
+                if self.results.is_checkpoint[k] {
+                    self.results.saved[k] = self.results.running.clone();
+                    self.results.saved_layers[k] = self.results.num_layers;
                 }
                 if let Err(e) = self.step(k, dt) {
-                    self.valid_upto = k;
+                    self.results.valid_upto = k;
                     return Outcome::Invalid(e);
                 }
             }
         } else {
-            let segs = self.segs.take().unwrap();
+            let segs = self.replay.segs.take().unwrap();
             let outcome = self.run_segments(&segs, start, dt);
-            self.segs = Some(segs);
+            self.replay.segs = Some(segs);
             if let Some(o) = outcome {
                 return o;
             }
         }
-        if self.is_checkpoint[n] {
-            self.saved[n] = self.running.clone();
-            self.saved_layers[n] = self.num_layers;
+        if self.results.is_checkpoint[n] {
+            self.results.saved[n] = self.results.running.clone();
+            self.results.saved_layers[n] = self.results.num_layers;
         }
-        self.valid_upto = n;
-        if self.num_layers == 0 {
+        self.results.valid_upto = n;
+        if self.results.num_layers == 0 {
             return Outcome::Invalid("no layer is switched on in this variant".into());
         }
-        let last = (0..n).rev().find(|&k| self.steps[k].kind != StepKind::Skipped).unwrap();
-        self.out_shape = self.values[last + 1];
+        let last = (0..n).rev().find(|&k| self.results.steps[k].kind != StepKind::Skipped).unwrap();
+        self.results.out_shape = self.results.values[last + 1];
         let mut finish = || -> Result<Totals, String> {
-            let input_bytes = mul(self.values[0].numel()?, dt)?;
+            let input_bytes = mul(self.results.values[0].numel()?, dt)?;
             // a chain of stages: the segments' summaries give the peak without a walk; the
             // states before unchanged segments are kept from the previous variant
-            let chain = match (&self.segs, &self.memo) {
-                (Some(sg), Some(m)) => {
-                    let nseg = sg.bounds.len() - 1;
-                    self.chain[0] = Chain::start(input_bytes);
+            let chain = match (&self.replay.segs, &self.replay.memo) {
+                (Some(segs), Some(m)) => {
+                    let nseg = segs.bounds.len() - 1;
+                    self.peak.chain[0] = Chain::start(input_bytes);
                     let mut ok = true;
-                    for j in self.chain_valid..nseg {
-                        match m.entry(sg, j, self.seg_way[j]).and_then(|e| e.tail()).and_then(|t| self.chain[j].then(t)) {
-                            Some(next) => self.chain[j + 1] = next,
+                    for j in self.peak.chain_valid..nseg {
+                        match m.entry(segs, j, self.replay.seg_way[j]).and_then(|e| e.tail()).and_then(|t| self.peak.chain[j].then(t)) {
+                            Some(next) => self.peak.chain[j + 1] = next,
                             None => {
                                 ok = false;
                                 break;
                             }
                         }
                     }
-                    self.chain_valid = if ok { nseg } else { 0 };
-                    ok.then(|| self.chain[nseg].peak)
+                    self.peak.chain_valid = if ok { nseg } else { 0 };
+                    ok.then(|| self.peak.chain[nseg].peak)
                 }
                 _ => None,
             };
             self.peak_from_chain = chain.is_some();
             let peak = if let Some(p) = chain {
                 // (the walk's remembered cuts did not see this variant)
-                self.live_valid = 0;
+                self.peak.live_valid = 0;
                 p
-            } else if !self.cuts.is_empty() {
+            } else if !self.peak.cuts.is_empty() {
                 // resume from the deepest cut whose values are unchanged
-                let resume = self.cuts.iter().rposition(|&c| c <= self.live_valid);
+                let resume = self.peak.cuts.iter().rposition(|&c| c <= self.peak.live_valid);
                 // only the replayed last segment changed: its summary gives the peak unwalked
-                let tail = match (resume, self.replayed_last, &self.memo, &self.segs) {
-                    (Some(r), Some((j, way)), Some(m), Some(sg)) if r + 1 == self.cuts.len() => m.entry(sg, j, way).and_then(|e| e.tail()),
+                let tail = match (resume, self.replay.replayed_last, &self.replay.memo, &self.replay.segs) {
+                    (Some(r), Some((j, way)), Some(m), Some(segs)) if r + 1 == self.peak.cuts.len() => m.entry(segs, j, way).and_then(|e| e.tail()),
                     _ => None,
                 };
-                let walked = match tail.and_then(|t| self.liveness.peak_tail(input_bytes, &self.steps, t)) {
+                let walked = match tail.and_then(|t| self.peak.liveness.peak_tail(input_bytes, &self.results.steps, t)) {
                     Some(p) => Ok(p),
-                    None => self.liveness.peak_cuts(input_bytes, &self.steps, &self.cuts, resume),
+                    None => self.peak.liveness.peak_cuts(input_bytes, &self.results.steps, &self.peak.cuts, resume),
                 };
                 // a walk that stopped half-way leaves its remembered cuts half-updated
-                self.live_valid = if walked.is_ok() { n } else { 0 };
+                self.peak.live_valid = if walked.is_ok() { n } else { 0 };
                 walked?
             } else {
-                self.liveness.peak(input_bytes, &self.steps)?
+                self.peak.liveness.peak(input_bytes, &self.results.steps)?
             };
-            let mut t = self.running.clone();
+            let mut t = self.results.running.clone();
             t.finish(input_bytes, peak, &self.opts)?;
             Ok(t)
         };
         match finish() {
             Ok(t) => {
-                self.totals = t;
+                self.results.totals = t;
                 Outcome::Valid
             }
             Err(e) => Outcome::Invalid(format!("totals: {e}")),
@@ -423,53 +448,53 @@ impl<'p> Evaluator<'p> {
         }
         let last = segs.bounds.len() - 2;
         // the chain states after a segment that changes must be made again
-        self.chain_valid = self.chain_valid.min(segs.seg_of[start]);
+        self.peak.chain_valid = self.peak.chain_valid.min(segs.seg_of[start]);
         for j in segs.seg_of[start]..=last {
             let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
-            self.saved[a] = self.running.clone();
-            self.saved_layers[a] = self.num_layers;
-            let memo = self.memo.as_mut().unwrap();
-            if let Some(way) = memo.lookup(segs, j, &self.digits, &self.values) {
+            self.results.saved[a] = self.results.running.clone();
+            self.results.saved_layers[a] = self.results.num_layers;
+            let memo = self.replay.memo.as_mut().unwrap();
+            if let Some(way) = memo.lookup(segs, j, &self.variant.digits, &self.results.values) {
                 let e = memo.entry(segs, j, way).unwrap();
-                let mut replayed = self.running.clone();
+                let mut replayed = self.results.running.clone();
                 // an overflow is left to the instances, whose message names the layer
                 if replayed.add_summed(e.delta()) {
-                    self.running = replayed;
-                    self.num_layers += e.layers();
+                    self.results.running = replayed;
+                    self.results.num_layers += e.layers();
                     for (&v, shape) in segs.keep[j].iter().zip(e.keep()) {
-                        self.values[v] = shape;
+                        self.results.values[v] = shape;
                     }
                     if let Some((v, shape)) = e.last_active() {
-                        self.values[v] = shape;
+                        self.results.values[v] = shape;
                     }
-                    for (st, (kind, bytes)) in self.steps[a..b].iter_mut().zip(e.steps()) {
+                    for (st, (kind, bytes)) in self.results.steps[a..b].iter_mut().zip(e.steps()) {
                         st.kind = kind;
                         st.bytes = bytes;
                     }
                     if j == last {
-                        self.replayed_last = Some((j, way));
+                        self.replay.replayed_last = Some((j, way));
                     }
-                    self.seg_way[j] = way;
+                    self.replay.seg_way[j] = way;
                     continue;
                 }
             }
             // a replayed segment's expressions evaluated without error for these digits before;
             // the first segment run brings all of them up to date
             if let Err(m) = self.refresh_exprs() {
-                self.valid_upto = a;
+                self.results.valid_upto = a;
                 return Some(Outcome::Invalid(m));
             }
-            let before = self.running.summed();
-            let layers_before = self.num_layers;
+            let before = self.results.running.summed();
+            let layers_before = self.results.num_layers;
             for k in a..b {
                 if let Err(e) = self.step(k, dt) {
-                    self.valid_upto = k;
+                    self.results.valid_upto = k;
                     return Some(Outcome::Invalid(e));
                 }
             }
-            let after = self.running.summed();
+            let after = self.results.running.summed();
             let delta = std::array::from_fn(|i| after[i] - before[i]);
-            self.seg_way[j] = self.memo.as_mut().unwrap().store(segs, j, &self.digits, &self.values, delta, self.num_layers - layers_before, &self.steps);
+            self.replay.seg_way[j] = self.replay.memo.as_mut().unwrap().store(segs, j, &self.variant.digits, &self.results.values, delta, self.results.num_layers - layers_before, &self.results.steps);
         }
         None
     }
@@ -478,17 +503,17 @@ impl<'p> Evaluator<'p> {
     /// evaluated (errors come in expression order, as for a fresh evaluation).
     fn refresh_exprs(&mut self) -> Result<(), String> {
         let prog = self.prog;
-        if !self.exprs_all_stale && self.expr_dirty >= prog.vars.len() {
+        if !self.variant.exprs_all_stale && self.variant.expr_dirty >= prog.vars.len() {
             return Ok(());
         }
         for (i, e) in prog.exprs.iter().enumerate() {
-            if !self.exprs_all_stale && !prog.expr_max_var[i].is_some_and(|m| m >= self.expr_dirty) {
+            if !self.variant.exprs_all_stale && !prog.expr_max_var[i].is_some_and(|m| m >= self.variant.expr_dirty) {
                 continue;
             }
-            self.exprs[i] = e.eval(&self.slots)?;
+            self.variant.exprs[i] = e.eval(&self.variant.slots)?;
         }
-        self.exprs_all_stale = false;
-        self.expr_dirty = prog.vars.len();
+        self.variant.exprs_all_stale = false;
+        self.variant.expr_dirty = prog.vars.len();
         Ok(())
     }
 
@@ -496,13 +521,13 @@ impl<'p> Evaluator<'p> {
     fn step(&mut self, k: usize, dt: u64) -> Result<(), String> {
         let inst = &self.prog.instances[k];
         let active = inst.preds.iter().all(|p| match *p {
-            Pred::Truthy(e) => self.exprs[e].truthy(),
-            Pred::Greater(e, r) => matches!(self.exprs[e], Value::Int(c) if c > r),
+            Pred::Truthy(e) => self.variant.exprs[e].truthy(),
+            Pred::Greater(e, r) => matches!(self.variant.exprs[e], Value::Int(c) if c > r),
         });
         if !active {
-            self.values[k + 1] = self.values[inst.inputs[0]];
-            self.steps[k].kind = StepKind::Skipped;
-            self.steps[k].bytes = 0;
+            self.results.values[k + 1] = self.results.values[inst.inputs[0]];
+            self.results.steps[k].kind = StepKind::Skipped;
+            self.results.steps[k].bytes = 0;
             return Ok(());
         }
         let fail = |e: String| format!("{} ({}): {e}", inst.name, inst.op_name);
@@ -510,11 +535,11 @@ impl<'p> Evaluator<'p> {
         let op: &dyn Op = match &inst.op {
             OpSource::Const(op) => op.as_ref(),
             OpSource::Table { vars, strides, ops } => {
-                let idx: u64 = vars.iter().zip(strides).map(|(&v, &s)| self.digits[v] * s).sum();
+                let idx: u64 = vars.iter().zip(strides).map(|(&v, &s)| self.variant.digits[v] * s).sum();
                 ops[idx as usize].as_ref().map_err(|e| fail(e.clone()))?.as_ref()
             }
             OpSource::Dynamic => {
-                built = build_op(&inst.op_name, &inst.attrs, &self.slots).map_err(fail)?;
+                built = build_op(&inst.op_name, &inst.attrs, &self.variant.slots).map_err(fail)?;
                 built.as_ref()
             }
         };
@@ -522,17 +547,17 @@ impl<'p> Evaluator<'p> {
         if inst.inputs.len() < lo || inst.inputs.len() > hi {
             return Err(fail(format!("takes {lo} to {hi} inputs, got {}", inst.inputs.len())));
         }
-        self.inputs.clear();
+        self.results.inputs.clear();
         for &i in &inst.inputs {
-            self.inputs.push(self.values[i]);
+            self.results.inputs.push(self.results.values[i]);
         }
         let view = op.aliases_input();
-        let ev = op.eval(&self.inputs).map_err(fail)?;
-        let amounts = ev.shape.numel().and_then(|numel| self.running.add_layer(&ev.cost, inst.trainable, numel, view, dt)).map_err(fail)?;
-        self.values[k + 1] = ev.shape;
-        self.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
-        self.steps[k].bytes = amounts.activation_bytes;
-        self.num_layers += 1;
+        let ev = op.eval(&self.results.inputs).map_err(fail)?;
+        let amounts = ev.shape.numel().and_then(|numel| self.results.running.add_layer(&ev.cost, inst.trainable, numel, view, dt)).map_err(fail)?;
+        self.results.values[k + 1] = ev.shape;
+        self.results.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
+        self.results.steps[k].bytes = amounts.activation_bytes;
+        self.results.num_layers += 1;
         Ok(())
     }
 
@@ -541,7 +566,7 @@ impl<'p> Evaluator<'p> {
         let filter_fits = filter.is_none_or(|f| block::filter_fits(f.slots(), self.prog));
         while pos < positions.end {
             // grid order: whole blocks at once
-            let len = match (&self.plan, ids) {
+            let len = match (&self.replay.plan, ids) {
                 (Some(p), Ids::Grid) if filter_fits && pos % p.len == 0 && pos + p.len <= positions.end => p.len,
                 _ => 0,
             };
@@ -558,33 +583,33 @@ impl<'p> Evaluator<'p> {
     /// One block of grid ids from `first` (`block.rs`): its first row evaluated, the others
     /// written from the suffix table of its key, or evaluated (and recorded) one by one.
     fn run_block(&mut self, first: u64, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
-        let plan = self.plan.take().unwrap();
+        let plan = self.replay.plan.take().unwrap();
         let len = plan.len as usize;
         let mut next = 1;
         self.run_one(first as Id, filter, out, counts);
         if self.last_valid && self.peak_from_chain {
-            let chain = self.chain[plan.seg0];
-            plan.key(&self.digits, &self.values, chain.cur(), &mut self.key);
-            let memo = self.memo.as_mut().unwrap();
+            let chain = self.peak.chain[plan.seg0];
+            plan.key(&self.variant.digits, &self.results.values, chain.cur(), &mut self.replay.key);
+            let memo = self.replay.memo.as_mut().unwrap();
             let dt = self.opts.dtype.bytes();
-            match memo.blocks.get(&self.key) {
+            match memo.blocks.get(&self.replay.key) {
                 Some(t) if t.complete(plan.len) => {
-                    let input_bytes = self.values[0].numel().ok().and_then(|n| n.checked_mul(dt));
+                    let input_bytes = self.results.values[0].numel().ok().and_then(|n| n.checked_mul(dt));
                     if let Some(input_bytes) = input_bytes {
-                        let prefix = block::Prefix { totals: &self.saved[plan.cut], layers: self.saved_layers[plan.cut], peak: chain.peak, input_bytes, opts: &self.opts };
+                        let prefix = block::Prefix { totals: &self.results.saved[plan.cut], layers: self.results.saved_layers[plan.cut], peak: chain.peak, input_bytes, opts: &self.opts };
                         if block::fits(t, &prefix) {
                             counts.evaluated += len as u64 - 1;
                             match filter {
                                 None => {
-                                    block::emit(t, &plan, &prefix, first, &self.slots, out);
+                                    block::emit(t, &plan, &prefix, first, &self.variant.slots, out);
                                     counts.kept += len as u64 - 1;
                                 }
                                 Some(f) => {
-                                    let mut scratch = self.scratch.take().unwrap_or_else(|| Columns::new(self.prog, len));
+                                    let mut scratch = self.replay.scratch.take().unwrap_or_else(|| Columns::new(self.prog, len));
                                     scratch.clear();
-                                    block::emit(t, &plan, &prefix, first, &self.slots, &mut scratch);
+                                    block::emit(t, &plan, &prefix, first, &self.variant.slots, &mut scratch);
                                     let prog = self.prog;
-                                    filter_valid(&scratch, f, prog, &mut self.slots, out, counts, |r, slots| {
+                                    filter_valid(&scratch, f, prog, &mut self.variant.slots, out, counts, |r, slots| {
                                         // (the prefix variables' slots already hold this block's values)
                                         let k = scratch.variant_id[r] - first;
                                         for v in plan.q..prog.vars.len() {
@@ -594,9 +619,9 @@ impl<'p> Evaluator<'p> {
                                     });
                                     // the suffix variables' slots back to the current digits
                                     for v in plan.q..self.prog.vars.len() {
-                                        self.slots[v] = self.prog.vars[v].choices[self.digits[v] as usize];
+                                        self.variant.slots[v] = self.prog.vars[v].choices[self.variant.digits[v] as usize];
                                     }
-                                    self.scratch = Some(scratch);
+                                    self.replay.scratch = Some(scratch);
                                 }
                             }
                             memo.blocks.blocks += 1;
@@ -607,18 +632,18 @@ impl<'p> Evaluator<'p> {
                 Some(_) => {}
                 None => {
                     // the first block with this key: evaluate it row by row and record it
-                    memo.blocks.start(&self.key, len);
+                    memo.blocks.start(&self.replay.key, len);
                     for r in 0..len {
                         if r > 0 && !({
                             self.run_one((first + r as u64) as Id, filter, out, counts);
                             self.last_valid && self.peak_from_chain
                         }) {
-                            self.memo.as_mut().unwrap().blocks.get_mut(&self.key).unwrap().poisoned = true;
+                            self.replay.memo.as_mut().unwrap().blocks.get_mut(&self.replay.key).unwrap().poisoned = true;
                             next = r + 1;
                             break;
                         }
                         let outcome = self.suffix_outcome(&plan);
-                        let t = self.memo.as_mut().unwrap().blocks.get_mut(&self.key).unwrap();
+                        let t = self.replay.memo.as_mut().unwrap().blocks.get_mut(&self.replay.key).unwrap();
                         match outcome {
                             Some((delta, layers, peak, shape)) => t.record(r, &delta, layers, peak, shape),
                             None => t.poisoned = true,
@@ -631,25 +656,25 @@ impl<'p> Evaluator<'p> {
         for r in next..len {
             self.run_one((first + r as u64) as Id, filter, out, counts);
         }
-        self.plan = Some(plan);
+        self.replay.plan = Some(plan);
     }
 
     /// What the instances from the plan's cut on did for the current (valid) variant: their
     /// summed totals, layers, own peak (walked from the storage at the cut) and the output
     /// shape; None if the output is made before the cut or a chain step fails.
     fn suffix_outcome(&self, plan: &Plan) -> Option<([u64; crate::graph::SUMMED], u64, u64, Shape)> {
-        let (base, now) = (self.saved[plan.cut].summed(), self.running.summed());
+        let (base, now) = (self.results.saved[plan.cut].summed(), self.results.running.summed());
         let delta = std::array::from_fn(|i| now[i] - base[i]);
-        let layers = self.num_layers - self.saved_layers[plan.cut];
+        let layers = self.results.num_layers - self.results.saved_layers[plan.cut];
         if layers == 0 {
             return None;
         }
-        let (segs, memo) = (self.segs.as_ref()?, self.memo.as_ref()?);
-        let mut c = self.chain[plan.seg0].restarted();
+        let (segs, memo) = (self.replay.segs.as_ref()?, self.replay.memo.as_ref()?);
+        let mut c = self.peak.chain[plan.seg0].restarted();
         for j in plan.seg0..segs.bounds.len() - 1 {
-            c = c.then(memo.entry(segs, j, self.seg_way[j])?.tail()?)?;
+            c = c.then(memo.entry(segs, j, self.replay.seg_way[j])?.tail()?)?;
         }
-        Some((delta, layers, c.peak, self.out_shape))
+        Some((delta, layers, c.peak, self.results.out_shape))
     }
 
     /// Evaluate `id` and write its row (unless rejected or filtered out); true if it is a
@@ -666,45 +691,45 @@ impl<'p> Evaluator<'p> {
             Outcome::Invalid(e) => Some(e),
             Outcome::Valid => None,
         };
-        let metrics = if error.is_none() { metric_values(&self.totals, self.num_layers) } else { [0; NM] };
-        write_row(self.prog, id, error, &metrics, &self.out_shape, filter, &mut self.slots, out, counts)
+        let metrics = if error.is_none() { metric_values(&self.results.totals, self.results.num_layers) } else { [0; NM] };
+        write_row(self.prog, id, error, &metrics, &self.results.out_shape, filter, &mut self.variant.slots, out, counts)
     }
 
     /// The next evaluation runs every segment (so that [`Evaluator::trace`] can read them all).
     pub(crate) fn forget(&mut self) {
-        self.valid_upto = 0;
+        self.results.valid_upto = 0;
     }
 
     /// What the last evaluation (a valid variant, every segment run or replayed in it, the peak
     /// from the chain) did per cut and per segment: what dense tables record (`dense/tables.rs`).
     pub(crate) fn trace(&self) -> Option<Trace> {
-        let (segs, memo) = (self.segs.as_ref()?, self.memo.as_ref()?);
+        let (segs, memo) = (self.replay.segs.as_ref()?, self.replay.memo.as_ref()?);
         let (m, n) = (segs.bounds.len() - 1, self.prog.instances.len());
-        let input_bytes = self.values[0].numel().ok()?.checked_mul(self.opts.dtype.bytes())?;
+        let input_bytes = self.results.values[0].numel().ok()?.checked_mul(self.opts.dtype.bytes())?;
         let (mut keys, mut seg) = (Vec::with_capacity(m + 1), Vec::with_capacity(m));
         let (mut last, mut k) = (0, 0);
         for j in 0..=m {
             let a = segs.bounds[j];
             while k < a {
-                if self.steps[k].kind != StepKind::Skipped {
+                if self.results.steps[k].kind != StepKind::Skipped {
                     last = k + 1;
                 }
                 k += 1;
             }
             let mut key = vec![0u64; 2 * Shape::WORDS + 1];
-            self.values[a].write(&mut key[..Shape::WORDS]);
-            self.values[last].write(&mut key[Shape::WORDS..2 * Shape::WORDS]);
-            key[2 * Shape::WORDS] = self.chain[j].cur();
+            self.results.values[a].write(&mut key[..Shape::WORDS]);
+            self.results.values[last].write(&mut key[Shape::WORDS..2 * Shape::WORDS]);
+            key[2 * Shape::WORDS] = self.peak.chain[j].cur();
             keys.push(key);
             if j < m {
                 let b = segs.bounds[j + 1];
-                let (after, layers_after) = if b == n { (self.running.summed(), self.num_layers) } else { (self.saved[b].summed(), self.saved_layers[b]) };
-                let before = self.saved[a].summed();
-                let own = self.chain[j].restarted().then(memo.entry(segs, j, self.seg_way[j])?.tail()?)?;
-                seg.push((std::array::from_fn(|i| after[i] - before[i]), layers_after - self.saved_layers[a], own.peak));
+                let (after, layers_after) = if b == n { (self.results.running.summed(), self.results.num_layers) } else { (self.results.saved[b].summed(), self.results.saved_layers[b]) };
+                let before = self.results.saved[a].summed();
+                let own = self.peak.chain[j].restarted().then(memo.entry(segs, j, self.replay.seg_way[j])?.tail()?)?;
+                seg.push((std::array::from_fn(|i| after[i] - before[i]), layers_after - self.results.saved_layers[a], own.peak));
             }
         }
-        Some(Trace { keys, segs: seg, input_bytes, out_shape: self.out_shape })
+        Some(Trace { keys, segs: seg, input_bytes, out_shape: self.results.out_shape })
     }
 
     /// Write the row of a variant read from dense tables; false (nothing written or counted)
@@ -715,17 +740,17 @@ impl<'p> Evaluator<'p> {
         let Some(sum) = batch.summed(b) else { return false };
         let prog = self.prog;
         let nvar = prog.vars.len();
-        for (v, (s, &d)) in self.slots[..nvar].iter_mut().zip(digits).enumerate() {
+        for (v, (s, &d)) in self.variant.slots[..nvar].iter_mut().zip(digits).enumerate() {
             *s = prog.vars[v].choices[d as usize];
         }
         for (j, (_, d)) in prog.derived.iter().enumerate() {
-            match d.eval(&self.slots) {
-                Ok(v) => self.slots[nvar + j] = v,
+            match d.eval(&self.variant.slots) {
+                Ok(v) => self.variant.slots[nvar + j] = v,
                 Err(_) => return false,
             }
         }
         for (_, c) in &prog.constraints {
-            match c.eval(&self.slots) {
+            match c.eval(&self.variant.slots) {
                 Ok(v) if v.truthy() => {}
                 Ok(_) => {
                     counts.evaluated += 1;
@@ -741,7 +766,7 @@ impl<'p> Evaluator<'p> {
             return false;
         }
         counts.evaluated += 1;
-        write_row(prog, id, None, &metric_values(&t, batch.layers[b]), shape, filter, &mut self.slots, out, counts);
+        write_row(prog, id, None, &metric_values(&t, batch.layers[b]), shape, filter, &mut self.variant.slots, out, counts);
         true
     }
 }

@@ -132,7 +132,7 @@ pub(crate) fn run_dense(prog: &Program, state: &DenseState, pool: &MemoPool, lay
                 if emit_dense(t, &opts, &batch64, &batch, &digits, &raws, &read, target, store, &mut shapes) {
                     counts.evaluated += n as u64;
                     match (filter, &rows) {
-                        (Some(f), Some(r)) => filter_valid(r, f, prog, &mut ev.slots, out, counts, |r, slots| {
+                        (Some(f), Some(r)) => filter_valid(r, f, prog, ev.slots_mut(), out, counts, |r, slots| {
                             for (v, var) in prog.vars.iter().enumerate() {
                                 slots[v] = var.choices[digits[v * DENSE_BATCH + r] as usize];
                             }
