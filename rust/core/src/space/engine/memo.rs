@@ -112,61 +112,62 @@ struct Layout {
     steps: usize,
     tail: usize,
     stride: usize,
-    /// counts: digits, ext shapes, keep shapes, steps
-    nv: usize,
-    ne: usize,
-    nk: usize,
-    ns: usize,
+    /// how many digits, earlier shapes read, kept shapes and steps an entry holds
+    num_digits: usize,
+    num_ext: usize,
+    num_keep: usize,
+    num_steps: usize,
 }
 
 impl Layout {
     fn new(segs: &Segments, j: usize) -> Layout {
-        let (nv, ne, nk, ns) = (segs.vars[j].len(), segs.ext[j].len(), segs.keep[j].len(), segs.bounds[j + 1] - segs.bounds[j]);
+        let (num_digits, num_ext, num_keep, num_steps) = (segs.vars[j].len(), segs.ext[j].len(), segs.keep[j].len(), segs.bounds[j + 1] - segs.bounds[j]);
         let digits = 1; // word 0: 1 when filled
-        let ext = digits + nv;
-        let delta = ext + ne * Shape::WORDS;
+        let ext = digits + num_digits;
+        let delta = ext + num_ext * Shape::WORDS;
         let layers = delta + SUMMED;
         let keep = layers + 1;
-        let last_active = keep + nk * Shape::WORDS;
+        let last_active = keep + num_keep * Shape::WORDS;
         let steps = last_active + 1 + Shape::WORDS;
-        let tail = steps + 2 * ns;
-        let stride = tail + 1 + Tail::words(ns, ne);
-        Layout { digits, ext, delta, layers, keep, last_active, steps, tail, stride, nv, ne, nk, ns }
+        let tail = steps + 2 * num_steps;
+        let stride = tail + 1 + Tail::words(num_steps, num_ext);
+        Layout { digits, ext, delta, layers, keep, last_active, steps, tail, stride, num_digits, num_ext, num_keep, num_steps }
     }
 }
 
 /// A remembered segment outcome, borrowed from the table.
 pub(crate) struct Entry<'a> {
-    w: &'a [u64],
-    l: Layout,
+    words: &'a [u64],
+    layout: Layout,
+    /// the segment's first instance
     cut: usize,
 }
 
 impl<'a> Entry<'a> {
     /// what the segment adds to [`crate::Totals::summed`]
     pub(crate) fn delta(&self) -> &'a [u64; SUMMED] {
-        self.w[self.l.delta..self.l.delta + SUMMED].try_into().unwrap()
+        self.words[self.layout.delta..self.layout.delta + SUMMED].try_into().unwrap()
     }
 
     /// layers executed
     pub(crate) fn layers(&self) -> u64 {
-        self.w[self.l.layers]
+        self.words[self.layout.layers]
     }
 
     /// shapes of the segment's `keep` values, in order
     pub(crate) fn keep(&self) -> impl Iterator<Item = Shape> + 'a {
-        self.w[self.l.keep..self.l.keep + self.l.nk * Shape::WORDS].chunks_exact(Shape::WORDS).map(Shape::read)
+        self.words[self.layout.keep..self.layout.keep + self.layout.num_keep * Shape::WORDS].chunks_exact(Shape::WORDS).map(Shape::read)
     }
 
     /// the segment's last executed value and its shape
     pub(crate) fn last_active(&self) -> Option<(usize, Shape)> {
-        let v = self.w[self.l.last_active];
-        (v > 0).then(|| ((v - 1) as usize, Shape::read(&self.w[self.l.last_active + 1..])))
+        let v = self.words[self.layout.last_active];
+        (v > 0).then(|| ((v - 1) as usize, Shape::read(&self.words[self.layout.last_active + 1..])))
     }
 
     /// (kind, bytes) of the segment's instances
     pub(crate) fn steps(&self) -> impl Iterator<Item = (StepKind, u64)> + 'a {
-        self.w[self.l.steps..self.l.steps + 2 * self.l.ns].chunks_exact(2).map(|p| {
+        self.words[self.layout.steps..self.layout.steps + 2 * self.layout.num_steps].chunks_exact(2).map(|p| {
             let kind = match p[0] {
                 0 => StepKind::Own,
                 1 => StepKind::Alias,
@@ -178,8 +179,8 @@ impl<'a> Entry<'a> {
 
     /// the segment's liveness summary (replays need no liveness walk)
     pub(crate) fn tail(&self) -> Option<TailView<'a>> {
-        let t = self.l.tail;
-        (self.w[t] != 0).then(|| TailView::read(&self.w[t + 1..self.l.stride], self.cut, self.l.ns, self.l.ne))
+        let t = self.layout.tail;
+        (self.words[t] != 0).then(|| TailView::read(&self.words[t + 1..self.layout.stride], self.cut, self.layout.num_steps, self.layout.num_ext))
     }
 }
 
@@ -218,14 +219,15 @@ impl Memo {
     /// First entry of the set for this key.
     #[inline]
     fn set(segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> usize {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = (j as u64 + 1).wrapping_mul(K);
+        // (a multiplicative hash: FxHash's constant)
+        const MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = (j as u64 + 1).wrapping_mul(MULTIPLIER);
         for &v in &segs.vars[j] {
-            h = (h.rotate_left(5) ^ digits[v]).wrapping_mul(K);
+            h = (h.rotate_left(5) ^ digits[v]).wrapping_mul(MULTIPLIER);
         }
         for &e in &segs.ext[j] {
             for &d in values[e].dims() {
-                h = (h.rotate_left(5) ^ d).wrapping_mul(K);
+                h = (h.rotate_left(5) ^ d).wrapping_mul(MULTIPLIER);
             }
         }
         ((h >> 32) as usize & (segs.sets[j] - 1)) * WAYS
@@ -234,8 +236,8 @@ impl Memo {
     #[inline]
     fn matches(w: &[u64], l: &Layout, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> bool {
         w[0] != 0
-            && segs.vars[j].iter().zip(&w[l.digits..l.digits + l.nv]).all(|(&v, &d)| digits[v] == d)
-            && segs.ext[j].iter().zip(w[l.ext..l.ext + l.ne * Shape::WORDS].chunks_exact(Shape::WORDS)).all(|(&x, sw)| values[x].equals_words(sw))
+            && segs.vars[j].iter().zip(&w[l.digits..l.digits + l.num_digits]).all(|(&v, &d)| digits[v] == d)
+            && segs.ext[j].iter().zip(w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact(Shape::WORDS)).all(|(&x, sw)| values[x].equals_words(sw))
     }
 
     /// The place of the remembered outcome of segment `j` for these digits and earlier values.
@@ -261,7 +263,7 @@ impl Memo {
     pub(crate) fn entry(&self, segs: &Segments, j: usize, i: usize) -> Option<Entry<'_>> {
         let l = self.layouts[j];
         let w = &self.tables[j][i * l.stride..(i + 1) * l.stride];
-        (w[0] != 0).then_some(Entry { w, l, cut: segs.bounds[j] })
+        (w[0] != 0).then_some(Entry { words: w, layout: l, cut: segs.bounds[j] })
     }
 
     /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`);
@@ -280,15 +282,15 @@ impl Memo {
         let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
         let w = &mut t[way * l.stride..(way + 1) * l.stride];
         w[0] = 1;
-        for (o, &v) in w[l.digits..l.digits + l.nv].iter_mut().zip(&segs.vars[j]) {
+        for (o, &v) in w[l.digits..l.digits + l.num_digits].iter_mut().zip(&segs.vars[j]) {
             *o = digits[v];
         }
-        for (o, &x) in w[l.ext..l.ext + l.ne * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.ext[j]) {
+        for (o, &x) in w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.ext[j]) {
             values[x].write(o);
         }
         w[l.delta..l.delta + SUMMED].copy_from_slice(&delta);
         w[l.layers] = layers;
-        for (o, &v) in w[l.keep..l.keep + l.nk * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.keep[j]) {
+        for (o, &v) in w[l.keep..l.keep + l.num_keep * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.keep[j]) {
             values[v].write(o);
         }
         match (a..b).rev().find(|&k| steps[k].kind != StepKind::Skipped) {
@@ -298,7 +300,7 @@ impl Memo {
             }
             None => w[l.last_active] = 0,
         }
-        for (o, st) in w[l.steps..l.steps + 2 * l.ns].chunks_exact_mut(2).zip(&steps[a..b]) {
+        for (o, st) in w[l.steps..l.steps + 2 * l.num_steps].chunks_exact_mut(2).zip(&steps[a..b]) {
             o[0] = match st.kind {
                 StepKind::Own => 0,
                 StepKind::Alias => 1,
@@ -307,7 +309,7 @@ impl Memo {
             o[1] = st.bytes;
         }
         match Tail::span(steps, a, b) {
-            Some(tail) => w[l.tail] = tail.write(&mut w[l.tail + 1..l.stride], l.ne) as u64,
+            Some(tail) => w[l.tail] = tail.write(&mut w[l.tail + 1..l.stride], l.num_ext) as u64,
             None => w[l.tail] = 0,
         }
         way
