@@ -388,7 +388,7 @@ impl<'a> Expander<'a> {
         Ok(())
     }
 
-    fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &mut Vec<(String, i64)>, preds: &mut Vec<(Pred, Vec<usize>)>) -> Result<(), String> {
+    fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &[(String, i64)], preds: &[(Pred, Vec<usize>)]) -> Result<(), String> {
         if self.instances.len() >= INSTANCE_LIMIT {
             return Err(format!("the space expands to more than {INSTANCE_LIMIT} layers"));
         }

@@ -138,8 +138,8 @@ impl<'p> Evaluator<'p> {
         let nvar = prog.vars.len();
         let n = prog.instances.len();
         let mut first_dirty = vec![n; nvar + 1];
-        for p in 0..=nvar {
-            first_dirty[p] = prog.instances.iter().position(|i| i.max_var.map_or(false, |m| m >= p)).unwrap_or(n);
+        for (p, first) in first_dirty.iter_mut().enumerate() {
+            *first = prog.instances.iter().position(|i| i.max_var.is_some_and(|m| m >= p)).unwrap_or(n);
         }
         // checkpoints only pay off when consecutive variants share leading digits (grid order)
         let mut is_checkpoint = vec![false; n + 1];
@@ -273,7 +273,7 @@ impl<'p> Evaluator<'p> {
         // results of instances that read a changed variable are stale from here on
         self.results.valid_upto = self.results.valid_upto.min(self.results.first_dirty[p]);
         // derived and count/when values only change when a variable they read changed
-        let fresh = |m: &Option<usize>| p == 0 || m.map_or(false, |m| m >= p);
+        let fresh = |m: &Option<usize>| p == 0 || m.is_some_and(|m| m >= p);
         let all = !self.variant.exprs_valid;
         self.variant.exprs_valid = false;
         for (j, (name, d)) in prog.derived.iter().enumerate() {
@@ -507,7 +507,7 @@ impl<'p> Evaluator<'p> {
             return Ok(());
         }
         for (i, e) in prog.exprs.iter().enumerate() {
-            if !self.variant.exprs_all_stale && !prog.expr_max_var[i].is_some_and(|m| m >= self.variant.expr_dirty) {
+            if !self.variant.exprs_all_stale && prog.expr_max_var[i].is_none_or(|m| m < self.variant.expr_dirty) {
                 continue;
             }
             self.variant.exprs[i] = e.eval(&self.variant.slots)?;
@@ -567,7 +567,7 @@ impl<'p> Evaluator<'p> {
         while pos < positions.end {
             // grid order: whole blocks at once
             let len = match (&self.replay.plan, ids) {
-                (Some(p), Ids::Grid) if filter_fits && pos % p.len == 0 && pos + p.len <= positions.end => p.len,
+                (Some(p), Ids::Grid) if filter_fits && pos.is_multiple_of(p.len) && pos + p.len <= positions.end => p.len,
                 _ => 0,
             };
             if len > 0 {
@@ -612,9 +612,9 @@ impl<'p> Evaluator<'p> {
                                     filter_valid(&scratch, f, prog, &mut self.variant.slots, out, counts, |r, slots| {
                                         // (the prefix variables' slots already hold this block's values)
                                         let k = scratch.variant_id[r] - first;
-                                        for v in plan.q..prog.vars.len() {
+                                        for (v, slot) in slots[..prog.vars.len()].iter_mut().enumerate().skip(plan.q) {
                                             let radix = prog.vars[v].choices.len() as u64;
-                                            slots[v] = prog.vars[v].choices[((k / plan.strides[v - plan.q]) % radix) as usize];
+                                            *slot = prog.vars[v].choices[((k / plan.strides[v - plan.q]) % radix) as usize];
                                         }
                                     });
                                     // the suffix variables' slots back to the current digits

@@ -268,6 +268,7 @@ impl Memo {
 
     /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`);
     /// returns its place.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: &[Step]) -> usize {
         let s = Self::set(segs, j, digits, values);
         let l = self.layouts[j];

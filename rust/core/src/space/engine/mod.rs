@@ -7,6 +7,7 @@
 //! - the number of ids a grid block spans (`block.rs`), once known;
 //! - the dense tables for random order (`dense/`), their layout, and the switch that turns them
 //!   off for a program whose variants they cannot record (sorted evaluation then serves it).
+//!
 //! Every evaluation entry point is a method of the engine; results never depend on this state
 //! (it only decides how fast they come).
 //!
