@@ -25,12 +25,13 @@ use std::sync::OnceLock;
 #[inline]
 pub(crate) fn avx512() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| {
-        if std::env::var("ARCHSWEEP_SIMD").is_ok_and(|v| v.trim().eq_ignore_ascii_case("off")) {
-            return false;
-        }
-        cpu_has_avx512()
-    })
+    *ON.get_or_init(|| enabled(std::env::var("ARCHSWEEP_SIMD").ok().as_deref(), cpu_has_avx512))
+}
+
+/// The AVX-512 paths run unless `setting` (the value of `ARCHSWEEP_SIMD`) is `off` (any case,
+/// blanks around it ignored); then only if the CPU has the features (asked only then).
+fn enabled(setting: Option<&str>, cpu: impl FnOnce() -> bool) -> bool {
+    !setting.is_some_and(|v| v.trim().eq_ignore_ascii_case("off")) && cpu()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -362,5 +363,24 @@ unsafe fn stream(dst: *mut u64, src: *const u64, n: usize) {
         }
         let done = head + 8 * lines;
         std::ptr::copy_nonoverlapping(src.add(done), dst.add(done), n - done);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archsweep_simd_off_forces_the_portable_paths() {
+        for off in ["off", "OFF", " off\n"] {
+            assert!(!enabled(Some(off), || true), "{off:?}");
+        }
+        for other in [None, Some(""), Some("on"), Some("auto"), Some("of")] {
+            assert!(enabled(other, || true), "{other:?}");
+            assert!(!enabled(other, || false), "{other:?}: not without the CPU's features");
+        }
+        // the process's own answer follows its environment
+        let off = std::env::var("ARCHSWEEP_SIMD").is_ok_and(|v| v.trim().eq_ignore_ascii_case("off"));
+        assert!(!(off && avx512()));
     }
 }
