@@ -74,7 +74,7 @@ pub fn encode(digits: &[u64], radix: &[u64]) -> Option<Id> {
 }
 
 /// Advance to the next id; returns the leftmost digit position that changed.
-pub fn increment(digits: &mut [u64], radix: &[u64]) -> usize {
+pub(crate) fn increment(digits: &mut [u64], radix: &[u64]) -> usize {
     let mut i = radix.len();
     while i > 0 {
         i -= 1;

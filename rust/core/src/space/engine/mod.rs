@@ -20,10 +20,10 @@
 //! are tested against.
 
 mod block;
-pub mod columns;
+mod columns;
 pub(crate) mod dense;
 mod evaluator;
-pub mod filter;
+mod filter;
 mod memo;
 mod samples;
 #[cfg(test)]
@@ -65,6 +65,8 @@ pub struct MemoStats {
 }
 
 impl Engine {
+    /// The engine of `program`, which it owns from now on ([`Engine::program`] lends it), with
+    /// no run-time state yet.
     pub fn new(program: Program) -> Engine {
         Engine { program, memo_pool: MemoPool::default(), block_rows: OnceLock::new(), dense: DenseState::default() }
     }
