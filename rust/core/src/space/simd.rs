@@ -49,10 +49,10 @@ fn cpu_has_avx512() -> bool {
 
 // ---- ids: permutations and digit decoding
 
-/// [`Permutation::compact`](super::ids::Permutation) 8 words a vector: those in range scattered to their
-/// places, those out of range compressed down in
-/// registers (vpcompressq, and vpcompressd for their places; a compressing store to memory
-/// is microcoded) and stored under a mask.
+/// A compaction pass of [`Permutation::apply_many64`]'s cycle walk (`compact_portable` in
+/// `ids.rs`), 8 words a vector: those in range (below `size`) scattered to their places, those
+/// out of range compressed down in registers (vpcompressq, and vpcompressd for their places; a
+/// compressing store to memory is microcoded) and stored under a mask.
 ///
 /// # Safety
 /// Every place is in `out` (`at[k] < out.len()`), and [`avx512`] is true.
@@ -114,8 +114,8 @@ pub(crate) unsafe fn decode(radix: &[u64], inv: &[f64], out: &mut [u64], stride:
 
 // ---- dense tables
 
-/// `sum_rows_portable` (`engine/dense/tables.rs`) with AVX-512: a payload is one vector, summed (overflow a mask),
-/// maximised and loaded as one (the compiler, left to itself, splits it into a half vector and
+/// `sum_rows_portable` (`engine/dense/tables.rs`) with AVX-512: a payload is one vector,
+/// summed (overflow a mask), maximised and loaded as one (the compiler, left to itself, splits it into a half vector and
 /// four scalar lanes); 8 rows' vectors are then transposed in registers into 8 columns' and
 /// stored as such (not 64 words one by one).
 ///

@@ -86,7 +86,7 @@ impl Engine {
         self.evaluate_with(ids, range, filter, opts, true)
     }
 
-    /// [`evaluate`]; `reuse = false` evaluates every variant from scratch (no segment memo, no
+    /// [`Engine::evaluate`]; `reuse = false` evaluates every variant from scratch (no segment memo, no
     /// resumed liveness walks, no prefix reuse): the reference the fast paths are tested against.
     pub fn evaluate_with(&self, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Columns, Counts) {
         let (parts, counts) = self.evaluate_parts_with(ids, range, filter, opts, reuse);
@@ -97,13 +97,13 @@ impl Engine {
         (out, counts)
     }
 
-    /// Like [`evaluate`], but the columns of each contiguous piece are returned separately (in
+    /// Like [`Engine::evaluate`], but the columns of each contiguous piece are returned separately (in
     /// order), so they can become Arrow record batches without being copied together.
     pub fn evaluate_parts(&self, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Vec<Columns>, Counts) {
         self.evaluate_parts_with(ids, range, filter, opts, true)
     }
 
-    /// [`evaluate_parts`], with or without reuse (see [`evaluate_with`]).
+    /// [`Engine::evaluate_parts`], with or without reuse (see [`Engine::evaluate_with`]).
     pub fn evaluate_parts_with(&self, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Vec<Columns>, Counts) {
         let prog = &self.program;
         // random order: dense tables when the program is a chain of segments, else sorted ids
