@@ -2,7 +2,7 @@
 //! (default: the VGG space's 4,728,477,974,528 variants, whose Feistel domain is 2^44, so an id
 //! takes ~3.7 cycle walks; a power-of-four size needs none). Prints ns per id for
 //! `Permutation::apply_many` over runs of 64 and of 1024 positions, and for `apply` one at a time.
-use archsweep_core::space::enumerate::{Permutation, Walk};
+use archsweep_core::space::ids::{Permutation, Walk};
 use std::time::Instant;
 
 fn main() {

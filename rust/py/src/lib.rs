@@ -170,7 +170,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     set_purge_delay();
     m.add("ArchsweepError", m.py().get_type::<ArchsweepError>())?;
     // the sampler a sample uses unless told otherwise (archsweep-core's Permutation)
-    m.add("SAMPLER", archsweep_core::space::enumerate::SAMPLER)?;
+    m.add("SAMPLER", archsweep_core::space::ids::SAMPLER)?;
     m.add_function(wrap_pyfunction!(analyze_json, m)?)?;
     m.add_function(wrap_pyfunction!(op_names, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;

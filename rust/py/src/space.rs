@@ -1,10 +1,10 @@
 //! Bindings for search spaces and sweeps: conversions, thread pools and Arrow export only.
 
 use crate::{guarded, ArchsweepError};
-use archsweep_core::space::enumerate::{size_decimal, size_ids, Id, Permutation, SAMPLER};
+use archsweep_core::space::engine::{self, Columns, Counts, Filter, METRICS};
 use archsweep_core::space::expr::Value;
-use archsweep_core::space::sweep::{self, Columns, Counts, Filter, Ids, METRICS};
-use archsweep_core::space::{compile, Program, Spec};
+use archsweep_core::space::ids::{size_decimal, size_ids, Id, Ids, Permutation, SAMPLER};
+use archsweep_core::space::{compile, Engine, Program, Spec};
 use archsweep_core::{Dtype, Optimizer, Options};
 use arrow_array::{ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, LargeListArray, RecordBatch, StringViewArray, UInt64Array};
 use arrow_buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
@@ -41,7 +41,8 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, String> {
 
 #[pyclass(module = "archsweep._core", frozen)]
 pub struct CompiledSpace {
-    prog: Program,
+    /// the compiled space and the run-time state its sweeps share
+    engine: Engine,
     radix: Vec<u64>,
 }
 
@@ -54,30 +55,30 @@ impl CompiledSpace {
                 let v: serde_json::Value = serde_json::from_str(spec_json).map_err(|e| format!("spec is not valid JSON: {e}"))?;
                 let prog = compile(&Spec::from_value(&v)?)?;
                 let radix = prog.radix();
-                Ok(CompiledSpace { prog, radix })
+                Ok(CompiledSpace { engine: Engine::new(prog), radix })
             })
         })
     }
 
     #[getter]
     fn name(&self) -> &str {
-        &self.prog.name
+        &self.prog().name
     }
 
     /// Primary variable names, in digit order (the last changes fastest).
     #[getter]
     fn var_names(&self) -> Vec<String> {
-        self.prog.vars.iter().map(|v| v.name.clone()).collect()
+        self.prog().vars.iter().map(|v| v.name.clone()).collect()
     }
 
     #[getter]
     fn derived_names(&self) -> Vec<String> {
-        self.prog.derived.iter().map(|(n, _)| n.clone()).collect()
+        self.prog().derived.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// Each primary variable's choices.
     fn var_choices<'py>(&self, py: Python<'py>) -> PyResult<Vec<Vec<Bound<'py, PyAny>>>> {
-        self.prog.vars.iter().map(|v| v.choices.iter().map(|&c| value_to_py(py, c)).collect()).collect()
+        self.prog().vars.iter().map(|v| v.choices.iter().map(|&c| value_to_py(py, c)).collect()).collect()
     }
 
     #[getter]
@@ -93,12 +94,12 @@ impl CompiledSpace {
 
     #[getter]
     fn num_layer_instances(&self) -> usize {
-        self.prog.instances.len()
+        self.prog().instances.len()
     }
 
     fn config<'py>(&self, py: Python<'py>, id: Id) -> PyResult<Bound<'py, PyDict>> {
         self.check_id(id)?;
-        let cfg = guarded(|| sweep::config(&self.prog, id))?;
+        let cfg = guarded(|| engine::config(self.prog(), id))?;
         let d = PyDict::new(py);
         for (k, v) in cfg {
             d.set_item(k, value_to_py(py, v)?)?;
@@ -108,7 +109,7 @@ impl CompiledSpace {
 
     fn model_json(&self, id: Id) -> PyResult<String> {
         self.check_id(id)?;
-        guarded(|| sweep::model_json(&self.prog, id).map(|v| v.to_string()))
+        guarded(|| engine::model_json(self.prog(), id).map(|v| v.to_string()))
     }
 
     /// Evaluate positions [start, end). mode: "grid" (position = id), "sample" (a seeded
@@ -170,14 +171,14 @@ impl CompiledSpace {
                     other => return Err(format!("unknown mode '{other}' (grid, sample, ids)")),
                 };
                 let filter = match &r#where {
-                    Some(w) if !w.trim().is_empty() => Some(Filter::new(w, &self.prog)?),
+                    Some(w) if !w.trim().is_empty() => Some(Filter::new(w, self.prog())?),
                     _ => None,
                 };
                 let opts = Options { batch, dtype, optimizer };
                 // the pieces become record batches in parallel too, before the GIL is taken back
                 let run = || {
-                    let (parts, counts) = sweep::evaluate_parts_with(&self.prog, ids_mode, start..end, filter.as_ref(), opts, reuse);
-                    let batches: Result<Vec<RecordBatch>, _> = parts.into_par_iter().map(|cols| to_record_batch(&self.prog, cols)).collect();
+                    let (parts, counts) = self.engine.evaluate_parts_with(ids_mode, start..end, filter.as_ref(), opts, reuse);
+                    let batches: Result<Vec<RecordBatch>, _> = parts.into_par_iter().map(|cols| to_record_batch(self.prog(), cols)).collect();
                     Ok::<_, String>((batches.map_err(|e| e.to_string())?, counts))
                 };
                 if threads == 0 { run() } else { pool(threads)?.install(run) }
@@ -192,6 +193,10 @@ impl CompiledSpace {
 }
 
 impl CompiledSpace {
+    fn prog(&self) -> &Program {
+        self.engine.program()
+    }
+
     fn check_id(&self, id: Id) -> PyResult<()> {
         match size_ids(&self.radix) {
             Some(s) if id >= s => Err(ArchsweepError::new_err(format!("variant id {id} is out of range [0, {s})"))),

@@ -26,10 +26,10 @@ pub struct Var {
 }
 
 /// An attribute with its expressions compiled.
-pub enum CAttr {
+pub enum CompiledAttr {
     Const(Json),
     Expr(Compiled),
-    List(Vec<CAttr>),
+    List(Vec<CompiledAttr>),
 }
 
 pub enum OpSource {
@@ -55,7 +55,7 @@ pub struct Instance {
     pub inputs: Vec<usize>,
     pub preds: Vec<Pred>,
     pub trainable: bool,
-    pub attrs: Vec<(String, CAttr)>,
+    pub attrs: Vec<(String, CompiledAttr)>,
     pub op: OpSource,
     /// Highest variable index (digit position) this instance's result depends on, through its
     /// attributes, conditions and inputs; None if on none.
@@ -71,7 +71,7 @@ pub struct Program {
     /// primaries each derived variable depends on
     pub derived_deps: Vec<Vec<usize>>,
     pub constraints: Vec<(String, Compiled)>,
-    pub input: Vec<CAttr>,
+    pub input: Vec<CompiledAttr>,
     /// Count and `when` expressions evaluated once per variant.
     pub exprs: Vec<Compiled>,
     /// highest variable each count/`when` expression depends on
@@ -79,19 +79,8 @@ pub struct Program {
     pub instances: Vec<Instance>,
     /// Highest variable index the input shape depends on.
     pub input_max_var: Option<usize>,
-    /// Segment memo tables of finished evaluators, for the next ones (grid sweeps).
-    pub memo_pool: std::sync::Mutex<Vec<super::memo::Memo>>,
-    /// Ids a grid block spans (`block.rs`; 1 without blocks), once known.
-    pub block_rows: std::sync::OnceLock<u64>,
     /// Primary variables the input shape reads (directly or through derived variables).
     pub input_vars: Vec<usize>,
-    /// Dense segment tables for random order (`dense.rs`): their layout, once known (None when
-    /// the program is not a chain of segments), and the tables, shared by all threads.
-    pub dense_layout: std::sync::OnceLock<Option<super::dense::Layout>>,
-    pub dense_tables: std::sync::RwLock<Option<super::dense::Tables>>,
-    /// set when dense tables could not record this program's variants (its liveness is no
-    /// chain): random order then goes back to sorted evaluation
-    pub dense_off: std::sync::atomic::AtomicBool,
 }
 
 impl Program {
@@ -106,7 +95,7 @@ impl Program {
 
     /// More than 2^64 variants: ids need more than 64 bits.
     pub fn wide_ids(&self) -> bool {
-        super::enumerate::size_u64(&self.radix()).is_none()
+        self.vars.iter().try_fold(1u64, |acc, v| acc.checked_mul(v.choices.len() as u64)).is_none()
     }
 }
 
@@ -134,7 +123,7 @@ struct Frame {
     auto: HashMap<String, usize>,
 }
 
-struct Ctx<'a> {
+struct Expander<'a> {
     names: &'a Names,
     /// primaries each slot depends on (a primary on itself; a derived on its closure)
     slot_deps: Vec<Vec<usize>>,
@@ -163,37 +152,37 @@ fn value_to_json(v: Value) -> Json {
     }
 }
 
-impl CAttr {
-    fn compile(t: &AttrTpl, resolve: &dyn Fn(&str) -> Option<Binding>, what: &str) -> Result<CAttr, String> {
+impl CompiledAttr {
+    fn compile(t: &AttrTpl, resolve: &dyn Fn(&str) -> Option<Binding>, what: &str) -> Result<CompiledAttr, String> {
         Ok(match t {
-            AttrTpl::Const(v) => CAttr::Const(v.clone()),
+            AttrTpl::Const(v) => CompiledAttr::Const(v.clone()),
             AttrTpl::Expr(e) => {
                 let c = e.compile(resolve).map_err(|m| format!("{what}: {m}"))?;
                 match c.as_const() {
-                    Some(v) => CAttr::Const(value_to_json(v)),
-                    None => CAttr::Expr(c),
+                    Some(v) => CompiledAttr::Const(value_to_json(v)),
+                    None => CompiledAttr::Expr(c),
                 }
             }
             AttrTpl::List(items) => {
-                let parts: Vec<CAttr> = items.iter().map(|i| CAttr::compile(i, resolve, what)).collect::<Result<_, _>>()?;
-                if parts.iter().all(|p| matches!(p, CAttr::Const(_))) {
-                    CAttr::Const(Json::Array(parts.into_iter().map(|p| if let CAttr::Const(v) = p { v } else { unreachable!() }).collect()))
+                let parts: Vec<CompiledAttr> = items.iter().map(|i| CompiledAttr::compile(i, resolve, what)).collect::<Result<_, _>>()?;
+                if parts.iter().all(|p| matches!(p, CompiledAttr::Const(_))) {
+                    CompiledAttr::Const(Json::Array(parts.into_iter().map(|p| if let CompiledAttr::Const(v) = p { v } else { unreachable!() }).collect()))
                 } else {
-                    CAttr::List(parts)
+                    CompiledAttr::List(parts)
                 }
             }
         })
     }
 
     fn is_const(&self) -> bool {
-        matches!(self, CAttr::Const(_))
+        matches!(self, CompiledAttr::Const(_))
     }
 
     fn collect_slots(&self, out: &mut Vec<usize>) {
         match self {
-            CAttr::Const(_) => {}
-            CAttr::Expr(c) => out.extend(c.slots()),
-            CAttr::List(items) => items.iter().for_each(|i| i.collect_slots(out)),
+            CompiledAttr::Const(_) => {}
+            CompiledAttr::Expr(c) => out.extend(c.slots()),
+            CompiledAttr::List(items) => items.iter().for_each(|i| i.collect_slots(out)),
         }
     }
 
@@ -201,27 +190,27 @@ impl CAttr {
     /// `eval(..).as_u64()` gives, without building JSON: the input shape, every variant).
     pub fn eval_u64(&self, slots: &[Value]) -> Option<u64> {
         match self {
-            CAttr::Const(v) => v.as_u64(),
-            CAttr::Expr(c) => match c.eval(slots) {
+            CompiledAttr::Const(v) => v.as_u64(),
+            CompiledAttr::Expr(c) => match c.eval(slots) {
                 Ok(Value::Int(i)) => u64::try_from(i).ok(),
                 _ => None,
             },
-            CAttr::List(_) => None,
+            CompiledAttr::List(_) => None,
         }
     }
 
     /// The concrete JSON value for one variant.
     pub fn eval(&self, slots: &[Value]) -> Result<Json, String> {
         Ok(match self {
-            CAttr::Const(v) => v.clone(),
-            CAttr::Expr(c) => value_to_json(c.eval(slots)?),
-            CAttr::List(items) => Json::Array(items.iter().map(|i| i.eval(slots)).collect::<Result<_, _>>()?),
+            CompiledAttr::Const(v) => v.clone(),
+            CompiledAttr::Expr(c) => value_to_json(c.eval(slots)?),
+            CompiledAttr::List(items) => Json::Array(items.iter().map(|i| i.eval(slots)).collect::<Result<_, _>>()?),
         })
     }
 }
 
 /// Build an op from evaluated attributes.
-pub fn build_op(op: &str, attrs: &[(String, CAttr)], slots: &[Value]) -> Result<Box<dyn Op>, String> {
+pub fn build_op(op: &str, attrs: &[(String, CompiledAttr)], slots: &[Value]) -> Result<Box<dyn Op>, String> {
     let mut map = Map::new();
     for (k, a) in attrs {
         map.insert(k.clone(), a.eval(slots)?);
@@ -247,7 +236,7 @@ fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Result<String,
     Ok(out)
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> Expander<'a> {
     fn resolve_fn<'b>(&'b self, loops: &'b [(String, i64)]) -> impl Fn(&str) -> Option<Binding> + 'b {
         move |n: &str| self.names.resolve(loops, n)
     }
@@ -399,7 +388,7 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &mut Vec<(String, i64)>, preds: &mut Vec<(Pred, Vec<usize>)>) -> Result<(), String> {
+    fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &[(String, i64)], preds: &[(Pred, Vec<usize>)]) -> Result<(), String> {
         if self.instances.len() >= INSTANCE_LIMIT {
             return Err(format!("the space expands to more than {INSTANCE_LIMIT} layers"));
         }
@@ -449,10 +438,10 @@ impl<'a> Ctx<'a> {
         let names = self.names;
         let loops_now: &[(String, i64)] = loops;
         let resolve = move |n: &str| names.resolve(loops_now, n);
-        let attrs: Vec<(String, CAttr)> = l
+        let attrs: Vec<(String, CompiledAttr)> = l
             .attrs
             .iter()
-            .map(|(k, t)| CAttr::compile(t, &resolve, &format!("{what} {k}")).map(|c| (k.clone(), c)))
+            .map(|(k, t)| CompiledAttr::compile(t, &resolve, &format!("{what} {k}")).map(|c| (k.clone(), c)))
             .collect::<Result<_, _>>()?;
         let mut slots = Vec::new();
         attrs.iter().for_each(|(_, a)| a.collect_slots(&mut slots));
@@ -638,10 +627,10 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
         .iter()
         .map(|e| e.compile(&|n: &str| names.resolve(&[], n)).map(|c| (e.source().to_string(), c)).map_err(|m| format!("constraint '{}': {m}", e.source())))
         .collect::<Result<_, _>>()?;
-    let input: Vec<CAttr> = spec
+    let input: Vec<CompiledAttr> = spec
         .input
         .iter()
-        .map(|t| CAttr::compile(t, &|n: &str| names.resolve(&[], n), "input"))
+        .map(|t| CompiledAttr::compile(t, &|n: &str| names.resolve(&[], n), "input"))
         .collect::<Result<_, _>>()?;
     let mut input_slots = Vec::new();
     input.iter().for_each(|a| a.collect_slots(&mut input_slots));
@@ -650,7 +639,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     input_vars.dedup();
     let input_max_var = input_vars.last().copied();
 
-    let mut ctx = Ctx {
+    let mut ctx = Expander {
         names: &names,
         slot_deps,
         radix,
@@ -672,7 +661,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     }
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
-    let Ctx { exprs, instances, .. } = ctx;
+    let Expander { exprs, instances, .. } = ctx;
     Ok(Program {
         name: spec.name.clone(),
         vars,
@@ -684,11 +673,6 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
         expr_max_var,
         instances,
         input_max_var,
-        memo_pool: Default::default(),
-        block_rows: Default::default(),
         input_vars,
-        dense_layout: Default::default(),
-        dense_tables: Default::default(),
-        dense_off: Default::default(),
     })
 }

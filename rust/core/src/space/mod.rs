@@ -1,14 +1,17 @@
 //! Search spaces: a model template whose attributes are expressions over space variables,
 //! compiled once into a flat program and evaluated for millions of variants.
+//!
+//! Dependencies go one way: `expr` ← `spec` ← `compile` (the [`Program`], pure compiler
+//! output) ← `ids` (variant ids ↔ digits, samplers) ← `engine` (the [`Engine`]: evaluation and
+//! the run-time state it keeps). `simd` holds every `#[target_feature]` function (see there).
 
-pub mod block;
 pub mod compile;
-pub mod dense;
-pub mod enumerate;
+pub mod engine;
 pub mod expr;
-pub mod memo;
+pub mod ids;
+pub(crate) mod simd;
 pub mod spec;
-pub mod sweep;
 
 pub use compile::{compile, Program};
+pub use engine::Engine;
 pub use spec::Spec;

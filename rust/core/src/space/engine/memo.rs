@@ -11,9 +11,11 @@
 //! remembered (their messages are re-made by running them).
 //!
 //! The memo is a set-associative table per segment (4 ways a set; a full set overwrites one of
-//! them), so its memory is bounded; tables outlive one evaluator through a pool in the [`Program`].
+//! them), so its memory is bounded; tables outlive one evaluator through the engine's
+//! [`MemoPool`].
 
-use super::compile::Program;
+use super::block;
+use crate::space::compile::Program;
 use crate::graph::SUMMED;
 use crate::memory::{Step, StepKind, Tail, TailView};
 use crate::shape::Shape;
@@ -26,25 +28,25 @@ const MIN_ENTRIES: u64 = 64;
 const MAX_ENTRIES: u64 = 16384;
 
 /// The instances split into segments, and what each segment's outcome depends on.
-pub struct Segments {
+pub(crate) struct Segments {
     /// 0 = bounds[0] < bounds[1] < … < bounds[m] = number of instances
-    pub bounds: Vec<usize>,
+    pub(crate) bounds: Vec<usize>,
     /// the segment of each instance
-    pub seg_of: Vec<usize>,
+    pub(crate) seg_of: Vec<usize>,
     /// digit positions read by each segment's instances (attributes, `when`, repeat counts)
-    pub vars: Vec<Vec<usize>>,
+    pub(crate) vars: Vec<Vec<usize>>,
     /// values made before each segment that its instances read
-    pub ext: Vec<Vec<usize>>,
+    pub(crate) ext: Vec<Vec<usize>>,
     /// sets per segment (a power of two) of WAYS entries each
-    pub sets: Vec<usize>,
+    pub(crate) sets: Vec<usize>,
     /// values of each segment that a replay must restore: those read by later segments (the
     /// segment's last executed value, which may be the model's output, is restored as well)
-    pub keep: Vec<Vec<usize>>,
+    pub(crate) keep: Vec<Vec<usize>>,
 }
 
 impl Segments {
     /// Segments split at `cuts` (instance indices in 1..n, ascending, distinct).
-    pub fn new(prog: &Program, cuts: &[usize]) -> Segments {
+    pub(crate) fn new(prog: &Program, cuts: &[usize]) -> Segments {
         let n = prog.instances.len();
         let mut bounds = vec![0];
         bounds.extend(cuts.iter().copied().filter(|&c| c > 0 && c < n));
@@ -110,61 +112,62 @@ struct Layout {
     steps: usize,
     tail: usize,
     stride: usize,
-    /// counts: digits, ext shapes, keep shapes, steps
-    nv: usize,
-    ne: usize,
-    nk: usize,
-    ns: usize,
+    /// how many digits, earlier shapes read, kept shapes and steps an entry holds
+    num_digits: usize,
+    num_ext: usize,
+    num_keep: usize,
+    num_steps: usize,
 }
 
 impl Layout {
     fn new(segs: &Segments, j: usize) -> Layout {
-        let (nv, ne, nk, ns) = (segs.vars[j].len(), segs.ext[j].len(), segs.keep[j].len(), segs.bounds[j + 1] - segs.bounds[j]);
+        let (num_digits, num_ext, num_keep, num_steps) = (segs.vars[j].len(), segs.ext[j].len(), segs.keep[j].len(), segs.bounds[j + 1] - segs.bounds[j]);
         let digits = 1; // word 0: 1 when filled
-        let ext = digits + nv;
-        let delta = ext + ne * Shape::WORDS;
+        let ext = digits + num_digits;
+        let delta = ext + num_ext * Shape::WORDS;
         let layers = delta + SUMMED;
         let keep = layers + 1;
-        let last_active = keep + nk * Shape::WORDS;
+        let last_active = keep + num_keep * Shape::WORDS;
         let steps = last_active + 1 + Shape::WORDS;
-        let tail = steps + 2 * ns;
-        let stride = tail + 1 + Tail::words(ns, ne);
-        Layout { digits, ext, delta, layers, keep, last_active, steps, tail, stride, nv, ne, nk, ns }
+        let tail = steps + 2 * num_steps;
+        let stride = tail + 1 + Tail::words(num_steps, num_ext);
+        Layout { digits, ext, delta, layers, keep, last_active, steps, tail, stride, num_digits, num_ext, num_keep, num_steps }
     }
 }
 
 /// A remembered segment outcome, borrowed from the table.
-pub struct Entry<'a> {
-    w: &'a [u64],
-    l: Layout,
+pub(crate) struct Entry<'a> {
+    words: &'a [u64],
+    layout: Layout,
+    /// the segment's first instance
     cut: usize,
 }
 
 impl<'a> Entry<'a> {
     /// what the segment adds to [`crate::Totals::summed`]
-    pub fn delta(&self) -> &'a [u64; SUMMED] {
-        self.w[self.l.delta..self.l.delta + SUMMED].try_into().unwrap()
+    pub(crate) fn delta(&self) -> &'a [u64; SUMMED] {
+        self.words[self.layout.delta..self.layout.delta + SUMMED].try_into().unwrap()
     }
 
     /// layers executed
-    pub fn layers(&self) -> u64 {
-        self.w[self.l.layers]
+    pub(crate) fn layers(&self) -> u64 {
+        self.words[self.layout.layers]
     }
 
     /// shapes of the segment's `keep` values, in order
-    pub fn keep(&self) -> impl Iterator<Item = Shape> + 'a {
-        self.w[self.l.keep..self.l.keep + self.l.nk * Shape::WORDS].chunks_exact(Shape::WORDS).map(Shape::read)
+    pub(crate) fn keep(&self) -> impl Iterator<Item = Shape> + 'a {
+        self.words[self.layout.keep..self.layout.keep + self.layout.num_keep * Shape::WORDS].chunks_exact(Shape::WORDS).map(Shape::read)
     }
 
     /// the segment's last executed value and its shape
-    pub fn last_active(&self) -> Option<(usize, Shape)> {
-        let v = self.w[self.l.last_active];
-        (v > 0).then(|| ((v - 1) as usize, Shape::read(&self.w[self.l.last_active + 1..])))
+    pub(crate) fn last_active(&self) -> Option<(usize, Shape)> {
+        let v = self.words[self.layout.last_active];
+        (v > 0).then(|| ((v - 1) as usize, Shape::read(&self.words[self.layout.last_active + 1..])))
     }
 
     /// (kind, bytes) of the segment's instances
-    pub fn steps(&self) -> impl Iterator<Item = (StepKind, u64)> + 'a {
-        self.w[self.l.steps..self.l.steps + 2 * self.l.ns].chunks_exact(2).map(|p| {
+    pub(crate) fn steps(&self) -> impl Iterator<Item = (StepKind, u64)> + 'a {
+        self.words[self.layout.steps..self.layout.steps + 2 * self.layout.num_steps].chunks_exact(2).map(|p| {
             let kind = match p[0] {
                 0 => StepKind::Own,
                 1 => StepKind::Alias,
@@ -175,14 +178,14 @@ impl<'a> Entry<'a> {
     }
 
     /// the segment's liveness summary (replays need no liveness walk)
-    pub fn tail(&self) -> Option<TailView<'a>> {
-        let t = self.l.tail;
-        (self.w[t] != 0).then(|| TailView::read(&self.w[t + 1..self.l.stride], self.cut, self.l.ns, self.l.ne))
+    pub(crate) fn tail(&self) -> Option<TailView<'a>> {
+        let t = self.layout.tail;
+        (self.words[t] != 0).then(|| TailView::read(&self.words[t + 1..self.layout.stride], self.cut, self.layout.num_steps, self.layout.num_ext))
     }
 }
 
-/// The tables of one evaluator (taken from and returned to the program's pool).
-pub struct Memo {
+/// The tables of one evaluator (taken from and returned to the engine's [`MemoPool`]).
+pub(crate) struct Memo {
     /// (batch, dtype bytes) the entries were made with
     tag: (u64, u64),
     layouts: Vec<Layout>,
@@ -190,24 +193,24 @@ pub struct Memo {
     tables: Vec<Vec<u64>>,
     /// next way to overwrite, per segment
     victim: Vec<usize>,
-    pub hits: u64,
-    pub misses: u64,
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
     /// grid blocks' suffix tables (`block.rs`)
-    pub blocks: super::block::Cache,
+    pub(crate) blocks: block::Cache,
 }
 
 /// Bound on one memo's tables (words; 8 bytes each): large tables shrink to fit.
 const BUDGET_WORDS: usize = 8 << 20;
 
 impl Memo {
-    pub fn new(segs: &Segments, tag: (u64, u64)) -> Memo {
+    pub(crate) fn new(segs: &Segments, tag: (u64, u64)) -> Memo {
         let layouts: Vec<Layout> = (0..segs.sets.len()).map(|j| Layout::new(segs, j)).collect();
         let tables = layouts.iter().zip(&segs.sets).map(|(l, &s)| vec![0u64; s * WAYS * l.stride]).collect();
         Memo { tag, layouts, tables, victim: vec![0; segs.sets.len()], hits: 0, misses: 0, blocks: Default::default() }
     }
 
     /// Whether tables from the pool fit these segments and options.
-    pub fn fits(&self, segs: &Segments, tag: (u64, u64)) -> bool {
+    pub(crate) fn fits(&self, segs: &Segments, tag: (u64, u64)) -> bool {
         self.tag == tag
             && self.layouts.len() == segs.sets.len()
             && (0..segs.sets.len()).all(|j| self.layouts[j] == Layout::new(segs, j) && self.tables[j].len() == segs.sets[j] * WAYS * self.layouts[j].stride)
@@ -216,14 +219,15 @@ impl Memo {
     /// First entry of the set for this key.
     #[inline]
     fn set(segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> usize {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = (j as u64 + 1).wrapping_mul(K);
+        // (a multiplicative hash: FxHash's constant)
+        const MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = (j as u64 + 1).wrapping_mul(MULTIPLIER);
         for &v in &segs.vars[j] {
-            h = (h.rotate_left(5) ^ digits[v]).wrapping_mul(K);
+            h = (h.rotate_left(5) ^ digits[v]).wrapping_mul(MULTIPLIER);
         }
         for &e in &segs.ext[j] {
             for &d in values[e].dims() {
-                h = (h.rotate_left(5) ^ d).wrapping_mul(K);
+                h = (h.rotate_left(5) ^ d).wrapping_mul(MULTIPLIER);
             }
         }
         ((h >> 32) as usize & (segs.sets[j] - 1)) * WAYS
@@ -232,13 +236,13 @@ impl Memo {
     #[inline]
     fn matches(w: &[u64], l: &Layout, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> bool {
         w[0] != 0
-            && segs.vars[j].iter().zip(&w[l.digits..l.digits + l.nv]).all(|(&v, &d)| digits[v] == d)
-            && segs.ext[j].iter().zip(w[l.ext..l.ext + l.ne * Shape::WORDS].chunks_exact(Shape::WORDS)).all(|(&x, sw)| values[x].equals_words(sw))
+            && segs.vars[j].iter().zip(&w[l.digits..l.digits + l.num_digits]).all(|(&v, &d)| digits[v] == d)
+            && segs.ext[j].iter().zip(w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact(Shape::WORDS)).all(|(&x, sw)| values[x].equals_words(sw))
     }
 
     /// The place of the remembered outcome of segment `j` for these digits and earlier values.
     #[inline]
-    pub fn lookup(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> Option<usize> {
+    pub(crate) fn lookup(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> Option<usize> {
         let s = Self::set(segs, j, digits, values);
         let l = &self.layouts[j];
         let t = &self.tables[j];
@@ -256,15 +260,16 @@ impl Memo {
 
     /// The entry at place `i` of segment `j` (None if empty).
     #[inline]
-    pub fn entry(&self, segs: &Segments, j: usize, i: usize) -> Option<Entry<'_>> {
+    pub(crate) fn entry(&self, segs: &Segments, j: usize, i: usize) -> Option<Entry<'_>> {
         let l = self.layouts[j];
         let w = &self.tables[j][i * l.stride..(i + 1) * l.stride];
-        (w[0] != 0).then_some(Entry { w, l, cut: segs.bounds[j] })
+        (w[0] != 0).then_some(Entry { words: w, layout: l, cut: segs.bounds[j] })
     }
 
     /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`);
     /// returns its place.
-    pub fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: &[Step]) -> usize {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: &[Step]) -> usize {
         let s = Self::set(segs, j, digits, values);
         let l = self.layouts[j];
         let t = &mut self.tables[j];
@@ -278,15 +283,15 @@ impl Memo {
         let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
         let w = &mut t[way * l.stride..(way + 1) * l.stride];
         w[0] = 1;
-        for (o, &v) in w[l.digits..l.digits + l.nv].iter_mut().zip(&segs.vars[j]) {
+        for (o, &v) in w[l.digits..l.digits + l.num_digits].iter_mut().zip(&segs.vars[j]) {
             *o = digits[v];
         }
-        for (o, &x) in w[l.ext..l.ext + l.ne * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.ext[j]) {
+        for (o, &x) in w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.ext[j]) {
             values[x].write(o);
         }
         w[l.delta..l.delta + SUMMED].copy_from_slice(&delta);
         w[l.layers] = layers;
-        for (o, &v) in w[l.keep..l.keep + l.nk * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.keep[j]) {
+        for (o, &v) in w[l.keep..l.keep + l.num_keep * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.keep[j]) {
             values[v].write(o);
         }
         match (a..b).rev().find(|&k| steps[k].kind != StepKind::Skipped) {
@@ -296,7 +301,7 @@ impl Memo {
             }
             None => w[l.last_active] = 0,
         }
-        for (o, st) in w[l.steps..l.steps + 2 * l.ns].chunks_exact_mut(2).zip(&steps[a..b]) {
+        for (o, st) in w[l.steps..l.steps + 2 * l.num_steps].chunks_exact_mut(2).zip(&steps[a..b]) {
             o[0] = match st.kind {
                 StepKind::Own => 0,
                 StepKind::Alias => 1,
@@ -305,9 +310,41 @@ impl Memo {
             o[1] = st.bytes;
         }
         match Tail::span(steps, a, b) {
-            Some(tail) => w[l.tail] = tail.write(&mut w[l.tail + 1..l.stride], l.ne) as u64,
+            Some(tail) => w[l.tail] = tail.write(&mut w[l.tail + 1..l.stride], l.num_ext) as u64,
             None => w[l.tail] = 0,
         }
         way
+    }
+}
+
+/// Segment memos of finished evaluators, for the next ones (grid sweeps): an engine keeps one
+/// pool; an evaluator takes a memo when it starts and gives it back when it is dropped.
+#[derive(Default)]
+pub(crate) struct MemoPool {
+    memos: std::sync::Mutex<Vec<Memo>>,
+}
+
+impl MemoPool {
+    /// A pooled memo that fits these segments and options, else a new one.
+    pub(crate) fn take(&self, segs: &Segments, tag: (u64, u64)) -> Memo {
+        let pooled = self.memos.lock().ok().and_then(|mut pool| pool.pop());
+        match pooled {
+            Some(m) if m.fits(segs, tag) => m,
+            _ => Memo::new(segs, tag),
+        }
+    }
+
+    /// Keep `memo` for a later evaluator (at most two per thread of the current pool).
+    pub(crate) fn give(&self, memo: Memo) {
+        if let Ok(mut pool) = self.memos.lock() {
+            if pool.len() < rayon::current_num_threads().max(1) * 2 {
+                pool.push(memo);
+            }
+        }
+    }
+
+    /// Every pooled memo (tests, statistics).
+    pub(crate) fn memos(&self) -> std::sync::MutexGuard<'_, Vec<Memo>> {
+        self.memos.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

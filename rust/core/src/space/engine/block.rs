@@ -23,10 +23,11 @@
 //! a chain state's peak only ever grows by `max`, so the suffix's own peak, walked from the
 //! storage at the cut with a zero peak, is the same for every prefix with that key.
 
-use super::compile::Program;
-use super::memo::Segments;
+use super::columns::{raw, Columns};
 use crate::graph::{Options, Totals, KEPT, SUMMED};
 use crate::shape::Shape;
+use crate::space::compile::Program;
+use crate::space::expr::Value;
 use std::collections::HashMap;
 
 /// Largest block: its table must stay cache-sized.
@@ -37,29 +38,31 @@ const MIN_ROWS: u64 = 8;
 const BUDGET_WORDS: usize = 4 << 20;
 
 /// How a program's grid splits into blocks (None: it does not).
-pub struct Plan {
+pub(crate) struct Plan {
     /// first suffix variable position
-    pub q: usize,
+    pub(crate) q: usize,
     /// the first instance that reads a suffix variable; a segment boundary
-    pub cut: usize,
+    pub(crate) cut: usize,
     /// the segment starting at `cut`
-    pub seg0: usize,
+    pub(crate) seg0: usize,
     /// rows per block
-    pub len: u64,
+    pub(crate) len: u64,
     /// prefix digit positions the suffix outcome depends on
     key_digits: Vec<usize>,
     /// values made at or before the cut that the suffix reads
     key_values: Vec<usize>,
     /// per suffix variable (positions q..), its column over one block (raw 64-bit values)
-    pub pattern: Vec<Vec<i64>>,
+    pub(crate) pattern: Vec<Vec<i64>>,
     /// per suffix variable, the rows a digit of it lasts (Π radix of the later ones)
-    pub strides: Vec<u64>,
+    pub(crate) strides: Vec<u64>,
 }
 
 impl Plan {
     /// The split with the fewest prefix-digit combinations in its key per block row, among
-    /// those with MIN_ROWS..=MAX_ROWS rows a block; None if none qualifies.
-    pub fn new(prog: &Program, segs: &Segments, first_dirty: &[usize], eager_exprs: bool, raw: impl Fn(super::expr::Value) -> i64) -> Option<Plan> {
+    /// those with MIN_ROWS..=MAX_ROWS rows a block; None if none qualifies. The segments
+    /// (`memo.rs`) are given by their bounds, the digit positions each reads and the values made
+    /// before each that it reads.
+    pub(crate) fn new(prog: &Program, seg_bounds: &[usize], seg_vars: &[Vec<usize>], seg_ext: &[Vec<usize>], first_dirty: &[usize], eager_exprs: bool) -> Option<Plan> {
         let nvar = prog.vars.len();
         let n = prog.instances.len();
         if eager_exprs || nvar == 0 {
@@ -79,8 +82,8 @@ impl Plan {
             if len < MIN_ROWS || cut == 0 || cut >= n || prog.input_max_var.is_some_and(|m| m >= q) {
                 continue;
             }
-            let Some(seg0) = segs.bounds.iter().position(|&b| b == cut) else { continue };
-            let mut key_digits: Vec<usize> = segs.vars[seg0..].iter().flatten().copied().filter(|&v| v < q).collect();
+            let Some(seg0) = seg_bounds.iter().position(|&b| b == cut) else { continue };
+            let mut key_digits: Vec<usize> = seg_vars[seg0..].iter().flatten().copied().filter(|&v| v < q).collect();
             // derived variables and constraints that mix prefix and suffix digits decide a row's
             // outcome (an error, a rejection) from both
             let mixed = prog.derived_deps.iter().cloned().chain(prog.constraints.iter().map(|(_, c)| c.slots().into_iter().flat_map(deps_of).collect()));
@@ -91,7 +94,7 @@ impl Plan {
             }
             key_digits.sort_unstable();
             key_digits.dedup();
-            let mut key_values: Vec<usize> = segs.ext[seg0..].iter().flatten().copied().filter(|&x| x <= cut).collect();
+            let mut key_values: Vec<usize> = seg_ext[seg0..].iter().flatten().copied().filter(|&x| x <= cut).collect();
             key_values.sort_unstable();
             key_values.dedup();
             let combos = key_digits.iter().fold(1f64, |acc, &v| acc * radix[v] as f64);
@@ -111,7 +114,7 @@ impl Plan {
     }
 
     /// The key of the current prefix: its digits, the shapes the suffix reads, the bytes at the cut.
-    pub fn key(&self, digits: &[u64], values: &[Shape], cur: u64, out: &mut Vec<u64>) {
+    pub(crate) fn key(&self, digits: &[u64], values: &[Shape], cur: u64, out: &mut Vec<u64>) {
         out.clear();
         out.extend(self.key_digits.iter().map(|&v| digits[v]));
         let mut w = [0u64; Shape::WORDS];
@@ -125,16 +128,16 @@ impl Plan {
 
 /// Whether a `where` filter reading `slots` can judge block rows: it may read metrics and
 /// primary variables, not derived variables (those are not evaluated for table rows).
-pub fn filter_fits(slots: Vec<usize>, prog: &Program) -> bool {
+pub(crate) fn filter_fits(slots: Vec<usize>, prog: &Program) -> bool {
     slots.iter().all(|&s| s < prog.vars.len() || s >= prog.num_slots())
 }
 
 /// The suffix outcomes of one key, row by row over a block.
-pub struct Table {
+pub(crate) struct Table {
     /// rows recorded so far (in order)
     rows: usize,
     /// a row could not be recorded: blocks with this key run row by row
-    pub poisoned: bool,
+    pub(crate) poisoned: bool,
     delta: [Vec<u64>; KEPT.len()],
     layers: Vec<u64>,
     peak: Vec<u64>,
@@ -166,13 +169,13 @@ impl Table {
         len * (KEPT.len() + 2 + Shape::WORDS)
     }
 
-    pub fn complete(&self, len: u64) -> bool {
+    pub(crate) fn complete(&self, len: u64) -> bool {
         !self.poisoned && self.rows as u64 == len
     }
 
     /// Record block row `r`: what the suffix added to the summed totals, its layers, its own
     /// peak and the output shape. Rows must come in order; anything else poisons the table.
-    pub fn record(&mut self, r: usize, delta: &[u64; SUMMED], layers: u64, peak: u64, shape: Shape) {
+    pub(crate) fn record(&mut self, r: usize, delta: &[u64; SUMMED], layers: u64, peak: u64, shape: Shape) {
         if self.poisoned || r != self.rows {
             self.poisoned = true;
             return;
@@ -194,19 +197,19 @@ impl Table {
 /// Tables by key; bounded (a full cache is emptied). Lives in the pooled memo, so it outlasts
 /// one evaluator.
 #[derive(Default)]
-pub struct Cache {
+pub(crate) struct Cache {
     tables: HashMap<Vec<u64>, Table>,
     words: usize,
-    pub blocks: u64,
+    pub(crate) blocks: u64,
 }
 
 impl Cache {
-    pub fn get(&self, key: &[u64]) -> Option<&Table> {
+    pub(crate) fn get(&self, key: &[u64]) -> Option<&Table> {
         self.tables.get(key)
     }
 
     /// The table for `key`, started empty if new.
-    pub fn start(&mut self, key: &[u64], len: usize) -> &mut Table {
+    pub(crate) fn start(&mut self, key: &[u64], len: usize) -> &mut Table {
         if !self.tables.contains_key(key) {
             if self.words + Table::words(len) > BUDGET_WORDS {
                 self.tables.clear();
@@ -218,23 +221,23 @@ impl Cache {
         self.tables.get_mut(key).unwrap()
     }
 
-    pub fn get_mut(&mut self, key: &[u64]) -> Option<&mut Table> {
+    pub(crate) fn get_mut(&mut self, key: &[u64]) -> Option<&mut Table> {
         self.tables.get_mut(key)
     }
 }
 
 /// What the rows of a block share: the totals, layers and peak before the cut.
-pub struct Prefix<'a> {
-    pub totals: &'a Totals,
-    pub layers: u64,
-    pub peak: u64,
-    pub input_bytes: u64,
-    pub opts: &'a Options,
+pub(crate) struct Prefix<'a> {
+    pub(crate) totals: &'a Totals,
+    pub(crate) layers: u64,
+    pub(crate) peak: u64,
+    pub(crate) input_bytes: u64,
+    pub(crate) opts: &'a Options,
 }
 
 /// Whether no row of `t` overflows on top of `p`: every output is monotone in the table's
 /// columns, so their maxima bound it. Checked with [`Totals::finish`] itself.
-pub fn fits(t: &Table, p: &Prefix) -> bool {
+pub(crate) fn fits(t: &Table, p: &Prefix) -> bool {
     let mut s = p.totals.summed();
     for (i, &f) in KEPT.iter().enumerate() {
         match s[f].checked_add(t.max[i]) {
@@ -249,7 +252,7 @@ pub fn fits(t: &Table, p: &Prefix) -> bool {
 
 /// Rows `from..` of a block into the metric columns (METRICS order) and the shape column, with
 /// `fits` already checked.
-pub fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>], shape_offsets: &mut Vec<i64>, shape_values: &mut Vec<u64>) {
+pub(crate) fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>], shape_offsets: &mut Vec<i64>, shape_values: &mut Vec<u64>) {
     let s = p.totals.summed();
     // KEPT order: params, trainable, buffers, buffer_bytes, macs, other_ops, activation_bytes
     let col = |i: usize| t.delta[i][from..].iter().map(move |&d| s[KEPT[i]] + d);
@@ -288,4 +291,22 @@ pub fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>]
             }
         }
     }
+}
+
+/// Rows 1.. of a block from its suffix table, column by column ([`fits`] checked).
+pub(crate) fn emit(t: &Table, plan: &Plan, prefix: &Prefix, first: u64, slots: &[Value], out: &mut Columns) {
+    let len = plan.len;
+    out.variant_id.extend(first + 1..first + len);
+    if out.wide {
+        // (grid positions are ids below 2^64)
+        out.variant_id_hi.extend(std::iter::repeat_n(0, len as usize - 1));
+    }
+    for (v, col) in out.vars.iter_mut().enumerate() {
+        match v.checked_sub(plan.q) {
+            Some(s) => col.extend_from_slice(&plan.pattern[s][1..]),
+            None => col.extend(std::iter::repeat_n(raw(slots[v]), len as usize - 1)),
+        }
+    }
+    out.valid.extend(std::iter::repeat_n(true, len as usize - 1));
+    emit_metrics(t, 1, prefix, &mut out.metrics, &mut out.shape_offsets, &mut out.shape_values);
 }

@@ -14,14 +14,15 @@
 //! input shape reads to the state at cut 0. A variant is then one read per segment: no shape
 //! rule, no memo key compared, nothing hashed.
 //!
-//! Entries are recorded from the traces of full evaluations (`sweep.rs`'s evaluator), so a table
+//! Entries are recorded from the traces of full evaluations (`engine/evaluator.rs`), so a table
 //! holds nothing the evaluator did not compute. A variant that meets an empty entry, or whose
 //! sums overflow, is evaluated in full (its message then names the layer) and recorded. Invalid
 //! variants are never recorded. Tables are bounded ([`MAX_ENTRIES`]): beyond, new states are not
 //! numbered and their variants are evaluated in full.
 
-use super::compile::Program;
-use super::memo::Segments;
+use crate::space::compile::Program;
+use crate::space::engine::memo::Segments;
+use crate::space::simd;
 use crate::graph::{KEPT, SUMMED};
 use crate::shape::Shape;
 use std::collections::HashMap;
@@ -29,14 +30,14 @@ use std::collections::HashMap;
 /// Bound on the combinations of one segment's digits (or the input's) for a dense table.
 const MAX_COMBOS: u64 = 1 << 16;
 /// Bound on the entries of a program's tables (72 bytes each: 18 MiB).
-pub const MAX_ENTRIES: usize = 1 << 18;
-const EMPTY: u32 = u32::MAX;
+pub(crate) const MAX_ENTRIES: usize = 1 << 18;
+pub(crate) const EMPTY: u32 = u32::MAX;
 
 /// Which digits index each table (fixed per program).
-pub struct Layout {
+pub(crate) struct Layout {
     /// (variable, stride) per segment, and the number of combinations
-    seg_vars: Vec<Vec<(usize, u32)>>,
-    seg_size: Vec<usize>,
+    pub(crate) seg_vars: Vec<Vec<(usize, u32)>>,
+    pub(crate) seg_size: Vec<usize>,
     input_vars: Vec<(usize, u32)>,
     input_size: usize,
     /// bound on the tables' entries
@@ -58,7 +59,7 @@ impl Layout {
     /// The layout for these segments; None when they are no chain (a segment reads a value made
     /// before its cut), when an expression belongs to no layer (it must be evaluated per
     /// variant), or when a segment has too many digit combinations.
-    pub fn new(prog: &Program, segs: &Segments, eager_exprs: bool) -> Option<Layout> {
+    pub(crate) fn new(prog: &Program, segs: &Segments, eager_exprs: bool) -> Option<Layout> {
         let m = segs.bounds.len() - 1;
         if eager_exprs || m == 0 {
             return None;
@@ -78,7 +79,8 @@ impl Layout {
     }
 
     /// This layout with another bound on the tables' entries (tests).
-    pub fn with_max_entries(self, max_entries: usize) -> Layout {
+    #[cfg(test)]
+    pub(crate) fn with_max_entries(self, max_entries: usize) -> Layout {
         Layout { max_entries, ..self }
     }
 }
@@ -89,60 +91,60 @@ fn local(vars: &[(usize, u32)], digits: &[u64], stride: usize, b: usize) -> usiz
     vars.iter().map(|&(v, s)| digits[v * stride + b] as usize * s as usize).sum()
 }
 
-/// What a full evaluation of a valid variant says per cut and per segment (`sweep.rs`).
-pub struct Trace {
+/// What a full evaluation of a valid variant says per cut and per segment (`evaluator.rs`).
+pub(crate) struct Trace {
     /// per cut 0..=m: the state's key (shape words of the cut value and of the last executed
     /// value, then the bytes at the cut)
-    pub keys: Vec<Vec<u64>>,
+    pub(crate) keys: Vec<Vec<u64>>,
     /// per segment: what it adds to the summed totals, its layers, its own peak
-    pub segs: Vec<([u64; SUMMED], u64, u64)>,
-    pub input_bytes: u64,
-    pub out_shape: Shape,
+    pub(crate) segs: Vec<([u64; SUMMED], u64, u64)>,
+    pub(crate) input_bytes: u64,
+    pub(crate) out_shape: Shape,
 }
 
 /// Variants a batch holds at most.
-pub const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 
 /// A batch of variants read by [`Tables::lookup`], column by column (row `b` at index `b`).
 #[derive(Default, Debug, PartialEq)]
-pub struct Batch {
+pub(crate) struct Batch {
     /// row `b` was read (every entry recorded, no sum overflowed); `all`: every row was
-    pub ok: Vec<bool>,
-    pub all: bool,
+    pub(crate) ok: Vec<bool>,
+    pub(crate) all: bool,
     /// the summed totals rows need (params, trainable_params, buffers, buffer_bytes, macs,
     /// other_ops, activation_bytes), the peak, layers and input bytes
-    pub sums: [Vec<u64>; 7],
-    pub peak: Vec<u64>,
-    pub layers: Vec<u64>,
-    pub input_bytes: Vec<u64>,
+    pub(crate) sums: [Vec<u64>; 7],
+    pub(crate) peak: Vec<u64>,
+    pub(crate) layers: Vec<u64>,
+    pub(crate) input_bytes: Vec<u64>,
     /// the largest of each sum over the rows read (`sums`' order), then of their segments' peaks
     /// (the rows' own, the input's, left out)
     maxima: [u64; 8],
     first: Vec<u32>,
     /// the state at the last cut (the output shape)
-    state: Vec<u32>,
-    idx: Vec<usize>,
+    pub(crate) state: Vec<u32>,
+    pub(crate) idx: Vec<usize>,
 }
 
 impl Batch {
     /// Row `b`'s summed totals (`Totals::summed` order), if it was read.
-    pub fn summed(&self, b: usize) -> Option<[u64; SUMMED]> {
+    pub(crate) fn summed(&self, b: usize) -> Option<[u64; SUMMED]> {
         self.ok[b].then(|| spread(self.sums.iter().map(|col| col[b])))
     }
 
     /// Rows `a` and `b` end in the same state (so have the same output shape).
-    pub fn same_state(&self, a: usize, b: usize) -> bool {
+    pub(crate) fn same_state(&self, a: usize, b: usize) -> bool {
         self.state[a] == self.state[b]
     }
 
     /// The largest summed totals of the batch's rows read, column by column (`Totals::summed`
     /// order).
-    pub fn max_summed(&self) -> [u64; SUMMED] {
+    pub(crate) fn max_summed(&self) -> [u64; SUMMED] {
         spread(self.maxima.iter().copied())
     }
 
     /// The largest peak of the batch's rows read.
-    pub fn max_peak(&self) -> u64 {
+    pub(crate) fn max_peak(&self) -> u64 {
         let own = self.input_bytes.iter().zip(&self.ok).map(|(&x, &ok)| if ok { x } else { 0 }).max().unwrap_or(0);
         own.max(self.maxima[7])
     }
@@ -159,7 +161,7 @@ fn spread(kept: impl Iterator<Item = u64>) -> [u64; SUMMED] {
 }
 
 #[inline(always)]
-fn prefetch<T>(x: &T) {
+pub(crate) fn prefetch<T>(x: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it reads nothing and cannot fault (SSE is baseline on x86_64)
     unsafe {
@@ -174,15 +176,15 @@ fn prefetch<T>(x: &T) {
 /// lane).
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Payload([u64; 8]);
+pub(crate) struct Payload([u64; 8]);
 
 /// Where a segment leads: the state at the next cut (EMPTY: not recorded) and its layers. The
 /// links are small (8 bytes an entry) and stay in cache; a variant's chain of states only waits
 /// on them, and its payloads' loads overlap.
 #[derive(Clone, Copy)]
 #[repr(C)]
-struct Link {
-    next: u32,
+pub(crate) struct Link {
+    pub(crate) next: u32,
     layers: u32,
 }
 
@@ -191,13 +193,13 @@ const ZERO: Payload = Payload([0; 8]);
 
 /// A program's tables, shared by its threads (read under a read lock, a batch at a time; the
 /// traces of a batch's full evaluations recorded under the write lock).
-pub struct Tables {
+pub(crate) struct Tables {
     /// (batch, dtype bytes) the entries were made with
-    pub tag: (u64, u64),
+    pub(crate) tag: (u64, u64),
     input: Vec<u32>,
     /// per segment, indexed by state × combinations + combination
-    links: Vec<Vec<Link>>,
-    payloads: Vec<Vec<Payload>>,
+    pub(crate) links: Vec<Vec<Link>>,
+    pub(crate) payloads: Vec<Vec<Payload>>,
     /// per cut 0..=m: state keys to numbers
     states: Vec<HashMap<Vec<u64>, u32>>,
     /// per state at cut 0, per state at the last cut
@@ -205,12 +207,12 @@ pub struct Tables {
     out_shape: Vec<Shape>,
     entries: usize,
     /// a state was refused: the bound is reached
-    pub full: bool,
+    pub(crate) full: bool,
     /// variants recorded, variants read, and variants evaluated in full once the bound was
     /// reached
-    pub records: u64,
-    pub hits: std::sync::atomic::AtomicU64,
-    pub misses_when_full: std::sync::atomic::AtomicU64,
+    pub(crate) records: u64,
+    pub(crate) hits: std::sync::atomic::AtomicU64,
+    pub(crate) misses_when_full: std::sync::atomic::AtomicU64,
 }
 
 /// Each read row's payloads summed (the sums in `sums`, column by column; its peak raised to
@@ -220,91 +222,11 @@ pub struct Tables {
 /// maxima, which rule overflow out of its finished totals.
 fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) -> [u64; 8] {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has the features the function is compiled for (checked just now)
-        return unsafe { sum_rows_avx512(payloads, idx, n, ok, sums, peak) };
+    if simd::avx512() {
+        // SAFETY: `avx512` is true
+        return unsafe { simd::sum_rows(payloads, idx, n, ok, sums, peak) };
     }
     sum_rows_portable(payloads, idx, n, ok, sums, peak)
-}
-
-/// [`sum_rows_portable`] with AVX-512: a payload is one vector, summed (overflow a mask),
-/// maximised and loaded as one (the compiler, left to itself, splits it into a half vector and
-/// four scalar lanes); 8 rows' vectors are then transposed in registers into 8 columns' and
-/// stored as such (not 64 words one by one).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn sum_rows_avx512(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) -> [u64; 8] {
-    use std::arch::x86_64::*;
-    /// Row `b`'s sums in lanes 0..7 and its segments' peak in lane 7, and its overflow mask.
-    #[inline(always)]
-    unsafe fn row(payloads: &[Vec<Payload>], idx: &[usize], n: usize, b: usize) -> (__m512i, u8) {
-        let (mut add, mut max, mut over) = (_mm512_setzero_si512(), _mm512_setzero_si512(), 0u8);
-        for (j, pays) in payloads.iter().enumerate() {
-            let p: &Payload = &pays[idx[j * n + b]];
-            // SAFETY: a Payload is 64 bytes aligned to 64
-            let p = unsafe { _mm512_load_si512((p as *const Payload).cast()) };
-            let s = _mm512_add_epi64(add, p);
-            over |= _mm512_cmplt_epu64_mask(s, p);
-            add = s;
-            max = _mm512_max_epu64(max, p);
-        }
-        (_mm512_mask_blend_epi64(0x80, add, max), over & 0x7f)
-    }
-    assert!(sums.iter().all(|c| c.len() >= n) && peak.len() >= n && ok.len() >= n, "a batch's columns");
-    let mut top = _mm512_setzero_si512();
-    let mut b = 0;
-    while b < n {
-        if n - b >= 8 && ok[b..b + 8].iter().all(|&x| x) {
-            let mut r = [_mm512_setzero_si512(); 8];
-            for (i, r) in r.iter_mut().enumerate() {
-                // SAFETY: the CPU has the features (this function's own)
-                let (v, over) = unsafe { row(payloads, idx, n, b + i) };
-                ok[b + i] = over == 0;
-                top = _mm512_max_epu64(top, v);
-                *r = v;
-            }
-            // 8 x 8 words transposed: pairs of rows interleaved, then 128-bit lanes picked
-            let t: [__m512i; 8] = std::array::from_fn(|k| if k % 2 == 0 { _mm512_unpacklo_epi64(r[k], r[k + 1]) } else { _mm512_unpackhi_epi64(r[k - 1], r[k]) });
-            // t[0]: lanes 0, 2, 4, 6 of rows 0-1; t[1]: lanes 1, 3, 5, 7 of rows 0-1; ...
-            let u = |a: __m512i, c: __m512i| (_mm512_shuffle_i64x2::<0x88>(a, c), _mm512_shuffle_i64x2::<0xdd>(a, c));
-            let mut col = [_mm512_setzero_si512(); 8];
-            for h in 0..2 {
-                // lanes h, h + 2, h + 4, h + 6
-                let (u0, u1) = u(t[h], t[2 + h]);
-                let (u2, u3) = u(t[4 + h], t[6 + h]);
-                (col[h], col[h + 4]) = u(u0, u2);
-                (col[h + 2], col[h + 6]) = u(u1, u3);
-            }
-            // SAFETY: rows b..b + 8 are within every column (asserted above)
-            unsafe {
-                for (c, v) in sums.iter_mut().zip(&col) {
-                    _mm512_storeu_si512(c.as_mut_ptr().add(b).cast(), *v);
-                }
-                let at = peak.as_mut_ptr().add(b);
-                _mm512_storeu_si512(at.cast(), _mm512_max_epu64(_mm512_loadu_si512(at.cast()), col[7]));
-            }
-            b += 8;
-            continue;
-        }
-        if ok[b] {
-            // SAFETY: the CPU has the features (this function's own)
-            let (v, over) = unsafe { row(payloads, idx, n, b) };
-            let mut lanes = [0u64; 8];
-            // SAFETY: `lanes` is 8 words
-            unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), v) };
-            for (col, x) in sums.iter_mut().zip(&lanes) {
-                col[b] = *x;
-            }
-            peak[b] = peak[b].max(lanes[7]);
-            ok[b] = over == 0;
-            top = _mm512_max_epu64(top, v);
-        }
-        b += 1;
-    }
-    let mut maxima = [0u64; 8];
-    // SAFETY: `maxima` is 8 words
-    unsafe { _mm512_storeu_si512(maxima.as_mut_ptr().cast(), top) };
-    maxima
 }
 
 /// Row by row, lane by lane: every lane summed (overflow noted) and maximised, in registers;
@@ -340,7 +262,7 @@ fn sum_rows_portable(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mu
 }
 
 impl Tables {
-    pub fn new(l: &Layout, tag: (u64, u64)) -> Tables {
+    pub(crate) fn new(l: &Layout, tag: (u64, u64)) -> Tables {
         let m = l.seg_size.len();
         Tables {
             tag,
@@ -363,28 +285,17 @@ impl Tables {
     /// by column. A batch walks each variant's chain of states through the links first,
     /// prefetching the payloads, then sums them: the batch's cache misses overlap instead of
     /// queueing.
-    pub fn lookup(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
+    pub(crate) fn lookup(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512dq") {
-            // SAFETY: the CPU has the features the function is compiled for (checked just now)
-            return unsafe { self.lookup_avx512(l, digits, stride, n, out) };
+        if simd::avx512() {
+            // SAFETY: `avx512` is true
+            return unsafe { simd::lookup(self, l, digits, stride, n, out) };
         }
         self.lookup_portable(l, digits, stride, n, out)
     }
 
-    /// [`Tables::lookup_portable`] with AVX-512: the chains walked 8 rows a vector, each
-    /// segment's links gathered (vpgatherqq) under a mask of the rows still walking.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-    unsafe fn lookup_avx512(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
-        self.begin(l, digits, stride, n, out);
-        // SAFETY: the CPU has the features (this function's own)
-        unsafe { self.walk_avx512(l, digits, stride, n, out) };
-        self.finish(n, out);
-    }
-
     #[inline(always)]
-    pub(super) fn lookup_portable(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
+    pub(crate) fn lookup_portable(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
         self.begin(l, digits, stride, n, out);
         self.walk_portable(l, digits, stride, n, out);
         self.finish(n, out);
@@ -392,7 +303,7 @@ impl Tables {
 
     /// Each row's state at cut 0, no layers yet.
     #[inline(always)]
-    fn begin(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
+    pub(crate) fn begin(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
         let m = self.links.len();
         let Batch { layers, first, state, idx, .. } = out;
         assert!(digits.len() >= l.seg_vars.iter().chain([&l.input_vars]).flatten().map(|&(v, _)| v * stride + n).max().unwrap_or(0), "digits for every row");
@@ -404,55 +315,6 @@ impl Tables {
         layers.resize(n, 0);
         // (not cleared: every index is written before it is read)
         idx.resize(m * n, 0);
-    }
-
-    /// 8 rows a vector, per segment: their entry indices (a row whose chain ended gets one that
-    /// is never read, as in `walk_portable`), their links gathered for the rows still walking
-    /// and in range, the next states and layers taken under the mask of links recorded; then
-    /// the payloads of the rows that go on prefetched, for `sum_rows`.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-    unsafe fn walk_avx512(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
-        use std::arch::x86_64::*;
-        const { assert!(std::mem::size_of::<Link>() == 8 && std::mem::offset_of!(Link, next) == 0) };
-        let Batch { layers, state, idx, .. } = out;
-        let (state, layers, idx) = (&mut state[..n], &mut layers[..n], &mut idx[..self.links.len() * n]);
-        let empty = _mm512_set1_epi64(EMPTY as i64);
-        let low = _mm512_set1_epi64(u32::MAX as i64);
-        for j in 0..self.links.len() {
-            let (links, pays, size, vars) = (&self.links[j], &self.payloads[j], l.seg_size[j], &l.seg_vars[j]);
-            let (size, len) = (_mm512_set1_epi64(size as i64), _mm512_set1_epi64(links.len() as i64));
-            for k in (0..n).step_by(8) {
-                let live: __mmask8 = if n - k >= 8 { 0xff } else { (1u8 << (n - k)) - 1 };
-                // SAFETY: every load and store is masked to the `live` rows k..n, within `state`,
-                // `layers`, `idx` (sliced to n rows a segment above) and `digits` (whose length
-                // `begin` checked); the gather reads links[at] only where at < links.len()
-                unsafe {
-                    let st = _mm512_cvtepu32_epi64(_mm256_maskz_loadu_epi32(live, state.as_ptr().add(k).cast()));
-                    // (32 x 32 -> 64-bit multiplies, one micro-op where vpmullq takes three: a
-                    // state, a size, a digit and a stride are below 2^32; rows whose chain ended,
-                    // EMPTY times size, get an index beyond the links, never read)
-                    let mut at = _mm512_mul_epu32(st, size);
-                    for &(v, s) in vars {
-                        let d = _mm512_maskz_loadu_epi64(live, digits.as_ptr().add(v * stride + k).cast());
-                        at = _mm512_add_epi64(at, _mm512_mul_epu32(d, _mm512_set1_epi64(s as i64)));
-                    }
-                    _mm512_mask_storeu_epi64(idx.as_mut_ptr().add(j * n + k).cast(), live, at);
-                    let go = _mm512_mask_cmpneq_epu64_mask(live, st, empty) & _mm512_cmplt_epu64_mask(at, len);
-                    let e = _mm512_mask_i64gather_epi64::<8>(_mm512_setzero_si512(), go, at, links.as_ptr().cast());
-                    let next = _mm512_and_si512(e, low);
-                    let good = _mm512_mask_cmpneq_epu64_mask(go, next, empty);
-                    _mm256_mask_storeu_epi32(state.as_mut_ptr().add(k).cast(), live, _mm512_cvtepi64_epi32(_mm512_mask_blend_epi64(good, empty, next)));
-                    let lay = _mm512_maskz_loadu_epi64(live, layers.as_ptr().add(k).cast());
-                    _mm512_mask_storeu_epi64(layers.as_mut_ptr().add(k).cast(), good, _mm512_add_epi64(lay, _mm512_srli_epi64::<32>(e)));
-                }
-            }
-            for (&s, &i) in state.iter().zip(&idx[j * n..(j + 1) * n]) {
-                if s != EMPTY {
-                    prefetch(&pays[i]);
-                }
-            }
-        }
     }
 
     /// Row by row, per segment: the links' addresses prefetched first (a prefetch waits for
@@ -502,7 +364,7 @@ impl Tables {
 
     /// Rows whose chain is whole are read: their payloads summed.
     #[inline(always)]
-    fn finish(&self, n: usize, out: &mut Batch) {
+    pub(crate) fn finish(&self, n: usize, out: &mut Batch) {
         let Batch { ok, sums, peak, input_bytes, first, state, idx, .. } = out;
         ok.clear();
         ok.extend(state.iter().map(|&s| s != EMPTY));
@@ -520,12 +382,12 @@ impl Tables {
 
     /// Rows of a batch read whole (for [`Tables::hits`], which callers add to now and then: an
     /// atomic every batch puts one cache line in the way of every thread).
-    pub fn read(batch: &Batch) -> u64 {
+    pub(crate) fn read(batch: &Batch) -> u64 {
         if batch.all { batch.ok.len() as u64 } else { batch.ok.iter().filter(|&&x| x).count() as u64 }
     }
 
     /// The output shape of variant `b` of a batch read from the tables.
-    pub fn shape(&self, batch: &Batch, b: usize) -> &Shape {
+    pub(crate) fn shape(&self, batch: &Batch, b: usize) -> &Shape {
         &self.out_shape[batch.state[b] as usize]
     }
 
@@ -558,7 +420,7 @@ impl Tables {
     }
 
     /// Record the trace of a full evaluation of the variant with these digits.
-    pub fn record(&mut self, l: &Layout, digits: &[u64], t: &Trace) {
+    pub(crate) fn record(&mut self, l: &Layout, digits: &[u64], t: &Trace) {
         let m = self.links.len();
         debug_assert!(t.keys.len() == m + 1 && t.segs.len() == m);
         let Some(mut s) = self.state(l, 0, &t.keys[0]) else { return };

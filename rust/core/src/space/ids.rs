@@ -6,6 +6,8 @@
 //! digit[j] is the index of the chosen value in variable j's choice list. The mapping depends
 //! only on the spec, so an id means the same configuration on every machine and shard.
 
+use super::simd;
+
 /// Exact decimal size of a product of radixes (arbitrary precision).
 pub fn size_decimal(radix: &[u64]) -> String {
     let mut limbs: Vec<u64> = vec![1]; // base 1e9, little-endian
@@ -72,7 +74,7 @@ pub fn encode(digits: &[u64], radix: &[u64]) -> Option<Id> {
 }
 
 /// Advance to the next id; returns the leftmost digit position that changed.
-pub fn increment(digits: &mut [u64], radix: &[u64]) -> usize {
+pub(crate) fn increment(digits: &mut [u64], radix: &[u64]) -> usize {
     let mut i = radix.len();
     while i > 0 {
         i -= 1;
@@ -235,10 +237,9 @@ impl Permutation {
     unsafe fn compact(&self, words: &mut [u64], at: &mut [u32], out: &mut [u64]) -> usize {
         debug_assert!(at.iter().all(|&i| (i as usize) < out.len()));
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
-            // SAFETY: the CPU has the features the function is compiled for (checked just now);
-            // the places are in `out` (this function's contract)
-            return unsafe { self.compact_avx512(words, at, out) };
+        if simd::avx512() {
+            // SAFETY: `avx512` is true; the places are in `out` (this function's contract)
+            return unsafe { simd::compact(self.size, words, at, out) };
         }
         self.compact_portable(words, at, out)
     }
@@ -256,58 +257,18 @@ impl Permutation {
         kept
     }
 
-    /// [`Permutation::compact_portable`], 8 words a vector: those in range scattered to their
-    /// places, those out of range compressed down in
-    /// registers (vpcompressq, and vpcompressd for their places; a compressing store to memory
-    /// is microcoded) and stored under a mask.
-    ///
-    /// # Safety
-    /// As [`Permutation::compact`]; and the CPU has AVX-512F and VL.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl")]
-    unsafe fn compact_avx512(&self, words: &mut [u64], at: &mut [u32], out: &mut [u64]) -> usize {
-        use std::arch::x86_64::*;
-        let n = words.len();
-        assert!(at.len() == n, "a place for every word");
-        // sizes up to 2^64: a word is out of range when it is at least `size` (never, at 2^64)
-        let (bound, every) = match u64::try_from(self.size) {
-            Ok(s) => (_mm512_set1_epi64(s as i64), false),
-            Err(_) => (_mm512_setzero_si512(), true),
-        };
-        let base = out.as_mut_ptr();
-        let mut kept = 0;
-        for k in (0..n).step_by(8) {
-            let live: __mmask8 = if n - k >= 8 { 0xff } else { (1u8 << (n - k)) - 1 };
-            // SAFETY: loads are masked to the live words k..n; the compressed stores write
-            // popcount(far) <= 8 words from `kept` <= k, within what was just loaded (so nothing
-            // unread is overwritten); the scatter writes out[at] for live places (in `out`, by
-            // the caller's contract)
-            unsafe {
-                let w = _mm512_maskz_loadu_epi64(live, words.as_ptr().add(k).cast());
-                let i = _mm256_maskz_loadu_epi32(live, at.as_ptr().add(k).cast());
-                let far = if every { 0 } else { _mm512_mask_cmpge_epu64_mask(live, w, bound) };
-                _mm512_mask_i64scatter_epi64::<8>(base.cast(), live & !far, _mm512_cvtepu32_epi64(i), w);
-                let moved: __mmask8 = ((1u16 << far.count_ones()) - 1) as u8;
-                _mm512_mask_storeu_epi64(words.as_mut_ptr().add(kept).cast(), moved, _mm512_maskz_compress_epi64(far, w));
-                _mm256_mask_storeu_epi32(at.as_mut_ptr().add(kept).cast(), moved, _mm256_maskz_compress_epi32(far, i));
-                kept += far.count_ones() as usize;
-            }
-        }
-        kept
-    }
-
     /// [`Permutation::round64`] of every word.
     fn rounds(&self, words: &mut [u64]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512dq") {
-            // SAFETY: the CPU has the features the function is compiled for (checked just now)
-            return unsafe { self.rounds_avx512(words) };
+        if simd::avx512() {
+            // SAFETY: `avx512` is true
+            return unsafe { simd::rounds(self, words) };
         }
         self.rounds_portable(words)
     }
 
     #[inline(always)]
-    fn rounds_portable(&self, words: &mut [u64]) {
+    pub(crate) fn rounds_portable(&self, words: &mut [u64]) {
         // 32 words a step, round by round: the rounds of one word wait on each other (two
         // multiplies each), those of 32 words do not, so their latencies overlap; then a
         // vector's worth of words a step (ROUND_LANES), then one at a time
@@ -343,13 +304,6 @@ impl Permutation {
         chunks.into_remainder()
     }
 
-    /// The same code, where 64-bit lane multiplies (vpmullq) let it run 8 words a vector.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-    unsafe fn rounds_avx512(&self, words: &mut [u64]) {
-        self.rounds_portable(words)
-    }
-
     /// [`Permutation::round`] for halves of at most 32 bits.
     #[inline(always)]
     fn round64(&self, x: u64) -> u64 {
@@ -363,46 +317,96 @@ impl Permutation {
     }
 }
 
-/// Digits of many ids below 2^53, variable by variable: `out[v * stride + b]` is digit `v` of
-/// `ids[b]`. `inv[v]` is `1.0 / radix[v]`. A quotient through a double is off by at most one
-/// (the id is exact in a double, the quotient below 2^52 for a radix of 2 or more, and exact for
-/// a radix of 1), and is corrected exactly; it pipelines where a division chain would wait.
-pub fn decode_many(ids: &[Id], radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut Vec<u64>) {
-    debug_assert!(ids.iter().all(|&i| i < 1 << 53));
-    rest.clear();
-    rest.extend(ids.iter().map(|&i| i as u64));
-    decode_rest(radix, inv, out, stride, rest)
+/// Which variant ids a run covers: positions 0.. map to ids.
+#[derive(Clone, Copy, Debug)]
+pub enum Ids<'a> {
+    /// position = id (full grid)
+    Grid,
+    /// position k = the k-th id of a seeded permutation (sampling without replacement)
+    Sample(Permutation),
+    /// position k = ids[k]
+    Explicit(&'a [Id]),
 }
 
-/// [`decode_many`] of ids given as 64-bit words.
-pub fn decode_many64(ids: &[u64], radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut Vec<u64>) {
-    debug_assert!(ids.iter().all(|&i| i < 1 << 53));
-    rest.clear();
-    rest.extend_from_slice(ids);
-    decode_rest(radix, inv, out, stride, rest)
-}
-
-fn decode_rest(radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut [u64]) {
-    debug_assert!(radix.iter().all(|&r| r >= 1 && r < 1 << 53));
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512dq") {
-        // SAFETY: the CPU has the features the function is compiled for (checked just now)
-        return unsafe { decode_avx512(radix, inv, out, stride, rest) };
+impl Ids<'_> {
+    #[inline]
+    pub fn id(&self, pos: u64) -> Id {
+        match self {
+            Ids::Grid => pos as Id,
+            Ids::Sample(p) => p.apply(pos),
+            Ids::Explicit(ids) => ids[pos as usize],
+        }
     }
-    decode_portable(radix, inv, out, stride, rest)
 }
 
-/// [`decode_portable`] compiled for AVX-512: 8 ids a vector (64-bit conversions and multiplies).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-unsafe fn decode_avx512(radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut [u64]) {
-    decode_portable(radix, inv, out, stride, rest)
+/// Digits of many ids at once, variable by variable: `out[v * stride + b]` is digit `v` of the
+/// `b`-th id. A quotient through a double (`1.0 / radix`, kept here) is off by at most one (an
+/// id below 2^53 is exact in a double, the quotient below 2^52 for a radix of 2 or more, and
+/// exact for a radix of 1), and is corrected exactly; it pipelines where a division chain would
+/// wait. Ids of 2^53 or more are refused (the caller decodes them one by one with [`decode`]).
+pub(crate) struct DigitDecoder {
+    radix: Vec<u64>,
+    inv: Vec<f64>,
+    /// every radix is in [1, 2^53): what the quotients through doubles need
+    usable: bool,
+    rest: Vec<u64>,
+}
+
+impl DigitDecoder {
+    pub(crate) fn new(radix: &[u64]) -> DigitDecoder {
+        DigitDecoder {
+            radix: radix.to_vec(),
+            inv: radix.iter().map(|&r| 1.0 / r as f64).collect(),
+            usable: radix.iter().all(|&r| (1..1 << 53).contains(&r)),
+            rest: Vec::new(),
+        }
+    }
+
+    /// The digits of `ids` into `out` (see [`DigitDecoder`]); false, with nothing written, when
+    /// an id is 2^53 or more.
+    pub(crate) fn decode(&mut self, ids: &[Id], out: &mut [u64], stride: usize) -> bool {
+        if !self.usable || !ids.iter().all(|&i| i < 1 << 53) {
+            return false;
+        }
+        self.rest.clear();
+        self.rest.extend(ids.iter().map(|&i| i as u64));
+        self.decode_rest(out, stride);
+        true
+    }
+
+    /// [`DigitDecoder::decode`] of ids given as 64-bit words.
+    pub(crate) fn decode64(&mut self, ids: &[u64], out: &mut [u64], stride: usize) -> bool {
+        if !self.usable || !ids.iter().all(|&i| i < 1 << 53) {
+            return false;
+        }
+        self.rest.clear();
+        self.rest.extend_from_slice(ids);
+        self.decode_rest(out, stride);
+        true
+    }
+
+    fn decode_rest(&mut self, out: &mut [u64], stride: usize) {
+        assert!(self.rest.len() <= stride, "a row of digits per id");
+        let (radix, inv, rest) = (&self.radix, &self.inv, &mut self.rest);
+        #[cfg(target_arch = "x86_64")]
+        if simd::avx512() {
+            // SAFETY: `avx512` is true; every number in `rest` is below 2^53 (checked by the
+            // callers) and `inv` holds the inverses of radixes in [1, 2^53) (`usable`)
+            return unsafe { simd::decode(radix, inv, out, stride, rest) };
+        }
+        // SAFETY: as above
+        unsafe { decode_portable(radix, inv, out, stride, rest) }
+    }
 }
 
 /// Digits of the numbers in `rest` (each below 2^53), least significant variable first; no
 /// branch, so the loop over ids vectorises.
+///
+/// # Safety
+/// Every number in `rest` is below 2^53, and `inv[v]` is `1.0 / radix[v]` with `radix[v]` in
+/// [1, 2^53): the quotients through doubles are then finite and fit an i64.
 #[inline(always)]
-fn decode_portable(radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut [u64]) {
+pub(crate) unsafe fn decode_portable(radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut [u64]) {
     let n = rest.len();
     for v in (0..radix.len()).rev() {
         let (r, iv) = (radix[v] as i64, inv[v]);
@@ -410,7 +414,8 @@ fn decode_portable(radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, r
             // through i64: ids below 2^53 are exact there, and signed conversions are single
             // instructions on x86-64 where unsigned ones are branchy sequences
             let xi = *x as i64;
-            // SAFETY: 0 <= xi < 2^53 and 0 < iv <= 1, so the product is finite and below 2^53
+            // SAFETY: 0 <= xi < 2^53 and 0 < iv <= 1 (this function's contract), so the product
+            // is finite and below 2^53
             let q: i64 = unsafe { (xi as f64 * iv).to_int_unchecked() };
             // q is off by at most one: m in (-r, 2r)
             let m = xi - q * r;
@@ -431,6 +436,11 @@ mod tests {
     fn many_at_once_equal_one_at_a_time() {
         let mut d = vec![0u64; 5];
         let (mut out, mut rest) = (vec![0u64; 5 * 64], Vec::new());
+        // ids of 2^53 and more are refused, and nothing is written
+        let mut decoder = DigitDecoder::new(&[1 << 30, 1 << 30]);
+        out.fill(7);
+        assert!(!decoder.decode(&[1, 1 << 53], &mut out, 64) && !decoder.decode64(&[1 << 53], &mut out, 64));
+        assert!(out.iter().all(|&x| x == 7));
         // radixes of 1, large radixes, ids up to 2^53 - 1
         for radix in [vec![7u64, 1, 11, 3, 5], vec![1 << 20, 3, 1 << 12, 1, 1 << 19]] {
             let size: u64 = radix.iter().product();
@@ -443,9 +453,10 @@ mod tests {
                 if portable {
                     rest.clear();
                     rest.extend(ids[..n].iter().map(|&i| i as u64));
-                    decode_portable(&radix, &inv, &mut out, 64, &mut rest);
+                    // SAFETY: the ids are below 2^53 and `inv` holds the radixes' inverses
+                    unsafe { decode_portable(&radix, &inv, &mut out, 64, &mut rest) };
                 } else {
-                    decode_many(&ids[..n], &radix, &inv, &mut out, 64, &mut rest);
+                    assert!(DigitDecoder::new(&radix).decode(&ids[..n], &mut out, 64));
                 }
                 for (b, &id) in ids[..n].iter().enumerate() {
                     decode(id, &radix, &mut d);

@@ -1,0 +1,184 @@
+//! Result columns of evaluated variants: the metric list, variable values as raw 64-bit
+//! words, and the counts of what a run evaluated, kept and dropped.
+
+use crate::graph::Totals;
+use crate::space::compile::Program;
+use crate::space::expr::Value;
+use crate::space::ids::Id;
+
+/// Metric columns, in output order (stable names).
+pub const METRICS: &[&str] = &[
+    "params",
+    "trainable_params",
+    "buffers",
+    "macs",
+    "flops",
+    "other_ops",
+    "weight_bytes",
+    "buffer_bytes",
+    "activation_bytes",
+    "peak_activation_bytes",
+    "train_bytes",
+    "num_layers",
+];
+pub(crate) const NM: usize = 12;
+
+pub(crate) fn metric_values(t: &Totals, num_layers: u64) -> [u64; NM] {
+    [
+        t.params,
+        t.trainable_params,
+        t.buffers,
+        t.macs,
+        t.flops,
+        t.other_ops,
+        t.weight_bytes,
+        t.buffer_bytes,
+        t.activation_bytes,
+        t.peak_activation_bytes,
+        t.train_bytes,
+        num_layers,
+    ]
+}
+
+/// A value as raw 64 bits for a variable column.
+#[inline]
+pub(crate) fn raw(v: Value) -> i64 {
+    match v {
+        Value::Int(i) => i,
+        Value::Float(f) => f.to_bits() as i64,
+        Value::Bool(b) => b as i64,
+    }
+}
+
+/// Result columns of one evaluated range, in position order.
+#[derive(Default)]
+pub struct Columns {
+    /// the low 64 bits of each row's id (the id itself in a space below 2^64)
+    pub variant_id: Vec<u64>,
+    /// the high 64 bits, for a space beyond 2^64 only (else empty)
+    pub variant_id_hi: Vec<u64>,
+    pub wide: bool,
+    /// one column per primary variable: its value as raw 64 bits (ints as i64, floats as their
+    /// IEEE bits, booleans as 0/1; the variable's choices say which) — 8 bytes a row
+    pub vars: Vec<Vec<i64>>,
+    pub valid: Vec<bool>,
+    /// (row, message) of the invalid rows, in row order
+    pub errors: Vec<(usize, String)>,
+    /// one column per entry of METRICS; 0 where the row is invalid (null in Arrow)
+    pub metrics: Vec<Vec<u64>>,
+    /// output shapes as Arrow large-list offsets/values (batch included); empty for invalid rows
+    pub shape_offsets: Vec<i64>,
+    pub shape_values: Vec<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub evaluated: u64,
+    pub kept: u64,
+    pub invalid: u64,
+    pub rejected_by_constraints: u64,
+    pub filtered_out: u64,
+}
+
+impl Counts {
+    pub(crate) fn add(&mut self, o: &Counts) {
+        self.evaluated += o.evaluated;
+        self.kept += o.kept;
+        self.invalid += o.invalid;
+        self.rejected_by_constraints += o.rejected_by_constraints;
+        self.filtered_out += o.filtered_out;
+    }
+}
+
+impl Columns {
+    pub(crate) fn new(prog: &Program, rows: usize) -> Columns {
+        let nvars = prog.vars.len();
+        let wide = prog.wide_ids();
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        // (not vec![v; n]: cloning a Vec does not keep its capacity)
+        Columns {
+            variant_id: Vec::with_capacity(rows),
+            variant_id_hi: Vec::with_capacity(if wide { rows } else { 0 }),
+            wide,
+            vars: (0..nvars).map(|_| Vec::with_capacity(rows)).collect(),
+            valid: Vec::with_capacity(rows),
+            errors: Vec::new(),
+            metrics: (0..NM).map(|_| Vec::with_capacity(rows)).collect(),
+            shape_offsets: offsets,
+            shape_values: Vec::with_capacity(rows * 2),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.variant_id.len()
+    }
+
+    /// The error message of row `r`, if it is invalid.
+    pub fn error(&self, r: usize) -> Option<&str> {
+        self.errors.binary_search_by_key(&r, |(row, _)| *row).ok().map(|i| self.errors[i].1.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.variant_id.is_empty()
+    }
+
+    /// The id of row `r`.
+    pub fn id(&self, r: usize) -> Id {
+        self.variant_id[r] as Id | (self.variant_id_hi.get(r).copied().unwrap_or(0) as Id) << 64
+    }
+
+    /// Append row `r` of `src`.
+    pub(crate) fn push_row(&mut self, src: &Columns, r: usize) {
+        self.push_id(src.id(r));
+        for (o, c) in self.vars.iter_mut().zip(&src.vars) {
+            o.push(c[r]);
+        }
+        if !src.valid[r] {
+            self.errors.push((self.valid.len(), src.error(r).unwrap_or_default().to_string()));
+        }
+        self.valid.push(src.valid[r]);
+        for (o, c) in self.metrics.iter_mut().zip(&src.metrics) {
+            o.push(c[r]);
+        }
+        let (a, b) = (src.shape_offsets[r] as usize, src.shape_offsets[r + 1] as usize);
+        self.shape_values.extend_from_slice(&src.shape_values[a..b]);
+        self.shape_offsets.push(self.shape_values.len() as i64);
+    }
+
+    #[inline]
+    pub(crate) fn push_id(&mut self, id: Id) {
+        self.variant_id.push(id as u64);
+        if self.wide {
+            self.variant_id_hi.push((id >> 64) as u64);
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.variant_id.clear();
+        self.variant_id_hi.clear();
+        self.vars.iter_mut().for_each(Vec::clear);
+        self.valid.clear();
+        self.errors.clear();
+        self.metrics.iter_mut().for_each(Vec::clear);
+        self.shape_offsets.truncate(1);
+        self.shape_values.clear();
+    }
+
+    pub(crate) fn append(&mut self, mut o: Columns) {
+        self.variant_id.append(&mut o.variant_id);
+        self.variant_id_hi.append(&mut o.variant_id_hi);
+        for (a, b) in self.vars.iter_mut().zip(o.vars.iter_mut()) {
+            a.append(b);
+        }
+        let rows = self.valid.len();
+        self.valid.append(&mut o.valid);
+        self.errors.extend(o.errors.drain(..).map(|(r, e)| (r + rows, e)));
+        for (a, b) in self.metrics.iter_mut().zip(o.metrics.iter_mut()) {
+            a.append(b);
+        }
+        let base = *self.shape_offsets.last().unwrap();
+        self.shape_offsets.extend(o.shape_offsets[1..].iter().map(|x| x + base));
+        self.shape_values.append(&mut o.shape_values);
+    }
+}

@@ -1,0 +1,772 @@
+//! The evaluator: one thread's state for evaluating variants one by one, the reference path
+//! (`reuse = false`) and the fast paths' fallback.
+//!
+//! Per variant: digits → variable values → derived values → constraints → per-layer shapes
+//! and costs (ops come prebuilt from tables) → totals and peak liveness → the `where` filter.
+//! Consecutive ids (grid order) re-evaluate only the layers whose variables changed: each
+//! instance knows the highest variable it depends on, and totals are checkpointed where a
+//! re-evaluation can start. The layers between two checkpoints form a segment whose outcome is
+//! replayed from a memo when its key (digits it reads, earlier shapes it reads) was seen before
+//! (`memo.rs`), in any order; the peak comes from the segments' liveness summaries for a chain
+//! of stages, else from a walk resumed at the deepest unchanged checkpoint. In grid order, whole
+//! blocks of ids that differ only in the last variables are written from suffix tables
+//! (`block.rs`).
+
+use super::block::{self, Plan};
+use super::columns::{metric_values, Columns, Counts, NM};
+use super::dense::tables::{Batch, Trace};
+use super::filter::{filter_valid, write_row, Filter};
+use super::memo::{Memo, MemoPool, Segments};
+use crate::graph::{Options, Totals};
+use crate::memory::{Chain, Liveness, Step, StepKind};
+use crate::num::mul;
+use crate::ops::Op;
+use crate::shape::Shape;
+use crate::space::compile::{build_op, OpSource, Pred, Program};
+use crate::space::expr::Value;
+use crate::space::ids::{decode, increment, Id, Ids};
+
+enum Outcome {
+    Rejected,
+    Invalid(String),
+    Valid,
+}
+
+/// Per-thread evaluation state; reused across the variants of a range.
+pub(crate) struct Evaluator<'p> {
+    prog: &'p Program,
+    /// where the memo comes from and goes back to
+    pool: &'p MemoPool,
+    opts: Options,
+    /// ids come in increasing runs (grid order), so checkpoints and digit increments pay off
+    sequential: bool,
+    /// some expression belongs to no instance (so no segment would bring it up to date)
+    eager_exprs: bool,
+    variant: Variant,
+    results: Results<'p>,
+    peak: Peak,
+    replay: Replay,
+    /// the last Valid outcome took its peak from the chain summaries
+    pub(crate) peak_from_chain: bool,
+    /// the last variant evaluated was valid (kept by a filter or not)
+    pub(crate) last_valid: bool,
+}
+
+/// The current variant: its digits, and the values of its variables and expressions.
+struct Variant {
+    radix: Vec<u64>,
+    digits: Vec<u64>,
+    /// the digits before a jump (`seek`)
+    prev_digits: Vec<u64>,
+    have_digits: bool,
+    last_id: Id,
+    /// variable values, derived values, then the metric values a filter reads
+    slots: Vec<Value>,
+    /// count/`when` expression values
+    exprs: Vec<Value>,
+    /// derived values hold for the current digits
+    exprs_valid: bool,
+    /// count/`when` expression values: all stale, or those reading variable positions >= this
+    exprs_all_stale: bool,
+    expr_dirty: usize,
+}
+
+/// What the instances made for the current variant, and the totals saved where a
+/// re-evaluation can start.
+struct Results<'p> {
+    /// first instance whose result depends on variable position >= p, for p in 0..=P
+    first_dirty: Vec<usize>,
+    /// instances where a re-evaluation can start: totals are saved before them
+    is_checkpoint: Vec<bool>,
+    /// instances [0, valid_upto) hold results for the current digits
+    valid_upto: usize,
+    values: Vec<Shape>,
+    steps: Vec<Step<'p>>,
+    saved: Vec<Totals>,
+    saved_layers: Vec<u64>,
+    running: Totals,
+    num_layers: u64,
+    /// an instance's input shapes (a buffer)
+    inputs: Vec<Shape>,
+    totals: Totals,
+    out_shape: Shape,
+}
+
+/// The peak activation: liveness walks, resumed at cuts in grid order, or the segments' chain
+/// summaries.
+struct Peak {
+    liveness: Liveness,
+    /// liveness cuts (grid order only): the checkpoints, as value indices; values 0..=c are
+    /// made by the instances before checkpoint c, which a change of later digits leaves alone
+    cuts: Vec<usize>,
+    /// values 0..=live_valid are unchanged since the last liveness walk
+    live_valid: usize,
+    /// liveness chain states before each segment (and after the last); those before segments
+    /// [0, chain_valid] hold for the segments' current outcomes
+    chain: Vec<Chain>,
+    chain_valid: usize,
+}
+
+/// Segment replay and grid blocks (reuse only).
+struct Replay {
+    /// the instances split at the checkpoints, and remembered segment outcomes
+    segs: Option<Segments>,
+    memo: Option<Memo>,
+    /// the memo entry (segment, place) this variant's last segment was replayed from
+    replayed_last: Option<(usize, usize)>,
+    /// per segment, the place of the memo entry holding its current outcome
+    seg_way: Vec<usize>,
+    /// grid order: how blocks of consecutive ids are written from suffix tables (`block.rs`)
+    plan: Option<Plan>,
+    /// the current block's key (a buffer)
+    key: Vec<u64>,
+    /// block rows before a filter sees them
+    scratch: Option<Columns>,
+}
+
+impl Drop for Evaluator<'_> {
+    fn drop(&mut self) {
+        // the next evaluator of this program starts with what this one learnt
+        if let Some(m) = self.replay.memo.take() {
+            self.pool.give(m);
+        }
+    }
+}
+
+impl<'p> Evaluator<'p> {
+    pub(crate) fn new(prog: &'p Program, pool: &'p MemoPool, opts: Options, sequential: bool, memo: bool) -> Evaluator<'p> {
+        let nvar = prog.vars.len();
+        let n = prog.instances.len();
+        let mut first_dirty = vec![n; nvar + 1];
+        for (p, first) in first_dirty.iter_mut().enumerate() {
+            *first = prog.instances.iter().position(|i| i.max_var.is_some_and(|m| m >= p)).unwrap_or(n);
+        }
+        // checkpoints only pay off when consecutive variants share leading digits (grid order)
+        let mut is_checkpoint = vec![false; n + 1];
+        if sequential {
+            for &k in &first_dirty {
+                is_checkpoint[k] = true;
+            }
+        }
+        is_checkpoint[0] = true;
+        let steps = prog.instances.iter().map(|i| Step { kind: StepKind::Skipped, bytes: 0, reads: &i.inputs }).collect();
+        let mut cuts: Vec<usize> = first_dirty.iter().copied().filter(|&c| c >= 1 && c < n).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        // segments serve any order (a random sample revisits a stage's few (digits, input)
+        // keys too); resumed liveness walks only grid order
+        let segs = memo.then(|| Segments::new(prog, &cuts));
+        if !sequential || !memo {
+            cuts.clear();
+        }
+        let tag = (opts.batch, opts.dtype.bytes());
+        let memo = segs.as_ref().map(|segments| pool.take(segments, tag));
+        if let Some(segments) = &segs {
+            // segments start at checkpoints: totals are saved there
+            for &b in &segments.bounds {
+                is_checkpoint[b] = true;
+            }
+        }
+        let eager_exprs = {
+            let mut used = vec![false; prog.exprs.len()];
+            for p in prog.instances.iter().flat_map(|i| &i.preds) {
+                match *p {
+                    Pred::Truthy(e) | Pred::Greater(e, _) => used[e] = true,
+                }
+            }
+            used.contains(&false)
+        };
+        let plan = match (&segs, sequential) {
+            (Some(segments), true) => Plan::new(prog, &segments.bounds, &segments.vars, &segments.ext, &first_dirty, eager_exprs),
+            _ => None,
+        };
+        Evaluator {
+            prog,
+            pool,
+            opts,
+            sequential,
+            eager_exprs,
+            variant: Variant {
+                radix: prog.radix(),
+                digits: vec![0; nvar],
+                prev_digits: vec![0; nvar],
+                have_digits: false,
+                last_id: 0,
+                slots: vec![Value::Int(0); prog.num_slots() + NM],
+                exprs: vec![Value::Int(0); prog.exprs.len()],
+                exprs_valid: false,
+                exprs_all_stale: true,
+                expr_dirty: 0,
+            },
+            results: Results {
+                first_dirty,
+                is_checkpoint,
+                valid_upto: 0,
+                values: vec![Shape::new(&[1]).unwrap(); n + 1],
+                steps,
+                saved: vec![Totals::default(); n + 1],
+                saved_layers: vec![0; n + 1],
+                running: Totals::default(),
+                num_layers: 0,
+                inputs: Vec::with_capacity(8),
+                totals: Totals::default(),
+                out_shape: Shape::new(&[1]).unwrap(),
+            },
+            peak: Peak { liveness: Liveness::default(), cuts, live_valid: 0, chain: vec![Chain::default(); n + 2], chain_valid: 0 },
+            replay: Replay { segs, memo, replayed_last: None, seg_way: vec![0; n + 1], plan, key: Vec::new(), scratch: None },
+            peak_from_chain: false,
+            last_valid: false,
+        }
+    }
+
+    /// The slots: variable values, derived values, then the metric values a filter reads.
+    pub(crate) fn slots_mut(&mut self) -> &mut [Value] {
+        &mut self.variant.slots
+    }
+
+    /// The instances split into segments (None when the evaluator replays nothing).
+    pub(crate) fn segments(&self) -> Option<&Segments> {
+        self.replay.segs.as_ref()
+    }
+
+    /// Some count or `when` expression belongs to no instance.
+    pub(crate) fn eager_exprs(&self) -> bool {
+        self.eager_exprs
+    }
+
+    /// How grid blocks are written from suffix tables (grid order with reuse only).
+    pub(crate) fn plan(&self) -> Option<&Plan> {
+        self.replay.plan.as_ref()
+    }
+
+    /// Set the digits for `id`; returns the leftmost variable position that changed.
+    fn seek(&mut self, id: Id) -> usize {
+        let p = if !self.sequential {
+            decode(id, &self.variant.radix, &mut self.variant.digits);
+            0
+        } else if self.variant.have_digits && id == self.variant.last_id.wrapping_add(1) {
+            increment(&mut self.variant.digits, &self.variant.radix)
+        } else if self.variant.have_digits && id == self.variant.last_id {
+            self.variant.radix.len()
+        } else if self.variant.have_digits {
+            // a jump (the next block, the next sorted sample): only the digits that differ make
+            // results stale
+            std::mem::swap(&mut self.variant.digits, &mut self.variant.prev_digits);
+            decode(id, &self.variant.radix, &mut self.variant.digits);
+            self.variant.prev_digits.iter().zip(&self.variant.digits).position(|(a, b)| a != b).unwrap_or(self.variant.radix.len())
+        } else {
+            decode(id, &self.variant.radix, &mut self.variant.digits);
+            0
+        };
+        self.variant.have_digits = true;
+        self.variant.last_id = id;
+        for v in p..self.variant.radix.len() {
+            self.variant.slots[v] = self.prog.vars[v].choices[self.variant.digits[v] as usize];
+        }
+        p
+    }
+
+    fn eval(&mut self, id: Id) -> Outcome {
+        let prog = self.prog;
+        let nvar = prog.vars.len();
+        let p = self.seek(id);
+        // results of instances that read a changed variable are stale from here on
+        self.results.valid_upto = self.results.valid_upto.min(self.results.first_dirty[p]);
+        // derived and count/when values only change when a variable they read changed
+        let fresh = |m: &Option<usize>| p == 0 || m.is_some_and(|m| m >= p);
+        let all = !self.variant.exprs_valid;
+        self.variant.exprs_valid = false;
+        for (j, (name, d)) in prog.derived.iter().enumerate() {
+            if !all && !fresh(&prog.derived_deps[j].last().copied()) {
+                continue;
+            }
+            match d.eval(&self.variant.slots) {
+                Ok(v) => self.variant.slots[nvar + j] = v,
+                Err(e) => {
+                    self.results.valid_upto = 0;
+                    return Outcome::Invalid(format!("derived variable '{name}': {e}"));
+                }
+            }
+        }
+        self.variant.exprs_valid = true;
+        // count/`when` expressions are brought up to date lazily: a replayed segment needs none
+        if all || p == 0 {
+            self.variant.exprs_all_stale = true;
+        }
+        self.variant.expr_dirty = self.variant.expr_dirty.min(p);
+        for (src, c) in &prog.constraints {
+            match c.eval(&self.variant.slots) {
+                Ok(v) if v.truthy() => {}
+                Ok(_) => return Outcome::Rejected,
+                Err(e) => return Outcome::Invalid(format!("constraint '{src}': {e}")),
+            }
+        }
+        let n = prog.instances.len();
+        self.replay.replayed_last = None;
+        let mut start = self.results.valid_upto;
+        if let Some(segs) = &self.replay.segs {
+            // a segment is replayed or run whole: start at its beginning (a checkpoint)
+            if start < n {
+                start = segs.bounds[segs.seg_of[start]];
+            }
+        }
+        self.peak.live_valid = self.peak.live_valid.min(start);
+        // With segments, expressions wait for the first segment that runs: a replayed one
+        // evaluated its own without error for these digits. A fresh evaluation reports an
+        // expression's error before an input shape's, so a bad input shape checks them first.
+        if self.replay.segs.is_none() || self.eager_exprs {
+            if let Err(m) = self.refresh_exprs() {
+                self.results.valid_upto = 0;
+                return Outcome::Invalid(m);
+            }
+        }
+        if start == 0 {
+            // the input shape
+            let mut dims = [0u64; crate::shape::MAX_RANK];
+            dims[0] = self.opts.batch;
+            let mut bad = None;
+            if prog.input.len() + 1 > crate::shape::MAX_RANK {
+                bad = Some("input rank too large".to_string());
+            } else {
+                for (i, a) in prog.input.iter().enumerate() {
+                    match a.eval_u64(&self.variant.slots).filter(|&d| d > 0) {
+                        Some(d) => dims[i + 1] = d,
+                        None => {
+                            bad = Some(format!("input dim {i} is not a positive integer"));
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some(m) = bad {
+                self.results.valid_upto = 0;
+                return Outcome::Invalid(self.refresh_exprs().err().unwrap_or(m));
+            }
+            self.results.values[0] = Shape::new(&dims[..prog.input.len() + 1]).unwrap();
+            self.results.running = Totals::default();
+            self.results.num_layers = 0;
+        } else {
+            self.results.running = self.results.saved[start].clone();
+            self.results.num_layers = self.results.saved_layers[start];
+        }
+        let dt = self.opts.dtype.bytes();
+        if self.replay.segs.is_none() {
+            for k in start..n {
+                if self.results.is_checkpoint[k] {
+                    self.results.saved[k] = self.results.running.clone();
+                    self.results.saved_layers[k] = self.results.num_layers;
+                }
+                if let Err(e) = self.step(k, dt) {
+                    self.results.valid_upto = k;
+                    return Outcome::Invalid(e);
+                }
+            }
+        } else {
+            let segs = self.replay.segs.take().unwrap();
+            let outcome = self.run_segments(&segs, start, dt);
+            self.replay.segs = Some(segs);
+            if let Some(o) = outcome {
+                return o;
+            }
+        }
+        if self.results.is_checkpoint[n] {
+            self.results.saved[n] = self.results.running.clone();
+            self.results.saved_layers[n] = self.results.num_layers;
+        }
+        self.results.valid_upto = n;
+        if self.results.num_layers == 0 {
+            return Outcome::Invalid("no layer is switched on in this variant".into());
+        }
+        let last = (0..n).rev().find(|&k| self.results.steps[k].kind != StepKind::Skipped).unwrap();
+        self.results.out_shape = self.results.values[last + 1];
+        let mut finish = || -> Result<Totals, String> {
+            let input_bytes = mul(self.results.values[0].numel()?, dt)?;
+            // a chain of stages: the segments' summaries give the peak without a walk; the
+            // states before unchanged segments are kept from the previous variant
+            let chain = match (&self.replay.segs, &self.replay.memo) {
+                (Some(segs), Some(m)) => {
+                    let nseg = segs.bounds.len() - 1;
+                    self.peak.chain[0] = Chain::start(input_bytes);
+                    let mut ok = true;
+                    for j in self.peak.chain_valid..nseg {
+                        match m.entry(segs, j, self.replay.seg_way[j]).and_then(|e| e.tail()).and_then(|t| self.peak.chain[j].then(t)) {
+                            Some(next) => self.peak.chain[j + 1] = next,
+                            None => {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    self.peak.chain_valid = if ok { nseg } else { 0 };
+                    ok.then(|| self.peak.chain[nseg].peak)
+                }
+                _ => None,
+            };
+            self.peak_from_chain = chain.is_some();
+            let peak = if let Some(p) = chain {
+                // (the walk's remembered cuts did not see this variant)
+                self.peak.live_valid = 0;
+                p
+            } else if !self.peak.cuts.is_empty() {
+                // resume from the deepest cut whose values are unchanged
+                let resume = self.peak.cuts.iter().rposition(|&c| c <= self.peak.live_valid);
+                // only the replayed last segment changed: its summary gives the peak unwalked
+                let tail = match (resume, self.replay.replayed_last, &self.replay.memo, &self.replay.segs) {
+                    (Some(r), Some((j, way)), Some(m), Some(segs)) if r + 1 == self.peak.cuts.len() => m.entry(segs, j, way).and_then(|e| e.tail()),
+                    _ => None,
+                };
+                let walked = match tail.and_then(|t| self.peak.liveness.peak_tail(input_bytes, &self.results.steps, t)) {
+                    Some(p) => Ok(p),
+                    None => self.peak.liveness.peak_cuts(input_bytes, &self.results.steps, &self.peak.cuts, resume),
+                };
+                // a walk that stopped half-way leaves its remembered cuts half-updated
+                self.peak.live_valid = if walked.is_ok() { n } else { 0 };
+                walked?
+            } else {
+                self.peak.liveness.peak(input_bytes, &self.results.steps)?
+            };
+            let mut t = self.results.running.clone();
+            t.finish(input_bytes, peak, &self.opts)?;
+            Ok(t)
+        };
+        match finish() {
+            Ok(t) => {
+                self.results.totals = t;
+                Outcome::Valid
+            }
+            Err(e) => Outcome::Invalid(format!("totals: {e}")),
+        }
+    }
+
+    /// Segments from the one holding `start` to the end: replayed from the memo when their
+    /// digits and earlier shapes were seen before, run (and remembered) otherwise. Some(outcome)
+    /// when an instance fails.
+    fn run_segments(&mut self, segs: &Segments, start: usize, dt: u64) -> Option<Outcome> {
+        let n = self.prog.instances.len();
+        if start >= n {
+            return None;
+        }
+        let last = segs.bounds.len() - 2;
+        // the chain states after a segment that changes must be made again
+        self.peak.chain_valid = self.peak.chain_valid.min(segs.seg_of[start]);
+        for j in segs.seg_of[start]..=last {
+            let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
+            self.results.saved[a] = self.results.running.clone();
+            self.results.saved_layers[a] = self.results.num_layers;
+            let memo = self.replay.memo.as_mut().unwrap();
+            if let Some(way) = memo.lookup(segs, j, &self.variant.digits, &self.results.values) {
+                let e = memo.entry(segs, j, way).unwrap();
+                let mut replayed = self.results.running.clone();
+                // an overflow is left to the instances, whose message names the layer
+                if replayed.add_summed(e.delta()) {
+                    self.results.running = replayed;
+                    self.results.num_layers += e.layers();
+                    for (&v, shape) in segs.keep[j].iter().zip(e.keep()) {
+                        self.results.values[v] = shape;
+                    }
+                    if let Some((v, shape)) = e.last_active() {
+                        self.results.values[v] = shape;
+                    }
+                    for (st, (kind, bytes)) in self.results.steps[a..b].iter_mut().zip(e.steps()) {
+                        st.kind = kind;
+                        st.bytes = bytes;
+                    }
+                    if j == last {
+                        self.replay.replayed_last = Some((j, way));
+                    }
+                    self.replay.seg_way[j] = way;
+                    continue;
+                }
+            }
+            // a replayed segment's expressions evaluated without error for these digits before;
+            // the first segment run brings all of them up to date
+            if let Err(m) = self.refresh_exprs() {
+                self.results.valid_upto = a;
+                return Some(Outcome::Invalid(m));
+            }
+            let before = self.results.running.summed();
+            let layers_before = self.results.num_layers;
+            for k in a..b {
+                if let Err(e) = self.step(k, dt) {
+                    self.results.valid_upto = k;
+                    return Some(Outcome::Invalid(e));
+                }
+            }
+            let after = self.results.running.summed();
+            let delta = std::array::from_fn(|i| after[i] - before[i]);
+            self.replay.seg_way[j] = self.replay.memo.as_mut().unwrap().store(segs, j, &self.variant.digits, &self.results.values, delta, self.results.num_layers - layers_before, &self.results.steps);
+        }
+        None
+    }
+
+    /// Evaluate the count/`when` expressions that read a variable changed since they were last
+    /// evaluated (errors come in expression order, as for a fresh evaluation).
+    fn refresh_exprs(&mut self) -> Result<(), String> {
+        let prog = self.prog;
+        if !self.variant.exprs_all_stale && self.variant.expr_dirty >= prog.vars.len() {
+            return Ok(());
+        }
+        for (i, e) in prog.exprs.iter().enumerate() {
+            if !self.variant.exprs_all_stale && prog.expr_max_var[i].is_none_or(|m| m < self.variant.expr_dirty) {
+                continue;
+            }
+            self.variant.exprs[i] = e.eval(&self.variant.slots)?;
+        }
+        self.variant.exprs_all_stale = false;
+        self.variant.expr_dirty = prog.vars.len();
+        Ok(())
+    }
+
+    /// Run instance `k`: its shape rule and costs into the running totals, its value and step.
+    fn step(&mut self, k: usize, dt: u64) -> Result<(), String> {
+        let inst = &self.prog.instances[k];
+        let active = inst.preds.iter().all(|p| match *p {
+            Pred::Truthy(e) => self.variant.exprs[e].truthy(),
+            Pred::Greater(e, r) => matches!(self.variant.exprs[e], Value::Int(c) if c > r),
+        });
+        if !active {
+            self.results.values[k + 1] = self.results.values[inst.inputs[0]];
+            self.results.steps[k].kind = StepKind::Skipped;
+            self.results.steps[k].bytes = 0;
+            return Ok(());
+        }
+        let fail = |e: String| format!("{} ({}): {e}", inst.name, inst.op_name);
+        let built: Box<dyn Op>;
+        let op: &dyn Op = match &inst.op {
+            OpSource::Const(op) => op.as_ref(),
+            OpSource::Table { vars, strides, ops } => {
+                let idx: u64 = vars.iter().zip(strides).map(|(&v, &s)| self.variant.digits[v] * s).sum();
+                ops[idx as usize].as_ref().map_err(|e| fail(e.clone()))?.as_ref()
+            }
+            OpSource::Dynamic => {
+                built = build_op(&inst.op_name, &inst.attrs, &self.variant.slots).map_err(fail)?;
+                built.as_ref()
+            }
+        };
+        let (lo, hi) = op.arity();
+        if inst.inputs.len() < lo || inst.inputs.len() > hi {
+            return Err(fail(format!("takes {lo} to {hi} inputs, got {}", inst.inputs.len())));
+        }
+        self.results.inputs.clear();
+        for &i in &inst.inputs {
+            self.results.inputs.push(self.results.values[i]);
+        }
+        let view = op.aliases_input();
+        let ev = op.eval(&self.results.inputs).map_err(fail)?;
+        let amounts = ev.shape.numel().and_then(|numel| self.results.running.add_layer(&ev.cost, inst.trainable, numel, view, dt)).map_err(fail)?;
+        self.results.values[k + 1] = ev.shape;
+        self.results.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
+        self.results.steps[k].bytes = amounts.activation_bytes;
+        self.results.num_layers += 1;
+        Ok(())
+    }
+
+    pub(crate) fn run(&mut self, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
+        let mut pos = positions.start;
+        let filter_fits = filter.is_none_or(|f| block::filter_fits(f.slots(), self.prog));
+        while pos < positions.end {
+            // grid order: whole blocks at once
+            let len = match (&self.replay.plan, ids) {
+                (Some(p), Ids::Grid) if filter_fits && pos.is_multiple_of(p.len) && pos + p.len <= positions.end => p.len,
+                _ => 0,
+            };
+            if len > 0 {
+                self.run_block(pos, filter, out, counts);
+                pos += len;
+            } else {
+                self.run_one(ids.id(pos), filter, out, counts);
+                pos += 1;
+            }
+        }
+    }
+
+    /// One block of grid ids from `first` (`block.rs`): its first row evaluated, the others
+    /// written from the suffix table of its key, or evaluated (and recorded) one by one.
+    fn run_block(&mut self, first: u64, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
+        let plan = self.replay.plan.take().unwrap();
+        let len = plan.len as usize;
+        let mut next = 1;
+        self.run_one(first as Id, filter, out, counts);
+        if self.last_valid && self.peak_from_chain {
+            let chain = self.peak.chain[plan.seg0];
+            plan.key(&self.variant.digits, &self.results.values, chain.cur(), &mut self.replay.key);
+            let memo = self.replay.memo.as_mut().unwrap();
+            let dt = self.opts.dtype.bytes();
+            match memo.blocks.get(&self.replay.key) {
+                Some(t) if t.complete(plan.len) => {
+                    let input_bytes = self.results.values[0].numel().ok().and_then(|n| n.checked_mul(dt));
+                    if let Some(input_bytes) = input_bytes {
+                        let prefix = block::Prefix { totals: &self.results.saved[plan.cut], layers: self.results.saved_layers[plan.cut], peak: chain.peak, input_bytes, opts: &self.opts };
+                        if block::fits(t, &prefix) {
+                            counts.evaluated += len as u64 - 1;
+                            match filter {
+                                None => {
+                                    block::emit(t, &plan, &prefix, first, &self.variant.slots, out);
+                                    counts.kept += len as u64 - 1;
+                                }
+                                Some(f) => {
+                                    let mut scratch = self.replay.scratch.take().unwrap_or_else(|| Columns::new(self.prog, len));
+                                    scratch.clear();
+                                    block::emit(t, &plan, &prefix, first, &self.variant.slots, &mut scratch);
+                                    let prog = self.prog;
+                                    filter_valid(&scratch, f, prog, &mut self.variant.slots, out, counts, |r, slots| {
+                                        // (the prefix variables' slots already hold this block's values)
+                                        let k = scratch.variant_id[r] - first;
+                                        for (v, slot) in slots[..prog.vars.len()].iter_mut().enumerate().skip(plan.q) {
+                                            let radix = prog.vars[v].choices.len() as u64;
+                                            *slot = prog.vars[v].choices[((k / plan.strides[v - plan.q]) % radix) as usize];
+                                        }
+                                    });
+                                    // the suffix variables' slots back to the current digits
+                                    for v in plan.q..self.prog.vars.len() {
+                                        self.variant.slots[v] = self.prog.vars[v].choices[self.variant.digits[v] as usize];
+                                    }
+                                    self.replay.scratch = Some(scratch);
+                                }
+                            }
+                            memo.blocks.blocks += 1;
+                            next = len;
+                        }
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    // the first block with this key: evaluate it row by row and record it
+                    memo.blocks.start(&self.replay.key, len);
+                    for r in 0..len {
+                        if r > 0 && !({
+                            self.run_one((first + r as u64) as Id, filter, out, counts);
+                            self.last_valid && self.peak_from_chain
+                        }) {
+                            self.replay.memo.as_mut().unwrap().blocks.get_mut(&self.replay.key).unwrap().poisoned = true;
+                            next = r + 1;
+                            break;
+                        }
+                        let outcome = self.suffix_outcome(&plan);
+                        let t = self.replay.memo.as_mut().unwrap().blocks.get_mut(&self.replay.key).unwrap();
+                        match outcome {
+                            Some((delta, layers, peak, shape)) => t.record(r, &delta, layers, peak, shape),
+                            None => t.poisoned = true,
+                        }
+                        next = r + 1;
+                    }
+                }
+            }
+        }
+        for r in next..len {
+            self.run_one((first + r as u64) as Id, filter, out, counts);
+        }
+        self.replay.plan = Some(plan);
+    }
+
+    /// What the instances from the plan's cut on did for the current (valid) variant: their
+    /// summed totals, layers, own peak (walked from the storage at the cut) and the output
+    /// shape; None if the output is made before the cut or a chain step fails.
+    fn suffix_outcome(&self, plan: &Plan) -> Option<([u64; crate::graph::SUMMED], u64, u64, Shape)> {
+        let (base, now) = (self.results.saved[plan.cut].summed(), self.results.running.summed());
+        let delta = std::array::from_fn(|i| now[i] - base[i]);
+        let layers = self.results.num_layers - self.results.saved_layers[plan.cut];
+        if layers == 0 {
+            return None;
+        }
+        let (segs, memo) = (self.replay.segs.as_ref()?, self.replay.memo.as_ref()?);
+        let mut c = self.peak.chain[plan.seg0].restarted();
+        for j in plan.seg0..segs.bounds.len() - 1 {
+            c = c.then(memo.entry(segs, j, self.replay.seg_way[j])?.tail()?)?;
+        }
+        Some((delta, layers, c.peak, self.results.out_shape))
+    }
+
+    /// Evaluate `id` and write its row (unless rejected or filtered out); true if it is a
+    /// valid row.
+    pub(crate) fn run_one(&mut self, id: Id, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) -> bool {
+        counts.evaluated += 1;
+        let outcome = self.eval(id);
+        self.last_valid = matches!(outcome, Outcome::Valid);
+        let error = match outcome {
+            Outcome::Rejected => {
+                counts.rejected_by_constraints += 1;
+                return false;
+            }
+            Outcome::Invalid(e) => Some(e),
+            Outcome::Valid => None,
+        };
+        let metrics = if error.is_none() { metric_values(&self.results.totals, self.results.num_layers) } else { [0; NM] };
+        write_row(self.prog, id, error, &metrics, &self.results.out_shape, filter, &mut self.variant.slots, out, counts)
+    }
+
+    /// The next evaluation runs every segment (so that [`Evaluator::trace`] can read them all).
+    pub(crate) fn forget(&mut self) {
+        self.results.valid_upto = 0;
+    }
+
+    /// What the last evaluation (a valid variant, every segment run or replayed in it, the peak
+    /// from the chain) did per cut and per segment: what dense tables record (`dense/tables.rs`).
+    pub(crate) fn trace(&self) -> Option<Trace> {
+        let (segs, memo) = (self.replay.segs.as_ref()?, self.replay.memo.as_ref()?);
+        let (m, n) = (segs.bounds.len() - 1, self.prog.instances.len());
+        let input_bytes = self.results.values[0].numel().ok()?.checked_mul(self.opts.dtype.bytes())?;
+        let (mut keys, mut seg) = (Vec::with_capacity(m + 1), Vec::with_capacity(m));
+        let (mut last, mut k) = (0, 0);
+        for j in 0..=m {
+            let a = segs.bounds[j];
+            while k < a {
+                if self.results.steps[k].kind != StepKind::Skipped {
+                    last = k + 1;
+                }
+                k += 1;
+            }
+            let mut key = vec![0u64; 2 * Shape::WORDS + 1];
+            self.results.values[a].write(&mut key[..Shape::WORDS]);
+            self.results.values[last].write(&mut key[Shape::WORDS..2 * Shape::WORDS]);
+            key[2 * Shape::WORDS] = self.peak.chain[j].cur();
+            keys.push(key);
+            if j < m {
+                let b = segs.bounds[j + 1];
+                let (after, layers_after) = if b == n { (self.results.running.summed(), self.results.num_layers) } else { (self.results.saved[b].summed(), self.results.saved_layers[b]) };
+                let before = self.results.saved[a].summed();
+                let own = self.peak.chain[j].restarted().then(memo.entry(segs, j, self.replay.seg_way[j])?.tail()?)?;
+                seg.push((std::array::from_fn(|i| after[i] - before[i]), layers_after - self.results.saved_layers[a], own.peak));
+            }
+        }
+        Some(Trace { keys, segs: seg, input_bytes, out_shape: self.results.out_shape })
+    }
+
+    /// Write the row of a variant read from dense tables; false (nothing written or counted)
+    /// when it needs a full evaluation: a derived variable's or constraint's error, or an
+    /// overflow in the finished totals, whose messages the evaluator makes.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_hit(&mut self, id: Id, digits: &[u64], batch: &Batch, b: usize, shape: &Shape, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) -> bool {
+        let Some(sum) = batch.summed(b) else { return false };
+        let prog = self.prog;
+        let nvar = prog.vars.len();
+        for (v, (s, &d)) in self.variant.slots[..nvar].iter_mut().zip(digits).enumerate() {
+            *s = prog.vars[v].choices[d as usize];
+        }
+        for (j, (_, d)) in prog.derived.iter().enumerate() {
+            match d.eval(&self.variant.slots) {
+                Ok(v) => self.variant.slots[nvar + j] = v,
+                Err(_) => return false,
+            }
+        }
+        for (_, c) in &prog.constraints {
+            match c.eval(&self.variant.slots) {
+                Ok(v) if v.truthy() => {}
+                Ok(_) => {
+                    counts.evaluated += 1;
+                    counts.rejected_by_constraints += 1;
+                    return true;
+                }
+                Err(_) => return false,
+            }
+        }
+        let mut t = Totals::default();
+        crate::graph::set_summed(&mut t, sum);
+        if t.finish(batch.input_bytes[b], batch.peak[b], &self.opts).is_err() {
+            return false;
+        }
+        counts.evaluated += 1;
+        write_row(prog, id, None, &metric_values(&t, batch.layers[b]), shape, filter, &mut self.variant.slots, out, counts);
+        true
+    }
+}

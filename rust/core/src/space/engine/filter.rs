@@ -1,0 +1,108 @@
+//! The `where` filter, compiled once over metric columns and variables, and the writing of
+//! evaluated rows it decides on.
+
+use super::columns::{raw, Columns, Counts, METRICS, NM};
+use crate::shape::Shape;
+use crate::space::compile::Program;
+use crate::space::expr::{self, Binding, Compiled, Value};
+use crate::space::ids::Id;
+
+/// A `where` filter over metric columns and variables, compiled once.
+pub struct Filter {
+    pub source: String,
+    compiled: Compiled,
+    /// true when the filter reads a metric (null for invalid rows: three-valued logic then)
+    reads_metrics: bool,
+}
+
+impl Filter {
+    pub fn new(src: &str, prog: &Program) -> Result<Filter, String> {
+        let e = expr::parse(src.strip_prefix('=').unwrap_or(src)).map_err(|m| format!("--where: {m}"))?;
+        let base = prog.num_slots();
+        let resolve = |n: &str| -> Option<Binding> {
+            if let Some(i) = METRICS.iter().position(|m| *m == n) {
+                return Some(Binding::Slot(base + i));
+            }
+            if let Some(i) = prog.vars.iter().position(|v| v.name == n) {
+                return Some(Binding::Slot(i));
+            }
+            prog.derived.iter().position(|(d, _)| d == n).map(|j| Binding::Slot(prog.vars.len() + j))
+        };
+        let compiled = e.compile(&resolve).map_err(|m| {
+            format!("--where: {m} (columns: {}, and the variables {})", METRICS.join(", "), prog.vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "))
+        })?;
+        let reads_metrics = compiled.slots().iter().any(|&s| s >= base);
+        Ok(Filter { source: src.to_string(), compiled, reads_metrics })
+    }
+
+    /// The slots the filter reads.
+    pub fn slots(&self) -> Vec<usize> {
+        self.compiled.slots()
+    }
+}
+
+/// Write one evaluated variant's row (its variables' values are in `slots`) unless the filter
+/// drops it; true if a valid row was written.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_row(prog: &Program, id: Id, error: Option<String>, metrics: &[u64; NM], shape: &Shape, filter: Option<&Filter>, slots: &mut [Value], out: &mut Columns, counts: &mut Counts) -> bool {
+    let base = prog.num_slots();
+    let valid = error.is_none();
+    if let Some(f) = filter {
+        let keep = if !valid && f.reads_metrics {
+            // an invalid row's metrics are null: SQL/polars three-valued logic, so
+            // `res == 8 or params > 4e4` keeps it when res == 8
+            matches!(f.compiled.eval_nullable(slots, base), Ok(Some(v)) if v.truthy())
+        } else {
+            set_metric_slots(&mut slots[base..], metrics.iter().copied());
+            matches!(f.compiled.eval(slots), Ok(v) if v.truthy())
+        };
+        if !keep {
+            counts.filtered_out += 1;
+            return false;
+        }
+    }
+    if !valid {
+        counts.invalid += 1;
+    }
+    counts.kept += 1;
+    if let Some(e) = error {
+        out.errors.push((out.variant_id.len(), e));
+    }
+    out.push_id(id);
+    for (v, col) in out.vars.iter_mut().enumerate() {
+        col.push(raw(slots[v]));
+    }
+    out.valid.push(valid);
+    for (i, col) in out.metrics.iter_mut().enumerate() {
+        col.push(metrics[i]);
+    }
+    if valid {
+        out.shape_values.extend_from_slice(shape.dims());
+    }
+    out.shape_offsets.push(out.shape_values.len() as i64);
+    valid
+}
+
+/// Metric values into the filter's metric slots (integers, floats beyond i64).
+fn set_metric_slots(slots: &mut [Value], metrics: impl Iterator<Item = u64>) {
+    for (s, m) in slots.iter_mut().zip(metrics) {
+        *s = if m <= i64::MAX as u64 { Value::Int(m as i64) } else { Value::Float(m as f64) };
+    }
+}
+
+/// The rows of `rows` (all valid) that `f` keeps, appended to `out`. `vars(r, slots)` puts row
+/// `r`'s variable values into the slots, and its metrics follow, as a row-by-row evaluation
+/// would set them.
+pub(crate) fn filter_valid(rows: &Columns, f: &Filter, prog: &Program, slots: &mut [Value], out: &mut Columns, counts: &mut Counts, mut vars: impl FnMut(usize, &mut [Value])) {
+    let base = prog.num_slots();
+    for r in 0..rows.len() {
+        vars(r, slots);
+        set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
+        if matches!(f.compiled.eval(slots), Ok(v) if v.truthy()) {
+            counts.kept += 1;
+            out.push_row(rows, r);
+        } else {
+            counts.filtered_out += 1;
+        }
+    }
+}

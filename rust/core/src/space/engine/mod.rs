@@ -1,0 +1,233 @@
+//! Evaluation of a compiled space's variants into column buffers, in parallel (rayon), with no
+//! per-variant allocation on the common path.
+//!
+//! An [`Engine`] holds a [`Program`] (pure compiler output) and the run-time state evaluation
+//! builds up and shares between threads and calls:
+//! - the segment memos of finished evaluators (`memo.rs`), handed to the next ones;
+//! - the number of ids a grid block spans (`block.rs`), once known;
+//! - the dense tables for random order (`dense/`), their layout, and the switch that turns them
+//!   off for a program whose variants they cannot record (sorted evaluation then serves it).
+//!
+//! Every evaluation entry point is a method of the engine; results never depend on this state
+//! (it only decides how fast they come).
+//!
+//! The parts: `columns.rs` (result columns, metric list), `filter.rs` (the `where` filter and
+//! row writing), `evaluator.rs` (one variant at a time: the reference path, with segment replay
+//! and resumed liveness walks), `memo.rs` (segment memo), `block.rs` (grid blocks written from
+//! suffix tables), `dense/` (random order from dense tables, 64 variants a batch, column by
+//! column), `samples.rs` (a sample's chunk evaluated in ascending id order, for programs
+//! without dense tables). `reuse = false` turns all of the fast paths off: the reference they
+//! are tested against.
+
+mod block;
+mod columns;
+pub(crate) mod dense;
+mod evaluator;
+mod filter;
+mod memo;
+mod samples;
+#[cfg(test)]
+mod tests;
+
+pub use columns::{Columns, Counts, METRICS};
+pub use filter::Filter;
+pub use crate::space::ids::Ids;
+
+use crate::graph::Options;
+use crate::space::compile::{Pred, Program};
+use crate::space::expr::Value;
+use crate::space::ids::{decode, Id, Permutation};
+use dense::driver::{dense_layout, run_dense};
+use dense::DenseState;
+use evaluator::Evaluator;
+use memo::MemoPool;
+use rayon::prelude::*;
+use std::sync::OnceLock;
+
+/// A compiled space and the state its evaluations share (see the module documentation). Made
+/// once per space; `&Engine` is shared by every thread and call (the bindings hold one per
+/// compiled space).
+pub struct Engine {
+    program: Program,
+    memo_pool: MemoPool,
+    /// ids a grid block spans (1 without blocks), once known
+    block_rows: OnceLock<u64>,
+    dense: DenseState,
+}
+
+/// What the pooled segment memos have done (`examples/block_stats.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoStats {
+    pub hits: u64,
+    pub misses: u64,
+    /// grid blocks written from suffix tables
+    pub blocks: u64,
+}
+
+impl Engine {
+    /// The engine of `program`, which it owns from now on ([`Engine::program`] lends it), with
+    /// no run-time state yet.
+    pub fn new(program: Program) -> Engine {
+        Engine { program, memo_pool: MemoPool::default(), block_rows: OnceLock::new(), dense: DenseState::default() }
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// The pooled memos' statistics, one entry per memo.
+    pub fn memo_stats(&self) -> Vec<MemoStats> {
+        self.memo_pool.memos().iter().map(|m| MemoStats { hits: m.hits, misses: m.misses, blocks: m.blocks.blocks }).collect()
+    }
+
+    /// Evaluate positions `range` of `ids` on the current rayon pool; rows come back in position
+    /// order, identical whatever the thread count.
+    pub fn evaluate(&self, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Columns, Counts) {
+        self.evaluate_with(ids, range, filter, opts, true)
+    }
+
+    /// [`Engine::evaluate`]; `reuse = false` evaluates every variant from scratch (no segment memo, no
+    /// resumed liveness walks, no prefix reuse): the reference the fast paths are tested against.
+    pub fn evaluate_with(&self, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Columns, Counts) {
+        let (parts, counts) = self.evaluate_parts_with(ids, range, filter, opts, reuse);
+        let mut out = Columns::new(&self.program, 0);
+        for c in parts {
+            out.append(c);
+        }
+        (out, counts)
+    }
+
+    /// Like [`Engine::evaluate`], but the columns of each contiguous piece are returned separately (in
+    /// order), so they can become Arrow record batches without being copied together.
+    pub fn evaluate_parts(&self, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Vec<Columns>, Counts) {
+        self.evaluate_parts_with(ids, range, filter, opts, true)
+    }
+
+    /// [`Engine::evaluate_parts`], with or without reuse (see [`Engine::evaluate_with`]).
+    pub fn evaluate_parts_with(&self, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Vec<Columns>, Counts) {
+        let prog = &self.program;
+        // random order: dense tables when the program is a chain of segments, else sorted ids
+        let dense = match ids {
+            Ids::Sample(_) => reuse,
+            Ids::Explicit(list) => reuse && !list[range.start as usize..range.end as usize].is_sorted(),
+            Ids::Grid => false,
+        };
+        let dense = if dense { dense_layout(prog, &self.dense, &self.memo_pool, opts) } else { None };
+        if let (true, None, Ids::Sample(p)) = (reuse, dense, ids) {
+            if range.end > range.start + 1 {
+                return self.evaluate_sample_sorted(p, range, filter, opts);
+            }
+        }
+        let len = range.end.saturating_sub(range.start);
+        let pieces = (rayon::current_num_threads() as u64 * 8).min(len.max(1)).max(1);
+        let step = len.div_ceil(pieces).max(1);
+        // grid blocks must not straddle two pieces: inner piece bounds go to a multiple of the block
+        let block = match (reuse, ids) {
+            (true, Ids::Grid) => *self.block_rows.get_or_init(|| Evaluator::new(prog, &self.memo_pool, opts, true, true).plan().map_or(1, |p| p.len)),
+            _ => 1,
+        };
+        let bound = |i: u64| -> u64 {
+            let b = range.start.saturating_add(i.saturating_mul(step)).min(range.end);
+            if i == 0 || b == range.end {
+                b
+            } else {
+                b.div_ceil(block).saturating_mul(block).min(range.end)
+            }
+        };
+        let parts: Vec<(Columns, Counts)> = (0..pieces)
+            .into_par_iter()
+            .map(|i| {
+                let (lo, hi) = (bound(i), bound(i + 1));
+                let mut cols = Columns::new(prog, if filter.is_some() { 0 } else { (hi - lo.min(hi)) as usize });
+                let mut counts = Counts::default();
+                if let (true, Some(layout)) = (lo < hi, dense) {
+                    run_dense(prog, &self.dense, &self.memo_pool, layout, ids, lo..hi, filter, opts, &mut cols, &mut counts);
+                } else if lo < hi {
+                    // ascending explicit ids share leading digits like grid order does
+                    let ascending = match ids {
+                        Ids::Grid => true,
+                        Ids::Explicit(list) => list[lo as usize..hi as usize].windows(2).all(|w| w[0] <= w[1]),
+                        Ids::Sample(_) => false,
+                    };
+                    let mut ev = Evaluator::new(prog, &self.memo_pool, opts, reuse && ascending, reuse);
+                    ev.run(ids, lo..hi, filter, &mut cols, &mut counts);
+                }
+                (cols, counts)
+            })
+            .collect();
+        let mut counts = Counts::default();
+        let mut out = Vec::with_capacity(parts.len());
+        for (c, k) in parts {
+            counts.add(&k);
+            if !c.is_empty() || out.is_empty() {
+                out.push(c);
+            }
+        }
+        (out, counts)
+    }
+
+    /// A sample's positions evaluated in ascending id order (`samples.rs`), then put back in
+    /// position order.
+    fn evaluate_sample_sorted(&self, p: Permutation, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Vec<Columns>, Counts) {
+        let sorted = samples::Sorted::new(p, range);
+        let (parts, counts) = self.evaluate_parts_with(Ids::Explicit(&sorted.ids), 0..sorted.ids.len() as u64, filter, opts, true);
+        (sorted.gather(&self.program, &parts), counts)
+    }
+}
+
+/// One variant's values: primaries then derived, by name.
+pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, String> {
+    let radix = prog.radix();
+    let mut digits = vec![0; radix.len()];
+    decode(id, &radix, &mut digits);
+    let mut slots: Vec<Value> = prog.vars.iter().zip(&digits).map(|(v, &d)| v.choices[d as usize]).collect();
+    let mut out: Vec<(String, Value)> = prog.vars.iter().map(|v| v.name.clone()).zip(slots.iter().copied()).collect();
+    for (name, d) in &prog.derived {
+        let v = d.eval(&slots).map_err(|e| format!("derived variable '{name}': {e}"))?;
+        slots.push(v);
+        out.push((name.clone(), v));
+    }
+    Ok(out)
+}
+
+/// The concrete model of variant `id` as a model-file JSON value: switched-off layers are
+/// dropped and their readers rewired to what they passed through.
+pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, String> {
+    use serde_json::{json, Map, Value as Json};
+    let cfg = config(prog, id)?;
+    let slots: Vec<Value> = cfg.iter().map(|(_, v)| *v).collect();
+    for (src, c) in &prog.constraints {
+        if !c.eval(&slots)?.truthy() {
+            return Err(format!("variant {id} violates the constraint '{src}'"));
+        }
+    }
+    let exprs: Vec<Value> = prog.exprs.iter().map(|e| e.eval(&slots)).collect::<Result<_, _>>()?;
+    let input: Vec<Json> = prog.input.iter().map(|a| a.eval(&slots)).collect::<Result<_, _>>()?;
+    // value index -> the name that now provides it ("x" for the input)
+    let mut provider: Vec<String> = vec![crate::graph::INPUT.to_string()];
+    let mut layers = Vec::new();
+    for inst in &prog.instances {
+        let active = inst.preds.iter().all(|p| match *p {
+            Pred::Truthy(e) => exprs[e].truthy(),
+            Pred::Greater(e, r) => matches!(exprs[e], Value::Int(c) if c > r),
+        });
+        if !active {
+            let through = provider[inst.inputs[0]].clone();
+            provider.push(through);
+            continue;
+        }
+        let mut m = Map::new();
+        m.insert("name".into(), Json::String(inst.name.clone()));
+        m.insert("op".into(), Json::String(inst.op_name.clone()));
+        m.insert("inputs".into(), Json::Array(inst.inputs.iter().map(|&i| Json::String(provider[i].clone())).collect()));
+        if !inst.trainable {
+            m.insert("trainable".into(), Json::Bool(false));
+        }
+        for (k, a) in &inst.attrs {
+            m.insert(k.clone(), a.eval(&slots)?);
+        }
+        layers.push(Json::Object(m));
+        provider.push(inst.name.clone());
+    }
+    Ok(json!({"name": format!("{}#{id}", prog.name), "input": input, "layers": layers}))
+}

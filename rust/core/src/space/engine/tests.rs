@@ -1,0 +1,533 @@
+//! The engine's end-to-end tests: every fast path (segment replay, grid blocks, dense tables,
+//! sorted samples) against fresh evaluation and against `analyze` of the concrete model.
+
+use super::dense::driver::{pick, pick_portable, pick_table};
+use super::dense::tables::{Batch, Layout, BATCH as DENSE_BATCH};
+use super::*;
+use crate::graph::{analyze, Model};
+use crate::space::simd::Store;
+use crate::space::{compile, Spec};
+use columns::metric_values;
+use serde_json::json;
+
+fn engine(spec: &serde_json::Value) -> Engine {
+    Engine::new(compile(&Spec::from_value(spec).unwrap()).unwrap())
+}
+
+fn evaluate(e: &Engine, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Columns, Counts) {
+    e.evaluate(ids, range, filter, opts)
+}
+
+fn evaluate_with(e: &Engine, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Columns, Counts) {
+    e.evaluate_with(ids, range, filter, opts, reuse)
+}
+
+fn dense_layout(e: &Engine, opts: Options) -> Option<&Layout> {
+    dense::driver::dense_layout(&e.program, &e.dense, &e.memo_pool, opts)
+}
+
+/// A fresh evaluator of `e`'s program, with reuse, in grid order or not.
+fn evaluator(e: &Engine, sequential: bool) -> Evaluator<'_> {
+    Evaluator::new(&e.program, &e.memo_pool, Options::default(), sequential, true)
+}
+
+fn mini_spec() -> serde_json::Value {
+    json!({
+        "name": "mini",
+        "input": [3, "=res", "=res"],
+        "variables": {
+            "res": [8, 16, 32],
+            "depth": {"per_stage": 2, "choices": [1, 2, 3]},
+            "width": {"per_stage": 2, "choices": [4, 8]},
+            "k": [1, 3, 5],
+            "proj": [true, false]
+        },
+        "derived": {"hidden": "width[1] * 4"},
+        "layers": [
+            {"name": "stage{s}", "repeat": 2, "index": "s", "layers": [
+                {"name": "b{i}", "repeat": "=depth[s]", "index": "i", "layers": [
+                    {"name": "conv", "op": "conv2d", "out_channels": "=width[s]", "kernel_size": "=k", "padding": "=k // 2"},
+                    {"name": "bn", "op": "batchnorm2d"},
+                    {"name": "relu", "op": "relu", "inplace": true},
+                    {"name": "short", "op": "conv2d", "out_channels": "=width[s]", "kernel_size": 1, "inputs": ["block_input"], "when": "=proj and i == 0"},
+                    {"name": "sum", "op": "add", "inputs": ["relu", "short"]}
+                ]},
+                {"name": "pool", "op": "maxpool2d", "kernel_size": 2, "ceil_mode": true}
+            ]},
+            {"op": "flatten"},
+            {"op": "linear", "out_features": "=hidden"},
+            {"op": "linear", "out_features": 10}
+        ]
+    })
+}
+
+fn space() -> Engine {
+    engine(&mini_spec())
+}
+
+fn check_against_analyze(prog: &Engine, cols: &Columns) {
+    for r in 0..cols.len() {
+        let id = cols.id(r);
+        let model = Model::from_value(&model_json(&prog.program, id).unwrap()).unwrap();
+        match analyze(&model, None, Options::default()) {
+            Ok(a) => {
+                assert!(cols.valid[r], "variant {id}: sweep says {:?}", cols.error(r));
+                let want = metric_values(&a.totals, a.layers.len() as u64);
+                for (i, m) in METRICS.iter().enumerate() {
+                    assert_eq!(cols.metrics[i][r], want[i], "variant {id} column {m}");
+                }
+            }
+            Err(e) => {
+                assert!(!cols.valid[r], "variant {id}: analyze fails with {e} but the sweep row is valid");
+                assert_eq!(cols.error(r), Some(e.to_string().as_str()));
+            }
+        }
+    }
+}
+
+#[test]
+fn grid_rows_equal_analyze_of_the_concrete_model() {
+    let prog = space();
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    assert_eq!(size, 3 * 3 * 3 * 2 * 2 * 3 * 2);
+    let (cols, counts) = evaluate(&prog, Ids::Grid, 0..size, None, Options::default());
+    assert_eq!(cols.len() as u64, size);
+    assert_eq!(counts.evaluated, size);
+    assert!(counts.invalid > 0 && counts.invalid < size, "{counts:?}");
+    check_against_analyze(&prog, &cols);
+}
+
+/// Grid order replays segments from the memo and resumes liveness walks at cuts; explicit
+/// ids do neither. Both must give the same rows, column for column.
+/// The mini space plus layers whose `when` divides by zero for k == 3 or width 4
+/// (expression errors, alongside the space's invalid shapes).
+fn space_with_expression_errors() -> Engine {
+    let mut spec = mini_spec();
+    // and an input shape that is invalid (0 wide) for res 8
+    spec["input"] = json!([3, "=res", "=res - 8"]);
+    // wide enough that a later stage can hold the peak activation
+    spec["variables"]["width"]["choices"] = json!([4, 8, 96]);
+    let stage = &mut spec["layers"][0]["layers"];
+    stage.as_array_mut().unwrap().push(json!({"name": "extra", "op": "relu", "when": "=s == 1 and 8 // (k - 3) > 1"}));
+    stage.as_array_mut().unwrap().push(json!({"name": "more", "op": "relu", "when": "=16 // (width[s] - 4) > 1"}));
+    engine(&spec)
+}
+
+/// A chain of stages (each reads only its input): the peak comes from segment summaries.
+/// The mini space as a chain of stages: the shortcut only in a stage's first block.
+fn chain_spec() -> serde_json::Value {
+    let mut spec = mini_spec();
+    spec["variables"].as_object_mut().unwrap().remove("proj");
+    spec["variables"]["width"]["choices"] = json!([4, 8, 96]);
+    spec["layers"][0]["layers"][0]["layers"][3]["when"] = json!("=i == 0");
+    spec
+}
+
+fn chain_space() -> Engine {
+    engine(&chain_spec())
+}
+
+/// e only changes the prefix's totals (the cut shape is [1, 16] for every e); at e = 58e15
+/// the prefix holds ~1.04e18 params (x16 bytes for fp32 + Adam: 1.67e19 of u64's 1.84e19),
+/// and c = 8, b = 2^54 adds 1.6e17 more: some digits overflow, others do not.
+fn overflow_spec() -> serde_json::Value {
+    json!({
+        "input": [1],
+        "variables": {
+            "e": [1, 2, 58_000_000_000_000_000u64],
+            "c": [1, 2, 3, 4, 5, 6, 7, 8],
+            "b": [1, 2, 3, 4, 5, 6, 7, 1u64 << 54]
+        },
+        "layers": [
+            {"name": "fe", "op": "linear", "out_features": "=e"},
+            {"name": "fz", "op": "linear", "out_features": 16},
+            {"name": "f0", "op": "linear", "out_features": "=c"},
+            {"name": "f2", "op": "linear", "out_features": "=b"}
+        ]
+    })
+}
+
+#[test]
+fn grid_replay_equals_fresh_evaluation() {
+    for prog in [space(), space_with_expression_errors(), chain_space()] {
+        check_grid_replay(&prog);
+    }
+    let prog = space_with_expression_errors();
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let (cols, _) = evaluate(&prog, Ids::Grid, 0..size, None, Options::default());
+    let zero = cols.errors.iter().filter(|(_, e)| e.contains("zero")).count();
+    let input = cols.errors.iter().filter(|(_, e)| e.starts_with("input dim")).count();
+    assert!(zero > 0 && input > 0 && zero + input < cols.errors.len(), "{zero} expression and {input} input errors of {}", cols.errors.len());
+}
+
+/// Every column of `a` equals `b`'s.
+fn assert_same_rows(a: &Columns, b: &Columns) {
+    assert_eq!((&a.variant_id, &a.variant_id_hi), (&b.variant_id, &b.variant_id_hi));
+    assert_eq!(a.vars, b.vars);
+    assert_eq!(a.valid, b.valid);
+    assert_eq!(a.errors, b.errors);
+    assert_eq!(a.metrics, b.metrics);
+    assert_eq!((&a.shape_offsets, &a.shape_values), (&b.shape_offsets, &b.shape_values));
+}
+
+fn check_grid_replay(prog: &Engine) {
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let ids: Vec<Id> = (0..size as Id).collect();
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for opts in [Options::default(), Options { batch: 3, dtype: crate::memory::Dtype::Fp16, ..Options::default() }] {
+            // twice: the second run starts with the pooled tables of the first
+            for _ in 0..2 {
+                let (grid, _) = pool.install(|| evaluate(prog, Ids::Grid, 0..size, None, opts));
+                let (fresh, _) = pool.install(|| evaluate_with(prog, Ids::Explicit(&ids), 0..size, None, opts, false));
+                let (sampled, _) = pool.install(|| evaluate(prog, Ids::Explicit(&ids), 0..size, None, opts));
+                assert_same_rows(&sampled, &fresh);
+                assert_same_rows(&grid, &fresh);
+            }
+        }
+    }
+    let pooled = prog.memo_pool.memos();
+    assert!(pooled.iter().any(|m| m.hits > 0), "the grid runs never replayed a segment");
+}
+
+/// Blocks written from suffix tables equal row-by-row evaluation, also when a block's sums
+/// would overflow (then its rows run one by one and name the layer).
+#[test]
+fn grid_blocks_equal_fresh_evaluation() {
+    // (the mini space's residual adds are no chain: its tables are poisoned, its blocks
+    // run row by row, which grid_replay_equals_fresh_evaluation checks)
+    let prog = chain_space();
+    let plan = evaluator(&prog, true).plan().map(|p| (p.q, p.len));
+    assert!(plan.is_some(), "no block plan");
+    check_grid_replay(&prog);
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    assert!(blocks_written(&chain_space(), size, None) > 0, "no block was written from a table ({plan:?})");
+}
+
+/// Blocks written from tables when a fresh `prog` sweeps `0..size` on one thread. One memo
+/// then serves every piece, so a table recorded in one piece serves the next; with more
+/// threads which memo a piece gets, hence whether it has the table, depends on scheduling.
+fn blocks_written(prog: &Engine, size: u64, filter: Option<&Filter>) -> u64 {
+    assert!(prog.memo_pool.memos().is_empty(), "a fresh program");
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    one.install(|| evaluate(prog, Ids::Grid, 0..size, filter, Options::default()));
+    let pooled = prog.memo_pool.memos();
+    pooled.iter().map(|m| m.blocks.blocks).sum()
+}
+
+/// A `where` filter over blocks written from tables keeps exactly the rows that filtering
+/// a fresh evaluation afterwards keeps (metrics and suffix variables both read).
+#[test]
+fn filtered_grid_blocks_equal_filtering_afterwards() {
+    let prog = chain_space();
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let ids: Vec<Id> = (0..size as Id).collect();
+    // a suffix variable: its slot is set row by row for the filter
+    let k = evaluator(&prog, true).plan().unwrap().q;
+    let Value::Int(pick) = prog.program.vars[k].choices[1] else { panic!() };
+    let f = Filter::new(&format!("params < 3000 and macs > 1000 or {} == {pick}", prog.program.vars[k].name), &prog.program).unwrap();
+    let (fresh, _) = evaluate_with(&prog, Ids::Explicit(&ids), 0..size, None, Options::default(), false);
+    let want: Vec<u64> = (0..fresh.len())
+        .filter(|&r| fresh.valid[r] && ((fresh.metrics[0][r] < 3000 && fresh.metrics[3][r] > 1000) || fresh.vars[k][r] == pick))
+        .map(|r| fresh.variant_id[r])
+        .collect();
+    for _ in 0..2 {
+        let (kept, counts) = evaluate(&prog, Ids::Grid, 0..size, Some(&f), Options::default());
+        assert_eq!(kept.variant_id, want);
+        assert_eq!(counts.kept + counts.filtered_out + counts.rejected_by_constraints, size);
+        let rows: Vec<usize> = kept.variant_id.iter().map(|&id| id as usize).collect();
+        for (i, col) in kept.metrics.iter().enumerate() {
+            assert_eq!(*col, rows.iter().map(|&r| fresh.metrics[i][r]).collect::<Vec<_>>(), "{}", METRICS[i]);
+        }
+        for (v, col) in kept.vars.iter().enumerate() {
+            assert_eq!(*col, rows.iter().map(|&r| fresh.vars[v][r]).collect::<Vec<_>>());
+        }
+    }
+    let fresh_prog = chain_space();
+    let f = Filter::new(&f.source, &fresh_prog.program).unwrap();
+    assert!(blocks_written(&fresh_prog, size, Some(&f)) > 0, "no block was written from a table");
+}
+
+/// A block whose table was recorded under a small prefix, met again under a prefix so large
+/// that some of its rows overflow (the cut shape, hence the key, is the same): those rows
+/// must be the errors of a fresh evaluation, and the other blocks still come from the table.
+#[test]
+fn grid_blocks_that_would_overflow_run_row_by_row() {
+    let spec = overflow_spec();
+    let prog = engine(&spec);
+    let plan = evaluator(&prog, true).plan().map(|p| (p.q, p.len));
+    assert_eq!(plan, Some((1, 64)));
+    check_grid_replay(&prog);
+    let (cols, _) = evaluate(&prog, Ids::Grid, 0..192, None, Options::default());
+    let big: Vec<usize> = (128..192).collect();
+    assert!(big.iter().any(|&r| !cols.valid[r]) && big.iter().any(|&r| cols.valid[r]), "{:?}", cols.errors);
+    assert!(cols.errors.iter().all(|(r, e)| *r >= 128 && e.contains("overflow")), "{:?}", cols.errors);
+    let fresh = engine(&spec);
+    assert!(blocks_written(&fresh, 192, None) > 0, "no block was written from a table");
+}
+
+/// A sample is evaluated in ascending id order and put back in position order: rows, errors
+/// (expression errors, invalid shapes, 0-wide inputs), filters and counts as from scratch.
+#[test]
+fn sorted_samples_equal_fresh_evaluation() {
+    // (the sorted path serves programs without dense tables; here it is called directly)
+    for prog in [space(), space_with_expression_errors(), chain_space()] {
+        check_sample(&prog, 11, |p, range, filter| {
+            let (parts, counts) = prog.evaluate_sample_sorted(p, range, filter, Options::default());
+            let mut out = Columns::new(&prog.program, 0);
+            parts.into_iter().for_each(|c| out.append(c));
+            (out, counts)
+        });
+    }
+}
+
+/// `fast` (positions of a sample) against fresh evaluation of the same ids, with and
+/// without a filter, over the whole space and part of it.
+fn check_sample(prog: &Engine, seed: u64, fast: impl Fn(Permutation, std::ops::Range<u64>, Option<&Filter>) -> (Columns, Counts)) {
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let p = Permutation::new(size as Id, seed);
+    let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
+    let f = Filter::new("params > 2000 or res == 8", &prog.program).or_else(|_| Filter::new("params > 2000 or c == 8", &prog.program)).unwrap();
+    for filter in [None, Some(&f)] {
+        for range in [0..size, 7..size / 2 + 3] {
+            let (rows, c1) = fast(p, range.clone(), filter);
+            let (fresh, c2) = evaluate_with(prog, Ids::Explicit(&list), range.clone(), filter, Options::default(), false);
+            assert_eq!(c1, c2);
+            assert_same_rows(&rows, &fresh);
+        }
+    }
+}
+
+/// (variants recorded, variants read) by dense tables in a one-thread run on a fresh program
+fn dense_use(prog: &Engine, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>) -> (u64, u64) {
+    assert!(prog.dense.tables.read().unwrap().is_none(), "a fresh program");
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    one.install(|| evaluate(prog, ids, range, filter, Options::default()));
+    let shared = prog.dense.tables.read().unwrap();
+    let t = shared.as_ref().unwrap();
+    (t.records, t.hits.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[test]
+fn dense_tables_equal_fresh_evaluation() {
+    // the chain space; the same without a derived variable (batches written column by
+    // column); one with expression errors and an invalid input shape; one whose sums
+    // overflow under some digits only; one whose output shape differs between variants
+    // (the columnar spec's output is [1, 10] throughout: a batch's shapes are written at once)
+    let mut columnar = chain_spec();
+    columnar.as_object_mut().unwrap().remove("derived");
+    columnar["layers"][2]["out_features"] = json!("=width[1] * 4");
+    let mut shapes = columnar.clone();
+    shapes["layers"][3]["out_features"] = json!("=width[0] + k");
+    let mut errors = columnar.clone();
+    errors["input"] = json!([3, "=res", "=res - 8"]);
+    let stage = &mut errors["layers"][0]["layers"];
+    stage.as_array_mut().unwrap().push(json!({"name": "extra", "op": "relu", "when": "=s == 1 and 8 // (k - 3) > 1"}));
+    let overflow = overflow_spec();
+    for spec in [chain_spec(), columnar, errors, overflow, shapes] {
+        let prog = engine(&spec);
+        assert!(dense_layout(&prog, Options::default()).is_some(), "a chain of segments");
+        check_sample(&prog, 5, |p, range, filter| evaluate(&prog, Ids::Sample(p), range, filter, Options::default()));
+        // explicit ids in no order take the same path
+        let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+        let p = Permutation::new(size as Id, 5);
+        let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
+        check_sample(&prog, 5, |_, range, filter| evaluate(&prog, Ids::Explicit(&list), range, filter, Options::default()));
+        let (records, hits) = dense_use(&engine(&spec), Ids::Sample(p), 0..size, None);
+        assert!(records > 0 && hits > records, "records {records}, hits {hits}");
+        assert!(!prog.dense.off.load(std::sync::atomic::Ordering::Relaxed));
+    }
+}
+
+#[test]
+fn full_dense_tables_give_the_same_rows_and_hand_over_to_sorted_evaluation() {
+    let spec = chain_spec();
+    let prog = engine(&spec);
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let p = Permutation::new(size as Id, 9);
+    let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
+    let (reference, _) = evaluate_with(&prog, Ids::Explicit(&list), 0..size, None, Options::default(), false);
+    // room for the input's states and the first segments' tables only
+    let small = engine(&spec);
+    let layout = {
+        let ev = evaluator(&small, false);
+        Layout::new(&small.program, ev.segments().unwrap(), ev.eager_exprs()).unwrap().with_max_entries(64)
+    };
+    assert!(small.dense.layout.set(Some(layout)).is_ok());
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let (rows, _) = one.install(|| evaluate(&small, Ids::Sample(p), 0..size, None, Options::default()));
+    assert_same_rows(&rows, &reference);
+    assert!(small.dense.tables.read().unwrap().as_ref().unwrap().full);
+    assert!(small.dense.off.load(std::sync::atomic::Ordering::Relaxed), "most variants missed: sorted evaluation takes over");
+    // and it does
+    let (rows, _) = evaluate(&small, Ids::Sample(p), 0..size, None, Options::default());
+    assert_same_rows(&rows, &reference);
+    // with room enough, the tables serve the whole sample
+    let (rows, _) = evaluate(&prog, Ids::Sample(p), 0..size, None, Options::default());
+    assert_same_rows(&rows, &reference);
+    assert!(!prog.dense.off.load(std::sync::atomic::Ordering::Relaxed));
+}
+
+#[test]
+fn dense_lookups_portable_and_dispatched_agree() {
+    // tables filled by a quarter of a sample of the whole space (chains of the rest end
+    // early: entries not recorded), then by all of it; each time every batch of the space
+    // read both ways (the overflow space: some rows' sums overflow)
+    for (spec, part) in [chain_spec(), overflow_spec()].into_iter().flat_map(|s| [(s.clone(), 4), (s, 1)]) {
+        let prog = engine(&spec);
+        let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+        let p = Permutation::new(size as Id, 3);
+        evaluate(&prog, Ids::Sample(p), 0..size / part, None, Options::default());
+        let layout = dense_layout(&prog, Options::default()).unwrap();
+        let shared = prog.dense.tables.read().unwrap();
+        let t = shared.as_ref().unwrap();
+        let radix = prog.program.radix();
+        let (mut digits, mut row) = (vec![0u64; DENSE_BATCH * radix.len()], vec![0u64; radix.len()]);
+        let (mut read, mut oks) = (0, 0);
+        for start in (0..size).step_by(DENSE_BATCH) {
+            let ids: Vec<Id> = (start..(start + DENSE_BATCH as u64).min(size)).map(|i| p.apply(i)).collect();
+            for (b, &id) in ids.iter().enumerate() {
+                decode(id, &radix, &mut row);
+                for (v, &d) in row.iter().enumerate() {
+                    digits[v * DENSE_BATCH + b] = d;
+                }
+            }
+            let (mut a, mut b) = (Batch::default(), Batch::default());
+            t.lookup(layout, &digits, DENSE_BATCH, ids.len(), &mut a);
+            t.lookup_portable(layout, &digits, DENSE_BATCH, ids.len(), &mut b);
+            assert_eq!(a, b, "batch at {start}");
+            read += ids.len();
+            oks += a.ok.iter().filter(|&&x| x).count();
+        }
+        assert!(oks > 0 && read == size as usize && (part == 1 || oks < read), "{oks} of {read} rows read");
+    }
+}
+
+/// A variable's values by digit, through the two-table permute (up to 16 choices) and
+/// portably, equal plain indexing for every row of a batch.
+#[test]
+fn picked_values_equal_indexing() {
+    for len in [1usize, 2, 8, 9, 11, 16, 17, 40] {
+        let raw: Vec<i64> = (0..len as i64).map(|k| k * 1_000_003 - 7 * (k % 3) - (1 << 40) * (k % 2)).collect();
+        let d: [u64; DENSE_BATCH] = std::array::from_fn(|b| ((b * 7 + b / 3) % len) as u64);
+        let want: Vec<i64> = d.iter().map(|&x| raw[x as usize]).collect();
+        let (mut a, mut b) = ([0i64; DENSE_BATCH], [0i64; DENSE_BATCH]);
+        let choices: Vec<Value> = raw.iter().map(|&x| Value::Int(x)).collect();
+        pick(&pick_table(&choices), len, &d, &mut a);
+        pick_portable(&raw, &d, &mut b);
+        assert_eq!((a.to_vec(), b.to_vec()), (want.clone(), want), "{len} choices");
+    }
+}
+
+#[test]
+fn streamed_and_cached_stores_append_the_same_words() {
+    // columns starting at every offset within a cache line (the streamed stores' head and
+    // tail go word by word), lengths below, at and past a line and a batch
+    for store in [Store::Cached, Store::Streamed] {
+        for start in 0..9u64 {
+            for n in [0u64, 1, 7, 8, 9, 64, 67] {
+                let mut col: Vec<u64> = Vec::with_capacity(start as usize);
+                col.extend(0..start);
+                let src: Vec<u64> = (0..n).map(|k| 1000 + k).collect();
+                store.extend(&mut col, &src);
+                let mut signed: Vec<i64> = vec![-1; start as usize];
+                store.extend(&mut signed, &src.iter().map(|&x| -(x as i64)).collect::<Vec<_>>());
+                Store::fence();
+                assert_eq!(col, (0..start).chain(1000..1000 + n).collect::<Vec<_>>(), "{store:?} start {start} n {n}");
+                assert_eq!(signed.len() as u64, start + n);
+                assert!(signed[start as usize..].iter().zip(1000..).all(|(&x, k)| x == -k), "{store:?} start {start} n {n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn programs_that_are_no_chain_have_no_dense_tables() {
+    // the projection shortcut reads the block input, made before the segment's cut
+    assert!(dense_layout(&space(), Options::default()).is_none());
+}
+
+#[test]
+fn sampled_and_explicit_rows_equal_analyze() {
+    let prog = space();
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let (cols, _) = evaluate(&prog, Ids::Sample(Permutation::new(size as Id, 7)), 0..200, None, Options::default());
+    check_against_analyze(&prog, &cols);
+    let ids = [5 as Id, 3, 900, 5, 1];
+    let (cols, _) = evaluate(&prog, Ids::Explicit(&ids), 0..5, None, Options::default());
+    assert_eq!(cols.variant_id, [5u64, 3, 900, 5, 1]);
+    check_against_analyze(&prog, &cols);
+}
+
+/// A 10^30-variant space: sampled ids reach beyond 2^64 (their high words are kept), and
+/// each row is the analysis of its concrete model.
+#[test]
+fn sampling_beyond_2_64_ids() {
+    let vars: serde_json::Map<String, serde_json::Value> = (0..30).map(|i| (format!("v{i}"), json!((1..=10).collect::<Vec<u64>>()))).collect();
+    let layers: Vec<serde_json::Value> = (0..30).map(|i| json!({"op": "linear", "out_features": format!("=v{i}")})).collect();
+    let prog = engine(&json!({"name": "big", "input": [4], "variables": vars, "layers": layers}));
+    let size = 10u128.pow(30);
+    let (cols, counts) = evaluate(&prog, Ids::Sample(Permutation::new(size, 1)), 0..300, None, Options::default());
+    assert_eq!((cols.len(), counts.kept), (300, 300));
+    assert!(cols.wide && cols.variant_id_hi.len() == 300);
+    let ids: std::collections::HashSet<Id> = (0..300).map(|r| cols.id(r)).collect();
+    assert_eq!(ids.len(), 300);
+    assert!(ids.iter().all(|&id| id < size) && ids.iter().filter(|&&id| id > u64::MAX as Id).count() > 290);
+    check_against_analyze(&prog, &cols);
+    // the same ids given explicitly give the same rows
+    let list: Vec<Id> = (0..300).map(|r| cols.id(r)).collect();
+    let (again, _) = evaluate(&prog, Ids::Explicit(&list), 0..300, None, Options::default());
+    assert_eq!((again.variant_id, again.variant_id_hi, again.metrics), (cols.variant_id.clone(), cols.variant_id_hi.clone(), cols.metrics.clone()));
+}
+
+#[test]
+fn statically_off_layers_and_finished_blocks_can_be_named() {
+    let spec = json!({
+        "input": [4, 8, 8],
+        "variables": {"w": [4, 8]},
+        "layers": [
+            {"name": "blk{b}", "repeat": 2, "index": "b", "layers": [
+                {"name": "body", "layers": [
+                    {"name": "conv", "op": "conv2d", "out_channels": "=w", "kernel_size": 3, "padding": 1}
+                ]},
+                {"name": "proj", "op": "conv2d", "out_channels": "=w", "kernel_size": 1, "inputs": ["block_input"], "when": "=b == 0"},
+                {"name": "sum", "op": "add", "inputs": ["body.conv", "proj"]}
+            ]}
+        ]
+    });
+    let prog = engine(&spec);
+    // blk1.proj is statically off, so blk1.sum adds blk1.body.conv and blk1's input
+    let model = model_json(&prog.program, 1).unwrap();
+    let layers = model["layers"].as_array().unwrap();
+    let sum1 = layers.iter().find(|l| l["name"] == "blk1.sum").unwrap();
+    assert_eq!(sum1["inputs"], json!(["blk1.body.conv", "blk0.sum"]));
+    let (cols, _) = evaluate(&prog, Ids::Grid, 0..2, None, Options::default());
+    check_against_analyze(&prog, &cols);
+}
+
+#[test]
+fn thread_count_does_not_change_rows() {
+    let prog = space();
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let three = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    let p = Ids::Sample(Permutation::new(1944, 3));
+    let (a, _) = one.install(|| evaluate(&prog, p, 0..1944, None, Options::default()));
+    let (b, _) = three.install(|| evaluate(&prog, p, 0..1944, None, Options::default()));
+    assert_eq!(a.variant_id, b.variant_id);
+    assert_eq!(a.metrics, b.metrics);
+    assert_eq!(a.errors, b.errors);
+}
+
+#[test]
+fn filter_pushdown_equals_filtering_afterwards() {
+    let prog = space();
+    let f = Filter::new("params < 3000 and macs > 1000", &prog.program).unwrap();
+    let (all, _) = evaluate(&prog, Ids::Grid, 0..1944, None, Options::default());
+    let (kept, counts) = evaluate(&prog, Ids::Grid, 0..1944, Some(&f), Options::default());
+    let want: Vec<u64> = (0..all.len())
+        .filter(|&r| all.valid[r] && all.metrics[0][r] < 3000 && all.metrics[3][r] > 1000)
+        .map(|r| all.variant_id[r])
+        .collect();
+    assert_eq!(kept.variant_id, want);
+    assert_eq!(counts.kept + counts.filtered_out, 1944);
+}
