@@ -82,10 +82,11 @@ def worker_pids(client) -> dict[str, int]:
 
 
 def test_run_chunk_writes_one_part_once(vgg, tmp_path):
-    from archsweep.sweep import _run_meta, _spec_json
+    from archsweep.sweep.chunk import spec_json_of
+    from archsweep.sweep.plan import _run_meta
 
     meta = _run_meta(vgg, "sample", 1000, 5, None, 1, "fp32", "adam", 400, None)
-    spec_json = _spec_json(vgg)
+    spec_json = spec_json_of(vgg)
     e = run_chunk(spec_json, meta, 2, 800, 1000, str(tmp_path), 1)
     assert e["part"] == "part-00000002.parquet" and e["written"] is True
     assert (e["chunk"], e["start"], e["end"], e["rows"], e["evaluated"]) == (2, 800, 1000, 200, 200)
@@ -102,11 +103,12 @@ def test_run_chunk_writes_one_part_once(vgg, tmp_path):
 
 def test_racing_writers_leave_one_file(vgg, tmp_path):
     # two writers of one chunk at once: both compute it, exactly one file is linked into place
-    from archsweep.sweep import _run_meta, _spec_json
+    from archsweep.sweep.chunk import spec_json_of
+    from archsweep.sweep.plan import _run_meta
 
     meta = _run_meta(vgg, "sample", 50_000, 1, None, 1, "fp32", "adam", 50_000, None)
     with cf.ThreadPoolExecutor(4) as ex:
-        res = list(ex.map(lambda _: run_chunk(_spec_json(vgg), meta, 0, 0, 50_000, str(tmp_path), 1), range(4)))
+        res = list(ex.map(lambda _: run_chunk(spec_json_of(vgg), meta, 0, 0, 50_000, str(tmp_path), 1), range(4)))
     assert sum(r["written"] for r in res) == 1
     assert parts(tmp_path) == ["part-00000000.parquet"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -127,7 +129,7 @@ def test_local_cluster_equals_local_row_for_row(client, vgg, tmp_path, case):
         space, kw = vgg, dict(ids=[9, 3, 10**12, 5, 77, 3] * 50, chunk_rows=64, batch=4, dtype="fp16")
     local = archsweep.sweep(space, **kw)
     assert_frame_equal(archsweep.sweep(space, engine="dask", client=client, **kw), local)
-    s = archsweep.sweep(space, engine="dask", client=client, out=tmp_path / "ds", **kw)
+    s = archsweep.sweep_to_dataset(space, engine="dask", client=client, out=tmp_path / "ds", **kw)
     assert s.engine == "dask" and s.kept == local.height and s.parts_written == len(parts(tmp_path / "ds"))
     assert_frame_equal(archsweep.scan(tmp_path / "ds").collect(), local)
     manifest = json.loads((tmp_path / "ds" / "_manifest.json").read_text())
@@ -208,10 +210,10 @@ def test_two_concurrent_runs_fill_one_directory_once(client, vgg, tmp_path):
     assert len(manifest["parts"]) == n // chunk
     # a run that does not ask to resume is refused as soon as the directory holds a sweep
     with pytest.raises(ArchsweepError, match="already holds a sweep; pass --resume"):
-        archsweep.sweep(vgg, engine="dask", client=client, sample=n, seed=12, chunk_rows=chunk, out=d)
+        archsweep.sweep_to_dataset(vgg, engine="dask", client=client, sample=n, seed=12, chunk_rows=chunk, out=d)
     # and a run with other options is refused whatever it asks
     with pytest.raises(ArchsweepError, match="cannot resume: seed was 12, now 13"):
-        archsweep.sweep(vgg, engine="dask", client=client, sample=n, seed=13, chunk_rows=chunk, out=d, resume=True)
+        archsweep.sweep_to_dataset(vgg, engine="dask", client=client, sample=n, seed=13, chunk_rows=chunk, out=d, resume=True)
 
 
 # --------------------------------------------------------------------------------------------
