@@ -20,10 +20,9 @@ from archsweep.space import Space, _canonical
 from archsweep.sweep.plan import _part_name, run_sampler
 
 #: How part files are written (polars' write_parquet). zstd level 1 rather than zstd's default 3:
-#: on the VGG and ResNet spaces' samples it costs ~25% less CPU per row than level 3 (~15% less
-#: than level 2) and gives files of the same size as level 3 (level 2 is ~2-3% smaller, level 3
-#: is slower and no smaller on these integer columns), reading equally fast; statistics and
-#: dictionary pages as polars writes them by default (statistics let scans skip row groups).
+#: less CPU per row for files of the same size on these integer columns (docs/perf-notes/py.md);
+#: statistics and dictionary pages as polars writes them by default (statistics let scans skip
+#: row groups).
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}
 
 

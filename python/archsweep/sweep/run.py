@@ -35,8 +35,6 @@ from archsweep.sweep.plan import (
     _run_meta,
 )
 
-_DEFAULT_SAMPLER: Sampler = 2 if _core.SAMPLER == 2 else 1
-
 
 @dataclass
 class _Run:
@@ -139,7 +137,7 @@ def sweep(
     where: str | None = None,
     sample: int | None = None,
     seed: int = 0,
-    sampler: Sampler = _DEFAULT_SAMPLER,
+    sampler: Sampler = _core.SAMPLER,
     ids: Sequence[int] | None = None,
     grid_range: tuple[int, int] | None = None,
     shard: tuple[int, int] | None = None,
@@ -206,7 +204,7 @@ def sweep_to_dataset(
     where: str | None = None,
     sample: int | None = None,
     seed: int = 0,
-    sampler: Sampler = _DEFAULT_SAMPLER,
+    sampler: Sampler = _core.SAMPLER,
     ids: Sequence[int] | None = None,
     grid_range: tuple[int, int] | None = None,
     shard: tuple[int, int] | None = None,
