@@ -139,8 +139,8 @@ def test_local_cluster_equals_local_row_for_row(client, vgg, tmp_path, case):
 def test_dask_shards_and_resume(client, vgg, tmp_path):
     d = tmp_path / "ds"
     kw = dict(sample=20_000, seed=4, chunk_rows=3_000, out=d)
-    archsweep.sweep(vgg, shard=(1, 3), **kw)  # local engine, one shard of a job array
-    s = archsweep.sweep(vgg, engine="dask", client=client, resume=True, **kw)
+    archsweep.sweep_to_dataset(vgg, shard=(1, 3), **kw)  # local engine, one shard of a job array
+    s = archsweep.sweep_to_dataset(vgg, engine="dask", client=client, resume=True, **kw)
     assert s.parts_skipped == 2 and s.parts_written == 5
     assert_frame_equal(archsweep.scan(d).collect(), archsweep.sweep(vgg, sample=20_000, seed=4))
 
@@ -154,7 +154,7 @@ def test_worker_killed_mid_run_gives_every_id_once(client, vgg, tmp_path):
     d = tmp_path / "ds"
     before = worker_pids(client)
     with cf.ThreadPoolExecutor(1) as pool:
-        run = pool.submit(archsweep.sweep, vgg, sample=n, seed=8, chunk_rows=chunk, out=d, engine="dask", client=client)
+        run = pool.submit(archsweep.sweep_to_dataset, vgg, sample=n, seed=8, chunk_rows=chunk, out=d, engine="dask", client=client)
         deadline = time.monotonic() + 60
         # some chunk has started (a temporary part file) or finished
         while not (d.is_dir() and any(p.name.startswith((".part-", "part-")) for p in d.iterdir())):
@@ -191,11 +191,11 @@ def test_two_concurrent_runs_fill_one_directory_once(client, vgg, tmp_path):
 
     def local():
         go.wait()
-        return archsweep.sweep(vgg, threads=1, **kw)
+        return archsweep.sweep_to_dataset(vgg, threads=1, **kw)
 
     def dask():
         go.wait()
-        return archsweep.sweep(vgg, engine="dask", client=client, **kw)
+        return archsweep.sweep_to_dataset(vgg, engine="dask", client=client, **kw)
 
     with cf.ThreadPoolExecutor(2) as pool:
         a, b = pool.submit(local), pool.submit(dask)
@@ -241,7 +241,7 @@ def test_failed_chunks_are_recorded_then_resumed(vgg, tmp_path, capsys):
     d = tmp_path / "ds"
     kw = dict(sample=10_000, seed=2, chunk_rows=1_000, out=d)
     with pytest.raises(ArchsweepError, match=r"2 of 10 chunks failed \(chunk 3: RuntimeError: worker lost.*--resume"):
-        archsweep.sweep(vgg, executor=FailingExecutor({3, 7}), **kw)
+        archsweep.sweep_to_dataset(vgg, executor=FailingExecutor({3, 7}), **kw)
     assert len(parts(d)) == 8  # the others completed
     st = sweep_status(d)
     assert st["done"] == 8 and st["pending"] == [3, 7] and st["rows"] == 8_000
@@ -251,7 +251,7 @@ def test_failed_chunks_are_recorded_then_resumed(vgg, tmp_path, capsys):
     assert main(["status", str(d)]) == 0
     out = capsys.readouterr().out
     assert "8 of 10 done, 2 pending" in out and "pending: 3, 7" in out and "failed: chunk 3 [3,000, 4,000)" in out
-    s = archsweep.sweep(vgg, resume=True, **kw)
+    s = archsweep.sweep_to_dataset(vgg, resume=True, **kw)
     assert s.parts_written == 2 and s.parts_skipped == 8
     st = sweep_status(d)
     assert st["done"] == 10 and st["pending"] == [] and st["failed"] == [] and st["rows"] == 10_000
@@ -261,8 +261,8 @@ def test_failed_chunks_are_recorded_then_resumed(vgg, tmp_path, capsys):
 def test_status_of_job_array_shards(vgg, tmp_path, capsys):
     d = tmp_path / "ds"
     kw = dict(sample=9_000, seed=1, chunk_rows=1_000, out=d, where="params < 1e8")
-    archsweep.sweep(vgg, shard=(0, 3), **kw)
-    archsweep.sweep(vgg, shard=(2, 3), **kw)
+    archsweep.sweep_to_dataset(vgg, shard=(0, 3), **kw)
+    archsweep.sweep_to_dataset(vgg, shard=(2, 3), **kw)
     (d / ".part-00000001.parquet.tmp-4242-00ff").write_bytes(b"PAR1 torn")
     st = sweep_status(d)
     assert st["chunks"] == 9 and st["done"] == 6 and st["pending"] == [1, 4, 7]
