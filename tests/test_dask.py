@@ -83,9 +83,9 @@ def worker_pids(client) -> dict[str, int]:
 
 def test_run_chunk_writes_one_part_once(vgg, tmp_path):
     from archsweep.sweep.chunk import spec_json_of
-    from archsweep.sweep.plan import _run_meta
+    from archsweep.sweep.plan import make_run_meta
 
-    meta = _run_meta(vgg, "sample", 1000, 5, None, 1, "fp32", "adam", 400, None)
+    meta = make_run_meta(vgg, "sample", 1000, 5, None, 1, "fp32", "adam", 400, None)
     spec_json = spec_json_of(vgg)
     e = run_chunk(spec_json, meta, 2, 800, 1000, str(tmp_path), 1)
     assert e["part"] == "part-00000002.parquet" and e["written"] is True
@@ -104,9 +104,9 @@ def test_run_chunk_writes_one_part_once(vgg, tmp_path):
 def test_racing_writers_leave_one_file(vgg, tmp_path):
     # two writers of one chunk at once: both compute it, exactly one file is linked into place
     from archsweep.sweep.chunk import spec_json_of
-    from archsweep.sweep.plan import _run_meta
+    from archsweep.sweep.plan import make_run_meta
 
-    meta = _run_meta(vgg, "sample", 50_000, 1, None, 1, "fp32", "adam", 50_000, None)
+    meta = make_run_meta(vgg, "sample", 50_000, 1, None, 1, "fp32", "adam", 50_000, None)
     with cf.ThreadPoolExecutor(4) as ex:
         res = list(ex.map(lambda _: run_chunk(spec_json_of(vgg), meta, 0, 0, 50_000, str(tmp_path), 1), range(4)))
     assert sum(r["written"] for r in res) == 1

@@ -64,7 +64,7 @@ class Model:
         return json.dumps(self.to_dict())
 
 
-def _parse(text: str, suffix: str, where: str) -> Any:
+def parse_text(text: str, suffix: str, where: str) -> Any:
     try:
         if suffix == ".toml":
             return tomllib.loads(text)
@@ -82,4 +82,4 @@ def load(path: str | Path) -> Model:
     p = Path(path)
     if not p.is_file():
         raise ModelFileError(f"{p}: no such model file")
-    return Model.from_dict(_parse(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))
+    return Model.from_dict(parse_text(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))

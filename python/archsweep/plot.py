@@ -131,7 +131,8 @@ def _lazy(source: SweepSource) -> tuple[pl.LazyFrame, str]:
     return scan(source), str(source)
 
 
-def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
+def collect_streaming(lf: pl.LazyFrame) -> pl.DataFrame:
+    """``lf.collect()`` on polars' streaming engine where it has one (bounded memory)."""
     try:
         return lf.collect(engine="streaming")
     except TypeError:  # polars before the engine= argument
@@ -154,7 +155,7 @@ def density(lf: pl.LazyFrame, x: Axis, y: Axis, bins: int, color: str | None = N
             raise _core.ArchsweepError(f"unknown colour aggregation '{agg}' (mean, min, max, median)")
         aggs.append(getattr(pl.col(color).cast(pl.Float64), agg)().alias("c"))
     keyed = lf.select(x.bin_index(bins).alias("ix"), y.bin_index(bins).alias("iy"), *([pl.col(color)] if color else []))
-    return _collect(keyed.group_by("ix", "iy").agg(aggs))
+    return collect_streaming(keyed.group_by("ix", "iy").agg(aggs))
 
 
 def plot_sweep(
@@ -192,7 +193,7 @@ def plot_sweep(
     lf, name = _lazy(source)
     lf = _filtered(lf, where)
     cols = [x, y] + ([color] if color else [])
-    stats = _collect(lf.select(
+    stats = collect_streaming(lf.select(
         pl.len().alias("rows"),
         *[e for c in dict.fromkeys(cols) for e in (
             pl.col(c).min().cast(pl.Float64).alias(f"{c}:min"),

@@ -66,9 +66,9 @@ def dataset_info(directory: str | Path) -> dict[str, Any]:
 
 
 def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
-    from archsweep.plot import _collect as collect
+    from archsweep.plot import collect_streaming
 
-    return collect(lf)
+    return collect_streaming(lf)
 
 
 #: Bins of the histograms that locate the medians (see :func:`medians`).

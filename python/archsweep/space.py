@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archsweep import _core
-from archsweep.model import Model, ModelFileError, _parse
+from archsweep.model import Model, ModelFileError, parse_text
 
 if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
 
-def _canonical(spec: dict[str, Any]) -> str:
+def canonical_json(spec: dict[str, Any]) -> str:
     return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
 
-def _check_presets(presets: Any, source: str | None) -> dict[str, dict[str, Any]]:
+def check_presets(presets: Any, source: str | None) -> dict[str, dict[str, Any]]:
     """``[presets.NAME]`` tables: each ``{description = "...", values = {var = value, ...}}``."""
     where = f"{source}: " if source else ""
     if not isinstance(presets, dict):
@@ -86,7 +86,7 @@ class Space:
         # space: they are kept here and left out of the spec (and so of spec_hash, so adding a
         # preset does not invalidate datasets swept from the file).
         spec = dict(spec)
-        self.presets: dict[str, dict[str, Any]] = _check_presets(spec.pop("presets", {}), source)
+        self.presets: dict[str, dict[str, Any]] = check_presets(spec.pop("presets", {}), source)
         self.spec = spec
         self.source = source
         try:
@@ -100,7 +100,7 @@ class Space:
         p = Path(path)
         if not p.is_file():
             raise ModelFileError(f"{p}: no such space file")
-        return cls(_parse(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))
+        return cls(parse_text(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))
 
     @property
     def compiled(self) -> _core.CompiledSpace:
@@ -128,7 +128,7 @@ class Space:
     @property
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON of the spec: what a dataset was computed from."""
-        return hashlib.sha256(_canonical(self.spec).encode()).hexdigest()
+        return hashlib.sha256(canonical_json(self.spec).encode()).hexdigest()
 
     @property
     def num_layer_instances(self) -> int:

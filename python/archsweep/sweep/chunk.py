@@ -16,8 +16,8 @@ import polars as pl
 import pyarrow as pa
 
 from archsweep import _core
-from archsweep.space import Space, _canonical
-from archsweep.sweep.plan import _part_name, run_sampler
+from archsweep.space import Space, canonical_json
+from archsweep.sweep.plan import part_name, run_sampler
 
 #: How part files are written (polars' write_parquet). zstd level 1 rather than zstd's default 3:
 #: less CPU per row for files of the same size on these integer columns (docs/perf-notes/py.md);
@@ -95,12 +95,12 @@ def _evaluate(spec_json: str, run_meta: dict[str, Any], start: int, end: int, th
 
 
 def _part_metadata(spec_json: str, run_meta: dict) -> dict[str, str]:
-    canonical = _canonical(json.loads(spec_json))
+    canonical = canonical_json(json.loads(spec_json))
     return {"archsweep.spec": canonical, "archsweep.spec_hash": hashlib.sha256(canonical.encode()).hexdigest(),
             "archsweep.run": json.dumps(run_meta)}
 
 
-def _check_part(path: Path, run_meta: dict) -> int:
+def check_part(path: Path, run_meta: dict) -> int:
     """Rows of a finished part, after checking it was written by the same spec and options."""
     import pyarrow.parquet as pq
 
@@ -137,7 +137,7 @@ def _write_new(path: Path, write: Callable[[Path], None]) -> bool:
         tmp.unlink(missing_ok=True)
 
 
-def _write_replace(path: Path, text: str) -> None:
+def write_replace(path: Path, text: str) -> None:
     tmp = _tmp_name(path)
     try:
         tmp.write_text(text, encoding="utf-8")
@@ -162,20 +162,20 @@ def run_chunk(spec_json: str, run_meta: dict, chunk_index: int, start: int, end:
     Writes no manifest: the caller records the entry.
     """
     t0 = time.perf_counter()
-    name = _part_name(chunk_index)
+    name = part_name(chunk_index)
     path = Path(out_dir) / name
     entry: dict[str, Any] = {"part": name, "chunk": chunk_index, "start": start, "end": end}
     file_meta = _part_metadata(spec_json, run_meta)
     if file_meta["archsweep.spec_hash"] != run_meta["spec_hash"]:
         raise _core.ArchsweepError(f"chunk {chunk_index}: the spec's hash does not match the run's spec_hash")
     if path.exists():
-        return {**entry, "rows": _check_part(path, run_meta), "written": False}
+        return {**entry, "rows": check_part(path, run_meta), "written": False}
     df, counts = _evaluate(spec_json, run_meta, start, end, threads, ids)
     path.parent.mkdir(parents=True, exist_ok=True)
     written = _write_new(path, lambda p: df.write_parquet(p, metadata=file_meta, **PARQUET_OPTIONS))
     return {**entry, "rows": df.height, **counts, "seconds": round(time.perf_counter() - t0, 3), "written": written}
 
 
-def _chunk_frame(spec_json: str, run_meta: dict[str, Any], start: int, end: int, threads: int, ids: Sequence[int] | None) -> tuple[pl.DataFrame, dict[str, int]]:
+def chunk_frame(spec_json: str, run_meta: dict[str, Any], start: int, end: int, threads: int, ids: Sequence[int] | None) -> tuple[pl.DataFrame, dict[str, int]]:
     """In-memory sweeps: one chunk's rows and counts (shipped back to the caller)."""
     return _evaluate(spec_json, run_meta, start, end, threads, ids)

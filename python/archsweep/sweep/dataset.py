@@ -12,9 +12,9 @@ from typing import Any
 
 from archsweep import _core
 from archsweep.space import Space
-from archsweep.sweep.chunk import _check_part, _write_replace, run_chunk
-from archsweep.sweep.executors import _completed, _Progress
-from archsweep.sweep.plan import SweepSummary, _chunks, _part_name, run_sampler
+from archsweep.sweep.chunk import check_part, run_chunk, write_replace
+from archsweep.sweep.executors import ProgressBar, completed
+from archsweep.sweep.plan import SweepSummary, chunk_ranges, part_name, run_sampler
 
 MANIFEST = "_manifest.json"
 
@@ -36,17 +36,17 @@ def _save_manifest(path: Path, manifest: dict[str, Any]) -> None:
     for name in list(manifest.get("failed", {})):
         if name in manifest["parts"]:
             del manifest["failed"][name]
-    _write_replace(path, json.dumps(manifest, indent=1))
+    write_replace(path, json.dumps(manifest, indent=1))
 
 
-def _sweep_to_dir(space: Space, out: Path, chunks: list[tuple[int, int, int]], summary: SweepSummary, bar: _Progress, t0: float,
+def write_dataset(space: Space, out: Path, chunks: list[tuple[int, int, int]], summary: SweepSummary, bar: ProgressBar, t0: float,
                   resume: bool, shard: tuple[int, int] | None, meta: dict[str, Any],
                   engine_executor: Callable[[], AbstractContextManager[cf.Executor]],
                   chunk_args: Callable[[int, int, int], tuple[Any, ...]], keep_going: bool) -> SweepSummary:
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / _manifest_name(shard)
     # shards of one run share the directory: only this run's own manifest and parts mean "resume"
-    mine = {_part_name(k) for k, _, _ in chunks}
+    mine = {part_name(k) for k, _, _ in chunks}
     existing = [p for p in out.glob("*.parquet") if shard is None or p.name in mine]
     if manifest_path.exists() or existing:
         if not resume:
@@ -77,12 +77,12 @@ def _sweep_to_dir(space: Space, out: Path, chunks: list[tuple[int, int, int]], s
         manifest["failed"] = old.get("failed", {})
     todo = []
     for k, start, end in chunks:
-        name = _part_name(k)
+        name = part_name(k)
         path = out / name
         if path.exists():
             # linked into place only when complete, so an existing part is a finished part
             if name not in manifest["parts"]:
-                manifest["parts"][name] = {"chunk": k, "start": start, "end": end, "rows": _check_part(path, meta)}
+                manifest["parts"][name] = {"chunk": k, "start": start, "end": end, "rows": check_part(path, meta)}
             summary.parts_skipped += 1
             bar.update(end - start, summary.kept)
         else:
@@ -94,11 +94,11 @@ def _sweep_to_dir(space: Space, out: Path, chunks: list[tuple[int, int, int]], s
         with engine_executor() as ex:
             bar.t0 = time.perf_counter()  # the rate leaves out starting a cluster
             calls = [((k, s, e), run_chunk, chunk_args(k, s, e)) for k, s, e in todo]
-            for (k, s, e), fut in _completed(ex, calls):
+            for (k, s, e), fut in completed(ex, calls):
                 try:
                     entry = fut.result()
                 except Exception as exc:  # recorded for `archsweep status`, then stop or go on
-                    manifest["failed"][_part_name(k)] = {"chunk": k, "start": s, "end": e, "error": f"{type(exc).__name__}: {exc}"}
+                    manifest["failed"][part_name(k)] = {"chunk": k, "start": s, "end": e, "error": f"{type(exc).__name__}: {exc}"}
                     failures.append((k, exc))
                     if not keep_going or isinstance(exc, _core.ArchsweepError):
                         raise
@@ -170,23 +170,23 @@ def sweep_status(directory: str | Path) -> dict[str, Any]:
     run = ref["run"]
     n, chunk = run["positions"], run["chunk_rows"]
     st.update(space=ref.get("space"), spec_hash=ref.get("spec_hash"), run=run)
-    expected = _chunks(n, chunk, None)
+    expected = chunk_ranges(n, chunk, None)
     st["chunks"] = len(expected)
     for k, start, end in expected:
-        if _part_name(k) in present:
+        if part_name(k) in present:
             st["done"] += 1
             st["positions_done"] += end - start
-            st["rows"] += rows_of(_part_name(k))
+            st["rows"] += rows_of(part_name(k))
         else:
             st["pending"].append(k)
-    stray = sorted(present - {_part_name(k) for k, _, _ in expected})
+    stray = sorted(present - {part_name(k) for k, _, _ in expected})
     if stray:
         st["problems"].append(f"{len(stray)} part files outside the run's {len(expected)} chunks (e.g. {stray[0]})")
     shard_counts = sorted({tuple(m["shard"])[1] for m in manifests.values() if m.get("shard")})
     for count in shard_counts:
         for i in range(count):
-            mine = [k for k, _, _ in _chunks(n, chunk, (i, count))]
-            done = sum(_part_name(k) in present for k in mine)
+            mine = [k for k, _, _ in chunk_ranges(n, chunk, (i, count))]
+            done = sum(part_name(k) in present for k in mine)
             name = _manifest_name((i, count))
             st["shards"].append({"shard": f"{i}/{count}", "done": done, "pending": len(mine) - done,
                                  "manifest": name if name in manifests else None})

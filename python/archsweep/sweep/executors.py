@@ -20,7 +20,7 @@ DASK_RETRIES = 2
 ENGINES = ("local", "dask")
 
 
-class _Progress:
+class ProgressBar:
     def __init__(self, enabled: bool, total: int, label: str):
         self.bar = None
         if enabled:
@@ -108,7 +108,7 @@ def dask_executor(client: Any = None, scheduler: str | None = None, workers: int
             thing.close()
 
 
-def _completed(executor: cf.Executor, calls: list[tuple[Any, Callable, tuple]], window: int = MAX_PENDING) -> Iterator[tuple[Any, cf.Future]]:
+def completed(executor: cf.Executor, calls: list[tuple[Any, Callable, tuple]], window: int = MAX_PENDING) -> Iterator[tuple[Any, cf.Future]]:
     """Submit ``fn(*args)`` for each ``(key, fn, args)``, at most ``window`` ahead, and yield
     ``(key, future)`` as the futures complete; pending ones are cancelled if the caller stops."""
     todo = iter(calls)

@@ -64,7 +64,7 @@ class SweepSummary:
         return self.evaluated / self.seconds if self.seconds > 0 else 0.0
 
 
-def _plan(space: Space, sample: int | None, ids: Sequence[int] | None, max_variants: int | None) -> tuple[str, int]:
+def plan_positions(space: Space, sample: int | None, ids: Sequence[int] | None, max_variants: int | None) -> tuple[str, int]:
     size = space.size
     if ids is not None:
         if sample is not None:
@@ -97,7 +97,7 @@ def _plan(space: Space, sample: int | None, ids: Sequence[int] | None, max_varia
     return "grid", size
 
 
-def _chunks(n: int, chunk: int, shard: tuple[int, int] | None) -> list[tuple[int, int, int]]:
+def chunk_ranges(n: int, chunk: int, shard: tuple[int, int] | None) -> list[tuple[int, int, int]]:
     """(index, start, end) of every chunk this run covers; shard (i, N) takes every N-th."""
     out = []
     for k, start in enumerate(range(0, n, chunk)):
@@ -106,11 +106,11 @@ def _chunks(n: int, chunk: int, shard: tuple[int, int] | None) -> list[tuple[int
     return out
 
 
-def _part_name(k: int) -> str:
+def part_name(k: int) -> str:
     return f"part-{k:08d}.parquet"
 
 
-def _run_meta(space: Space, mode: str, n: int, seed: int, where: str | None, batch: int, dtype: str, optimizer: str, chunk: int, ids: Sequence[int] | None,
+def make_run_meta(space: Space, mode: str, n: int, seed: int, where: str | None, batch: int, dtype: str, optimizer: str, chunk: int, ids: Sequence[int] | None,
               sampler: int = _core.SAMPLER) -> dict[str, Any]:
     return {
         "spec_hash": space.spec_hash,

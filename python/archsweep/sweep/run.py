@@ -17,9 +17,9 @@ import polars as pl
 
 from archsweep import _core
 from archsweep.space import Space
-from archsweep.sweep.chunk import _chunk_frame, cache_compiled, spec_json_of
-from archsweep.sweep.dataset import _sweep_to_dir
-from archsweep.sweep.executors import ENGINES, LOCAL_WORKERS, LocalExecutor, _completed, _Progress, dask_executor
+from archsweep.sweep.chunk import cache_compiled, chunk_frame, spec_json_of
+from archsweep.sweep.dataset import write_dataset
+from archsweep.sweep.executors import ENGINES, LOCAL_WORKERS, LocalExecutor, ProgressBar, completed, dask_executor
 from archsweep.sweep.plan import (
     DEFAULT_CHUNK,
     IN_MEMORY_GRID_CHUNK,
@@ -30,9 +30,9 @@ from archsweep.sweep.plan import (
     OptimizerName,
     Sampler,
     SweepSummary,
-    _chunks,
-    _plan,
-    _run_meta,
+    chunk_ranges,
+    make_run_meta,
+    plan_positions,
 )
 
 
@@ -70,9 +70,9 @@ class _Run:
             with LocalExecutor(LOCAL_WORKERS) as ex:
                 yield ex
 
-    def progress(self, enabled: bool) -> _Progress:
+    def progress(self, enabled: bool) -> ProgressBar:
         label = f"sweep {self.space.name}" + (" on dask" if self.engine == "dask" else "")
-        return _Progress(enabled, sum(e - s for _, s, e in self.chunks), label)
+        return ProgressBar(enabled, sum(e - s for _, s, e in self.chunks), label)
 
 
 def _prepare(
@@ -106,7 +106,7 @@ def _prepare(
             raise _core.ArchsweepError(f"grid_range [{start:,}, {end:,}) must lie in [0, {min(space.size, 2**64):,}) and not be empty")
         mode, n, offset = "grid", end - start, start
     else:
-        mode, n = _plan(space, sample, ids, max_variants)
+        mode, n = plan_positions(space, sample, ids, max_variants)
     ids_list = None if ids is None else [int(x) for x in ids]
     summary = SweepSummary(positions=n, out=None if out is None else str(out), engine="custom" if executor is not None else engine)
     t0 = time.perf_counter()
@@ -118,8 +118,8 @@ def _prepare(
     eval_rows = chunk_rows
     if out is None and engine == "local" and executor is None and chunk_rows == DEFAULT_CHUNK:
         eval_rows = IN_MEMORY_GRID_CHUNK if mode == "grid" else IN_MEMORY_SAMPLE_CHUNK
-    chunks = [(k, s + offset, e + offset) for k, s, e in _chunks(n, eval_rows, shard)]
-    meta = _run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list, sampler)
+    chunks = [(k, s + offset, e + offset) for k, s, e in chunk_ranges(n, eval_rows, shard)]
+    meta = make_run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list, sampler)
     if grid_range is not None:
         meta["grid_range"] = [offset, offset + n]
     # the options (where, dtype, ...) are checked here, once, before any chunk runs
@@ -180,11 +180,11 @@ def sweep(
     bar = run.progress(progress)
     try:
         frames: dict[int, pl.DataFrame] = {}
-        calls = [((k, s, e), _chunk_frame, (run.spec_json, run.meta, s, e, run.threads, run.chunk_ids(s, e)))
+        calls = [((k, s, e), chunk_frame, (run.spec_json, run.meta, s, e, run.threads, run.chunk_ids(s, e)))
                  for k, s, e in run.chunks]
         with run.engine_executor() as ex:
             bar.t0 = time.perf_counter()  # the rate leaves out starting a cluster
-            for (k, s, e), fut in _completed(ex, calls):
+            for (k, s, e), fut in completed(ex, calls):
                 df, counts = fut.result()
                 run.summary.add(counts)
                 frames[k] = df
@@ -239,7 +239,7 @@ def sweep_to_dataset(
     out_dir = Path(os.path.abspath(out))
     bar = run.progress(progress)
     try:
-        return _sweep_to_dir(
+        return write_dataset(
             run.space, out_dir, run.chunks, run.summary, bar, run.t0, resume, shard, run.meta, run.engine_executor,
             lambda k, s, e: (run.spec_json, run.meta, k, s, e, str(out_dir), run.threads, run.chunk_ids(s, e)),
             keep_going=executor is not None or engine != "local")
