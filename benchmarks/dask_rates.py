@@ -67,12 +67,15 @@ def main() -> int:
             runs = {"local (this process, all cores)": {},
                     f"dask LocalCluster {args.workers} workers x {args.worker_threads} thr": dask_kw}
             for label, kw in runs.items():
-                mem = best_rate(lambda: archsweep.sweep(space, sample=n, seed=1, chunk_rows=chunk, **kw), n, repeat)
+                def in_memory(space=space, kw=kw):
+                    archsweep.sweep(space, sample=n, seed=1, chunk_rows=chunk, **kw)
 
-                def to_parquet():
+                mem = best_rate(in_memory, n, repeat)
+
+                def to_parquet(space=space, kw=kw):
                     d = tmp / "ds"
                     shutil.rmtree(d, ignore_errors=True)
-                    archsweep.sweep(space, sample=n, seed=1, chunk_rows=chunk, out=d, **kw)
+                    archsweep.sweep_to_dataset(space, d, sample=n, seed=1, chunk_rows=chunk, **kw)
 
                 pq = best_rate(to_parquet, n, repeat)
                 print(f"{name:<8} {label:<34} {mem:>8,.0f} row/s {pq:>8,.0f} row/s", flush=True)

@@ -11,8 +11,8 @@ result is released before the next, and the first (cold) grid call is printed se
 "polars write" is ``df.write_parquet(path, compression="zstd")`` of the finished table (polars'
 defaults otherwise: the denominator of the ratio); "parts write" is the same table written with
 the engine's own part options (``archsweep.sweep.PARQUET_OPTIONS``); "to Parquet" is
-``archsweep.sweep(space, sample=n, seed=1, out=DIR)`` end to end, and ratio = to Parquet / polars
-write. "grid to Parquet" is ``archsweep.sweep(space, grid_range=(0, n), out=DIR)`` (consecutive
+``archsweep.sweep_to_dataset(space, sample=n, seed=1, out=DIR)`` end to end, and ratio = to Parquet / polars
+write. "grid to Parquet" is ``archsweep.sweep_to_dataset(space, grid_range=(0, n), out=DIR)`` (consecutive
 ids), with its own ratio against polars' write of that grid table. CPU figures are this process's user+sys CPU per row: on a machine where evaluation and the
 write each use every core, overlapping them cannot beat 1 / (cpu eval + cpu write) x cores.
 Each measurement is the best of --repeat runs (the machine may be shared: noisy).
@@ -81,7 +81,7 @@ def bench_space(path: Path, n: int, threads: int, repeat: int) -> dict:
     _, dt, _ = best(lambda: archsweep.sweep(space, grid_range=(0, m), threads=threads), repeat)
     res["grid_rate"] = m / dt
     # the engine alone: Arrow record batches, no DataFrame
-    _, dt, _ = best(lambda: space._c.evaluate("grid", 0, m, threads=threads), repeat)
+    _, dt, _ = best(lambda: space.compiled.evaluate("grid", 0, m, threads=threads), repeat)
     res["grid_engine_rate"] = m / dt
     filt = "params < 5e6 and macs < 3e8"
     df_where, dt, _ = best(lambda: archsweep.sweep(space, grid_range=(0, m), where=filt, threads=threads), repeat)
@@ -90,12 +90,12 @@ def bench_space(path: Path, n: int, threads: int, repeat: int) -> dict:
     df, dt, cpu = best(lambda: archsweep.sweep(space, sample=n, seed=1, threads=threads), repeat)
     res["sample_rate"], res["sample_cpu"] = n / dt, cpu / n
     # the engine alone: Arrow record batches of the same sample, no DataFrame
-    _, dt, cpu = best(lambda: space._c.evaluate("sample", 0, n, seed=1, threads=threads), repeat)
+    _, dt, cpu = best(lambda: space.compiled.evaluate("sample", 0, n, seed=1, threads=threads), repeat)
     res["sample_engine_rate"], res["sample_engine_cpu"] = n / dt, cpu / n
     with tempfile.TemporaryDirectory() as d:
         def to_parquet():
             shutil.rmtree(Path(d) / "ds", ignore_errors=True)
-            return archsweep.sweep(space, sample=n, seed=1, out=Path(d) / "ds", threads=threads)
+            return archsweep.sweep_to_dataset(space, sample=n, seed=1, out=Path(d) / "ds", threads=threads)
 
         def polars_write():
             df.write_parquet(Path(d) / "polars.parquet", compression="zstd")
@@ -107,7 +107,7 @@ def bench_space(path: Path, n: int, threads: int, repeat: int) -> dict:
 
         def grid_to_parquet():
             shutil.rmtree(Path(d) / "gds", ignore_errors=True)
-            return archsweep.sweep(space, grid_range=(0, grid_n), out=Path(d) / "gds", threads=threads)
+            return archsweep.sweep_to_dataset(space, grid_range=(0, grid_n), out=Path(d) / "gds", threads=threads)
 
         def grid_polars_write():
             grid_df.write_parquet(Path(d) / "grid.parquet", compression="zstd")
@@ -138,7 +138,7 @@ def rss_of_big_sweep(path: Path, n: int) -> tuple[float, float]:
         # benchmark process would report this process's size
         code = (
             "import archsweep, re;"
-            f"archsweep.sweep(archsweep.Space.load({str(path)!r}), sample={n}, seed=3, out={d!r} + '/ds');"
+            f"archsweep.sweep_to_dataset(archsweep.Space.load({str(path)!r}), sample={n}, seed=3, out={d!r} + '/ds');"
             "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"
         )
         t = time.perf_counter()

@@ -4,7 +4,8 @@ broken rule and its numbers, and never leaks panic or traceback text from the Ru
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import pytest
 

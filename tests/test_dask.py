@@ -82,10 +82,11 @@ def worker_pids(client) -> dict[str, int]:
 
 
 def test_run_chunk_writes_one_part_once(vgg, tmp_path):
-    from archsweep.sweep import _run_meta, _spec_json
+    from archsweep.sweep.chunk import spec_json_of
+    from archsweep.sweep.plan import make_run_meta
 
-    meta = _run_meta(vgg, "sample", 1000, 5, None, 1, "fp32", "adam", 400, None)
-    spec_json = _spec_json(vgg)
+    meta = make_run_meta(vgg, "sample", 1000, 5, None, 1, "fp32", "adam", 400, None)
+    spec_json = spec_json_of(vgg)
     e = run_chunk(spec_json, meta, 2, 800, 1000, str(tmp_path), 1)
     assert e["part"] == "part-00000002.parquet" and e["written"] is True
     assert (e["chunk"], e["start"], e["end"], e["rows"], e["evaluated"]) == (2, 800, 1000, 200, 200)
@@ -102,11 +103,12 @@ def test_run_chunk_writes_one_part_once(vgg, tmp_path):
 
 def test_racing_writers_leave_one_file(vgg, tmp_path):
     # two writers of one chunk at once: both compute it, exactly one file is linked into place
-    from archsweep.sweep import _run_meta, _spec_json
+    from archsweep.sweep.chunk import spec_json_of
+    from archsweep.sweep.plan import make_run_meta
 
-    meta = _run_meta(vgg, "sample", 50_000, 1, None, 1, "fp32", "adam", 50_000, None)
+    meta = make_run_meta(vgg, "sample", 50_000, 1, None, 1, "fp32", "adam", 50_000, None)
     with cf.ThreadPoolExecutor(4) as ex:
-        res = list(ex.map(lambda _: run_chunk(_spec_json(vgg), meta, 0, 0, 50_000, str(tmp_path), 1), range(4)))
+        res = list(ex.map(lambda _: run_chunk(spec_json_of(vgg), meta, 0, 0, 50_000, str(tmp_path), 1), range(4)))
     assert sum(r["written"] for r in res) == 1
     assert parts(tmp_path) == ["part-00000000.parquet"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -127,7 +129,7 @@ def test_local_cluster_equals_local_row_for_row(client, vgg, tmp_path, case):
         space, kw = vgg, dict(ids=[9, 3, 10**12, 5, 77, 3] * 50, chunk_rows=64, batch=4, dtype="fp16")
     local = archsweep.sweep(space, **kw)
     assert_frame_equal(archsweep.sweep(space, engine="dask", client=client, **kw), local)
-    s = archsweep.sweep(space, engine="dask", client=client, out=tmp_path / "ds", **kw)
+    s = archsweep.sweep_to_dataset(space, engine="dask", client=client, out=tmp_path / "ds", **kw)
     assert s.engine == "dask" and s.kept == local.height and s.parts_written == len(parts(tmp_path / "ds"))
     assert_frame_equal(archsweep.scan(tmp_path / "ds").collect(), local)
     manifest = json.loads((tmp_path / "ds" / "_manifest.json").read_text())
@@ -137,8 +139,8 @@ def test_local_cluster_equals_local_row_for_row(client, vgg, tmp_path, case):
 def test_dask_shards_and_resume(client, vgg, tmp_path):
     d = tmp_path / "ds"
     kw = dict(sample=20_000, seed=4, chunk_rows=3_000, out=d)
-    archsweep.sweep(vgg, shard=(1, 3), **kw)  # local engine, one shard of a job array
-    s = archsweep.sweep(vgg, engine="dask", client=client, resume=True, **kw)
+    archsweep.sweep_to_dataset(vgg, shard=(1, 3), **kw)  # local engine, one shard of a job array
+    s = archsweep.sweep_to_dataset(vgg, engine="dask", client=client, resume=True, **kw)
     assert s.parts_skipped == 2 and s.parts_written == 5
     assert_frame_equal(archsweep.scan(d).collect(), archsweep.sweep(vgg, sample=20_000, seed=4))
 
@@ -152,7 +154,7 @@ def test_worker_killed_mid_run_gives_every_id_once(client, vgg, tmp_path):
     d = tmp_path / "ds"
     before = worker_pids(client)
     with cf.ThreadPoolExecutor(1) as pool:
-        run = pool.submit(archsweep.sweep, vgg, sample=n, seed=8, chunk_rows=chunk, out=d, engine="dask", client=client)
+        run = pool.submit(archsweep.sweep_to_dataset, vgg, sample=n, seed=8, chunk_rows=chunk, out=d, engine="dask", client=client)
         deadline = time.monotonic() + 60
         # some chunk has started (a temporary part file) or finished
         while not (d.is_dir() and any(p.name.startswith((".part-", "part-")) for p in d.iterdir())):
@@ -189,11 +191,11 @@ def test_two_concurrent_runs_fill_one_directory_once(client, vgg, tmp_path):
 
     def local():
         go.wait()
-        return archsweep.sweep(vgg, threads=1, **kw)
+        return archsweep.sweep_to_dataset(vgg, threads=1, **kw)
 
     def dask():
         go.wait()
-        return archsweep.sweep(vgg, engine="dask", client=client, **kw)
+        return archsweep.sweep_to_dataset(vgg, engine="dask", client=client, **kw)
 
     with cf.ThreadPoolExecutor(2) as pool:
         a, b = pool.submit(local), pool.submit(dask)
@@ -208,10 +210,10 @@ def test_two_concurrent_runs_fill_one_directory_once(client, vgg, tmp_path):
     assert len(manifest["parts"]) == n // chunk
     # a run that does not ask to resume is refused as soon as the directory holds a sweep
     with pytest.raises(ArchsweepError, match="already holds a sweep; pass --resume"):
-        archsweep.sweep(vgg, engine="dask", client=client, sample=n, seed=12, chunk_rows=chunk, out=d)
+        archsweep.sweep_to_dataset(vgg, engine="dask", client=client, sample=n, seed=12, chunk_rows=chunk, out=d)
     # and a run with other options is refused whatever it asks
     with pytest.raises(ArchsweepError, match="cannot resume: seed was 12, now 13"):
-        archsweep.sweep(vgg, engine="dask", client=client, sample=n, seed=13, chunk_rows=chunk, out=d, resume=True)
+        archsweep.sweep_to_dataset(vgg, engine="dask", client=client, sample=n, seed=13, chunk_rows=chunk, out=d, resume=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,7 +241,7 @@ def test_failed_chunks_are_recorded_then_resumed(vgg, tmp_path, capsys):
     d = tmp_path / "ds"
     kw = dict(sample=10_000, seed=2, chunk_rows=1_000, out=d)
     with pytest.raises(ArchsweepError, match=r"2 of 10 chunks failed \(chunk 3: RuntimeError: worker lost.*--resume"):
-        archsweep.sweep(vgg, executor=FailingExecutor({3, 7}), **kw)
+        archsweep.sweep_to_dataset(vgg, executor=FailingExecutor({3, 7}), **kw)
     assert len(parts(d)) == 8  # the others completed
     st = sweep_status(d)
     assert st["done"] == 8 and st["pending"] == [3, 7] and st["rows"] == 8_000
@@ -249,7 +251,7 @@ def test_failed_chunks_are_recorded_then_resumed(vgg, tmp_path, capsys):
     assert main(["status", str(d)]) == 0
     out = capsys.readouterr().out
     assert "8 of 10 done, 2 pending" in out and "pending: 3, 7" in out and "failed: chunk 3 [3,000, 4,000)" in out
-    s = archsweep.sweep(vgg, resume=True, **kw)
+    s = archsweep.sweep_to_dataset(vgg, resume=True, **kw)
     assert s.parts_written == 2 and s.parts_skipped == 8
     st = sweep_status(d)
     assert st["done"] == 10 and st["pending"] == [] and st["failed"] == [] and st["rows"] == 10_000
@@ -259,8 +261,8 @@ def test_failed_chunks_are_recorded_then_resumed(vgg, tmp_path, capsys):
 def test_status_of_job_array_shards(vgg, tmp_path, capsys):
     d = tmp_path / "ds"
     kw = dict(sample=9_000, seed=1, chunk_rows=1_000, out=d, where="params < 1e8")
-    archsweep.sweep(vgg, shard=(0, 3), **kw)
-    archsweep.sweep(vgg, shard=(2, 3), **kw)
+    archsweep.sweep_to_dataset(vgg, shard=(0, 3), **kw)
+    archsweep.sweep_to_dataset(vgg, shard=(2, 3), **kw)
     (d / ".part-00000001.parquet.tmp-4242-00ff").write_bytes(b"PAR1 torn")
     st = sweep_status(d)
     assert st["chunks"] == 9 and st["done"] == 6 and st["pending"] == [1, 4, 7]

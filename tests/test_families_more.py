@@ -18,9 +18,9 @@ import re
 from pathlib import Path
 
 import pytest
+from reference import reference  # ../shared/reference/torchvision_models.csv
 
 import archsweep
-from reference import reference  # ../shared/reference/torchvision_models.csv
 
 try:  # exact FLOPs and buffers measured with torch on torchvision's models
     from test_published_models import TORCHVISION_BUFFERS, TORCHVISION_FLOPS

@@ -38,7 +38,7 @@ def test_range_in_memory_equals_the_same_ids(vgg):
 
 def test_range_to_a_dataset_resumes_and_checks_the_range(vgg, tmp_path):
     out = tmp_path / "ds"
-    s = archsweep.sweep(vgg, grid_range=(START, END), out=out, chunk_rows=16_384)
+    s = archsweep.sweep_to_dataset(vgg, grid_range=(START, END), out=out, chunk_rows=16_384)
     assert s.kept == END - START
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["run"]["grid_range"] == [START, END]
@@ -48,11 +48,11 @@ def test_range_to_a_dataset_resumes_and_checks_the_range(vgg, tmp_path):
     # a part lost: --resume recomputes exactly it
     part = sorted(out.glob("part-*.parquet"))[1]
     part.unlink()
-    s2 = archsweep.sweep(vgg, grid_range=(START, END), out=out, chunk_rows=16_384, resume=True)
+    s2 = archsweep.sweep_to_dataset(vgg, grid_range=(START, END), out=out, chunk_rows=16_384, resume=True)
     assert s2.parts_written == 1
     assert archsweep.scan(out).select(pl.len()).collect().item() == END - START
     with pytest.raises(ArchsweepError, match="grid_range"):
-        archsweep.sweep(vgg, grid_range=(START + 1, END + 1), out=out, chunk_rows=16_384, resume=True)
+        archsweep.sweep_to_dataset(vgg, grid_range=(START + 1, END + 1), out=out, chunk_rows=16_384, resume=True)
 
 
 @pytest.mark.parametrize("kw,msg", [

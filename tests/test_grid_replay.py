@@ -29,13 +29,13 @@ def test_grid_equals_fresh_evaluation(name, start, n, dtype):
     space = archsweep.Space.load(ROOT / "data" / "spaces" / f"{name}.toml")
     end = min(start + n, space.size)
     kw = dict(batch=2, dtype=dtype, threads=2)
-    grid, _ = space._c.evaluate("grid", start, end, **kw)
-    fresh, _ = space._c.evaluate("grid", start, end, reuse=False, **kw)
+    grid, _ = space.compiled.evaluate("grid", start, end, **kw)
+    fresh, _ = space.compiled.evaluate("grid", start, end, reuse=False, **kw)
     g, f = frame(grid), frame(fresh)
     assert g.height == end - start
     assert_frame_equal(g, f)
     ids = list(range(start, end))
-    assert_frame_equal(frame(space._c.evaluate("ids", 0, len(ids), ids=ids, **kw)[0]), f)
+    assert_frame_equal(frame(space.compiled.evaluate("ids", 0, len(ids), ids=ids, **kw)[0]), f)
 
 
 @pytest.mark.parametrize("name", ["vgg", "resnet", "mobilenet"])
@@ -46,13 +46,13 @@ def test_sample_equals_fresh_evaluation(name, dtype):
     space = archsweep.Space.load(ROOT / "data" / "spaces" / f"{name}.toml")
     kw = dict(seed=5, batch=2, dtype=dtype, threads=2)
     n = 30000
-    fresh = frame(space._c.evaluate("sample", 0, n, reuse=False, **kw)[0])
+    fresh = frame(space.compiled.evaluate("sample", 0, n, reuse=False, **kw)[0])
     for _ in range(2):
-        fast, _ = space._c.evaluate("sample", 0, n, **kw)
+        fast, _ = space.compiled.evaluate("sample", 0, n, **kw)
         assert_frame_equal(frame(fast), fresh)
     # explicit ids in no order take the same path
     ids = fresh["variant_id"].to_list()[::-1]
-    assert_frame_equal(frame(space._c.evaluate("ids", 0, len(ids), ids=ids, **kw)[0]), fresh.reverse())
+    assert_frame_equal(frame(space.compiled.evaluate("ids", 0, len(ids), ids=ids, **kw)[0]), fresh.reverse())
 
 
 @pytest.mark.parametrize("name,where", [
@@ -62,10 +62,10 @@ def test_sample_equals_fresh_evaluation(name, dtype):
 def test_filtered_sample_equals_filtering_afterwards(name, where):
     space = archsweep.Space.load(ROOT / "data" / "spaces" / f"{name}.toml")
     n = 30000
-    fresh = frame(space._c.evaluate("sample", 0, n, seed=2, reuse=False, threads=2)[0])
+    fresh = frame(space.compiled.evaluate("sample", 0, n, seed=2, reuse=False, threads=2)[0])
     want = fresh.filter(pl.sql_expr(where))
     for _ in range(2):
-        kept, counts = space._c.evaluate("sample", 0, n, seed=2, threads=2, **{"where": where})
+        kept, counts = space.compiled.evaluate("sample", 0, n, seed=2, threads=2, **{"where": where})
         assert counts["kept"] == want.height > 0
         assert_frame_equal(frame(kept), want)
 
@@ -79,8 +79,8 @@ def test_filtered_grid_equals_filtering_afterwards(name, where):
     """Blocks written from suffix tables go through the same pushed-down filter."""
     space = archsweep.Space.load(ROOT / "data" / "spaces" / f"{name}.toml")
     n = 20000
-    kept, counts = space._c.evaluate("grid", 0, n, threads=2, **{"where": where})
-    fresh, _ = space._c.evaluate("grid", 0, n, reuse=False, threads=2)
+    kept, counts = space.compiled.evaluate("grid", 0, n, threads=2, **{"where": where})
+    fresh, _ = space.compiled.evaluate("grid", 0, n, reuse=False, threads=2)
     want = frame(fresh).filter(pl.sql_expr(where))
     assert counts["kept"] == want.height > 0
     assert counts["kept"] + counts["filtered_out"] == n

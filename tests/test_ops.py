@@ -372,7 +372,7 @@ def test_squeeze_excitation_block_params():
 def test_cross_attention_params_with_bias():
     # torch.nn.MultiheadAttention(8, 2, kdim=4, vdim=6): q/k/v_proj_weight 64 + 32 + 48,
     # in_proj_bias 3*8, out_proj 8*8 + 8: 240 in all.
-    layers = [dict(l) for l in CROSS_ATTN]
+    layers = [dict(layer) for layer in CROSS_ATTN]
     layers[-1] = {k: v for k, v in layers[-1].items() if k != "bias"}
     row = analyze(layers, [5, 8]).layers.to_dicts()[-1]
     assert row["weight_params"] == 8 * 8 + 8 * 4 + 8 * 6 + 8 * 8
@@ -505,7 +505,7 @@ def test_peak_activation_bytes_residual_dag(batch):
 def test_peak_activation_bytes_without_side_branch():
     # Same DAG minus `side`: the walk above without step 3 peaks at steps 5/6 with three
     # 1024-byte tensors live: 3072.
-    layers = [l for l in RESIDUAL_DAG if l["name"] != "side"]
+    layers = [layer for layer in RESIDUAL_DAG if layer["name"] != "side"]
     assert analyze(layers, [4, 8, 8]).totals["peak_activation_bytes"] == 3072
 
 

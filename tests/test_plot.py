@@ -27,14 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 VGG_SPACE = ROOT / "data" / "spaces" / "vgg.toml"
 VGG16 = ROOT / "data" / "models" / "vgg16.toml"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-sweep_module = importlib.import_module("archsweep.sweep")  # archsweep.sweep is also the function
+results_module = importlib.import_module("archsweep.sweep.results")  # where pareto reads PARETO_BATCH
 
 
 @pytest.fixture(scope="module")
 def vgg(tmp_path_factory):
     """3,000 sampled variants of data/spaces/vgg.toml in 3 part files."""
     d = tmp_path_factory.mktemp("plot") / "vgg"
-    archsweep.sweep(archsweep.Space.load(VGG_SPACE), sample=3000, seed=7, out=d, chunk_rows=1000)
+    archsweep.sweep_to_dataset(archsweep.Space.load(VGG_SPACE), sample=3000, seed=7, out=d, chunk_rows=1000)
     return d
 
 
@@ -153,15 +153,15 @@ def test_plotted_front_equals_brute_force(vgg, rows, x, y, where):
 
 def test_pareto_in_small_batches_equals_brute_force(vgg, rows, monkeypatch):
     # batches of 50 rows: per-batch fronts, merged over and over, must give the one front
-    monkeypatch.setattr(sweep_module, "PARETO_BATCH", 50)
+    monkeypatch.setattr(results_module, "PARETO_BATCH", 50)
     for cols in (["params", "macs"], ["params", "peak_activation_bytes"]):
         front = archsweep.pareto(archsweep.scan(vgg), minimize=cols)
         assert set(front.select(cols).rows()) == brute_front(rows, *cols)
         assert front.columns == rows.columns
     three = ["params", "macs", "peak_activation_bytes"]
-    monkeypatch.setattr(sweep_module, "PARETO_BATCH", 1 << 18)
+    monkeypatch.setattr(results_module, "PARETO_BATCH", 1 << 18)
     want = archsweep.pareto(rows, minimize=three)
-    monkeypatch.setattr(sweep_module, "PARETO_BATCH", 7)
+    monkeypatch.setattr(results_module, "PARETO_BATCH", 7)
     assert archsweep.pareto(archsweep.scan(vgg), minimize=three).equals(want)
 
 

@@ -22,12 +22,12 @@ Models of the CSV not described here are listed in ``NOT_DESCRIBED`` with the re
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
+from reference import reference  # ../shared/reference/torchvision_models.csv
 
 import archsweep
-from reference import reference  # ../shared/reference/torchvision_models.csv
 
 # ---------------------------------------------------------------------------------------------
 # Reference figures

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from conftest import GOLDEN, golden_diff
 
 import archsweep
 from archsweep.cli import main
 from archsweep.report import medians
-from conftest import GOLDEN, golden_diff
 
 ROOT = Path(__file__).resolve().parents[1]
 VGG_SPACE = ROOT / "data" / "spaces" / "vgg.toml"
@@ -39,11 +39,11 @@ def datasets(tmp_path_factory):
     Sampler 1: the golden tables were made from this sample before sampler 2 existed, so they
     also check that sampler 1 still draws exactly the variants it drew then."""
     base = tmp_path_factory.mktemp("report")
-    archsweep.sweep(archsweep.Space.load(VGG_SPACE), sample=3000, seed=7, sampler=1, out=base / "vgg", chunk_rows=1000)
+    archsweep.sweep_to_dataset(archsweep.Space.load(VGG_SPACE), sample=3000, seed=7, sampler=1, out=base / "vgg", chunk_rows=1000)
     spec = archsweep.Space.load(VGG_SPACE).spec
     spec["name"] = "vgg <small> & co"
     spec["variables"]["res"] = [8, 16, 32, 64]
-    archsweep.sweep(archsweep.Space(spec), sample=2000, seed=3, out=base / "small", where="res < 100")
+    archsweep.sweep_to_dataset(archsweep.Space(spec), sample=2000, seed=3, out=base / "small", where="res < 100")
     return base
 
 
@@ -113,7 +113,7 @@ def test_report_escapes_text_and_loads_nothing(datasets, tmp_path, capsys):
 def test_report_of_invalid_rows_only(tmp_path):
     spec = archsweep.Space.load(VGG_SPACE).spec
     spec["variables"]["res"] = [8, 16]  # every variant fails at a pool
-    archsweep.sweep(archsweep.Space(spec), sample=200, seed=1, out=tmp_path / "bad")
+    archsweep.sweep_to_dataset(archsweep.Space(spec), sample=200, seed=1, out=tmp_path / "bad")
     page = archsweep.sweep_report(tmp_path / "bad")
     assert "<td>invalid</td><td>200 (100.0 %)</td>" in page
     assert "None: no statistics, plots or Pareto front." in page and "<img" not in page

@@ -31,7 +31,7 @@ SPEC = {
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     d = tmp_path_factory.mktemp("ds") / "ds"
-    archsweep.sweep(archsweep.Space(SPEC), out=d, chunk_rows=50)
+    archsweep.sweep_to_dataset(archsweep.Space(SPEC), out=d, chunk_rows=50)
     return d
 
 

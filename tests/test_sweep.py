@@ -336,7 +336,7 @@ def test_empty_results_keep_the_schema(tmp_path):
     for kw in [dict(where="params < 0"), dict(where="params < 0", chunk_rows=5), dict(ids=[]), dict(sample=0)]:
         df = archsweep.sweep(space, **kw)
         assert df.height == 0 and df.schema == schema, kw
-    s = archsweep.sweep(space, where="params < 0", out=tmp_path / "d", chunk_rows=10)
+    s = archsweep.sweep_to_dataset(space, where="params < 0", out=tmp_path / "d", chunk_rows=10)
     assert s.parts_written == 8 and s.kept == 0 and s.filtered_out == 72
     assert archsweep.scan(tmp_path / "d").collect().schema == schema
 
@@ -402,7 +402,7 @@ def test_where_on_invalid_rows_is_three_valued(resnet_grid, where, expr, keeps_i
 
 
 def test_where_counts_in_the_summary(resnet, resnet_grid, tmp_path):
-    s = archsweep.sweep(resnet, where="params < 20000", out=tmp_path / "d")
+    s = archsweep.sweep_to_dataset(resnet, where="params < 20000", out=tmp_path / "d")
     kept = resnet_grid.filter(pl.col("params") < 20000).height
     assert s.evaluated == RESNET_SIZE
     assert s.rejected_by_constraints == RESNET_SIZE - RESNET_KEPT
@@ -484,7 +484,7 @@ def parts(d: Path) -> list[str]:
 
 def test_dataset_equals_the_in_memory_sweep(resnet, resnet_grid, tmp_path):
     d = tmp_path / "ds"
-    s = archsweep.sweep(resnet, out=d, chunk_rows=1000)
+    s = archsweep.sweep_to_dataset(resnet, out=d, chunk_rows=1000)
     assert isinstance(s, archsweep.SweepSummary)
     n_chunks = -(-RESNET_SIZE // 1000)
     assert parts(d) == [f"part-{k:08d}.parquet" for k in range(n_chunks)]
@@ -509,7 +509,7 @@ def test_dataset_equals_the_in_memory_sweep(resnet, resnet_grid, tmp_path):
 
 def test_sampled_dataset_equals_the_in_memory_sweep(vgg, vgg_sample, tmp_path):
     d = tmp_path / "ds"
-    archsweep.sweep(vgg, sample=400, seed=11, out=d, chunk_rows=64)
+    archsweep.sweep_to_dataset(vgg, sample=400, seed=11, out=d, chunk_rows=64)
     assert len(parts(d)) == 7
     assert_frame_equal(archsweep.scan(d).collect(), vgg_sample)
     assert_frame_equal(pl.scan_parquet(str(d / "*.parquet")).collect(), vgg_sample)
@@ -517,30 +517,30 @@ def test_sampled_dataset_equals_the_in_memory_sweep(vgg, vgg_sample, tmp_path):
 
 def test_second_sweep_into_the_same_dir_needs_resume(mini, tmp_path):
     d = tmp_path / "ds"
-    archsweep.sweep(mini, sample=300, seed=1, out=d, chunk_rows=100)
+    archsweep.sweep_to_dataset(mini, sample=300, seed=1, out=d, chunk_rows=100)
     before = {p.name: p.stat().st_mtime_ns for p in d.iterdir()}
     with pytest.raises(ArchsweepError, match="already holds a sweep; pass --resume"):
-        archsweep.sweep(mini, sample=300, seed=1, out=d, chunk_rows=100)
+        archsweep.sweep_to_dataset(mini, sample=300, seed=1, out=d, chunk_rows=100)
     with pytest.raises(ArchsweepError, match=r"cannot resume: seed was 1, now 2"):
-        archsweep.sweep(mini, sample=300, seed=2, out=d, chunk_rows=100, resume=True)
+        archsweep.sweep_to_dataset(mini, sample=300, seed=2, out=d, chunk_rows=100, resume=True)
     with pytest.raises(ArchsweepError, match=r"cannot resume: chunk_rows was 100, now 50"):
-        archsweep.sweep(mini, sample=300, seed=1, out=d, chunk_rows=50, resume=True)
+        archsweep.sweep_to_dataset(mini, sample=300, seed=1, out=d, chunk_rows=50, resume=True)
     with pytest.raises(ArchsweepError, match=r"cannot resume: where"):
-        archsweep.sweep(mini, sample=300, seed=1, out=d, chunk_rows=100, resume=True, where="res > 8")
+        archsweep.sweep_to_dataset(mini, sample=300, seed=1, out=d, chunk_rows=100, resume=True, where="res > 8")
     other = json.loads(json.dumps(MINI))
     other["variables"]["k"] = [1, 3]
     with pytest.raises(ArchsweepError, match=r"cannot resume: spec_hash"):
-        archsweep.sweep(Space(other), sample=300, seed=1, out=d, chunk_rows=100, resume=True)
+        archsweep.sweep_to_dataset(Space(other), sample=300, seed=1, out=d, chunk_rows=100, resume=True)
     assert {p.name: p.stat().st_mtime_ns for p in d.iterdir()} == before
     # resuming a complete run does nothing
-    s = archsweep.sweep(mini, sample=300, seed=1, out=d, chunk_rows=100, resume=True)
+    s = archsweep.sweep_to_dataset(mini, sample=300, seed=1, out=d, chunk_rows=100, resume=True)
     assert s.parts_written == 0 and s.parts_skipped == 3
     assert archsweep.scan(d).collect()["variant_id"].n_unique() == 300
 
 
 def test_resume_redoes_only_missing_parts(mini, tmp_path):
     d = tmp_path / "ds"
-    archsweep.sweep(mini, sample=600, seed=9, out=d, chunk_rows=128)
+    archsweep.sweep_to_dataset(mini, sample=600, seed=9, out=d, chunk_rows=128)
     full = archsweep.scan(d).collect()
     assert full.height == 600 and len(parts(d)) == 5
     # lose two parts, leave a stale temporary file and an outdated manifest
@@ -550,7 +550,7 @@ def test_resume_redoes_only_missing_parts(mini, tmp_path):
     manifest = json.loads((d / "_manifest.json").read_text())
     del manifest["parts"]["part-00000002.parquet"]
     (d / "_manifest.json").write_text(json.dumps(manifest))
-    s = archsweep.sweep(mini, sample=600, seed=9, out=d, chunk_rows=128, resume=True)
+    s = archsweep.sweep_to_dataset(mini, sample=600, seed=9, out=d, chunk_rows=128, resume=True)
     assert s.parts_written == 2 and s.parts_skipped == 3
     assert_frame_equal(archsweep.scan(d).collect(), full)
     manifest = json.loads((d / "_manifest.json").read_text())
@@ -560,8 +560,8 @@ def test_resume_redoes_only_missing_parts(mini, tmp_path):
 def test_shards_cover_every_id_once(mini, tmp_path):
     whole = archsweep.sweep(mini, sample=600, seed=3)
     a, b = tmp_path / "a", tmp_path / "b"
-    sa = archsweep.sweep(mini, sample=600, seed=3, out=a, chunk_rows=100, shard=(0, 2))
-    sb = archsweep.sweep(mini, sample=600, seed=3, out=b, chunk_rows=100, shard=(1, 2))
+    sa = archsweep.sweep_to_dataset(mini, sample=600, seed=3, out=a, chunk_rows=100, shard=(0, 2))
+    sb = archsweep.sweep_to_dataset(mini, sample=600, seed=3, out=b, chunk_rows=100, shard=(1, 2))
     assert sa.parts_written == 3 and sb.parts_written == 3
     assert (a / "_manifest.shard-0-of-2.json").exists() and (b / "_manifest.shard-1-of-2.json").exists()
     ids = archsweep.scan(a).collect()["variant_id"].to_list() + archsweep.scan(b).collect()["variant_id"].to_list()
@@ -569,15 +569,15 @@ def test_shards_cover_every_id_once(mini, tmp_path):
     merged = pl.concat([archsweep.scan(a).collect(), archsweep.scan(b).collect()])
     assert_frame_equal(merged.sort("variant_id"), whole.sort("variant_id"))
     # a resumed shard into the other shard's directory fills it up
-    archsweep.sweep(mini, sample=600, seed=3, out=a, chunk_rows=100, shard=(1, 2), resume=True)
+    archsweep.sweep_to_dataset(mini, sample=600, seed=3, out=a, chunk_rows=100, shard=(1, 2), resume=True)
     assert_frame_equal(archsweep.scan(a).collect(), whole)
 
 
 def test_shards_fill_one_directory_without_resume(mini, tmp_path):
     d = tmp_path / "ds"
     whole = archsweep.sweep(mini, sample=600, seed=3)
-    archsweep.sweep(mini, sample=600, seed=3, out=d, chunk_rows=100, shard=(0, 2))
-    archsweep.sweep(mini, sample=600, seed=3, out=d, chunk_rows=100, shard=(1, 2))
+    archsweep.sweep_to_dataset(mini, sample=600, seed=3, out=d, chunk_rows=100, shard=(0, 2))
+    archsweep.sweep_to_dataset(mini, sample=600, seed=3, out=d, chunk_rows=100, shard=(1, 2))
     assert_frame_equal(archsweep.scan(d).collect(), whole)
 
 
@@ -585,7 +585,7 @@ def test_bad_options(mini, tmp_path):
     with pytest.raises(ArchsweepError, match="chunk_rows"):
         archsweep.sweep(mini, chunk_rows=0)
     with pytest.raises(ArchsweepError, match="shard 2/2"):
-        archsweep.sweep(mini, out=tmp_path / "x", shard=(2, 2))
+        archsweep.sweep_to_dataset(mini, out=tmp_path / "x", shard=(2, 2))
     with pytest.raises(ArchsweepError, match="no such sweep directory"):
         archsweep.scan(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
@@ -647,10 +647,10 @@ def test_killed_run_resumes_to_the_same_ids_as_a_clean_run(tmp_path):
     # the same permutation positions, so the resumed dataset equals a single in-memory sweep
     space = Space.load(VGG)
     d = tmp_path / "ds"
-    archsweep.sweep(space, sample=5000, seed=7, out=d, chunk_rows=1000)
+    archsweep.sweep_to_dataset(space, sample=5000, seed=7, out=d, chunk_rows=1000)
     for k in (1, 4):
         (d / f"part-{k:08d}.parquet").unlink()
-    archsweep.sweep(space, sample=5000, seed=7, out=d, chunk_rows=1000, resume=True)
+    archsweep.sweep_to_dataset(space, sample=5000, seed=7, out=d, chunk_rows=1000, resume=True)
     assert_frame_equal(archsweep.scan(d).collect(), archsweep.sweep(space, sample=5000, seed=7))
 
 
@@ -664,9 +664,9 @@ def test_pipelined_parts_equal_parts_written_one_chunk_at_a_time(vgg, tmp_path):
     assert LOCAL_WORKERS == 2
     kw = dict(sample=20_000, seed=5, chunk_rows=1_500)
     a, b = tmp_path / "pipelined", tmp_path / "serial"
-    sa = archsweep.sweep(vgg, out=a, **kw)
+    sa = archsweep.sweep_to_dataset(vgg, out=a, **kw)
     with LocalExecutor(1) as one:
-        sb = archsweep.sweep(vgg, out=b, executor=one, **kw)
+        sb = archsweep.sweep_to_dataset(vgg, out=b, executor=one, **kw)
     assert parts(a) == parts(b) and len(parts(a)) == 14
     for name in parts(a):  # part by part, not only the union
         assert_frame_equal(pl.read_parquet(a / name), pl.read_parquet(b / name))
@@ -682,7 +682,7 @@ def test_parts_use_the_engines_parquet_options_and_keep_the_schema(vgg, vgg_samp
     from archsweep.sweep import PARQUET_OPTIONS
 
     d = tmp_path / "ds"
-    archsweep.sweep(vgg, sample=400, seed=11, out=d, chunk_rows=200)
+    archsweep.sweep_to_dataset(vgg, sample=400, seed=11, out=d, chunk_rows=200)
     for name in parts(d):
         md = pq.read_metadata(d / name)
         codecs = {md.row_group(g).column(c).compression for g in range(md.num_row_groups) for c in range(md.num_columns)}
@@ -696,7 +696,8 @@ def test_local_engine_overlaps_evaluation_and_writes_with_two_chunks_in_flight(v
     import importlib
     import threading
 
-    mod = importlib.import_module("archsweep.sweep")
+    mod = importlib.import_module("archsweep.sweep.chunk")
+    executors = importlib.import_module("archsweep.sweep.executors")
     lock = threading.Lock()
     live, peak, events = [0], [0], []
     real_evaluate, real_write = mod._evaluate, mod._write_new
@@ -729,11 +730,11 @@ def test_local_engine_overlaps_evaluation_and_writes_with_two_chunks_in_flight(v
     monkeypatch.setattr(mod, "_evaluate", evaluate)
     monkeypatch.setattr(mod, "_write_new", write)
     bar_updates = []
-    monkeypatch.setattr(mod._Progress, "update", lambda self, adv, kept: bar_updates.append(adv))
+    monkeypatch.setattr(executors.ProgressBar, "update", lambda self, adv, kept: bar_updates.append(adv))
     d = tmp_path / "ds"
-    s = archsweep.sweep(vgg, sample=12_000, seed=3, chunk_rows=1_000, out=d)
+    s = archsweep.sweep_to_dataset(vgg, sample=12_000, seed=3, chunk_rows=1_000, out=d)
     assert s.parts_written == 12 and len(parts(d)) == 12
-    assert peak[0] == mod.LOCAL_WORKERS  # bounded: never more than two chunks' rows at once
+    assert peak[0] == executors.LOCAL_WORKERS  # bounded: never more than two chunks' rows at once
     assert live[0] == 0
     writes = [w for kind, w in events if kind == "write"]
     evals = [t for kind, t in events if kind == "eval"]
@@ -792,12 +793,12 @@ def test_cli_sweep_errors_exit_2_without_traceback(tmp_path, case):
     elif case == "bad_where":
         args, want = [spec, "-o", d, "--where", "parms < 1"], "unknown variable 'parms'"
     elif case == "not_resumed":
-        archsweep.sweep(Space(MINI), sample=10, out=d)
+        archsweep.sweep_to_dataset(Space(MINI), sample=10, out=d)
         args, want = [spec, "-o", d, "--sample", 10], "already holds a sweep"
     elif case == "bad_shard":
         args, want = [spec, "-o", d, "--shard", "1of2"], "expected I/N"
     else:
-        archsweep.sweep(Space(MINI), sample=10, out=d)
+        archsweep.sweep_to_dataset(Space(MINI), sample=10, out=d)
         args, want = [spec, "-o", d, "--sample", 10, "--seed", 3, "--resume"], "cannot resume: seed was 0, now 3"
     r = cli("sweep", *args, "--no-progress")
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -859,7 +860,7 @@ def test_top_k_equals_sort_head(resnet_grid, by, k, descending):
 
 
 def test_top_k_on_a_dataset(resnet, resnet_grid, tmp_path):
-    archsweep.sweep(resnet, out=tmp_path / "d", chunk_rows=700)
+    archsweep.sweep_to_dataset(resnet, out=tmp_path / "d", chunk_rows=700)
     got = archsweep.top_k(archsweep.scan(tmp_path / "d"), by="flops", k=15, where="res >= 32")
     want = resnet_grid.filter(pl.col("valid") & (pl.col("res") >= 32)).sort(["flops", "variant_id"]).head(15)
     assert_frame_equal(got, want)
@@ -922,7 +923,7 @@ def test_a_run_made_before_samplers_resumes_with_sampler_1(tmp_path):
     # a sample run recorded without a sampler (as archsweep wrote them before the option) used
     # sampler 1: resuming it with the default is refused, with sampler 1 it completes
     out = tmp_path / "ds"
-    archsweep.sweep(VGG, sample=3000, seed=2, sampler=1, out=out, chunk_rows=1000)
+    archsweep.sweep_to_dataset(VGG, sample=3000, seed=2, sampler=1, out=out, chunk_rows=1000)
     manifest = json.loads((out / "_manifest.json").read_text())
     assert manifest["run"]["sampler"] == 1
     del manifest["run"]["sampler"]
@@ -930,8 +931,8 @@ def test_a_run_made_before_samplers_resumes_with_sampler_1(tmp_path):
     (out / "_manifest.json").write_text(json.dumps(manifest))
     (out / "part-00000001.parquet").unlink()
     with pytest.raises(ArchsweepError, match=r"sampler was 1, now 2 .*pass sampler=1 \(--sampler 1\)"):
-        archsweep.sweep(VGG, sample=3000, seed=2, out=out, chunk_rows=1000, resume=True)
-    archsweep.sweep(VGG, sample=3000, seed=2, sampler=1, out=out, chunk_rows=1000, resume=True)
+        archsweep.sweep_to_dataset(VGG, sample=3000, seed=2, out=out, chunk_rows=1000, resume=True)
+    archsweep.sweep_to_dataset(VGG, sample=3000, seed=2, sampler=1, out=out, chunk_rows=1000, resume=True)
     ids = archsweep.scan(out).select("variant_id").collect()["variant_id"].to_list()
     assert sorted(ids) == sorted(_sample_ids(Space.load(VGG).size, 2, 1, 3000))
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from reference import reference  # ../shared/reference/torchvision_models.csv
 
 import archsweep
 from archsweep import zoo
 from archsweep.cli import main
-from reference import reference  # ../shared/reference/torchvision_models.csv
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = (ROOT / "data" / "families").resolve()  # a link to python/archsweep/families

@@ -10,7 +10,7 @@ from archsweep._core import ArchsweepError
 from archsweep.analysis import Report, analyze
 from archsweep.model import Model, ModelFileError, load
 from archsweep.space import Space
-from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, top_k
+from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, sweep_to_dataset, top_k
 from archsweep.units import human_bytes, human_count
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "scan",
     "sweep",
     "sweep_report",
+    "sweep_to_dataset",
     "top_k",
     "zoo",
 ]
@@ -49,7 +50,7 @@ def ops() -> list[str]:
 _LAZY = {"plot_sweep": "archsweep.plot", "plot_layers": "archsweep.plot", "sweep_report": "archsweep.report"}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     # plotting and reports import matplotlib: only when first used, not on `import archsweep`
     if name in _LAZY:
         import importlib

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from archsweep import _core
 from archsweep.model import Model, load
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: Per-layer columns, in order (stable names; see README "Columns").
 LAYER_COLUMNS = [
@@ -27,7 +30,7 @@ TOTAL_KEYS = [
     "peak_activation_bytes", "grad_bytes", "optimizer_bytes", "train_bytes",
 ]
 
-_SCHEMA = {
+_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "name": pl.String, "op": pl.String, "inputs": pl.List(pl.String), "output_shape": pl.List(pl.UInt64),
     **{c: pl.UInt64 for c in LAYER_COLUMNS if c not in ("name", "op", "inputs", "output_shape", "is_view", "formula")},
     "is_view": pl.Boolean, "formula": pl.String,
@@ -72,7 +75,7 @@ class Report:
             pl.col("output_shape").cast(pl.List(pl.String)).list.join("x"),
         )
 
-    def plot(self, path: str | Path | None = None):
+    def plot(self, path: str | Path | None = None) -> Figure:
         """Each layer's share of params, MACs and activation memory as three bar panels (a
         matplotlib Figure; written to ``path`` if given: .png, .svg or .html). See
         :func:`archsweep.plot.plot_layers`."""

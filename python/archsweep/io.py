@@ -4,11 +4,11 @@ place when complete, so an interrupted run never leaves a half-written file behi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` and rename ``tmp_path`` to ``path`` once it returns."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -11,14 +11,15 @@ Layer names are optional (auto-named ``<op>_<k>``); ``inputs`` defaults to the p
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:  # Python 3.11+
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # pragma: no cover
+    import tomli as tomllib
 
 import yaml
 
@@ -39,7 +40,7 @@ class Model:
     source: str | None = field(default=None, compare=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> "Model":
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Model:
         if not isinstance(data, dict):
             raise ModelFileError(f"{source or 'model'}: expected a table with 'layers', got {type(data).__name__}")
         layers = data.get("layers")
@@ -63,7 +64,7 @@ class Model:
         return json.dumps(self.to_dict())
 
 
-def _parse(text: str, suffix: str, where: str) -> Any:
+def parse_text(text: str, suffix: str, where: str) -> Any:
     try:
         if suffix == ".toml":
             return tomllib.loads(text)
@@ -81,4 +82,4 @@ def load(path: str | Path) -> Model:
     p = Path(path)
     if not p.is_file():
         raise ModelFileError(f"{p}: no such model file")
-    return Model.from_dict(_parse(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))
+    return Model.from_dict(parse_text(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))

@@ -12,9 +12,10 @@ import base64
 import html
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import polars as pl
@@ -23,18 +24,17 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from archsweep import _core
+from archsweep.metrics import BYTES_COLUMNS, COUNT_COLUMNS, LABELS
 from archsweep.units import axis_unit
 
-#: Sweep columns in bytes (shown in binary units) and counts (shown in decimal units).
-BYTES_COLUMNS = {"weight_bytes", "buffer_bytes", "activation_bytes", "peak_activation_bytes", "train_bytes"}
-COUNT_COLUMNS = {"params", "trainable_params", "buffers", "macs", "flops", "other_ops"}
-#: How a column is named on an axis.
-LABELS = {
-    "params": "params", "trainable_params": "trainable params", "buffers": "buffers", "macs": "MACs",
-    "flops": "FLOPs", "other_ops": "other ops", "weight_bytes": "weights", "buffer_bytes": "buffers",
-    "activation_bytes": "activations (all outputs)", "peak_activation_bytes": "peak activation",
-    "train_bytes": "training memory (estimate)", "num_layers": "layers",
-}
+if TYPE_CHECKING:
+    from matplotlib.patches import Patch
+
+    from archsweep.analysis import Report
+
+#: What a sweep plot reads: a sweep directory, a LazyFrame or a DataFrame.
+SweepSource = str | Path | pl.LazyFrame | pl.DataFrame
+
 #: A column spanning more decades than this gets a log axis (unless told otherwise).
 LOG_DECADES = 1.5
 DPI = 110
@@ -65,7 +65,7 @@ class Axis:
     label: str
 
     @classmethod
-    def of(cls, column: str, lo: float, hi: float, log: bool | None = None, what: str = "") -> "Axis":
+    def of(cls, column: str, lo: float, hi: float, log: bool | None = None, what: str = "") -> Axis:
         if log and lo <= 0:
             raise _core.ArchsweepError(f"{column} has values <= 0 ({lo:g}): a log axis cannot show them; use a linear axis")
         log = wants_log(lo, hi, log)
@@ -109,11 +109,11 @@ class Axis:
         lo, hi = lo - pad * (hi - lo), hi + pad * (hi - lo)
         return tuple(self.show(10 ** np.array([lo, hi]) if self.log else [lo, hi]))
 
-    def show(self, values) -> np.ndarray:
+    def show(self, values: Any) -> np.ndarray:
         """Raw values in display units."""
         return np.asarray(values, dtype=np.float64) / self.divisor
 
-    def style(self, ax, which: str) -> None:
+    def style(self, ax: Any, which: str) -> None:
         set_label, set_scale, axis = (ax.set_xlabel, ax.set_xscale, ax.xaxis) if which == "x" else (ax.set_ylabel, ax.set_yscale, ax.yaxis)
         set_label(self.label)
         if self.log:
@@ -121,7 +121,7 @@ class Axis:
             axis.set_major_formatter(_plain())
 
 
-def _lazy(source) -> tuple[pl.LazyFrame, str]:
+def _lazy(source: SweepSource) -> tuple[pl.LazyFrame, str]:
     from archsweep.sweep import scan
 
     if isinstance(source, pl.LazyFrame):
@@ -131,7 +131,8 @@ def _lazy(source) -> tuple[pl.LazyFrame, str]:
     return scan(source), str(source)
 
 
-def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
+def collect_streaming(lf: pl.LazyFrame) -> pl.DataFrame:
+    """``lf.collect()`` on polars' streaming engine where it has one (bounded memory)."""
     try:
         return lf.collect(engine="streaming")
     except TypeError:  # polars before the engine= argument
@@ -154,11 +155,11 @@ def density(lf: pl.LazyFrame, x: Axis, y: Axis, bins: int, color: str | None = N
             raise _core.ArchsweepError(f"unknown colour aggregation '{agg}' (mean, min, max, median)")
         aggs.append(getattr(pl.col(color).cast(pl.Float64), agg)().alias("c"))
     keyed = lf.select(x.bin_index(bins).alias("ix"), y.bin_index(bins).alias("iy"), *([pl.col(color)] if color else []))
-    return _collect(keyed.group_by("ix", "iy").agg(aggs))
+    return collect_streaming(keyed.group_by("ix", "iy").agg(aggs))
 
 
 def plot_sweep(
-    source,
+    source: SweepSource,
     x: str = "params",
     y: str = "peak_activation_bytes",
     color: str | None = None,
@@ -192,7 +193,7 @@ def plot_sweep(
     lf, name = _lazy(source)
     lf = _filtered(lf, where)
     cols = [x, y] + ([color] if color else [])
-    stats = _collect(lf.select(
+    stats = collect_streaming(lf.select(
         pl.len().alias("rows"),
         *[e for c in dict.fromkeys(cols) for e in (
             pl.col(c).min().cast(pl.Float64).alias(f"{c}:min"),
@@ -220,7 +221,7 @@ def plot_sweep(
         norm = LogNorm(lo, hi) if ax_c.log else Normalize(lo, hi if hi > lo else lo + 1)
         clabel = f"{ax_c.label} per bin"
     else:
-        norm = LogNorm(1, max(float(cells["n"].max()), 10.0))
+        norm = LogNorm(1, max(float(cast(int, cells["n"].max())), 10.0))
         clabel = "variants per bin"
 
     fig = Figure(figsize=(8, 6), dpi=DPI, layout="constrained")
@@ -257,7 +258,7 @@ def plot_sweep(
 LAYER_PANELS = [("params", "params"), ("macs", "MACs"), ("activation_bytes", "activation memory (layer outputs)")]
 
 
-def plot_layers(report, out: str | Path | None = None, *, label_share: float = 2.0) -> Figure:
+def plot_layers(report: Report, out: str | Path | None = None, *, label_share: float = 2.0) -> Figure:
     """Each layer's share (%) of the model's params, MACs and activation memory, as three
     horizontal bar panels with the layers in order (top to bottom). Layers with no share in any
     panel (views, in-place activations, dropout) are left out. Shares of ``label_share`` % or more
@@ -314,7 +315,7 @@ def _percent(v: float) -> str:
     return f"{v:.2f} %" if v >= 0.01 else "< 0.01 %"
 
 
-def _patch(color: str):
+def _patch(color: str) -> Patch:
     from matplotlib.patches import Patch
 
     return Patch(color=color)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from typing import TextIO
 
 import polars as pl
 from rich.console import Console
@@ -13,7 +14,7 @@ from archsweep.analysis import Report
 from archsweep.units import commas, human_count, mb, mib
 
 
-def console(stream=None) -> Console:
+def console(stream: TextIO | None = None) -> Console:
     stream = stream or sys.stdout
     width = None if stream.isatty() else max(shutil.get_terminal_size((140, 20)).columns, 140)
     return Console(file=stream, width=width, highlight=False)
@@ -79,7 +80,7 @@ def params_by_op(report: Report) -> pl.DataFrame:
     )
 
 
-def print_report(report: Report, explain: bool = False, stream=None) -> None:
+def print_report(report: Report, explain: bool = False, stream: TextIO | None = None) -> None:
     c = console(stream)
     if explain:
         c.print(f"[bold]{report.name}[/] — input {_shape(list(report.input_shape))}, {report.dtype}; formulas per layer:")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+from collections.abc import Set as AbstractSet
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 import polars as pl
 
 from archsweep import _core
-from archsweep.units import commas, human_bytes, human_count
+from archsweep.metrics import NAMES, is_bytes
+from archsweep.units import human_bytes, human_count
 
 #: Metrics summarised (min / median / max) on the page.
 SUMMARY = ["params", "macs", "flops", "weight_bytes", "peak_activation_bytes", "train_bytes"]
@@ -64,9 +66,9 @@ def dataset_info(directory: str | Path) -> dict[str, Any]:
 
 
 def _collect(lf: pl.LazyFrame) -> pl.DataFrame:
-    from archsweep.plot import _collect as collect
+    from archsweep.plot import collect_streaming
 
-    return collect(lf)
+    return collect_streaming(lf)
 
 
 #: Bins of the histograms that locate the medians (see :func:`medians`).
@@ -106,9 +108,9 @@ def medians(lf: pl.LazyFrame, stats: dict[str, Any], columns: list[str], n: int)
                       .group_by(c).agg(pl.len().alias("n")).sort(c))
             wanted.append((c, rank, cum[i - 1] if i else 0, counts))
     middle: dict[str, list] = {}
-    for (c, rank, before, _), counts in zip(wanted, _collect_all([w[3] for w in wanted])):
-        j = bisect.bisect_right(counts["n"].cum_sum().to_list(), rank - before)
-        middle.setdefault(c, []).append(counts[c][j])
+    for (c, rank, before, _), found in zip(wanted, _collect_all([w[3] for w in wanted])):
+        j = bisect.bisect_right(found["n"].cum_sum().to_list(), rank - before)
+        middle.setdefault(c, []).append(found[c][j])
     for c, (first, *second) in middle.items():
         out[c] = first if not second or second[0] == first else (first + second[0]) / 2
     return out
@@ -142,12 +144,12 @@ def _human(column: str, value: float | int | None) -> str:
         return "–"
     v = round(value)  # a median of an even count may be halfway between two integers
     text = f"{v:,}" if v == value else f"{value:,.1f}"
-    if column.endswith("_bytes"):
+    if is_bytes(column):
         return f"{text} B = {human_bytes(v)}" if v >= 1000 else f"{text} B"
     return f"{text} ({human_count(v)})" if v >= 1000 else text
 
 
-def _table(header: list[str] | None, rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+def _table(header: list[str] | None, rows: list[list[str]], numeric: AbstractSet[int] = frozenset()) -> str:
     """An HTML table (no header row if ``header`` is None); cells are escaped here."""
     head = "" if header is None else "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>"
     body = "\n".join(
@@ -193,7 +195,7 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
     variable columns. Written atomically to ``out`` if given; returns the page."""
     from archsweep.plot import html_page, img_tag, plot_sweep
     from archsweep.space import Space
-    from archsweep.sweep import METRICS, pareto, scan
+    from archsweep.sweep import pareto, scan
 
     directory = Path(source)
     lf = scan(directory)
@@ -264,7 +266,7 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
         shown = front.head(front_rows)
         more = f" (the first {shown.height} shown)" if shown.height < front.height else ""
         parts.append(f"<p>{front.height:,} rows{escape(more)}, sorted by {escape(', '.join(FRONT))}.</p>")
-        hidden = set(METRICS) | {"valid", "error", "output_shape"}
+        hidden = set(NAMES) | {"valid", "error", "output_shape"}
         var_cols = [c for c in front.columns if c not in hidden]
         header = ["params", "MACs", "peak activation"] + var_cols
         rows = [[f"{r['params']:,} ({human_count(r['params'])})", f"{r['macs']:,} ({human_count(r['macs'])})",

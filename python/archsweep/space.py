@@ -7,21 +7,24 @@ module reads the file and exposes the compiled space.
 from __future__ import annotations
 
 import decimal
-
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archsweep import _core
-from archsweep.model import Model, ModelFileError, _parse
+from archsweep.model import Model, ModelFileError, parse_text
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
 
 
-def _canonical(spec: dict[str, Any]) -> str:
+def canonical_json(spec: dict[str, Any]) -> str:
     return json.dumps(spec, sort_keys=True, separators=(",", ":"))
 
 
-def _check_presets(presets: Any, source: str | None) -> dict[str, dict[str, Any]]:
+def check_presets(presets: Any, source: str | None) -> dict[str, dict[str, Any]]:
     """``[presets.NAME]`` tables: each ``{description = "...", values = {var = value, ...}}``."""
     where = f"{source}: " if source else ""
     if not isinstance(presets, dict):
@@ -42,7 +45,7 @@ def _check_presets(presets: Any, source: str | None) -> dict[str, dict[str, Any]
 
 def _stage_names(key: str, variables: dict[str, list]) -> list[str]:
     """``key_0``, ``key_1``, ... if ``key`` is a per-stage variable of the space, else []."""
-    names = []
+    names: list[str] = []
     while f"{key}_{len(names)}" in variables:
         names.append(f"{key}_{len(names)}")
     return names
@@ -83,7 +86,7 @@ class Space:
         # space: they are kept here and left out of the spec (and so of spec_hash, so adding a
         # preset does not invalidate datasets swept from the file).
         spec = dict(spec)
-        self.presets: dict[str, dict[str, Any]] = _check_presets(spec.pop("presets", {}), source)
+        self.presets: dict[str, dict[str, Any]] = check_presets(spec.pop("presets", {}), source)
         self.spec = spec
         self.source = source
         try:
@@ -92,12 +95,17 @@ class Space:
             raise _core.ArchsweepError(f"{source}: {e}" if source else str(e)) from None
 
     @classmethod
-    def load(cls, path: str | Path) -> "Space":
+    def load(cls, path: str | Path) -> Space:
         """Read a space spec (TOML, YAML or JSON by suffix) and compile it."""
         p = Path(path)
         if not p.is_file():
             raise ModelFileError(f"{p}: no such space file")
-        return cls(_parse(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))
+        return cls(parse_text(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))
+
+    @property
+    def compiled(self) -> _core.CompiledSpace:
+        """The space compiled by the Rust core (what sweeps evaluate)."""
+        return self._c
 
     @property
     def name(self) -> str:
@@ -120,12 +128,30 @@ class Space:
     @property
     def spec_hash(self) -> str:
         """sha256 of the canonical JSON of the spec: what a dataset was computed from."""
-        return hashlib.sha256(_canonical(self.spec).encode()).hexdigest()
+        return hashlib.sha256(canonical_json(self.spec).encode()).hexdigest()
 
     @property
     def num_layer_instances(self) -> int:
         """Layer instances after expanding every repeat block to its largest count."""
         return self._c.num_layer_instances
+
+    def arrow_schema(self) -> pa.Schema:
+        """The pyarrow schema of a sweep's rows: ``variant_id``, the primary variables in id-digit
+        order, ``valid``, ``error``, the metric columns (:data:`archsweep.metrics.NAMES`) and
+        ``output_shape``; from the compiled space, nothing is evaluated."""
+        return self._c.schema()
+
+    def schema(self) -> pl.Schema:
+        """The polars schema of :func:`archsweep.sweep`'s DataFrame for this space."""
+        return self.empty_frame().schema
+
+    def empty_frame(self) -> pl.DataFrame:
+        """A sweep result of no rows: the columns and dtypes of :meth:`schema`."""
+        import polars as pl
+
+        frame = pl.from_arrow(self.arrow_schema().empty_table())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
 
     def _check_id(self, variant_id: int) -> int:
         if isinstance(variant_id, decimal.Decimal) and variant_id == variant_id.to_integral_value():
@@ -220,7 +246,9 @@ class Space:
         config = self.preset_config(name)
         vid = 0
         for var, choices in self.variables.items():
-            vid = vid * len(choices) + _index(choices, config[var])
+            index = _index(choices, config[var])
+            assert index is not None  # preset_config checked every value
+            vid = vid * len(choices) + index
         return vid
 
     def model(self, variant_id: int) -> Model:

@@ -29,8 +29,8 @@ from typing import Any
 import polars as pl
 
 from archsweep._core import ArchsweepError
-from archsweep.model import Model, _parse
-from archsweep.space import Space, _check_presets
+from archsweep.model import Model, parse_text
+from archsweep.space import Space, check_presets
 
 #: File types a family template may have (the model-file types).
 FAMILY_SUFFIXES = (".toml", ".yaml", ".yml", ".json")
@@ -66,7 +66,7 @@ def _files() -> list[Path]:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    spec = _parse(path.read_text(encoding="utf-8"), path.suffix.lower(), str(path))
+    spec = parse_text(path.read_text(encoding="utf-8"), path.suffix.lower(), str(path))
     if not isinstance(spec, dict):
         raise ArchsweepError(f"{path}: a family template must be a table")
     return spec
@@ -81,7 +81,7 @@ def _index() -> dict[str, _Entry]:
         return _INDEX[1]
     index: dict[str, _Entry] = {}
     for path in files:
-        presets = _check_presets(_read(path).get("presets", {}), str(path))
+        presets = check_presets(_read(path).get("presets", {}), str(path))
         for name, preset in presets.items():
             if name in index:
                 raise ArchsweepError(f"preset '{name}' is defined twice: in {index[name].path} and in {path}")

@@ -8,6 +8,7 @@ pub mod cost;
 pub mod error;
 pub mod graph;
 pub mod memory;
+pub mod metric;
 pub mod num;
 pub mod ops;
 pub mod pareto;

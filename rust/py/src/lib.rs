@@ -176,5 +176,26 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;
     m.add_class::<space::CompiledSpace>()?;
     m.add_function(wrap_pyfunction!(pareto_sorted, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics, m)?)?;
     Ok(())
+}
+
+// --- the metric list (archsweep-core's metric.rs), read by the Python package ------------------
+
+/// The metric columns of a sweep table, in column order: one dict per metric with `name`,
+/// `kind` ("count", "bytes" or "layers"), `unit`, `label` and `description`.
+#[pyfunction]
+fn metrics(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
+    archsweep_core::metric::METRICS
+        .iter()
+        .map(|m| {
+            let d = PyDict::new(py);
+            d.set_item("name", m.name)?;
+            d.set_item("kind", m.kind.name())?;
+            d.set_item("unit", m.unit)?;
+            d.set_item("label", m.label)?;
+            d.set_item("description", m.description)?;
+            Ok(d)
+        })
+        .collect()
 }

@@ -307,3 +307,47 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
     arrays.push(Arc::new(shapes));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
 }
+
+// --- what a sweep of the space returns, without evaluating it ----------------------------------
+// (a second #[pymethods] block: pyo3's multiple-pymethods feature)
+
+#[pymethods]
+impl CompiledSpace {
+    /// The pyarrow schema of the record batches `evaluate` returns: variant_id, the primary
+    /// variables, valid, error, the metrics, output_shape. Made by the same code as the
+    /// batches, from zero rows, so the two cannot differ.
+    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let empty = Columns {
+            variant_id: Vec::new(),
+            variant_id_hi: Vec::new(),
+            wide: self.prog.wide_ids(),
+            vars: self.prog.vars.iter().map(|_| Vec::new()).collect(),
+            valid: Vec::new(),
+            errors: Vec::new(),
+            metrics: METRICS.iter().map(|_| Vec::new()).collect(),
+            shape_offsets: vec![0],
+            shape_values: Vec::new(),
+        };
+        let batch = to_record_batch(&self.prog, empty).map_err(|e| ArchsweepError::new_err(e.to_string()))?;
+        batch.schema().as_ref().to_pyarrow(py)
+    }
+
+    /// Check a sweep's options as `evaluate` does (same order, same messages) without
+    /// evaluating anything: the dtype, the optimizer, the batch and the `where` filter.
+    #[pyo3(signature = (r#where=None, batch=1, dtype="fp32", optimizer="adam"))]
+    fn check_options(&self, py: Python<'_>, r#where: Option<String>, batch: u64, dtype: &str, optimizer: &str) -> PyResult<()> {
+        py.detach(|| {
+            guarded(|| {
+                dtype.parse::<Dtype>()?;
+                optimizer.parse::<Optimizer>()?;
+                if batch == 0 {
+                    return Err("batch must be at least 1".into());
+                }
+                if let Some(w) = r#where.as_deref().filter(|w| !w.trim().is_empty()) {
+                    Filter::new(w, &self.prog)?;
+                }
+                Ok(())
+            })
+        })
+    }
+}

@@ -1,0 +1,73 @@
+"""Types of the Rust extension module (rust/py): conversions and errors only, no cost logic."""
+
+from typing import Any, Literal, TypedDict, final
+
+import pyarrow as pa
+
+__all__ = ["ArchsweepError", "SAMPLER", "CompiledSpace", "analyze_json", "dtypes", "metrics", "op_names", "pareto_sorted"]
+
+class ArchsweepError(ValueError):
+    """An invalid model, layer or option; the message names the layer, the rule and the numbers."""
+
+#: The sampler a sample uses unless told otherwise.
+SAMPLER: Literal[1, 2]
+
+class _Analysis(TypedDict):
+    name: str
+    input_shape: list[int]
+    dtype: str
+    optimizer: str
+    batch: int
+    totals: dict[str, int]
+    layers: dict[str, list[Any]]
+
+class _Metric(TypedDict):
+    name: str
+    kind: Literal["count", "bytes", "layers"]
+    unit: str
+    label: str
+    description: str
+
+def analyze_json(
+    model_json: str, input_shape: list[int] | None = None, batch: int = 1, dtype: str = "fp32", optimizer: str = "adam"
+) -> _Analysis: ...
+def op_names() -> list[str]: ...
+def dtypes() -> list[tuple[str, int]]: ...
+def pareto_sorted(cols: list[pa.Array]) -> list[int]: ...
+def metrics() -> list[_Metric]: ...
+
+@final
+class CompiledSpace:
+    def __new__(cls, spec_json: str) -> CompiledSpace: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def var_names(self) -> list[str]: ...
+    @property
+    def derived_names(self) -> list[str]: ...
+    def var_choices(self) -> list[list[int | float | bool]]: ...
+    @property
+    def radix(self) -> list[int]: ...
+    @property
+    def size_decimal(self) -> str: ...
+    @property
+    def num_layer_instances(self) -> int: ...
+    def config(self, id: int) -> dict[str, int | float | bool]: ...
+    def model_json(self, id: int) -> str: ...
+    def evaluate(
+        self,
+        mode: Literal["grid", "sample", "ids"],
+        start: int,
+        end: int,
+        seed: int = 0,
+        ids: list[int] | None = None,
+        where: str | None = None,
+        batch: int = 1,
+        dtype: str = "fp32",
+        optimizer: str = "adam",
+        threads: int = 0,
+        reuse: bool = True,
+        sampler: int = ...,
+    ) -> tuple[list[pa.RecordBatch], dict[str, int]]: ...
+    def schema(self) -> pa.Schema: ...
+    def check_options(self, where: str | None = None, batch: int = 1, dtype: str = "fp32", optimizer: str = "adam") -> None: ...

@@ -1,0 +1,65 @@
+"""archsweep analyze: the cost of one model, per layer and in total."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from archsweep import _core
+from archsweep.cli.common import shape, write
+
+NAME = "analyze"
+
+
+def register(sub: Any) -> None:
+    a = sub.add_parser(
+        "analyze", help="cost of one model, per layer and in total",
+        description="Print the cost of one model: per-layer output shape, params, MACs, other ops and "
+        "activation memory, then totals (weights, peak activations, a training estimate).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="memory model: weights = params × dtype bytes (buffers keep their own dtype); activations = "
+        "sum of layer outputs for the batch; peak = live tensors walking the layers in order; training = "
+        "weights + buffers + grads + optimizer state + saved activations (see README).",
+    )
+    a.add_argument("model", help="a model file (.toml, .yaml, .json) or the name of a zoo model (archsweep zoo lists them)")
+    a.add_argument("--input", type=shape, metavar="CxHxW", help="per-sample input shape, overrides the file's (e.g. 3x160x160)")
+    a.add_argument("--batch", type=int, default=1, help="batch size for activations and MACs (default 1)")
+    a.add_argument("--dtype", default="fp32", help="fp32 (default), fp16, bf16, int8, fp8, fp64: bytes per weight and activation")
+    a.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw: optimizer state in the training estimate")
+    a.add_argument("--format", choices=["table", "json", "csv", "parquet"], default="table", help="output format (default: table)")
+    a.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout (required for parquet)")
+    a.add_argument("--explain", action="store_true", help="print each layer's formula with its numbers")
+    a.add_argument("--plot", type=Path, metavar="FILE",
+                   help="also draw each layer's share of params, MACs and activation memory (.png, .svg or .html)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from archsweep.analysis import analyze
+    from archsweep.io import atomic_write
+    from archsweep.render import print_report
+
+    report = analyze(args.model, input_shape=args.input, batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
+    if args.format == "table":
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:  # plain text, no colours
+                print_report(report, explain=args.explain, stream=f)
+        else:
+            print_report(report, explain=args.explain)
+    elif args.format == "json":
+        write(args, json.dumps(report.to_dict(), indent=2) + "\n")
+    elif args.format == "csv":
+        write(args, report.flat_layers().write_csv())
+    elif args.format == "parquet":
+        if not args.output:
+            raise _core.ArchsweepError("--format parquet needs -o FILE")
+        atomic_write(args.output, lambda p: report.layers.write_parquet(p))
+        print(f"wrote {len(report.layers)} layers to {args.output}", file=sys.stderr)
+    if args.plot:
+        from archsweep.plot import plot_layers
+
+        plot_layers(report, args.plot)
+        print(f"wrote per-layer shares to {args.plot}", file=sys.stderr)
+    return 0

@@ -1,0 +1,55 @@
+"""archsweep space: size, variables and one example of a search space."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from archsweep import _core
+
+NAME = "space"
+
+
+def register(sub: Any) -> None:
+    sp = sub.add_parser(
+        "space", help="size, variables and one example of a search space",
+        description="Compile a search-space spec and print its exact size, its variables (in id-digit "
+        "order: the last changes fastest) and one example configuration with its cost.",
+    )
+    sp.add_argument("spec", help="a space spec (.toml, .yaml, .json)")
+    sp.add_argument("--id", type=int, default=None, help="variant id of the example (default: the middle of the space)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from archsweep.analysis import analyze
+    from archsweep.render import console
+    from archsweep.space import Space
+    from archsweep.units import human_bytes, human_count
+
+    space = Space.load(args.spec)
+    c = console()
+    size = space.size
+    c.print(f"[bold]{space.name}[/]: {size:,} variants (~10^{len(str(size)) - 1}), {len(space.variables)} variables, "
+            f"{space.num_layer_instances} layer instances at the largest repeat counts")
+    t = Table(title="variables (id digits in this order; the last changes fastest)", title_justify="left")
+    t.add_column("variable")
+    t.add_column("choices", justify="right")
+    t.add_column("values")
+    for name, choices in space.variables.items():
+        shown = ", ".join(str(v) for v in choices[:12]) + (", ..." if len(choices) > 12 else "")
+        t.add_row(name, str(len(choices)), shown)
+    c.print(t)
+    if space.derived:
+        c.print("derived: " + ", ".join(space.derived))
+    vid = args.id if args.id is not None else size // 2
+    c.print(f"example: variant {vid}: {space.config(vid)}")
+    try:
+        r = analyze(space.model(vid))
+        tot = r.totals
+        c.print(f"  {tot['params']:,} params ({human_count(tot['params'])}), {tot['macs']:,} MACs ({human_count(tot['macs'])}), "
+                f"weights {human_bytes(tot['weight_bytes'])}, peak activations {human_bytes(tot['peak_activation_bytes'])}")
+    except _core.ArchsweepError as e:
+        c.print(f"  invalid: {e}", markup=False)
+    return 0

@@ -1,0 +1,99 @@
+"""archsweep sweep: evaluate many variants of a space into a Parquet dataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from archsweep import _core
+from archsweep.metrics import NAMES
+
+NAME = "sweep"
+
+
+def register(sub: Any) -> None:
+    sw = sub.add_parser(
+        "sweep", help="evaluate many variants of a space into a Parquet dataset",
+        description="Evaluate variants of a search space in Rust (all cores) and write one row per variant "
+        "as Parquet part files plus _manifest.json into a directory. Query it with polars: "
+        "archsweep.scan(DIR) or pl.scan_parquet('DIR/*.parquet').",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"columns: variant_id, one column per variable, valid, error, {', '.join(NAMES)}, output_shape (see README).\n"
+        "--where takes archsweep's expression language: params < 5e6 and macs < 3e8; peak_activation_bytes < 64 MiB; "
+        "res >= 160. It is evaluated in Rust: rejected variants are never written. Invalid rows have null metrics "
+        "and the filter is three-valued on them, as in polars (res == 8 or params > 4e4 keeps an invalid row with "
+        "res == 8).\n"
+        "variant_id is u64, or Decimal(38, 0) for a space of more than 2^64 variants (up to 10^38 can be sampled).",
+    )
+    sw.add_argument("spec", help="a space spec (.toml, .yaml, .json)")
+    sw.add_argument("-o", "--out", type=Path, required=True, help="output directory (created; must be empty unless --resume)")
+    sw.add_argument("--sample", type=int, metavar="N", help="evaluate N distinct variants drawn at random (seeded) instead of the full grid")
+    sw.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0): same seed, same ids, on any machine")
+    sw.add_argument("--sampler", type=int, choices=(1, 2), default=2,
+                    help="the sample's permutation (default 2). 1 reproduces the samples of archsweep's first builds; "
+                         "the two differ only for spaces whose size needs an odd number of bits, where 2 is faster")
+    sw.add_argument("--where", dest="where", metavar="EXPR", help="keep only rows satisfying EXPR (evaluated in Rust)")
+    sw.add_argument("--shard", metavar="I/N", help="compute only shard I of N (0-based), for job arrays")
+    sw.add_argument("--range", dest="grid_range", metavar="START:END",
+                    help="only grid positions (= variant ids) START..END-1, consecutive: a slice of a grid too large to "
+                         "sweep whole (grid order re-evaluates only the layers after the changed variables, so it is the fastest order)")
+    sw.add_argument("--resume", action="store_true", help="complete an interrupted sweep in OUT (same spec and options)")
+    sw.add_argument("--threads", type=int, default=0,
+                    help="rayon threads (default: all cores; with --engine dask: per worker, default 1)")
+    sw.add_argument("--batch", type=int, default=1, help="batch size for activations (default 1)")
+    sw.add_argument("--dtype", default="fp32", help="fp32 (default), fp16, bf16, int8, fp8, fp64")
+    sw.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw")
+    sw.add_argument("--chunk-rows", type=int, default=1 << 18, help="variants per part file (default 262144); bounds memory")
+    sw.add_argument("--max-variants", type=int, default=None, help="allow full grids up to this size (default 10^10)")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sw.add_argument("--engine", choices=["local", "dask"], default="local",
+                    help="local (default): this process, --threads rayon threads; dask: one task per chunk on Dask workers")
+    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                    help="with --engine dask: connect to this Dask scheduler (default: start a local cluster)")
+    sw.add_argument("--workers", type=int, metavar="N",
+                    help="with --engine dask and no --scheduler: worker processes of the local cluster (default 2)")
+
+
+def _range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        a, b = text.replace("_", "").split(":")
+        return int(a), int(b)
+    except ValueError:
+        raise _core.ArchsweepError(f"--range {text!r}: expected START:END, e.g. 0:1000000") from None
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise _core.ArchsweepError(f"--shard {text!r}: expected I/N, e.g. 0/8") from None
+    return i, n
+
+
+def run(args: argparse.Namespace) -> int:
+    from archsweep.render import console
+    from archsweep.space import Space
+    from archsweep.sweep import sweep_to_dataset
+
+    space = Space.load(args.spec)
+    summary = sweep_to_dataset(
+        space, args.out, where=args.where, sample=args.sample, seed=args.seed, sampler=args.sampler, resume=args.resume,
+        shard=_shard(args.shard), grid_range=_range(args.grid_range), threads=args.threads, batch=args.batch, dtype=args.dtype,
+        optimizer=args.optimizer, chunk_rows=args.chunk_rows, max_variants=args.max_variants,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        engine=args.engine, scheduler=args.scheduler, workers=args.workers,
+    )
+    c = console(sys.stderr)
+    c.print(
+        f"[bold]{space.name}[/]: evaluated {summary.evaluated:,} variants in {summary.seconds:.2f} s "
+        f"({summary.rate / 1e6:.2f} M/s); kept {summary.kept:,} rows ({summary.invalid:,} invalid), "
+        f"filtered out {summary.filtered_out:,}, rejected by constraints {summary.rejected_by_constraints:,}; "
+        f"{summary.parts_written} part files written, {summary.parts_skipped} already done → {args.out}"
+    )
+    return 0

@@ -1,0 +1,248 @@
+"""The two ways to run a sweep: :func:`sweep` returns the rows as a polars DataFrame,
+:func:`sweep_to_dataset` writes them as a Parquet dataset and returns a :class:`SweepSummary`.
+Both check their options and plan the run the same way (:func:`_prepare`)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from archsweep import _core
+from archsweep.space import Space
+from archsweep.sweep.chunk import cache_compiled, chunk_frame, spec_json_of
+from archsweep.sweep.dataset import write_dataset
+from archsweep.sweep.executors import ENGINES, LOCAL_WORKERS, LocalExecutor, ProgressBar, completed, dask_executor
+from archsweep.sweep.plan import (
+    DEFAULT_CHUNK,
+    IN_MEMORY_GRID_CHUNK,
+    IN_MEMORY_SAMPLE_CHUNK,
+    SAMPLERS,
+    DtypeName,
+    Engine,
+    OptimizerName,
+    Sampler,
+    SweepSummary,
+    chunk_ranges,
+    make_run_meta,
+    plan_positions,
+)
+
+
+@dataclass
+class _Run:
+    """A planned run: its chunks ``(index, start, end)``, run table and how to reach the engine."""
+
+    space: Space
+    chunks: list[tuple[int, int, int]]
+    meta: dict[str, Any]
+    spec_json: str
+    ids: list[int] | None
+    threads: int
+    summary: SweepSummary
+    t0: float
+    engine: str
+    executor: cf.Executor | None
+    client: Any
+    scheduler: str | None
+    workers: int | None
+
+    def chunk_ids(self, start: int, end: int) -> list[int] | None:
+        return None if self.ids is None else self.ids[start:end]
+
+    @contextmanager
+    def engine_executor(self) -> Iterator[cf.Executor]:
+        if self.executor is not None:
+            yield self.executor
+        elif self.engine == "dask":
+            with dask_executor(self.client, self.scheduler, self.workers) as ex:
+                yield ex
+        else:
+            # two chunks in flight in memory too: one chunk's serial tail (its last piece, its
+            # record batches crossing into pyarrow and polars) overlaps the next one's evaluation
+            with LocalExecutor(LOCAL_WORKERS) as ex:
+                yield ex
+
+    def progress(self, enabled: bool) -> ProgressBar:
+        label = f"sweep {self.space.name}" + (" on dask" if self.engine == "dask" else "")
+        return ProgressBar(enabled, sum(e - s for _, s, e in self.chunks), label)
+
+
+def _prepare(
+    space: Space | str | Path, *, out: str | Path | None, where: str | None, sample: int | None, seed: int, sampler: int,
+    ids: Sequence[int] | None, grid_range: tuple[int, int] | None, shard: tuple[int, int] | None, threads: int, batch: int,
+    dtype: str, optimizer: str, chunk_rows: int, max_variants: int | None, engine: str, client: Any, scheduler: str | None,
+    workers: int | None, executor: cf.Executor | None,
+) -> _Run:
+    """Check the options (the same messages, in the same order, for both kinds of sweep) and
+    plan the run's chunks."""
+    if not isinstance(space, Space):
+        space = Space.load(space)
+    if chunk_rows < 1:
+        raise _core.ArchsweepError("chunk_rows must be at least 1")
+    if sampler not in SAMPLERS:
+        raise _core.ArchsweepError(f"unknown sampler {sampler!r} ({' or '.join(map(str, SAMPLERS))})")
+    if engine not in ENGINES:
+        raise _core.ArchsweepError(f"unknown engine '{engine}' ({', '.join(ENGINES)})")
+    if engine == "local" and (client is not None or scheduler or workers is not None):
+        raise _core.ArchsweepError("client, scheduler (--scheduler) and workers (--workers) need engine='dask' (--engine dask)")
+    if shard is not None:
+        i, n_sh = shard
+        if not (n_sh >= 1 and 0 <= i < n_sh):
+            raise _core.ArchsweepError(f"shard {i}/{n_sh}: need 0 <= I < N")
+    offset = 0
+    if grid_range is not None:
+        if sample is not None or ids is not None:
+            raise _core.ArchsweepError("give one of sample, ids and grid_range")
+        start, end = (int(x) for x in grid_range)
+        if not 0 <= start < end <= min(space.size, 2**64):
+            raise _core.ArchsweepError(f"grid_range [{start:,}, {end:,}) must lie in [0, {min(space.size, 2**64):,}) and not be empty")
+        mode, n, offset = "grid", end - start, start
+    else:
+        mode, n = plan_positions(space, sample, ids, max_variants)
+    ids_list = None if ids is None else [int(x) for x in ids]
+    summary = SweepSummary(positions=n, out=None if out is None else str(out), engine="custom" if executor is not None else engine)
+    t0 = time.perf_counter()
+    # chunk positions are absolute (grid positions are ids); ids mode slices ids_list by them.
+    # In memory, a grid runs at tens of millions of rows a second: a 2^18-row chunk is over in
+    # milliseconds and per-chunk costs would dominate, so it goes in larger chunks. So do samples
+    # and ids: each chunk's ~16 record batches of ~35 columns cross into pyarrow and polars one
+    # array at a time, a cost per chunk.
+    eval_rows = chunk_rows
+    if out is None and engine == "local" and executor is None and chunk_rows == DEFAULT_CHUNK:
+        eval_rows = IN_MEMORY_GRID_CHUNK if mode == "grid" else IN_MEMORY_SAMPLE_CHUNK
+    chunks = [(k, s + offset, e + offset) for k, s, e in chunk_ranges(n, eval_rows, shard)]
+    meta = make_run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list, sampler)
+    if grid_range is not None:
+        meta["grid_range"] = [offset, offset + n]
+    # the options (where, dtype, ...) are checked here, once, before any chunk runs
+    space.compiled.check_options(where=where, batch=batch, dtype=dtype, optimizer=optimizer)
+    spec_json = spec_json_of(space)
+    cache_compiled(spec_json, space.compiled)
+    if engine == "dask" and executor is None:
+        threads = threads or 1
+    return _Run(space, chunks, meta, spec_json, ids_list, threads, summary, t0, engine, executor, client, scheduler, workers)
+
+
+def sweep(
+    space: Space | str | Path,
+    *,
+    where: str | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    sampler: Sampler = _core.SAMPLER,
+    ids: Sequence[int] | None = None,
+    grid_range: tuple[int, int] | None = None,
+    shard: tuple[int, int] | None = None,
+    threads: int = 0,
+    batch: int = 1,
+    dtype: DtypeName = "fp32",
+    optimizer: OptimizerName = "adam",
+    chunk_rows: int = DEFAULT_CHUNK,
+    max_variants: int | None = None,
+    progress: bool = False,
+    engine: Engine = "local",
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    executor: cf.Executor | None = None,
+) -> pl.DataFrame:
+    """Evaluate variants of ``space`` and return their rows as a polars DataFrame, in position
+    order (to write them to disk in bounded memory use :func:`sweep_to_dataset`).
+
+    Which variants: the full grid, ``sample`` seeded random variants without replacement, the
+    given ``ids``, or ``grid_range=(start, end)``: the grid positions (= ids) start..end-1,
+    consecutive, e.g. one slice of a grid too large to sweep whole. ``shard=(i, n)`` computes only
+    every n-th chunk. ``where`` is an expression over the metric columns and variables
+    (``"params < 5e6 and macs < 3e8"``, ``"peak_activation_bytes < 64 MiB"``) evaluated in Rust,
+    so rejected variants never reach Python. ``sampler`` chooses the sample's permutation: 2
+    (default) or 1, the one archsweep's first builds used, whose samples differ from 2's only for
+    spaces whose size needs an odd number of bits (README, "Variant ids").
+
+    ``engine="local"`` (default) computes chunks in this process on ``threads`` rayon threads (0:
+    all cores). ``engine="dask"`` sends each chunk to a Dask worker: ``client`` (a
+    ``distributed.Client``), else a new client of ``scheduler`` (``"tcp://HOST:PORT"``), else an
+    embedded ``LocalCluster`` of ``workers`` processes (default 2); each worker uses ``threads``
+    rayon threads (default 1). ``executor`` (any ``concurrent.futures.Executor``) overrides
+    ``engine``. The columns are those of ``space.schema()``.
+    """
+    run = _prepare(space, out=None, where=where, sample=sample, seed=seed, sampler=sampler, ids=ids, grid_range=grid_range,
+                   shard=shard, threads=threads, batch=batch, dtype=dtype, optimizer=optimizer, chunk_rows=chunk_rows,
+                   max_variants=max_variants, engine=engine, client=client, scheduler=scheduler, workers=workers,
+                   executor=executor)
+    bar = run.progress(progress)
+    try:
+        frames: dict[int, pl.DataFrame] = {}
+        calls = [((k, s, e), chunk_frame, (run.spec_json, run.meta, s, e, run.threads, run.chunk_ids(s, e)))
+                 for k, s, e in run.chunks]
+        with run.engine_executor() as ex:
+            bar.t0 = time.perf_counter()  # the rate leaves out starting a cluster
+            for (k, s, e), fut in completed(ex, calls):
+                df, counts = fut.result()
+                run.summary.add(counts)
+                frames[k] = df
+                bar.update(e - s, run.summary.kept)
+    finally:
+        bar.close()
+    if not frames:
+        return run.space.empty_frame()
+    return pl.concat([frames[k] for k in sorted(frames)], rechunk=False)
+
+
+def sweep_to_dataset(
+    space: Space | str | Path,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    where: str | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    sampler: Sampler = _core.SAMPLER,
+    ids: Sequence[int] | None = None,
+    grid_range: tuple[int, int] | None = None,
+    shard: tuple[int, int] | None = None,
+    threads: int = 0,
+    batch: int = 1,
+    dtype: DtypeName = "fp32",
+    optimizer: OptimizerName = "adam",
+    chunk_rows: int = DEFAULT_CHUNK,
+    max_variants: int | None = None,
+    progress: bool = False,
+    engine: Engine = "local",
+    client: Any = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    executor: cf.Executor | None = None,
+) -> SweepSummary:
+    """Evaluate variants of ``space`` as :func:`sweep` does (same options, same rows) and write
+    them to the directory ``out`` as a Parquet dataset: ``part-<k>.parquet`` files of
+    ``chunk_rows`` positions each plus ``_manifest.json``, in bounded memory. Returns a
+    :class:`SweepSummary` of what was done.
+
+    ``resume=True`` completes an interrupted run of the same spec and options (only missing parts
+    are computed); ``shard=(i, n)`` computes only every n-th chunk, for job arrays sharing ``out``.
+    With the local engine the next chunk is evaluated while the previous one's part is written
+    (two chunks in flight, see :class:`LocalExecutor`). With ``engine="dask"`` ``out`` must be a
+    path every worker can write (a local or shared file system).
+    """
+    run = _prepare(space, out=out, where=where, sample=sample, seed=seed, sampler=sampler, ids=ids, grid_range=grid_range,
+                   shard=shard, threads=threads, batch=batch, dtype=dtype, optimizer=optimizer, chunk_rows=chunk_rows,
+                   max_variants=max_variants, engine=engine, client=client, scheduler=scheduler, workers=workers,
+                   executor=executor)
+    out_dir = Path(os.path.abspath(out))
+    bar = run.progress(progress)
+    try:
+        return write_dataset(
+            run.space, out_dir, run.chunks, run.summary, bar, run.t0, resume, shard, run.meta, run.engine_executor,
+            lambda k, s, e: (run.spec_json, run.meta, k, s, e, str(out_dir), run.threads, run.chunk_ids(s, e)),
+            keep_going=executor is not None or engine != "local")
+    finally:
+        bar.close()
+
