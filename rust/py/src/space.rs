@@ -1,7 +1,8 @@
 //! Bindings for search spaces and sweeps: conversions, thread pools and Arrow export only.
 
 use crate::{guarded, ArchsweepError};
-use archsweep_core::space::engine::{self, Columns, Counts, Filter, METRICS};
+use archsweep_core::metric::METRICS;
+use archsweep_core::space::engine::{self, Columns, Counts, Filter};
 use archsweep_core::space::expr::Value;
 use archsweep_core::space::ids::{size_decimal, size_ids, Id, Ids, Permutation, SAMPLER};
 use archsweep_core::space::{compile, Engine, Program, Spec};
@@ -292,8 +293,8 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
     arrays.push(Arc::new(valid));
     fields.push(Field::new("error", DataType::Utf8View, true));
     arrays.push(Arc::new(messages));
-    for (name, col) in METRICS.iter().zip(metrics) {
-        fields.push(Field::new(*name, DataType::UInt64, true));
+    for (metric, col) in METRICS.iter().zip(metrics) {
+        fields.push(Field::new(metric.name, DataType::UInt64, true));
         arrays.push(Arc::new(UInt64Array::new(ScalarBuffer::from(col), nulls.clone())));
     }
     let item = Arc::new(Field::new("item", DataType::UInt64, false));
@@ -320,15 +321,15 @@ impl CompiledSpace {
         let empty = Columns {
             variant_id: Vec::new(),
             variant_id_hi: Vec::new(),
-            wide: self.prog.wide_ids(),
-            vars: self.prog.vars.iter().map(|_| Vec::new()).collect(),
+            wide: self.prog().wide_ids(),
+            vars: self.prog().vars.iter().map(|_| Vec::new()).collect(),
             valid: Vec::new(),
             errors: Vec::new(),
             metrics: METRICS.iter().map(|_| Vec::new()).collect(),
             shape_offsets: vec![0],
             shape_values: Vec::new(),
         };
-        let batch = to_record_batch(&self.prog, empty).map_err(|e| ArchsweepError::new_err(e.to_string()))?;
+        let batch = to_record_batch(self.prog(), empty).map_err(|e| ArchsweepError::new_err(e.to_string()))?;
         batch.schema().as_ref().to_pyarrow(py)
     }
 
@@ -344,7 +345,7 @@ impl CompiledSpace {
                     return Err("batch must be at least 1".into());
                 }
                 if let Some(w) = r#where.as_deref().filter(|w| !w.trim().is_empty()) {
-                    Filter::new(w, &self.prog)?;
+                    Filter::new(w, self.prog())?;
                 }
                 Ok(())
             })

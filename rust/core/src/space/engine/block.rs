@@ -25,6 +25,7 @@
 
 use super::columns::{raw, Columns};
 use crate::graph::{Options, Totals, KEPT, SUMMED};
+use crate::metric::{col, KEPT_COLUMNS};
 use crate::shape::Shape;
 use crate::space::compile::Program;
 use crate::space::expr::Value;
@@ -250,22 +251,27 @@ pub(crate) fn fits(t: &Table, p: &Prefix) -> bool {
     p.layers.checked_add(t.max_layers).is_some() && m.finish(p.input_bytes, t.max_peak.max(p.peak), p.opts).is_ok()
 }
 
-/// Rows `from..` of a block into the metric columns (METRICS order) and the shape column, with
-/// `fits` already checked.
+/// Rows `from..` of a block into the metric columns and the shape column, with `fits` already
+/// checked.
 pub(crate) fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>], shape_offsets: &mut Vec<i64>, shape_values: &mut Vec<u64>) {
     let s = p.totals.summed();
-    // KEPT order: params, trainable, buffers, buffer_bytes, macs, other_ops, activation_bytes
-    let col = |i: usize| t.delta[i][from..].iter().map(move |&d| s[KEPT[i]] + d);
-    let [params, trainable, buffers, macs, flops, other_ops, weight_bytes, buffer_bytes, activation_bytes, peak, train_bytes, layers] = metrics else {
-        unreachable!("12 metric columns")
-    };
-    params.extend(col(0));
-    trainable.extend(col(1));
-    buffers.extend(col(2));
-    buffer_bytes.extend(col(3));
-    macs.extend(col(4));
-    other_ops.extend(col(5));
-    activation_bytes.extend(col(6));
+    for (k, (&field, &column)) in KEPT.iter().zip(&KEPT_COLUMNS).enumerate() {
+        metrics[column].extend(t.delta[k][from..].iter().map(|&d| s[field] + d));
+    }
+    let [params, trainable, flops, weight_bytes, buffer_bytes, macs, activation_bytes, peak, train_bytes, layers] = metrics
+        .get_disjoint_mut([
+            col::PARAMS,
+            col::TRAINABLE_PARAMS,
+            col::FLOPS,
+            col::WEIGHT_BYTES,
+            col::BUFFER_BYTES,
+            col::MACS,
+            col::ACTIVATION_BYTES,
+            col::PEAK_ACTIVATION_BYTES,
+            col::TRAIN_BYTES,
+            col::NUM_LAYERS,
+        ])
+        .expect("one column per metric");
     let n = t.rows - from;
     let start = params.len() - n;
     let (pr, tr, bb, mc, ab) = (&params[start..], &trainable[start..], &buffer_bytes[start..], &macs[start..], &activation_bytes[start..]);

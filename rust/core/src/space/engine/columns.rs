@@ -1,44 +1,10 @@
-//! Result columns of evaluated variants: the metric list, variable values as raw 64-bit
-//! words, and the counts of what a run evaluated, kept and dropped.
+//! Result columns of evaluated variants: variable values as raw 64-bit words, one column per
+//! metric of [`crate::metric::METRICS`], and the counts of what a run evaluated, kept and dropped.
 
-use crate::graph::Totals;
+use crate::metric::NUM_METRICS;
 use crate::space::compile::Program;
 use crate::space::expr::Value;
 use crate::space::ids::Id;
-
-/// Metric columns, in output order (stable names).
-pub const METRICS: &[&str] = &[
-    "params",
-    "trainable_params",
-    "buffers",
-    "macs",
-    "flops",
-    "other_ops",
-    "weight_bytes",
-    "buffer_bytes",
-    "activation_bytes",
-    "peak_activation_bytes",
-    "train_bytes",
-    "num_layers",
-];
-pub(crate) const NM: usize = 12;
-
-pub(crate) fn metric_values(t: &Totals, num_layers: u64) -> [u64; NM] {
-    [
-        t.params,
-        t.trainable_params,
-        t.buffers,
-        t.macs,
-        t.flops,
-        t.other_ops,
-        t.weight_bytes,
-        t.buffer_bytes,
-        t.activation_bytes,
-        t.peak_activation_bytes,
-        t.train_bytes,
-        num_layers,
-    ]
-}
 
 /// A value as raw 64 bits for a variable column.
 #[inline]
@@ -64,7 +30,7 @@ pub struct Columns {
     pub valid: Vec<bool>,
     /// (row, message) of the invalid rows, in row order
     pub errors: Vec<(usize, String)>,
-    /// one column per entry of METRICS; 0 where the row is invalid (null in Arrow)
+    /// one column per entry of `metric::METRICS`; 0 where the row is invalid (null in Arrow)
     pub metrics: Vec<Vec<u64>>,
     /// output shapes as Arrow large-list offsets/values (batch included); empty for invalid rows
     pub shape_offsets: Vec<i64>,
@@ -104,7 +70,7 @@ impl Columns {
             vars: (0..nvars).map(|_| Vec::with_capacity(rows)).collect(),
             valid: Vec::with_capacity(rows),
             errors: Vec::new(),
-            metrics: (0..NM).map(|_| Vec::with_capacity(rows)).collect(),
+            metrics: (0..NUM_METRICS).map(|_| Vec::with_capacity(rows)).collect(),
             shape_offsets: offsets,
             shape_values: Vec::with_capacity(rows * 2),
         }

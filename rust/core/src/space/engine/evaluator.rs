@@ -13,7 +13,8 @@
 //! (`block.rs`).
 
 use super::block::{self, Plan};
-use super::columns::{metric_values, Columns, Counts, NM};
+use super::columns::{Columns, Counts};
+use crate::metric::{self, NUM_METRICS};
 use super::dense::tables::{Batch, Trace};
 use super::filter::{filter_valid, write_row, Filter};
 use super::memo::{Memo, MemoPool, Segments};
@@ -192,7 +193,7 @@ impl<'p> Evaluator<'p> {
                 prev_digits: vec![0; nvar],
                 have_digits: false,
                 last_id: 0,
-                slots: vec![Value::Int(0); prog.num_slots() + NM],
+                slots: vec![Value::Int(0); prog.num_slots() + NUM_METRICS],
                 exprs: vec![Value::Int(0); prog.exprs.len()],
                 exprs_valid: false,
                 exprs_all_stale: true,
@@ -691,7 +692,7 @@ impl<'p> Evaluator<'p> {
             Outcome::Invalid(e) => Some(e),
             Outcome::Valid => None,
         };
-        let metrics = if error.is_none() { metric_values(&self.results.totals, self.results.num_layers) } else { [0; NM] };
+        let metrics = if error.is_none() { metric::values(&self.results.totals, self.results.num_layers) } else { [0; NUM_METRICS] };
         write_row(self.prog, id, error, &metrics, &self.results.out_shape, filter, &mut self.variant.slots, out, counts)
     }
 
@@ -766,7 +767,7 @@ impl<'p> Evaluator<'p> {
             return false;
         }
         counts.evaluated += 1;
-        write_row(prog, id, None, &metric_values(&t, batch.layers[b]), shape, filter, &mut self.variant.slots, out, counts);
+        write_row(prog, id, None, &metric::values(&t, batch.layers[b]), shape, filter, &mut self.variant.slots, out, counts);
         true
     }
 }

@@ -1,7 +1,8 @@
 //! The `where` filter, compiled once over metric columns and variables, and the writing of
 //! evaluated rows it decides on.
 
-use super::columns::{raw, Columns, Counts, METRICS, NM};
+use super::columns::{raw, Columns, Counts};
+use crate::metric::{self, METRICS, NUM_METRICS};
 use crate::shape::Shape;
 use crate::space::compile::Program;
 use crate::space::expr::{self, Binding, Compiled, Value};
@@ -20,7 +21,7 @@ impl Filter {
         let e = expr::parse(src.strip_prefix('=').unwrap_or(src)).map_err(|m| format!("--where: {m}"))?;
         let base = prog.num_slots();
         let resolve = |n: &str| -> Option<Binding> {
-            if let Some(i) = METRICS.iter().position(|m| *m == n) {
+            if let Some(i) = metric::index(n) {
                 return Some(Binding::Slot(base + i));
             }
             if let Some(i) = prog.vars.iter().position(|v| v.name == n) {
@@ -29,7 +30,7 @@ impl Filter {
             prog.derived.iter().position(|(d, _)| d == n).map(|j| Binding::Slot(prog.vars.len() + j))
         };
         let compiled = e.compile(&resolve).map_err(|m| {
-            format!("--where: {m} (columns: {}, and the variables {})", METRICS.join(", "), prog.vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "))
+            format!("--where: {m} (columns: {}, and the variables {})", METRICS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "), prog.vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "))
         })?;
         let reads_metrics = compiled.slots().iter().any(|&s| s >= base);
         Ok(Filter { source: src.to_string(), compiled, reads_metrics })
@@ -44,7 +45,7 @@ impl Filter {
 /// Write one evaluated variant's row (its variables' values are in `slots`) unless the filter
 /// drops it; true if a valid row was written.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn write_row(prog: &Program, id: Id, error: Option<String>, metrics: &[u64; NM], shape: &Shape, filter: Option<&Filter>, slots: &mut [Value], out: &mut Columns, counts: &mut Counts) -> bool {
+pub(crate) fn write_row(prog: &Program, id: Id, error: Option<String>, metrics: &[u64; NUM_METRICS], shape: &Shape, filter: Option<&Filter>, slots: &mut [Value], out: &mut Columns, counts: &mut Counts) -> bool {
     let base = prog.num_slots();
     let valid = error.is_none();
     if let Some(f) = filter {

@@ -29,7 +29,7 @@ mod samples;
 #[cfg(test)]
 mod tests;
 
-pub use columns::{Columns, Counts, METRICS};
+pub use columns::{Columns, Counts};
 pub use filter::Filter;
 pub use crate::space::ids::Ids;
 

@@ -7,7 +7,7 @@ use super::*;
 use crate::graph::{analyze, Model};
 use crate::space::simd::Store;
 use crate::space::{compile, Spec};
-use columns::metric_values;
+use crate::metric::{values as metric_values, METRICS};
 use serde_json::json;
 
 fn engine(spec: &serde_json::Value) -> Engine {
@@ -74,7 +74,7 @@ fn check_against_analyze(prog: &Engine, cols: &Columns) {
                 assert!(cols.valid[r], "variant {id}: sweep says {:?}", cols.error(r));
                 let want = metric_values(&a.totals, a.layers.len() as u64);
                 for (i, m) in METRICS.iter().enumerate() {
-                    assert_eq!(cols.metrics[i][r], want[i], "variant {id} column {m}");
+                    assert_eq!(cols.metrics[i][r], want[i], "variant {id} column {}", m.name);
                 }
             }
             Err(e) => {
@@ -237,7 +237,7 @@ fn filtered_grid_blocks_equal_filtering_afterwards() {
         assert_eq!(counts.kept + counts.filtered_out + counts.rejected_by_constraints, size);
         let rows: Vec<usize> = kept.variant_id.iter().map(|&id| id as usize).collect();
         for (i, col) in kept.metrics.iter().enumerate() {
-            assert_eq!(*col, rows.iter().map(|&r| fresh.metrics[i][r]).collect::<Vec<_>>(), "{}", METRICS[i]);
+            assert_eq!(*col, rows.iter().map(|&r| fresh.metrics[i][r]).collect::<Vec<_>>(), "{}", METRICS[i].name);
         }
         for (v, col) in kept.vars.iter().enumerate() {
             assert_eq!(*col, rows.iter().map(|&r| fresh.vars[v][r]).collect::<Vec<_>>());

@@ -6,6 +6,7 @@
 use super::tables::{Batch, Layout, Tables, Trace, BATCH};
 use super::DenseState;
 use crate::graph::{Options, Totals};
+use crate::metric::col;
 use crate::space::compile::Program;
 use crate::space::engine::columns::{raw, Columns, Counts};
 use crate::space::engine::evaluator::Evaluator;
@@ -289,10 +290,20 @@ pub(crate) fn emit_dense_body(tables: &Tables, opts: &Options, ids64: &[u64], id
         store.extend(col, &words[..n]);
     }
     out.valid.extend(std::iter::repeat_n(true, n));
-    // METRICS order; flops, weight_bytes and train_bytes by Totals::finish's formulas
+    // flops, weight_bytes and train_bytes by Totals::finish's formulas
     let m = &mut out.metrics;
-    for (k, col) in [(0, params), (1, trainable), (2, buffers), (3, macs), (5, other_ops), (7, buffer_bytes), (8, activation), (9, &read.peak), (11, &read.layers)] {
-        store.extend(&mut m[k], col);
+    for (k, values) in [
+        (col::PARAMS, params),
+        (col::TRAINABLE_PARAMS, trainable),
+        (col::BUFFERS, buffers),
+        (col::MACS, macs),
+        (col::OTHER_OPS, other_ops),
+        (col::BUFFER_BYTES, buffer_bytes),
+        (col::ACTIVATION_BYTES, activation),
+        (col::PEAK_ACTIVATION_BYTES, &read.peak),
+        (col::NUM_LAYERS, &read.layers),
+    ] {
+        store.extend(&mut m[k], values);
     }
     // (one pass over the rows, slices of n rows: no bounds checks, 8 rows a vector where the
     // CPU has AVX-512)
@@ -301,9 +312,9 @@ pub(crate) fn emit_dense_body(tables: &Tables, opts: &Options, ids64: &[u64], id
     for (b, (f, (w, t))) in flops[..n].iter_mut().zip(weight[..n].iter_mut().zip(&mut train[..n])).enumerate() {
         (*f, *w, *t) = Totals::derived_unchecked(rows.0[b], rows.1[b], rows.2[b], rows.3[b], rows.4[b], rows.5[b], opts);
     }
-    store.extend(&mut m[4], &flops[..n]);
-    store.extend(&mut m[6], &weight[..n]);
-    store.extend(&mut m[10], &train[..n]);
+    store.extend(&mut m[col::FLOPS], &flops[..n]);
+    store.extend(&mut m[col::WEIGHT_BYTES], &weight[..n]);
+    store.extend(&mut m[col::TRAIN_BYTES], &train[..n]);
     // output shapes: one state's shape for the whole batch (a chain's output is most often the
     // same), else row by row
     let (values, offsets) = (&mut out.shape_values, &mut out.shape_offsets);
