@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -196,7 +196,9 @@ OFA_KERNEL_SIZES = (3, 5, 7)
 OFA_EXPAND_RATIOS = (3, 4, 6)
 OFA_DEPTHS = (2, 3, 4)
 OFA_STAGES = 5
-OFA_RESOLUTIONS = tuple(range(128, 225, 4))  # 128, 132, ..., 224: 25 resolutions
+# The resolutions OFA trains the supernet on (128, 132, ..., 224: 25), which the sampler draws
+# from. A subnet runs at any size: the published 595M network is evaluated at 236 (its run.config).
+OFA_RESOLUTIONS = tuple(range(128, 225, 4))
 OFA_WIDTH_MULTS = (1.0, 1.2)  # the two published supernets
 OFA_CLASSES = 1000
 
@@ -207,8 +209,8 @@ class OfaConfig:
     (``OFA_STAGES`` x max depth = 20, stage-major, as OFAMobileNetV3.set_active_subnet takes
     them); slot j of stage s exists only when j < ``depths[s]``, others are None (or ignored)."""
 
-    kernel_sizes: tuple[Optional[int], ...]
-    expand_ratios: tuple[Optional[int], ...]
+    kernel_sizes: tuple[int | None, ...]
+    expand_ratios: tuple[int | None, ...]
     depths: tuple[int, ...]
     resolution: int
     width_mult: float
@@ -218,7 +220,7 @@ class OfaConfig:
         return [s * max_depth + j for s, d in enumerate(self.depths) for j in range(d)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ofa_supernet(width_mult: float) -> torch.nn.Module:
     """The OFA-MobileNetV3 supernet of ``width_mult`` (random weights: no download), built as
     ofa.model_zoo.ofa_net builds the published ones. Cached: set_active_subnet only switches it."""
@@ -255,8 +257,8 @@ def ofa_network(config: OfaConfig) -> torch.nn.Module:
         if config.kernel_sizes[i] not in OFA_KERNEL_SIZES or config.expand_ratios[i] not in OFA_EXPAND_RATIOS:
             raise ValueError(f"block slot {i} exists but has kernel {config.kernel_sizes[i]!r}, "
                              f"expand {config.expand_ratios[i]!r}")
-    if config.resolution not in OFA_RESOLUTIONS:
-        raise ValueError(f"resolution {config.resolution} is not one of {OFA_RESOLUTIONS}")
+    if config.resolution < 1:
+        raise ValueError(f"resolution {config.resolution} is not positive")
     supernet = ofa_supernet(config.width_mult)
     supernet.set_active_subnet(ks=list(config.kernel_sizes), e=list(config.expand_ratios), d=list(config.depths))
     return supernet.get_active_subnet(preserve_weight=True)
@@ -268,8 +270,8 @@ def ofa_config_of_stage_indices(stage_indices: Sequence[int], resolution: int, w
     pairs as mixed radix, the first block most significant, a pair's digit kernel-major."""
     pairs = [(k, e) for k in OFA_KERNEL_SIZES for e in OFA_EXPAND_RATIOS]
     max_depth = max(OFA_DEPTHS)
-    kernel_sizes: list[Optional[int]] = []
-    expand_ratios: list[Optional[int]] = []
+    kernel_sizes: list[int | None] = []
+    expand_ratios: list[int | None] = []
     depths = []
     for index in stage_indices:
         for depth in OFA_DEPTHS:
