@@ -327,8 +327,8 @@ class Measured:
 def measure(model: torch.nn.Module, input_shape: Sequence[int], device: str = "cpu") -> Measured:
     """Params, buffers, FlopCounterMode FLOPs and logits shape of ``model`` in eval mode on a zero
     input of ``input_shape``. ``device="meta"`` moves the model to the meta device first: the
-    forward then only propagates shapes (FlopCounterMode counts from shapes), ~5-10x faster on
-    CPU for the same numbers (tests/test_nas_official.py checks they are the same)."""
+    forward then only propagates shapes (FlopCounterMode counts from shapes) and does no
+    arithmetic, for the same numbers (tests/test_nas_official.py checks they are the same)."""
     model = model.to(device).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         out = model(torch.zeros(tuple(input_shape), device=device))

@@ -406,10 +406,11 @@ def test_ofa_published_macs(name):
 
 def test_ofa_595m_exact_numbers():
     """Params 9,135,928; FlopCounterMode 1,190,378,064 = 2 x 595,189,032 MACs at 236 x 236;
-    64 BatchNorms (first conv, first block 2, 19 blocks x 3, final expand)."""
+    61 BatchNorms (first conv, first block 2, 19 blocks x 3, final expand), 42,605 buffers."""
     config = published_config("flops@595M_top1@80.0_finetune@75")
     measured = official.measure_ofa(config)
     assert (measured.params, measured.flops, measured.batchnorms) == (9_135_928, 1_190_378_064, 1 + 2 + 19 * 3 + 1)
+    assert measured.buffers == 42_605
     assert (measured.params, measured.buffers, measured.flops // 2) == ofa_by_hand(config)
 
 
