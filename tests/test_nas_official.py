@@ -33,7 +33,7 @@ torch = _require("torch")
 _require("xautodl.models")
 _require("ofa.imagenet_classification.elastic_nn.networks")
 
-import nas_official as official
+import nas_official as official  # noqa: E402 (after the skip when torch, xautodl or ofa are absent)
 
 pytestmark = pytest.mark.filterwarnings("error")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from reference import DEFAULT, reference
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "torchvision_models.csv"
