@@ -1,19 +1,22 @@
 //! Checked integer arithmetic and number formatting. Every count is a `u64`; an overflow is an
 //! error, never a wrap-around.
 
-pub fn overflow(what: &str) -> String {
-    format!("integer overflow: {what} does not fit in 64 bits")
+use crate::error::Error;
+
+/// The overflow error of `what` (an operation with its operands, e.g. `3 × 5`).
+pub fn overflow(what: &str) -> Error {
+    Error::overflow(what)
 }
 
-pub fn mul(a: u64, b: u64) -> Result<u64, String> {
+pub fn mul(a: u64, b: u64) -> Result<u64, Error> {
     a.checked_mul(b).ok_or_else(|| overflow(&format!("{a} × {b}")))
 }
 
-pub fn add(a: u64, b: u64) -> Result<u64, String> {
+pub fn add(a: u64, b: u64) -> Result<u64, Error> {
     a.checked_add(b).ok_or_else(|| overflow(&format!("{a} + {b}")))
 }
 
-pub fn prod(xs: &[u64]) -> Result<u64, String> {
+pub fn prod(xs: &[u64]) -> Result<u64, Error> {
     let mut acc: u64 = 1;
     for &x in xs {
         acc = acc.checked_mul(x).ok_or_else(|| overflow(&format!("the product {}", join_x(xs))))?;
@@ -21,7 +24,7 @@ pub fn prod(xs: &[u64]) -> Result<u64, String> {
     Ok(acc)
 }
 
-pub fn sum(xs: &[u64]) -> Result<u64, String> {
+pub fn sum(xs: &[u64]) -> Result<u64, Error> {
     let mut acc: u64 = 0;
     for &x in xs {
         acc = add(acc, x)?;
