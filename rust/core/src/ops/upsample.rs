@@ -67,7 +67,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
         (None, None) => {
             let names = vec!["size".into(), "scale_factor".into()];
             return Err(ErrorKind::MissingAttribute { names, note: None, unknown: Vec::new() }.into());
-        },
+        }
         (Some(v), None) => Target::Size(
             list_or_scalar(v)
                 .into_iter()
