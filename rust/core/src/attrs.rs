@@ -59,7 +59,7 @@ impl<'a> Attrs<'a> {
     }
 
     pub fn has(&self, key: &'a str) -> bool {
-        self.map.get(key).map_or(false, |v| !v.is_null())
+        self.map.get(key).is_some_and(|v| !v.is_null())
     }
 
     pub fn int(&self, key: &'a str) -> Result<Option<i64>, Error> {

@@ -5,12 +5,13 @@ use std::fmt;
 /// numbers, e.g. `conv5_3 (conv2d): kernel 3×3 is larger than the padded input 1×1`.
 ///
 /// The message is derived from `kind`, which carries the data; callers branch on the kind
-/// (or on [`ErrorKind::code`]), never on the message text.
+/// (or on [`ErrorKind::code`]), never on the message text. The kind is boxed so that a
+/// `Result<u64, Error>` of the hot paths stays small.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub layer: Option<String>,
     pub op: Option<String>,
-    pub kind: ErrorKind,
+    pub kind: Box<ErrorKind>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +67,7 @@ impl ErrorKind {
 
 impl Error {
     pub fn new(kind: ErrorKind) -> Error {
-        Error { layer: None, op: None, kind }
+        Error { layer: None, op: None, kind: Box::new(kind) }
     }
 
     pub fn model(detail: impl Into<String>) -> Error {

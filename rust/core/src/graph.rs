@@ -314,7 +314,7 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
         (None, Some(s)) => s.clone(),
         (None, None) => return Err(Error::model("no input shape: the model file has no 'input' and none was given")),
     };
-    if sample.iter().any(|&d| d == 0) {
+    if sample.contains(&0) {
         return Err(Error::model(format!("input shape {sample:?} has a zero dim")));
     }
     let mut full = vec![options.batch];

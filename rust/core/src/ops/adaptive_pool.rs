@@ -66,7 +66,7 @@ fn window_sum(input: u64, output: u64) -> u64 {
     (0..output)
         .map(|i| {
             let start = i * input / output;
-            let end = ((i + 1) * input + output - 1) / output;
+            let end = ((i + 1) * input).div_ceil(output);
             end - start
         })
         .sum()

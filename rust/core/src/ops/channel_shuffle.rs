@@ -26,7 +26,7 @@ impl Op for ChannelShuffle {
         if x.rank() < 3 {
             return Err(Error::shape(format!("expects an (N, C, *) input with spatial dims, got {x}")));
         }
-        if x.channels() % self.groups != 0 {
+        if !x.channels().is_multiple_of(self.groups) {
             return Err(Error::shape(format!("groups={} does not divide channels={}", self.groups, x.channels())));
         }
         Ok(Eval { shape: *x, cost: per_element(x)? })

@@ -43,10 +43,10 @@ pub(crate) fn resolve_groups(groups: Groups, c_in: u64, c_out: u64) -> Result<u6
         Groups::Fixed(g) => g,
         Groups::Depthwise => c_in,
     };
-    if c_in % g != 0 {
+    if !c_in.is_multiple_of(g) {
         return Err(Error::shape(format!("groups={g} does not divide in_channels={c_in}")));
     }
-    if c_out % g != 0 {
+    if !c_out.is_multiple_of(g) {
         return Err(Error::shape(format!("groups={g} does not divide out_channels={c_out}")));
     }
     Ok(g)

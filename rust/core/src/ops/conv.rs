@@ -93,10 +93,10 @@ impl Conv {
                         join_x(&self.stride)
                     )));
                 }
-                for i in 0..self.d {
+                for (i, pad) in pads.iter_mut().enumerate().take(self.d) {
                     // PyTorch puts the odd element of an even kernel's padding on the right.
                     let total = self.dilation[i] * (self.kernel[i] - 1);
-                    pads[i] = (total / 2, total - total / 2);
+                    *pad = (total / 2, total - total / 2);
                 }
             }
         }

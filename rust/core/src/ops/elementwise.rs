@@ -31,10 +31,10 @@ pub fn parse(_a: &Attrs, _kind: Kind) -> Result<Box<dyn Op>, Error> {
 pub(crate) fn broadcast(a: &Shape, b: &Shape) -> Result<Shape, Error> {
     let r = a.rank().max(b.rank());
     let mut dims = [0u64; crate::shape::MAX_RANK];
-    for i in 0..r {
+    for (i, dim) in dims.iter_mut().enumerate().take(r) {
         let da = if i < r - a.rank() { 1 } else { a.dims()[i - (r - a.rank())] };
         let db = if i < r - b.rank() { 1 } else { b.dims()[i - (r - b.rank())] };
-        dims[i] = match (da, db) {
+        *dim = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
             (x, 1) => x,

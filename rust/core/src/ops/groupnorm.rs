@@ -40,7 +40,7 @@ impl Op for GroupNorm {
         }
         let c = x.channels();
         check_declared(self.num_channels, c, "channels")?;
-        if c % self.num_groups != 0 {
+        if !c.is_multiple_of(self.num_groups) {
             return Err(Error::shape(format!("num_groups={} does not divide num_channels={c}", self.num_groups)));
         }
         let mut cost = per_element(x)?;

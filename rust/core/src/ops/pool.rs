@@ -112,8 +112,8 @@ impl Op for Pool {
         }
         let mut out = *x;
         let mut sizes = [0i128; 3];
-        for i in 0..self.d {
-            sizes[i] = pooled_size(x.tail(self.d)[i], self.kernel[i], self.padding[i], self.stride[i], self.dilation[i], self.ceil_mode);
+        for (i, size) in sizes.iter_mut().enumerate().take(self.d) {
+            *size = pooled_size(x.tail(self.d)[i], self.kernel[i], self.padding[i], self.stride[i], self.dilation[i], self.ceil_mode);
         }
         let sizes = &sizes[..self.d];
         if sizes.iter().any(|&v| v < 1) {

@@ -87,7 +87,7 @@ impl Op for WindowAttention {
             return Err(Error::shape(format!("expects a channels-last (N, H, W, C) input, got {}-d {x}", x.rank())));
         }
         let c = x.last();
-        if c % self.num_heads != 0 {
+        if !c.is_multiple_of(self.num_heads) {
             return Err(Error::shape(format!("num_heads={} does not divide the {c} channels", self.num_heads)));
         }
         let (p, t, rel) = self.sizes(x)?;
