@@ -234,7 +234,7 @@ impl Totals {
         // flops = 2 × macs: checked here so that an overflow names this layer rather than
         // surfacing later as a "totals:" error (the per-layer flops column relies on it too).
         c.macs.checked_mul(2).ok_or_else(|| {
-            crate::num::overflow(&format!("this layer's flops 2 × {} macs", c.macs))
+            Error::overflow(format!("this layer's flops 2 × {} macs", c.macs))
         })?;
         let trainable_params = if trainable { params } else { 0 };
         let activation_bytes = if is_view { 0 } else { mul(out_numel, dtype_bytes)? };

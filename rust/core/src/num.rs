@@ -3,23 +3,18 @@
 
 use crate::error::Error;
 
-/// The overflow error of `what` (an operation with its operands, e.g. `3 × 5`).
-pub fn overflow(what: &str) -> Error {
-    Error::overflow(what)
-}
-
 pub fn mul(a: u64, b: u64) -> Result<u64, Error> {
-    a.checked_mul(b).ok_or_else(|| overflow(&format!("{a} × {b}")))
+    a.checked_mul(b).ok_or_else(|| Error::overflow(format!("{a} × {b}")))
 }
 
 pub fn add(a: u64, b: u64) -> Result<u64, Error> {
-    a.checked_add(b).ok_or_else(|| overflow(&format!("{a} + {b}")))
+    a.checked_add(b).ok_or_else(|| Error::overflow(format!("{a} + {b}")))
 }
 
 pub fn prod(xs: &[u64]) -> Result<u64, Error> {
     let mut acc: u64 = 1;
     for &x in xs {
-        acc = acc.checked_mul(x).ok_or_else(|| overflow(&format!("the product {}", join_x(xs))))?;
+        acc = acc.checked_mul(x).ok_or_else(|| Error::overflow(format!("the product {}", join_x(xs))))?;
     }
     Ok(acc)
 }

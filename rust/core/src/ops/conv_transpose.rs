@@ -77,7 +77,7 @@ impl Op for ConvTranspose {
                     "output size {size} along spatial dim {i} is not positive: ({n} − 1)×{s} − 2×{p} + {dil}×({k} − 1) + {op} + 1"
                 )));
             }
-            out.dims_mut()[2 + i] = u64::try_from(size).map_err(|_| crate::num::overflow("the output size"))?;
+            out.dims_mut()[2 + i] = u64::try_from(size).map_err(|_| Error::overflow("the output size"))?;
         }
         let per_input = mul(self.out_channels / g, prod(&self.kernel)?)?;
         let weight = mul(c_in, per_input)?;

@@ -40,11 +40,7 @@ pub fn parse_embedding(a: &Attrs) -> Result<Box<dyn Op>, Error> {
         // i128: num_embeddings may exceed i64::MAX.
         let (p, n) = (p as i128, num_embeddings as i128);
         if p < -n || p >= n {
-            return Err(Error::attribute_rule(format!(
-                "padding_idx={p} must be within num_embeddings={n} (between {} and {})",
-                -n,
-                n - 1
-            )));
+            return Err(Error::bad_value("padding_idx", p, format!("must be within num_embeddings={n} (between {} and {})", -n, n - 1)));
         }
     }
     Ok(Box::new(Embedding { num_embeddings, embedding_dim }))
