@@ -4,14 +4,17 @@ use std::fmt;
 /// An error that names the layer (when there is one), its op and the broken rule with its
 /// numbers, e.g. `conv5_3 (conv2d): kernel 3×3 is larger than the padded input 1×1`.
 ///
-/// The message is derived from `kind`, which carries the data; callers branch on the kind
-/// (or on [`ErrorKind::code`]), never on the message text. The kind is boxed so that a
-/// `Result<u64, Error>` of the hot paths stays small.
+/// The message is derived from the kind, which carries the data; callers branch on the kind
+/// (or on [`ErrorKind::code`]), never on the message text. An `Error` is one pointer, so that
+/// the `Result`s of the shape rules, which run per sweep variant, fit in registers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub layer: Option<String>,
-    pub op: Option<String>,
-    pub kind: Box<ErrorKind>,
+pub struct Error(Box<Located>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Located {
+    layer: Option<String>,
+    op: Option<String>,
+    kind: ErrorKind,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +39,7 @@ pub enum ErrorKind {
     /// unbounded).
     Arity { min: usize, max: usize, got: usize },
     /// The input `got` has a rank the op does not take: `expected` ranks, in the op's `layout`.
-    Rank { expected: Vec<usize>, layout: String, got: Shape },
+    Rank { expected: Vec<usize>, layout: &'static str, got: Shape },
     /// A shape rule of the op is broken by its inputs, with the numbers.
     Shape { detail: String },
     /// A count does not fit in 64 bits; `what` names the operation and its operands.
@@ -62,51 +65,87 @@ impl ErrorKind {
     }
 }
 
+// The constructors are cold and never inlined: the shape rules run per sweep variant, and an
+// error built inline in them slows their valid path.
 impl Error {
+    #[cold]
+    #[inline(never)]
     pub fn new(kind: ErrorKind) -> Error {
-        Error { layer: None, op: None, kind: Box::new(kind) }
+        Error(Box::new(Located { layer: None, op: None, kind }))
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn model(detail: impl Into<String>) -> Error {
         Error::new(ErrorKind::InvalidModel { detail: detail.into() })
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn shape(detail: impl Into<String>) -> Error {
         Error::new(ErrorKind::Shape { detail: detail.into() })
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn overflow(what: impl Into<String>) -> Error {
         Error::new(ErrorKind::Overflow { what: what.into() })
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn missing(name: &str) -> Error {
         Error::new(ErrorKind::MissingAttribute { names: vec![name.to_string()], note: None, unknown: Vec::new() })
     }
 
     /// `name=value expected`, e.g. `groups=3 does not divide in_channels=64`.
+    #[cold]
+    #[inline(never)]
     pub fn bad_value(name: &str, value: impl fmt::Display, expected: impl Into<String>) -> Error {
         Error::new(ErrorKind::BadAttribute { name: name.to_string(), value: Some(value.to_string()), expected: expected.into(), got: None })
     }
 
     /// `name expected, got got`, e.g. `bias must be true or false, got a string`.
+    #[cold]
+    #[inline(never)]
     pub fn bad_kind(name: &str, expected: impl Into<String>, got: impl fmt::Display) -> Error {
         Error::new(ErrorKind::BadAttribute { name: name.to_string(), value: None, expected: expected.into(), got: Some(got.to_string()) })
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn attribute_rule(detail: impl Into<String>) -> Error {
         Error::new(ErrorKind::AttributeRule { detail: detail.into() })
     }
 
     /// The same error, attributed to layer `layer` of op `op` (an empty `op` is not shown).
     pub fn at(mut self, layer: &str, op: &str) -> Error {
-        self.layer = Some(layer.to_string());
-        self.op = Some(op.to_string());
+        self.0.layer = Some(layer.to_string());
+        self.0.op = Some(op.to_string());
         self
+    }
+
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
+    }
+
+    pub fn kind_mut(&mut self) -> &mut ErrorKind {
+        &mut self.0.kind
+    }
+
+    /// The layer the error is about, if any.
+    pub fn layer(&self) -> Option<&str> {
+        self.0.layer.as_deref()
+    }
+
+    /// The layer's op, if any (never empty).
+    pub fn op(&self) -> Option<&str> {
+        self.0.op.as_deref().filter(|o| !o.is_empty())
     }
 
     /// The message without the layer and op in front.
     pub fn message(&self) -> String {
-        self.kind.to_string()
+        self.0.kind.to_string()
     }
 }
 
@@ -178,10 +217,10 @@ impl fmt::Display for ErrorKind {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.layer, &self.op) {
-            (Some(l), Some(o)) if !o.is_empty() => write!(f, "{l} ({o}): {}", self.kind),
-            (Some(l), _) => write!(f, "{l}: {}", self.kind),
-            _ => write!(f, "{}", self.kind),
+        match (self.layer(), self.op()) {
+            (Some(l), Some(o)) => write!(f, "{l} ({o}): {}", self.0.kind),
+            (Some(l), None) => write!(f, "{l}: {}", self.0.kind),
+            _ => write!(f, "{}", self.0.kind),
         }
     }
 }
@@ -210,7 +249,8 @@ mod tests {
         let e = Error::missing("kernel_size").at("conv1", "conv2d");
         assert_eq!(e.to_string(), "conv1 (conv2d): missing required attribute 'kernel_size'");
         assert_eq!(e.message(), "missing required attribute 'kernel_size'");
-        assert_eq!(e.kind.code(), "missing_attribute");
+        assert_eq!(e.kind().code(), "missing_attribute");
+        assert_eq!((e.layer(), e.op()), (Some("conv1"), Some("conv2d")));
         let e = Error::new(ErrorKind::MissingAttribute { names: vec!["size".into(), "scale_factor".into()], note: None, unknown: vec!["a".into(), "b".into()] });
         assert_eq!(e.to_string(), "missing required attribute: size or scale_factor (unknown attributes 'a', 'b' — a typo?)");
         assert_eq!(Error::bad_value("k", 0, "must be at least 1").to_string(), "k=0 must be at least 1");
@@ -222,8 +262,9 @@ mod tests {
     }
 
     #[test]
-    fn an_error_is_seven_words() {
-        // every Result of the per-variant paths carries one: the kind stays boxed
-        assert!(std::mem::size_of::<Error>() <= 7 * std::mem::size_of::<usize>());
+    fn an_error_is_one_pointer() {
+        // a Result<u64, Error> of the per-variant paths is returned in two registers
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert_eq!(std::mem::size_of::<Result<u64, Error>>(), 2 * std::mem::size_of::<usize>());
     }
 }

@@ -353,7 +353,7 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
         });
     }
     // an overflow of the whole model's counts is shown as `totals: ...`
-    let total_err = |e: Error| Error { layer: Some("totals".into()), op: None, ..e };
+    let total_err = |e: Error| e.at("totals", "");
     let input_bytes = mul(input_shape.elements().map_err(total_err)?, dt).map_err(total_err)?;
     let steps: Vec<Step> = model
         .nodes
@@ -380,7 +380,7 @@ mod tests {
         )
         .unwrap();
         let e = analyze(&model, None, Options { dtype: Dtype::Int8, ..Options::default() }).err().unwrap();
-        assert_eq!(e.layer.as_deref(), Some("huge"));
+        assert_eq!(e.layer(), Some("huge"));
         assert_eq!(
             e.to_string(),
             "huge (linear): integer overflow: this layer's flops 2 × 9223372041149743104 macs does not fit in 64 bits"

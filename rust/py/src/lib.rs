@@ -75,7 +75,7 @@ fn guarded_detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, CoreE
 
 fn to_py_err(py: Python<'_>, e: CoreError) -> PyErr {
     let message = e.to_string();
-    let code = e.kind.code();
+    let code = e.kind().code();
     let err = match code {
         "missing_attribute" | "unknown_attribute" | "bad_attribute" => AttributeSpecError::new_err(message),
         "unknown_op" => UnknownOpError::new_err(message),
@@ -85,7 +85,7 @@ fn to_py_err(py: Python<'_>, e: CoreError) -> PyErr {
         _ => ArchsweepError::new_err(message),
     };
     let value = err.value(py);
-    for (name, v) in [("kind", Some(code.to_string())), ("layer", e.layer), ("op", e.op.filter(|o| !o.is_empty()))] {
+    for (name, v) in [("kind", Some(code)), ("layer", e.layer()), ("op", e.op())] {
         if let Err(failed) = value.setattr(name, v) {
             return failed;
         }

@@ -73,6 +73,7 @@ fn window_sum(input: u64, output: u64) -> u64 {
 }
 
 impl Op for AdaptivePool {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         expect_rank(x, &[self.d + 2], layout(self.d))?;

@@ -44,6 +44,7 @@ impl Op for Attention {
         (1, 3)
     }
 
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         if inputs.len() == 2 {
             return Err(Error::shape("takes one input (self-attention) or three (query, key, value), got 2"));

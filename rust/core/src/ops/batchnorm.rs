@@ -41,6 +41,7 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, Error> {
 
 
 impl Op for BatchNorm {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let ok = match self.d {

@@ -38,6 +38,7 @@ impl Chunk {
 }
 
 impl Op for Chunk {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let d = x.resolve_dim(self.dim)?;

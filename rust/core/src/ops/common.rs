@@ -8,15 +8,23 @@ use crate::num::{add, mul};
 use crate::shape::Shape;
 
 /// Check an input's rank against what the op accepts, naming the layout.
-pub(crate) fn expect_rank(x: &Shape, ranks: &[usize], layout: &str) -> Result<(), Error> {
+#[inline]
+pub(crate) fn expect_rank(x: &Shape, ranks: &[usize], layout: &'static str) -> Result<(), Error> {
     if ranks.contains(&x.rank()) {
         Ok(())
     } else {
-        Err(ErrorKind::Rank { expected: ranks.to_vec(), layout: layout.to_string(), got: *x }.into())
+        Err(rank_error(x, ranks, layout))
     }
 }
 
+#[cold]
+#[inline(never)]
+fn rank_error(x: &Shape, ranks: &[usize], layout: &'static str) -> Error {
+    ErrorKind::Rank { expected: ranks.to_vec(), layout, got: *x }.into()
+}
+
 /// `other_ops` of a pointwise op: one per output element.
+#[inline]
 pub(crate) fn per_element(shape: &Shape) -> Result<Cost, Error> {
     Ok(Cost { other_ops: shape.elements()?, ..Cost::default() })
 }
@@ -38,6 +46,7 @@ pub(crate) fn parse_groups(a: &Attrs) -> Result<Groups, Error> {
 }
 
 /// Resolve groups against the inferred input channels and check both channel counts divide.
+#[inline]
 pub(crate) fn resolve_groups(groups: Groups, c_in: u64, c_out: u64) -> Result<u64, Error> {
     let g = match groups {
         Groups::Fixed(g) => g,
@@ -53,6 +62,7 @@ pub(crate) fn resolve_groups(groups: Groups, c_in: u64, c_out: u64) -> Result<u6
 }
 
 /// Check an optional `in_channels`/`in_features` assertion against the inferred value.
+#[inline]
 pub(crate) fn check_declared(declared: Option<u64>, actual: u64, what: &str) -> Result<(), Error> {
     match declared {
         Some(d) if d != actual => Err(Error::shape(format!("expects {d} input {what}, got {actual}"))),
@@ -61,6 +71,7 @@ pub(crate) fn check_declared(declared: Option<u64>, actual: u64, what: &str) -> 
 }
 
 /// The input layout of a `d`-d conv, pool or norm, for messages.
+#[inline]
 pub(crate) fn layout(d: usize) -> &'static str {
     match d {
         1 => "(N, C, L)",
@@ -74,6 +85,7 @@ pub(crate) const COUNTER_BYTES: u64 = 8; // int64 num_batches_tracked
 
 /// Cost of a per-channel norm with optional affine params (the bias only if `bias`, as torch
 /// 2.15 registers no bias parameter for `bias=False`) and running statistics.
+#[inline]
 pub(crate) fn channel_norm_cost(x: &Shape, c: u64, affine: bool, bias: bool, running: bool) -> Result<Cost, Error> {
     let mut cost = per_element(x)?;
     if affine {

@@ -26,6 +26,7 @@ impl Op for Concat {
         (1, usize::MAX)
     }
 
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let first = inputs[0];
         let d = first.resolve_dim(self.dim)?;

@@ -134,6 +134,7 @@ impl Conv {
 }
 
 impl Op for Conv {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         expect_rank(x, &[self.d + 2], layout(self.d))?;

@@ -55,6 +55,7 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, Error> {
 }
 
 impl Op for ConvTranspose {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         expect_rank(x, &[self.d + 2], layout(self.d))?;

@@ -49,6 +49,7 @@ impl Op for Elementwise {
         (2, usize::MAX)
     }
 
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let mut out = inputs[0];
         for x in &inputs[1..] {

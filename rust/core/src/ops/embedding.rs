@@ -55,6 +55,7 @@ pub fn parse_class_token(_a: &Attrs) -> Result<Box<dyn Op>, Error> {
 }
 
 impl Op for Embedding {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let mut out = inputs[0];
         out.push(self.embedding_dim)?;
@@ -68,6 +69,7 @@ impl Op for Embedding {
 }
 
 impl Op for Positional {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = inputs[0];
         let cost = Cost { weight_params: prod(&x.dims()[1..])?, ..per_element(&x)? };
@@ -80,6 +82,7 @@ impl Op for Positional {
 }
 
 impl Op for ClassToken {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = inputs[0];
         if x.rank() != 3 {

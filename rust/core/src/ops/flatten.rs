@@ -22,6 +22,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
 }
 
 impl Op for Flatten {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let s = x.resolve_dim(self.start_dim)?;

@@ -33,6 +33,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
 }
 
 impl Op for GroupNorm {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if x.rank() < 2 {

@@ -42,6 +42,7 @@ pub fn parse(a: &Attrs, d: Option<usize>) -> Result<Box<dyn Op>, Error> {
 }
 
 impl Op for InstanceNorm {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         match self.d {

@@ -48,6 +48,7 @@ impl LayerNorm {
 }
 
 impl Op for LayerNorm {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let ns = self.normalized(x);

@@ -88,7 +88,10 @@ pub trait Op: Send + Sync {
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error>;
 
     /// [`Op::apply`] with the message as a `String`, for `space/` (whose results still carry
-    /// strings).
+    /// strings). Each op's `apply` is `#[inline(always)]` so that it is inlined here: called, its
+    /// result is copied once more, which slows the sweeps' valid path (see
+    /// docs/perf-notes/errors.md). Once `space/` calls `apply`, both can go.
+    #[inline]
     fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
         Ok(self.apply(inputs)?)
     }
@@ -131,7 +134,7 @@ pub fn build(op: &str, attrs: &Attrs) -> Result<Box<dyn Op>, String> {
 
 /// The key a missing-attribute error names (the first of its alternatives).
 fn missing_key(e: &Error) -> Option<&str> {
-    match &*e.kind {
+    match e.kind() {
         ErrorKind::MissingAttribute { names, .. } => names.first().map(String::as_str),
         _ => None,
     }
@@ -156,7 +159,7 @@ fn with_unknown_keys(parse: Parse, attrs: &Attrs, mut error: Error) -> Error {
             let probe = Attrs::new(&map);
             match parse(&probe) {
                 Ok(_) => {
-                    if let ErrorKind::MissingAttribute { unknown, .. } = &mut *error.kind {
+                    if let ErrorKind::MissingAttribute { unknown, .. } = error.kind_mut() {
                         *unknown = probe.unknown_keys().iter().map(|k| k.to_string()).collect();
                     }
                     return error;
@@ -250,19 +253,19 @@ mod tests {
         use crate::error::ErrorKind;
         let e = error("conv2d", json!({"out_channels": 8, "kernal_size": 3}), &[&[1, 3, 8, 8]]);
         let expected = ErrorKind::MissingAttribute { names: vec!["kernel_size".into()], note: None, unknown: vec!["kernal_size".into()] };
-        assert_eq!(*e.kind, expected);
+        assert_eq!(*e.kind(), expected);
         let e = error("conv2d", json!({"out_channels": 8, "kernel_size": 3, "stirde": 2}), &[&[1, 3, 8, 8]]);
-        assert!(matches!(&*e.kind, ErrorKind::UnknownAttribute { name, op, .. } if name == "stirde" && op == "conv2d"), "{e:?}");
+        assert!(matches!(e.kind(), ErrorKind::UnknownAttribute { name, op, .. } if name == "stirde" && op == "conv2d"), "{e:?}");
         let e = error("conv2d", json!({"out_channels": 0, "kernel_size": 3}), &[&[1, 3, 8, 8]]);
-        assert!(matches!(&*e.kind, ErrorKind::BadAttribute { name, .. } if name == "out_channels"), "{e:?}");
+        assert!(matches!(e.kind(), ErrorKind::BadAttribute { name, .. } if name == "out_channels"), "{e:?}");
         let e = error("conv2d", json!({"out_channels": 8, "kernel_size": 3}), &[&[1, 3, 1, 1]]);
-        assert_eq!(e.kind.code(), "shape");
+        assert_eq!(e.kind().code(), "shape");
         let e = error("conv2d", json!({"out_channels": 8, "kernel_size": 3}), &[&[1, 3, 8]]);
-        assert!(matches!(&*e.kind, ErrorKind::Rank { expected, .. } if expected == &[4]), "{e:?}");
+        assert!(matches!(e.kind(), ErrorKind::Rank { expected, .. } if expected == &[4]), "{e:?}");
         let e = error("linear", json!({"out_features": 1u64 << 40}), &[&[1 << 30, 1 << 30]]);
-        assert_eq!(e.kind.code(), "overflow");
+        assert_eq!(e.kind().code(), "overflow");
         let e = error("conv2", json!({}), &[&[1, 3, 8, 8]]);
-        assert!(matches!(&*e.kind, ErrorKind::UnknownOp { suggestions, .. } if suggestions.iter().any(|s| s == "conv2d")), "{e:?}");
+        assert!(matches!(e.kind(), ErrorKind::UnknownOp { suggestions, .. } if suggestions.iter().any(|s| s == "conv2d")), "{e:?}");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub fn parse_transpose(a: &Attrs) -> Result<Box<dyn Op>, Error> {
 }
 
 impl Op for Permute {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if self.dims.len() != x.rank() {
@@ -57,6 +58,7 @@ impl Op for Permute {
 }
 
 impl Op for Transpose {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let (a, b) = (x.resolve_dim(self.dim0)?, x.resolve_dim(self.dim1)?);

@@ -92,6 +92,7 @@ pub(crate) fn pooled_size(input: u64, k: u64, p: u64, s: u64, dil: u64, ceil_mod
 }
 
 impl Op for Pool {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         expect_rank(x, &[self.d + 2], layout(self.d))?;

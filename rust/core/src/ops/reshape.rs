@@ -31,6 +31,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
 }
 
 impl Op for Reshape {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let have = prod(&x.dims()[1..])?;

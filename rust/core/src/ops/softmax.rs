@@ -20,6 +20,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
 }
 
 impl Op for Softmax {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         inputs[0].resolve_dim(self.dim)?;
         Ok(Eval { shape: inputs[0], cost: per_element(&inputs[0])? })

@@ -85,6 +85,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
 }
 
 impl Op for Upsample {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if x.rank() < 3 || x.rank() > 5 {

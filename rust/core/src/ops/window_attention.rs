@@ -81,6 +81,7 @@ impl WindowAttention {
 }
 
 impl Op for WindowAttention {
+    #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if x.rank() != 4 {
