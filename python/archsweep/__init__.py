@@ -6,7 +6,7 @@
 138357544
 """
 
-from archsweep._core import ArchsweepError
+from archsweep.errors import ArchsweepError, AttributeSpecError, CountOverflowError, InvalidModelError, ShapeError, UnknownOpError
 from archsweep.analysis import Report, analyze
 from archsweep.model import Model, ModelFileError, load
 from archsweep.space import Space
@@ -15,11 +15,16 @@ from archsweep.units import human_bytes, human_count
 
 __all__ = [
     "ArchsweepError",
+    "AttributeSpecError",
+    "CountOverflowError",
+    "InvalidModelError",
     "Model",
     "ModelFileError",
     "Report",
     "Space",
+    "ShapeError",
     "SweepSummary",
+    "UnknownOpError",
     "analyze",
     "human_bytes",
     "human_count",

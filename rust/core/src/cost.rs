@@ -13,6 +13,7 @@
 //! * Params are split into weights and biases; buffers (BatchNorm running statistics, …) are
 //!   counted apart, with their own bytes (running stats fp32, `num_batches_tracked` int64).
 
+use crate::error::Error;
 use crate::num::{add, commas, join_x};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub struct Cost {
 }
 
 impl Cost {
-    pub fn params(&self) -> Result<u64, String> {
+    pub fn params(&self) -> Result<u64, Error> {
         add(self.weight_params, self.bias_params)
     }
 }

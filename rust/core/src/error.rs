@@ -1,32 +1,270 @@
+use crate::shape::Shape;
 use std::fmt;
 
 /// An error that names the layer (when there is one), its op and the broken rule with its
 /// numbers, e.g. `conv5_3 (conv2d): kernel 3×3 is larger than the padded input 1×1`.
+///
+/// The message is derived from the kind, which carries the data; callers branch on the kind
+/// (or on [`ErrorKind::code`]), never on the message text. An `Error` is one pointer, so that
+/// the `Result`s of the shape rules, which run per sweep variant, fit in registers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error {
-    pub layer: Option<String>,
-    pub op: Option<String>,
-    pub message: String,
+pub struct Error(Box<Located>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Located {
+    layer: Option<String>,
+    op: Option<String>,
+    kind: ErrorKind,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A required attribute is absent. `names` holds the key, or the alternatives of which one
+    /// is needed (`size or scale_factor`); `note` says what the attribute is; `unknown` names
+    /// the layer's unknown keys, probably a typo of it.
+    MissingAttribute { names: Vec<String>, note: Option<String>, unknown: Vec<String> },
+    /// A key no attribute getter of `op` asked for; `known` lists the ones it did ask for.
+    UnknownAttribute { name: String, op: String, known: Vec<String> },
+    /// An attribute's value breaks `expected` (`kernel_size=0 must be at least 1`, `bias must
+    /// be true or false, got a string`): `value` as written, when the message shows it, and
+    /// what was found instead of the expected kind, `got`.
+    BadAttribute { name: String, value: Option<String>, expected: String, got: Option<String> },
+    /// A rule that ties several attributes together, or that no single value breaks
+    /// (`give either size or scale_factor, not both`).
+    AttributeRule { detail: String },
+    UnknownOp { name: String, suggestions: Vec<String>, known: usize },
+    /// An option of the analysis (`dtype`, `optimizer`) has a value outside `choices`.
+    UnknownOption { option: &'static str, value: String, choices: Vec<String> },
+    /// The layer reads `got` inputs; its op takes `min..=max` (`max` is `usize::MAX` when
+    /// unbounded).
+    Arity { min: usize, max: usize, got: usize },
+    /// The input `got` has a rank the op does not take: `expected` ranks, in the op's `layout`.
+    Rank { expected: Vec<usize>, layout: &'static str, got: Shape },
+    /// A shape rule of the op is broken by its inputs, with the numbers.
+    Shape { detail: String },
+    /// A count does not fit in 64 bits; `what` names the operation and its operands.
+    Overflow { what: String },
+    /// The model file or graph is malformed (not a layer's attributes or shapes).
+    InvalidModel { detail: String },
+}
+
+impl ErrorKind {
+    /// A stable, machine-readable name of the kind (the Python exception's `kind`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ErrorKind::MissingAttribute { .. } => "missing_attribute",
+            ErrorKind::UnknownAttribute { .. } => "unknown_attribute",
+            ErrorKind::BadAttribute { .. } | ErrorKind::AttributeRule { .. } => "bad_attribute",
+            ErrorKind::UnknownOp { .. } => "unknown_op",
+            ErrorKind::UnknownOption { .. } => "unknown_option",
+            ErrorKind::Arity { .. } => "arity",
+            ErrorKind::Rank { .. } | ErrorKind::Shape { .. } => "shape",
+            ErrorKind::Overflow { .. } => "overflow",
+            ErrorKind::InvalidModel { .. } => "invalid_model",
+        }
+    }
+}
+
+// The constructors are cold and never inlined: the shape rules run per sweep variant, and an
+// error built inline in them slows their valid path.
 impl Error {
-    pub fn model(message: impl Into<String>) -> Error {
-        Error { layer: None, op: None, message: message.into() }
+    #[cold]
+    #[inline(never)]
+    pub fn new(kind: ErrorKind) -> Error {
+        Error(Box::new(Located { layer: None, op: None, kind }))
     }
 
-    pub fn layer(layer: &str, op: &str, message: impl Into<String>) -> Error {
-        Error { layer: Some(layer.to_string()), op: Some(op.to_string()), message: message.into() }
+    #[cold]
+    #[inline(never)]
+    pub fn model(detail: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidModel { detail: detail.into() })
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub fn shape(detail: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Shape { detail: detail.into() })
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub fn overflow(what: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Overflow { what: what.into() })
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub fn missing(name: &str) -> Error {
+        Error::new(ErrorKind::MissingAttribute { names: vec![name.to_string()], note: None, unknown: Vec::new() })
+    }
+
+    /// `name=value expected`, e.g. `groups=3 does not divide in_channels=64`.
+    #[cold]
+    #[inline(never)]
+    pub fn bad_value(name: &str, value: impl fmt::Display, expected: impl Into<String>) -> Error {
+        Error::new(ErrorKind::BadAttribute { name: name.to_string(), value: Some(value.to_string()), expected: expected.into(), got: None })
+    }
+
+    /// `name expected, got got`, e.g. `bias must be true or false, got a string`.
+    #[cold]
+    #[inline(never)]
+    pub fn bad_kind(name: &str, expected: impl Into<String>, got: impl fmt::Display) -> Error {
+        Error::new(ErrorKind::BadAttribute { name: name.to_string(), value: None, expected: expected.into(), got: Some(got.to_string()) })
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub fn attribute_rule(detail: impl Into<String>) -> Error {
+        Error::new(ErrorKind::AttributeRule { detail: detail.into() })
+    }
+
+    /// The same error, attributed to layer `layer` of op `op` (an empty `op` is not shown).
+    pub fn at(mut self, layer: &str, op: &str) -> Error {
+        self.0.layer = Some(layer.to_string());
+        self.0.op = Some(op.to_string());
+        self
+    }
+
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0.kind
+    }
+
+    pub fn kind_mut(&mut self) -> &mut ErrorKind {
+        &mut self.0.kind
+    }
+
+    /// The layer the error is about, if any.
+    pub fn layer(&self) -> Option<&str> {
+        self.0.layer.as_deref()
+    }
+
+    /// The layer's op, if any (never empty).
+    pub fn op(&self) -> Option<&str> {
+        self.0.op.as_deref().filter(|o| !o.is_empty())
+    }
+
+    /// The message without the layer and op in front.
+    pub fn message(&self) -> String {
+        self.0.kind.to_string()
+    }
+}
+
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::MissingAttribute { names, note, unknown } => {
+                match names.as_slice() {
+                    [one] => write!(f, "missing required attribute '{one}'")?,
+                    several => write!(f, "missing required attribute: {}", several.join(" or "))?,
+                }
+                if let Some(note) = note {
+                    write!(f, " ({note})")?;
+                }
+                match unknown.len() {
+                    0 => Ok(()),
+                    1 => write!(f, " (unknown attribute {} — a typo?)", quoted(unknown)),
+                    _ => write!(f, " (unknown attributes {} — a typo?)", quoted(unknown)),
+                }
+            }
+            ErrorKind::UnknownAttribute { name, op, known } => {
+                let known = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+                write!(f, "unknown attribute '{name}' for op {op} (its attributes: {known})")
+            }
+            ErrorKind::BadAttribute { name, value, expected, got } => {
+                write!(f, "{name}")?;
+                if let Some(value) = value {
+                    write!(f, "={value}")?;
+                }
+                write!(f, " {expected}")?;
+                if let Some(got) = got {
+                    write!(f, ", got {got}")?;
+                }
+                Ok(())
+            }
+            ErrorKind::UnknownOp { name, suggestions, known } => {
+                if suggestions.is_empty() {
+                    write!(f, "unknown op '{name}' (see `archsweep ops` for the {known} known ops)")
+                } else {
+                    write!(f, "unknown op '{name}' (did you mean {}?)", suggestions.join(" or "))
+                }
+            }
+            ErrorKind::UnknownOption { option, value, choices } => {
+                write!(f, "unknown {option} '{value}' (one of {})", choices.join(", "))
+            }
+            ErrorKind::Arity { min, max, got } => {
+                let want = if *max == usize::MAX {
+                    format!("at least {min}")
+                } else if min == max {
+                    min.to_string()
+                } else {
+                    format!("{min} to {max}")
+                };
+                write!(f, "takes {want} input(s), got {got}")
+            }
+            ErrorKind::Rank { expected, layout, got } => {
+                let want = expected.iter().map(|r| format!("{r}-d")).collect::<Vec<_>>().join(" or ");
+                write!(f, "expects a {want} input {layout}, got {}-d {got}", got.rank())
+            }
+            ErrorKind::Overflow { what } => write!(f, "integer overflow: {what} does not fit in 64 bits"),
+            ErrorKind::AttributeRule { detail } | ErrorKind::Shape { detail } | ErrorKind::InvalidModel { detail } => f.write_str(detail),
+        }
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.layer, &self.op) {
-            (Some(l), Some(o)) if !o.is_empty() => write!(f, "{l} ({o}): {}", self.message),
-            (Some(l), _) => write!(f, "{l}: {}", self.message),
-            _ => write!(f, "{}", self.message),
+        match (self.layer(), self.op()) {
+            (Some(l), Some(o)) => write!(f, "{l} ({o}): {}", self.0.kind),
+            (Some(l), None) => write!(f, "{l}: {}", self.0.kind),
+            _ => write!(f, "{}", self.0.kind),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Error {
+        Error::new(kind)
+    }
+}
+
+/// For `space/`, whose results still carry the message as a `String`.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_follow_the_kind() {
+        let e = Error::missing("kernel_size").at("conv1", "conv2d");
+        assert_eq!(e.to_string(), "conv1 (conv2d): missing required attribute 'kernel_size'");
+        assert_eq!(e.message(), "missing required attribute 'kernel_size'");
+        assert_eq!(e.kind().code(), "missing_attribute");
+        assert_eq!((e.layer(), e.op()), (Some("conv1"), Some("conv2d")));
+        let e = Error::new(ErrorKind::MissingAttribute { names: vec!["size".into(), "scale_factor".into()], note: None, unknown: vec!["a".into(), "b".into()] });
+        assert_eq!(e.to_string(), "missing required attribute: size or scale_factor (unknown attributes 'a', 'b' — a typo?)");
+        assert_eq!(Error::bad_value("k", 0, "must be at least 1").to_string(), "k=0 must be at least 1");
+        assert_eq!(Error::bad_kind("bias", "must be true or false", "a string").to_string(), "bias must be true or false, got a string");
+        assert_eq!(Error::new(ErrorKind::Arity { min: 2, max: usize::MAX, got: 1 }).to_string(), "takes at least 2 input(s), got 1");
+        assert_eq!(Error::new(ErrorKind::Arity { min: 1, max: 3, got: 4 }).to_string(), "takes 1 to 3 input(s), got 4");
+        assert_eq!(Error::overflow("2 × 3").to_string(), "integer overflow: 2 × 3 does not fit in 64 bits");
+        assert_eq!(Error::model("no layers").at("l", "").to_string(), "l: no layers");
+    }
+
+    #[test]
+    fn an_error_is_one_pointer() {
+        // a Result<u64, Error> of the per-variant paths is returned in two registers
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert_eq!(std::mem::size_of::<Result<u64, Error>>(), 2 * std::mem::size_of::<usize>());
+    }
+}

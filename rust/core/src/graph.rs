@@ -8,7 +8,7 @@
 
 use crate::attrs::Attrs;
 use crate::cost::Cost;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::memory::{Dtype, Liveness, Optimizer, Step, StepKind};
 use crate::num::{add, mul, sum};
 use crate::ops::{self, Op};
@@ -72,7 +72,7 @@ impl Model {
                 Some(Value::String(s)) => s.clone(),
                 _ => {
                     let who = map.get("name").and_then(Value::as_str).map(str::to_string).unwrap_or(format!("layer #{index}"));
-                    return Err(Error::layer(&who, "", "missing 'op' (the layer's kind, e.g. \"conv2d\")"));
+                    return Err(Error::model("missing 'op' (the layer's kind, e.g. \"conv2d\")").at(&who, ""));
                 }
             };
             let k = per_op.entry(op_name.clone()).or_insert(0);
@@ -82,25 +82,27 @@ impl Model {
                 Some(Value::String(s)) if !s.is_empty() => s.clone(),
                 Some(other) => return Err(Error::model(format!("layer #{index}: name must be a non-empty string, got {other}"))),
             };
-            let err = |m: String| Error::layer(&name, &op_name, m);
+            let at = |e: Error| e.at(&name, &op_name);
             if name == INPUT {
-                return Err(err(format!("'{INPUT}' is reserved for the model input")));
+                return Err(at(Error::model(format!("'{INPUT}' is reserved for the model input"))));
             }
             if names.contains(&name) {
-                return Err(err("a layer of this name is already defined (layer names must be unique)".into()));
+                return Err(at(Error::model("a layer of this name is already defined (layer names must be unique)")));
             }
             let attrs = Attrs::new(map);
-            let op = ops::build(&op_name, &attrs).map_err(err)?;
-            let inputs = resolve_inputs(map, &names, index).map_err(err)?;
-            let (lo, hi) = op.arity();
-            if inputs.len() < lo || inputs.len() > hi {
-                let want = if hi == usize::MAX { format!("at least {lo}") } else if lo == hi { lo.to_string() } else { format!("{lo} to {hi}") };
-                return Err(err(format!("takes {want} input(s), got {}", inputs.len())));
+            let op = ops::from_attrs(&op_name, &attrs).map_err(at)?;
+            let inputs = resolve_inputs(map, &names, index).map_err(at)?;
+            let (min, max) = op.arity();
+            if inputs.len() < min || inputs.len() > max {
+                return Err(at(ErrorKind::Arity { min, max, got: inputs.len() }.into()));
             }
             let trainable = match map.get("trainable") {
                 None => true,
                 Some(Value::Bool(b)) => *b,
-                Some(_) => return Err(err("trainable must be true or false".into())),
+                Some(_) => {
+                    let expected = "must be true or false".to_string();
+                    return Err(at(ErrorKind::BadAttribute { name: "trainable".into(), value: None, expected, got: None }.into()));
+                }
             };
             names.push(name.clone());
             nodes.push(Node { name, op_name, op, inputs, trainable });
@@ -119,14 +121,14 @@ fn parse_input_shape(v: &Value) -> Result<Vec<u64>, Error> {
     Ok(dims)
 }
 
-fn resolve_inputs(map: &Map<String, Value>, names: &[String], index: usize) -> Result<Vec<usize>, String> {
-    let lookup = |s: &str| -> Result<usize, String> {
+fn resolve_inputs(map: &Map<String, Value>, names: &[String], index: usize) -> Result<Vec<usize>, Error> {
+    let lookup = |s: &str| -> Result<usize, Error> {
         if s == INPUT {
             return Ok(0);
         }
         match names.iter().position(|n| n == s) {
             Some(i) => Ok(i + 1),
-            None => Err(format!("input '{s}' is not the model input '{INPUT}' or a layer defined before this one")),
+            None => Err(Error::model(format!("input '{s}' is not the model input '{INPUT}' or a layer defined before this one"))),
         }
     };
     match map.get("inputs") {
@@ -134,9 +136,9 @@ fn resolve_inputs(map: &Map<String, Value>, names: &[String], index: usize) -> R
         Some(Value::String(s)) => Ok(vec![lookup(s)?]),
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
-            .map(|v| v.as_str().ok_or_else(|| format!("inputs must be layer names, got {v}")).and_then(lookup))
+            .map(|v| v.as_str().ok_or_else(|| Error::model(format!("inputs must be layer names, got {v}"))).and_then(lookup))
             .collect(),
-        Some(other) => Err(format!("inputs must be a layer name or a non-empty list of names, got {other}")),
+        Some(other) => Err(Error::model(format!("inputs must be a layer name or a non-empty list of names, got {other}"))),
     }
 }
 
@@ -219,14 +221,20 @@ pub struct LayerAmounts {
 }
 
 impl Totals {
+    /// [`Totals::accumulate`] with the message as a `String`, for `space/` (whose results still
+    /// carry strings).
+    pub fn add_layer(&mut self, c: &Cost, trainable: bool, out_numel: u64, is_view: bool, dtype_bytes: u64) -> Result<LayerAmounts, String> {
+        Ok(self.accumulate(c, trainable, out_numel, is_view, dtype_bytes)?)
+    }
+
     /// Add one executed layer (the one place where per-layer amounts are summed, for
     /// `analyze` and for sweeps alike).
-    pub fn add_layer(&mut self, c: &Cost, trainable: bool, out_numel: u64, is_view: bool, dtype_bytes: u64) -> Result<LayerAmounts, String> {
+    pub fn accumulate(&mut self, c: &Cost, trainable: bool, out_numel: u64, is_view: bool, dtype_bytes: u64) -> Result<LayerAmounts, Error> {
         let params = c.params()?;
         // flops = 2 × macs: checked here so that an overflow names this layer rather than
         // surfacing later as a "totals:" error (the per-layer flops column relies on it too).
         c.macs.checked_mul(2).ok_or_else(|| {
-            crate::num::overflow(&format!("this layer's flops 2 × {} macs", c.macs))
+            Error::overflow(format!("this layer's flops 2 × {} macs", c.macs))
         })?;
         let trainable_params = if trainable { params } else { 0 };
         let activation_bytes = if is_view { 0 } else { mul(out_numel, dtype_bytes)? };
@@ -262,7 +270,7 @@ impl Totals {
     }
 
     /// Derived totals once every layer is in: FLOPs, bytes, the training estimate.
-    pub fn finish(&mut self, input_bytes: u64, peak_activation_bytes: u64, options: &Options) -> Result<(), String> {
+    pub fn finish(&mut self, input_bytes: u64, peak_activation_bytes: u64, options: &Options) -> Result<(), Error> {
         let dt = options.dtype.bytes();
         self.flops = mul(self.macs, 2)?;
         self.weight_bytes = mul(self.params, dt)?;
@@ -306,12 +314,12 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
         (None, Some(s)) => s.clone(),
         (None, None) => return Err(Error::model("no input shape: the model file has no 'input' and none was given")),
     };
-    if sample.iter().any(|&d| d == 0) {
+    if sample.contains(&0) {
         return Err(Error::model(format!("input shape {sample:?} has a zero dim")));
     }
     let mut full = vec![options.batch];
     full.extend(&sample);
-    let input_shape = Shape::new(&full).map_err(Error::model)?;
+    let input_shape = Shape::new(&full)?;
     let dt = options.dtype.bytes();
     let names: Vec<&str> = std::iter::once(INPUT).chain(model.nodes.iter().map(|n| n.name.as_str())).collect();
 
@@ -321,13 +329,13 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
     let mut t = Totals::default();
     let mut scratch: Vec<Shape> = Vec::with_capacity(4);
     for node in &model.nodes {
-        let err = |m: String| Error::layer(&node.name, &node.op_name, m);
+        let at = |e: Error| e.at(&node.name, &node.op_name);
         scratch.clear();
         scratch.extend(node.inputs.iter().map(|&v| values[v]));
-        let ev = node.op.eval(&scratch).map_err(err)?;
+        let ev = node.op.apply(&scratch).map_err(at)?;
         let c = ev.cost;
         let is_view = node.op.aliases_input();
-        let amounts = t.add_layer(&c, node.trainable, ev.shape.numel().map_err(err)?, is_view, dt).map_err(err)?;
+        let amounts = t.accumulate(&c, node.trainable, ev.shape.elements().map_err(at)?, is_view, dt).map_err(at)?;
         let formula = node.op.explain(&scratch, &ev);
         values.push(ev.shape);
         layers.push(LayerReport {
@@ -344,8 +352,9 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
             formula,
         });
     }
-    let total_err = |m: String| Error::model(format!("totals: {m}"));
-    let input_bytes = mul(input_shape.numel().map_err(total_err)?, dt).map_err(total_err)?;
+    // an overflow of the whole model's counts is shown as `totals: ...`
+    let total_err = |e: Error| e.at("totals", "");
+    let input_bytes = mul(input_shape.elements().map_err(total_err)?, dt).map_err(total_err)?;
     let steps: Vec<Step> = model
         .nodes
         .iter()
@@ -371,7 +380,7 @@ mod tests {
         )
         .unwrap();
         let e = analyze(&model, None, Options { dtype: Dtype::Int8, ..Options::default() }).err().unwrap();
-        assert_eq!(e.layer.as_deref(), Some("huge"));
+        assert_eq!(e.layer(), Some("huge"));
         assert_eq!(
             e.to_string(),
             "huge (linear): integer overflow: this layer's flops 2 × 9223372041149743104 macs does not fit in 64 bits"

@@ -10,6 +10,7 @@
 //!   (sgd 0, momentum 1, adam/adamw 2 × trainable params × dtype) + saved activations (every
 //!   layer output plus the input, for batch B).
 
+use crate::error::{Error, ErrorKind};
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +48,8 @@ impl Dtype {
 }
 
 impl FromStr for Dtype {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Dtype, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Dtype, Error> {
         let s = s.to_ascii_lowercase();
         let alias = match s.as_str() {
             "float32" | "float" => "fp32",
@@ -58,7 +59,8 @@ impl FromStr for Dtype {
             other => other,
         };
         Dtype::ALL.iter().find(|(n, _)| *n == alias).map(|(_, d)| *d).ok_or_else(|| {
-            format!("unknown dtype '{s}' (one of {})", Dtype::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
+            let choices = Dtype::ALL.iter().map(|(n, _)| n.to_string()).collect();
+            Error::new(ErrorKind::UnknownOption { option: "dtype", value: s.to_string(), choices })
         })
     }
 }
@@ -90,11 +92,12 @@ impl Optimizer {
 }
 
 impl FromStr for Optimizer {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Optimizer, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Optimizer, Error> {
         let s = s.to_ascii_lowercase();
         Optimizer::ALL.iter().find(|(n, _)| *n == s).map(|(_, o)| *o).ok_or_else(|| {
-            format!("unknown optimizer '{s}' (one of {})", Optimizer::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
+            let choices = Optimizer::ALL.iter().map(|(n, _)| n.to_string()).collect();
+            Error::new(ErrorKind::UnknownOption { option: "optimizer", value: s.to_string(), choices })
         })
     }
 }
@@ -168,7 +171,7 @@ fn size(input_bytes: u64, steps: &[Step], v: usize) -> u64 {
 }
 
 impl Liveness {
-    pub fn peak(&mut self, input_bytes: u64, steps: &[Step]) -> Result<u64, String> {
+    pub fn peak(&mut self, input_bytes: u64, steps: &[Step]) -> Result<u64, Error> {
         self.set_cuts(&[]);
         self.walk(input_bytes, steps, None)
     }
@@ -177,7 +180,7 @@ impl Liveness {
     /// ascending, each below `steps.len()`; the same list on every call). `resume = Some(i)`
     /// promises that `input_bytes` and steps `..cuts[i]` (values `0..=cuts[i]`) equal those of
     /// the previous call, so only the steps after that cut need walking.
-    pub fn peak_cuts(&mut self, input_bytes: u64, steps: &[Step], cuts: &[usize], resume: Option<usize>) -> Result<u64, String> {
+    pub fn peak_cuts(&mut self, input_bytes: u64, steps: &[Step], cuts: &[usize], resume: Option<usize>) -> Result<u64, Error> {
         self.set_cuts(cuts);
         self.walk(input_bytes, steps, resume)
     }
@@ -189,7 +192,7 @@ impl Liveness {
         }
     }
 
-    fn walk(&mut self, input_bytes: u64, steps: &[Step], resume: Option<usize>) -> Result<u64, String> {
+    fn walk(&mut self, input_bytes: u64, steps: &[Step], resume: Option<usize>) -> Result<u64, Error> {
         let n = steps.len() + 1;
         if self.root.len() < n {
             self.root.resize(n, 0);
@@ -208,7 +211,7 @@ impl Liveness {
     /// Walk the steps after cut `from` (None: from the input, value 0, live on its own), with
     /// the values up to that cut as the previous walk left them; record every later cut's
     /// state. None when the steps read other earlier storages than that walk left live.
-    fn walk_from(&mut self, input_bytes: u64, steps: &[Step], from: Option<usize>) -> Result<Option<u64>, String> {
+    fn walk_from(&mut self, input_bytes: u64, steps: &[Step], from: Option<usize>) -> Result<Option<u64>, Error> {
         let n = steps.len() + 1;
         let (cut, mut result, mut live, mut peak, mut next_cut) = match from {
             Some(i) => {
@@ -591,7 +594,7 @@ impl Liveness {
 mod tests {
     use super::*;
 
-    fn peak_live_bytes(input: u64, steps: &[Step]) -> Result<u64, String> {
+    fn peak_live_bytes(input: u64, steps: &[Step]) -> Result<u64, Error> {
         Liveness::default().peak(input, steps)
     }
 

@@ -1,27 +1,25 @@
 //! Checked integer arithmetic and number formatting. Every count is a `u64`; an overflow is an
 //! error, never a wrap-around.
 
-pub fn overflow(what: &str) -> String {
-    format!("integer overflow: {what} does not fit in 64 bits")
+use crate::error::Error;
+
+pub fn mul(a: u64, b: u64) -> Result<u64, Error> {
+    a.checked_mul(b).ok_or_else(|| Error::overflow(format!("{a} × {b}")))
 }
 
-pub fn mul(a: u64, b: u64) -> Result<u64, String> {
-    a.checked_mul(b).ok_or_else(|| overflow(&format!("{a} × {b}")))
+pub fn add(a: u64, b: u64) -> Result<u64, Error> {
+    a.checked_add(b).ok_or_else(|| Error::overflow(format!("{a} + {b}")))
 }
 
-pub fn add(a: u64, b: u64) -> Result<u64, String> {
-    a.checked_add(b).ok_or_else(|| overflow(&format!("{a} + {b}")))
-}
-
-pub fn prod(xs: &[u64]) -> Result<u64, String> {
+pub fn prod(xs: &[u64]) -> Result<u64, Error> {
     let mut acc: u64 = 1;
     for &x in xs {
-        acc = acc.checked_mul(x).ok_or_else(|| overflow(&format!("the product {}", join_x(xs))))?;
+        acc = acc.checked_mul(x).ok_or_else(|| Error::overflow(format!("the product {}", join_x(xs))))?;
     }
     Ok(acc)
 }
 
-pub fn sum(xs: &[u64]) -> Result<u64, String> {
+pub fn sum(xs: &[u64]) -> Result<u64, Error> {
     let mut acc: u64 = 0;
     for &x in xs {
         acc = add(acc, x)?;
@@ -39,7 +37,7 @@ pub fn commas(x: u64) -> String {
     let s = x.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

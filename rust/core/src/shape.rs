@@ -1,6 +1,7 @@
 //! Tensor shapes. Dimension 0 is always the batch; a shape is a small `Copy` value so that
 //! evaluating a layer never allocates.
 
+use crate::error::Error;
 use std::fmt;
 
 /// Highest tensor rank the core handles (batch included).
@@ -37,9 +38,9 @@ impl Shape {
         w[0] == self.rank as u64 && w[1..Self::WORDS] == self.dims
     }
 
-    pub fn new(dims: &[u64]) -> Result<Shape, String> {
+    pub fn new(dims: &[u64]) -> Result<Shape, Error> {
         if dims.len() > MAX_RANK {
-            return Err(format!("rank {} exceeds the supported maximum of {MAX_RANK}", dims.len()));
+            return Err(Error::shape(format!("rank {} exceeds the supported maximum of {MAX_RANK}", dims.len())));
         }
         let mut s = Shape { rank: dims.len() as u8, dims: [0; MAX_RANK] };
         s.dims[..dims.len()].copy_from_slice(dims);
@@ -77,13 +78,19 @@ impl Shape {
     }
 
     /// Number of elements, with overflow checked.
-    pub fn numel(&self) -> Result<u64, String> {
+    pub fn elements(&self) -> Result<u64, Error> {
         crate::num::prod(self.dims())
     }
 
-    pub fn push(&mut self, d: u64) -> Result<(), String> {
+    /// [`Shape::elements`] with the message as a `String`, for `space/` (whose results still
+    /// carry strings).
+    pub fn numel(&self) -> Result<u64, String> {
+        Ok(self.elements()?)
+    }
+
+    pub fn push(&mut self, d: u64) -> Result<(), Error> {
         if self.rank() == MAX_RANK {
-            return Err(format!("rank would exceed the supported maximum of {MAX_RANK}"));
+            return Err(Error::shape(format!("rank would exceed the supported maximum of {MAX_RANK}")));
         }
         self.dims[self.rank()] = d;
         self.rank += 1;
@@ -91,7 +98,7 @@ impl Shape {
     }
 
     /// A PyTorch-style dim index (negative counts from the end) resolved against this rank.
-    pub fn resolve_dim(&self, dim: i64) -> Result<usize, String> {
+    pub fn resolve_dim(&self, dim: i64) -> Result<usize, Error> {
         resolve_dim(dim, self.rank())
     }
 
@@ -106,11 +113,11 @@ impl Shape {
     }
 }
 
-pub fn resolve_dim(dim: i64, rank: usize) -> Result<usize, String> {
+pub fn resolve_dim(dim: i64, rank: usize) -> Result<usize, Error> {
     let r = rank as i64;
     let d = if dim < 0 { dim + r } else { dim };
     if d < 0 || d >= r {
-        return Err(format!("dim {dim} is out of range for a rank-{rank} tensor (expected {}..={})", -r, r - 1));
+        return Err(Error::shape(format!("dim {dim} is out of range for a rank-{rank} tensor (expected {}..={})", -r, r - 1)));
     }
     Ok(d as usize)
 }

@@ -1,6 +1,6 @@
 //! Python bindings: conversions and error mapping only. No cost logic lives here.
 
-use archsweep_core::{analyze, Analysis, Dtype, Model, Optimizer, Options};
+use archsweep_core::{analyze, Analysis, Dtype, Error as CoreError, Model, Optimizer, Options};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -37,6 +37,21 @@ fn set_purge_delay() {
 }
 
 create_exception!(archsweep._core, ArchsweepError, PyValueError, "An invalid model, layer or option; the message names the layer, the rule and the numbers.");
+create_exception!(archsweep._core, AttributeSpecError, ArchsweepError, "A layer's attribute is missing, unknown (a typo?) or has a bad value.");
+create_exception!(archsweep._core, UnknownOpError, ArchsweepError, "A layer names an op archsweep does not know (`archsweep ops` lists them).");
+create_exception!(archsweep._core, ShapeError, ArchsweepError, "A layer's inputs break its shape rule (rank, channels, kernel larger than the input, ...).");
+create_exception!(archsweep._core, CountOverflowError, ArchsweepError, "A count (elements, params, MACs, bytes) does not fit in 64 bits.");
+create_exception!(archsweep._core, InvalidModelError, ArchsweepError, "The model file or its graph is malformed: keys, names, wiring, number of inputs.");
+
+/// The message of a caught panic.
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("internal error in archsweep-core (please report): {what}")
+}
 
 /// Run `f` so that neither an error nor a panic crosses into Python as anything but an
 /// `ArchsweepError`.
@@ -44,15 +59,38 @@ pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(msg)) => Err(ArchsweepError::new_err(msg)),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(ArchsweepError::new_err(format!("internal error in archsweep-core (please report): {what}")))
+        Err(panic) => Err(ArchsweepError::new_err(panic_message(panic))),
+    }
+}
+
+/// Run `f` without the GIL, as [`guarded`] does; a core error becomes the `ArchsweepError`
+/// subclass of its kind, with the attributes `kind` (`ErrorKind::code`), `layer` and `op`.
+fn guarded_detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T, CoreError> + Send) -> PyResult<T> {
+    match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(to_py_err(py, e)),
+        Err(panic) => Err(ArchsweepError::new_err(panic_message(panic))),
+    }
+}
+
+fn to_py_err(py: Python<'_>, e: CoreError) -> PyErr {
+    let message = e.to_string();
+    let code = e.kind().code();
+    let err = match code {
+        "missing_attribute" | "unknown_attribute" | "bad_attribute" => AttributeSpecError::new_err(message),
+        "unknown_op" => UnknownOpError::new_err(message),
+        "shape" => ShapeError::new_err(message),
+        "overflow" => CountOverflowError::new_err(message),
+        "invalid_model" | "arity" => InvalidModelError::new_err(message),
+        _ => ArchsweepError::new_err(message),
+    };
+    let value = err.value(py);
+    for (name, v) in [("kind", Some(code)), ("layer", e.layer()), ("op", e.op())] {
+        if let Err(failed) = value.setattr(name, v) {
+            return failed;
         }
     }
+    err
 }
 
 /// Analyse a model given as JSON text. Returns a dict with `name`, `input_shape`, `dtype`,
@@ -67,13 +105,11 @@ fn analyze_json<'py>(
     dtype: &str,
     optimizer: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let result = py.detach(|| {
-        guarded(|| {
-            let dtype: Dtype = dtype.parse()?;
-            let optimizer: Optimizer = optimizer.parse()?;
-            let model = Model::from_json_str(model_json).map_err(|e| e.to_string())?;
-            analyze(&model, input_shape.as_deref(), Options { batch, dtype, optimizer }).map_err(|e| e.to_string())
-        })
+    let result = guarded_detached(py, || {
+        let dtype: Dtype = dtype.parse()?;
+        let optimizer: Optimizer = optimizer.parse()?;
+        let model = Model::from_json_str(model_json)?;
+        analyze(&model, input_shape.as_deref(), Options { batch, dtype, optimizer })
     })?;
     to_dict(py, &result)
 }
@@ -169,6 +205,11 @@ fn pareto_sorted(py: Python<'_>, cols: Vec<arrow_pyarrow::PyArrowType<arrow_data
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     set_purge_delay();
     m.add("ArchsweepError", m.py().get_type::<ArchsweepError>())?;
+    m.add("AttributeSpecError", m.py().get_type::<AttributeSpecError>())?;
+    m.add("UnknownOpError", m.py().get_type::<UnknownOpError>())?;
+    m.add("ShapeError", m.py().get_type::<ShapeError>())?;
+    m.add("CountOverflowError", m.py().get_type::<CountOverflowError>())?;
+    m.add("InvalidModelError", m.py().get_type::<InvalidModelError>())?;
     // the sampler a sample uses unless told otherwise (archsweep-core's Permutation)
     m.add("SAMPLER", archsweep_core::space::ids::SAMPLER)?;
     m.add_function(wrap_pyfunction!(analyze_json, m)?)?;

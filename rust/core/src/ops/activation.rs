@@ -3,9 +3,26 @@
 //! `inplace = true` (as in torchvision's ReLU(inplace=True)) makes the output share its
 //! input's storage, which the peak-memory count honours.
 
-use super::{per_element, Eval, Op};
+use super::common::per_element;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
+use crate::error::Error;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("relu", |a| parse(a, Kind::Relu)),
+    ("relu6", |a| parse(a, Kind::Relu6)),
+    ("leaky_relu", |a| parse(a, Kind::LeakyRelu)),
+    ("elu", |a| parse(a, Kind::Elu)),
+    ("gelu", |a| parse(a, Kind::Gelu)),
+    ("silu", |a| parse(a, Kind::Silu)),
+    ("mish", |a| parse(a, Kind::Mish)),
+    ("hardswish", |a| parse(a, Kind::Hardswish)),
+    ("hardsigmoid", |a| parse(a, Kind::Hardsigmoid)),
+    ("sigmoid", |a| parse(a, Kind::Sigmoid)),
+    ("tanh", |a| parse(a, Kind::Tanh)),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -26,7 +43,7 @@ struct Activation {
     inplace: bool,
 }
 
-pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, Error> {
     match kind {
         Kind::LeakyRelu => {
             a.float("negative_slope")?;
@@ -48,7 +65,8 @@ pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, String> {
 }
 
 impl Op for Activation {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         Ok(Eval { shape: inputs[0], cost: per_element(&inputs[0])? })
     }
 

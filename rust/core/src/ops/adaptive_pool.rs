@@ -6,20 +6,32 @@
 //! a dim of size `in` covers [⌊i·in/out⌋, ⌈(i+1)·in/out⌉), so other ops are the exact sum of
 //! those window sizes (bins may overlap when `in` is not a multiple of `out`).
 
-use super::conv::layout;
-use super::{expect_rank, Eval, Op};
+use super::common::expect_rank;
+use super::common::layout;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::num::mul;
 use crate::shape::Shape;
 use serde_json::Value;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("adaptive_avgpool1d", |a| parse(a, 1)),
+    ("adaptive_avgpool2d", |a| parse(a, 2)),
+    ("adaptive_avgpool3d", |a| parse(a, 3)),
+    ("adaptive_maxpool1d", |a| parse(a, 1)),
+    ("adaptive_maxpool2d", |a| parse(a, 2)),
+    ("adaptive_maxpool3d", |a| parse(a, 3)),
+];
 
 struct AdaptivePool {
     d: usize,
     output_size: Vec<Option<u64>>,
 }
 
-pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, Error> {
     let bad = || {
         if d == 1 {
             "output_size must be a positive int (or a list of 1 positive int; no null for the 1d pools)".to_string()
@@ -27,24 +39,24 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
             format!("output_size must be a positive int or a list of {d} positive ints or nulls")
         }
     };
-    let one = |v: &Value| -> Result<Option<u64>, String> {
+    let one = |v: &Value| -> Result<Option<u64>, Error> {
         match v {
             Value::Null if d > 1 => Ok(None),
             Value::Number(n) => match n.as_u64() {
-                Some(0) | None => Err(bad()),
+                Some(0) | None => Err(Error::attribute_rule(bad())),
                 Some(x) => Ok(Some(x)),
             },
-            _ => Err(bad()),
+            _ => Err(Error::attribute_rule(bad())),
         }
     };
     let output_size = match a.raw("output_size") {
-        None => return Err("missing required attribute 'output_size'".into()),
+        None => return Err(Error::missing("output_size")),
         Some(Value::Array(items)) if items.len() == d => items.iter().map(one).collect::<Result<Vec<_>, _>>()?,
-        Some(Value::Array(_)) => return Err(bad()),
+        Some(Value::Array(_)) => return Err(Error::attribute_rule(bad())),
         Some(v) => vec![one(v)?; d],
     };
     if a.bool("return_indices", false)? {
-        return Err("return_indices=true is not supported (a second output)".into());
+        return Err(Error::bad_value("return_indices", true, "is not supported (a second output)"));
     }
     Ok(Box::new(AdaptivePool { d, output_size }))
 }
@@ -54,14 +66,15 @@ fn window_sum(input: u64, output: u64) -> u64 {
     (0..output)
         .map(|i| {
             let start = i * input / output;
-            let end = ((i + 1) * input + output - 1) / output;
+            let end = ((i + 1) * input).div_ceil(output);
             end - start
         })
         .sum()
 }
 
 impl Op for AdaptivePool {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         expect_rank(x, &[self.d + 2], layout(self.d))?;
         let mut out = *x;
@@ -72,7 +85,7 @@ impl Op for AdaptivePool {
             out.dims_mut()[2 + i] = o;
             reads = mul(reads, window_sum(n, o))?;
         }
-        out.numel()?; // overflow check
+        out.elements()?; // overflow check
         Ok(Eval { shape: out, cost: Cost { other_ops: reads, ..Cost::default() } })
     }
 }

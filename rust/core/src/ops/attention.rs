@@ -6,11 +6,17 @@
 //! attn·V L_q·L_k·E, out_proj L_q·E·E — torchvision's count for ViT/Swin. Other ops: the
 //! softmax over N·heads·L_q·L_k scores.
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::num::{commas, mul, sum};
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("multihead_attention", parse),
+];
 
 struct Attention {
     embed_dim: u64,
@@ -20,15 +26,15 @@ struct Attention {
     vdim: Option<u64>,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     a.float("dropout")?;
     if !a.bool("batch_first", true)? {
-        return Err("batch_first=false is not supported: model files put the batch first, (N, L, E)".into());
+        return Err(Error::bad_value("batch_first", false, "is not supported: model files put the batch first, (N, L, E)"));
     }
     let embed_dim = a.require_positive("embed_dim")?;
     let num_heads = a.require_positive("num_heads")?;
     if embed_dim % num_heads != 0 {
-        return Err(format!("num_heads={num_heads} does not divide embed_dim={embed_dim}"));
+        return Err(Error::bad_value("num_heads", num_heads, format!("does not divide embed_dim={embed_dim}")));
     }
     Ok(Box::new(Attention { embed_dim, num_heads, bias: a.bool("bias", true)?, kdim: a.positive("kdim")?, vdim: a.positive("vdim")? }))
 }
@@ -38,31 +44,32 @@ impl Op for Attention {
         (1, 3)
     }
 
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         if inputs.len() == 2 {
-            return Err("takes one input (self-attention) or three (query, key, value), got 2".into());
+            return Err(Error::shape("takes one input (self-attention) or three (query, key, value), got 2"));
         }
         let q = inputs[0];
         let (k, v) = if inputs.len() == 3 { (inputs[1], inputs[2]) } else { (q, q) };
         for (name, x) in [("query", &q), ("key", &k), ("value", &v)] {
             if x.rank() != 3 {
-                return Err(format!("expects a 3-d (N, L, E) {name}, got {}-d {x}", x.rank()));
+                return Err(Error::shape(format!("expects a 3-d (N, L, E) {name}, got {}-d {x}", x.rank())));
             }
         }
         let e = self.embed_dim;
         if q.last() != e {
-            return Err(format!("query has {} features but embed_dim={e}", q.last()));
+            return Err(Error::shape(format!("query has {} features but embed_dim={e}", q.last())));
         }
         let kdim = self.kdim.unwrap_or(e);
         let vdim = self.vdim.unwrap_or(e);
         if k.last() != kdim {
-            return Err(format!("key has {} features but kdim={kdim}", k.last()));
+            return Err(Error::shape(format!("key has {} features but kdim={kdim}", k.last())));
         }
         if v.last() != vdim {
-            return Err(format!("value has {} features but vdim={vdim}", v.last()));
+            return Err(Error::shape(format!("value has {} features but vdim={vdim}", v.last())));
         }
         if k.batch() != q.batch() || v.batch() != q.batch() || k.dims()[1] != v.dims()[1] {
-            return Err(format!("query {q}, key {k} and value {v} do not agree in batch or key/value length"));
+            return Err(Error::shape(format!("query {q}, key {k} and value {v} do not agree in batch or key/value length")));
         }
         let (n, lq, lk) = (q.batch(), q.dims()[1], k.dims()[1]);
         let weight = sum(&[mul(e, e)?, mul(e, kdim)?, mul(e, vdim)?, mul(e, e)?])?;

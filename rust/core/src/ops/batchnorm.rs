@@ -5,14 +5,19 @@
 //! running_var C (fp32) and num_batches_tracked (one int64) — buffers, not parameters.
 //! One other-op per element (inference folds the statistics into a scale and shift).
 
-use super::{per_element, Eval, Op};
+use super::common::{affine_explain, channel_norm_cost, check_declared};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
-use crate::cost::Cost;
-use crate::num::{add, mul};
+use crate::error::Error;
 use crate::shape::Shape;
 
-pub(crate) const RUNNING_STAT_BYTES: u64 = 4; // fp32
-pub(crate) const COUNTER_BYTES: u64 = 8; // int64 num_batches_tracked
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("batchnorm1d", |a| parse(a, 1)),
+    ("batchnorm2d", |a| parse(a, 2)),
+    ("batchnorm3d", |a| parse(a, 3)),
+];
+
 
 struct BatchNorm {
     d: usize,
@@ -22,7 +27,7 @@ struct BatchNorm {
     num_features: Option<u64>,
 }
 
-pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, Error> {
     a.float("eps")?;
     a.float("momentum")?;
     Ok(Box::new(BatchNorm {
@@ -34,32 +39,10 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
     }))
 }
 
-/// Cost of a per-channel norm with optional affine params (the bias only if `bias`, as torch
-/// 2.15 registers no bias parameter for `bias=False`) and running statistics.
-pub(crate) fn channel_norm_cost(x: &Shape, c: u64, affine: bool, bias: bool, running: bool) -> Result<Cost, String> {
-    let mut cost = per_element(x)?;
-    if affine {
-        cost.weight_params = c;
-        cost.bias_params = if bias { c } else { 0 };
-    }
-    if running {
-        cost.buffers = add(mul(2, c)?, 1)?;
-        cost.buffer_bytes = add(mul(2 * RUNNING_STAT_BYTES, c)?, COUNTER_BYTES)?;
-    }
-    Ok(cost)
-}
-
-/// `params weight C + bias C = 2C` / `params weight C = C` / `no params`.
-pub(crate) fn affine_explain(c: u64, affine: bool, bias: bool) -> String {
-    match (affine, bias) {
-        (false, _) => "no params".into(),
-        (true, true) => format!("params weight {c} + bias {c} = {}", crate::num::commas(2 * c)),
-        (true, false) => format!("params weight {c} = {} (no bias)", crate::num::commas(c)),
-    }
-}
 
 impl Op for BatchNorm {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let ok = match self.d {
             1 => x.rank() == 2 || x.rank() == 3,
@@ -71,10 +54,10 @@ impl Op for BatchNorm {
                 2 => "a 4-d (N, C, H, W)",
                 _ => "a 5-d (N, C, D, H, W)",
             };
-            return Err(format!("expects {want} input, got {}-d {x}", x.rank()));
+            return Err(Error::shape(format!("expects {want} input, got {}-d {x}", x.rank())));
         }
         let c = x.channels();
-        super::conv::check_declared(self.num_features, c, "features (channels)")?;
+        check_declared(self.num_features, c, "features (channels)")?;
         Ok(Eval { shape: *x, cost: channel_norm_cost(x, c, self.affine, self.bias, self.track_running_stats)? })
     }
 

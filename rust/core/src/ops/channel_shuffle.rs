@@ -1,26 +1,34 @@
 //! channel_shuffle — `torch.nn.ChannelShuffle(groups)` (ShuffleNet). groups must divide C.
 //! No params; a copy, one other-op per element.
 
-use super::{per_element, Eval, Op};
+use super::common::per_element;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
+use crate::error::Error;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("channel_shuffle", parse),
+];
 
 struct ChannelShuffle {
     groups: u64,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(ChannelShuffle { groups: a.require_positive("groups")? }))
 }
 
 impl Op for ChannelShuffle {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if x.rank() < 3 {
-            return Err(format!("expects an (N, C, *) input with spatial dims, got {x}"));
+            return Err(Error::shape(format!("expects an (N, C, *) input with spatial dims, got {x}")));
         }
-        if x.channels() % self.groups != 0 {
-            return Err(format!("groups={} does not divide channels={}", self.groups, x.channels()));
+        if !x.channels().is_multiple_of(self.groups) {
+            return Err(Error::shape(format!("groups={} does not divide channels={}", self.groups, x.channels())));
         }
         Ok(Eval { shape: *x, cost: per_element(x)? })
     }

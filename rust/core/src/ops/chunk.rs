@@ -4,10 +4,16 @@
 //! 4 chunks gives 2, 2, 1). `dim` defaults to 1 (channels), as `concat`'s does. A view: no
 //! params, no compute, no new memory.
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("chunk", parse),
+];
 
 struct Chunk {
     chunks: u64,
@@ -15,7 +21,7 @@ struct Chunk {
     index: i64,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(Chunk {
         chunks: a.require_positive("chunks")?,
         dim: a.int("dim")?.unwrap_or(1),
@@ -32,20 +38,21 @@ impl Chunk {
 }
 
 impl Op for Chunk {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let d = x.resolve_dim(self.dim)?;
         if d == 0 {
-            return Err("cannot chunk along the batch dim 0".into());
+            return Err(Error::shape("cannot chunk along the batch dim 0"));
         }
         let n = x.dims()[d];
         let (size, count) = self.pieces(n);
         let count_i = count as i64;
         if self.index >= count_i || self.index < -count_i {
-            return Err(format!(
+            return Err(Error::shape(format!(
                 "index {} is out of range: dim {d} of size {n} in {} chunks gives {count} pieces of up to {size}",
                 self.index, self.chunks
-            ));
+            )));
         }
         let k = if self.index < 0 { self.index + count_i } else { self.index } as u64;
         let mut out = *x;

@@ -1,17 +1,23 @@
 //! concat — `torch.cat(inputs, dim)` (dim counts the batch as 0; default 1, the channels).
 //! All other dims must agree. No params; a copy, so it allocates its output.
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::num::add;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("concat", parse),
+];
 
 struct Concat {
     dim: i64,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(Concat { dim: a.int("dim")?.unwrap_or(1) }))
 }
 
@@ -20,17 +26,18 @@ impl Op for Concat {
         (1, usize::MAX)
     }
 
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let first = inputs[0];
         let d = first.resolve_dim(self.dim)?;
         let mut out = first;
         for (k, x) in inputs.iter().enumerate().skip(1) {
             if x.rank() != first.rank() {
-                return Err(format!("input {k} {x} has rank {} but input 0 {first} has rank {}", x.rank(), first.rank()));
+                return Err(Error::shape(format!("input {k} {x} has rank {} but input 0 {first} has rank {}", x.rank(), first.rank())));
             }
             for i in 0..first.rank() {
                 if i != d && x.dims()[i] != first.dims()[i] {
-                    return Err(format!("input {k} {x} differs from input 0 {first} in dim {i} (only dim {d} may differ)"));
+                    return Err(Error::shape(format!("input {k} {x} differs from input 0 {first} in dim {i} (only dim {d} may differ)")));
                 }
             }
             out.dims_mut()[d] = add(out.dims()[d], x.dims()[d])?;

@@ -16,57 +16,21 @@
 //! With 'same' the two sides differ for even kernels (left ⌊t/2⌋, right t − ⌊t/2⌋) and both
 //! are checked.
 
-use super::{expect_rank, Eval, Op};
+use super::common::{check_declared, expect_rank, layout, parse_groups, resolve_groups, Groups};
+use super::{Eval, Op, Parse};
 use crate::attrs::{Attrs, Padding};
 use crate::cost::{macs_formula, params_formula, Cost};
+use crate::error::Error;
 use crate::num::{join_x, mul, prod};
 use crate::shape::Shape;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Groups {
-    Fixed(u64),
-    /// `groups = "depthwise"`: one group per input channel, whatever that turns out to be.
-    Depthwise,
-}
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("conv1d", |a| parse(a, 1)),
+    ("conv2d", |a| parse(a, 2)),
+    ("conv3d", |a| parse(a, 3)),
+];
 
-pub(crate) fn parse_groups(a: &Attrs) -> Result<Groups, String> {
-    match a.raw("groups") {
-        Some(serde_json::Value::String(s)) if s == "depthwise" => Ok(Groups::Depthwise),
-        Some(serde_json::Value::String(s)) => Err(format!("groups='{s}' must be a positive integer or 'depthwise'")),
-        _ => Ok(Groups::Fixed(a.positive("groups")?.unwrap_or(1))),
-    }
-}
-
-/// Resolve groups against the inferred input channels and check both channel counts divide.
-pub(crate) fn resolve_groups(groups: Groups, c_in: u64, c_out: u64) -> Result<u64, String> {
-    let g = match groups {
-        Groups::Fixed(g) => g,
-        Groups::Depthwise => c_in,
-    };
-    if c_in % g != 0 {
-        return Err(format!("groups={g} does not divide in_channels={c_in}"));
-    }
-    if c_out % g != 0 {
-        return Err(format!("groups={g} does not divide out_channels={c_out}"));
-    }
-    Ok(g)
-}
-
-/// Check an optional `in_channels`/`in_features` assertion against the inferred value.
-pub(crate) fn check_declared(declared: Option<u64>, actual: u64, what: &str) -> Result<(), String> {
-    match declared {
-        Some(d) if d != actual => Err(format!("expects {d} input {what}, got {actual}")),
-        _ => Ok(()),
-    }
-}
-
-pub(crate) fn layout(d: usize) -> &'static str {
-    match d {
-        1 => "(N, C, L)",
-        2 => "(N, C, H, W)",
-        _ => "(N, C, D, H, W)",
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PaddingMode {
@@ -89,7 +53,7 @@ struct Conv {
     bias: bool,
 }
 
-pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, Error> {
     let padding = a.padding("padding", d, true)?;
     let padding_mode = match a.choice("padding_mode", &["zeros", "reflect", "replicate", "circular"], "zeros")? {
         "reflect" => PaddingMode::Reflect,
@@ -102,7 +66,7 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
         padding_mode,
         out_channels: a.require_positive("out_channels")?,
         in_channels: a.positive("in_channels")?,
-        kernel: a.ntuple("kernel_size", d, 1)?.ok_or("missing required attribute 'kernel_size'")?,
+        kernel: a.ntuple("kernel_size", d, 1)?.ok_or_else(|| Error::missing("kernel_size"))?,
         stride: a.ntuple("stride", d, 1)?.unwrap_or(vec![1; d]),
         padding,
         dilation: a.ntuple("dilation", d, 1)?.unwrap_or(vec![1; d]),
@@ -113,7 +77,7 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
 
 impl Conv {
     /// (left, right) padding per spatial dim (no allocation: this runs per sweep variant).
-    fn pads(&self) -> Result<[(u64, u64); 3], String> {
+    fn pads(&self) -> Result<[(u64, u64); 3], Error> {
         let mut pads = [(0u64, 0u64); 3];
         match &self.padding {
             Padding::Valid => {}
@@ -124,15 +88,15 @@ impl Conv {
             }
             Padding::Same => {
                 if self.stride.iter().any(|&s| s != 1) {
-                    return Err(format!(
+                    return Err(Error::shape(format!(
                         "padding='same' is not supported for strided convolutions (stride={})",
                         join_x(&self.stride)
-                    ));
+                    )));
                 }
-                for i in 0..self.d {
+                for (i, pad) in pads.iter_mut().enumerate().take(self.d) {
                     // PyTorch puts the odd element of an even kernel's padding on the right.
                     let total = self.dilation[i] * (self.kernel[i] - 1);
-                    pads[i] = (total / 2, total - total / 2);
+                    *pad = (total / 2, total - total / 2);
                 }
             }
         }
@@ -140,7 +104,7 @@ impl Conv {
     }
 
     /// F.pad's limits for the non-zero padding modes, per side and dim.
-    fn check_padding_mode(&self, spatial: &[u64], pads: &[(u64, u64); 3]) -> Result<(), String> {
+    fn check_padding_mode(&self, spatial: &[u64], pads: &[(u64, u64); 3]) -> Result<(), Error> {
         for i in 0..self.d {
             let n = spatial[i];
             let p = pads[i].0.max(pads[i].1);
@@ -149,18 +113,18 @@ impl Conv {
             let which = || if self.d > 1 { format!(" of spatial dim {i}") } else { String::new() };
             match self.padding_mode {
                 PaddingMode::Reflect if p >= n => {
-                    return Err(format!(
+                    return Err(Error::shape(format!(
                         "padding={} with padding_mode='reflect' must be less than the input size {n}{}",
                         shown(),
                         which()
-                    ))
+                    )))
                 }
                 PaddingMode::Circular if p > n => {
-                    return Err(format!(
+                    return Err(Error::shape(format!(
                         "padding={} with padding_mode='circular' must be at most the input size {n}{} (it would wrap around more than once)",
                         shown(),
                         which()
-                    ))
+                    )))
                 }
                 _ => {}
             }
@@ -170,7 +134,8 @@ impl Conv {
 }
 
 impl Op for Conv {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         expect_rank(x, &[self.d + 2], layout(self.d))?;
         let c_in = x.channels();
@@ -192,18 +157,18 @@ impl Op for Conv {
             } else {
                 String::new()
             };
-            return Err(format!(
+            return Err(Error::shape(format!(
                 "kernel {}{dil} is larger than the padded input {}",
                 join_x(&self.kernel),
                 join_x(&padded[..self.d])
-            ));
+            )));
         }
         for i in 0..self.d {
             out.dims_mut()[2 + i] = (padded[i] - effective[i]) / self.stride[i] + 1;
         }
         let per_output = mul(c_in / g, prod(&self.kernel)?)?;
         let weight = mul(self.out_channels, per_output)?;
-        let macs = mul(out.numel()?, per_output)?;
+        let macs = mul(out.elements()?, per_output)?;
         let bias = if self.bias { self.out_channels } else { 0 };
         Ok(Eval { shape: out, cost: Cost { weight_params: weight, bias_params: bias, macs, ..Cost::default() } })
     }

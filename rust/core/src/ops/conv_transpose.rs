@@ -6,12 +6,20 @@
 //! spatial size, since each input element is scattered through the kernel):
 //! N·C_in·(C_out/groups)·∏k·∏in_spatial.
 
-use super::conv::{check_declared, layout, parse_groups, resolve_groups, Groups};
-use super::{expect_rank, Eval, Op};
+use super::common::{check_declared, expect_rank, layout, parse_groups, resolve_groups, Groups};
+use super::{Eval, Op, Parse};
 use crate::attrs::{Attrs, Padding};
 use crate::cost::{macs_formula, params_formula, Cost};
+use crate::error::Error;
 use crate::num::{join_x, mul, prod};
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("conv_transpose1d", |a| parse(a, 1)),
+    ("conv_transpose2d", |a| parse(a, 2)),
+    ("conv_transpose3d", |a| parse(a, 3)),
+];
 
 struct ConvTranspose {
     d: usize,
@@ -26,7 +34,7 @@ struct ConvTranspose {
     bias: bool,
 }
 
-pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, Error> {
     let padding = match a.padding("padding", d, false)? {
         Padding::Explicit(p) => p,
         _ => unreachable!("words are refused when allow_words is false"),
@@ -36,7 +44,7 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
         d,
         out_channels: a.require_positive("out_channels")?,
         in_channels: a.positive("in_channels")?,
-        kernel: a.ntuple("kernel_size", d, 1)?.ok_or("missing required attribute 'kernel_size'")?,
+        kernel: a.ntuple("kernel_size", d, 1)?.ok_or_else(|| Error::missing("kernel_size"))?,
         stride: a.ntuple("stride", d, 1)?.unwrap_or(vec![1; d]),
         padding,
         output_padding: a.ntuple("output_padding", d, 0)?.unwrap_or(vec![0; d]),
@@ -47,7 +55,8 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, String> {
 }
 
 impl Op for ConvTranspose {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         expect_rank(x, &[self.d + 2], layout(self.d))?;
         let c_in = x.channels();
@@ -58,22 +67,22 @@ impl Op for ConvTranspose {
         for i in 0..self.d {
             let (s, p, op, dil, k) = (self.stride[i], self.padding[i], self.output_padding[i], self.dilation[i], self.kernel[i]);
             if op >= s && op >= dil {
-                return Err(format!(
+                return Err(Error::shape(format!(
                     "output_padding={op} must be smaller than either stride={s} or dilation={dil}"
-                ));
+                )));
             }
             let n = x.tail(self.d)[i] as i128;
             let size = (n - 1) * s as i128 - 2 * p as i128 + (dil * (k - 1)) as i128 + op as i128 + 1;
             if size < 1 {
-                return Err(format!(
+                return Err(Error::shape(format!(
                     "output size {size} along spatial dim {i} is not positive: ({n} − 1)×{s} − 2×{p} + {dil}×({k} − 1) + {op} + 1"
-                ));
+                )));
             }
-            out.dims_mut()[2 + i] = u64::try_from(size).map_err(|_| crate::num::overflow("the output size"))?;
+            out.dims_mut()[2 + i] = u64::try_from(size).map_err(|_| Error::overflow("the output size"))?;
         }
         let per_input = mul(self.out_channels / g, prod(&self.kernel)?)?;
         let weight = mul(c_in, per_input)?;
-        let macs = mul(x.numel()?, per_input)?;
+        let macs = mul(x.elements()?, per_input)?;
         let bias = if self.bias { self.out_channels } else { 0 };
         Ok(Eval { shape: out, cost: Cost { weight_params: weight, bias_params: bias, macs, ..Cost::default() } })
     }

@@ -2,11 +2,18 @@
 //! (residual connections, squeeze-excitation's channel scaling). One other-op per output
 //! element per extra operand; no MACs (torchvision does not count them).
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::num::mul;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("add", |a| parse(a, Kind::Add)),
+    ("mul", |a| parse(a, Kind::Mul)),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -16,22 +23,22 @@ pub enum Kind {
 
 struct Elementwise;
 
-pub fn parse(_a: &Attrs, _kind: Kind) -> Result<Box<dyn Op>, String> {
+pub fn parse(_a: &Attrs, _kind: Kind) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(Elementwise))
 }
 
 /// Broadcast two shapes by PyTorch's rules (align right; sizes equal or one of them 1).
-pub(crate) fn broadcast(a: &Shape, b: &Shape) -> Result<Shape, String> {
+pub(crate) fn broadcast(a: &Shape, b: &Shape) -> Result<Shape, Error> {
     let r = a.rank().max(b.rank());
     let mut dims = [0u64; crate::shape::MAX_RANK];
-    for i in 0..r {
+    for (i, dim) in dims.iter_mut().enumerate().take(r) {
         let da = if i < r - a.rank() { 1 } else { a.dims()[i - (r - a.rank())] };
         let db = if i < r - b.rank() { 1 } else { b.dims()[i - (r - b.rank())] };
-        dims[i] = match (da, db) {
+        *dim = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
             (x, 1) => x,
-            _ => return Err(format!("shapes {a} and {b} do not broadcast: dim {i} is {da} vs {db}")),
+            _ => return Err(Error::shape(format!("shapes {a} and {b} do not broadcast: dim {i} is {da} vs {db}"))),
         };
     }
     Shape::new(&dims[..r])
@@ -42,12 +49,13 @@ impl Op for Elementwise {
         (2, usize::MAX)
     }
 
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let mut out = inputs[0];
         for x in &inputs[1..] {
             out = broadcast(&out, x)?;
         }
-        let other_ops = mul(out.numel()?, inputs.len() as u64 - 1)?;
+        let other_ops = mul(out.elements()?, inputs.len() as u64 - 1)?;
         Ok(Eval { shape: out, cost: Cost { other_ops, ..Cost::default() } })
     }
 }

@@ -8,11 +8,20 @@
 //! * class_token — a learned (1, 1, E) token prepended along the sequence dim (ViT's
 //!   `class_token`): (N, L, E) → (N, L+1, E); params E.
 
-use super::{per_element, Eval, Op};
+use super::common::per_element;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::num::{add, join_x, mul, prod};
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("embedding", parse_embedding),
+    ("positional_embedding", parse_positional),
+    ("class_token", parse_class_token),
+];
 
 struct Embedding {
     num_embeddings: u64,
@@ -23,7 +32,7 @@ struct Positional;
 
 struct ClassToken;
 
-pub fn parse_embedding(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse_embedding(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     let padding_idx = a.int("padding_idx")?;
     let num_embeddings = a.require_positive("num_embeddings")?;
     let embedding_dim = a.require_positive("embedding_dim")?;
@@ -31,26 +40,23 @@ pub fn parse_embedding(a: &Attrs) -> Result<Box<dyn Op>, String> {
         // i128: num_embeddings may exceed i64::MAX.
         let (p, n) = (p as i128, num_embeddings as i128);
         if p < -n || p >= n {
-            return Err(format!(
-                "padding_idx={p} must be within num_embeddings={n} (between {} and {})",
-                -n,
-                n - 1
-            ));
+            return Err(Error::bad_value("padding_idx", p, format!("must be within num_embeddings={n} (between {} and {})", -n, n - 1)));
         }
     }
     Ok(Box::new(Embedding { num_embeddings, embedding_dim }))
 }
 
-pub fn parse_positional(_a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse_positional(_a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(Positional))
 }
 
-pub fn parse_class_token(_a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse_class_token(_a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(ClassToken))
 }
 
 impl Op for Embedding {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let mut out = inputs[0];
         out.push(self.embedding_dim)?;
         let cost = Cost { weight_params: mul(self.num_embeddings, self.embedding_dim)?, ..per_element(&out)? };
@@ -63,7 +69,8 @@ impl Op for Embedding {
 }
 
 impl Op for Positional {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = inputs[0];
         let cost = Cost { weight_params: prod(&x.dims()[1..])?, ..per_element(&x)? };
         Ok(Eval { shape: x, cost })
@@ -75,10 +82,11 @@ impl Op for Positional {
 }
 
 impl Op for ClassToken {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = inputs[0];
         if x.rank() != 3 {
-            return Err(format!("expects a 3-d (N, L, E) input, got {}-d {x}", x.rank()));
+            return Err(Error::shape(format!("expects a 3-d (N, L, E) input, got {}-d {x}", x.rank())));
         }
         let mut out = x;
         out.dims_mut()[1] = add(x.dims()[1], 1)?;

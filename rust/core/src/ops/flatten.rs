@@ -1,27 +1,34 @@
 //! flatten — `torch.nn.Flatten(start_dim=1, end_dim=-1)`: a view, no params, no compute.
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::num::prod;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("flatten", parse),
+];
 
 struct Flatten {
     start_dim: i64,
     end_dim: i64,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(Flatten { start_dim: a.int("start_dim")?.unwrap_or(1), end_dim: a.int("end_dim")?.unwrap_or(-1) }))
 }
 
 impl Op for Flatten {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let s = x.resolve_dim(self.start_dim)?;
         let e = x.resolve_dim(self.end_dim)?;
         if s > e {
-            return Err(format!("start_dim={} comes after end_dim={} for a {}-d input", self.start_dim, self.end_dim, x.rank()));
+            return Err(Error::shape(format!("start_dim={} comes after end_dim={} for a {}-d input", self.start_dim, self.end_dim, x.rank())));
         }
         let mut out = Shape::new(&x.dims()[..s])?;
         out.push(prod(&x.dims()[s..=e])?)?;

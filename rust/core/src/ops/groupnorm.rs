@@ -4,9 +4,16 @@
 //! `GroupNorm(G, C, bias=False)`: "the layer will not learn an additive bias") weight C only.
 //! num_groups must divide C.
 
-use super::{per_element, Eval, Op};
+use super::common::{affine_explain, check_declared, per_element};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
+use crate::error::Error;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("groupnorm", parse),
+];
 
 struct GroupNorm {
     num_groups: u64,
@@ -15,7 +22,7 @@ struct GroupNorm {
     bias: bool,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     a.float("eps")?;
     Ok(Box::new(GroupNorm {
         num_groups: a.require_positive("num_groups")?,
@@ -26,15 +33,16 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
 }
 
 impl Op for GroupNorm {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if x.rank() < 2 {
-            return Err(format!("expects an (N, C, *) input, got {x}"));
+            return Err(Error::shape(format!("expects an (N, C, *) input, got {x}")));
         }
         let c = x.channels();
-        super::conv::check_declared(self.num_channels, c, "channels")?;
-        if c % self.num_groups != 0 {
-            return Err(format!("num_groups={} does not divide num_channels={c}", self.num_groups));
+        check_declared(self.num_channels, c, "channels")?;
+        if !c.is_multiple_of(self.num_groups) {
+            return Err(Error::shape(format!("num_groups={} does not divide num_channels={c}", self.num_groups)));
         }
         let mut cost = per_element(x)?;
         if self.affine {
@@ -46,7 +54,7 @@ impl Op for GroupNorm {
 
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
         let _ = out;
-        super::batchnorm::affine_explain(inputs[0].channels(), self.affine, self.bias)
+        affine_explain(inputs[0].channels(), self.affine, self.bias)
     }
 }
 

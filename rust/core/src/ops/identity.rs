@@ -1,10 +1,17 @@
 //! identity and dropout: the output is the input (dropout is counted at inference, where it is
 //! the identity). No params, no compute, no new memory: the output aliases the input.
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("dropout", |a| parse(a, Kind::Dropout)),
+    ("identity", |a| parse(a, Kind::Identity)),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -14,11 +21,11 @@ pub enum Kind {
 
 struct Identity;
 
-pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, Error> {
     if kind == Kind::Dropout {
         if let Some(p) = a.float("p")? {
             if !(0.0..=1.0).contains(&p) {
-                return Err(format!("dropout probability p={p} must be between 0 and 1"));
+                return Err(Error::attribute_rule(format!("dropout probability p={p} must be between 0 and 1")));
             }
         }
         a.bool("inplace", false)?;
@@ -27,7 +34,8 @@ pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, String> {
 }
 
 impl Op for Identity {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         Ok(Eval { shape: inputs[0], cost: Cost::default() })
     }
 

@@ -7,10 +7,19 @@
 //! is unused — archsweep treats a declared count like BatchNorm's, as an assertion).
 //! `bias=false` (keyword-only in torch 2.15) drops the bias: affine params are weight C only.
 
-use super::batchnorm::{affine_explain, channel_norm_cost};
-use super::{expect_rank, Eval, Op};
+use super::common::{affine_explain, channel_norm_cost, check_declared, expect_rank, layout};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
+use crate::error::Error;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("instancenorm1d", |a| parse(a, Some(1))),
+    ("instancenorm2d", |a| parse(a, Some(2))),
+    ("instancenorm3d", |a| parse(a, Some(3))),
+    ("instancenorm", |a| parse(a, None)),
+];
 
 struct InstanceNorm {
     d: Option<usize>,
@@ -20,7 +29,7 @@ struct InstanceNorm {
     track_running_stats: bool,
 }
 
-pub fn parse(a: &Attrs, d: Option<usize>) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs, d: Option<usize>) -> Result<Box<dyn Op>, Error> {
     a.float("eps")?;
     a.float("momentum")?;
     Ok(Box::new(InstanceNorm {
@@ -33,14 +42,15 @@ pub fn parse(a: &Attrs, d: Option<usize>) -> Result<Box<dyn Op>, String> {
 }
 
 impl Op for InstanceNorm {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         match self.d {
-            Some(d) => expect_rank(x, &[d + 2], super::conv::layout(d))?,
+            Some(d) => expect_rank(x, &[d + 2], layout(d))?,
             None => expect_rank(x, &[3, 4, 5], "(N, C, *spatial)")?,
         }
         let c = x.channels();
-        super::conv::check_declared(self.num_features, c, "features (channels)")?;
+        check_declared(self.num_features, c, "features (channels)")?;
         let cost = channel_norm_cost(x, c, self.affine, self.bias, self.track_running_stats)?;
         Ok(Eval { shape: *x, cost })
     }

@@ -5,31 +5,39 @@
 //! Params: weight = the size of `dim`. Output: the input's shape (a new tensor, not a view).
 //! MACs 0 (an elementwise multiply, outside the MACs convention); 1 other op per element.
 
-use super::{per_element, Eval, Op};
+use super::common::per_element;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
+use crate::error::Error;
 use crate::num::commas;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("layer_scale", parse),
+];
 
 struct LayerScale {
     dim: i64,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     // the initial value (torchvision's `layer_scale=1e-6`) changes no count; accepted for clarity
     if let Some(v) = a.float("init")? {
         if !v.is_finite() {
-            return Err(format!("init={v} must be a finite number"));
+            return Err(Error::bad_value("init", v, "must be a finite number"));
         }
     }
     Ok(Box::new(LayerScale { dim: a.int("dim")?.unwrap_or(-1) }))
 }
 
 impl Op for LayerScale {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let d = x.resolve_dim(self.dim)?;
         if d == 0 {
-            return Err("cannot scale along the batch dim 0 (use dim=1 for NCHW channels, -1 for channels-last)".into());
+            return Err(Error::shape("cannot scale along the batch dim 0 (use dim=1 for NCHW channels, -1 for channels-last)"));
         }
         let mut cost = per_element(x)?;
         cost.weight_params = x.dims()[d];

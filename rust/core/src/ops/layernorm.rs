@@ -2,10 +2,17 @@
 //!
 //! Params: weight ∏normalized_shape (elementwise_affine) + bias ∏normalized_shape (bias).
 
-use super::{per_element, Eval, Op};
+use super::common::per_element;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
+use crate::error::Error;
 use crate::num::{join_x, prod};
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("layernorm", parse),
+];
 
 struct LayerNorm {
     normalized_shape: Option<Vec<u64>>,
@@ -13,13 +20,13 @@ struct LayerNorm {
     bias: bool,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     a.float("eps")?;
     let normalized_shape = match a.int_list("normalized_shape")? {
         None => None,
         Some(v) => Some(
             v.into_iter()
-                .map(|d| if d < 1 { Err(format!("normalized_shape entries must be positive, got {d}")) } else { Ok(d as u64) })
+                .map(|d| if d < 1 { Err(Error::attribute_rule(format!("normalized_shape entries must be positive, got {d}"))) } else { Ok(d as u64) })
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
@@ -41,14 +48,15 @@ impl LayerNorm {
 }
 
 impl Op for LayerNorm {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let ns = self.normalized(x);
         if ns.len() >= x.rank() || x.tail(ns.len()) != ns {
-            return Err(format!(
+            return Err(Error::shape(format!(
                 "normalized_shape={} does not match the trailing dims of the input {x}",
                 join_x(ns)
-            ));
+            )));
         }
         let n = prod(ns)?;
         let mut cost = per_element(x)?;

@@ -3,12 +3,18 @@
 //! Params: in·out (+ out bias). MACs: (numel of the input / in)·in·out, i.e. every row of every
 //! sample goes through the matrix.
 
-use super::conv::check_declared;
-use super::{Eval, Op};
+use super::common::check_declared;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::{macs_formula, params_formula, Cost};
+use crate::error::Error;
 use crate::num::mul;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("linear", parse),
+];
 
 struct Linear {
     out_features: u64,
@@ -16,7 +22,7 @@ struct Linear {
     bias: bool,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(Linear {
         out_features: a.require_positive("out_features")?,
         in_features: a.positive("in_features")?,
@@ -25,10 +31,11 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
 }
 
 impl Op for Linear {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if x.rank() < 2 {
-            return Err(format!("expects an input with a feature dim, got {x}"));
+            return Err(Error::shape(format!("expects an input with a feature dim, got {x}")));
         }
         let fin = x.last();
         check_declared(self.in_features, fin, "features")?;
@@ -36,7 +43,7 @@ impl Op for Linear {
         let r = out.rank();
         out.dims_mut()[r - 1] = self.out_features;
         let weight = mul(fin, self.out_features)?;
-        let macs = mul(out.numel()?, fin)?;
+        let macs = mul(out.elements()?, fin)?;
         let bias = if self.bias { self.out_features } else { 0 };
         Ok(Eval { shape: out, cost: Cost { weight_params: weight, bias_params: bias, macs, ..Cost::default() } })
     }

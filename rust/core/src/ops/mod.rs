@@ -1,36 +1,71 @@
 //! The one list of ops. Each op lives in its own file with its attribute parsing, shape rule,
-//! parameter/buffer count, MACs, extra ops and unit tests; adding an op is one file plus one
-//! line in `REGISTRY`.
+//! parameter/buffer count, MACs, extra ops, unit tests and its `OPS` list (names and parse
+//! functions); adding an op is one file plus one line in `op_files!` below.
 
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::{Error, ErrorKind};
 use crate::shape::Shape;
 
-mod activation;
-mod adaptive_pool;
-mod attention;
-mod batchnorm;
-mod channel_shuffle;
-mod chunk;
-mod concat;
-mod conv;
-mod conv_transpose;
-mod elementwise;
-mod embedding;
-mod flatten;
-mod groupnorm;
-mod identity;
-mod instancenorm;
-mod layer_scale;
-mod layernorm;
-mod linear;
-mod permute;
-mod pool;
-mod reshape;
-mod select;
-mod softmax;
-mod upsample;
-mod window_attention;
+pub(crate) mod common;
+
+/// Declares the op files, in the order of `REGISTRY`, and builds `REGISTRY` from their `OPS`
+/// lists: each op file lists its names and parse functions once, in
+/// `pub(super) const OPS: &[(&str, Parse)]`.
+macro_rules! op_files {
+    ($first:ident $(, $module:ident)* $(,)?) => {
+        mod $first;
+        $(mod $module;)*
+
+        const REGISTRY_LEN: usize = $first::OPS.len() $(+ $module::OPS.len())*;
+
+        /// Every op the core knows, by its model-file name (the order `archsweep ops` prints).
+        pub const REGISTRY: &[(&str, Parse)] = &{
+            // every slot is overwritten below; the first entry only gives the array a value
+            let mut all = [$first::OPS[0]; REGISTRY_LEN];
+            let files = [$first::OPS $(, $module::OPS)*];
+            let (mut n, mut file) = (0, 0);
+            while file < files.len() {
+                let mut i = 0;
+                while i < files[file].len() {
+                    all[n] = files[file][i];
+                    n += 1;
+                    i += 1;
+                }
+                file += 1;
+            }
+            all
+        };
+    };
+}
+
+op_files!(
+    conv,
+    conv_transpose,
+    linear,
+    batchnorm,
+    layernorm,
+    layer_scale,
+    groupnorm,
+    instancenorm,
+    activation,
+    softmax,
+    identity,
+    pool,
+    adaptive_pool,
+    flatten,
+    reshape,
+    permute,
+    select,
+    elementwise,
+    concat,
+    channel_shuffle,
+    chunk,
+    upsample,
+    attention,
+    window_attention,
+    embedding,
+);
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -49,7 +84,17 @@ pub trait Op: Send + Sync {
         (1, 1)
     }
 
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String>;
+    /// The output shape and cost for these inputs, or the rule they break.
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error>;
+
+    /// [`Op::apply`] with the message as a `String`, for `space/` (whose results still carry
+    /// strings). Each op's `apply` is `#[inline(always)]` so that it is inlined here: called, its
+    /// result is copied once more, which slows the sweeps' valid path (see
+    /// docs/perf-notes/errors.md). Once `space/` calls `apply`, both can go.
+    #[inline]
+    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+        Ok(self.apply(inputs)?)
+    }
 
     /// The layer's formula with its numbers, for `--explain`.
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
@@ -68,95 +113,30 @@ pub trait Op: Send + Sync {
     }
 }
 
-pub type Parse = fn(&Attrs) -> Result<Box<dyn Op>, String>;
-
-/// Every op the core knows, by its model-file name.
-pub const REGISTRY: &[(&str, Parse)] = &[
-    ("conv1d", |a| conv::parse(a, 1)),
-    ("conv2d", |a| conv::parse(a, 2)),
-    ("conv3d", |a| conv::parse(a, 3)),
-    ("conv_transpose1d", |a| conv_transpose::parse(a, 1)),
-    ("conv_transpose2d", |a| conv_transpose::parse(a, 2)),
-    ("conv_transpose3d", |a| conv_transpose::parse(a, 3)),
-    ("linear", linear::parse),
-    ("batchnorm1d", |a| batchnorm::parse(a, 1)),
-    ("batchnorm2d", |a| batchnorm::parse(a, 2)),
-    ("batchnorm3d", |a| batchnorm::parse(a, 3)),
-    ("layernorm", layernorm::parse),
-    ("layer_scale", layer_scale::parse),
-    ("groupnorm", groupnorm::parse),
-    ("instancenorm1d", |a| instancenorm::parse(a, Some(1))),
-    ("instancenorm2d", |a| instancenorm::parse(a, Some(2))),
-    ("instancenorm3d", |a| instancenorm::parse(a, Some(3))),
-    ("instancenorm", |a| instancenorm::parse(a, None)),
-    ("relu", |a| activation::parse(a, activation::Kind::Relu)),
-    ("relu6", |a| activation::parse(a, activation::Kind::Relu6)),
-    ("leaky_relu", |a| activation::parse(a, activation::Kind::LeakyRelu)),
-    ("elu", |a| activation::parse(a, activation::Kind::Elu)),
-    ("gelu", |a| activation::parse(a, activation::Kind::Gelu)),
-    ("silu", |a| activation::parse(a, activation::Kind::Silu)),
-    ("mish", |a| activation::parse(a, activation::Kind::Mish)),
-    ("hardswish", |a| activation::parse(a, activation::Kind::Hardswish)),
-    ("hardsigmoid", |a| activation::parse(a, activation::Kind::Hardsigmoid)),
-    ("sigmoid", |a| activation::parse(a, activation::Kind::Sigmoid)),
-    ("tanh", |a| activation::parse(a, activation::Kind::Tanh)),
-    ("softmax", softmax::parse),
-    ("dropout", |a| identity::parse(a, identity::Kind::Dropout)),
-    ("identity", |a| identity::parse(a, identity::Kind::Identity)),
-    ("maxpool1d", |a| pool::parse(a, pool::Kind::Max, 1)),
-    ("maxpool2d", |a| pool::parse(a, pool::Kind::Max, 2)),
-    ("maxpool3d", |a| pool::parse(a, pool::Kind::Max, 3)),
-    ("avgpool1d", |a| pool::parse(a, pool::Kind::Avg, 1)),
-    ("avgpool2d", |a| pool::parse(a, pool::Kind::Avg, 2)),
-    ("avgpool3d", |a| pool::parse(a, pool::Kind::Avg, 3)),
-    ("adaptive_avgpool1d", |a| adaptive_pool::parse(a, 1)),
-    ("adaptive_avgpool2d", |a| adaptive_pool::parse(a, 2)),
-    ("adaptive_avgpool3d", |a| adaptive_pool::parse(a, 3)),
-    ("adaptive_maxpool1d", |a| adaptive_pool::parse(a, 1)),
-    ("adaptive_maxpool2d", |a| adaptive_pool::parse(a, 2)),
-    ("adaptive_maxpool3d", |a| adaptive_pool::parse(a, 3)),
-    ("flatten", flatten::parse),
-    ("reshape", reshape::parse),
-    ("permute", permute::parse_permute),
-    ("transpose", permute::parse_transpose),
-    ("select", select::parse),
-    ("add", |a| elementwise::parse(a, elementwise::Kind::Add)),
-    ("mul", |a| elementwise::parse(a, elementwise::Kind::Mul)),
-    ("concat", concat::parse),
-    ("channel_shuffle", channel_shuffle::parse),
-    ("chunk", chunk::parse),
-    ("upsample", upsample::parse),
-    ("multihead_attention", attention::parse),
-    ("window_attention", window_attention::parse),
-    ("embedding", embedding::parse_embedding),
-    ("positional_embedding", embedding::parse_positional),
-    ("class_token", embedding::parse_class_token),
-];
+pub type Parse = fn(&Attrs) -> Result<Box<dyn Op>, Error>;
 
 /// Build an op from its name and attributes; unknown names and unknown attributes are errors.
-pub fn build(op: &str, attrs: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn from_attrs(op: &str, attrs: &Attrs) -> Result<Box<dyn Op>, Error> {
     let parse = REGISTRY.iter().find(|(name, _)| *name == op).map(|(_, p)| *p).ok_or_else(|| {
-        let close: Vec<&str> = REGISTRY.iter().map(|(n, _)| *n).filter(|n| similar(n, op)).collect();
-        if close.is_empty() {
-            format!("unknown op '{op}' (see `archsweep ops` for the {} known ops)", REGISTRY.len())
-        } else {
-            format!("unknown op '{op}' (did you mean {}?)", close.join(" or "))
-        }
+        let suggestions = REGISTRY.iter().map(|(n, _)| *n).filter(|n| similar(n, op)).map(str::to_string).collect();
+        Error::new(ErrorKind::UnknownOp { name: op.to_string(), suggestions, known: REGISTRY.len() })
     })?;
     let built = parse(attrs).map_err(|e| with_unknown_keys(parse, attrs, e))?;
     attrs.finish(op)?;
     Ok(built)
 }
 
-const MISSING: &str = "missing required attribute";
+/// [`from_attrs`] with the message as a `String`, for `space/` (whose results still carry
+/// strings).
+pub fn build(op: &str, attrs: &Attrs) -> Result<Box<dyn Op>, String> {
+    Ok(from_attrs(op, attrs)?)
+}
 
-/// The key a "missing required attribute 'k'" (or "...: k or j") message names.
-fn missing_key(message: &str) -> Option<&str> {
-    let rest = message.strip_prefix(MISSING)?;
-    if let Some(quoted) = rest.strip_prefix(" '") {
-        quoted.split('\'').next()
-    } else {
-        rest.strip_prefix(": ")?.split(' ').next()
+/// The key a missing-attribute error names (the first of its alternatives).
+fn missing_key(e: &Error) -> Option<&str> {
+    match e.kind() {
+        ErrorKind::MissingAttribute { names, .. } => names.first().map(String::as_str),
+        _ => None,
     }
 }
 
@@ -167,11 +147,11 @@ fn missing_key(message: &str) -> Option<&str> {
 /// `Attrs::finish`. A missing key is filled with the value of the most similar unknown key
 /// (the typo's value is usually the intended one, and keeps parse-time checks such as
 /// num_heads | embed_dim happy), else with 1; if that copy does not parse, all placeholders
-/// are 1. If no copy parses, the message is left as it is.
-fn with_unknown_keys(parse: Parse, attrs: &Attrs, message: String) -> String {
+/// are 1. If no copy parses, the error is left as it is.
+fn with_unknown_keys(parse: Parse, attrs: &Attrs, mut error: Error) -> Error {
     let candidates = attrs.unknown_keys();
-    if !message.starts_with(MISSING) || candidates.is_empty() {
-        return message;
+    if missing_key(&error).is_none() || candidates.is_empty() {
+        return error;
     }
     for use_similar in [true, false] {
         let mut map = attrs.map().clone();
@@ -179,15 +159,13 @@ fn with_unknown_keys(parse: Parse, attrs: &Attrs, message: String) -> String {
             let probe = Attrs::new(&map);
             match parse(&probe) {
                 Ok(_) => {
-                    let unknown: Vec<String> = probe.unknown_keys().iter().map(|k| format!("'{k}'")).collect();
-                    return match unknown.len() {
-                        0 => message,
-                        1 => format!("{message} (unknown attribute {} — a typo?)", unknown[0]),
-                        _ => format!("{message} (unknown attributes {} — a typo?)", unknown.join(", ")),
-                    };
+                    if let ErrorKind::MissingAttribute { unknown, .. } = error.kind_mut() {
+                        *unknown = probe.unknown_keys().iter().map(|k| k.to_string()).collect();
+                    }
+                    return error;
                 }
                 Err(e) => match missing_key(&e) {
-                    Some(key) if map.get(key).map_or(true, serde_json::Value::is_null) => {
+                    Some(key) if map.get(key).is_none_or(serde_json::Value::is_null) => {
                         let similar = candidates.iter().filter(|c| use_similar && typo_of(c, key)).min_by_key(|c| edit_distance(c, key));
                         let value = similar.map_or(serde_json::Value::from(1), |c| attrs.map()[*c].clone());
                         map.insert(key.to_string(), value);
@@ -197,7 +175,7 @@ fn with_unknown_keys(parse: Parse, attrs: &Attrs, message: String) -> String {
             }
         }
     }
-    message
+    error
 }
 
 /// Levenshtein distance (attribute names are short).
@@ -231,23 +209,6 @@ fn similar(known: &str, asked: &str) -> bool {
     let norm = |s: &str| s.to_ascii_lowercase().replace(['_', '-', ' '], "");
     let (k, a) = (norm(known), norm(asked));
     k == a || (a.len() >= 4 && (k.starts_with(&a) || a.starts_with(&k)))
-}
-
-// ---- helpers shared by several ops -------------------------------------------------------
-
-/// Check an input's rank against what the op accepts, naming the layout.
-pub(crate) fn expect_rank(x: &Shape, ranks: &[usize], layout: &str) -> Result<(), String> {
-    if ranks.contains(&x.rank()) {
-        Ok(())
-    } else {
-        let want = ranks.iter().map(|r| format!("{r}-d")).collect::<Vec<_>>().join(" or ");
-        Err(format!("expects a {want} input {layout}, got {}-d {x}", x.rank()))
-    }
-}
-
-/// `other_ops` of a pointwise op: one per output element.
-pub(crate) fn per_element(shape: &Shape) -> Result<Cost, String> {
-    Ok(Cost { other_ops: shape.numel()?, ..Cost::default() })
 }
 
 #[cfg(test)]
@@ -284,6 +245,27 @@ mod tests {
         assert_eq!(m, "missing required attribute 'kernel_size'");
         let m = err("linear", json!({"bias": false}), &[&[1, 8]]);
         assert_eq!(m, "missing required attribute 'out_features'");
+    }
+
+    #[test]
+    fn errors_carry_their_kind() {
+        use super::testing::error;
+        use crate::error::ErrorKind;
+        let e = error("conv2d", json!({"out_channels": 8, "kernal_size": 3}), &[&[1, 3, 8, 8]]);
+        let expected = ErrorKind::MissingAttribute { names: vec!["kernel_size".into()], note: None, unknown: vec!["kernal_size".into()] };
+        assert_eq!(*e.kind(), expected);
+        let e = error("conv2d", json!({"out_channels": 8, "kernel_size": 3, "stirde": 2}), &[&[1, 3, 8, 8]]);
+        assert!(matches!(e.kind(), ErrorKind::UnknownAttribute { name, op, .. } if name == "stirde" && op == "conv2d"), "{e:?}");
+        let e = error("conv2d", json!({"out_channels": 0, "kernel_size": 3}), &[&[1, 3, 8, 8]]);
+        assert!(matches!(e.kind(), ErrorKind::BadAttribute { name, .. } if name == "out_channels"), "{e:?}");
+        let e = error("conv2d", json!({"out_channels": 8, "kernel_size": 3}), &[&[1, 3, 1, 1]]);
+        assert_eq!(e.kind().code(), "shape");
+        let e = error("conv2d", json!({"out_channels": 8, "kernel_size": 3}), &[&[1, 3, 8]]);
+        assert!(matches!(e.kind(), ErrorKind::Rank { expected, .. } if expected == &[4]), "{e:?}");
+        let e = error("linear", json!({"out_features": 1u64 << 40}), &[&[1 << 30, 1 << 30]]);
+        assert_eq!(e.kind().code(), "overflow");
+        let e = error("conv2", json!({}), &[&[1, 3, 8, 8]]);
+        assert!(matches!(e.kind(), ErrorKind::UnknownOp { suggestions, .. } if suggestions.iter().any(|s| s == "conv2d")), "{e:?}");
     }
 
     #[test]

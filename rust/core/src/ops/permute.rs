@@ -1,10 +1,17 @@
 //! permute (`dims`, over all dims batch included, as `Tensor.permute`) and transpose
 //! (`dim0`, `dim1`). Views: no params, no compute.
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::shape::{resolve_dim, Shape};
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("permute", parse_permute),
+    ("transpose", parse_transpose),
+];
 
 struct Permute {
     dims: Vec<i64>,
@@ -15,29 +22,30 @@ struct Transpose {
     dim1: i64,
 }
 
-pub fn parse_permute(a: &Attrs) -> Result<Box<dyn Op>, String> {
-    Ok(Box::new(Permute { dims: a.int_list("dims")?.ok_or("missing required attribute 'dims'")? }))
+pub fn parse_permute(a: &Attrs) -> Result<Box<dyn Op>, Error> {
+    Ok(Box::new(Permute { dims: a.int_list("dims")?.ok_or_else(|| Error::missing("dims"))? }))
 }
 
-pub fn parse_transpose(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse_transpose(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(Transpose {
-        dim0: a.int("dim0")?.ok_or("missing required attribute 'dim0'")?,
-        dim1: a.int("dim1")?.ok_or("missing required attribute 'dim1'")?,
+        dim0: a.int("dim0")?.ok_or_else(|| Error::missing("dim0"))?,
+        dim1: a.int("dim1")?.ok_or_else(|| Error::missing("dim1"))?,
     }))
 }
 
 impl Op for Permute {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if self.dims.len() != x.rank() {
-            return Err(format!("dims has {} entries but the input {x} has {} dims (the batch dim included)", self.dims.len(), x.rank()));
+            return Err(Error::shape(format!("dims has {} entries but the input {x} has {} dims (the batch dim included)", self.dims.len(), x.rank())));
         }
         let mut seen = vec![false; x.rank()];
         let mut out = *x;
         for (i, &d) in self.dims.iter().enumerate() {
             let d = resolve_dim(d, x.rank())?;
             if std::mem::replace(&mut seen[d], true) {
-                return Err(format!("dim {d} appears twice in dims"));
+                return Err(Error::shape(format!("dim {d} appears twice in dims")));
             }
             out.dims_mut()[i] = x.dims()[d];
         }
@@ -50,7 +58,8 @@ impl Op for Permute {
 }
 
 impl Op for Transpose {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let (a, b) = (x.resolve_dim(self.dim0)?, x.resolve_dim(self.dim1)?);
         let mut out = *x;

@@ -19,12 +19,24 @@
 //!
 //! Other ops: the window's elements for each output element.
 
-use super::conv::layout;
-use super::{expect_rank, Eval, Op};
+use super::common::expect_rank;
+use super::common::layout;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::num::{join_x, mul, prod};
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("maxpool1d", |a| parse(a, Kind::Max, 1)),
+    ("maxpool2d", |a| parse(a, Kind::Max, 2)),
+    ("maxpool3d", |a| parse(a, Kind::Max, 3)),
+    ("avgpool1d", |a| parse(a, Kind::Avg, 1)),
+    ("avgpool2d", |a| parse(a, Kind::Avg, 2)),
+    ("avgpool3d", |a| parse(a, Kind::Avg, 3)),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -42,12 +54,12 @@ struct Pool {
     ceil_mode: bool,
 }
 
-pub fn parse(a: &Attrs, kind: Kind, d: usize) -> Result<Box<dyn Op>, String> {
-    let kernel = a.ntuple("kernel_size", d, 1)?.ok_or("missing required attribute 'kernel_size'")?;
+pub fn parse(a: &Attrs, kind: Kind, d: usize) -> Result<Box<dyn Op>, Error> {
+    let kernel = a.ntuple("kernel_size", d, 1)?.ok_or_else(|| Error::missing("kernel_size"))?;
     let dilation = match kind {
         Kind::Max => {
             if a.bool("return_indices", false)? {
-                return Err("return_indices=true is not supported (a second output)".into());
+                return Err(Error::bad_value("return_indices", true, "is not supported (a second output)"));
             }
             a.ntuple("dilation", d, 1)?.unwrap_or(vec![1; d])
         }
@@ -80,14 +92,15 @@ pub(crate) fn pooled_size(input: u64, k: u64, p: u64, s: u64, dil: u64, ceil_mod
 }
 
 impl Op for Pool {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         expect_rank(x, &[self.d + 2], layout(self.d))?;
         for i in 0..self.d {
             let (k, p, dil) = (self.kernel[i], self.padding[i], self.dilation[i]);
             // PyTorch compares with the kernel itself, also when the pool is dilated.
             if p > k / 2 {
-                return Err(match self.kind {
+                return Err(Error::shape(match self.kind {
                     Kind::Avg => format!("padding={p} should be at most half of the kernel size {k}"),
                     // undilated, the effective kernel is the kernel
                     Kind::Max if dil == 1 => format!("padding={p} should be at most half of the effective kernel size {k}"),
@@ -95,39 +108,39 @@ impl Op for Pool {
                         "padding={p} should be at most half of the kernel size {k} (PyTorch checks the kernel, not the dilated kernel {})",
                         dil * (k - 1) + 1
                     ),
-                });
+                }));
             }
         }
         let mut out = *x;
         let mut sizes = [0i128; 3];
-        for i in 0..self.d {
-            sizes[i] = pooled_size(x.tail(self.d)[i], self.kernel[i], self.padding[i], self.stride[i], self.dilation[i], self.ceil_mode);
+        for (i, size) in sizes.iter_mut().enumerate().take(self.d) {
+            *size = pooled_size(x.tail(self.d)[i], self.kernel[i], self.padding[i], self.stride[i], self.dilation[i], self.ceil_mode);
         }
         let sizes = &sizes[..self.d];
         if sizes.iter().any(|&v| v < 1) {
             let shown: Vec<String> = sizes.iter().map(|v| v.to_string()).collect();
-            return Err(format!(
+            return Err(Error::shape(format!(
                 "kernel {} with stride {} and padding {} on input {} gives output size {}: output size is too small",
                 join_x(&self.kernel),
                 join_x(&self.stride),
                 join_x(&self.padding),
                 join_x(x.tail(self.d)),
                 shown.join("×")
-            ));
+            )));
         }
         // (torch checks this before the output size; both are errors, only the message differs)
         let spatial = x.tail(self.d);
         if self.kind == Kind::Avg && self.d == 3 && (0..3).any(|i| spatial[i] < self.kernel[i]) {
-            return Err(format!(
+            return Err(Error::shape(format!(
                 "input {} is too small for the kernel {} (avgpool3d needs every unpadded input dim to be at least the kernel)",
                 join_x(spatial),
                 join_x(&self.kernel)
-            ));
+            )));
         }
         for (i, &v) in sizes.iter().enumerate() {
             out.dims_mut()[2 + i] = v as u64;
         }
-        let other_ops = mul(out.numel()?, prod(&self.kernel)?)?;
+        let other_ops = mul(out.elements()?, prod(&self.kernel)?)?;
         Ok(Eval { shape: out, cost: Cost { other_ops, ..Cost::default() } })
     }
 

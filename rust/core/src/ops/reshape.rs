@@ -1,29 +1,38 @@
 //! reshape — the per-sample shape: `shape` lists every dim after the batch, which is kept
 //! (model files do not know the batch size); one entry may be -1 and is inferred. A view.
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::{Error, ErrorKind};
 use crate::num::{join_x, prod};
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("reshape", parse),
+];
 
 struct Reshape {
     shape: Vec<i64>,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
-    let shape = a.int_list("shape")?.ok_or("missing required attribute 'shape' (the per-sample shape, batch excluded)")?;
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
+    let shape = a.int_list("shape")?.ok_or_else(|| {
+        Error::new(ErrorKind::MissingAttribute { names: vec!["shape".into()], note: Some("the per-sample shape, batch excluded".into()), unknown: Vec::new() })
+    })?;
     if shape.iter().filter(|&&d| d == -1).count() > 1 {
-        return Err("only one dim of shape may be -1".into());
+        return Err(Error::attribute_rule("only one dim of shape may be -1"));
     }
     if let Some(d) = shape.iter().find(|&&d| d == 0 || d < -1) {
-        return Err(format!("shape entries must be positive or -1, got {d}"));
+        return Err(Error::attribute_rule(format!("shape entries must be positive or -1, got {d}")));
     }
     Ok(Box::new(Reshape { shape }))
 }
 
 impl Op for Reshape {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let have = prod(&x.dims()[1..])?;
         let mut known: u64 = 1;
@@ -32,7 +41,7 @@ impl Op for Reshape {
         }
         let fail = || {
             let shown = self.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
-            Err(format!("cannot reshape {} ({have} elements per sample) into {shown}", join_x(&x.dims()[1..])))
+            Err(Error::shape(format!("cannot reshape {} ({have} elements per sample) into {shown}", join_x(&x.dims()[1..]))))
         };
         let mut out = Shape::new(&[x.batch()])?;
         for &d in &self.shape {

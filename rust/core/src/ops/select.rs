@@ -1,33 +1,40 @@
 //! select — `x.select(dim, index)`, e.g. ViT's class token `x[:, 0]`: removes `dim`.
 //! A view, no params, no compute.
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("select", parse),
+];
 
 struct Select {
     dim: i64,
     index: i64,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(Select {
-        dim: a.int("dim")?.ok_or("missing required attribute 'dim'")?,
+        dim: a.int("dim")?.ok_or_else(|| Error::missing("dim"))?,
         index: a.int("index")?.unwrap_or(0),
     }))
 }
 
 impl Op for Select {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         let d = x.resolve_dim(self.dim)?;
         if d == 0 {
-            return Err("cannot select along the batch dim 0".into());
+            return Err(Error::shape("cannot select along the batch dim 0"));
         }
         let n = x.dims()[d] as i64;
         if self.index >= n || self.index < -n {
-            return Err(format!("index {} is out of range for dim {d} of size {n}", self.index));
+            return Err(Error::shape(format!("index {} is out of range for dim {d} of size {n}", self.index)));
         }
         let mut out = Shape::new(&x.dims()[..d])?;
         for &v in &x.dims()[d + 1..] {

@@ -1,19 +1,27 @@
 //! softmax — `torch.nn.Softmax(dim)`. No params; one other-op per element.
 
-use super::{per_element, Eval, Op};
+use super::common::per_element;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
+use crate::error::Error;
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("softmax", parse),
+];
 
 struct Softmax {
     dim: i64,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(Softmax { dim: a.int("dim")?.unwrap_or(-1) }))
 }
 
 impl Op for Softmax {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         inputs[0].resolve_dim(self.dim)?;
         Ok(Eval { shape: inputs[0], cost: per_element(&inputs[0])? })
     }

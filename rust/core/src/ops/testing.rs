@@ -1,7 +1,8 @@
 //! Test helpers for the op files: build an op from JSON attributes and evaluate it.
 
-use super::{build, Eval};
+use super::{from_attrs, Eval};
 use crate::attrs::Attrs;
+use crate::error::Error;
 use crate::shape::Shape;
 use serde_json::Value;
 
@@ -9,19 +10,24 @@ pub fn s(dims: &[u64]) -> Shape {
     Shape::new(dims).unwrap()
 }
 
-pub fn run(op: &str, attrs: Value, inputs: &[&[u64]]) -> Result<Eval, String> {
+pub fn run(op: &str, attrs: Value, inputs: &[&[u64]]) -> Result<Eval, Error> {
     let map = attrs.as_object().expect("attributes are a JSON object").clone();
     let a = Attrs::new(&map);
-    let built = build(op, &a)?;
+    let built = from_attrs(op, &a)?;
     let shapes: Vec<Shape> = inputs.iter().map(|d| s(d)).collect();
-    built.eval(&shapes)
+    built.apply(&shapes)
 }
 
 pub fn ok(op: &str, attrs: Value, inputs: &[&[u64]]) -> Eval {
     run(op, attrs, inputs).unwrap_or_else(|e| panic!("{op}: unexpected error: {e}"))
 }
 
+/// The error's message.
 pub fn err(op: &str, attrs: Value, inputs: &[&[u64]]) -> String {
+    error(op, attrs, inputs).to_string()
+}
+
+pub fn error(op: &str, attrs: Value, inputs: &[&[u64]]) -> Error {
     match run(op, attrs, inputs) {
         Ok(e) => panic!("{op}: expected an error, got {:?}", e.shape),
         Err(e) => e,

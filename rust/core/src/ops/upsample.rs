@@ -9,10 +9,17 @@
 //! bilinear, bicubic and trilinear; with nearest modes torch raises ValueError "align_corners
 //! option can only be set with the interpolating modes".
 
-use super::{per_element, Eval, Op};
+use super::common::per_element;
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
+use crate::error::{Error, ErrorKind};
 use crate::shape::Shape;
 use serde_json::Value;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("upsample", parse),
+];
 
 enum Target {
     Size(Vec<u64>),
@@ -43,29 +50,34 @@ fn list_or_scalar(v: &Value) -> Vec<&Value> {
     }
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     let chosen = a.choice("mode", MODES, "nearest")?;
     let mode = MODES.iter().copied().find(|m| *m == chosen).unwrap_or("nearest");
     let align_given = a.has("align_corners"); // null counts as not given, like torch's None
     let align = a.bool("align_corners", false)?;
     if align_given && mode_rank(mode).is_none() {
-        return Err(format!(
-            "align_corners={align} can only be set with the interpolating modes linear, bilinear, bicubic, trilinear (mode='{mode}')"
+        return Err(Error::bad_value(
+            "align_corners",
+            align,
+            format!("can only be set with the interpolating modes linear, bilinear, bicubic, trilinear (mode='{mode}')"),
         ));
     }
     let target = match (a.raw("size"), a.raw("scale_factor")) {
-        (Some(_), Some(_)) => return Err("give either size or scale_factor, not both".into()),
-        (None, None) => return Err("missing required attribute: size or scale_factor".into()),
+        (Some(_), Some(_)) => return Err(Error::attribute_rule("give either size or scale_factor, not both")),
+        (None, None) => {
+            let names = vec!["size".into(), "scale_factor".into()];
+            return Err(ErrorKind::MissingAttribute { names, note: None, unknown: Vec::new() }.into());
+        }
         (Some(v), None) => Target::Size(
             list_or_scalar(v)
                 .into_iter()
-                .map(|x| x.as_u64().filter(|&n| n > 0).ok_or_else(|| format!("size entries must be positive integers, got {x}")))
+                .map(|x| x.as_u64().filter(|&n| n > 0).ok_or_else(|| Error::attribute_rule(format!("size entries must be positive integers, got {x}"))))
                 .collect::<Result<_, _>>()?,
         ),
         (None, Some(v)) => Target::Scale(
             list_or_scalar(v)
                 .into_iter()
-                .map(|x| x.as_f64().filter(|&f| f > 0.0).ok_or_else(|| format!("scale_factor entries must be positive numbers, got {x}")))
+                .map(|x| x.as_f64().filter(|&f| f > 0.0).ok_or_else(|| Error::attribute_rule(format!("scale_factor entries must be positive numbers, got {x}"))))
                 .collect::<Result<_, _>>()?,
         ),
     };
@@ -73,19 +85,20 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
 }
 
 impl Op for Upsample {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if x.rank() < 3 || x.rank() > 5 {
-            return Err(format!("expects a 3-d, 4-d or 5-d (N, C, *spatial) input, got {x}"));
+            return Err(Error::shape(format!("expects a 3-d, 4-d or 5-d (N, C, *spatial) input, got {x}")));
         }
         if let Some(r) = mode_rank(self.mode) {
             if x.rank() != r {
-                return Err(format!(
+                return Err(Error::shape(format!(
                     "got a {}-d input {x}, but {} mode needs a {r}-d input ({})",
                     x.rank(),
                     self.mode,
-                    super::conv::layout(r - 2)
-                ));
+                    super::common::layout(r - 2)
+                )));
             }
         }
         let d = x.rank() - 2;
@@ -99,11 +112,11 @@ impl Op for Upsample {
                     let f = if s.len() == 1 { s[0] } else { s[i] };
                     let v = (n as f64 * f).floor();
                     if v < 1.0 {
-                        return Err(format!("scale_factor {f} shrinks spatial dim of size {n} to {v}"));
+                        return Err(Error::shape(format!("scale_factor {f} shrinks spatial dim of size {n} to {v}")));
                     }
                     v as u64
                 }
-                _ => return Err(format!("size/scale_factor must have 1 or {d} entries for a {d}-d spatial input")),
+                _ => return Err(Error::shape(format!("size/scale_factor must have 1 or {d} entries for a {d}-d spatial input"))),
             };
             out.dims_mut()[2 + i] = size;
         }
@@ -140,7 +153,7 @@ mod tests {
                     // ⌊5·2⌋ = 10 per spatial dim.
                     assert!(r.unwrap().shape.dims()[2..].iter().all(|&d| d == 10), "{mode} {x:?}");
                 } else {
-                    assert!(r.unwrap_err().contains(&format!("{mode} mode needs a {want}-d input")), "{mode} {x:?}");
+                    assert!(r.unwrap_err().to_string().contains(&format!("{mode} mode needs a {want}-d input")), "{mode} {x:?}");
                 }
             }
         }

@@ -19,11 +19,17 @@
 //! torch's FlopCounterMode counts for torchvision's modules.
 //! Other ops: the bias add and the softmax over the N·heads·P·T scores (2 per score).
 
-use super::{Eval, Op};
+use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
+use crate::error::Error;
 use crate::num::{commas, mul, sum};
 use crate::shape::Shape;
+
+/// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
+pub(super) const OPS: &[(&str, Parse)] = &[
+    ("window_attention", parse),
+];
 
 struct WindowAttention {
     num_heads: u64,
@@ -34,24 +40,24 @@ struct WindowAttention {
     cpb_hidden: u64,
 }
 
-pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
+pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     a.float("dropout")?;
     a.float("attention_dropout")?;
     let num_heads = a.require_positive("num_heads")?;
-    let w = a.ntuple("window_size", 2, 1)?.ok_or("missing required attribute 'window_size'")?;
+    let w = a.ntuple("window_size", 2, 1)?.ok_or_else(|| Error::missing("window_size"))?;
     let window = [w[0], w[1]];
     if let Some(s) = a.ntuple("shift_size", 2, 0)? {
         if s[0] >= window[0] || s[1] >= window[1] {
-            return Err(format!("shift_size {}x{} must be smaller than window_size {}x{}", s[0], s[1], window[0], window[1]));
+            return Err(Error::attribute_rule(format!("shift_size {}x{} must be smaller than window_size {}x{}", s[0], s[1], window[0], window[1])));
         }
     }
     let version = a.positive("version")?.unwrap_or(1);
     if version > 2 {
-        return Err(format!("version={version} must be 1 (Swin) or 2 (Swin V2)"));
+        return Err(Error::bad_value("version", version, "must be 1 (Swin) or 2 (Swin V2)"));
     }
     let cpb_hidden = a.positive("cpb_hidden")?;
     if cpb_hidden.is_some() && version != 2 {
-        return Err("cpb_hidden is the width of Swin V2's position bias MLP: only with version=2".into());
+        return Err(Error::attribute_rule("cpb_hidden is the width of Swin V2's position bias MLP: only with version=2"));
     }
     Ok(Box::new(WindowAttention {
         num_heads,
@@ -65,7 +71,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, String> {
 
 impl WindowAttention {
     /// (padded tokens P, tokens per window T, relative offsets (2wh-1)(2ww-1)).
-    fn sizes(&self, x: &Shape) -> Result<(u64, u64, u64), String> {
+    fn sizes(&self, x: &Shape) -> Result<(u64, u64, u64), Error> {
         let [wh, ww] = self.window;
         let (h, w) = (x.dims()[1], x.dims()[2]);
         let ph = h.div_ceil(wh) * wh;
@@ -75,14 +81,15 @@ impl WindowAttention {
 }
 
 impl Op for WindowAttention {
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
+    #[inline(always)]
+    fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
         if x.rank() != 4 {
-            return Err(format!("expects a channels-last (N, H, W, C) input, got {}-d {x}", x.rank()));
+            return Err(Error::shape(format!("expects a channels-last (N, H, W, C) input, got {}-d {x}", x.rank())));
         }
         let c = x.last();
-        if c % self.num_heads != 0 {
-            return Err(format!("num_heads={} does not divide the {c} channels", self.num_heads));
+        if !c.is_multiple_of(self.num_heads) {
+            return Err(Error::shape(format!("num_heads={} does not divide the {c} channels", self.num_heads)));
         }
         let (p, t, rel) = self.sizes(x)?;
         let heads = self.num_heads;

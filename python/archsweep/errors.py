@@ -1,0 +1,42 @@
+"""The exceptions archsweep raises, all subclasses of :class:`ArchsweepError` (itself a
+``ValueError``, so ``except ValueError`` still catches them).
+
+The extension picks the class from the kind of the core's error; each such exception also has
+``kind`` (a stable name: ``missing_attribute``, ``unknown_attribute``, ``bad_attribute``,
+``unknown_op``, ``shape``, ``overflow``, ``invalid_model``, ``arity``, ``unknown_option``),
+``layer`` and ``op`` (``None`` when the error is not about one layer).
+
+* :class:`AttributeSpecError` — a layer's attribute is missing, unknown or has a bad value.
+* :class:`UnknownOpError` — a layer names an op that does not exist.
+* :class:`ShapeError` — a layer's inputs break its shape rule.
+* :class:`CountOverflowError` — a count does not fit in 64 bits.
+* :class:`InvalidModelError` — the model or its graph is malformed (keys, names, wiring, arity).
+* :class:`ModelFileError` — a model file cannot be read or parsed.
+
+>>> import archsweep
+>>> try:
+...     archsweep.analyze({"input": [3, 8, 8], "layers": [{"op": "conv2d", "out_channels": 4}]})
+... except archsweep.AttributeSpecError as e:
+...     print(e.kind, e.layer, e.op)
+missing_attribute conv2d_1 conv2d
+"""
+
+from archsweep._core import (
+    ArchsweepError,
+    AttributeSpecError,
+    CountOverflowError,
+    InvalidModelError,
+    ShapeError,
+    UnknownOpError,
+)
+from archsweep.model import ModelFileError
+
+__all__ = [
+    "ArchsweepError",
+    "AttributeSpecError",
+    "CountOverflowError",
+    "InvalidModelError",
+    "ModelFileError",
+    "ShapeError",
+    "UnknownOpError",
+]
