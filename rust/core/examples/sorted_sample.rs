@@ -1,6 +1,6 @@
 //! Experiment: a sample chunk evaluated in its own order vs in ascending id order.
-use archsweep_core::space::ids::Permutation;
 use archsweep_core::space::ids::Ids;
+use archsweep_core::space::ids::Permutation;
 use archsweep_core::space::{compile, Engine, Spec};
 use archsweep_core::Options;
 use std::time::Instant;

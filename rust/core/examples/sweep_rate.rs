@@ -1,8 +1,8 @@
 //! Raw engine rate, without Python or Arrow: `cargo run --release --example sweep_rate -- SPEC.json N [grid|sample]`
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc; // as the Python extension
-use archsweep_core::space::ids::Permutation;
 use archsweep_core::space::ids::Ids;
+use archsweep_core::space::ids::Permutation;
 use archsweep_core::space::{compile, Engine, Spec};
 use archsweep_core::Options;
 use std::time::Instant;
@@ -27,7 +27,8 @@ fn main() {
             rows = 0;
             invalid = 0;
             for start in (0..n).step_by(1 << 18) {
-                let (parts, counts) = pool.install(|| engine.evaluate_parts(ids, start..(start + (1 << 18)).min(n), None, Options::default()));
+                let (parts, counts) =
+                    pool.install(|| engine.evaluate_parts(ids, start..(start + (1 << 18)).min(n), None, Options::default()));
                 rows += parts.iter().map(|c| c.len()).sum::<usize>();
                 invalid += counts.invalid;
             }

@@ -164,11 +164,7 @@ impl<'a> Attrs<'a> {
     /// file order. After a complete parse these are the unknown attributes.
     pub fn unknown_keys(&self) -> Vec<&'a str> {
         let used = self.used.borrow();
-        self.map
-            .keys()
-            .map(String::as_str)
-            .filter(|key| !used.contains(key) && !GRAPH_KEYS.contains(key))
-            .collect()
+        self.map.keys().map(String::as_str).filter(|key| !used.contains(key) && !GRAPH_KEYS.contains(key)).collect()
     }
 
     /// Reject attributes that no getter asked for.
@@ -211,7 +207,12 @@ fn as_int(key: &str, v: &Value) -> Result<i64, Error> {
                     Err(Error::bad_kind(key, "must be an integer", n))
                 }
             } else {
-                Err(Error::new(ErrorKind::BadAttribute { name: key.to_string(), value: None, expected: "is out of range".into(), got: None }))
+                Err(Error::new(ErrorKind::BadAttribute {
+                    name: key.to_string(),
+                    value: None,
+                    expected: "is out of range".into(),
+                    got: None,
+                }))
             }
         }
         other => Err(Error::bad_kind(key, "must be an integer", kind(other))),
@@ -229,13 +230,7 @@ fn ntuple(key: &str, v: &Value, n: usize, min: u64) -> Result<Vec<u64>, Error> {
         other => vec![as_int(key, other)?; n],
     };
     vals.into_iter()
-        .map(|x| {
-            if x < min as i64 {
-                Err(Error::bad_value(key, x, format!("must be at least {min}")))
-            } else {
-                Ok(x as u64)
-            }
-        })
+        .map(|x| if x < min as i64 { Err(Error::bad_value(key, x, format!("must be at least {min}"))) } else { Ok(x as u64) })
         .collect()
 }
 

@@ -22,30 +22,67 @@ pub enum ErrorKind {
     /// A required attribute is absent. `names` holds the key, or the alternatives of which one
     /// is needed (`size or scale_factor`); `note` says what the attribute is; `unknown` names
     /// the layer's unknown keys, probably a typo of it.
-    MissingAttribute { names: Vec<String>, note: Option<String>, unknown: Vec<String> },
+    MissingAttribute {
+        names: Vec<String>,
+        note: Option<String>,
+        unknown: Vec<String>,
+    },
     /// A key no attribute getter of `op` asked for; `known` lists the ones it did ask for.
-    UnknownAttribute { name: String, op: String, known: Vec<String> },
+    UnknownAttribute {
+        name: String,
+        op: String,
+        known: Vec<String>,
+    },
     /// An attribute's value breaks `expected` (`kernel_size=0 must be at least 1`, `bias must
     /// be true or false, got a string`): `value` as written, when the message shows it, and
     /// what was found instead of the expected kind, `got`.
-    BadAttribute { name: String, value: Option<String>, expected: String, got: Option<String> },
+    BadAttribute {
+        name: String,
+        value: Option<String>,
+        expected: String,
+        got: Option<String>,
+    },
     /// A rule that ties several attributes together, or that no single value breaks
     /// (`give either size or scale_factor, not both`).
-    AttributeRule { detail: String },
-    UnknownOp { name: String, suggestions: Vec<String>, known: usize },
+    AttributeRule {
+        detail: String,
+    },
+    UnknownOp {
+        name: String,
+        suggestions: Vec<String>,
+        known: usize,
+    },
     /// An option of the analysis (`dtype`, `optimizer`) has a value outside `choices`.
-    UnknownOption { option: &'static str, value: String, choices: Vec<String> },
+    UnknownOption {
+        option: &'static str,
+        value: String,
+        choices: Vec<String>,
+    },
     /// The layer reads `got` inputs; its op takes `min..=max` (`max` is `usize::MAX` when
     /// unbounded).
-    Arity { min: usize, max: usize, got: usize },
+    Arity {
+        min: usize,
+        max: usize,
+        got: usize,
+    },
     /// The input `got` has a rank the op does not take: `expected` ranks, in the op's `layout`.
-    Rank { expected: Vec<usize>, layout: &'static str, got: Shape },
+    Rank {
+        expected: Vec<usize>,
+        layout: &'static str,
+        got: Shape,
+    },
     /// A shape rule of the op is broken by its inputs, with the numbers.
-    Shape { detail: String },
+    Shape {
+        detail: String,
+    },
     /// A count does not fit in 64 bits; `what` names the operation and its operands.
-    Overflow { what: String },
+    Overflow {
+        what: String,
+    },
     /// The model file or graph is malformed (not a layer's attributes or shapes).
-    InvalidModel { detail: String },
+    InvalidModel {
+        detail: String,
+    },
 }
 
 impl ErrorKind {
@@ -251,7 +288,11 @@ mod tests {
         assert_eq!(e.message(), "missing required attribute 'kernel_size'");
         assert_eq!(e.kind().code(), "missing_attribute");
         assert_eq!((e.layer(), e.op()), (Some("conv1"), Some("conv2d")));
-        let e = Error::new(ErrorKind::MissingAttribute { names: vec!["size".into(), "scale_factor".into()], note: None, unknown: vec!["a".into(), "b".into()] });
+        let e = Error::new(ErrorKind::MissingAttribute {
+            names: vec!["size".into(), "scale_factor".into()],
+            note: None,
+            unknown: vec!["a".into(), "b".into()],
+        });
         assert_eq!(e.to_string(), "missing required attribute: size or scale_factor (unknown attributes 'a', 'b' — a typo?)");
         assert_eq!(Error::bad_value("k", 0, "must be at least 1").to_string(), "k=0 must be at least 1");
         assert_eq!(Error::bad_kind("bias", "must be true or false", "a string").to_string(), "bias must be true or false, got a string");

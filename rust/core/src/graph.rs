@@ -56,10 +56,7 @@ impl Model {
             None | Some(Value::Null) => None,
             Some(v) => Some(parse_input_shape(v)?),
         };
-        let layers = obj
-            .get("layers")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::model("a model needs a 'layers' list"))?;
+        let layers = obj.get("layers").and_then(Value::as_array).ok_or_else(|| Error::model("a model needs a 'layers' list"))?;
         if layers.is_empty() {
             return Err(Error::model("the model has no layers"));
         }
@@ -197,7 +194,17 @@ pub const SUMMED: usize = 9;
 /// The summed fields of a `Totals`, as an array value or an assignment target.
 macro_rules! summed_fields {
     ($t:expr) => {
-        [$t.params, $t.weight_params, $t.bias_params, $t.trainable_params, $t.buffers, $t.buffer_bytes, $t.macs, $t.other_ops, $t.activation_bytes]
+        [
+            $t.params,
+            $t.weight_params,
+            $t.bias_params,
+            $t.trainable_params,
+            $t.buffers,
+            $t.buffer_bytes,
+            $t.macs,
+            $t.other_ops,
+            $t.activation_bytes,
+        ]
     };
 }
 
@@ -223,19 +230,31 @@ pub struct LayerAmounts {
 impl Totals {
     /// [`Totals::accumulate`] with the message as a `String`, for `space/` (whose results still
     /// carry strings).
-    pub fn add_layer(&mut self, c: &Cost, trainable: bool, out_numel: u64, is_view: bool, dtype_bytes: u64) -> Result<LayerAmounts, String> {
+    pub fn add_layer(
+        &mut self,
+        c: &Cost,
+        trainable: bool,
+        out_numel: u64,
+        is_view: bool,
+        dtype_bytes: u64,
+    ) -> Result<LayerAmounts, String> {
         Ok(self.accumulate(c, trainable, out_numel, is_view, dtype_bytes)?)
     }
 
     /// Add one executed layer (the one place where per-layer amounts are summed, for
     /// `analyze` and for sweeps alike).
-    pub fn accumulate(&mut self, c: &Cost, trainable: bool, out_numel: u64, is_view: bool, dtype_bytes: u64) -> Result<LayerAmounts, Error> {
+    pub fn accumulate(
+        &mut self,
+        c: &Cost,
+        trainable: bool,
+        out_numel: u64,
+        is_view: bool,
+        dtype_bytes: u64,
+    ) -> Result<LayerAmounts, Error> {
         let params = c.params()?;
         // flops = 2 × macs: checked here so that an overflow names this layer rather than
         // surfacing later as a "totals:" error (the per-layer flops column relies on it too).
-        c.macs.checked_mul(2).ok_or_else(|| {
-            Error::overflow(format!("this layer's flops 2 × {} macs", c.macs))
-        })?;
+        c.macs.checked_mul(2).ok_or_else(|| Error::overflow(format!("this layer's flops 2 × {} macs", c.macs)))?;
         let trainable_params = if trainable { params } else { 0 };
         let activation_bytes = if is_view { 0 } else { mul(out_numel, dtype_bytes)? };
         self.params = add(self.params, params)?;
@@ -278,7 +297,8 @@ impl Totals {
         self.peak_activation_bytes = peak_activation_bytes;
         self.grad_bytes = mul(self.trainable_params, dt)?;
         self.optimizer_bytes = mul(self.grad_bytes, options.optimizer.states_per_param())?;
-        self.train_bytes = sum(&[self.weight_bytes, self.buffer_bytes, self.grad_bytes, self.optimizer_bytes, self.activation_bytes, self.input_bytes])?;
+        self.train_bytes =
+            sum(&[self.weight_bytes, self.buffer_bytes, self.grad_bytes, self.optimizer_bytes, self.activation_bytes, self.input_bytes])?;
         Ok(())
     }
 
@@ -286,11 +306,24 @@ impl Totals {
     /// many rows at once (grid blocks, `space/block.rs`): the caller has ruled overflow out by
     /// running `finish` on the rows' maxima (every formula is monotone). Keep the two in step.
     #[inline(always)]
-    pub fn derived_unchecked(params: u64, trainable: u64, buffer_bytes: u64, macs: u64, activation_bytes: u64, input_bytes: u64, options: &Options) -> (u64, u64, u64) {
+    pub fn derived_unchecked(
+        params: u64,
+        trainable: u64,
+        buffer_bytes: u64,
+        macs: u64,
+        activation_bytes: u64,
+        input_bytes: u64,
+        options: &Options,
+    ) -> (u64, u64, u64) {
         let dt = options.dtype.bytes();
         let (weight, grad) = (params.wrapping_mul(dt), trainable.wrapping_mul(dt));
         let optimizer = grad.wrapping_mul(options.optimizer.states_per_param());
-        let train = weight.wrapping_add(buffer_bytes).wrapping_add(grad).wrapping_add(optimizer).wrapping_add(activation_bytes).wrapping_add(input_bytes);
+        let train = weight
+            .wrapping_add(buffer_bytes)
+            .wrapping_add(grad)
+            .wrapping_add(optimizer)
+            .wrapping_add(activation_bytes)
+            .wrapping_add(input_bytes);
         (macs.wrapping_mul(2), weight, train)
     }
 }

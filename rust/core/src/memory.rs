@@ -166,7 +166,11 @@ fn size(input_bytes: u64, steps: &[Step], v: usize) -> u64 {
         input_bytes
     } else {
         let s = &steps[v - 1];
-        if s.kind == StepKind::Own { s.bytes } else { 0 }
+        if s.kind == StepKind::Own {
+            s.bytes
+        } else {
+            0
+        }
     }
 }
 
@@ -298,6 +302,8 @@ impl Liveness {
             }
         }
         let mut next_cut = self.cuts.iter().position(|&c| c > cut).unwrap_or(self.cuts.len());
+        // `v` is a step: it indexes `freed` and the steps, and is compared with the cuts
+        #[allow(clippy::needless_range_loop)]
         for v in cut + 1..n {
             live = crate::num::add(live, size(input_bytes, steps, v))?;
             peak = peak.max(live);
@@ -416,7 +422,14 @@ impl Tail {
     }
 
     pub fn view(&self) -> TailView<'_> {
-        TailView { cut: self.cut, a: &self.a, ext_last_use: &self.ext_last_use, any_active: self.any_active, clean_exit: self.clean_exit, out_size: self.out_size }
+        TailView {
+            cut: self.cut,
+            a: &self.a,
+            ext_last_use: &self.ext_last_use,
+            any_active: self.any_active,
+            clean_exit: self.clean_exit,
+            out_size: self.out_size,
+        }
     }
 
     /// Words of [`Tail::write`] for a span of `len` steps reading `ext` earlier values.
@@ -612,22 +625,14 @@ mod tests {
     #[test]
     fn residual_keeps_skip_alive() {
         // x(10) -> a(10) -> b(10) -> add(a, b)(10): a, b and add all live: 30, plus x until a.
-        let steps = [
-            own(10, &[0]),
-            own(10, &[1]),
-            own(10, &[1, 2]),
-        ];
+        let steps = [own(10, &[0]), own(10, &[1]), own(10, &[1, 2])];
         assert_eq!(peak_live_bytes(10, &steps).unwrap(), 30);
     }
 
     #[test]
     fn views_extend_their_root() {
         // x(8) -> a(100) -> view(a) -> c(1) reading the view: a stays live until c is made.
-        let steps = [
-            own(100, &[0]),
-            Step { kind: StepKind::Alias, bytes: 0, reads: &[1] },
-            own(1, &[2]),
-        ];
+        let steps = [own(100, &[0]), Step { kind: StepKind::Alias, bytes: 0, reads: &[1] }, own(1, &[2])];
         assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
     }
 
@@ -671,7 +676,11 @@ mod tests {
             let mut reads: Vec<Vec<usize>> = (0..n).map(|i| vec![rnd(i as u64 + 1) as usize]).collect();
             let mut kinds: Vec<StepKind> = Vec::new();
             let mut bytes: Vec<u64> = Vec::new();
-            let draw = |i: usize, reads: &mut Vec<Vec<usize>>, kinds: &mut Vec<StepKind>, bytes: &mut Vec<u64>, rnd: &mut dyn FnMut(u64) -> u64| {
+            let draw = |i: usize,
+                        reads: &mut Vec<Vec<usize>>,
+                        kinds: &mut Vec<StepKind>,
+                        bytes: &mut Vec<u64>,
+                        rnd: &mut dyn FnMut(u64) -> u64| {
                 let mut r = vec![rnd(i as u64 + 1) as usize];
                 if rnd(3) == 0 {
                     r.push(rnd(i as u64 + 1) as usize);
@@ -777,7 +786,8 @@ mod tests {
                 }
             }
             if stored.len() == tails.len() {
-                let read = peak_chain(input, stored.iter().zip(bounds.windows(2)).map(|(w, b)| Some(TailView::read(w, b[0], b[1] - b[0], 2))));
+                let read =
+                    peak_chain(input, stored.iter().zip(bounds.windows(2)).map(|(w, b)| Some(TailView::read(w, b[0], b[1] - b[0], 2))));
                 assert_eq!(direct, read);
             }
             if let Some(got) = direct {

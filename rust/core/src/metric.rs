@@ -46,7 +46,13 @@ const fn metric(name: &'static str, kind: MetricKind, unit: &'static str, label:
 /// Metric columns, in output order (stable names).
 pub const METRICS: &[Metric] = &[
     metric("params", MetricKind::Count, "parameters", "params", "parameters: weights and biases of every layer"),
-    metric("trainable_params", MetricKind::Count, "parameters", "trainable params", "parameters that training updates (frozen layers left out)"),
+    metric(
+        "trainable_params",
+        MetricKind::Count,
+        "parameters",
+        "trainable params",
+        "parameters that training updates (frozen layers left out)",
+    ),
     metric("buffers", MetricKind::Count, "values", "buffers", "buffer values that are not parameters (e.g. batch-norm running statistics)"),
     metric("macs", MetricKind::Count, "MACs", "MACs", "multiply-accumulates of conv, linear and attention matmuls"),
     metric("flops", MetricKind::Count, "FLOPs", "FLOPs", "floating-point operations of those matmuls: 2 x MACs"),
@@ -54,8 +60,20 @@ pub const METRICS: &[Metric] = &[
     metric("weight_bytes", MetricKind::Bytes, "bytes", "weights", "parameters x the dtype's bytes"),
     metric("buffer_bytes", MetricKind::Bytes, "bytes", "buffers", "buffers, each in its own dtype"),
     metric("activation_bytes", MetricKind::Bytes, "bytes", "activations (all outputs)", "every layer output for the batch, summed"),
-    metric("peak_activation_bytes", MetricKind::Bytes, "bytes", "peak activation", "largest memory of live activations walking the layers in order (inference)"),
-    metric("train_bytes", MetricKind::Bytes, "bytes", "training memory (estimate)", "training estimate: weights, buffers, gradients, optimizer state and saved activations"),
+    metric(
+        "peak_activation_bytes",
+        MetricKind::Bytes,
+        "bytes",
+        "peak activation",
+        "largest memory of live activations walking the layers in order (inference)",
+    ),
+    metric(
+        "train_bytes",
+        MetricKind::Bytes,
+        "bytes",
+        "training memory (estimate)",
+        "training estimate: weights, buffers, gradients, optimizer state and saved activations",
+    ),
     metric("num_layers", MetricKind::Layers, "layers", "layers", "layers the variant executes (layers switched off left out)"),
 ];
 
@@ -145,8 +163,18 @@ mod tests {
         assert_eq!(
             ours,
             [
-                "params", "trainable_params", "buffers", "macs", "flops", "other_ops", "weight_bytes", "buffer_bytes",
-                "activation_bytes", "peak_activation_bytes", "train_bytes", "num_layers"
+                "params",
+                "trainable_params",
+                "buffers",
+                "macs",
+                "flops",
+                "other_ops",
+                "weight_bytes",
+                "buffer_bytes",
+                "activation_bytes",
+                "peak_activation_bytes",
+                "train_bytes",
+                "num_layers"
             ]
         );
     }

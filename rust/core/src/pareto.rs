@@ -20,7 +20,7 @@ pub fn pareto_sorted(cols: &[&[u64]]) -> Vec<usize> {
         let mut best_b = u64::MAX;
         let mut last: Option<usize> = None;
         for i in 0..n {
-            let equal_to_last = last.map_or(false, |l| a[l] == a[i] && b[l] == b[i]);
+            let equal_to_last = last.is_some_and(|l| a[l] == a[i] && b[l] == b[i]);
             if b[i] < best_b || equal_to_last {
                 best_b = best_b.min(b[i]);
                 front.push(i);
@@ -55,9 +55,7 @@ mod tests {
 
     fn brute(rows: &[Vec<u64>]) -> Vec<usize> {
         (0..rows.len())
-            .filter(|&i| {
-                !rows.iter().any(|o| o.iter().zip(&rows[i]).all(|(a, b)| a <= b) && o.iter().zip(&rows[i]).any(|(a, b)| a < b))
-            })
+            .filter(|&i| !rows.iter().any(|o| o.iter().zip(&rows[i]).all(|(a, b)| a <= b) && o.iter().zip(&rows[i]).any(|(a, b)| a < b)))
             .collect()
     }
 

@@ -36,12 +36,37 @@ fn set_purge_delay() {
     }
 }
 
-create_exception!(archsweep._core, ArchsweepError, PyValueError, "An invalid model, layer or option; the message names the layer, the rule and the numbers.");
-create_exception!(archsweep._core, AttributeSpecError, ArchsweepError, "A layer's attribute is missing, unknown (a typo?) or has a bad value.");
-create_exception!(archsweep._core, UnknownOpError, ArchsweepError, "A layer names an op archsweep does not know (`archsweep ops` lists them).");
-create_exception!(archsweep._core, ShapeError, ArchsweepError, "A layer's inputs break its shape rule (rank, channels, kernel larger than the input, ...).");
+create_exception!(
+    archsweep._core,
+    ArchsweepError,
+    PyValueError,
+    "An invalid model, layer or option; the message names the layer, the rule and the numbers."
+);
+create_exception!(
+    archsweep._core,
+    AttributeSpecError,
+    ArchsweepError,
+    "A layer's attribute is missing, unknown (a typo?) or has a bad value."
+);
+create_exception!(
+    archsweep._core,
+    UnknownOpError,
+    ArchsweepError,
+    "A layer names an op archsweep does not know (`archsweep ops` lists them)."
+);
+create_exception!(
+    archsweep._core,
+    ShapeError,
+    ArchsweepError,
+    "A layer's inputs break its shape rule (rank, channels, kernel larger than the input, ...)."
+);
 create_exception!(archsweep._core, CountOverflowError, ArchsweepError, "A count (elements, params, MACs, bytes) does not fit in 64 bits.");
-create_exception!(archsweep._core, InvalidModelError, ArchsweepError, "The model file or its graph is malformed: keys, names, wiring, number of inputs.");
+create_exception!(
+    archsweep._core,
+    InvalidModelError,
+    ArchsweepError,
+    "The model file or its graph is malformed: keys, names, wiring, number of inputs."
+);
 
 /// The message of a caught panic.
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {

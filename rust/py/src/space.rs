@@ -7,13 +7,15 @@ use archsweep_core::space::expr::Value;
 use archsweep_core::space::ids::{size_decimal, size_ids, Id, Ids, Permutation, SAMPLER};
 use archsweep_core::space::{compile, Engine, Program, Spec};
 use archsweep_core::{Dtype, Optimizer, Options};
-use arrow_array::{ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, LargeListArray, RecordBatch, StringViewArray, UInt64Array};
+use arrow_array::{
+    ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, LargeListArray, RecordBatch, StringViewArray, UInt64Array,
+};
 use arrow_buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use rayon::prelude::*;
 use arrow_pyarrow::ToPyArrow;
 use arrow_schema::{DataType, Field, Schema};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -25,10 +27,13 @@ fn value_to_py<'py>(py: Python<'py>, v: Value) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
+/// Thread pools by (process id, thread count).
+type Pools = HashMap<(u32, usize), Arc<rayon::ThreadPool>>;
+
 /// A thread pool per (process id, thread count): rayon's pools do not survive fork(), so a
 /// forked child (multiprocessing, Dask worker) gets its own.
 fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, String> {
-    static POOLS: OnceLock<Mutex<HashMap<(u32, usize), Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
     let key = (std::process::id(), threads);
     let mut pools = POOLS.get_or_init(Default::default).lock().map_err(|_| "thread-pool registry poisoned".to_string())?;
     pools.retain(|(pid, _), _| *pid == key.0);
@@ -157,7 +162,9 @@ impl CompiledSpace {
                         if end as Id > size {
                             return Err(format!("cannot sample {end} distinct variants from a space of {size}"));
                         }
-                        Ids::Sample(Permutation::with_sampler(size, seed, sampler).ok_or_else(|| format!("unknown sampler {sampler} (1 or 2)"))?)
+                        Ids::Sample(
+                            Permutation::with_sampler(size, seed, sampler).ok_or_else(|| format!("unknown sampler {sampler} (1 or 2)"))?,
+                        )
                     }
                     "ids" => {
                         let ids = ids.as_deref().ok_or("mode 'ids' needs ids")?;
@@ -179,10 +186,15 @@ impl CompiledSpace {
                 // the pieces become record batches in parallel too, before the GIL is taken back
                 let run = || {
                     let (parts, counts) = self.engine.evaluate_parts_with(ids_mode, start..end, filter.as_ref(), opts, reuse);
-                    let batches: Result<Vec<RecordBatch>, _> = parts.into_par_iter().map(|cols| to_record_batch(self.prog(), cols)).collect();
+                    let batches: Result<Vec<RecordBatch>, _> =
+                        parts.into_par_iter().map(|cols| to_record_batch(self.prog(), cols)).collect();
                     Ok::<_, String>((batches.map_err(|e| e.to_string())?, counts))
                 };
-                if threads == 0 { run() } else { pool(threads)?.install(run) }
+                if threads == 0 {
+                    run()
+                } else {
+                    pool(threads)?.install(run)
+                }
             })
         })?;
         let batches = pyo3::types::PyList::empty(py);
@@ -202,7 +214,10 @@ impl CompiledSpace {
         match size_ids(&self.radix) {
             Some(s) if id >= s => Err(ArchsweepError::new_err(format!("variant id {id} is out of range [0, {s})"))),
             Some(_) => Ok(()),
-            None => Err(ArchsweepError::new_err(format!("the space has {} variants, more than 10^38 ids: ids cannot address it", size_decimal(&self.radix)))),
+            None => Err(ArchsweepError::new_err(format!(
+                "the space has {} variants, more than 10^38 ids: ids cannot address it",
+                size_decimal(&self.radix)
+            ))),
         }
     }
 }
@@ -282,7 +297,11 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
             let as_f64 = |x: i64| -> f64 {
                 let int_like = v.choices.iter().any(|c| matches!(c, Value::Int(i) if *i == x));
                 let float_like = v.choices.iter().any(|c| matches!(c, Value::Float(f) if f.to_bits() as i64 == x));
-                if float_like && !int_like { f64::from_bits(x as u64) } else { x as f64 }
+                if float_like && !int_like {
+                    f64::from_bits(x as u64)
+                } else {
+                    x as f64
+                }
             };
             (DataType::Float64, Arc::new(Float64Array::from(col.iter().map(|&x| as_f64(x)).collect::<Vec<_>>())))
         };

@@ -40,7 +40,9 @@ pub enum Groups {
 pub(crate) fn parse_groups(a: &Attrs) -> Result<Groups, Error> {
     match a.raw("groups") {
         Some(serde_json::Value::String(s)) if s == "depthwise" => Ok(Groups::Depthwise),
-        Some(serde_json::Value::String(s)) => Err(Error::bad_value("groups", format!("'{s}'"), "must be a positive integer or 'depthwise'")),
+        Some(serde_json::Value::String(s)) => {
+            Err(Error::bad_value("groups", format!("'{s}'"), "must be a positive integer or 'depthwise'"))
+        }
         _ => Ok(Groups::Fixed(a.positive("groups")?.unwrap_or(1))),
     }
 }

@@ -35,7 +35,11 @@ pub enum CompiledAttr {
 pub enum OpSource {
     Const(Box<dyn Op>),
     /// Prebuilt ops indexed by Σ digit[var] × stride over the variables the attributes read.
-    Table { vars: Vec<usize>, strides: Vec<u64>, ops: Vec<Result<Box<dyn Op>, String>> },
+    Table {
+        vars: Vec<usize>,
+        strides: Vec<u64>,
+        ops: Vec<Result<Box<dyn Op>, String>>,
+    },
     /// Built per variant from the evaluated attributes (too many combinations to tabulate).
     Dynamic,
 }
@@ -166,7 +170,9 @@ impl CompiledAttr {
             AttrTpl::List(items) => {
                 let parts: Vec<CompiledAttr> = items.iter().map(|i| CompiledAttr::compile(i, resolve, what)).collect::<Result<_, _>>()?;
                 if parts.iter().all(|p| matches!(p, CompiledAttr::Const(_))) {
-                    CompiledAttr::Const(Json::Array(parts.into_iter().map(|p| if let CompiledAttr::Const(v) = p { v } else { unreachable!() }).collect()))
+                    CompiledAttr::Const(Json::Array(
+                        parts.into_iter().map(|p| if let CompiledAttr::Const(v) = p { v } else { unreachable!() }).collect(),
+                    ))
                 } else {
                     CompiledAttr::List(parts)
                 }
@@ -284,7 +290,13 @@ impl<'a> Expander<'a> {
         Err(format!("{what}: input '{name}' is not '{INPUT}', '{BLOCK_INPUT}' or a layer defined before this one"))
     }
 
-    fn expand(&mut self, items: &[Item], prefix: &str, loops: &mut Vec<(String, i64)>, preds: &mut Vec<(Pred, Vec<usize>)>) -> Result<(), String> {
+    fn expand(
+        &mut self,
+        items: &[Item],
+        prefix: &str,
+        loops: &mut Vec<(String, i64)>,
+        preds: &mut Vec<(Pred, Vec<usize>)>,
+    ) -> Result<(), String> {
         for item in items {
             match item {
                 Item::Layer(l) => self.layer(l, prefix, loops, preds)?,
@@ -294,7 +306,13 @@ impl<'a> Expander<'a> {
         Ok(())
     }
 
-    fn block(&mut self, b: &BlockTpl, prefix: &str, loops: &mut Vec<(String, i64)>, preds: &mut Vec<(Pred, Vec<usize>)>) -> Result<(), String> {
+    fn block(
+        &mut self,
+        b: &BlockTpl,
+        prefix: &str,
+        loops: &mut Vec<(String, i64)>,
+        preds: &mut Vec<(Pred, Vec<usize>)>,
+    ) -> Result<(), String> {
         let what = b.name.clone().unwrap_or_else(|| format!("block in '{}'", if prefix.is_empty() { "layers" } else { prefix }));
         let (max_count, count_expr) = match &b.repeat {
             Count::Fixed(n) => (*n, None),
@@ -310,7 +328,10 @@ impl<'a> Expander<'a> {
                     let deps = deps_of(&c, &self.slot_deps);
                     let n_combos: u64 = deps.iter().map(|&v| self.radix[v]).product();
                     if n_combos > COUNT_SCAN_LIMIT {
-                        return Err(format!("{what}: repeat count '{}' depends on {n_combos} variable combinations (at most {COUNT_SCAN_LIMIT})", e.source()));
+                        return Err(format!(
+                            "{what}: repeat count '{}' depends on {n_combos} variable combinations (at most {COUNT_SCAN_LIMIT})",
+                            e.source()
+                        ));
                     }
                     let mut max = 0i64;
                     for slots in self.combos(&deps) {
@@ -463,7 +484,8 @@ impl<'a> Expander<'a> {
                     strides[i] = s;
                     s *= self.radix[attr_deps[i]];
                 }
-                let table: Vec<Result<Box<dyn Op>, String>> = self.combos(&attr_deps).map(|slots| build_op(&l.op, &attrs, &slots)).collect();
+                let table: Vec<Result<Box<dyn Op>, String>> =
+                    self.combos(&attr_deps).map(|slots| build_op(&l.op, &attrs, &slots)).collect();
                 if let Some(Err(e)) = table.iter().find(|r| r.as_ref().is_err_and(|e| e.starts_with("unknown attribute"))) {
                     return Err(format!("{what}: {e}"));
                 }
@@ -480,7 +502,17 @@ impl<'a> Expander<'a> {
             let m = if i == 0 { None } else { self.instances[i - 1].max_var };
             max_var = max_var.max(m);
         }
-        self.instances.push(Instance { name: full.clone(), op_name: l.op.clone(), inputs, preds: my_preds, trainable: l.trainable.unwrap_or(true), attrs, op, max_var, own_vars: deps });
+        self.instances.push(Instance {
+            name: full.clone(),
+            op_name: l.op.clone(),
+            inputs,
+            preds: my_preds,
+            trainable: l.trainable.unwrap_or(true),
+            attrs,
+            op,
+            max_var,
+            own_vars: deps,
+        });
         let v = self.instances.len();
         self.full_names.insert(full, v);
         self.frames.last_mut().unwrap().locals.insert(local, v);
@@ -492,14 +524,18 @@ impl<'a> Expander<'a> {
 /// Topological order of derived variables (by the names they read); a cycle is an error.
 fn derived_order(spec: &Spec) -> Result<Vec<usize>, String> {
     let names: Vec<&str> = spec.derived.iter().map(|(n, _)| n.as_str()).collect();
-    let reads: Vec<Vec<usize>> = spec
-        .derived
-        .iter()
-        .map(|(_, e)| e.names().iter().filter_map(|n| names.iter().position(|d| d == n)).collect())
-        .collect();
+    let reads: Vec<Vec<usize>> =
+        spec.derived.iter().map(|(_, e)| e.names().iter().filter_map(|n| names.iter().position(|d| d == n)).collect()).collect();
     let mut state = vec![0u8; names.len()]; // 0 new, 1 on stack, 2 done
     let mut order = Vec::new();
-    fn visit(i: usize, reads: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>, stack: &mut Vec<usize>, names: &[&str]) -> Result<(), String> {
+    fn visit(
+        i: usize,
+        reads: &[Vec<usize>],
+        state: &mut [u8],
+        order: &mut Vec<usize>,
+        stack: &mut Vec<usize>,
+        names: &[&str],
+    ) -> Result<(), String> {
         match state[i] {
             2 => return Ok(()),
             1 => {
@@ -625,13 +661,14 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     let constraints: Vec<(String, Compiled)> = spec
         .constraints
         .iter()
-        .map(|e| e.compile(&|n: &str| names.resolve(&[], n)).map(|c| (e.source().to_string(), c)).map_err(|m| format!("constraint '{}': {m}", e.source())))
+        .map(|e| {
+            e.compile(&|n: &str| names.resolve(&[], n))
+                .map(|c| (e.source().to_string(), c))
+                .map_err(|m| format!("constraint '{}': {m}", e.source()))
+        })
         .collect::<Result<_, _>>()?;
-    let input: Vec<CompiledAttr> = spec
-        .input
-        .iter()
-        .map(|t| CompiledAttr::compile(t, &|n: &str| names.resolve(&[], n), "input"))
-        .collect::<Result<_, _>>()?;
+    let input: Vec<CompiledAttr> =
+        spec.input.iter().map(|t| CompiledAttr::compile(t, &|n: &str| names.resolve(&[], n), "input")).collect::<Result<_, _>>()?;
     let mut input_slots = Vec::new();
     input.iter().for_each(|a| a.collect_slots(&mut input_slots));
     let mut input_vars: Vec<usize> = input_slots.iter().flat_map(|&s| slot_deps[s].iter().copied()).collect();

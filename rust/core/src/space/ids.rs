@@ -444,7 +444,8 @@ mod tests {
         // radixes of 1, large radixes, ids up to 2^53 - 1
         for radix in [vec![7u64, 1, 11, 3, 5], vec![1 << 20, 3, 1 << 12, 1, 1 << 19]] {
             let size: u64 = radix.iter().product();
-            let ids: Vec<Id> = [0, size as Id - 1].into_iter().chain((0..62u64).map(|k| (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) % size) as Id)).collect();
+            let ids: Vec<Id> =
+                [0, size as Id - 1].into_iter().chain((0..62u64).map(|k| (k.wrapping_mul(0x9e37_79b9_7f4a_7c15) % size) as Id)).collect();
             let inv: Vec<f64> = radix.iter().map(|&r| 1.0 / r as f64).collect();
             // a whole batch, and one that ends inside a vector; as dispatched on this CPU, and
             // portable
@@ -493,8 +494,15 @@ mod tests {
             for vector in [false, true] {
                 let (mut w, mut a, mut out) = (words[..n].to_vec(), at.clone(), vec![0u64; n]);
                 // SAFETY: the places are 0..n, and out has n elements
-                let kept = unsafe { if vector { p.compact(&mut w, &mut a, &mut out) } else { p.compact_portable(&mut w, &mut a, &mut out) } };
-                let placed: Vec<(usize, u64)> = (0..n).filter(|&k| (words[k] as Id) < p.size).map(|k| (at[k] as usize, out[at[k] as usize])).collect();
+                let kept = unsafe {
+                    if vector {
+                        p.compact(&mut w, &mut a, &mut out)
+                    } else {
+                        p.compact_portable(&mut w, &mut a, &mut out)
+                    }
+                };
+                let placed: Vec<(usize, u64)> =
+                    (0..n).filter(|&k| (words[k] as Id) < p.size).map(|k| (at[k] as usize, out[at[k] as usize])).collect();
                 assert!(placed.iter().all(|&(i, x)| x == words[n - 1 - i]), "n {n}, vector {vector}");
                 results.push((kept, w[..kept].to_vec(), a[..kept].to_vec()));
             }

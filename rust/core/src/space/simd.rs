@@ -9,8 +9,8 @@
 //! `# Safety` conditions hold).
 
 use super::engine::dense::driver;
-use super::engine::dense::tables::{prefetch, Batch, Layout, Link, Payload, Tables, BATCH, EMPTY};
 use super::engine::dense::driver::PICK_TABLE;
+use super::engine::dense::tables::{prefetch, Batch, Layout, Link, Payload, Tables, BATCH, EMPTY};
 use super::engine::Columns;
 use super::ids::{self, Id, Permutation};
 use crate::graph::Options;
@@ -123,7 +123,14 @@ pub(crate) unsafe fn decode(radix: &[u64], inv: &[f64], out: &mut [u64], stride:
 /// [`avx512`] is true.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) -> [u64; 8] {
+pub(crate) unsafe fn sum_rows(
+    payloads: &[Vec<Payload>],
+    idx: &[usize],
+    n: usize,
+    ok: &mut [bool],
+    sums: &mut [Vec<u64>; 7],
+    peak: &mut [u64],
+) -> [u64; 8] {
     use std::arch::x86_64::*;
     /// Row `b`'s sums in lanes 0..7 and its segments' peak in lane 7, and its overflow mask.
     #[inline(always)]
@@ -154,7 +161,10 @@ pub(crate) unsafe fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize
                 *r = v;
             }
             // 8 x 8 words transposed: pairs of rows interleaved, then 128-bit lanes picked
-            let t: [__m512i; 8] = std::array::from_fn(|k| if k % 2 == 0 { _mm512_unpacklo_epi64(r[k], r[k + 1]) } else { _mm512_unpackhi_epi64(r[k - 1], r[k]) });
+            let t: [__m512i; 8] =
+                std::array::from_fn(
+                    |k| if k % 2 == 0 { _mm512_unpacklo_epi64(r[k], r[k + 1]) } else { _mm512_unpackhi_epi64(r[k - 1], r[k]) },
+                );
             // t[0]: lanes 0, 2, 4, 6 of rows 0-1; t[1]: lanes 1, 3, 5, 7 of rows 0-1; ...
             let u = |a: __m512i, c: __m512i| (_mm512_shuffle_i64x2::<0x88>(a, c), _mm512_shuffle_i64x2::<0xdd>(a, c));
             let mut col = [_mm512_setzero_si512(); 8];
@@ -250,7 +260,11 @@ unsafe fn walk(tables: &Tables, l: &Layout, digits: &[u64], stride: usize, n: us
                 let e = _mm512_mask_i64gather_epi64::<8>(_mm512_setzero_si512(), go, at, links.as_ptr().cast());
                 let next = _mm512_and_si512(e, low);
                 let good = _mm512_mask_cmpneq_epu64_mask(go, next, empty);
-                _mm256_mask_storeu_epi32(state.as_mut_ptr().add(k).cast(), live, _mm512_cvtepi64_epi32(_mm512_mask_blend_epi64(good, empty, next)));
+                _mm256_mask_storeu_epi32(
+                    state.as_mut_ptr().add(k).cast(),
+                    live,
+                    _mm512_cvtepi64_epi32(_mm512_mask_blend_epi64(good, empty, next)),
+                );
                 let lay = _mm512_maskz_loadu_epi64(live, layers.as_ptr().add(k).cast());
                 _mm512_mask_storeu_epi64(layers.as_mut_ptr().add(k).cast(), good, _mm512_add_epi64(lay, _mm512_srli_epi64::<32>(e)));
             }
@@ -274,7 +288,18 @@ unsafe fn walk(tables: &Tables, l: &Layout, digits: &[u64], stride: usize, n: us
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn emit_dense(tables: &Tables, opts: &Options, ids64: &[u64], ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &Batch, out: &mut Columns, store: Store, shapes: &mut driver::Repeated) -> bool {
+pub(crate) unsafe fn emit_dense(
+    tables: &Tables,
+    opts: &Options,
+    ids64: &[u64],
+    ids: &[Id],
+    digits: &[u64],
+    raws: &[(Vec<i64>, usize)],
+    read: &Batch,
+    out: &mut Columns,
+    store: Store,
+    shapes: &mut driver::Repeated,
+) -> bool {
     driver::emit_dense_body(tables, opts, ids64, ids, digits, raws, read, out, store, shapes)
 }
 

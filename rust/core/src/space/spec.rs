@@ -136,7 +136,9 @@ fn range_list(v: &Value, step: Option<&Value>, what: &str) -> Result<Vec<expr::V
 
 fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, String> {
     let what = format!("variable '{name}'");
-    if !name.chars().next().map_or(false, |c| c.is_ascii_alphabetic() || c == '_') || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         return Err(format!("{what}: a variable name must be an identifier"));
     }
     match v {
@@ -149,14 +151,19 @@ fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, String> {
             }
             let per_stage = match m.get("per_stage") {
                 None => None,
-                Some(p) => Some(p.as_u64().filter(|&p| p >= 1 && p <= 64).ok_or_else(|| format!("{what}: per_stage must be an integer from 1 to 64"))? as usize),
+                Some(p) => Some(
+                    p.as_u64()
+                        .filter(|p| (1..=64).contains(p))
+                        .ok_or_else(|| format!("{what}: per_stage must be an integer from 1 to 64"))? as usize,
+                ),
             };
             let base: Vec<Vec<expr::Value>> = match (m.get("choices"), m.get("range")) {
                 (Some(_), Some(_)) => return Err(format!("{what}: give choices or range, not both")),
                 (None, None) => return Err(format!("{what}: needs choices or range")),
                 (Some(Value::Array(items)), None) if per_stage.is_some() && !items.is_empty() && items.iter().all(Value::is_array) => {
                     // one choice list per stage
-                    let lists: Vec<Vec<expr::Value>> = items.iter().enumerate().map(|(i, l)| choice_list(l, &format!("{what}[{i}]"))).collect::<Result<_, _>>()?;
+                    let lists: Vec<Vec<expr::Value>> =
+                        items.iter().enumerate().map(|(i, l)| choice_list(l, &format!("{what}[{i}]"))).collect::<Result<_, _>>()?;
                     if lists.len() != per_stage.unwrap() {
                         return Err(format!("{what}: {} per-stage choice lists for per_stage = {}", lists.len(), per_stage.unwrap()));
                     }
@@ -228,7 +235,9 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, String> {
                 None => None,
                 Some(Value::String(s)) => Some(vec![s.clone()]),
                 Some(Value::Array(a)) if !a.is_empty() => Some(
-                    a.iter().map(|x| x.as_str().map(str::to_string).ok_or_else(|| format!("{what}: inputs must be names"))).collect::<Result<_, _>>()?,
+                    a.iter()
+                        .map(|x| x.as_str().map(str::to_string).ok_or_else(|| format!("{what}: inputs must be names")))
+                        .collect::<Result<_, _>>()?,
                 ),
                 Some(other) => return Err(format!("{what}: inputs must be a name or a non-empty list of names, got {other}")),
             };

@@ -63,7 +63,14 @@ impl Plan {
     /// those with MIN_ROWS..=MAX_ROWS rows a block; None if none qualifies. The segments
     /// (`memo.rs`) are given by their bounds, the digit positions each reads and the values made
     /// before each that it reads.
-    pub(crate) fn new(prog: &Program, seg_bounds: &[usize], seg_vars: &[Vec<usize>], seg_ext: &[Vec<usize>], first_dirty: &[usize], eager_exprs: bool) -> Option<Plan> {
+    pub(crate) fn new(
+        prog: &Program,
+        seg_bounds: &[usize],
+        seg_vars: &[Vec<usize>],
+        seg_ext: &[Vec<usize>],
+        first_dirty: &[usize],
+        eager_exprs: bool,
+    ) -> Option<Plan> {
         let nvar = prog.vars.len();
         let n = prog.instances.len();
         if eager_exprs || nvar == 0 {
@@ -71,7 +78,13 @@ impl Plan {
         }
         let radix = prog.radix();
         // slot -> primaries (derived slots through their dependencies)
-        let deps_of = |s: usize| -> Vec<usize> { if s < nvar { vec![s] } else { prog.derived_deps[s - nvar].clone() } };
+        let deps_of = |s: usize| -> Vec<usize> {
+            if s < nvar {
+                vec![s]
+            } else {
+                prog.derived_deps[s - nvar].clone()
+            }
+        };
         let mut best: Option<(f64, Plan)> = None;
         let mut len = 1u64;
         for q in (1..nvar).rev() {
@@ -87,7 +100,11 @@ impl Plan {
             let mut key_digits: Vec<usize> = seg_vars[seg0..].iter().flatten().copied().filter(|&v| v < q).collect();
             // derived variables and constraints that mix prefix and suffix digits decide a row's
             // outcome (an error, a rejection) from both
-            let mixed = prog.derived_deps.iter().cloned().chain(prog.constraints.iter().map(|(_, c)| c.slots().into_iter().flat_map(deps_of).collect()));
+            let mixed = prog
+                .derived_deps
+                .iter()
+                .cloned()
+                .chain(prog.constraints.iter().map(|(_, c)| c.slots().into_iter().flat_map(deps_of).collect()));
             for d in mixed {
                 if d.iter().any(|&v| v >= q) {
                     key_digits.extend(d.iter().copied().filter(|&v| v < q));
@@ -253,7 +270,14 @@ pub(crate) fn fits(t: &Table, p: &Prefix) -> bool {
 
 /// Rows `from..` of a block into the metric columns and the shape column, with `fits` already
 /// checked.
-pub(crate) fn emit_metrics(t: &Table, from: usize, p: &Prefix, metrics: &mut [Vec<u64>], shape_offsets: &mut Vec<i64>, shape_values: &mut Vec<u64>) {
+pub(crate) fn emit_metrics(
+    t: &Table,
+    from: usize,
+    p: &Prefix,
+    metrics: &mut [Vec<u64>],
+    shape_offsets: &mut Vec<i64>,
+    shape_values: &mut Vec<u64>,
+) {
     let s = p.totals.summed();
     for (k, (&field, &column)) in KEPT.iter().zip(&KEPT_COLUMNS).enumerate() {
         metrics[column].extend(t.delta[k][from..].iter().map(|&d| s[field] + d));

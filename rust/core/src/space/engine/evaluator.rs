@@ -14,12 +14,12 @@
 
 use super::block::{self, Plan};
 use super::columns::{Columns, Counts};
-use crate::metric::{self, NUM_METRICS};
 use super::dense::tables::{Batch, Trace};
 use super::filter::{filter_valid, write_row, Filter};
 use super::memo::{Memo, MemoPool, Segments};
 use crate::graph::{Options, Totals};
 use crate::memory::{Chain, Liveness, Step, StepKind};
+use crate::metric::{self, NUM_METRICS};
 use crate::num::mul;
 use crate::ops::Op;
 use crate::shape::Shape;
@@ -413,7 +413,9 @@ impl<'p> Evaluator<'p> {
                 let resume = self.peak.cuts.iter().rposition(|&c| c <= self.peak.live_valid);
                 // only the replayed last segment changed: its summary gives the peak unwalked
                 let tail = match (resume, self.replay.replayed_last, &self.replay.memo, &self.replay.segs) {
-                    (Some(r), Some((j, way)), Some(m), Some(segs)) if r + 1 == self.peak.cuts.len() => m.entry(segs, j, way).and_then(|e| e.tail()),
+                    (Some(r), Some((j, way)), Some(m), Some(segs)) if r + 1 == self.peak.cuts.len() => {
+                        m.entry(segs, j, way).and_then(|e| e.tail())
+                    }
                     _ => None,
                 };
                 let walked = match tail.and_then(|t| self.peak.liveness.peak_tail(input_bytes, &self.results.steps, t)) {
@@ -495,7 +497,15 @@ impl<'p> Evaluator<'p> {
             }
             let after = self.results.running.summed();
             let delta = std::array::from_fn(|i| after[i] - before[i]);
-            self.replay.seg_way[j] = self.replay.memo.as_mut().unwrap().store(segs, j, &self.variant.digits, &self.results.values, delta, self.results.num_layers - layers_before, &self.results.steps);
+            self.replay.seg_way[j] = self.replay.memo.as_mut().unwrap().store(
+                segs,
+                j,
+                &self.variant.digits,
+                &self.results.values,
+                delta,
+                self.results.num_layers - layers_before,
+                &self.results.steps,
+            );
         }
         None
     }
@@ -554,7 +564,8 @@ impl<'p> Evaluator<'p> {
         }
         let view = op.aliases_input();
         let ev = op.eval(&self.results.inputs).map_err(fail)?;
-        let amounts = ev.shape.numel().and_then(|numel| self.results.running.add_layer(&ev.cost, inst.trainable, numel, view, dt)).map_err(fail)?;
+        let amounts =
+            ev.shape.numel().and_then(|numel| self.results.running.add_layer(&ev.cost, inst.trainable, numel, view, dt)).map_err(fail)?;
         self.results.values[k + 1] = ev.shape;
         self.results.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
         self.results.steps[k].bytes = amounts.activation_bytes;
@@ -562,7 +573,14 @@ impl<'p> Evaluator<'p> {
         Ok(())
     }
 
-    pub(crate) fn run(&mut self, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
+    pub(crate) fn run(
+        &mut self,
+        ids: Ids,
+        positions: std::ops::Range<u64>,
+        filter: Option<&Filter>,
+        out: &mut Columns,
+        counts: &mut Counts,
+    ) {
         let mut pos = positions.start;
         let filter_fits = filter.is_none_or(|f| block::filter_fits(f.slots(), self.prog));
         while pos < positions.end {
@@ -597,7 +615,13 @@ impl<'p> Evaluator<'p> {
                 Some(t) if t.complete(plan.len) => {
                     let input_bytes = self.results.values[0].numel().ok().and_then(|n| n.checked_mul(dt));
                     if let Some(input_bytes) = input_bytes {
-                        let prefix = block::Prefix { totals: &self.results.saved[plan.cut], layers: self.results.saved_layers[plan.cut], peak: chain.peak, input_bytes, opts: &self.opts };
+                        let prefix = block::Prefix {
+                            totals: &self.results.saved[plan.cut],
+                            layers: self.results.saved_layers[plan.cut],
+                            peak: chain.peak,
+                            input_bytes,
+                            opts: &self.opts,
+                        };
                         if block::fits(t, &prefix) {
                             counts.evaluated += len as u64 - 1;
                             match filter {
@@ -635,10 +659,12 @@ impl<'p> Evaluator<'p> {
                     // the first block with this key: evaluate it row by row and record it
                     memo.blocks.start(&self.replay.key, len);
                     for r in 0..len {
-                        if r > 0 && !({
-                            self.run_one((first + r as u64) as Id, filter, out, counts);
-                            self.last_valid && self.peak_from_chain
-                        }) {
+                        if r > 0
+                            && !({
+                                self.run_one((first + r as u64) as Id, filter, out, counts);
+                                self.last_valid && self.peak_from_chain
+                            })
+                        {
                             self.replay.memo.as_mut().unwrap().blocks.get_mut(&self.replay.key).unwrap().poisoned = true;
                             next = r + 1;
                             break;
@@ -724,7 +750,11 @@ impl<'p> Evaluator<'p> {
             keys.push(key);
             if j < m {
                 let b = segs.bounds[j + 1];
-                let (after, layers_after) = if b == n { (self.results.running.summed(), self.results.num_layers) } else { (self.results.saved[b].summed(), self.results.saved_layers[b]) };
+                let (after, layers_after) = if b == n {
+                    (self.results.running.summed(), self.results.num_layers)
+                } else {
+                    (self.results.saved[b].summed(), self.results.saved_layers[b])
+                };
                 let before = self.results.saved[a].summed();
                 let own = self.peak.chain[j].restarted().then(memo.entry(segs, j, self.replay.seg_way[j])?.tail()?)?;
                 seg.push((std::array::from_fn(|i| after[i] - before[i]), layers_after - self.results.saved_layers[a], own.peak));
@@ -737,7 +767,17 @@ impl<'p> Evaluator<'p> {
     /// when it needs a full evaluation: a derived variable's or constraint's error, or an
     /// overflow in the finished totals, whose messages the evaluator makes.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write_hit(&mut self, id: Id, digits: &[u64], batch: &Batch, b: usize, shape: &Shape, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) -> bool {
+    pub(crate) fn write_hit(
+        &mut self,
+        id: Id,
+        digits: &[u64],
+        batch: &Batch,
+        b: usize,
+        shape: &Shape,
+        filter: Option<&Filter>,
+        out: &mut Columns,
+        counts: &mut Counts,
+    ) -> bool {
         let Some(sum) = batch.summed(b) else { return false };
         let prog = self.prog;
         let nvar = prog.vars.len();

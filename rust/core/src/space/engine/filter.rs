@@ -30,7 +30,11 @@ impl Filter {
             prog.derived.iter().position(|(d, _)| d == n).map(|j| Binding::Slot(prog.vars.len() + j))
         };
         let compiled = e.compile(&resolve).map_err(|m| {
-            format!("--where: {m} (columns: {}, and the variables {})", METRICS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "), prog.vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                "--where: {m} (columns: {}, and the variables {})",
+                METRICS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+                prog.vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
+            )
         })?;
         let reads_metrics = compiled.slots().iter().any(|&s| s >= base);
         Ok(Filter { source: src.to_string(), compiled, reads_metrics })
@@ -45,7 +49,17 @@ impl Filter {
 /// Write one evaluated variant's row (its variables' values are in `slots`) unless the filter
 /// drops it; true if a valid row was written.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn write_row(prog: &Program, id: Id, error: Option<String>, metrics: &[u64; NUM_METRICS], shape: &Shape, filter: Option<&Filter>, slots: &mut [Value], out: &mut Columns, counts: &mut Counts) -> bool {
+pub(crate) fn write_row(
+    prog: &Program,
+    id: Id,
+    error: Option<String>,
+    metrics: &[u64; NUM_METRICS],
+    shape: &Shape,
+    filter: Option<&Filter>,
+    slots: &mut [Value],
+    out: &mut Columns,
+    counts: &mut Counts,
+) -> bool {
     let base = prog.num_slots();
     let valid = error.is_none();
     if let Some(f) = filter {
@@ -94,7 +108,15 @@ fn set_metric_slots(slots: &mut [Value], metrics: impl Iterator<Item = u64>) {
 /// The rows of `rows` (all valid) that `f` keeps, appended to `out`. `vars(r, slots)` puts row
 /// `r`'s variable values into the slots, and its metrics follow, as a row-by-row evaluation
 /// would set them.
-pub(crate) fn filter_valid(rows: &Columns, f: &Filter, prog: &Program, slots: &mut [Value], out: &mut Columns, counts: &mut Counts, mut vars: impl FnMut(usize, &mut [Value])) {
+pub(crate) fn filter_valid(
+    rows: &Columns,
+    f: &Filter,
+    prog: &Program,
+    slots: &mut [Value],
+    out: &mut Columns,
+    counts: &mut Counts,
+    mut vars: impl FnMut(usize, &mut [Value]),
+) {
     let base = prog.num_slots();
     for r in 0..rows.len() {
         vars(r, slots);

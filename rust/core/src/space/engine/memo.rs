@@ -15,10 +15,10 @@
 //! [`MemoPool`].
 
 use super::block;
-use crate::space::compile::Program;
 use crate::graph::SUMMED;
 use crate::memory::{Step, StepKind, Tail, TailView};
 use crate::shape::Shape;
+use crate::space::compile::Program;
 
 /// Entries per segment: 64 × the combinations of its variables (the earlier shapes it reads
 /// multiply that; a set-associative table overwrites one way of a full set), bounded. Empty
@@ -121,7 +121,8 @@ struct Layout {
 
 impl Layout {
     fn new(segs: &Segments, j: usize) -> Layout {
-        let (num_digits, num_ext, num_keep, num_steps) = (segs.vars[j].len(), segs.ext[j].len(), segs.keep[j].len(), segs.bounds[j + 1] - segs.bounds[j]);
+        let (num_digits, num_ext, num_keep, num_steps) =
+            (segs.vars[j].len(), segs.ext[j].len(), segs.keep[j].len(), segs.bounds[j + 1] - segs.bounds[j]);
         let digits = 1; // word 0: 1 when filled
         let ext = digits + num_digits;
         let delta = ext + num_ext * Shape::WORDS;
@@ -180,7 +181,8 @@ impl<'a> Entry<'a> {
     /// the segment's liveness summary (replays need no liveness walk)
     pub(crate) fn tail(&self) -> Option<TailView<'a>> {
         let t = self.layout.tail;
-        (self.words[t] != 0).then(|| TailView::read(&self.words[t + 1..self.layout.stride], self.cut, self.layout.num_steps, self.layout.num_ext))
+        (self.words[t] != 0)
+            .then(|| TailView::read(&self.words[t + 1..self.layout.stride], self.cut, self.layout.num_steps, self.layout.num_ext))
     }
 }
 
@@ -213,7 +215,8 @@ impl Memo {
     pub(crate) fn fits(&self, segs: &Segments, tag: (u64, u64)) -> bool {
         self.tag == tag
             && self.layouts.len() == segs.sets.len()
-            && (0..segs.sets.len()).all(|j| self.layouts[j] == Layout::new(segs, j) && self.tables[j].len() == segs.sets[j] * WAYS * self.layouts[j].stride)
+            && (0..segs.sets.len())
+                .all(|j| self.layouts[j] == Layout::new(segs, j) && self.tables[j].len() == segs.sets[j] * WAYS * self.layouts[j].stride)
     }
 
     /// First entry of the set for this key.
@@ -237,7 +240,10 @@ impl Memo {
     fn matches(w: &[u64], l: &Layout, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> bool {
         w[0] != 0
             && segs.vars[j].iter().zip(&w[l.digits..l.digits + l.num_digits]).all(|(&v, &d)| digits[v] == d)
-            && segs.ext[j].iter().zip(w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact(Shape::WORDS)).all(|(&x, sw)| values[x].equals_words(sw))
+            && segs.ext[j]
+                .iter()
+                .zip(w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact(Shape::WORDS))
+                .all(|(&x, sw)| values[x].equals_words(sw))
     }
 
     /// The place of the remembered outcome of segment `j` for these digits and earlier values.
@@ -269,7 +275,16 @@ impl Memo {
     /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`);
     /// returns its place.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn store(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], delta: [u64; SUMMED], layers: u64, steps: &[Step]) -> usize {
+    pub(crate) fn store(
+        &mut self,
+        segs: &Segments,
+        j: usize,
+        digits: &[u64],
+        values: &[Shape],
+        delta: [u64; SUMMED],
+        layers: u64,
+        steps: &[Step],
+    ) -> usize {
         let s = Self::set(segs, j, digits, values);
         let l = self.layouts[j];
         let t = &mut self.tables[j];

@@ -29,9 +29,9 @@ mod samples;
 #[cfg(test)]
 mod tests;
 
+pub use crate::space::ids::Ids;
 pub use columns::{Columns, Counts};
 pub use filter::Filter;
-pub use crate::space::ids::Ids;
 
 use crate::graph::Options;
 use crate::space::compile::{Pred, Program};
@@ -88,7 +88,14 @@ impl Engine {
 
     /// [`Engine::evaluate`]; `reuse = false` evaluates every variant from scratch (no segment memo, no
     /// resumed liveness walks, no prefix reuse): the reference the fast paths are tested against.
-    pub fn evaluate_with(&self, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Columns, Counts) {
+    pub fn evaluate_with(
+        &self,
+        ids: Ids,
+        range: std::ops::Range<u64>,
+        filter: Option<&Filter>,
+        opts: Options,
+        reuse: bool,
+    ) -> (Columns, Counts) {
         let (parts, counts) = self.evaluate_parts_with(ids, range, filter, opts, reuse);
         let mut out = Columns::new(&self.program, 0);
         for c in parts {
@@ -104,7 +111,14 @@ impl Engine {
     }
 
     /// [`Engine::evaluate_parts`], with or without reuse (see [`Engine::evaluate_with`]).
-    pub fn evaluate_parts_with(&self, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Vec<Columns>, Counts) {
+    pub fn evaluate_parts_with(
+        &self,
+        ids: Ids,
+        range: std::ops::Range<u64>,
+        filter: Option<&Filter>,
+        opts: Options,
+        reuse: bool,
+    ) -> (Vec<Columns>, Counts) {
         let prog = &self.program;
         // random order: dense tables when the program is a chain of segments, else sorted ids
         let dense = match ids {
@@ -123,7 +137,9 @@ impl Engine {
         let step = len.div_ceil(pieces).max(1);
         // grid blocks must not straddle two pieces: inner piece bounds go to a multiple of the block
         let block = match (reuse, ids) {
-            (true, Ids::Grid) => *self.block_rows.get_or_init(|| Evaluator::new(prog, &self.memo_pool, opts, true, true).plan().map_or(1, |p| p.len)),
+            (true, Ids::Grid) => {
+                *self.block_rows.get_or_init(|| Evaluator::new(prog, &self.memo_pool, opts, true, true).plan().map_or(1, |p| p.len))
+            }
             _ => 1,
         };
         let bound = |i: u64| -> u64 {
@@ -168,7 +184,13 @@ impl Engine {
 
     /// A sample's positions evaluated in ascending id order (`samples.rs`), then put back in
     /// position order.
-    fn evaluate_sample_sorted(&self, p: Permutation, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options) -> (Vec<Columns>, Counts) {
+    fn evaluate_sample_sorted(
+        &self,
+        p: Permutation,
+        range: std::ops::Range<u64>,
+        filter: Option<&Filter>,
+        opts: Options,
+    ) -> (Vec<Columns>, Counts) {
         let sorted = samples::Sorted::new(p, range);
         let (parts, counts) = self.evaluate_parts_with(Ids::Explicit(&sorted.ids), 0..sorted.ids.len() as u64, filter, opts, true);
         (sorted.gather(&self.program, &parts), counts)

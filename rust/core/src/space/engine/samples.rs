@@ -40,7 +40,11 @@ impl Sorted {
         let pieces = (rayon::current_num_threads() * 4).max(1);
         let step = rows.len().div_ceil(pieces).max(1);
         let out: Vec<Columns> = rows.par_chunks(step).map(|chunk| gather(prog, parts, chunk)).collect();
-        if out.is_empty() { vec![Columns::new(prog, 0)] } else { out }
+        if out.is_empty() {
+            vec![Columns::new(prog, 0)]
+        } else {
+            out
+        }
     }
 }
 

@@ -5,9 +5,9 @@ use super::dense::driver::{pick, pick_portable, pick_table};
 use super::dense::tables::{Batch, Layout, BATCH as DENSE_BATCH};
 use super::*;
 use crate::graph::{analyze, Model};
+use crate::metric::{values as metric_values, METRICS};
 use crate::space::simd::Store;
 use crate::space::{compile, Spec};
-use crate::metric::{values as metric_values, METRICS};
 use serde_json::json;
 
 fn engine(spec: &serde_json::Value) -> Engine {
@@ -18,7 +18,14 @@ fn evaluate(e: &Engine, ids: Ids, range: std::ops::Range<u64>, filter: Option<&F
     e.evaluate(ids, range, filter, opts)
 }
 
-fn evaluate_with(e: &Engine, ids: Ids, range: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, reuse: bool) -> (Columns, Counts) {
+fn evaluate_with(
+    e: &Engine,
+    ids: Ids,
+    range: std::ops::Range<u64>,
+    filter: Option<&Filter>,
+    opts: Options,
+    reuse: bool,
+) -> (Columns, Counts) {
     e.evaluate_with(ids, range, filter, opts, reuse)
 }
 
@@ -157,7 +164,11 @@ fn grid_replay_equals_fresh_evaluation() {
     let (cols, _) = evaluate(&prog, Ids::Grid, 0..size, None, Options::default());
     let zero = cols.errors.iter().filter(|(_, e)| e.contains("zero")).count();
     let input = cols.errors.iter().filter(|(_, e)| e.starts_with("input dim")).count();
-    assert!(zero > 0 && input > 0 && zero + input < cols.errors.len(), "{zero} expression and {input} input errors of {}", cols.errors.len());
+    assert!(
+        zero > 0 && input > 0 && zero + input < cols.errors.len(),
+        "{zero} expression and {input} input errors of {}",
+        cols.errors.len()
+    );
 }
 
 /// Every column of `a` equals `b`'s.
@@ -287,7 +298,8 @@ fn check_sample(prog: &Engine, seed: u64, fast: impl Fn(Permutation, std::ops::R
     let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
     let p = Permutation::new(size as Id, seed);
     let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
-    let f = Filter::new("params > 2000 or res == 8", &prog.program).or_else(|_| Filter::new("params > 2000 or c == 8", &prog.program)).unwrap();
+    let f =
+        Filter::new("params > 2000 or res == 8", &prog.program).or_else(|_| Filter::new("params > 2000 or c == 8", &prog.program)).unwrap();
     for filter in [None, Some(&f)] {
         for range in [0..size, 7..size / 2 + 3] {
             let (rows, c1) = fast(p, range.clone(), filter);
@@ -463,7 +475,8 @@ fn sampled_and_explicit_rows_equal_analyze() {
 /// each row is the analysis of its concrete model.
 #[test]
 fn sampling_beyond_2_64_ids() {
-    let vars: serde_json::Map<String, serde_json::Value> = (0..30).map(|i| (format!("v{i}"), json!((1..=10).collect::<Vec<u64>>()))).collect();
+    let vars: serde_json::Map<String, serde_json::Value> =
+        (0..30).map(|i| (format!("v{i}"), json!((1..=10).collect::<Vec<u64>>()))).collect();
     let layers: Vec<serde_json::Value> = (0..30).map(|i| json!({"op": "linear", "out_features": format!("=v{i}")})).collect();
     let prog = engine(&json!({"name": "big", "input": [4], "variables": vars, "layers": layers}));
     let size = 10u128.pow(30);
@@ -477,7 +490,10 @@ fn sampling_beyond_2_64_ids() {
     // the same ids given explicitly give the same rows
     let list: Vec<Id> = (0..300).map(|r| cols.id(r)).collect();
     let (again, _) = evaluate(&prog, Ids::Explicit(&list), 0..300, None, Options::default());
-    assert_eq!((again.variant_id, again.variant_id_hi, again.metrics), (cols.variant_id.clone(), cols.variant_id_hi.clone(), cols.metrics.clone()));
+    assert_eq!(
+        (again.variant_id, again.variant_id_hi, again.metrics),
+        (cols.variant_id.clone(), cols.variant_id_hi.clone(), cols.metrics.clone())
+    );
 }
 
 #[test]

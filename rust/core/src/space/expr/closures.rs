@@ -6,8 +6,7 @@
 
 use super::error::{at, missing_slot, Fault};
 use super::numeric::{
-    arith_packed, call1, compare_packed, make_divisible_packed, neg_packed, round_n, PackedOrFault, PackedValue,
-    TAG_BOOL,
+    arith_packed, call1, compare_packed, make_divisible_packed, neg_packed, round_n, PackedOrFault, PackedValue, TAG_BOOL,
 };
 use super::parse::{BinOp, CmpOp, Span};
 use super::tree::{index_fault, index_of, Node};
@@ -246,16 +245,7 @@ fn make_divisible_closure<A: Operand, B: Operand>(v: A, d: B, sp: Span) -> Value
 
 /// Nodes whose value is a bool computed from truth values and comparisons.
 fn is_predicate(n: &Node) -> bool {
-    matches!(
-        n,
-        Node::Cmp(..)
-            | Node::CmpConst(..)
-            | Node::Chain(..)
-            | Node::And(..)
-            | Node::Or(..)
-            | Node::Not(_)
-            | Node::Truth(_)
-    )
+    matches!(n, Node::Cmp(..) | Node::CmpConst(..) | Node::Chain(..) | Node::And(..) | Node::Or(..) | Node::Not(_) | Node::Truth(_))
 }
 
 pub(super) fn body(root: &Node) -> Body {
@@ -332,13 +322,7 @@ fn generate(n: &Node) -> ValueClosure {
         Node::BinConst(op, a, k, sp) => binary(*op, operand(a), AnyOperand::Const(PackedValue::from_value(*k)), *sp),
         Node::ConstBin(op, k, b, sp) => binary(*op, AnyOperand::Const(PackedValue::from_value(*k)), operand(b), *sp),
         Node::Bin(op, a, b, sp) => binary(*op, operand(a), operand(b), *sp),
-        Node::Cmp(..)
-        | Node::CmpConst(..)
-        | Node::Chain(..)
-        | Node::And(..)
-        | Node::Or(..)
-        | Node::Not(_)
-        | Node::Truth(_) => {
+        Node::Cmp(..) | Node::CmpConst(..) | Node::Chain(..) | Node::And(..) | Node::Or(..) | Node::Not(_) | Node::Truth(_) => {
             unreachable!("predicates are handled above")
         }
         Node::Neg(a, sp) => {
@@ -437,4 +421,3 @@ fn generate(n: &Node) -> ValueClosure {
         }
     }
 }
-

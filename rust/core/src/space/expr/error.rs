@@ -32,72 +32,150 @@ pub enum ExprErrorKind {
     /// The source is too long for spans to address.
     TooLong,
     /// A Python keyword the language does not have (`lambda`, `is`, `import`, ...).
-    UnsupportedKeyword { word: String },
+    UnsupportedKeyword {
+        word: String,
+    },
     /// `=` where `==` was meant.
     Assignment,
     /// `!`, `&`, `|` or `^`: an operator of another language.
-    ForeignOperator { found: char },
+    ForeignOperator {
+        found: char,
+    },
     StringLiteral,
     AttributeAccess,
-    UnexpectedCharacter { found: char },
+    UnexpectedCharacter {
+        found: char,
+    },
     /// `1__0`, `1_`: an underscore not between two digits.
     MisplacedUnderscore,
     /// `007`
     LeadingZeros,
     /// An integer literal beyond 64 bits.
-    IntegerLiteralTooLarge { digits: String },
+    IntegerLiteralTooLarge {
+        digits: String,
+    },
     /// `10000000 TiB`
-    UnitProductTooLarge { value: i64, unit: u64 },
-    InvalidNumber { text: String },
+    UnitProductTooLarge {
+        value: i64,
+        unit: u64,
+    },
+    InvalidNumber {
+        text: String,
+    },
     /// A word after a number that is not one of `units`.
-    NotAUnit { word: String, units: Vec<&'static str> },
+    NotAUnit {
+        word: String,
+        units: Vec<&'static str>,
+    },
     /// Parentheses, brackets, unary operators or the syntax tree nested deeper than `limit`.
-    NestedTooDeep { limit: u32 },
+    NestedTooDeep {
+        limit: u32,
+    },
     /// A `)` or `]` that closes nothing.
-    Unmatched { close: char },
+    Unmatched {
+        close: char,
+    },
     /// An operand where an operator (or the end) should be.
-    ExpectedOperator { found: Found },
-    ExpectedElse { found: Found },
+    ExpectedOperator {
+        found: Found,
+    },
+    ExpectedElse {
+        found: Found,
+    },
     /// `(` or `[` still open at the end of the input.
-    Unclosed { open: char },
+    Unclosed {
+        open: char,
+    },
     /// Something else where `,` or the closing `close` of the `open` at `open_column` should be.
-    ExpectedClose { open: char, close: char, open_column: usize, found: Found },
-    ExpectedOperand { found: Found },
+    ExpectedClose {
+        open: char,
+        close: char,
+        open_column: usize,
+        found: Found,
+    },
+    ExpectedOperand {
+        found: Found,
+    },
     /// A call of a function the language does not have; `functions` are the ones it has.
-    UnknownFunction { name: String, functions: Vec<&'static str> },
+    UnknownFunction {
+        name: String,
+        functions: Vec<&'static str>,
+    },
     /// A function called with `got` arguments; it takes `min` to `max` (`None`: no limit).
-    WrongArity { function: String, min: usize, max: Option<usize>, got: usize },
+    WrongArity {
+        function: String,
+        min: usize,
+        max: Option<usize>,
+        got: usize,
+    },
     /// A name the resolver does not know.
-    UnknownVariable { name: String },
+    UnknownVariable {
+        name: String,
+    },
     /// A list-bound name used as a value.
-    ListNotIndexed { name: String },
+    ListNotIndexed {
+        name: String,
+    },
     /// An index applied to something that is not a list (`text` is its source).
-    NotAList { text: String },
+    NotAList {
+        text: String,
+    },
     /// A list literal used as a value.
     UnindexedList,
     NestedList,
     /// `min(x)` / `max(x)` with one argument that is not a list.
-    MinMaxNeedsValues { function: &'static str },
-    MinMaxOfEmptyList { function: &'static str },
+    MinMaxNeedsValues {
+        function: &'static str,
+    },
+    MinMaxOfEmptyList {
+        function: &'static str,
+    },
     /// A slot number beyond 32 bits.
-    SlotOutOfRange { name: String, slot: usize },
+    SlotOutOfRange {
+        name: String,
+        slot: usize,
+    },
     DivisionByZero,
     ModuloByZero,
     IntegerOverflow(Overflow),
     /// `0 ** -1`, `0.0 ** -1`
-    ZeroToNegativePower { base: Value },
+    ZeroToNegativePower {
+        base: Value,
+    },
     /// A negative number to a fractional power.
-    ComplexPower { base: f64, exponent: f64 },
-    FloatPowerTooLarge { base: f64, exponent: f64 },
+    ComplexPower {
+        base: f64,
+        exponent: f64,
+    },
+    FloatPowerTooLarge {
+        base: f64,
+        exponent: f64,
+    },
     /// `nan` or an infinity where an int is needed.
-    NotConvertibleToInt { value: f64 },
-    RoundDigitsNotInteger { ndigits: Value },
-    NotOneArgumentFunction { function: &'static str },
+    NotConvertibleToInt {
+        value: f64,
+    },
+    RoundDigitsNotInteger {
+        ndigits: Value,
+    },
+    NotOneArgumentFunction {
+        function: &'static str,
+    },
     /// A float used as an index into `list` (the list's source text).
-    IndexNotInteger { list: String, index: f64 },
-    IndexOutOfRange { list: String, index: Value, len: usize },
+    IndexNotInteger {
+        list: String,
+        index: f64,
+    },
+    IndexOutOfRange {
+        list: String,
+        index: Value,
+        len: usize,
+    },
     /// The program reads `slot` but only `given` slots were passed.
-    MissingSlot { slot: u32, given: usize },
+    MissingSlot {
+        slot: u32,
+        given: usize,
+    },
 }
 
 /// The token found where something else was expected.
@@ -111,10 +189,17 @@ pub enum Found {
 /// The integer operation whose result does not fit in 64 bits.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Overflow {
-    Binary { lhs: i64, op: &'static str, rhs: i64 },
+    Binary {
+        lhs: i64,
+        op: &'static str,
+        rhs: i64,
+    },
     Negation(i64),
     Abs(i64),
-    Round { value: i64, ndigits: i64 },
+    Round {
+        value: i64,
+        ndigits: i64,
+    },
     /// A float converted to an int.
     Float(f64),
 }

@@ -21,9 +21,8 @@ pub(super) const UNITS: &[(&str, u64)] = &[
 
 /// Python keywords that are not part of the language; using one gets a clear error.
 const RESERVED: &[&str] = &[
-    "None", "lambda", "in", "is", "import", "def", "return", "for", "while", "class", "del", "global",
-    "nonlocal", "yield", "await", "async", "with", "as", "from", "pass", "break", "continue", "try",
-    "except", "finally", "raise", "assert", "elif",
+    "None", "lambda", "in", "is", "import", "def", "return", "for", "while", "class", "del", "global", "nonlocal", "yield", "await",
+    "async", "with", "as", "from", "pass", "break", "continue", "try", "except", "finally", "raise", "assert", "elif",
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -110,9 +109,7 @@ pub(super) fn lex(src: &str) -> Result<Vec<Token>, Box<ExprError>> {
                 "not" => Tok::Not,
                 "true" | "True" => Tok::True,
                 "false" | "False" => Tok::False,
-                w if RESERVED.contains(&w) => {
-                    return Err(err(start, ExprErrorKind::UnsupportedKeyword { word: w.to_string() }))
-                }
+                w if RESERVED.contains(&w) => return Err(err(start, ExprErrorKind::UnsupportedKeyword { word: w.to_string() })),
                 _ => Tok::Ident,
             };
             out.push(Token { tok, start, end: i });
@@ -139,9 +136,7 @@ pub(super) fn lex(src: &str) -> Result<Vec<Token>, Box<ExprError>> {
             (b']', _) => (Tok::RBrack, 1),
             (b',', _) => (Tok::Comma, 1),
             (b'=', _) => return Err(err(i, ExprErrorKind::Assignment)),
-            (b'!' | b'&' | b'|' | b'^', _) => {
-                return Err(err(i, ExprErrorKind::ForeignOperator { found: c as char }))
-            }
+            (b'!' | b'&' | b'|' | b'^', _) => return Err(err(i, ExprErrorKind::ForeignOperator { found: c as char })),
             (b'\'', _) | (b'"', _) => return Err(err(i, ExprErrorKind::StringLiteral)),
             (b'.', _) => return Err(err(i, ExprErrorKind::AttributeAccess)),
             _ => {
@@ -207,12 +202,8 @@ fn lex_number(src: &str, mut i: usize) -> Result<(NumLit, usize), Box<ExprError>
     if !is_float && int_part.len() > 1 && int_part.starts_with('0') && int_part.bytes().any(|d| d != b'0') {
         return Err(err(start, ExprErrorKind::LeadingZeros));
     }
-    let text = format!(
-        "{}.{}e{}",
-        if int_part.is_empty() { "0" } else { &int_part },
-        if frac_part.is_empty() { "0" } else { &frac_part },
-        exp
-    );
+    let text =
+        format!("{}.{}e{}", if int_part.is_empty() { "0" } else { &int_part }, if frac_part.is_empty() { "0" } else { &frac_part }, exp);
     let exp10 = exp - frac_part.len() as i64;
     let digits = int_part + &frac_part;
     Ok((NumLit { digits, exp10, is_float, text }, i))
@@ -221,14 +212,10 @@ fn lex_number(src: &str, mut i: usize) -> Result<(NumLit, usize), Box<ExprError>
 /// The value of a number literal, optionally multiplied by a unit.
 pub(super) fn number_value(lit: &NumLit, unit: Option<u64>) -> Result<Value, ExprErrorKind> {
     if !lit.is_float {
-        let v: i64 =
-            lit.digits.parse().map_err(|_| ExprErrorKind::IntegerLiteralTooLarge { digits: lit.digits.clone() })?;
+        let v: i64 = lit.digits.parse().map_err(|_| ExprErrorKind::IntegerLiteralTooLarge { digits: lit.digits.clone() })?;
         return match unit {
             None => Ok(Value::Int(v)),
-            Some(u) => v
-                .checked_mul(u as i64)
-                .map(Value::Int)
-                .ok_or(ExprErrorKind::UnitProductTooLarge { value: v, unit: u }),
+            Some(u) => v.checked_mul(u as i64).map(Value::Int).ok_or(ExprErrorKind::UnitProductTooLarge { value: v, unit: u }),
         };
     }
     let f: f64 = lit.text.parse().map_err(|_| ExprErrorKind::InvalidNumber { text: lit.text.clone() })?;
@@ -257,4 +244,3 @@ pub(super) fn number_value(lit: &NumLit, unit: Option<u64>) -> Result<Value, Exp
         None => Value::Float(f * u as f64),
     })
 }
-

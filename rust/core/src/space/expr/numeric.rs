@@ -337,20 +337,13 @@ fn float_to_int(f: f64) -> ValueOrFault {
     if (-TWO_63..TWO_63).contains(&f) {
         return Ok(Value::Int(f as i64));
     }
-    Err(if f.is_finite() {
-        overflow(Overflow::Float(f))
-    } else {
-        fault(ExprErrorKind::NotConvertibleToInt { value: f })
-    })
+    Err(if f.is_finite() { overflow(Overflow::Float(f)) } else { fault(ExprErrorKind::NotConvertibleToInt { value: f }) })
 }
 
 #[inline(never)]
 pub(super) fn call1(f: Func, v: Value) -> ValueOrFault {
     match (f, number(v)) {
-        (Func::Abs, Number::Int(i)) => i
-            .checked_abs()
-            .map(Value::Int)
-            .ok_or_else(|| overflow(Overflow::Abs(i))),
+        (Func::Abs, Number::Int(i)) => i.checked_abs().map(Value::Int).ok_or_else(|| overflow(Overflow::Abs(i))),
         (Func::Abs, Number::Float(x)) => Ok(Value::Float(x.abs())),
         (Func::Round | Func::Ceil | Func::Floor | Func::Int, Number::Int(i)) => Ok(Value::Int(i)),
         (Func::Round, Number::Float(x)) => float_to_int(x.round_ties_even()),
@@ -402,9 +395,7 @@ pub(super) fn round_n(x: Value, n: Value) -> ValueOrFault {
             let lower = i - r;
             let up = 2 * r > q || (2 * r == q && (lower / q) % 2 != 0);
             let v = if up { lower + q } else { lower };
-            i64::try_from(v)
-                .map(Value::Int)
-                .map_err(|_| overflow(Overflow::Round { value: i as i64, ndigits: n }))
+            i64::try_from(v).map(Value::Int).map_err(|_| overflow(Overflow::Round { value: i as i64, ndigits: n }))
         }
         Number::Float(x) => Ok(Value::Float(round_float(x, n))),
     }
@@ -504,4 +495,3 @@ pub(super) fn make_divisible(v: Value, d: Value, min_value: Option<Value>) -> Va
     }
     Ok(nv)
 }
-

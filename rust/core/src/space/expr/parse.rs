@@ -86,7 +86,6 @@ pub(super) fn func_name(f: Func) -> &'static str {
     FUNCS.iter().find(|e| e.1 == f).map(|e| e.0).unwrap_or("?")
 }
 
-
 /// Deepest nesting of parentheses / brackets / unary operators the parser recurses into.
 const MAX_NESTING: u32 = 64;
 /// Deepest syntax tree accepted (compilation and evaluation recurse over it).
@@ -337,7 +336,11 @@ impl<'a> Parser<'a> {
     }
 
     /// One left-associative level: `operand (op operand)*`, ops chosen by `op_of`.
-    fn left_assoc(&mut self, operand: fn(&mut Self) -> Result<Ast, Box<ExprError>>, op_of: fn(&Tok) -> Option<BinOp>) -> Result<Ast, Box<ExprError>> {
+    fn left_assoc(
+        &mut self,
+        operand: fn(&mut Self) -> Result<Ast, Box<ExprError>>,
+        op_of: fn(&Tok) -> Option<BinOp>,
+    ) -> Result<Ast, Box<ExprError>> {
         let mut a = operand(self)?;
         while let Some(op) = op_of(self.peek()) {
             self.bump();

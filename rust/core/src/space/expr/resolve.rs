@@ -78,16 +78,12 @@ impl<'a> Compiler<'a> {
                 return match self.binding(name)? {
                     Binding::Const(v) => Ok(Node::Const(v)),
                     Binding::Slot(i) => Ok(Node::Slot(self.slot(name, i)?)),
-                    Binding::ConstList(_) | Binding::SlotList(_) => {
-                        Err(self.err(ExprErrorKind::ListNotIndexed { name: name.clone() }))
-                    }
+                    Binding::ConstList(_) | Binding::SlotList(_) => Err(self.err(ExprErrorKind::ListNotIndexed { name: name.clone() })),
                 }
             }
             AstKind::List(_) => return Err(self.err(ExprErrorKind::UnindexedList)),
             AstKind::Index(target, index) => {
-                let list = self
-                    .list(target)?
-                    .ok_or_else(|| self.err(ExprErrorKind::NotAList { text: self.text(target).to_string() }))?;
+                let list = self.list(target)?.ok_or_else(|| self.err(ExprErrorKind::NotAList { text: self.text(target).to_string() }))?;
                 let i = b(index)?;
                 let info = Box::new(IndexedList { list: self.text(target).into() });
                 match (list, i.as_const()) {
@@ -114,10 +110,7 @@ impl<'a> Compiler<'a> {
                 if rest.len() == 1 {
                     Node::Cmp(rest[0].0, b(first)?, b(&rest[0].1)?)
                 } else {
-                    let rest =
-                        rest.iter()
-                            .map(|(op, x)| Ok((*op, self.compile(x)?)))
-                            .collect::<Result<Vec<_>, Box<ExprError>>>()?;
+                    let rest = rest.iter().map(|(op, x)| Ok((*op, self.compile(x)?))).collect::<Result<Vec<_>, Box<ExprError>>>()?;
                     Node::Chain(b(first)?, rest.into())
                 }
             }
@@ -153,9 +146,7 @@ impl<'a> Compiler<'a> {
         Ok(match f {
             Func::Min | Func::Max => {
                 let nodes: Vec<Node> = if args.len() == 1 {
-                    let list = self
-                        .list(&args[0])?
-                        .ok_or_else(|| self.err(ExprErrorKind::MinMaxNeedsValues { function: func_name(f) }))?;
+                    let list = self.list(&args[0])?.ok_or_else(|| self.err(ExprErrorKind::MinMaxNeedsValues { function: func_name(f) }))?;
                     match list {
                         ListOf::Consts(vs) => vs.into_iter().map(Node::Const).collect(),
                         ListOf::Slots(ss) => ss.into_iter().map(Node::Slot).collect(),
@@ -224,4 +215,3 @@ fn specialize(n: Node) -> Node {
         n => n,
     }
 }
-

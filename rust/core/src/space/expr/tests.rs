@@ -144,8 +144,7 @@ fn units() {
     // A filter over a column.
     let r = ev_slots("peak_activation_bytes < 64 MiB", &["peak_activation_bytes"], &[Int(50 << 20)]);
     assert_eq!(r, Ok(Bool(true)));
-    let r =
-        ev_slots("params < 5e6 and macs < 3e8", &["params", "macs"], &[Int(4_000_000), Int(300_000_000)]);
+    let r = ev_slots("params < 5e6 and macs < 3e8", &["params", "macs"], &[Int(4_000_000), Int(300_000_000)]);
     assert_eq!(r, Ok(Bool(false)));
 }
 
@@ -226,10 +225,7 @@ fn integer_overflow_is_an_error() {
     assert_eq!(ok("(-1) ** 100000000001"), Int(-1));
     assert_eq!(ok("0 ** 0"), Int(1));
     let e = ev_slots("x * 2 + 1", &["x"], &[Int(i64::MAX / 2 + 1)]).unwrap_err();
-    assert_eq!(
-        e,
-        "integer overflow: 4611686018427387904 * 2 does not fit in 64 bits at 'x * 2' in 'x * 2 + 1'"
-    );
+    assert_eq!(e, "integer overflow: 4611686018427387904 * 2 does not fit in 64 bits at 'x * 2' in 'x * 2 + 1'");
     assert!(err("10.0 ** 400").contains("too large"));
     assert!(err("int(1e19)").contains("does not fit"));
     assert!(err("round(1e300)").contains("does not fit"));
@@ -330,18 +326,14 @@ fn make_divisible_matches_torchvision() {
     // MobileNetV2 width 1.4: 1280 * 1.4 = 1792.0: int(1796.0) = 1796; 1796 // 8 * 8 = 1792
     assert_eq!(ok("make_divisible(1280 * 1.4, 8)"), Int(1792));
     // v = 0.5 * 24 = 12.0 with d = 8 -> 16 (as v = 12 above)
-    assert_eq!(
-        ev_slots("make_divisible(c * mult, 8)", &["c", "mult"], &[Int(24), Float(0.5)]),
-        Ok(Int(16))
-    );
+    assert_eq!(ev_slots("make_divisible(c * mult, 8)", &["c", "mult"], &[Int(24), Float(0.5)]), Ok(Int(16)));
     assert!(err("make_divisible(10, 0)").contains("division by zero"));
     // The fast path and the general path agree.
     for v in [0.0, 1.0, 3.0, 7.5, 10.0, 15.9, 24.0, 36.0, 67.2, 100.0, 1e6, -5.0, -1e19, 1e300] {
         for d in [1i64, 3, 8, 16] {
             for m in [None, Some(Int(1)), Some(Int(32))] {
                 let packed_min = m.map(PackedValue::from_value);
-                let fast = make_divisible_packed(PackedValue::float(v), PackedValue::int(d), packed_min)
-                    .map(PackedValue::value);
+                let fast = make_divisible_packed(PackedValue::float(v), PackedValue::int(d), packed_min).map(PackedValue::value);
                 let general = make_divisible(Float(v), Int(d), m);
                 assert_eq!(fast.ok(), general.ok(), "v={v} d={d} m={m:?}");
             }
@@ -413,10 +405,7 @@ fn booleans_in_value_and_predicate_positions() {
     assert_eq!(r("round(a / b, 2)", 2, 3), Ok(Float(0.67)));
     assert_eq!(r("make_divisible(a * f, 8, b)", 100, 4), Ok(Int(48)));
     // Errors inside predicates name the failing part too.
-    assert_eq!(
-        r("a // b > 1 and b > 0", 1, 0),
-        Err("division by zero at 'a // b' in 'a // b > 1 and b > 0'".to_string())
-    );
+    assert_eq!(r("a // b > 1 and b > 0", 1, 0), Err("division by zero at 'a // b' in 'a // b > 1 and b > 0'".to_string()));
 }
 
 fn bind<'a>(pairs: &'a [(&'a str, Binding)]) -> impl Fn(&str) -> Option<Binding> + 'a {
@@ -467,14 +456,8 @@ fn list_indexing() {
     assert_eq!(c.slots(), vec![0]);
     assert_eq!(run(&c, &[Int(-1)]), Ok(Int(192)));
     assert_eq!(run(&c, &[Int(-5)]), Ok(Int(32)));
-    assert_eq!(
-        run(&c, &[Int(5)]),
-        Err("index 5 out of range for 'width' of length 5 in 'width[s] * 2'".to_string())
-    );
-    assert_eq!(
-        run(&c, &[Int(-6)]),
-        Err("index -6 out of range for 'width' of length 5 in 'width[s] * 2'".to_string())
-    );
+    assert_eq!(run(&c, &[Int(5)]), Err("index 5 out of range for 'width' of length 5 in 'width[s] * 2'".to_string()));
+    assert_eq!(run(&c, &[Int(-6)]), Err("index -6 out of range for 'width' of length 5 in 'width[s] * 2'".to_string()));
     assert!(run(&c, &[Float(1.0)]).unwrap_err().contains("must be an integer"));
     assert_eq!(compile("width[k]").unwrap().as_const(), Some(Int(32)));
     assert_eq!(compile("width[-1]").unwrap().as_const(), Some(Int(96)));
@@ -484,10 +467,7 @@ fn list_indexing() {
     let c = compile("depth[k] + 1").unwrap();
     assert_eq!(c.slots(), vec![5]);
     assert_eq!(run(&c, &slots), Ok(Int(31)));
-    assert_eq!(
-        run(&compile("depth[3]").unwrap(), &slots).unwrap_err(),
-        "index 3 out of range for 'depth' of length 3 in 'depth[3]'"
-    );
+    assert_eq!(run(&compile("depth[3]").unwrap(), &slots).unwrap_err(), "index 3 out of range for 'depth' of length 3 in 'depth[3]'");
     assert_eq!(run(&compile("max(depth)").unwrap(), &slots), Ok(Int(30)));
     assert_eq!(compile("min(width)").unwrap().as_const(), Some(Int(16)));
     // List literals: constant, slots, or computed elements.
@@ -500,10 +480,7 @@ fn list_indexing() {
         "index 3 out of range for '[c, 2 * c, 3 * c]' of length 3 in '[c, 2 * c, 3 * c][s]'"
     );
     // Misuse.
-    assert_eq!(
-        compile("width * 2").unwrap_err(),
-        "'width' is a list; index it, e.g. width[0] in 'width * 2'"
-    );
+    assert_eq!(compile("width * 2").unwrap_err(), "'width' is a list; index it, e.g. width[0] in 'width * 2'");
     assert_eq!(compile("s[0]").unwrap_err(), "'s' is not a list and cannot be indexed in 's[0]'");
     assert!(compile("(1 + 2)[0]").unwrap_err().contains("'(1 + 2)' is not a list"));
     assert!(compile("[1, 2]").unwrap_err().contains("a list can only be indexed"));
@@ -514,10 +491,7 @@ fn list_indexing() {
 
 #[test]
 fn unknown_names_and_functions() {
-    assert_eq!(
-        parse("foo * 2").unwrap().compile(&no_names).unwrap_err(),
-        "unknown variable 'foo' in 'foo * 2'"
-    );
+    assert_eq!(parse("foo * 2").unwrap().compile(&no_names).unwrap_err(), "unknown variable 'foo' in 'foo * 2'");
     let e = parse("1 + foo(2)").unwrap_err();
     assert!(e.starts_with("in '1 + foo(2)': unknown function 'foo' (functions: min, max,"), "{e}");
     assert!(e.ends_with("at column 5"), "{e}");
@@ -534,17 +508,11 @@ fn malformed_input() {
     assert_eq!(parse("(1 + 2").unwrap_err(), "in '(1 + 2': unclosed '(' at column 1");
     assert_eq!(parse("1 + 2)").unwrap_err(), "in '1 + 2)': unmatched ')' at column 6");
     assert_eq!(parse("a[1").unwrap_err(), "in 'a[1': unclosed '[' at column 2");
-    assert_eq!(
-        parse("(1 + 2 3)").unwrap_err(),
-        "in '(1 + 2 3)': expected ',' or ')' to close the '(' at column 1, found '3' at column 8"
-    );
+    assert_eq!(parse("(1 + 2 3)").unwrap_err(), "in '(1 + 2 3)': expected ',' or ')' to close the '(' at column 1, found '3' at column 8");
     assert_eq!(parse("1 2").unwrap_err(), "in '1 2': expected an operator, found '2' at column 3");
     assert_eq!(parse("* 2").unwrap_err(), "in '* 2': expected an operand, found '*' at column 1");
     assert_eq!(parse("()").unwrap_err(), "in '()': expected an operand, found ')' at column 2");
-    assert_eq!(
-        parse("1 if x").unwrap_err(),
-        "in '1 if x': expected 'else', found end of input at column 7"
-    );
+    assert_eq!(parse("1 if x").unwrap_err(), "in '1 if x': expected 'else', found end of input at column 7");
     assert_eq!(parse("a = 1").unwrap_err(), "in 'a = 1': '=' is not a comparison; use '==' at column 3");
     assert!(parse("a.b").unwrap_err().contains("attribute access is not supported at column 2"));
     assert!(parse("'x'").unwrap_err().contains("strings are not supported"));
@@ -612,12 +580,7 @@ impl Lcg {
 
 fn random_expr(g: &mut Lcg, depth: u32) -> String {
     if depth == 0 || g.next().is_multiple_of(4) {
-        return g
-            .pick(&[
-                "a", "b", "f", "t", "0", "1", "2", "7", "-3", "0.5", "2.5", "1e3", "true", "w[a]",
-                "w[-1]", "4 KiB",
-            ])
-            .to_string();
+        return g.pick(&["a", "b", "f", "t", "0", "1", "2", "7", "-3", "0.5", "2.5", "1e3", "true", "w[a]", "w[-1]", "4 KiB"]).to_string();
     }
     let x = random_expr(g, depth - 1);
     let y = random_expr(g, depth - 1);
@@ -642,12 +605,7 @@ fn random_expressions_agree_and_never_panic() {
     let mut evaluated = 0;
     for _ in 0..4000 {
         let src = random_expr(&mut g, 4);
-        let vals = [
-            Int(g.next() as i64 % 5 - 2),
-            Int(g.next() as i64 % 9),
-            Float(g.next() as f64 / 7e8),
-            Bool(g.next().is_multiple_of(2)),
-        ];
+        let vals = [Int(g.next() as i64 % 5 - 2), Int(g.next() as i64 % 9), Float(g.next() as f64 / 7e8), Bool(g.next().is_multiple_of(2))];
         let w = Binding::ConstList(vec![Int(16), Int(32), Float(1.5)]);
         let e = parse(&src).unwrap_or_else(|m| panic!("{src}: {m}"));
         let by_slot = |n: &str| {
@@ -681,8 +639,8 @@ fn random_expressions_agree_and_never_panic() {
     assert!(evaluated > 1000, "only {evaluated} evaluated cleanly");
     // Random junk never panics the parser.
     let alphabet = [
-        "a", "1", "2.5", "e", "_", " ", "(", ")", "[", "]", ",", "+", "-", "*", "/", "%", "<", "=", "!",
-        "if", "else", "and", "not", "MiB", "min(", ".", "'", "é", "1e", "0x",
+        "a", "1", "2.5", "e", "_", " ", "(", ")", "[", "]", ",", "+", "-", "*", "/", "%", "<", "=", "!", "if", "else", "and", "not", "MiB",
+        "min(", ".", "'", "é", "1e", "0x",
     ];
     for _ in 0..20000 {
         let n = 1 + g.next() % 12;
@@ -713,8 +671,7 @@ fn bench_eval() {
         }
         names.iter().position(|m| *m == n).map(Binding::Slot)
     };
-    let slots =
-        [Int(64), Int(96), Float(0.75), Int(0), Int(2), Int(3_400_000), Int(300_000_000), Int(40 << 20)];
+    let slots = [Int(64), Int(96), Float(0.75), Int(0), Int(2), Int(3_400_000), Int(300_000_000), Int(40 << 20)];
     let n = 10_000_000u32;
     // Best of 5 runs: the minimum is the least disturbed by other load on the machine.
     let time = |f: &dyn Fn() -> u64| {
@@ -763,10 +720,7 @@ fn bench_eval() {
 #[test]
 fn errors_carry_their_data() {
     let e = try_parse("round(1, 2, 3)").unwrap_err();
-    assert_eq!(
-        e.kind,
-        ExprErrorKind::WrongArity { function: "round".to_string(), min: 1, max: Some(2), got: 3 }
-    );
+    assert_eq!(e.kind, ExprErrorKind::WrongArity { function: "round".to_string(), min: 1, max: Some(2), got: 3 });
     assert_eq!(e.span, Some((0, 0)));
     assert_eq!(e.to_string(), parse("round(1, 2, 3)").unwrap_err());
     let e = try_parse("max()").unwrap_err();
@@ -778,10 +732,7 @@ fn errors_carry_their_data() {
     assert!(functions.contains(&"make_divisible"), "{functions:?}");
     assert_eq!(e.span, Some((4, 4)));
     let e = try_parse("(1 + 2 3)").unwrap_err();
-    assert_eq!(
-        e.kind,
-        ExprErrorKind::ExpectedClose { open: '(', close: ')', open_column: 1, found: Found::Token("3".to_string()) }
-    );
+    assert_eq!(e.kind, ExprErrorKind::ExpectedClose { open: '(', close: ')', open_column: 1, found: Found::Token("3".to_string()) });
     assert_eq!(try_parse("  ").unwrap_err().kind, ExprErrorKind::Empty);
     assert_eq!(try_parse("x &").unwrap_err().kind, ExprErrorKind::ForeignOperator { found: '&' });
 

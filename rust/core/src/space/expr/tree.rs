@@ -96,8 +96,7 @@ impl Node {
     /// [`Compiled::eval_nullable`]: `and`/`or`/`not` as Kleene's logic, anything else null as
     /// soon as it reads a null slot, else the ordinary evaluation.
     pub(super) fn eval_nullable(&self, s: &[Value], null_from: u32) -> Result<Option<Value>, Fault> {
-        let truth =
-            |n: &Node| -> Result<Option<bool>, Fault> { Ok(n.eval_nullable(s, null_from)?.map(|v| v.truthy())) };
+        let truth = |n: &Node| -> Result<Option<bool>, Fault> { Ok(n.eval_nullable(s, null_from)?.map(|v| v.truthy())) };
         Ok(match self {
             Node::And(a, b) | Node::Or(a, b) => {
                 // the value that decides alone: false for `and`, true for `or`
@@ -246,4 +245,3 @@ pub(super) fn index_fault(len: usize, i: Value, list: &str) -> Fault {
         index => ExprErrorKind::IndexOutOfRange { list, index, len },
     })
 }
-

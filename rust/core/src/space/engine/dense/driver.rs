@@ -42,7 +42,18 @@ pub(crate) fn dense_layout<'a>(prog: &Program, state: &'a DenseState, pool: &Mem
 /// Positions of `ids` read from dense tables (`tables.rs`); a variant they cannot answer yet is
 /// evaluated in full and its trace recorded.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn run_dense(prog: &Program, state: &DenseState, pool: &MemoPool, layout: &Layout, ids: Ids, positions: std::ops::Range<u64>, filter: Option<&Filter>, opts: Options, out: &mut Columns, counts: &mut Counts) {
+pub(crate) fn run_dense(
+    prog: &Program,
+    state: &DenseState,
+    pool: &MemoPool,
+    layout: &Layout,
+    ids: Ids,
+    positions: std::ops::Range<u64>,
+    filter: Option<&Filter>,
+    opts: Options,
+    out: &mut Columns,
+    counts: &mut Counts,
+) {
     use std::sync::{atomic::Ordering::Relaxed, PoisonError};
     let tag = (opts.batch, opts.dtype.bytes());
     // (the write lock only when the tables must be made: a piece starting while another
@@ -98,7 +109,9 @@ pub(crate) fn run_dense(prog: &Program, state: &DenseState, pool: &MemoPool, lay
         batch.clear();
         batch64.clear();
         match ids {
-            Ids::Sample(p) if p.narrow() && !wide => draw(pos..end, positions.end, &mut ahead64, &mut ahead_at, &mut batch64, |r, a| p.apply_many64(r, a, &mut walk)),
+            Ids::Sample(p) if p.narrow() && !wide => {
+                draw(pos..end, positions.end, &mut ahead64, &mut ahead_at, &mut batch64, |r, a| p.apply_many64(r, a, &mut walk))
+            }
             Ids::Sample(p) => draw(pos..end, positions.end, &mut ahead, &mut ahead_at, &mut batch, |r, a| p.apply_many(r, a, &mut walk)),
             _ => batch.extend((pos..end).map(|p| ids.id(p))),
         }
@@ -107,7 +120,8 @@ pub(crate) fn run_dense(prog: &Program, state: &DenseState, pool: &MemoPool, lay
         }
         let n = (end - pos) as usize;
         pos = end;
-        let decoded = if wide { decoder.decode(&batch, &mut digits, DENSE_BATCH) } else { decoder.decode64(&batch64, &mut digits, DENSE_BATCH) };
+        let decoded =
+            if wide { decoder.decode(&batch, &mut digits, DENSE_BATCH) } else { decoder.decode64(&batch64, &mut digits, DENSE_BATCH) };
         if !decoded {
             widen(&mut batch, &batch64);
             for (b, &id) in batch.iter().enumerate() {
@@ -201,7 +215,14 @@ pub(crate) fn run_dense(prog: &Program, state: &DenseState, pool: &MemoPool, lay
 /// A batch's sample ids (positions `batch`) into `out`, from `ahead`, which holds the ids of the
 /// positions from `ahead_at` on; when it does not reach the batch's end, it is refilled with
 /// the next PERMUTE_AHEAD positions (not beyond `stop`) by `fill`.
-fn draw<T: Copy>(batch: std::ops::Range<u64>, stop: u64, ahead: &mut Vec<T>, ahead_at: &mut u64, out: &mut Vec<T>, fill: impl FnOnce(std::ops::Range<u64>, &mut Vec<T>)) {
+fn draw<T: Copy>(
+    batch: std::ops::Range<u64>,
+    stop: u64,
+    ahead: &mut Vec<T>,
+    ahead_at: &mut u64,
+    out: &mut Vec<T>,
+    fill: impl FnOnce(std::ops::Range<u64>, &mut Vec<T>),
+) {
     if batch.end > *ahead_at + ahead.len() as u64 {
         *ahead_at = batch.start;
         fill(batch.start..stop.min(batch.start + PERMUTE_AHEAD), ahead);
@@ -221,7 +242,18 @@ fn widen(batch: &mut Vec<Id>, batch64: &[u64]) {
 /// overflow: the rows then go one by one. The rows' ids are `ids64`, or `ids` in a space beyond
 /// 2^64.
 #[allow(clippy::too_many_arguments)]
-fn emit_dense(tables: &Tables, opts: &Options, ids64: &[u64], ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &Batch, out: &mut Columns, store: Store, shapes: &mut Repeated) -> bool {
+fn emit_dense(
+    tables: &Tables,
+    opts: &Options,
+    ids64: &[u64],
+    ids: &[Id],
+    digits: &[u64],
+    raws: &[(Vec<i64>, usize)],
+    read: &Batch,
+    out: &mut Columns,
+    store: Store,
+    shapes: &mut Repeated,
+) -> bool {
     #[cfg(target_arch = "x86_64")]
     if simd::avx512() {
         // SAFETY: `avx512` is true
@@ -257,7 +289,18 @@ impl Repeated {
 /// [`emit_dense`]'s code, for the baseline and (in `simd::emit_dense`) for AVX-512.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn emit_dense_body(tables: &Tables, opts: &Options, ids64: &[u64], ids: &[Id], digits: &[u64], raws: &[(Vec<i64>, usize)], read: &Batch, out: &mut Columns, store: Store, shapes: &mut Repeated) -> bool {
+pub(crate) fn emit_dense_body(
+    tables: &Tables,
+    opts: &Options,
+    ids64: &[u64],
+    ids: &[Id],
+    digits: &[u64],
+    raws: &[(Vec<i64>, usize)],
+    read: &Batch,
+    out: &mut Columns,
+    store: Store,
+    shapes: &mut Repeated,
+) -> bool {
     let n = if out.wide { ids.len() } else { ids64.len() };
     let [params, trainable, buffers, buffer_bytes, macs, other_ops, activation] = &read.sums;
     // every derived formula is monotone: finishing the columns' maxima rules overflow out
@@ -365,5 +408,3 @@ pub(crate) fn pick_portable(raw: &[i64], d: &[u64; DENSE_BATCH], words: &mut [i6
         *w = raw[(d as usize).min(last)];
     }
 }
-
-

@@ -20,11 +20,11 @@
 //! variants are never recorded. Tables are bounded ([`MAX_ENTRIES`]): beyond, new states are not
 //! numbered and their variants are evaluated in full.
 
+use crate::graph::{KEPT, SUMMED};
+use crate::shape::Shape;
 use crate::space::compile::Program;
 use crate::space::engine::memo::Segments;
 use crate::space::simd;
-use crate::graph::{KEPT, SUMMED};
-use crate::shape::Shape;
 use std::collections::HashMap;
 
 /// Bound on the combinations of one segment's digits (or the input's) for a dense table.
@@ -148,7 +148,6 @@ impl Batch {
         let own = self.input_bytes.iter().zip(&self.ok).map(|(&x, &ok)| if ok { x } else { 0 }).max().unwrap_or(0);
         own.max(self.maxima[7])
     }
-
 }
 
 /// One value of each kept column (`sums`' order), each at its place in `Totals::summed` order.
@@ -232,7 +231,14 @@ fn sum_rows(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool],
 /// Row by row, lane by lane: every lane summed (overflow noted) and maximised, in registers;
 /// then the sums of lanes 0..7 and the maximum of lane 7 are kept, each column written once.
 #[inline(always)]
-fn sum_rows_portable(payloads: &[Vec<Payload>], idx: &[usize], n: usize, ok: &mut [bool], sums: &mut [Vec<u64>; 7], peak: &mut [u64]) -> [u64; 8] {
+fn sum_rows_portable(
+    payloads: &[Vec<Payload>],
+    idx: &[usize],
+    n: usize,
+    ok: &mut [bool],
+    sums: &mut [Vec<u64>; 7],
+    peak: &mut [u64],
+) -> [u64; 8] {
     let mut top = [0u64; 8];
     for b in 0..n {
         if !ok[b] {
@@ -306,7 +312,10 @@ impl Tables {
     pub(crate) fn begin(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
         let m = self.links.len();
         let Batch { layers, first, state, idx, .. } = out;
-        assert!(digits.len() >= l.seg_vars.iter().chain([&l.input_vars]).flatten().map(|&(v, _)| v * stride + n).max().unwrap_or(0), "digits for every row");
+        assert!(
+            digits.len() >= l.seg_vars.iter().chain([&l.input_vars]).flatten().map(|&(v, _)| v * stride + n).max().unwrap_or(0),
+            "digits for every row"
+        );
         first.clear();
         first.extend((0..n).map(|b| self.input[local(&l.input_vars, digits, stride, b)]));
         state.clear();
@@ -383,7 +392,11 @@ impl Tables {
     /// Rows of a batch read whole (for [`Tables::hits`], which callers add to now and then: an
     /// atomic every batch puts one cache line in the way of every thread).
     pub(crate) fn read(batch: &Batch) -> u64 {
-        if batch.all { batch.ok.len() as u64 } else { batch.ok.iter().filter(|&&x| x).count() as u64 }
+        if batch.all {
+            batch.ok.len() as u64
+        } else {
+            batch.ok.iter().filter(|&&x| x).count() as u64
+        }
     }
 
     /// The output shape of variant `b` of a batch read from the tables.
@@ -439,7 +452,10 @@ impl Tables {
             p.0[7] = peak;
             let i = s as usize * l.seg_size[j] + local(&l.seg_vars[j], digits, 1, 0);
             let (e, o) = (&mut self.links[j][i], &mut self.payloads[j][i]);
-            debug_assert!(e.next == EMPTY || (o.0 == p.0 && e.layers == layers && e.next == next), "segment {j}'s outcome reads more than its digits and the state at its cut");
+            debug_assert!(
+                e.next == EMPTY || (o.0 == p.0 && e.layers == layers && e.next == next),
+                "segment {j}'s outcome reads more than its digits and the state at its cut"
+            );
             *e = Link { next, layers };
             *o = p;
             s = next;
@@ -465,7 +481,8 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let payloads: Vec<Vec<Payload>> = (0..5).map(|_| (0..37).map(|_| Payload(std::array::from_fn(|_| next() % 1_000_000))).collect()).collect();
+        let payloads: Vec<Vec<Payload>> =
+            (0..5).map(|_| (0..37).map(|_| Payload(std::array::from_fn(|_| next() % 1_000_000))).collect()).collect();
         for n in [8, 16, 21, 64] {
             let idx: Vec<usize> = (0..5 * n).map(|_| (next() % 37) as usize).collect();
             let ok0: Vec<bool> = (0..n).map(|b| b != 3 && b != 17 && b != n - 1).collect();
@@ -475,7 +492,11 @@ mod tests {
                 let (mut ok, mut peak) = (ok0.clone(), peak0.clone());
                 let mut sums: [Vec<u64>; 7] = Default::default();
                 sums.iter_mut().for_each(|c| c.resize(n, 0));
-                let maxima = if portable { sum_rows_portable(&payloads, &idx, n, &mut ok, &mut sums, &mut peak) } else { sum_rows(&payloads, &idx, n, &mut ok, &mut sums, &mut peak) };
+                let maxima = if portable {
+                    sum_rows_portable(&payloads, &idx, n, &mut ok, &mut sums, &mut peak)
+                } else {
+                    sum_rows(&payloads, &idx, n, &mut ok, &mut sums, &mut peak)
+                };
                 results.push((ok, peak, sums, maxima));
             }
             assert!(results[0] == results[1], "n {n}: dispatched and portable differ");
