@@ -172,6 +172,8 @@ def torch_module(op: str, a: dict, shapes: list[tuple]) -> nn.Module:
         m = nn.Dropout(a.get("p", 0.5))
     elif op == "identity":
         m = nn.Identity()
+    elif op == "zeros":
+        m = Fn(lambda t: t.mul(0.0))
     elif op == "flatten":
         m = nn.Flatten(a.get("start_dim", 1), a.get("end_dim", -1))
     elif op == "reshape":

@@ -42,6 +42,7 @@ TORCH_COUNTERPART: dict[str, str] = {
     "softmax": "torch.nn.Softmax",
     "dropout": "torch.nn.Dropout",
     "identity": "torch.nn.Identity",
+    "zeros": "torch.Tensor.mul",  # x.mul(0.0), as xautodl's Zero (NAS-Bench-201's `none` edge)
     "maxpool1d": "torch.nn.MaxPool1d",
     "maxpool2d": "torch.nn.MaxPool2d",
     "maxpool3d": "torch.nn.MaxPool3d",
@@ -86,6 +87,8 @@ NOT_CROSS_CHECKED: dict[str, str] = {
 # seeds, and why (the grids and tests of the cross-check do not cover them either).
 NOT_GENERATED: dict[str, str] = {
     "identity": "a no-op: dropout (drawn by the generator) runs the same view path",
+    "zeros": "a NAS cell's `none` edge, shape-preserving and free: data/spaces/nb201.toml's "
+    "cross-check (tests/test_nas_spaces.py) runs it against xautodl's Zero on every sampled cell",
     "instancenorm1d": "the generator can draw it (a norm step on an (N, C, L) input) but none of "
     "the N_GRAPHS seeds does; instancenorm2d/3d and the rank-resolved instancenorm run the same "
     "per-channel rule",

@@ -7,8 +7,10 @@ use archsweep_core::space::expr::Value;
 use archsweep_core::space::ids::{size_decimal, size_ids, Id, Ids, Permutation, SAMPLER};
 use archsweep_core::space::{compile, Engine, Program, Spec};
 use archsweep_core::{Dtype, Optimizer, Options};
+use arrow_array::types::UInt32Type;
 use arrow_array::{
-    ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, LargeListArray, RecordBatch, StringViewArray, UInt64Array,
+    ArrayRef, BooleanArray, Decimal128Array, DictionaryArray, Float64Array, Int64Array, LargeListArray, RecordBatch, StringArray,
+    StringViewArray, UInt32Array, UInt64Array,
 };
 use arrow_buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_pyarrow::ToPyArrow;
@@ -24,6 +26,7 @@ fn value_to_py<'py>(py: Python<'py>, v: Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Int(i) => i.into_pyobject(py)?.into_any(),
         Value::Float(f) => f.into_pyobject(py)?.into_any(),
         Value::Bool(b) => pyo3::types::PyBool::new(py, b).to_owned().into_any(),
+        Value::Str(text) => pyo3::types::PyString::new(py, text.as_str()).into_any(),
     })
 }
 
@@ -259,6 +262,28 @@ fn null_errors(rows: usize) -> StringViewArray {
     unsafe { StringViewArray::new_unchecked(views, Arc::from([]), Some(nulls)) }
 }
 
+/// A variable with string choices (or strings mixed with numbers): a dictionary column whose
+/// values are the choices' texts in choice order, which polars reads as a Categorical.
+fn categorical_column(choices: &[Value], col: &[i64]) -> (DataType, ArrayRef) {
+    let mut texts: Vec<String> = Vec::new();
+    let mut key_of_raw: HashMap<i64, u32> = HashMap::new();
+    for &c in choices {
+        let text = c.to_string();
+        let key = match texts.iter().position(|t| *t == text) {
+            Some(k) => k,
+            None => {
+                texts.push(text);
+                texts.len() - 1
+            }
+        };
+        key_of_raw.insert(engine::raw(c), key as u32);
+    }
+    let keys = UInt32Array::from(col.iter().map(|x| key_of_raw[x]).collect::<Vec<u32>>());
+    let values: ArrayRef = Arc::new(StringArray::from(texts));
+    let dictionary = DictionaryArray::<UInt32Type>::try_new(keys, values).expect("every key indexes the choices");
+    (DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)), Arc::new(dictionary))
+}
+
 fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let Columns { variant_id, variant_id_hi, wide, vars, valid, errors, metrics, shape_offsets, shape_values } = cols;
     let rows = valid.len();
@@ -286,7 +311,9 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
     let mut arrays: Vec<ArrayRef> = vec![ids];
     for (v, col) in prog.vars.iter().zip(vars) {
         // columns hold raw bits (see Columns::vars); ints move without a copy
-        let (dt, arr): (DataType, ArrayRef) = if v.choices.iter().all(|c| matches!(c, Value::Bool(_))) {
+        let (dt, arr): (DataType, ArrayRef) = if v.choices.iter().any(|c| matches!(c, Value::Str(_))) {
+            categorical_column(&v.choices, &col)
+        } else if v.choices.iter().all(|c| matches!(c, Value::Bool(_))) {
             (DataType::Boolean, Arc::new(BooleanArray::from(col.iter().map(|&x| x != 0).collect::<Vec<_>>())))
         } else if v.choices.iter().all(|c| matches!(c, Value::Int(_))) {
             (DataType::Int64, Arc::new(Int64Array::from(col)))

@@ -65,6 +65,7 @@ op_files!(
     attention,
     window_attention,
     embedding,
+    zeros,
 );
 
 #[cfg(test)]

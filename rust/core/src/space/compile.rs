@@ -148,11 +148,12 @@ fn deps_of(c: &Compiled, slot_deps: &[Vec<usize>]) -> Vec<usize> {
     out
 }
 
-fn value_to_json(v: Value) -> Json {
+pub fn value_to_json(v: Value) -> Json {
     match v {
         Value::Int(i) => Json::from(i),
         Value::Float(f) => serde_json::Number::from_f64(f).map(Json::Number).unwrap_or(Json::Null),
         Value::Bool(b) => Json::Bool(b),
+        Value::Str(s) => Json::String(s.as_str().to_string()),
     }
 }
 

@@ -104,7 +104,8 @@ fn scalar(v: &Value, what: &str) -> Result<expr::Value, String> {
             Some(i) => Ok(expr::Value::Int(i)),
             None => Ok(expr::Value::Float(n.as_f64().ok_or_else(|| format!("{what}: {n} is out of range"))?)),
         },
-        other => Err(format!("{what}: choices must be numbers or booleans, got {other}")),
+        Value::String(text) => Ok(expr::Value::str(text)),
+        other => Err(format!("{what}: choices must be numbers, booleans or strings, got {other}")),
     }
 }
 

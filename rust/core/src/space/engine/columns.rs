@@ -6,13 +6,17 @@ use crate::space::compile::Program;
 use crate::space::expr::Value;
 use crate::space::ids::Id;
 
+/// A string's raw column word: `STR_RAW_BASE + symbol id` (no int choice is that negative).
+pub const STR_RAW_BASE: i64 = i64::MIN;
+
 /// A value as raw 64 bits for a variable column.
 #[inline]
-pub(crate) fn raw(v: Value) -> i64 {
+pub fn raw(v: Value) -> i64 {
     match v {
         Value::Int(i) => i,
         Value::Float(f) => f.to_bits() as i64,
         Value::Bool(b) => b as i64,
+        Value::Str(s) => STR_RAW_BASE + s.id() as i64,
     }
 }
 

@@ -30,7 +30,7 @@ mod samples;
 mod tests;
 
 pub use crate::space::ids::Ids;
-pub use columns::{Columns, Counts};
+pub use columns::{raw, Columns, Counts, STR_RAW_BASE};
 pub use filter::Filter;
 
 use crate::graph::Options;

@@ -41,7 +41,10 @@ pub enum ExprErrorKind {
     ForeignOperator {
         found: char,
     },
-    StringLiteral,
+    /// A string literal without its closing quote.
+    UnterminatedString {
+        quote: char,
+    },
     AttributeAccess,
     UnexpectedCharacter {
         found: char,
@@ -135,6 +138,10 @@ pub enum ExprErrorKind {
         name: String,
         slot: usize,
     },
+    /// A string where arithmetic or a numeric function needs a number.
+    StringOperand {
+        text: &'static str,
+    },
     DivisionByZero,
     ModuloByZero,
     IntegerOverflow(Overflow),
@@ -213,7 +220,7 @@ impl ExprErrorKind {
             UnsupportedKeyword { .. }
                 | Assignment
                 | ForeignOperator { .. }
-                | StringLiteral
+                | UnterminatedString { .. }
                 | AttributeAccess
                 | UnexpectedCharacter { .. }
                 | MisplacedUnderscore
@@ -257,7 +264,7 @@ impl fmt::Display for ExprErrorKind {
             ForeignOperator { found: '|' } => write!(f, "use 'or' instead of '|'"),
             ForeignOperator { found: '^' } => write!(f, "use '**' for powers ('^' is not supported)"),
             ForeignOperator { found } => write!(f, "'{found}' is not supported"),
-            StringLiteral => write!(f, "strings are not supported"),
+            UnterminatedString { quote } => write!(f, "unterminated string (no closing {quote})"),
             AttributeAccess => write!(f, "attribute access is not supported"),
             UnexpectedCharacter { found } => write!(f, "unexpected character '{found}'"),
             MisplacedUnderscore => write!(f, "'_' in a number must sit between two digits"),
@@ -298,6 +305,7 @@ impl fmt::Display for ExprErrorKind {
             MinMaxNeedsValues { function } => write!(f, "{function}() needs two or more values or one list"),
             MinMaxOfEmptyList { function } => write!(f, "{function}() of an empty list"),
             SlotOutOfRange { name, slot } => write!(f, "slot {slot} of '{name}' is out of range"),
+            StringOperand { text } => write!(f, "the string '{text}' is not a number"),
             DivisionByZero => write!(f, "division by zero"),
             ModuloByZero => write!(f, "modulo by zero"),
             IntegerOverflow(what) => write!(f, "integer overflow: {what} does not fit in 64 bits"),

@@ -54,6 +54,8 @@ pub(super) enum Tok {
     LBrack,
     RBrack,
     Comma,
+    /// A string literal's text, without the quotes.
+    Str(String),
     Eof,
 }
 
@@ -137,7 +139,14 @@ pub(super) fn lex(src: &str) -> Result<Vec<Token>, Box<ExprError>> {
             (b',', _) => (Tok::Comma, 1),
             (b'=', _) => return Err(err(i, ExprErrorKind::Assignment)),
             (b'!' | b'&' | b'|' | b'^', _) => return Err(err(i, ExprErrorKind::ForeignOperator { found: c as char })),
-            (b'\'', _) | (b'"', _) => return Err(err(i, ExprErrorKind::StringLiteral)),
+            (b'\'', _) | (b'"', _) => {
+                // a string literal: no escapes; interned when parsed
+                let close = src[i + 1..].find(c as char).ok_or_else(|| err(i, ExprErrorKind::UnterminatedString { quote: c as char }))?;
+                let end = i + 1 + close + 1;
+                out.push(Token { tok: Tok::Str(src[i + 1..end - 1].to_string()), start, end });
+                i = end;
+                continue;
+            }
             (b'.', _) => return Err(err(i, ExprErrorKind::AttributeAccess)),
             _ => {
                 let ch = src[i..].chars().next().unwrap_or('?');

@@ -84,7 +84,7 @@ use tree::Node;
 
 pub use error::{ExprError, ExprErrorKind, Found, Overflow};
 pub use parse::{parse, try_parse, Expr};
-pub use value::{Binding, Value};
+pub use value::{Binding, Symbol, Value};
 
 impl Expr {
     /// Resolve every name with `resolve` and produce an evaluable program; constant

@@ -7,7 +7,7 @@ use std::fmt;
 
 use super::error::{fault, overflow, ExprErrorKind, Fault, Overflow, ValueOrFault};
 use super::parse::{func_name, BinOp, CmpOp, Func};
-use super::value::{Value, TWO_63};
+use super::value::{Symbol, Value, TWO_63};
 
 /// Numbers for arithmetic: bools count as ints.
 #[derive(Clone, Copy)]
@@ -17,12 +17,19 @@ enum Number {
 }
 
 #[inline(always)]
-fn number(v: Value) -> Number {
+fn number(v: Value) -> Result<Number, Fault> {
     match v {
-        Value::Int(i) => Number::Int(i),
-        Value::Float(f) => Number::Float(f),
-        Value::Bool(b) => Number::Int(b as i64),
+        Value::Int(i) => Ok(Number::Int(i)),
+        Value::Float(f) => Ok(Number::Float(f)),
+        Value::Bool(b) => Ok(Number::Int(b as i64)),
+        Value::Str(s) => Err(string_operand(s)),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn string_operand(s: Symbol) -> Fault {
+    fault(ExprErrorKind::StringOperand { text: s.as_str() })
 }
 
 /// The evaluator's value: a tag and 64 bits. Unlike [`Value`] it has no padding, so it moves
@@ -34,9 +41,11 @@ pub(super) struct PackedValue {
     pub(super) bits: u64,
 }
 
+// Ints and bools have even tags (`is_int`), floats and strings odd ones.
 const TAG_INT: u64 = 0;
 const TAG_FLOAT: u64 = 1;
 pub(super) const TAG_BOOL: u64 = 2;
+const TAG_STR: u64 = 3;
 
 impl PackedValue {
     #[inline(always)]
@@ -57,6 +66,7 @@ impl PackedValue {
             Value::Int(i) => PackedValue::int(i),
             Value::Float(f) => PackedValue::float(f),
             Value::Bool(b) => PackedValue::bool(b),
+            Value::Str(s) => PackedValue { tag: TAG_STR, bits: s.id() as u64 },
         }
     }
     #[inline(always)]
@@ -64,13 +74,18 @@ impl PackedValue {
         match self.tag {
             TAG_INT => Value::Int(self.bits as i64),
             TAG_FLOAT => Value::Float(f64::from_bits(self.bits)),
+            TAG_STR => Value::Str(Symbol::from_id(self.bits as u32)),
             _ => Value::Bool(self.bits != 0),
         }
     }
     /// An int or bool (as 0 / 1).
     #[inline(always)]
     fn is_int(self) -> bool {
-        self.tag != TAG_FLOAT
+        self.tag & 1 == 0
+    }
+    #[inline(always)]
+    fn is_str(self) -> bool {
+        self.tag == TAG_STR
     }
     #[inline(always)]
     fn as_f64(self) -> f64 {
@@ -101,6 +116,8 @@ pub(super) fn arith(op: BinOp, a: Value, b: Value) -> ValueOrFault {
 pub(super) fn arith_packed(op: BinOp, a: PackedValue, b: PackedValue) -> PackedOrFault {
     if a.is_int() && b.is_int() {
         int_arith(op, a.bits as i64, b.bits as i64)
+    } else if a.is_str() || b.is_str() {
+        Err(string_operand(Symbol::from_id(if a.is_str() { a.bits } else { b.bits } as u32)))
     } else {
         float_arith(op, a.as_f64(), b.as_f64())
     }
@@ -274,6 +291,8 @@ pub(super) fn neg_packed(v: PackedValue) -> PackedOrFault {
             Some(n) => Ok(PackedValue::int(n)),
             None => Err(overflow(Overflow::Negation(i))),
         }
+    } else if v.is_str() {
+        Err(string_operand(Symbol::from_id(v.bits as u32)))
     } else {
         Ok(PackedValue::float(-v.as_f64()))
     }
@@ -317,9 +336,30 @@ pub(super) fn compare(op: CmpOp, a: Value, b: Value) -> bool {
 pub(super) fn compare_packed(op: CmpOp, a: PackedValue, b: PackedValue) -> bool {
     let ord = match (a.is_int(), b.is_int()) {
         (true, true) => Some((a.bits as i64).cmp(&(b.bits as i64))),
+        _ if a.is_str() || b.is_str() => return compare_strings(op, a, b),
         (false, false) => a.as_f64().partial_cmp(&b.as_f64()),
         (true, false) => cmp_int_float(a.bits as i64, b.as_f64()),
         (false, true) => cmp_int_float(b.bits as i64, a.as_f64()).map(Ordering::reverse),
+    };
+    match op {
+        CmpOp::Lt => ord == Some(Ordering::Less),
+        CmpOp::Le => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
+        CmpOp::Gt => ord == Some(Ordering::Greater),
+        CmpOp::Ge => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
+        CmpOp::Eq => ord == Some(Ordering::Equal),
+        CmpOp::Ne => ord != Some(Ordering::Equal),
+    }
+}
+
+/// A comparison with a string operand: strings are equal when their symbols are; two strings
+/// order by their text (as in Python); a string and a number are unequal and not ordered.
+#[cold]
+#[inline(never)]
+fn compare_strings(op: CmpOp, a: PackedValue, b: PackedValue) -> bool {
+    let ord = if a.is_str() && b.is_str() {
+        Some(Symbol::from_id(a.bits as u32).as_str().cmp(Symbol::from_id(b.bits as u32).as_str()))
+    } else {
+        None
     };
     match op {
         CmpOp::Lt => ord == Some(Ordering::Less),
@@ -342,7 +382,7 @@ fn float_to_int(f: f64) -> ValueOrFault {
 
 #[inline(never)]
 pub(super) fn call1(f: Func, v: Value) -> ValueOrFault {
-    match (f, number(v)) {
+    match (f, number(v)?) {
         (Func::Abs, Number::Int(i)) => i.checked_abs().map(Value::Int).ok_or_else(|| overflow(Overflow::Abs(i))),
         (Func::Abs, Number::Float(x)) => Ok(Value::Float(x.abs())),
         (Func::Round | Func::Ceil | Func::Floor | Func::Int, Number::Int(i)) => Ok(Value::Int(i)),
@@ -377,11 +417,11 @@ impl fmt::Write for StackBuf {
 /// even); a float is rounded exactly (on its binary value, ties to even) and stays a float.
 #[inline(never)]
 pub(super) fn round_n(x: Value, n: Value) -> ValueOrFault {
-    let n = match number(n) {
+    let n = match number(n)? {
         Number::Int(n) => n,
         Number::Float(_) => return Err(fault(ExprErrorKind::RoundDigitsNotInteger { ndigits: n })),
     };
-    match number(x) {
+    match number(x)? {
         Number::Int(i) => {
             if n >= 0 {
                 return Ok(Value::Int(i));
@@ -450,7 +490,7 @@ pub(super) fn make_divisible_packed(v: PackedValue, d: PackedValue, min_value: O
         Some(m) => m.tag == TAG_INT,
     };
     let di = d.bits as i64;
-    if d.tag == TAG_INT && di > 0 && int_min {
+    if d.tag == TAG_INT && di > 0 && int_min && !v.is_str() {
         let vf = v.as_f64();
         let t = vf + di as f64 / 2.0;
         if (-TWO_63..TWO_63).contains(&t) {
@@ -483,7 +523,7 @@ pub(super) fn make_divisible_packed(v: PackedValue, d: PackedValue, min_value: O
 #[inline(never)]
 pub(super) fn make_divisible(v: Value, d: Value, min_value: Option<Value>) -> ValueOrFault {
     let half = arith(BinOp::Div, d, Value::Int(2))?;
-    let t = match number(arith(BinOp::Add, v, half)?) {
+    let t = match number(arith(BinOp::Add, v, half)?)? {
         Number::Int(i) => Value::Int(i),
         Number::Float(f) => float_to_int(f.trunc())?,
     };

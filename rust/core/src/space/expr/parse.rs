@@ -457,6 +457,10 @@ impl<'a> Parser<'a> {
                 let v = number_value(&lit, unit).map_err(|kind| self.err(t.start, kind))?;
                 self.node(AstKind::Lit(v), t.start, end)
             }
+            Tok::Str(text) => {
+                let v = Value::str(text);
+                self.node(AstKind::Lit(v), t.start, t.end)
+            }
             Tok::True => self.node(AstKind::Lit(Value::Bool(true)), t.start, t.end),
             Tok::False => self.node(AstKind::Lit(Value::Bool(false)), t.start, t.end),
             Tok::Ident => {

@@ -515,7 +515,7 @@ fn malformed_input() {
     assert_eq!(parse("1 if x").unwrap_err(), "in '1 if x': expected 'else', found end of input at column 7");
     assert_eq!(parse("a = 1").unwrap_err(), "in 'a = 1': '=' is not a comparison; use '==' at column 3");
     assert!(parse("a.b").unwrap_err().contains("attribute access is not supported at column 2"));
-    assert!(parse("'x'").unwrap_err().contains("strings are not supported"));
+    assert_eq!(parse("'x").unwrap_err(), "in ''x': unterminated string (no closing ') at column 1");
     assert!(parse("lambda: 1").unwrap_err().contains("'lambda' is not supported"));
     assert!(parse("x is None").unwrap_err().contains("'is' is not supported"));
     assert!(parse("a && b").unwrap_err().contains("use 'and'"));
@@ -761,4 +761,24 @@ fn errors_carry_their_data() {
 
     fn is_error<E: std::error::Error + Clone + PartialEq>(_: &E) {}
     is_error(&e);
+}
+
+/// Strings: interned literals and string slots compare by symbol; arithmetic on them fails.
+#[test]
+fn strings_compare_and_do_not_compute() {
+    let conv = Value::str("nor_conv_3x3");
+    let c = parse("e == \"nor_conv_3x3\"").unwrap().compile(&|_| Some(Binding::Slot(0))).unwrap();
+    assert_eq!(c.eval(&[conv]), Ok(Bool(true)));
+    assert_eq!(c.eval(&[Value::str("none")]), Ok(Bool(false)));
+    assert_eq!(c.eval(&[Int(3)]), Ok(Bool(false)));
+    let picked = parse("'conv2d' if k > 1 else 'identity'").unwrap().compile(&|_| Some(Binding::Slot(0))).unwrap();
+    assert_eq!(picked.eval(&[Int(3)]), Ok(Value::str("conv2d")));
+    assert_eq!(picked.eval(&[Int(1)]).unwrap().to_string(), "identity");
+    let sum = parse("e + 1").unwrap().compile(&|_| Some(Binding::Slot(0))).unwrap();
+    assert_eq!(sum.eval(&[conv]), Err("the string 'nor_conv_3x3' is not a number in 'e + 1'".to_string()));
+    let ordered = parse("'a' < e").unwrap().compile(&|_| Some(Binding::Slot(0))).unwrap();
+    assert_eq!(ordered.eval(&[Value::str("b")]), Ok(Bool(true)));
+    assert_eq!(ordered.eval(&[Int(1)]), Ok(Bool(false)));
+    assert!(Value::str("x").truthy() && !Value::str("").truthy());
+    assert_eq!(parse("['a', 'b'][1]").unwrap().compile(&|_| None).unwrap().as_const(), Some(Value::str("b")));
 }

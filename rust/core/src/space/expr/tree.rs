@@ -226,7 +226,7 @@ pub(super) fn index_of(len: usize, i: Value) -> Option<usize> {
     let i = match i {
         Value::Int(i) => i,
         Value::Bool(b) => b as i64,
-        Value::Float(_) => return None,
+        Value::Float(_) | Value::Str(_) => return None,
     };
     let j = if i < 0 { i.wrapping_add(len as i64) } else { i };
     if j < 0 || j >= len as i64 {
@@ -242,6 +242,7 @@ pub(super) fn index_fault(len: usize, i: Value, list: &str) -> Fault {
     let list = list.to_string();
     fault(match i {
         Value::Float(index) => ExprErrorKind::IndexNotInteger { list, index },
+        Value::Str(s) => ExprErrorKind::StringOperand { text: s.as_str() },
         index => ExprErrorKind::IndexOutOfRange { list, index, len },
     })
 }
