@@ -129,6 +129,9 @@ struct Frame {
 
 struct Expander<'a> {
     names: &'a Names,
+    subgraphs: &'a [(String, Vec<Item>)],
+    /// Sub-graphs being expanded (a sub-graph that names itself would never end).
+    subgraph_stack: Vec<String>,
     /// primaries each slot depends on (a primary on itself; a derived on its closure)
     slot_deps: Vec<Vec<usize>>,
     radix: Vec<u64>,
@@ -411,16 +414,15 @@ impl<'a> Expander<'a> {
     }
 
     fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &[(String, i64)], preds: &[(Pred, Vec<usize>)]) -> Result<(), String> {
-        if self.instances.len() >= INSTANCE_LIMIT {
-            return Err(format!("the space expands to more than {INSTANCE_LIMIT} layers"));
-        }
         let frame = self.frames.last_mut().expect("a frame is always open");
         let local = match &l.name {
             Some(n) => render_name(n, loops, &format!("layer '{n}'"))?,
             None => {
-                let k = frame.auto.entry(l.op.clone()).or_insert(0);
+                // an unnamed layer whose op is chosen per variant is numbered as a "choice"
+                let base = if l.op_expr.is_some() { "choice" } else { l.op.as_str() };
+                let k = frame.auto.entry(base.to_string()).or_insert(0);
                 *k += 1;
-                format!("{}_{}", l.op, k)
+                format!("{base}_{k}")
             }
         };
         let full = if prefix.is_empty() { local.clone() } else { format!("{prefix}.{local}") };
@@ -433,8 +435,136 @@ impl<'a> Expander<'a> {
         }
         let inputs = match &l.inputs {
             None => vec![self.prev],
-            Some(names) => names.iter().map(|n| self.lookup(n, &what)).collect::<Result<_, _>>()?,
+            // input names may hold `{expr}` of loop indices, like layer names
+            Some(names) => {
+                names.iter().map(|n| render_name(n, loops, &what).and_then(|n| self.lookup(&n, &what))).collect::<Result<_, _>>()?
+            }
         };
+        let out = match &l.op_expr {
+            // `op = "<subgraph>"`: the sub-graph, always
+            None if self.subgraphs.iter().any(|(n, _)| *n == l.op) => {
+                let e = expr::parse(&format!("{:?}", l.op)).map_err(|m| format!("{what} op: {m}"))?;
+                self.switch(l, &e, &full, &what, inputs, loops, preds)?
+            }
+            None => self.instance(l, &l.op, &full, &what, inputs, loops, preds)?,
+            Some(e) => self.switch(l, e, &full, &what, inputs, loops, preds)?,
+        };
+        self.full_names.insert(full, out);
+        self.frames.last_mut().unwrap().locals.insert(local, out);
+        self.prev = out;
+        Ok(())
+    }
+
+    /// A layer whose `op` is an expression: one alternative per value it can take (an op, or a
+    /// sub-graph of [`Spec::subgraphs`]), each switched on when the expression has its value.
+    /// The alternatives are chained by their first input: a switched-off one passes it through,
+    /// so the last one's output is the chosen alternative's output. Returns that value index.
+    #[allow(clippy::too_many_arguments)]
+    fn switch(
+        &mut self,
+        l: &LayerTpl,
+        e: &expr::Expr,
+        full: &str,
+        what: &str,
+        inputs: Vec<usize>,
+        loops: &[(String, i64)],
+        preds: &[(Pred, Vec<usize>)],
+    ) -> Result<usize, String> {
+        let c = e.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} op: {m}"))?;
+        let deps = deps_of(&c, &self.slot_deps);
+        let n_combos: u64 = deps.iter().map(|&v| self.radix[v]).product();
+        if n_combos > COUNT_SCAN_LIMIT {
+            return Err(format!("{what}: op '={}' depends on {n_combos} variable combinations (at most {COUNT_SCAN_LIMIT})", e.source()));
+        }
+        let mut values: Vec<Value> = Vec::new();
+        for slots in self.combos(&deps) {
+            let v = c.eval(&slots).map_err(|m| format!("{what} op: {m}"))?;
+            let shown = || -> String {
+                let parts: Vec<String> = deps.iter().map(|&d| format!("{}={}", self.vars[d].name, slots[d])).collect();
+                if parts.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for {}", parts.join(", "))
+                }
+            };
+            let Value::Str(name) = v else {
+                return Err(format!("{what}: op '={}' is {v}{}, not the name of an op or a subgraph", e.source(), shown()));
+            };
+            if !ops::names().any(|n| n == name.as_str()) && !self.subgraphs.iter().any(|(n, _)| n == name.as_str()) {
+                return Err(format!("{what}: op '={}' is '{v}'{}, which is neither an op nor a subgraph", e.source(), shown()));
+            }
+            if !values.contains(&v) {
+                values.push(v);
+            }
+        }
+        let single = values.len() == 1;
+        let mut chain = inputs;
+        for v in values {
+            let name = v.to_string();
+            let mut my_preds: Vec<(Pred, Vec<usize>)> = preds.to_vec();
+            if !single {
+                let test = expr::parse(&format!("({}) == {:?}", e.source(), name)).map_err(|m| format!("{what} op: {m}"))?;
+                let tc = test.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} op: {m}"))?;
+                self.exprs.push(tc);
+                my_preds.push((Pred::Truthy(self.exprs.len() - 1), deps.clone()));
+            }
+            let out = match self.subgraphs.iter().find(|(n, _)| *n == name) {
+                Some((_, items)) => {
+                    if let Some((key, _)) = l.attrs.first() {
+                        return Err(format!(
+                            "{what}: attribute '{key}' is for an op, but op '={}' can be the subgraph '{name}'",
+                            e.source()
+                        ));
+                    }
+                    if let Some(w) = &l.when {
+                        let wc = w.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} when: {m}"))?;
+                        match wc.as_const() {
+                            Some(x) if x.truthy() => {}
+                            Some(_) => continue,
+                            None => {
+                                let d = deps_of(&wc, &self.slot_deps);
+                                self.exprs.push(wc);
+                                my_preds.push((Pred::Truthy(self.exprs.len() - 1), d));
+                            }
+                        }
+                    }
+                    // the sub-graph's layers are "<layer>.<subgraph>.<name>", its input the chain
+                    let prefix = format!("{full}.{name}");
+                    if self.subgraph_stack.contains(&name) {
+                        return Err(format!("{what}: subgraph '{name}' contains itself ({} -> {name})", self.subgraph_stack.join(" -> ")));
+                    }
+                    self.subgraph_stack.push(name.clone());
+                    self.frames.push(Frame { block_input: chain[0], locals: HashMap::new(), auto: HashMap::new() });
+                    self.prev = chain[0];
+                    let mut sub_loops = loops.to_vec();
+                    self.expand(items, &prefix, &mut sub_loops, &mut my_preds)?;
+                    self.frames.pop();
+                    self.subgraph_stack.pop();
+                    self.prev
+                }
+                None => self.instance(l, &name, full, what, chain.clone(), loops, &my_preds)?,
+            };
+            chain[0] = out;
+        }
+        Ok(chain[0])
+    }
+
+    /// One layer instance of op `op_name`; returns the value index that stands for its output
+    /// (its first input when it is statically switched off).
+    #[allow(clippy::too_many_arguments)]
+    fn instance(
+        &mut self,
+        l: &LayerTpl,
+        op_name: &str,
+        full: &str,
+        what: &str,
+        inputs: Vec<usize>,
+        loops: &[(String, i64)],
+        preds: &[(Pred, Vec<usize>)],
+    ) -> Result<usize, String> {
+        if self.instances.len() >= INSTANCE_LIMIT {
+            return Err(format!("the space expands to more than {INSTANCE_LIMIT} layers"));
+        }
         let mut my_preds: Vec<Pred> = preds.iter().map(|(p, _)| *p).collect();
         let mut deps: Vec<usize> = preds.iter().flat_map(|(_, d)| d.iter().copied()).collect();
         if let Some(w) = &l.when {
@@ -444,11 +574,7 @@ impl<'a> Expander<'a> {
                 Some(_) => {
                     // statically off: like a switched-off layer, its name stands for its first
                     // input, so readers fall back to what it would have passed through
-                    let through = inputs[0];
-                    self.full_names.insert(full, through);
-                    self.frames.last_mut().unwrap().locals.insert(local, through);
-                    self.prev = through;
-                    return Ok(());
+                    return Ok(inputs[0]);
                 }
                 None => {
                     deps.extend(deps_of(&c, &self.slot_deps));
@@ -471,11 +597,11 @@ impl<'a> Expander<'a> {
         attr_deps.sort_unstable();
         attr_deps.dedup();
         let op = if attrs.iter().all(|(_, a)| a.is_const()) {
-            OpSource::Const(build_op(&l.op, &attrs, &[]).map_err(|m| format!("{what}: {m}"))?)
+            OpSource::Const(build_op(op_name, &attrs, &[]).map_err(|m| format!("{what}: {m}"))?)
         } else {
             // a typo'd op name or attribute is wrong for every variant: say so now
-            if !ops::names().any(|n| n == l.op) {
-                return Err(format!("{what}: unknown op '{}'", l.op));
+            if !ops::names().any(|n| n == op_name) {
+                return Err(format!("{what}: unknown op '{op_name}'"));
             }
             let size: u64 = attr_deps.iter().try_fold(1u64, |acc, &v| acc.checked_mul(self.radix[v])).unwrap_or(u64::MAX);
             if size <= TABLE_LIMIT {
@@ -486,7 +612,7 @@ impl<'a> Expander<'a> {
                     s *= self.radix[attr_deps[i]];
                 }
                 let table: Vec<Result<Box<dyn Op>, String>> =
-                    self.combos(&attr_deps).map(|slots| build_op(&l.op, &attrs, &slots)).collect();
+                    self.combos(&attr_deps).map(|slots| build_op(op_name, &attrs, &slots)).collect();
                 if let Some(Err(e)) = table.iter().find(|r| r.as_ref().is_err_and(|e| e.starts_with("unknown attribute"))) {
                     return Err(format!("{what}: {e}"));
                 }
@@ -503,9 +629,21 @@ impl<'a> Expander<'a> {
             let m = if i == 0 { None } else { self.instances[i - 1].max_var };
             max_var = max_var.max(m);
         }
+        // an arity that no variant can meet is the spec's error, found now rather than per variant
+        let arity = match &op {
+            OpSource::Const(built) => Some(built.arity()),
+            OpSource::Table { ops, .. } => ops.iter().find_map(|o| o.as_ref().ok()).map(|built| built.arity()),
+            OpSource::Dynamic => None,
+        };
+        if let Some((lo, hi)) = arity {
+            if inputs.len() < lo || inputs.len() > hi {
+                let kind = crate::error::ErrorKind::Arity { min: lo, max: hi, got: inputs.len() };
+                return Err(format!("{what}: {}", crate::error::Error::new(kind)));
+            }
+        }
         self.instances.push(Instance {
-            name: full.clone(),
-            op_name: l.op.clone(),
+            name: full.to_string(),
+            op_name: op_name.to_string(),
             inputs,
             preds: my_preds,
             trainable: l.trainable.unwrap_or(true),
@@ -514,11 +652,7 @@ impl<'a> Expander<'a> {
             max_var,
             own_vars: deps,
         });
-        let v = self.instances.len();
-        self.full_names.insert(full, v);
-        self.frames.last_mut().unwrap().locals.insert(local, v);
-        self.prev = v;
-        Ok(())
+        Ok(self.instances.len())
     }
 }
 
@@ -679,6 +813,8 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
 
     let mut ctx = Expander {
         names: &names,
+        subgraphs: &spec.subgraphs,
+        subgraph_stack: Vec::new(),
         slot_deps,
         radix,
         derived: &derived,

@@ -19,7 +19,9 @@
 //!       - {op: conv2d, out_channels: "=width[s]", kernel_size: 3, padding: 1}
 //!       - {op: maxpool2d, kernel_size: 2, when: "=res > 64"}
 //! ```
-//! A string starting with `=` is an expression; names may hold `{expr}` of loop indices.
+//! A string starting with `=` is an expression; names and `inputs` may hold `{expr}` of loop
+//! indices. Choices may be strings; `op` may be an expression naming an op or one of the
+//! spec's `subgraphs` (named lists of layers), see docs/nas-spaces.md.
 
 use super::expr::{self, Expr};
 use serde_json::{Map, Value};
@@ -42,7 +44,10 @@ pub enum AttrTpl {
 
 pub struct LayerTpl {
     pub name: Option<String>,
+    /// The op's name, or an expression's source (`=edge[k]`) when `op_expr` is set.
     pub op: String,
+    /// `op = "=expr"`: the op (or sub-graph, see [`Spec::subgraphs`]) chosen per variant.
+    pub op_expr: Option<Expr>,
     pub inputs: Option<Vec<String>>,
     pub when: Option<Expr>,
     pub trainable: Option<bool>,
@@ -74,6 +79,9 @@ pub struct Spec {
     pub derived: Vec<(String, Expr)>,
     pub constraints: Vec<Expr>,
     pub items: Vec<Item>,
+    /// Named lists of layers that a layer's `op` may name instead of an op: the layer then
+    /// stands for the whole sub-graph (NAS-Bench-201's `nor_conv_3x3` = ReLU → Conv → BN).
+    pub subgraphs: Vec<(String, Vec<Item>)>,
 }
 
 pub const BLOCK_INPUT: &str = "block_input";
@@ -232,6 +240,7 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, String> {
         }
         (None, Some(op)) => {
             let op = op.as_str().ok_or_else(|| format!("{what}: op must be a string"))?.to_string();
+            let op_expr = if is_expr_str(&op) { Some(parse_expr(&op, &format!("{what} op"))?) } else { None };
             let inputs = match m.get("inputs") {
                 None => None,
                 Some(Value::String(s)) => Some(vec![s.clone()]),
@@ -254,7 +263,7 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, String> {
                 }
                 attrs.push((k.clone(), attr_tpl(val, &format!("{what} {k}"))?));
             }
-            Ok(Item::Layer(LayerTpl { name, op, inputs, when: opt_expr(m, "when", &what)?, trainable, attrs }))
+            Ok(Item::Layer(LayerTpl { name, op, op_expr, inputs, when: opt_expr(m, "when", &what)?, trainable, attrs }))
         }
     }
 }
@@ -263,8 +272,10 @@ impl Spec {
     pub fn from_value(v: &Value) -> Result<Spec, String> {
         let m = v.as_object().ok_or("a space spec must be a table")?;
         for k in m.keys() {
-            if !["name", "input", "variables", "derived", "constraints", "layers", "description"].contains(&k.as_str()) {
-                return Err(format!("unknown spec key '{k}' (expected name, input, variables, derived, constraints, layers, description)"));
+            if !["name", "input", "variables", "derived", "constraints", "layers", "subgraphs", "description"].contains(&k.as_str()) {
+                return Err(format!(
+                    "unknown spec key '{k}' (expected name, input, variables, derived, constraints, layers, subgraphs, description)"
+                ));
             }
         }
         let name = m.get("name").and_then(Value::as_str).unwrap_or("space").to_string();
@@ -302,6 +313,23 @@ impl Spec {
         if items.is_empty() {
             return Err("the space has no layers".into());
         }
-        Ok(Spec { name, input, variables, derived, constraints, items })
+        let subgraphs = match m.get("subgraphs") {
+            None => Vec::new(),
+            Some(Value::Object(graphs)) => graphs
+                .iter()
+                .map(|(k, v)| {
+                    let items = parse_items(v, &format!("subgraph '{k}'"))?;
+                    if items.is_empty() {
+                        return Err(format!("subgraph '{k}' has no layers"));
+                    }
+                    if crate::ops::names().any(|n| n == k) {
+                        return Err(format!("subgraph '{k}' has the name of an op"));
+                    }
+                    Ok((k.clone(), items))
+                })
+                .collect::<Result<_, String>>()?,
+            Some(_) => return Err("'subgraphs' must be a table of name = list of layers".into()),
+        };
+        Ok(Spec { name, input, variables, derived, constraints, items, subgraphs })
     }
 }

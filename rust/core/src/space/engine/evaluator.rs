@@ -305,6 +305,11 @@ impl<'p> Evaluator<'p> {
         let n = prog.instances.len();
         self.replay.replayed_last = None;
         let mut start = self.results.valid_upto;
+        if !self.results.is_checkpoint[start] && self.replay.segs.is_none() {
+            // no totals were saved there (checkpoints are kept in grid order only): a variable-free
+            // prefix (a fixed input shape, then layers no variable reaches) is run again
+            start = 0;
+        }
         if let Some(segs) = &self.replay.segs {
             // a segment is replayed or run whole: start at its beginning (a checkpoint)
             if start < n {

@@ -547,3 +547,50 @@ fn filter_pushdown_equals_filtering_afterwards() {
     assert_eq!(kept.variant_id, want);
     assert_eq!(counts.kept + counts.filtered_out, 1944);
 }
+
+/// A cell whose edges choose their op (an op or a sub-graph) by string variables, after a prefix
+/// no variable reaches: the fast paths, the fresh evaluation and `analyze` of each concrete model
+/// agree (the switched-off alternatives of an edge cost nothing and pass their input on).
+fn edge_choice_space() -> Engine {
+    engine(&json!({
+        "name": "edges",
+        "input": [4, 6, 6],
+        "variables": {"a": ["none", "skip", "conv", "pool"], "b": ["conv", "skip", "relu"], "w": [4, 8]},
+        "subgraphs": {
+            "none": [{"op": "zeros"}],
+            "skip": [{"op": "identity"}],
+            "conv": [{"name": "relu", "op": "relu"}, {"name": "conv", "op": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1},
+                     {"name": "bn", "op": "batchnorm2d"}],
+            "pool": [{"op": "avgpool2d", "kernel_size": 3, "stride": 1, "padding": 1}]
+        },
+        "layers": [
+            {"name": "stem", "op": "conv2d", "out_channels": 4, "kernel_size": 1},
+            {"repeat": 2, "index": "i", "layers": [{"name": "e{i}", "op": "=a if i == 0 else b", "inputs": "stem"}]},
+            {"name": "sum", "op": "add", "inputs": ["e{0}", "e1"]},
+            {"name": "head", "op": "conv2d", "out_channels": "=w", "kernel_size": 1}
+        ]
+    }))
+}
+
+#[test]
+fn op_choices_equal_analyze_and_fresh_evaluation() {
+    let prog = edge_choice_space();
+    assert_eq!(prog.program.vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["a", "b", "w"]);
+    let (cols, counts) = evaluate(&prog, Ids::Grid, 0..24, None, Options::default());
+    assert_eq!(counts.invalid, 0);
+    check_against_analyze(&prog, &cols);
+    check_grid_replay(&prog);
+}
+
+#[test]
+fn op_choice_errors_are_found_at_compile_time() {
+    let compile_err = |spec: serde_json::Value| compile(&Spec::from_value(&spec).unwrap()).err().unwrap();
+    let bad_op = json!({"input": [4], "variables": {"act": ["relu", "gelu2"]}, "layers": [{"name": "e", "op": "=act"}]});
+    assert_eq!(compile_err(bad_op), "e (=act): op '=act' is 'gelu2' for act=gelu2, which is neither an op nor a subgraph");
+    let arity = json!({"input": [4], "layers": [{"name": "s", "op": "add", "inputs": ["x"]}]});
+    assert_eq!(compile_err(arity), "s (add): takes at least 2 input(s), got 1");
+    let templated = json!({"input": [4], "layers": [{"name": "a", "op": "relu"}, {"repeat": 1, "index": "j", "layers": [{"name": "b", "op": "relu", "inputs": "a{j + 1}"}]}]});
+    assert_eq!(compile_err(templated), "b (relu): input 'a1' is not 'x', 'block_input' or a layer defined before this one");
+    let expr_op = json!({"input": [4], "layers": [{"name": "e", "op": "=1 +"}]});
+    assert!(Spec::from_value(&expr_op).err().unwrap().starts_with("e op: "));
+}

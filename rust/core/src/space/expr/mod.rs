@@ -8,7 +8,9 @@
 //! Semantics follow Python: `int op int` stays an integer for `+ - * // % **` (with *checked*
 //! overflow: an overflow is an error, never a wrap-around), `/` always gives a float, `//` and `%`
 //! floor (the remainder takes the sign of the divisor), comparisons chain (`1 < x < 5`), and
-//! `and` / `or` short-circuit (they return a bool). There are no strings, no attribute access,
+//! `and` / `or` short-circuit (they return a bool). Strings (`'relu'`, `"nor_conv_3x3"`: no
+//! escapes) are interned symbols: they compare (`==`, `!=`; two strings also order by their text)
+//! and may be list elements, but arithmetic on them is an error. There is no attribute access,
 //! no lambdas and no calls except the fixed set of pure numeric functions below, so an
 //! expression cannot reach files, the environment or Python.
 //!
