@@ -231,3 +231,27 @@ def test_documented_error_and_config():
     space = Space(tomllib.loads(doc_examples()[0]))
     assert space.config(0) == {"act": "relu", "mode": "nearest", "k": 1}
     assert archsweep.sweep(space, where="act == 'relu'").height == 4
+
+
+def test_block_lets_are_constants_or_derived_variables():
+    import tomllib
+
+    space = Space(tomllib.loads(doc_examples()[3]))
+    assert space.derived == ["stage0.mid", "stage1.mid"]
+    for variant_id in range(space.size):
+        config = space.config(variant_id)
+        for s in range(2):
+            width = 16 * (s + 1)
+            assert config[f"stage{s}.mid"] == make_divisible(width * config[f"expand_{s}"])
+        layers = {layer["name"]: layer for layer in space.model(variant_id).to_dict()["layers"]}
+        assert layers["stage1.expand"]["out_channels"] == config["stage1.mid"]
+        assert layers["stage1.project"]["out_channels"] == 32
+    bad = {"input": [4], "variables": {"w": [1, 2]},
+           "layers": [{"name": "b", "let": {"w": "=2"}, "layers": [{"op": "relu"}]}]}
+    with pytest.raises(ArchsweepError, match="let 'w' has the name of a variable"):
+        Space(bad)
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded

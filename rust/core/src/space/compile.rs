@@ -135,7 +135,10 @@ struct Expander<'a> {
     /// primaries each slot depends on (a primary on itself; a derived on its closure)
     slot_deps: Vec<Vec<usize>>,
     radix: Vec<u64>,
-    derived: &'a [(String, Compiled)],
+    /// Derived variables: the spec's, then one per block-local `let` that reads a variable.
+    derived: Vec<(String, Compiled)>,
+    /// Block-local names in scope, innermost last.
+    lets: Vec<(String, Binding)>,
     vars: &'a [Var],
     exprs: Vec<Compiled>,
     instances: Vec<Instance>,
@@ -248,7 +251,10 @@ fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Result<String,
 
 impl<'a> Expander<'a> {
     fn resolve_fn<'b>(&'b self, loops: &'b [(String, i64)]) -> impl Fn(&str) -> Option<Binding> + 'b {
-        move |n: &str| self.names.resolve(loops, n)
+        move |n: &str| match self.lets.iter().rev().find(|(l, _)| l == n) {
+            Some((_, b)) => Some(b.clone()),
+            None => self.names.resolve(loops, n),
+        }
     }
 
     /// Every combination of values of `vars` (digit vectors), with derived slots computed.
@@ -393,8 +399,35 @@ impl<'a> Expander<'a> {
                 (true, false) => local,
                 (false, false) => format!("{prefix}.{local}"),
             };
+            let lets_before = self.lets.len();
+            for (name, e) in &b.lets {
+                if self.names.resolve(loops, name).is_some() || self.lets.iter().any(|(l, _)| l == name) {
+                    return Err(format!("{what}: let '{name}' has the name of a variable, a loop index or an outer let"));
+                }
+                let c = e.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} let '{name}': {m}"))?;
+                let binding = match c.as_const() {
+                    Some(v) => Binding::Const(v),
+                    None => {
+                        // reads variables: a derived variable of its own, named after the block
+                        let slot = self.vars.len() + self.derived.len();
+                        self.slot_deps.push(deps_of(&c, &self.slot_deps));
+                        let label = if full.is_empty() { name.clone() } else { format!("{full}.{name}") };
+                        let taken = |l: &str| self.derived.iter().any(|(d, _)| d == l);
+                        let label = if taken(&label) {
+                            let shown: Vec<String> = loops.iter().map(|(l, v)| format!("{l}={v}")).collect();
+                            format!("{label}[{}]", shown.join(","))
+                        } else {
+                            label
+                        };
+                        self.derived.push((label, c));
+                        Binding::Slot(slot)
+                    }
+                };
+                self.lets.push((name.clone(), binding));
+            }
             self.frames.push(Frame { block_input: self.prev, locals: HashMap::new(), auto: HashMap::new() });
             self.expand(&b.items, &full, loops, preds)?;
+            self.lets.truncate(lets_before);
             // the block's layers stay visible to what follows as "<block>.<layer>" (or by their
             // own names for an unnamed block)
             let done = self.frames.pop().expect("pushed above");
@@ -583,14 +616,13 @@ impl<'a> Expander<'a> {
                 }
             }
         }
-        let names = self.names;
-        let loops_now: &[(String, i64)] = loops;
-        let resolve = move |n: &str| names.resolve(loops_now, n);
-        let attrs: Vec<(String, CompiledAttr)> = l
-            .attrs
-            .iter()
-            .map(|(k, t)| CompiledAttr::compile(t, &resolve, &format!("{what} {k}")).map(|c| (k.clone(), c)))
-            .collect::<Result<_, _>>()?;
+        let attrs: Vec<(String, CompiledAttr)> = {
+            let resolve = self.resolve_fn(loops);
+            l.attrs
+                .iter()
+                .map(|(k, t)| CompiledAttr::compile(t, &resolve, &format!("{what} {k}")).map(|c| (k.clone(), c)))
+                .collect::<Result<_, _>>()?
+        };
         let mut slots = Vec::new();
         attrs.iter().for_each(|(_, a)| a.collect_slots(&mut slots));
         let mut attr_deps: Vec<usize> = slots.into_iter().flat_map(|s| self.slot_deps[s].iter().copied()).collect();
@@ -817,7 +849,8 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
         subgraph_stack: Vec::new(),
         slot_deps,
         radix,
-        derived: &derived,
+        derived,
+        lets: Vec::new(),
         vars: &vars,
         exprs: Vec::new(),
         instances: Vec::new(),
@@ -835,7 +868,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     }
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
-    let Expander { exprs, instances, .. } = ctx;
+    let Expander { exprs, instances, derived, .. } = ctx;
     Ok(Program {
         name: spec.name.clone(),
         vars,

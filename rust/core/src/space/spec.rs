@@ -64,6 +64,9 @@ pub struct BlockTpl {
     pub repeat: Count,
     pub index: Option<String>,
     pub when: Option<Expr>,
+    /// `let = { mid = "=make_divisible(width[s] * e, 8)" }`: named expressions visible to the
+    /// block's layers, in order (each sees the loop indices and the ones before it).
+    pub lets: Vec<(String, Expr)>,
     pub items: Vec<Item>,
 }
 
@@ -218,8 +221,8 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, String> {
         (None, None) => Err(format!("{what}: missing 'op' (a layer) or 'layers' (a block)")),
         (Some(layers), None) => {
             for k in m.keys() {
-                if !["name", "repeat", "index", "when", "layers"].contains(&k.as_str()) {
-                    return Err(format!("{what}: unknown block key '{k}' (expected name, repeat, index, when, layers)"));
+                if !["name", "repeat", "index", "when", "let", "layers"].contains(&k.as_str()) {
+                    return Err(format!("{what}: unknown block key '{k}' (expected name, repeat, index, when, let, layers)"));
                 }
             }
             let repeat = match m.get("repeat") {
@@ -236,7 +239,19 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, String> {
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(other) => return Err(format!("{what}: index must be a name, got {other}")),
             };
-            Ok(Item::Block(BlockTpl { name, repeat, index, when: opt_expr(m, "when", &what)?, items: parse_items(layers, &what)? }))
+            let lets = match m.get("let") {
+                None => Vec::new(),
+                Some(Value::Object(named)) => named
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => Ok((k.clone(), parse_expr(s, &format!("{what} let '{k}'"))?)),
+                        Value::Number(n) => Ok((k.clone(), expr::parse(&n.to_string()).map_err(|e| format!("{what} let '{k}': {e}"))?)),
+                        other => Err(format!("{what}: let '{k}' must be an expression string, got {other}")),
+                    })
+                    .collect::<Result<_, String>>()?,
+                Some(other) => return Err(format!("{what}: let must be a table of name = expression, got {other}")),
+            };
+            Ok(Item::Block(BlockTpl { name, repeat, index, when: opt_expr(m, "when", &what)?, lets, items: parse_items(layers, &what)? }))
         }
         (None, Some(op)) => {
             let op = op.as_str().ok_or_else(|| format!("{what}: op must be a string"))?.to_string();
