@@ -486,7 +486,7 @@ impl<'a> Expander<'a> {
         attr_deps.sort_unstable();
         attr_deps.dedup();
         let op = if attrs.iter().all(|(_, a)| a.is_const()) {
-            OpSource::Const(build_op(&l.op, &attrs, &[]).map_err(|m| m.at(&what, ""))?)
+            OpSource::Const(build_op(&l.op, &attrs, &[]).map_err(|m| m.at(&full, &l.op))?)
         } else {
             // a typo'd op name or attribute is wrong for every variant: say so now
             if !ops::names().any(|n| n == l.op) {
@@ -504,7 +504,7 @@ impl<'a> Expander<'a> {
                 if let Some(Err(e)) =
                     table.iter().find(|r| r.as_ref().is_err_and(|e| matches!(e.kind(), ErrorKind::UnknownAttribute { .. })))
                 {
-                    return Err(e.clone().at(&what, ""));
+                    return Err(e.clone().at(&full, &l.op));
                 }
                 OpSource::Table { vars: attr_deps.clone(), strides, ops: table }
             } else {
