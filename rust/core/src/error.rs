@@ -409,6 +409,39 @@ mod tests {
     }
 
     #[test]
+    fn space_messages_follow_the_kind() {
+        let parse_error = crate::space::expr::try_parse("w *").unwrap_err();
+        let e = Error::expression("layers[0] out_channels", parse_error.clone());
+        assert_eq!(e.to_string(), "layers[0] out_channels: in 'w *': expected an operand at column 4");
+        assert_eq!((e.kind().code(), e.kind().expression()), ("expression", Some(&parse_error)));
+        assert_eq!(Error::expression("", parse_error.clone()).to_string(), "in 'w *': expected an operand at column 4");
+        let e = Error::new(ErrorKind::Filter {
+            error: parse_error.clone(),
+            names: Some((vec!["params".into(), "macs".into()], vec!["w".into()])),
+        });
+        assert_eq!(e.to_string(), "--where: in 'w *': expected an operand at column 4 (columns: params, macs, and the variables w)");
+        let e = Error::new(ErrorKind::Limit {
+            context: "variable 'w'".into(),
+            what: Limited::RangeValues { low: 0, high: 2_000_000, step: 1 },
+            limit: 1_000_000,
+            got: 2_000_001,
+        });
+        assert_eq!(e.to_string(), "variable 'w': range [0, 2000000] step 1 has 2000001 values; at most 1,000,000 per variable");
+        let e = Error::new(ErrorKind::Limit { context: String::new(), what: Limited::Layers, limit: 100_000, got: 100_000 });
+        assert_eq!(e.to_string(), "the space expands to more than 100000 layers");
+        let e = Error::new(ErrorKind::Limit {
+            context: "stage".into(),
+            what: Limited::RepeatCombinations { count: "d[s]".into() },
+            limit: 1 << 20,
+            got: 1 << 21,
+        });
+        assert_eq!(e.to_string(), "stage: repeat count 'd[s]' depends on 2097152 variable combinations (at most 1048576)");
+        let e = Error::new(ErrorKind::ConstraintViolated { id: 7, constraint: "a < b".into() });
+        assert_eq!((e.to_string().as_str(), e.kind().code()), ("variant 7 violates the constraint 'a < b'", "constraint_violated"));
+        assert_eq!(Error::spec("the space has no layers").kind().code(), "spec");
+    }
+
+    #[test]
     fn an_error_is_one_pointer() {
         // a Result<u64, Error> of the per-variant paths is returned in two registers
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());

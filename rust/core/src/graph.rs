@@ -256,7 +256,7 @@ impl Totals {
         Ok(LayerAmounts { params, trainable_params, weight_bytes: mul(params, dtype_bytes)?, activation_bytes })
     }
 
-    /// The fields [`Totals::add_layer`] sums, in a fixed order: sweeps replay a run of layers
+    /// The fields [`Totals::accumulate`] sums, in a fixed order: sweeps replay a run of layers
     /// by adding their difference at once.
     pub fn summed(&self) -> [u64; SUMMED] {
         summed_fields!(self)
