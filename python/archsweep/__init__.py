@@ -6,6 +6,7 @@
 138357544
 """
 
+from archsweep.analysis import Report, analyze
 from archsweep.errors import (
     ArchsweepError,
     AttributeSpecError,
@@ -16,7 +17,6 @@ from archsweep.errors import (
     SpecError,
     UnknownOpError,
 )
-from archsweep.analysis import Report, analyze
 from archsweep.model import Model, ModelFileError, load
 from archsweep.space import Space
 from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, sweep_to_dataset, top_k
