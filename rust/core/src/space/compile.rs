@@ -7,6 +7,7 @@
 use super::expr::{self, Binding, Compiled, Value};
 use super::spec::{AttrTpl, BlockTpl, Count, Item, LayerTpl, Spec, BLOCK_INPUT};
 use crate::attrs::Attrs;
+use crate::error::{Error, ErrorKind, Limited};
 use crate::graph::INPUT;
 use crate::ops::{self, Op};
 use serde_json::{Map, Value as Json};
@@ -38,7 +39,7 @@ pub enum OpSource {
     Table {
         vars: Vec<usize>,
         strides: Vec<u64>,
-        ops: Vec<Result<Box<dyn Op>, String>>,
+        ops: Vec<Result<Box<dyn Op>, Error>>,
     },
     /// Built per variant from the evaluated attributes (too many combinations to tabulate).
     Dynamic,
@@ -164,11 +165,11 @@ pub fn value_to_json(v: Value) -> Json {
 }
 
 impl CompiledAttr {
-    fn compile(t: &AttrTpl, resolve: &dyn Fn(&str) -> Option<Binding>, what: &str) -> Result<CompiledAttr, String> {
+    fn compile(t: &AttrTpl, resolve: &dyn Fn(&str) -> Option<Binding>, what: &str) -> Result<CompiledAttr, Error> {
         Ok(match t {
             AttrTpl::Const(v) => CompiledAttr::Const(v.clone()),
             AttrTpl::Expr(e) => {
-                let c = e.compile(resolve).map_err(|m| format!("{what}: {m}"))?;
+                let c = e.try_compile(resolve).map_err(|m| Error::expression(what, m))?;
                 match c.as_const() {
                     Some(v) => CompiledAttr::Const(value_to_json(v)),
                     None => CompiledAttr::Expr(c),
@@ -204,7 +205,7 @@ impl CompiledAttr {
     pub fn eval_u64(&self, slots: &[Value]) -> Option<u64> {
         match self {
             CompiledAttr::Const(v) => v.as_u64(),
-            CompiledAttr::Expr(c) => match c.eval(slots) {
+            CompiledAttr::Expr(c) => match c.try_eval(slots) {
                 Ok(Value::Int(i)) => u64::try_from(i).ok(),
                 _ => None,
             },
@@ -213,35 +214,35 @@ impl CompiledAttr {
     }
 
     /// The concrete JSON value for one variant.
-    pub fn eval(&self, slots: &[Value]) -> Result<Json, String> {
+    pub fn eval(&self, slots: &[Value]) -> Result<Json, Error> {
         Ok(match self {
             CompiledAttr::Const(v) => v.clone(),
-            CompiledAttr::Expr(c) => value_to_json(c.eval(slots)?),
+            CompiledAttr::Expr(c) => value_to_json(c.try_eval(slots).map_err(|e| Error::expression("", e))?),
             CompiledAttr::List(items) => Json::Array(items.iter().map(|i| i.eval(slots)).collect::<Result<_, _>>()?),
         })
     }
 }
 
 /// Build an op from evaluated attributes.
-pub fn build_op(op: &str, attrs: &[(String, CompiledAttr)], slots: &[Value]) -> Result<Box<dyn Op>, String> {
+pub fn build_op(op: &str, attrs: &[(String, CompiledAttr)], slots: &[Value]) -> Result<Box<dyn Op>, Error> {
     let mut map = Map::new();
     for (k, a) in attrs {
         map.insert(k.clone(), a.eval(slots)?);
     }
-    ops::build(op, &Attrs::new(&map))
+    ops::from_attrs(op, &Attrs::new(&map))
 }
 
 /// Evaluate `name{expr}` templates; the expressions may use loop indices only.
-fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Result<String, String> {
+fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Result<String, Error> {
     let mut out = String::new();
     let mut rest = tpl;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
-        let close = rest[open..].find('}').ok_or_else(|| format!("{what}: unclosed '{{' in name '{tpl}'"))? + open;
-        let e = expr::parse(&rest[open + 1..close]).map_err(|m| format!("{what}: name '{tpl}': {m}"))?;
+        let close = rest[open..].find('}').ok_or_else(|| Error::spec(format!("{what}: unclosed '{{' in name '{tpl}'")))? + open;
+        let e = expr::try_parse(&rest[open + 1..close]).map_err(|m| Error::expression(format!("{what}: name '{tpl}'"), m))?;
         let resolve = |n: &str| loops.iter().rev().find(|(l, _)| l == n).map(|(_, v)| Binding::Const(Value::Int(*v)));
-        let c = e.compile(&resolve).map_err(|m| format!("{what}: name '{tpl}' may only use loop indices: {m}"))?;
-        let v = c.as_const().ok_or_else(|| format!("{what}: name '{tpl}' may only use loop indices"))?;
+        let c = e.try_compile(&resolve).map_err(|m| Error::expression(format!("{what}: name '{tpl}' may only use loop indices"), m))?;
+        let v = c.as_const().ok_or_else(|| Error::spec(format!("{what}: name '{tpl}' may only use loop indices")))?;
         out.push_str(&v.to_string());
         rest = &rest[close + 1..];
     }
@@ -276,13 +277,13 @@ impl<'a> Expander<'a> {
                 let idx = self.vars.len() + j;
                 // derived variables outside `vars`' closure may fail on the default values; they
                 // are not read by anything evaluated with this combination
-                slots[idx] = d.eval(&slots).unwrap_or(Value::Int(0));
+                slots[idx] = d.try_eval(&slots).unwrap_or(Value::Int(0));
             }
             slots
         })
     }
 
-    fn lookup(&self, name: &str, what: &str) -> Result<usize, String> {
+    fn lookup(&self, name: &str, what: &str) -> Result<usize, Error> {
         if name == INPUT {
             return Ok(0);
         }
@@ -297,7 +298,7 @@ impl<'a> Expander<'a> {
         if let Some(&v) = self.full_names.get(name) {
             return Ok(v);
         }
-        Err(format!("{what}: input '{name}' is not '{INPUT}', '{BLOCK_INPUT}' or a layer defined before this one"))
+        Err(Error::spec(format!("{what}: input '{name}' is not '{INPUT}', '{BLOCK_INPUT}' or a layer defined before this one")))
     }
 
     fn expand(
@@ -306,7 +307,7 @@ impl<'a> Expander<'a> {
         prefix: &str,
         loops: &mut Vec<(String, i64)>,
         preds: &mut Vec<(Pred, Vec<usize>)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         for item in items {
             match item {
                 Item::Layer(l) => self.layer(l, prefix, loops, preds)?,
@@ -322,33 +323,41 @@ impl<'a> Expander<'a> {
         prefix: &str,
         loops: &mut Vec<(String, i64)>,
         preds: &mut Vec<(Pred, Vec<usize>)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let what = b.name.clone().unwrap_or_else(|| format!("block in '{}'", if prefix.is_empty() { "layers" } else { prefix }));
         let (max_count, count_expr) = match &b.repeat {
             Count::Fixed(n) => (*n, None),
             Count::Expr(e) => {
-                let c = e.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} repeat: {m}"))?;
+                let c = e.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} repeat"), m))?;
                 if let Some(v) = c.as_const() {
-                    let n = v.as_i64().map_err(|m| format!("{what} repeat: {m}"))?;
+                    let n = v.as_i64().map_err(|m| Error::spec(format!("{what} repeat: {m}")))?;
                     if n < 0 {
-                        return Err(format!("{what}: repeat count {} = {n} is negative", e.source()));
+                        return Err(Error::spec(format!("{what}: repeat count {} = {n} is negative", e.source())));
                     }
                     (n as u64, None)
                 } else {
                     let deps = deps_of(&c, &self.slot_deps);
                     let n_combos: u64 = deps.iter().map(|&v| self.radix[v]).product();
                     if n_combos > COUNT_SCAN_LIMIT {
-                        return Err(format!(
-                            "{what}: repeat count '{}' depends on {n_combos} variable combinations (at most {COUNT_SCAN_LIMIT})",
-                            e.source()
-                        ));
+                        return Err(Error::new(ErrorKind::Limit {
+                            context: what.clone(),
+                            what: Limited::RepeatCombinations { count: e.source().to_string() },
+                            limit: COUNT_SCAN_LIMIT,
+                            got: n_combos,
+                        }));
                     }
                     let mut max = 0i64;
                     for slots in self.combos(&deps) {
-                        let n = c.eval(&slots).and_then(|v| v.as_i64()).map_err(|m| format!("{what} repeat '{}': {m}", e.source()))?;
+                        let context = || format!("{what} repeat '{}'", e.source());
+                        let v = c.try_eval(&slots).map_err(|m| Error::expression(context(), m))?;
+                        let n = v.as_i64().map_err(|m| Error::spec(format!("{}: {m}", context())))?;
                         if n < 0 {
                             let shown: Vec<String> = deps.iter().map(|&v| format!("{}={}", self.vars[v].name, slots[v])).collect();
-                            return Err(format!("{what}: repeat count '{}' = {n} is negative for {}", e.source(), shown.join(", ")));
+                            return Err(Error::spec(format!(
+                                "{what}: repeat count '{}' = {n} is negative for {}",
+                                e.source(),
+                                shown.join(", ")
+                            )));
                         }
                         max = max.max(n);
                     }
@@ -367,7 +376,7 @@ impl<'a> Expander<'a> {
                 pushed += 1;
             }
             if let Some(w) = &b.when {
-                let c = w.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} when: {m}"))?;
+                let c = w.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} when"), m))?;
                 match c.as_const() {
                     Some(v) if v.truthy() => {}
                     Some(_) => {
@@ -402,9 +411,9 @@ impl<'a> Expander<'a> {
             let lets_before = self.lets.len();
             for (name, e) in &b.lets {
                 if self.names.resolve(loops, name).is_some() || self.lets.iter().any(|(l, _)| l == name) {
-                    return Err(format!("{what}: let '{name}' has the name of a variable, a loop index or an outer let"));
+                    return Err(Error::spec(format!("{what}: let '{name}' has the name of a variable, a loop index or an outer let")));
                 }
-                let c = e.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} let '{name}': {m}"))?;
+                let c = e.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} let '{name}'"), m))?;
                 let binding = match c.as_const() {
                     Some(v) => Binding::Const(v),
                     None => {
@@ -446,7 +455,7 @@ impl<'a> Expander<'a> {
         Ok(())
     }
 
-    fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &[(String, i64)], preds: &[(Pred, Vec<usize>)]) -> Result<(), String> {
+    fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &[(String, i64)], preds: &[(Pred, Vec<usize>)]) -> Result<(), Error> {
         let frame = self.frames.last_mut().expect("a frame is always open");
         let local = match &l.name {
             Some(n) => render_name(n, loops, &format!("layer '{n}'"))?,
@@ -461,10 +470,12 @@ impl<'a> Expander<'a> {
         let full = if prefix.is_empty() { local.clone() } else { format!("{prefix}.{local}") };
         let what = format!("{full} ({})", l.op);
         if full == INPUT || local == BLOCK_INPUT {
-            return Err(format!("{what}: '{local}' is a reserved name"));
+            return Err(Error::spec(format!("{what}: '{local}' is a reserved name")));
         }
         if self.full_names.contains_key(&full) {
-            return Err(format!("{what}: a layer of this name is already defined (use {{index}} in names inside repeat blocks)"));
+            return Err(Error::spec(format!(
+                "{what}: a layer of this name is already defined (use {{index}} in names inside repeat blocks)"
+            )));
         }
         let inputs = match &l.inputs {
             None => vec![self.prev],
@@ -476,7 +487,7 @@ impl<'a> Expander<'a> {
         let out = match &l.op_expr {
             // `op = "<subgraph>"`: the sub-graph, always
             None if self.subgraphs.iter().any(|(n, _)| *n == l.op) => {
-                let e = expr::parse(&format!("{:?}", l.op)).map_err(|m| format!("{what} op: {m}"))?;
+                let e = expr::try_parse(&format!("{:?}", l.op)).map_err(|m| Error::expression(format!("{what} op"), m))?;
                 self.switch(l, &e, &full, &what, inputs, loops, preds)?
             }
             None => self.instance(l, &l.op, &full, &what, inputs, loops, preds)?,
@@ -502,16 +513,19 @@ impl<'a> Expander<'a> {
         inputs: Vec<usize>,
         loops: &[(String, i64)],
         preds: &[(Pred, Vec<usize>)],
-    ) -> Result<usize, String> {
-        let c = e.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} op: {m}"))?;
+    ) -> Result<usize, Error> {
+        let c = e.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} op"), m))?;
         let deps = deps_of(&c, &self.slot_deps);
         let n_combos: u64 = deps.iter().map(|&v| self.radix[v]).product();
         if n_combos > COUNT_SCAN_LIMIT {
-            return Err(format!("{what}: op '={}' depends on {n_combos} variable combinations (at most {COUNT_SCAN_LIMIT})", e.source()));
+            return Err(Error::spec(format!(
+                "{what}: op '={}' depends on {n_combos} variable combinations (at most {COUNT_SCAN_LIMIT})",
+                e.source()
+            )));
         }
         let mut values: Vec<Value> = Vec::new();
         for slots in self.combos(&deps) {
-            let v = c.eval(&slots).map_err(|m| format!("{what} op: {m}"))?;
+            let v = c.try_eval(&slots).map_err(|m| Error::expression(format!("{what} op"), m))?;
             let shown = || -> String {
                 let parts: Vec<String> = deps.iter().map(|&d| format!("{}={}", self.vars[d].name, slots[d])).collect();
                 if parts.is_empty() {
@@ -521,10 +535,14 @@ impl<'a> Expander<'a> {
                 }
             };
             let Value::Str(name) = v else {
-                return Err(format!("{what}: op '={}' is {v}{}, not the name of an op or a subgraph", e.source(), shown()));
+                return Err(Error::spec(format!("{what}: op '={}' is {v}{}, not the name of an op or a subgraph", e.source(), shown())));
             };
             if !ops::names().any(|n| n == name.as_str()) && !self.subgraphs.iter().any(|(n, _)| n == name.as_str()) {
-                return Err(format!("{what}: op '={}' is '{v}'{}, which is neither an op nor a subgraph", e.source(), shown()));
+                return Err(Error::spec(format!(
+                    "{what}: op '={}' is '{v}'{}, which is neither an op nor a subgraph",
+                    e.source(),
+                    shown()
+                )));
             }
             if !values.contains(&v) {
                 values.push(v);
@@ -536,21 +554,22 @@ impl<'a> Expander<'a> {
             let name = v.to_string();
             let mut my_preds: Vec<(Pred, Vec<usize>)> = preds.to_vec();
             if !single {
-                let test = expr::parse(&format!("({}) == {:?}", e.source(), name)).map_err(|m| format!("{what} op: {m}"))?;
-                let tc = test.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} op: {m}"))?;
+                let test =
+                    expr::try_parse(&format!("({}) == {:?}", e.source(), name)).map_err(|m| Error::expression(format!("{what} op"), m))?;
+                let tc = test.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} op"), m))?;
                 self.exprs.push(tc);
                 my_preds.push((Pred::Truthy(self.exprs.len() - 1), deps.clone()));
             }
             let out = match self.subgraphs.iter().find(|(n, _)| *n == name) {
                 Some((_, items)) => {
                     if let Some((key, _)) = l.attrs.first() {
-                        return Err(format!(
+                        return Err(Error::spec(format!(
                             "{what}: attribute '{key}' is for an op, but op '={}' can be the subgraph '{name}'",
                             e.source()
-                        ));
+                        )));
                     }
                     if let Some(w) = &l.when {
-                        let wc = w.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} when: {m}"))?;
+                        let wc = w.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} when"), m))?;
                         match wc.as_const() {
                             Some(x) if x.truthy() => {}
                             Some(_) => continue,
@@ -564,7 +583,10 @@ impl<'a> Expander<'a> {
                     // the sub-graph's layers are "<layer>.<subgraph>.<name>", its input the chain
                     let prefix = format!("{full}.{name}");
                     if self.subgraph_stack.contains(&name) {
-                        return Err(format!("{what}: subgraph '{name}' contains itself ({} -> {name})", self.subgraph_stack.join(" -> ")));
+                        return Err(Error::spec(format!(
+                            "{what}: subgraph '{name}' contains itself ({} -> {name})",
+                            self.subgraph_stack.join(" -> ")
+                        )));
                     }
                     self.subgraph_stack.push(name.clone());
                     self.frames.push(Frame { block_input: chain[0], locals: HashMap::new(), auto: HashMap::new() });
@@ -594,14 +616,19 @@ impl<'a> Expander<'a> {
         inputs: Vec<usize>,
         loops: &[(String, i64)],
         preds: &[(Pred, Vec<usize>)],
-    ) -> Result<usize, String> {
+    ) -> Result<usize, Error> {
         if self.instances.len() >= INSTANCE_LIMIT {
-            return Err(format!("the space expands to more than {INSTANCE_LIMIT} layers"));
+            return Err(Error::new(ErrorKind::Limit {
+                context: String::new(),
+                what: Limited::Layers,
+                limit: INSTANCE_LIMIT as u64,
+                got: self.instances.len() as u64,
+            }));
         }
         let mut my_preds: Vec<Pred> = preds.iter().map(|(p, _)| *p).collect();
         let mut deps: Vec<usize> = preds.iter().flat_map(|(_, d)| d.iter().copied()).collect();
         if let Some(w) = &l.when {
-            let c = w.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} when: {m}"))?;
+            let c = w.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} when"), m))?;
             match c.as_const() {
                 Some(v) if v.truthy() => {}
                 Some(_) => {
@@ -629,11 +656,11 @@ impl<'a> Expander<'a> {
         attr_deps.sort_unstable();
         attr_deps.dedup();
         let op = if attrs.iter().all(|(_, a)| a.is_const()) {
-            OpSource::Const(build_op(op_name, &attrs, &[]).map_err(|m| format!("{what}: {m}"))?)
+            OpSource::Const(build_op(op_name, &attrs, &[]).map_err(|m| m.at(full, op_name))?)
         } else {
             // a typo'd op name or attribute is wrong for every variant: say so now
             if !ops::names().any(|n| n == op_name) {
-                return Err(format!("{what}: unknown op '{op_name}'"));
+                return Err(Error::spec(format!("{what}: unknown op '{op_name}'")));
             }
             let size: u64 = attr_deps.iter().try_fold(1u64, |acc, &v| acc.checked_mul(self.radix[v])).unwrap_or(u64::MAX);
             if size <= TABLE_LIMIT {
@@ -643,10 +670,12 @@ impl<'a> Expander<'a> {
                     strides[i] = s;
                     s *= self.radix[attr_deps[i]];
                 }
-                let table: Vec<Result<Box<dyn Op>, String>> =
+                let table: Vec<Result<Box<dyn Op>, Error>> =
                     self.combos(&attr_deps).map(|slots| build_op(op_name, &attrs, &slots)).collect();
-                if let Some(Err(e)) = table.iter().find(|r| r.as_ref().is_err_and(|e| e.starts_with("unknown attribute"))) {
-                    return Err(format!("{what}: {e}"));
+                if let Some(Err(e)) =
+                    table.iter().find(|r| r.as_ref().is_err_and(|e| matches!(e.kind(), ErrorKind::UnknownAttribute { .. })))
+                {
+                    return Err(e.clone().at(full, op_name));
                 }
                 OpSource::Table { vars: attr_deps.clone(), strides, ops: table }
             } else {
@@ -669,8 +698,7 @@ impl<'a> Expander<'a> {
         };
         if let Some((lo, hi)) = arity {
             if inputs.len() < lo || inputs.len() > hi {
-                let kind = crate::error::ErrorKind::Arity { min: lo, max: hi, got: inputs.len() };
-                return Err(format!("{what}: {}", crate::error::Error::new(kind)));
+                return Err(Error::new(ErrorKind::Arity { min: lo, max: hi, got: inputs.len() }).at(full, op_name));
             }
         }
         self.instances.push(Instance {
@@ -689,7 +717,7 @@ impl<'a> Expander<'a> {
 }
 
 /// Topological order of derived variables (by the names they read); a cycle is an error.
-fn derived_order(spec: &Spec) -> Result<Vec<usize>, String> {
+fn derived_order(spec: &Spec) -> Result<Vec<usize>, Error> {
     let names: Vec<&str> = spec.derived.iter().map(|(n, _)| n.as_str()).collect();
     let reads: Vec<Vec<usize>> =
         spec.derived.iter().map(|(_, e)| e.names().iter().filter_map(|n| names.iter().position(|d| d == n)).collect()).collect();
@@ -702,13 +730,13 @@ fn derived_order(spec: &Spec) -> Result<Vec<usize>, String> {
         order: &mut Vec<usize>,
         stack: &mut Vec<usize>,
         names: &[&str],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         match state[i] {
             2 => return Ok(()),
             1 => {
                 let start = stack.iter().position(|&s| s == i).unwrap_or(0);
                 let cycle: Vec<&str> = stack[start..].iter().map(|&s| names[s]).chain(std::iter::once(names[i])).collect();
-                return Err(format!("derived variables form a cycle: {}", cycle.join(" -> ")));
+                return Err(Error::spec(format!("derived variables form a cycle: {}", cycle.join(" -> "))));
             }
             _ => {}
         }
@@ -732,7 +760,7 @@ fn derived_order(spec: &Spec) -> Result<Vec<usize>, String> {
 /// input shape first, then layer by layer; unused variables last, in declaration order), so
 /// that consecutive ids differ in the variables of the last layers and a grid sweep re-evaluates
 /// only those.
-pub fn compile(spec: &Spec) -> Result<Program, String> {
+pub fn compile(spec: &Spec) -> Result<Program, Error> {
     let first = compile_ordered(spec, None)?;
     let mut order: Vec<usize> = Vec::with_capacity(first.vars.len());
     let push = |v: usize, order: &mut Vec<usize>| {
@@ -773,13 +801,13 @@ pub fn compile(spec: &Spec) -> Result<Program, String> {
 }
 
 /// `order[k]` = the declaration index of the variable that becomes digit k.
-fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, String> {
+fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Error> {
     // primaries
     let mut vars: Vec<Var> = Vec::new();
     let mut names = Names { scalars: HashMap::new(), lists: HashMap::new() };
     for v in &spec.variables {
         if names.scalars.contains_key(&v.name) || names.lists.contains_key(&v.name) {
-            return Err(format!("variable '{}' is declared twice", v.name));
+            return Err(Error::spec(format!("variable '{}' is declared twice", v.name)));
         }
         match v.per_stage {
             None => {
@@ -813,7 +841,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     for (pos, &j) in order.iter().enumerate() {
         let n = &spec.derived[j].0;
         if names.scalars.contains_key(n) || names.lists.contains_key(n) {
-            return Err(format!("derived variable '{n}' has the name of a variable"));
+            return Err(Error::spec(format!("derived variable '{n}' has the name of a variable")));
         }
         names.scalars.insert(n.clone(), vars.len() + pos);
     }
@@ -821,7 +849,8 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     let mut derived: Vec<(String, Compiled)> = Vec::with_capacity(order.len());
     for &j in &order {
         let (n, e) = &spec.derived[j];
-        let c = e.compile(&|name: &str| names.resolve(&[], name)).map_err(|m| format!("derived variable '{n}': {m}"))?;
+        let c =
+            e.try_compile(&|name: &str| names.resolve(&[], name)).map_err(|m| Error::expression(format!("derived variable '{n}'"), m))?;
         slot_deps.push(deps_of(&c, &slot_deps));
         derived.push((n.clone(), c));
     }
@@ -829,9 +858,9 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
         .constraints
         .iter()
         .map(|e| {
-            e.compile(&|n: &str| names.resolve(&[], n))
+            e.try_compile(&|n: &str| names.resolve(&[], n))
                 .map(|c| (e.source().to_string(), c))
-                .map_err(|m| format!("constraint '{}': {m}", e.source()))
+                .map_err(|m| Error::expression(format!("constraint '{}'", e.source()), m))
         })
         .collect::<Result<_, _>>()?;
     let input: Vec<CompiledAttr> =
@@ -860,7 +889,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     };
     ctx.expand(&spec.items, "", &mut Vec::new(), &mut Vec::new())?;
     if ctx.instances.is_empty() {
-        return Err("the space has no layers".into());
+        return Err(Error::spec("the space has no layers"));
     }
     // the input shape feeds every instance
     for inst in ctx.instances.iter_mut() {

@@ -33,6 +33,7 @@ pub use crate::space::ids::Ids;
 pub use columns::{raw, Columns, Counts, STR_RAW_BASE};
 pub use filter::Filter;
 
+use crate::error::{Error, ErrorKind};
 use crate::graph::Options;
 use crate::space::compile::{Pred, Program};
 use crate::space::expr::Value;
@@ -198,14 +199,14 @@ impl Engine {
 }
 
 /// One variant's values: primaries then derived, by name.
-pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, String> {
+pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, Error> {
     let radix = prog.radix();
     let mut digits = vec![0; radix.len()];
     decode(id, &radix, &mut digits);
     let mut slots: Vec<Value> = prog.vars.iter().zip(&digits).map(|(v, &d)| v.choices[d as usize]).collect();
     let mut out: Vec<(String, Value)> = prog.vars.iter().map(|v| v.name.clone()).zip(slots.iter().copied()).collect();
     for (name, d) in &prog.derived {
-        let v = d.eval(&slots).map_err(|e| format!("derived variable '{name}': {e}"))?;
+        let v = d.try_eval(&slots).map_err(|e| Error::expression(format!("derived variable '{name}'"), e))?;
         slots.push(v);
         out.push((name.clone(), v));
     }
@@ -214,16 +215,17 @@ pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, String> {
 
 /// The concrete model of variant `id` as a model-file JSON value: switched-off layers are
 /// dropped and their readers rewired to what they passed through.
-pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, String> {
+pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, Error> {
     use serde_json::{json, Map, Value as Json};
     let cfg = config(prog, id)?;
     let slots: Vec<Value> = cfg.iter().map(|(_, v)| *v).collect();
     for (src, c) in &prog.constraints {
-        if !c.eval(&slots)?.truthy() {
-            return Err(format!("variant {id} violates the constraint '{src}'"));
+        if !c.try_eval(&slots).map_err(|e| Error::expression("", e))?.truthy() {
+            return Err(Error::new(ErrorKind::ConstraintViolated { id, constraint: src.clone() }));
         }
     }
-    let exprs: Vec<Value> = prog.exprs.iter().map(|e| e.eval(&slots)).collect::<Result<_, _>>()?;
+    let exprs: Vec<Value> =
+        prog.exprs.iter().map(|e| e.try_eval(&slots).map_err(|e| Error::expression("", e))).collect::<Result<_, _>>()?;
     let input: Vec<Json> = prog.input.iter().map(|a| a.eval(&slots)).collect::<Result<_, _>>()?;
     // value index -> the name that now provides it ("x" for the input)
     let mut provider: Vec<String> = vec![crate::graph::INPUT.to_string()];

@@ -584,7 +584,7 @@ fn op_choices_equal_analyze_and_fresh_evaluation() {
 
 #[test]
 fn op_choice_errors_are_found_at_compile_time() {
-    let compile_err = |spec: serde_json::Value| compile(&Spec::from_value(&spec).unwrap()).err().unwrap();
+    let compile_err = |spec: serde_json::Value| compile(&Spec::from_value(&spec).unwrap()).err().unwrap().to_string();
     let bad_op = json!({"input": [4], "variables": {"act": ["relu", "gelu2"]}, "layers": [{"name": "e", "op": "=act"}]});
     assert_eq!(compile_err(bad_op), "e (=act): op '=act' is 'gelu2' for act=gelu2, which is neither an op nor a subgraph");
     let arity = json!({"input": [4], "layers": [{"name": "s", "op": "add", "inputs": ["x"]}]});
@@ -592,5 +592,5 @@ fn op_choice_errors_are_found_at_compile_time() {
     let templated = json!({"input": [4], "layers": [{"name": "a", "op": "relu"}, {"repeat": 1, "index": "j", "layers": [{"name": "b", "op": "relu", "inputs": "a{j + 1}"}]}]});
     assert_eq!(compile_err(templated), "b (relu): input 'a1' is not 'x', 'block_input' or a layer defined before this one");
     let expr_op = json!({"input": [4], "layers": [{"name": "e", "op": "=1 +"}]});
-    assert!(Spec::from_value(&expr_op).err().unwrap().starts_with("e op: "));
+    assert!(Spec::from_value(&expr_op).err().unwrap().to_string().starts_with("e op: "));
 }
