@@ -231,6 +231,10 @@ def test_documented_error_and_config():
     space = Space(tomllib.loads(doc_examples()[0]))
     assert space.config(0) == {"act": "relu", "mode": "nearest", "k": 1}
     assert archsweep.sweep(space, where="act == 'relu'").height == 4
+    for variant_id in range(space.size):
+        ops = {layer["name"]: layer["op"] for layer in space.model(variant_id).to_dict()["layers"]}
+        act = space.config(variant_id)["act"]
+        assert ops.get("act") == (None if act == "none" else act)
 
 
 def test_block_lets_are_constants_or_derived_variables():

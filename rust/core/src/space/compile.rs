@@ -515,7 +515,26 @@ impl<'a> Expander<'a> {
         preds: &[(Pred, Vec<usize>)],
     ) -> Result<usize, Error> {
         let c = e.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} op"), m))?;
-        let deps = deps_of(&c, &self.slot_deps);
+        // the values the op takes where the layer is on (`op = "=act"`, `when = "=act != 'none'"`)
+        let when = match &l.when {
+            None => None,
+            Some(w) => {
+                let wc = w.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} when"), m))?;
+                match wc.as_const() {
+                    Some(x) if x.truthy() => None,
+                    // statically off: its name stands for its first input
+                    Some(_) => return Ok(inputs[0]),
+                    None => Some(wc),
+                }
+            }
+        };
+        let op_deps = deps_of(&c, &self.slot_deps);
+        let mut deps = op_deps.clone();
+        if let Some(wc) = &when {
+            deps.extend(deps_of(wc, &self.slot_deps));
+            deps.sort_unstable();
+            deps.dedup();
+        }
         let n_combos: u64 = deps.iter().map(|&v| self.radix[v]).product();
         if n_combos > COUNT_SCAN_LIMIT {
             return Err(Error::spec(format!(
@@ -525,9 +544,13 @@ impl<'a> Expander<'a> {
         }
         let mut values: Vec<Value> = Vec::new();
         for slots in self.combos(&deps) {
+            // (a `when` that fails here fails per variant, with its own message)
+            if when.as_ref().is_some_and(|wc| wc.try_eval(&slots).is_ok_and(|x| !x.truthy())) {
+                continue;
+            }
             let v = c.try_eval(&slots).map_err(|m| Error::expression(format!("{what} op"), m))?;
             let shown = || -> String {
-                let parts: Vec<String> = deps.iter().map(|&d| format!("{}={}", self.vars[d].name, slots[d])).collect();
+                let parts: Vec<String> = op_deps.iter().map(|&d| format!("{}={}", self.vars[d].name, slots[d])).collect();
                 if parts.is_empty() {
                     String::new()
                 } else {
@@ -557,8 +580,9 @@ impl<'a> Expander<'a> {
                 let test =
                     expr::try_parse(&format!("({}) == {:?}", e.source(), name)).map_err(|m| Error::expression(format!("{what} op"), m))?;
                 let tc = test.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} op"), m))?;
+                let test_deps = deps_of(&tc, &self.slot_deps);
                 self.exprs.push(tc);
-                my_preds.push((Pred::Truthy(self.exprs.len() - 1), deps.clone()));
+                my_preds.push((Pred::Truthy(self.exprs.len() - 1), test_deps));
             }
             let out = match self.subgraphs.iter().find(|(n, _)| *n == name) {
                 Some((_, items)) => {
