@@ -5,6 +5,11 @@ force over every full configuration, never read back from the code under test.""
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import re
+import subprocess
+import sys
 
 import polars as pl
 import pytest
@@ -73,7 +78,7 @@ def networks_by_brute_force(space: Space) -> set[tuple]:
 
 def test_size_counts_distinct_networks(space):
     assert space.size == SIZE
-    assert sorted(space.conditional) == sorted([f"k_{i}" for i in range(6)] + ["e"])
+    assert space.conditional == {**{f"k_{i}": "j < depth[s]" for i in range(6)}, "e": "depth[0] == 3"}
     expected = networks_by_brute_force(space)
     assert len(expected) == SIZE
 
@@ -189,6 +194,16 @@ def test_condition_errors(when, message):
         Space(spec)
 
 
+def test_cli_space_shows_the_conditions(tmp_path):
+    path = tmp_path / "staged.json"
+    path.write_text(json.dumps(staged_spec()))
+    out = subprocess.run([sys.executable, "-m", "archsweep", "space", str(path)], capture_output=True, text=True, check=True,
+                         env={**os.environ, "COLUMNS": "200"}).stdout
+    assert f"staged: {SIZE:,} variants" in out
+    assert "exists when" in out
+    assert re.search(r"k_4 .* j < depth\[s\]", out) and re.search(r"e .* depth\[0\] == 3", out)
+
+
 def test_spec_errors_of_indexed_variables():
     spec = staged_spec()
     spec["variables"]["k"]["index"] = ["s"]
@@ -204,7 +219,7 @@ def test_a_space_without_conditions_is_unchanged():
     spec = staged_spec()
     del spec["variables"]["k"]["when"], spec["variables"]["e"]["when"]
     sp = Space(spec)
-    assert sp.conditional == []
+    assert sp.conditional == {}
     assert sp.size == 2 * 3 * 3 * 2**6 * 2 * 2
     assert {len(sp.config(i)) for i in range(0, sp.size, 97)} == {len(sp.variables)}
     assert sp.variant_id(sp.config(1234)) == 1234

@@ -122,10 +122,11 @@ class Space:
         return dict(zip(self._c.var_names, self._c.var_choices()))
 
     @property
-    def conditional(self) -> list[str]:
-        """Primary variables that exist only in some variants (a ``when`` condition): absent
-        from :meth:`config` and null in sweep rows where they do not exist."""
-        return list(self._c.conditional_names)
+    def conditional(self) -> dict[str, str]:
+        """Primary variables that exist only in some variants, with their ``when`` condition as
+        written (a per-stage variable's positions named by its ``index``): absent from
+        :meth:`config` and null in sweep rows where they do not exist."""
+        return dict(self._c.conditions())
 
     @property
     def derived(self) -> list[str]:

@@ -94,10 +94,10 @@ impl CompiledSpace {
         self.radix.clone()
     }
 
-    /// Primary variables that exist only in some variants (a `when` condition).
-    #[getter]
-    fn conditional_names(&self) -> Vec<String> {
-        self.prog().vars.iter().filter(|v| v.condition.is_some()).map(|v| v.name.clone()).collect()
+    /// Primary variables that exist only in some variants (a `when` condition), each with the
+    /// condition's text, in digit order.
+    fn conditions(&self) -> Vec<(String, String)> {
+        self.prog().vars.iter().filter_map(|v| Some((v.name.clone(), v.condition.as_ref()?.source().to_string()))).collect()
     }
 
     /// The variant id of the variables' digits (indices into their choices), in digit order;
