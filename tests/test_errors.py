@@ -84,3 +84,51 @@ def test_classes_are_exported():
         assert getattr(archsweep, name) is getattr(errors, name)
         assert name in archsweep.__all__
         assert issubclass(getattr(errors, name), ArchsweepError)
+
+
+def space(**spec) -> dict:
+    return {"name": "s", "input": [3, 8, 8], "variables": {"w": [8, 16]}, "layers": [{"op": "relu"}]} | spec
+
+
+SPACE_CASES = [
+    # (id, spec, class, kind, message)
+    ("spec", space(layers=[{"op": "relu", "inputs": "nowhere"}]), archsweep.SpecError, "spec",
+     "relu_1 (relu): input 'nowhere' is not 'x', 'block_input' or a layer defined before this one"),
+    ("limit", space(variables={"w": {"range": [0, 2_000_000]}}), archsweep.SpecError, "limit",
+     "variable 'w': range [0, 2000000] step 1 has 2000001 values; at most 1,000,000 per variable"),
+    ("cycle", space(derived={"a": "=b + 1", "b": "=a"}), archsweep.SpecError, "spec", "derived variables form a cycle: a -> b -> a"),
+    ("syntax", space(layers=[{"op": "conv2d", "out_channels": "=w *", "kernel_size": 3}]), archsweep.ExpressionError, "expression",
+     "layers[0] out_channels: in 'w *': expected an operand at column 4"),
+    ("unknown-name", space(constraints=["q > 1"]), archsweep.ExpressionError, "expression",
+     "constraint 'q > 1': unknown variable 'q' in 'q > 1'"),
+]
+
+
+@pytest.mark.parametrize("case", SPACE_CASES, ids=[c[0] for c in SPACE_CASES])
+def test_space_error_class_kind_and_message(case):
+    _, spec, cls, kind, message = case
+    with pytest.raises(cls) as info:
+        archsweep.Space(spec)
+    assert str(info.value) == message
+    assert info.value.kind == kind
+    others = {archsweep.SpecError, archsweep.ExpressionError} - {cls}
+    assert isinstance(info.value, ArchsweepError) and not isinstance(info.value, tuple(others))
+
+
+def test_expression_error_has_the_expression_and_span():
+    with pytest.raises(archsweep.ExpressionError) as info:
+        archsweep.Space(space(layers=[{"op": "conv2d", "out_channels": "=w *", "kernel_size": 3}]))
+    assert (info.value.expression, info.value.span) == ("w *", (3, 3))
+    # a file's name in front keeps the class and the attributes
+    with pytest.raises(archsweep.ExpressionError) as info:
+        archsweep.Space(space(constraints=["q > 1"]), source="s.toml")
+    assert str(info.value).startswith("s.toml: ")
+    assert info.value.kind == "expression" and info.value.expression == "q > 1"
+
+
+def test_a_bad_filter_is_an_expression_error():
+    s = archsweep.Space(space())
+    with pytest.raises(archsweep.ExpressionError) as info:
+        s._c.check_options("w >")
+    assert (info.value.kind, str(info.value), info.value.expression, info.value.span) == (
+        "filter", "--where: in 'w >': expected an operand at column 4", "w >", (3, 3))

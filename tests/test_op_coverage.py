@@ -3,8 +3,9 @@ list of ops comes from the core, the cross-check's table from tests/torch_counte
 
 from __future__ import annotations
 
-import archsweep
 from torch_counterparts import NOT_CROSS_CHECKED, NOT_GENERATED, TORCH_COUNTERPART
+
+import archsweep
 
 
 def test_every_op_has_a_torch_counterpart_or_an_exemption():

@@ -36,10 +36,10 @@ import pytest
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from torch_counterparts import NOT_CROSS_CHECKED, NOT_GENERATED, TORCH_COUNTERPART  # noqa: E402
 
 import archsweep  # noqa: E402
 from archsweep import ArchsweepError  # noqa: E402
-from torch_counterparts import NOT_CROSS_CHECKED, NOT_GENERATED, TORCH_COUNTERPART  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

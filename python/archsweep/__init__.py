@@ -6,8 +6,17 @@
 138357544
 """
 
-from archsweep.errors import ArchsweepError, AttributeSpecError, CountOverflowError, InvalidModelError, ShapeError, UnknownOpError
 from archsweep.analysis import Report, analyze
+from archsweep.errors import (
+    ArchsweepError,
+    AttributeSpecError,
+    CountOverflowError,
+    ExpressionError,
+    InvalidModelError,
+    ShapeError,
+    SpecError,
+    UnknownOpError,
+)
 from archsweep.model import Model, ModelFileError, load
 from archsweep.space import Space
 from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, sweep_to_dataset, top_k
@@ -17,12 +26,14 @@ __all__ = [
     "ArchsweepError",
     "AttributeSpecError",
     "CountOverflowError",
+    "ExpressionError",
     "InvalidModelError",
     "Model",
     "ModelFileError",
     "Report",
     "Space",
     "ShapeError",
+    "SpecError",
     "SweepSummary",
     "UnknownOpError",
     "analyze",

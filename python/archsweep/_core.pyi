@@ -4,10 +4,55 @@ from typing import Any, Literal, TypedDict, final
 
 import pyarrow as pa
 
-__all__ = ["ArchsweepError", "SAMPLER", "CompiledSpace", "analyze_json", "dtypes", "metrics", "op_names", "pareto_sorted"]
+__all__ = [
+    "ArchsweepError",
+    "AttributeSpecError",
+    "CountOverflowError",
+    "ExpressionError",
+    "InvalidModelError",
+    "SAMPLER",
+    "ShapeError",
+    "SpecError",
+    "UnknownOpError",
+    "CompiledSpace",
+    "analyze_json",
+    "dtypes",
+    "metrics",
+    "op_names",
+    "pareto_sorted",
+]
 
 class ArchsweepError(ValueError):
     """An invalid model, layer or option; the message names the layer, the rule and the numbers."""
+
+    # set on errors of the core (not on a caught panic): ErrorKind::code, the layer and its op
+    kind: str
+    layer: str | None
+    op: str | None
+
+class AttributeSpecError(ArchsweepError):
+    """A layer's attribute is missing, unknown (a typo?) or has a bad value."""
+
+class UnknownOpError(ArchsweepError):
+    """A layer names an op archsweep does not know (`archsweep ops` lists them)."""
+
+class ShapeError(ArchsweepError):
+    """A layer's inputs break its shape rule (rank, channels, kernel larger than the input, ...)."""
+
+class CountOverflowError(ArchsweepError):
+    """A count (elements, params, MACs, bytes) does not fit in 64 bits."""
+
+class InvalidModelError(ArchsweepError):
+    """The model file or its graph is malformed: keys, names, wiring, number of inputs."""
+
+class SpecError(ArchsweepError):
+    """A search space's spec is malformed (keys, choices, names, wiring) or larger than the engine handles."""
+
+class ExpressionError(ArchsweepError):
+    """An expression of a space or a `where` filter does not parse, compile or evaluate; `expression` is its text, `span` the (start, end) offsets of the failing part or None."""
+
+    expression: str
+    span: tuple[int, int] | None
 
 #: The sampler a sample uses unless told otherwise.
 SAMPLER: Literal[1, 2]

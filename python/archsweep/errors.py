@@ -3,7 +3,8 @@
 
 The extension picks the class from the kind of the core's error; each such exception also has
 ``kind`` (a stable name: ``missing_attribute``, ``unknown_attribute``, ``bad_attribute``,
-``unknown_op``, ``shape``, ``overflow``, ``invalid_model``, ``arity``, ``unknown_option``),
+``unknown_op``, ``shape``, ``overflow``, ``invalid_model``, ``arity``, ``unknown_option``,
+``spec``, ``limit``, ``constraint_violated``, ``expression``, ``filter``, ``invalid_argument``),
 ``layer`` and ``op`` (``None`` when the error is not about one layer).
 
 * :class:`AttributeSpecError` — a layer's attribute is missing, unknown or has a bad value.
@@ -12,6 +13,12 @@ The extension picks the class from the kind of the core's error; each such excep
 * :class:`CountOverflowError` — a count does not fit in 64 bits.
 * :class:`InvalidModelError` — the model or its graph is malformed (keys, names, wiring, arity).
 * :class:`ModelFileError` — a model file cannot be read or parsed.
+* :class:`SpecError` — a search space's spec is malformed (keys, choices, names, wiring, a cycle
+  of derived variables; ``kind`` ``spec``), larger than the engine handles (``limit``), or a
+  variant asked for by id breaks a constraint (``constraint_violated``).
+* :class:`ExpressionError` — an expression of a space (``kind`` ``expression``) or a ``where``
+  filter (``filter``) does not parse, compile or evaluate; ``expression`` is its text and
+  ``span`` the ``(start, end)`` offsets of the failing part in it (``None`` when not known).
 
 >>> import archsweep
 >>> try:
@@ -25,8 +32,10 @@ from archsweep._core import (
     ArchsweepError,
     AttributeSpecError,
     CountOverflowError,
+    ExpressionError,
     InvalidModelError,
     ShapeError,
+    SpecError,
     UnknownOpError,
 )
 from archsweep.model import ModelFileError
@@ -35,8 +44,10 @@ __all__ = [
     "ArchsweepError",
     "AttributeSpecError",
     "CountOverflowError",
+    "ExpressionError",
     "InvalidModelError",
     "ModelFileError",
     "ShapeError",
+    "SpecError",
     "UnknownOpError",
 ]

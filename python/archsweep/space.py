@@ -92,7 +92,10 @@ class Space:
         try:
             self._c = _core.CompiledSpace(json.dumps(spec))
         except _core.ArchsweepError as e:
-            raise _core.ArchsweepError(f"{source}: {e}" if source else str(e)) from None
+            # the same class and attributes (kind, expression, ...): callers branch on them
+            named = type(e)(f"{source}: {e}" if source else str(e))
+            named.__dict__.update(e.__dict__)
+            raise named from None
 
     @classmethod
     def load(cls, path: str | Path) -> Space:

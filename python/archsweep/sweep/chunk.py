@@ -20,7 +20,7 @@ from archsweep.space import Space, canonical_json
 from archsweep.sweep.plan import part_name, run_sampler
 
 #: How part files are written (polars' write_parquet). zstd level 1 rather than zstd's default 3:
-#: less CPU per row for files of the same size on these integer columns (docs/perf-notes/py.md);
+#: less CPU per row for files of the same size on these integer columns (docs/performance.md);
 #: statistics and dictionary pages as polars writes them by default (statistics let scans skip
 #: row groups).
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "compression_level": 1}

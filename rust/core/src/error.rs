@@ -1,4 +1,5 @@
 use crate::shape::Shape;
+use crate::space::expr::ExprError;
 use std::fmt;
 
 /// An error that names the layer (when there is one), its op and the broken rule with its
@@ -7,17 +8,17 @@ use std::fmt;
 /// The message is derived from the kind, which carries the data; callers branch on the kind
 /// (or on [`ErrorKind::code`]), never on the message text. An `Error` is one pointer, so that
 /// the `Result`s of the shape rules, which run per sweep variant, fit in registers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Error(Box<Located>);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Located {
     layer: Option<String>,
     op: Option<String>,
     kind: ErrorKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ErrorKind {
     /// A required attribute is absent. `names` holds the key, or the alternatives of which one
     /// is needed (`size or scale_factor`); `note` says what the attribute is; `unknown` names
@@ -83,6 +84,56 @@ pub enum ErrorKind {
     InvalidModel {
         detail: String,
     },
+    /// An expression of a space (a variable's, an attribute's, a constraint's, a repeat count's)
+    /// does not parse, compile or evaluate. `context` says which one (`derived variable 'w'`,
+    /// `constraint 'a < b'`); empty when the message needs none. `error` has the expression's
+    /// text and the span of the failing part.
+    Expression {
+        context: String,
+        error: ExprError,
+    },
+    /// The `--where` filter does not parse or compile. `names` are the columns and the variables
+    /// it may read, given when it named something else.
+    Filter {
+        error: ExprError,
+        names: Option<(Vec<String>, Vec<String>)>,
+    },
+    /// The space's spec is malformed: its keys, choices, names, wiring, a cycle of derived
+    /// variables, a repeat count that is not a non-negative integer.
+    Spec {
+        detail: String,
+    },
+    /// The space is larger than the engine handles: `got` against `limit`, of `what`. `context`
+    /// names the variable or block (empty when the message needs none).
+    Limit {
+        context: String,
+        what: Limited,
+        limit: u64,
+        got: u64,
+    },
+    /// Variant `id` breaks the constraint `constraint` (a variant asked for by its id).
+    ConstraintViolated {
+        id: u128,
+        constraint: String,
+    },
+    /// An argument of a call has a value it does not take (`batch must be at least 1`).
+    InvalidArgument {
+        detail: String,
+    },
+}
+
+/// What an [`ErrorKind::Limit`] limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limited {
+    /// The layers a space expands to.
+    Layers,
+    /// The values of a range variable `[low, high]` in steps of `step`.
+    RangeValues { low: i64, high: i64, step: i64 },
+    /// The variable combinations a repeat count `count` (its source) is evaluated for.
+    RepeatCombinations { count: String },
+    /// The combinations of the variables `read` that the conditions of the variables
+    /// `conditional` read (each combination gets a table entry: space/networks.rs).
+    ConditionCombinations { conditional: Vec<String>, read: Vec<String> },
 }
 
 impl ErrorKind {
@@ -98,6 +149,20 @@ impl ErrorKind {
             ErrorKind::Rank { .. } | ErrorKind::Shape { .. } => "shape",
             ErrorKind::Overflow { .. } => "overflow",
             ErrorKind::InvalidModel { .. } => "invalid_model",
+            ErrorKind::Expression { .. } => "expression",
+            ErrorKind::Filter { .. } => "filter",
+            ErrorKind::Spec { .. } => "spec",
+            ErrorKind::Limit { .. } => "limit",
+            ErrorKind::ConstraintViolated { .. } => "constraint_violated",
+            ErrorKind::InvalidArgument { .. } => "invalid_argument",
+        }
+    }
+
+    /// The expression error inside, for the kinds that wrap one.
+    pub fn expression(&self) -> Option<&ExprError> {
+        match self {
+            ErrorKind::Expression { error, .. } | ErrorKind::Filter { error, .. } => Some(error),
+            _ => None,
         }
     }
 }
@@ -153,6 +218,25 @@ impl Error {
     #[inline(never)]
     pub fn attribute_rule(detail: impl Into<String>) -> Error {
         Error::new(ErrorKind::AttributeRule { detail: detail.into() })
+    }
+
+    /// `context: error` (just `error` when `context` is empty).
+    #[cold]
+    #[inline(never)]
+    pub fn expression(context: impl Into<String>, error: ExprError) -> Error {
+        Error::new(ErrorKind::Expression { context: context.into(), error })
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub fn spec(detail: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Spec { detail: detail.into() })
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub fn invalid_argument(detail: impl Into<String>) -> Error {
+        Error::new(ErrorKind::InvalidArgument { detail: detail.into() })
     }
 
     /// The same error, attributed to layer `layer` of op `op` (an empty `op` is not shown).
@@ -247,7 +331,45 @@ impl fmt::Display for ErrorKind {
                 write!(f, "expects a {want} input {layout}, got {}-d {got}", got.rank())
             }
             ErrorKind::Overflow { what } => write!(f, "integer overflow: {what} does not fit in 64 bits"),
-            ErrorKind::AttributeRule { detail } | ErrorKind::Shape { detail } | ErrorKind::InvalidModel { detail } => f.write_str(detail),
+            ErrorKind::Expression { context, error } => {
+                if !context.is_empty() {
+                    write!(f, "{context}: ")?;
+                }
+                write!(f, "{error}")
+            }
+            ErrorKind::Filter { error, names } => {
+                write!(f, "--where: {error}")?;
+                if let Some((columns, variables)) = names {
+                    write!(f, " (columns: {}, and the variables {})", columns.join(", "), variables.join(", "))?;
+                }
+                Ok(())
+            }
+            ErrorKind::Limit { context, what, limit, got } => {
+                if !context.is_empty() {
+                    write!(f, "{context}: ")?;
+                }
+                match what {
+                    Limited::Layers => write!(f, "the space expands to more than {limit} layers"),
+                    Limited::RangeValues { low, high, step } => {
+                        write!(f, "range [{low}, {high}] step {step} has {got} values; at most {} per variable", crate::num::commas(*limit))
+                    }
+                    Limited::RepeatCombinations { count } => {
+                        write!(f, "repeat count '{count}' depends on {got} variable combinations (at most {limit})")
+                    }
+                    Limited::ConditionCombinations { conditional, read } => write!(
+                        f,
+                        "the conditions of {} read {} with {got} combinations of values (at most {limit})",
+                        conditional.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", "),
+                        read.join(", ")
+                    ),
+                }
+            }
+            ErrorKind::ConstraintViolated { id, constraint } => write!(f, "variant {id} violates the constraint '{constraint}'"),
+            ErrorKind::AttributeRule { detail }
+            | ErrorKind::Shape { detail }
+            | ErrorKind::InvalidModel { detail }
+            | ErrorKind::Spec { detail }
+            | ErrorKind::InvalidArgument { detail } => f.write_str(detail),
         }
     }
 }
@@ -267,13 +389,6 @@ impl std::error::Error for Error {}
 impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Error {
         Error::new(kind)
-    }
-}
-
-/// For `space/`, whose results still carry the message as a `String`.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
     }
 }
 
@@ -300,6 +415,39 @@ mod tests {
         assert_eq!(Error::new(ErrorKind::Arity { min: 1, max: 3, got: 4 }).to_string(), "takes 1 to 3 input(s), got 4");
         assert_eq!(Error::overflow("2 × 3").to_string(), "integer overflow: 2 × 3 does not fit in 64 bits");
         assert_eq!(Error::model("no layers").at("l", "").to_string(), "l: no layers");
+    }
+
+    #[test]
+    fn space_messages_follow_the_kind() {
+        let parse_error = crate::space::expr::try_parse("w *").unwrap_err();
+        let e = Error::expression("layers[0] out_channels", parse_error.clone());
+        assert_eq!(e.to_string(), "layers[0] out_channels: in 'w *': expected an operand at column 4");
+        assert_eq!((e.kind().code(), e.kind().expression()), ("expression", Some(&parse_error)));
+        assert_eq!(Error::expression("", parse_error.clone()).to_string(), "in 'w *': expected an operand at column 4");
+        let e = Error::new(ErrorKind::Filter {
+            error: parse_error.clone(),
+            names: Some((vec!["params".into(), "macs".into()], vec!["w".into()])),
+        });
+        assert_eq!(e.to_string(), "--where: in 'w *': expected an operand at column 4 (columns: params, macs, and the variables w)");
+        let e = Error::new(ErrorKind::Limit {
+            context: "variable 'w'".into(),
+            what: Limited::RangeValues { low: 0, high: 2_000_000, step: 1 },
+            limit: 1_000_000,
+            got: 2_000_001,
+        });
+        assert_eq!(e.to_string(), "variable 'w': range [0, 2000000] step 1 has 2000001 values; at most 1,000,000 per variable");
+        let e = Error::new(ErrorKind::Limit { context: String::new(), what: Limited::Layers, limit: 100_000, got: 100_000 });
+        assert_eq!(e.to_string(), "the space expands to more than 100000 layers");
+        let e = Error::new(ErrorKind::Limit {
+            context: "stage".into(),
+            what: Limited::RepeatCombinations { count: "d[s]".into() },
+            limit: 1 << 20,
+            got: 1 << 21,
+        });
+        assert_eq!(e.to_string(), "stage: repeat count 'd[s]' depends on 2097152 variable combinations (at most 1048576)");
+        let e = Error::new(ErrorKind::ConstraintViolated { id: 7, constraint: "a < b".into() });
+        assert_eq!((e.to_string().as_str(), e.kind().code()), ("variant 7 violates the constraint 'a < b'", "constraint_violated"));
+        assert_eq!(Error::spec("the space has no layers").kind().code(), "spec");
     }
 
     #[test]

@@ -228,19 +228,6 @@ pub struct LayerAmounts {
 }
 
 impl Totals {
-    /// [`Totals::accumulate`] with the message as a `String`, for `space/` (whose results still
-    /// carry strings).
-    pub fn add_layer(
-        &mut self,
-        c: &Cost,
-        trainable: bool,
-        out_numel: u64,
-        is_view: bool,
-        dtype_bytes: u64,
-    ) -> Result<LayerAmounts, String> {
-        Ok(self.accumulate(c, trainable, out_numel, is_view, dtype_bytes)?)
-    }
-
     /// Add one executed layer (the one place where per-layer amounts are summed, for
     /// `analyze` and for sweeps alike).
     pub fn accumulate(
@@ -269,7 +256,7 @@ impl Totals {
         Ok(LayerAmounts { params, trainable_params, weight_bytes: mul(params, dtype_bytes)?, activation_bytes })
     }
 
-    /// The fields [`Totals::add_layer`] sums, in a fixed order: sweeps replay a run of layers
+    /// The fields [`Totals::accumulate`] sums, in a fixed order: sweeps replay a run of layers
     /// by adding their difference at once.
     pub fn summed(&self) -> [u64; SUMMED] {
         summed_fields!(self)
@@ -420,8 +407,8 @@ mod tests {
         );
         // Directly: macs 2^63 overflows, 2^63 − 1 does not.
         let mut t = Totals::default();
-        assert!(t.add_layer(&Cost { macs: 1 << 63, ..Cost::default() }, true, 1, false, 4).is_err());
+        assert!(t.accumulate(&Cost { macs: 1 << 63, ..Cost::default() }, true, 1, false, 4).is_err());
         let mut t = Totals::default();
-        assert!(t.add_layer(&Cost { macs: (1 << 63) - 1, ..Cost::default() }, true, 1, false, 4).is_ok());
+        assert!(t.accumulate(&Cost { macs: (1 << 63) - 1, ..Cost::default() }, true, 1, false, 4).is_ok());
     }
 }

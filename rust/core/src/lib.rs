@@ -16,7 +16,7 @@ pub mod shape;
 pub mod space;
 
 pub use cost::Cost;
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Limited};
 pub use graph::{analyze, Analysis, LayerReport, Model, Options, Totals};
 pub use memory::{Dtype, Optimizer};
 pub use shape::Shape;

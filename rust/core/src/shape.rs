@@ -82,12 +82,6 @@ impl Shape {
         crate::num::prod(self.dims())
     }
 
-    /// [`Shape::elements`] with the message as a `String`, for `space/` (whose results still
-    /// carry strings).
-    pub fn numel(&self) -> Result<u64, String> {
-        Ok(self.elements()?)
-    }
-
     pub fn push(&mut self, d: u64) -> Result<(), Error> {
         if self.rank() == MAX_RANK {
             return Err(Error::shape(format!("rank would exceed the supported maximum of {MAX_RANK}")));
@@ -152,7 +146,7 @@ mod tests {
     fn display_and_numel() {
         let s = Shape::new(&[2, 3, 4]).unwrap();
         assert_eq!(s.to_string(), "(2, 3, 4)");
-        assert_eq!(s.numel().unwrap(), 24);
+        assert_eq!(s.elements().unwrap(), 24);
         assert_eq!(s.sample_x(), "3×4");
     }
 
@@ -166,6 +160,6 @@ mod tests {
     #[test]
     fn overflow_is_an_error() {
         let s = Shape::new(&[u64::MAX, 2]).unwrap();
-        assert!(s.numel().is_err());
+        assert!(s.elements().is_err());
     }
 }

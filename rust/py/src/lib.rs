@@ -67,6 +67,18 @@ create_exception!(
     ArchsweepError,
     "The model file or its graph is malformed: keys, names, wiring, number of inputs."
 );
+create_exception!(
+    archsweep._core,
+    SpecError,
+    ArchsweepError,
+    "A search space's spec is malformed (keys, choices, names, wiring) or larger than the engine handles."
+);
+create_exception!(
+    archsweep._core,
+    ExpressionError,
+    ArchsweepError,
+    "An expression of a space or a `where` filter does not parse, compile or evaluate; `expression` is its text, `span` the (start, end) offsets of the failing part or None."
+);
 
 /// The message of a caught panic.
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
@@ -79,11 +91,12 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Run `f` so that neither an error nor a panic crosses into Python as anything but an
-/// `ArchsweepError`.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> PyResult<T> {
+/// `ArchsweepError`: a core error becomes the subclass of its kind (see [`to_py_err`]). Callable
+/// without the GIL (it takes it to build the exception).
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, CoreError>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(msg)) => Err(ArchsweepError::new_err(msg)),
+        Ok(Err(e)) => Err(Python::attach(|py| to_py_err(py, e))),
         Err(panic) => Err(ArchsweepError::new_err(panic_message(panic))),
     }
 }
@@ -107,11 +120,18 @@ fn to_py_err(py: Python<'_>, e: CoreError) -> PyErr {
         "shape" => ShapeError::new_err(message),
         "overflow" => CountOverflowError::new_err(message),
         "invalid_model" | "arity" => InvalidModelError::new_err(message),
+        "spec" | "limit" | "constraint_violated" => SpecError::new_err(message),
+        "expression" | "filter" => ExpressionError::new_err(message),
         _ => ArchsweepError::new_err(message),
     };
     let value = err.value(py);
     for (name, v) in [("kind", Some(code)), ("layer", e.layer()), ("op", e.op())] {
         if let Err(failed) = value.setattr(name, v) {
+            return failed;
+        }
+    }
+    if let Some(x) = e.kind().expression() {
+        if let Err(failed) = value.setattr("expression", x.expression.as_str()).and_then(|()| value.setattr("span", x.span)) {
             return failed;
         }
     }
@@ -235,6 +255,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ShapeError", m.py().get_type::<ShapeError>())?;
     m.add("CountOverflowError", m.py().get_type::<CountOverflowError>())?;
     m.add("InvalidModelError", m.py().get_type::<InvalidModelError>())?;
+    m.add("SpecError", m.py().get_type::<SpecError>())?;
+    m.add("ExpressionError", m.py().get_type::<ExpressionError>())?;
     // the sampler a sample uses unless told otherwise (archsweep-core's Permutation)
     m.add("SAMPLER", archsweep_core::space::ids::SAMPLER)?;
     m.add_function(wrap_pyfunction!(analyze_json, m)?)?;

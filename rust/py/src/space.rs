@@ -6,7 +6,7 @@ use archsweep_core::space::engine::{self, Columns, Counts, Filter};
 use archsweep_core::space::expr::Value;
 use archsweep_core::space::ids::{encode, size_decimal, size_ids, Id, Ids, Permutation, SAMPLER};
 use archsweep_core::space::{compile, Engine, Program, Spec};
-use archsweep_core::{Dtype, Optimizer, Options};
+use archsweep_core::{Dtype, Error as CoreError, Optimizer, Options};
 use arrow_array::{
     ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, LargeListArray, RecordBatch, StringViewArray, UInt64Array,
 };
@@ -32,15 +32,15 @@ type Pools = HashMap<(u32, usize), Arc<rayon::ThreadPool>>;
 
 /// A thread pool per (process id, thread count): rayon's pools do not survive fork(), so a
 /// forked child (multiprocessing, Dask worker) gets its own.
-fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, String> {
+fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, CoreError> {
     static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
     let key = (std::process::id(), threads);
-    let mut pools = POOLS.get_or_init(Default::default).lock().map_err(|_| "thread-pool registry poisoned".to_string())?;
+    let mut pools = POOLS.get_or_init(Default::default).lock().map_err(|_| CoreError::invalid_argument("thread-pool registry poisoned"))?;
     pools.retain(|(pid, _), _| *pid == key.0);
     if let Some(p) = pools.get(&key) {
         return Ok(p.clone());
     }
-    let p = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| e.to_string())?);
+    let p = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| CoreError::invalid_argument(e.to_string()))?);
     pools.insert(key, p.clone());
     Ok(p)
 }
@@ -58,7 +58,8 @@ impl CompiledSpace {
     fn new(py: Python<'_>, spec_json: &str) -> PyResult<Self> {
         py.detach(|| {
             guarded(|| {
-                let v: serde_json::Value = serde_json::from_str(spec_json).map_err(|e| format!("spec is not valid JSON: {e}"))?;
+                let v: serde_json::Value =
+                    serde_json::from_str(spec_json).map_err(|e| CoreError::spec(format!("spec is not valid JSON: {e}")))?;
                 let prog = compile(&Spec::from_value(&v)?)?;
                 let radix = prog.id_radix();
                 Ok(CompiledSpace { engine: Engine::new(prog), radix })
@@ -174,38 +175,42 @@ impl CompiledSpace {
         let size = size_ids(&self.radix);
         let (parts, counts) = py.detach(|| {
             guarded(|| {
-                let size = size.ok_or_else(|| format!("the space has {} variants, more than 10^38 ids", size_decimal(&self.radix)))?;
+                let size = size
+                    .ok_or_else(|| CoreError::spec(format!("the space has {} variants, more than 10^38 ids", size_decimal(&self.radix))))?;
                 let dtype: Dtype = dtype.parse()?;
                 let optimizer: Optimizer = optimizer.parse()?;
                 if batch == 0 {
-                    return Err("batch must be at least 1".into());
+                    return Err(CoreError::invalid_argument("batch must be at least 1"));
                 }
                 let ids_mode = match mode {
                     "grid" => {
                         if end as Id > size {
-                            return Err(format!("positions up to {end} exceed the space size {size}"));
+                            return Err(CoreError::invalid_argument(format!("positions up to {end} exceed the space size {size}")));
                         }
                         Ids::Grid
                     }
                     "sample" => {
                         if end as Id > size {
-                            return Err(format!("cannot sample {end} distinct variants from a space of {size}"));
+                            return Err(CoreError::invalid_argument(format!(
+                                "cannot sample {end} distinct variants from a space of {size}"
+                            )));
                         }
                         Ids::Sample(
-                            Permutation::with_sampler(size, seed, sampler).ok_or_else(|| format!("unknown sampler {sampler} (1 or 2)"))?,
+                            Permutation::with_sampler(size, seed, sampler)
+                                .ok_or_else(|| CoreError::invalid_argument(format!("unknown sampler {sampler} (1 or 2)")))?,
                         )
                     }
                     "ids" => {
-                        let ids = ids.as_deref().ok_or("mode 'ids' needs ids")?;
+                        let ids = ids.as_deref().ok_or_else(|| CoreError::invalid_argument("mode 'ids' needs ids"))?;
                         if let Some(bad) = ids.iter().find(|&&i| i >= size) {
-                            return Err(format!("variant id {bad} is out of range [0, {size})"));
+                            return Err(CoreError::invalid_argument(format!("variant id {bad} is out of range [0, {size})")));
                         }
                         if end as usize > ids.len() {
-                            return Err(format!("positions up to {end} exceed the {} ids given", ids.len()));
+                            return Err(CoreError::invalid_argument(format!("positions up to {end} exceed the {} ids given", ids.len())));
                         }
                         Ids::Explicit(ids)
                     }
-                    other => return Err(format!("unknown mode '{other}' (grid, sample, ids)")),
+                    other => return Err(CoreError::invalid_argument(format!("unknown mode '{other}' (grid, sample, ids)"))),
                 };
                 let filter = match &r#where {
                     Some(w) if !w.trim().is_empty() => Some(Filter::new(w, self.prog())?),
@@ -217,7 +222,7 @@ impl CompiledSpace {
                     let (parts, counts) = self.engine.evaluate_parts_with(ids_mode, start..end, filter.as_ref(), opts, reuse);
                     let batches: Result<Vec<RecordBatch>, _> =
                         parts.into_par_iter().map(|cols| to_record_batch(self.prog(), cols)).collect();
-                    Ok::<_, String>((batches.map_err(|e| e.to_string())?, counts))
+                    Ok::<_, CoreError>((batches.map_err(|e| CoreError::invalid_argument(e.to_string()))?, counts))
                 };
                 if threads == 0 {
                     run()
@@ -397,7 +402,7 @@ impl CompiledSpace {
                 dtype.parse::<Dtype>()?;
                 optimizer.parse::<Optimizer>()?;
                 if batch == 0 {
-                    return Err("batch must be at least 1".into());
+                    return Err(CoreError::invalid_argument("batch must be at least 1"));
                 }
                 if let Some(w) = r#where.as_deref().filter(|w| !w.trim().is_empty()) {
                     Filter::new(w, self.prog())?;

@@ -87,15 +87,6 @@ pub trait Op: Send + Sync {
     /// The output shape and cost for these inputs, or the rule they break.
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error>;
 
-    /// [`Op::apply`] with the message as a `String`, for `space/` (whose results still carry
-    /// strings). Each op's `apply` is `#[inline(always)]` so that it is inlined here: called, its
-    /// result is copied once more, which slows the sweeps' valid path (see
-    /// docs/perf-notes/errors.md). Once `space/` calls `apply`, both can go.
-    #[inline]
-    fn eval(&self, inputs: &[Shape]) -> Result<Eval, String> {
-        Ok(self.apply(inputs)?)
-    }
-
     /// The layer's formula with its numbers, for `--explain`.
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
         let _ = inputs;
@@ -124,12 +115,6 @@ pub fn from_attrs(op: &str, attrs: &Attrs) -> Result<Box<dyn Op>, Error> {
     let built = parse(attrs).map_err(|e| with_unknown_keys(parse, attrs, e))?;
     attrs.finish(op)?;
     Ok(built)
-}
-
-/// [`from_attrs`] with the message as a `String`, for `space/` (whose results still carry
-/// strings).
-pub fn build(op: &str, attrs: &Attrs) -> Result<Box<dyn Op>, String> {
-    Ok(from_attrs(op, attrs)?)
 }
 
 /// The key a missing-attribute error names (the first of its alternatives).

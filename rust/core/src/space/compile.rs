@@ -9,6 +9,7 @@ use super::ids;
 use super::networks::Networks;
 use super::spec::{AttrTpl, BlockTpl, Count, Item, LayerTpl, Spec, VarSpec, BLOCK_INPUT};
 use crate::attrs::Attrs;
+use crate::error::{Error, ErrorKind, Limited};
 use crate::graph::INPUT;
 use crate::ops::{self, Op};
 use serde_json::{Map, Value as Json};
@@ -43,7 +44,7 @@ pub enum OpSource {
     Table {
         vars: Vec<usize>,
         strides: Vec<u64>,
-        ops: Vec<Result<Box<dyn Op>, String>>,
+        ops: Vec<Result<Box<dyn Op>, Error>>,
     },
     /// Built per variant from the evaluated attributes (too many combinations to tabulate).
     Dynamic,
@@ -184,11 +185,11 @@ fn value_to_json(v: Value) -> Json {
 }
 
 impl CompiledAttr {
-    fn compile(t: &AttrTpl, resolve: &dyn Fn(&str) -> Option<Binding>, what: &str) -> Result<CompiledAttr, String> {
+    fn compile(t: &AttrTpl, resolve: &dyn Fn(&str) -> Option<Binding>, what: &str) -> Result<CompiledAttr, Error> {
         Ok(match t {
             AttrTpl::Const(v) => CompiledAttr::Const(v.clone()),
             AttrTpl::Expr(e) => {
-                let c = e.compile(resolve).map_err(|m| format!("{what}: {m}"))?;
+                let c = e.try_compile(resolve).map_err(|m| Error::expression(what, m))?;
                 match c.as_const() {
                     Some(v) => CompiledAttr::Const(value_to_json(v)),
                     None => CompiledAttr::Expr(c),
@@ -224,7 +225,7 @@ impl CompiledAttr {
     pub fn eval_u64(&self, slots: &[Value]) -> Option<u64> {
         match self {
             CompiledAttr::Const(v) => v.as_u64(),
-            CompiledAttr::Expr(c) => match c.eval(slots) {
+            CompiledAttr::Expr(c) => match c.try_eval(slots) {
                 Ok(Value::Int(i)) => u64::try_from(i).ok(),
                 _ => None,
             },
@@ -233,35 +234,35 @@ impl CompiledAttr {
     }
 
     /// The concrete JSON value for one variant.
-    pub fn eval(&self, slots: &[Value]) -> Result<Json, String> {
+    pub fn eval(&self, slots: &[Value]) -> Result<Json, Error> {
         Ok(match self {
             CompiledAttr::Const(v) => v.clone(),
-            CompiledAttr::Expr(c) => value_to_json(c.eval(slots)?),
+            CompiledAttr::Expr(c) => value_to_json(c.try_eval(slots).map_err(|e| Error::expression("", e))?),
             CompiledAttr::List(items) => Json::Array(items.iter().map(|i| i.eval(slots)).collect::<Result<_, _>>()?),
         })
     }
 }
 
 /// Build an op from evaluated attributes.
-pub fn build_op(op: &str, attrs: &[(String, CompiledAttr)], slots: &[Value]) -> Result<Box<dyn Op>, String> {
+pub fn build_op(op: &str, attrs: &[(String, CompiledAttr)], slots: &[Value]) -> Result<Box<dyn Op>, Error> {
     let mut map = Map::new();
     for (k, a) in attrs {
         map.insert(k.clone(), a.eval(slots)?);
     }
-    ops::build(op, &Attrs::new(&map))
+    ops::from_attrs(op, &Attrs::new(&map))
 }
 
 /// Evaluate `name{expr}` templates; the expressions may use loop indices only.
-fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Result<String, String> {
+fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Result<String, Error> {
     let mut out = String::new();
     let mut rest = tpl;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
-        let close = rest[open..].find('}').ok_or_else(|| format!("{what}: unclosed '{{' in name '{tpl}'"))? + open;
-        let e = expr::parse(&rest[open + 1..close]).map_err(|m| format!("{what}: name '{tpl}': {m}"))?;
+        let close = rest[open..].find('}').ok_or_else(|| Error::spec(format!("{what}: unclosed '{{' in name '{tpl}'")))? + open;
+        let e = expr::try_parse(&rest[open + 1..close]).map_err(|m| Error::expression(format!("{what}: name '{tpl}'"), m))?;
         let resolve = |n: &str| loops.iter().rev().find(|(l, _)| l == n).map(|(_, v)| Binding::Const(Value::Int(*v)));
-        let c = e.compile(&resolve).map_err(|m| format!("{what}: name '{tpl}' may only use loop indices: {m}"))?;
-        let v = c.as_const().ok_or_else(|| format!("{what}: name '{tpl}' may only use loop indices"))?;
+        let c = e.try_compile(&resolve).map_err(|m| Error::expression(format!("{what}: name '{tpl}' may only use loop indices"), m))?;
+        let v = c.as_const().ok_or_else(|| Error::spec(format!("{what}: name '{tpl}' may only use loop indices")))?;
         out.push_str(&v.to_string());
         rest = &rest[close + 1..];
     }
@@ -293,13 +294,13 @@ impl<'a> Expander<'a> {
                 let idx = self.vars.len() + j;
                 // derived variables outside `vars`' closure may fail on the default values; they
                 // are not read by anything evaluated with this combination
-                slots[idx] = d.eval(&slots).unwrap_or(Value::Int(0));
+                slots[idx] = d.try_eval(&slots).unwrap_or(Value::Int(0));
             }
             slots
         })
     }
 
-    fn lookup(&self, name: &str, what: &str) -> Result<usize, String> {
+    fn lookup(&self, name: &str, what: &str) -> Result<usize, Error> {
         if name == INPUT {
             return Ok(0);
         }
@@ -314,7 +315,7 @@ impl<'a> Expander<'a> {
         if let Some(&v) = self.full_names.get(name) {
             return Ok(v);
         }
-        Err(format!("{what}: input '{name}' is not '{INPUT}', '{BLOCK_INPUT}' or a layer defined before this one"))
+        Err(Error::spec(format!("{what}: input '{name}' is not '{INPUT}', '{BLOCK_INPUT}' or a layer defined before this one")))
     }
 
     fn expand(
@@ -323,7 +324,7 @@ impl<'a> Expander<'a> {
         prefix: &str,
         loops: &mut Vec<(String, i64)>,
         preds: &mut Vec<(Pred, Vec<usize>)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         for item in items {
             match item {
                 Item::Layer(l) => self.layer(l, prefix, loops, preds)?,
@@ -339,33 +340,41 @@ impl<'a> Expander<'a> {
         prefix: &str,
         loops: &mut Vec<(String, i64)>,
         preds: &mut Vec<(Pred, Vec<usize>)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let what = b.name.clone().unwrap_or_else(|| format!("block in '{}'", if prefix.is_empty() { "layers" } else { prefix }));
         let (max_count, count_expr) = match &b.repeat {
             Count::Fixed(n) => (*n, None),
             Count::Expr(e) => {
-                let c = e.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} repeat: {m}"))?;
+                let c = e.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} repeat"), m))?;
                 if let Some(v) = c.as_const() {
-                    let n = v.as_i64().map_err(|m| format!("{what} repeat: {m}"))?;
+                    let n = v.as_i64().map_err(|m| Error::spec(format!("{what} repeat: {m}")))?;
                     if n < 0 {
-                        return Err(format!("{what}: repeat count {} = {n} is negative", e.source()));
+                        return Err(Error::spec(format!("{what}: repeat count {} = {n} is negative", e.source())));
                     }
                     (n as u64, None)
                 } else {
                     let deps = deps_of(&c, &self.slot_deps);
                     let n_combos: u64 = deps.iter().map(|&v| self.radix[v]).product();
                     if n_combos > COUNT_SCAN_LIMIT {
-                        return Err(format!(
-                            "{what}: repeat count '{}' depends on {n_combos} variable combinations (at most {COUNT_SCAN_LIMIT})",
-                            e.source()
-                        ));
+                        return Err(Error::new(ErrorKind::Limit {
+                            context: what.clone(),
+                            what: Limited::RepeatCombinations { count: e.source().to_string() },
+                            limit: COUNT_SCAN_LIMIT,
+                            got: n_combos,
+                        }));
                     }
                     let mut max = 0i64;
                     for slots in self.combos(&deps) {
-                        let n = c.eval(&slots).and_then(|v| v.as_i64()).map_err(|m| format!("{what} repeat '{}': {m}", e.source()))?;
+                        let context = || format!("{what} repeat '{}'", e.source());
+                        let v = c.try_eval(&slots).map_err(|m| Error::expression(context(), m))?;
+                        let n = v.as_i64().map_err(|m| Error::spec(format!("{}: {m}", context())))?;
                         if n < 0 {
                             let shown: Vec<String> = deps.iter().map(|&v| format!("{}={}", self.vars[v].name, slots[v])).collect();
-                            return Err(format!("{what}: repeat count '{}' = {n} is negative for {}", e.source(), shown.join(", ")));
+                            return Err(Error::spec(format!(
+                                "{what}: repeat count '{}' = {n} is negative for {}",
+                                e.source(),
+                                shown.join(", ")
+                            )));
                         }
                         max = max.max(n);
                     }
@@ -384,7 +393,7 @@ impl<'a> Expander<'a> {
                 pushed += 1;
             }
             if let Some(w) = &b.when {
-                let c = w.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} when: {m}"))?;
+                let c = w.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} when"), m))?;
                 match c.as_const() {
                     Some(v) if v.truthy() => {}
                     Some(_) => {
@@ -436,9 +445,14 @@ impl<'a> Expander<'a> {
         Ok(())
     }
 
-    fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &[(String, i64)], preds: &[(Pred, Vec<usize>)]) -> Result<(), String> {
+    fn layer(&mut self, l: &LayerTpl, prefix: &str, loops: &[(String, i64)], preds: &[(Pred, Vec<usize>)]) -> Result<(), Error> {
         if self.instances.len() >= INSTANCE_LIMIT {
-            return Err(format!("the space expands to more than {INSTANCE_LIMIT} layers"));
+            return Err(Error::new(ErrorKind::Limit {
+                context: String::new(),
+                what: Limited::Layers,
+                limit: INSTANCE_LIMIT as u64,
+                got: self.instances.len() as u64,
+            }));
         }
         let frame = self.frames.last_mut().expect("a frame is always open");
         let local = match &l.name {
@@ -452,10 +466,12 @@ impl<'a> Expander<'a> {
         let full = if prefix.is_empty() { local.clone() } else { format!("{prefix}.{local}") };
         let what = format!("{full} ({})", l.op);
         if full == INPUT || local == BLOCK_INPUT {
-            return Err(format!("{what}: '{local}' is a reserved name"));
+            return Err(Error::spec(format!("{what}: '{local}' is a reserved name")));
         }
         if self.full_names.contains_key(&full) {
-            return Err(format!("{what}: a layer of this name is already defined (use {{index}} in names inside repeat blocks)"));
+            return Err(Error::spec(format!(
+                "{what}: a layer of this name is already defined (use {{index}} in names inside repeat blocks)"
+            )));
         }
         let inputs = match &l.inputs {
             None => vec![self.prev],
@@ -464,7 +480,7 @@ impl<'a> Expander<'a> {
         let mut my_preds: Vec<Pred> = preds.iter().map(|(p, _)| *p).collect();
         let mut deps: Vec<usize> = preds.iter().flat_map(|(_, d)| d.iter().copied()).collect();
         if let Some(w) = &l.when {
-            let c = w.compile(&self.resolve_fn(loops)).map_err(|m| format!("{what} when: {m}"))?;
+            let c = w.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} when"), m))?;
             match c.as_const() {
                 Some(v) if v.truthy() => {}
                 Some(_) => {
@@ -497,11 +513,11 @@ impl<'a> Expander<'a> {
         attr_deps.sort_unstable();
         attr_deps.dedup();
         let op = if attrs.iter().all(|(_, a)| a.is_const()) {
-            OpSource::Const(build_op(&l.op, &attrs, &[]).map_err(|m| format!("{what}: {m}"))?)
+            OpSource::Const(build_op(&l.op, &attrs, &[]).map_err(|m| m.at(&full, &l.op))?)
         } else {
             // a typo'd op name or attribute is wrong for every variant: say so now
             if !ops::names().any(|n| n == l.op) {
-                return Err(format!("{what}: unknown op '{}'", l.op));
+                return Err(Error::spec(format!("{what}: unknown op '{}'", l.op)));
             }
             let size: u64 = attr_deps.iter().try_fold(1u64, |acc, &v| acc.checked_mul(self.radix[v])).unwrap_or(u64::MAX);
             if size <= TABLE_LIMIT {
@@ -511,10 +527,11 @@ impl<'a> Expander<'a> {
                     strides[i] = s;
                     s *= self.radix[attr_deps[i]];
                 }
-                let table: Vec<Result<Box<dyn Op>, String>> =
-                    self.combos(&attr_deps).map(|slots| build_op(&l.op, &attrs, &slots)).collect();
-                if let Some(Err(e)) = table.iter().find(|r| r.as_ref().is_err_and(|e| e.starts_with("unknown attribute"))) {
-                    return Err(format!("{what}: {e}"));
+                let table: Vec<Result<Box<dyn Op>, Error>> = self.combos(&attr_deps).map(|slots| build_op(&l.op, &attrs, &slots)).collect();
+                if let Some(Err(e)) =
+                    table.iter().find(|r| r.as_ref().is_err_and(|e| matches!(e.kind(), ErrorKind::UnknownAttribute { .. })))
+                {
+                    return Err(e.clone().at(&full, &l.op));
                 }
                 OpSource::Table { vars: attr_deps.clone(), strides, ops: table }
             } else {
@@ -549,7 +566,7 @@ impl<'a> Expander<'a> {
 }
 
 /// Topological order of derived variables (by the names they read); a cycle is an error.
-fn derived_order(spec: &Spec) -> Result<Vec<usize>, String> {
+fn derived_order(spec: &Spec) -> Result<Vec<usize>, Error> {
     let names: Vec<&str> = spec.derived.iter().map(|(n, _)| n.as_str()).collect();
     let reads: Vec<Vec<usize>> =
         spec.derived.iter().map(|(_, e)| e.names().iter().filter_map(|n| names.iter().position(|d| d == n)).collect()).collect();
@@ -562,13 +579,13 @@ fn derived_order(spec: &Spec) -> Result<Vec<usize>, String> {
         order: &mut Vec<usize>,
         stack: &mut Vec<usize>,
         names: &[&str],
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         match state[i] {
             2 => return Ok(()),
             1 => {
                 let start = stack.iter().position(|&s| s == i).unwrap_or(0);
                 let cycle: Vec<&str> = stack[start..].iter().map(|&s| names[s]).chain(std::iter::once(names[i])).collect();
-                return Err(format!("derived variables form a cycle: {}", cycle.join(" -> ")));
+                return Err(Error::spec(format!("derived variables form a cycle: {}", cycle.join(" -> "))));
             }
             _ => {}
         }
@@ -592,7 +609,7 @@ fn derived_order(spec: &Spec) -> Result<Vec<usize>, String> {
 /// input shape first, then layer by layer; unused variables last, in declaration order), so
 /// that consecutive ids differ in the variables of the last layers and a grid sweep re-evaluates
 /// only those.
-pub fn compile(spec: &Spec) -> Result<Program, String> {
+pub fn compile(spec: &Spec) -> Result<Program, Error> {
     let first = compile_ordered(spec, None)?;
     let mut order: Vec<usize> = Vec::with_capacity(first.vars.len());
     let push = |v: usize, order: &mut Vec<usize>| {
@@ -633,7 +650,7 @@ pub fn compile(spec: &Spec) -> Result<Program, String> {
 }
 
 /// `order[k]` = the declaration index of the variable that becomes digit k.
-fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, String> {
+fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Error> {
     // primaries
     let mut vars: Vec<Var> = Vec::new();
     // (declaration, stage) of each variable
@@ -641,7 +658,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     let mut names = Names { scalars: HashMap::new(), lists: HashMap::new() };
     for (decl, v) in spec.variables.iter().enumerate() {
         if names.scalars.contains_key(&v.name) || names.lists.contains_key(&v.name) {
-            return Err(format!("variable '{}' is declared twice", v.name));
+            return Err(Error::spec(format!("variable '{}' is declared twice", v.name)));
         }
         match v.per_stage {
             None => {
@@ -678,7 +695,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     for (pos, &j) in order.iter().enumerate() {
         let n = &spec.derived[j].0;
         if names.scalars.contains_key(n) || names.lists.contains_key(n) {
-            return Err(format!("derived variable '{n}' has the name of a variable"));
+            return Err(Error::spec(format!("derived variable '{n}' has the name of a variable")));
         }
         names.scalars.insert(n.clone(), vars.len() + pos);
     }
@@ -686,7 +703,8 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     let mut derived: Vec<(String, Compiled)> = Vec::with_capacity(order.len());
     for &j in &order {
         let (n, e) = &spec.derived[j];
-        let c = e.compile(&|name: &str| names.resolve(&[], name)).map_err(|m| format!("derived variable '{n}': {m}"))?;
+        let c =
+            e.try_compile(&|name: &str| names.resolve(&[], name)).map_err(|m| Error::expression(format!("derived variable '{n}'"), m))?;
         slot_deps.push(deps_of(&c, &slot_deps));
         derived.push((n.clone(), c));
     }
@@ -694,18 +712,18 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     let conditions: Vec<Option<Compiled>> = vars.iter().map(|v| v.condition.clone()).collect();
     let networks = Networks::new(&vars, &conditions)?;
     if networks.is_some() && ids::size_u128(&radix).is_none() {
-        return Err(format!(
+        return Err(Error::spec(format!(
             "a space with conditional variables is evaluated through ids over all its variables, and this one has {} of them (at most 2^128)",
             ids::size_decimal(&radix)
-        ));
+        )));
     }
     let constraints: Vec<(String, Compiled)> = spec
         .constraints
         .iter()
         .map(|e| {
-            e.compile(&|n: &str| names.resolve(&[], n))
+            e.try_compile(&|n: &str| names.resolve(&[], n))
                 .map(|c| (e.source().to_string(), c))
-                .map_err(|m| format!("constraint '{}': {m}", e.source()))
+                .map_err(|m| Error::expression(format!("constraint '{}'", e.source()), m))
         })
         .collect::<Result<_, _>>()?;
     let input: Vec<CompiledAttr> =
@@ -731,7 +749,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Stri
     };
     ctx.expand(&spec.items, "", &mut Vec::new(), &mut Vec::new())?;
     if ctx.instances.is_empty() {
-        return Err("the space has no layers".into());
+        return Err(Error::spec("the space has no layers"));
     }
     // the input shape feeds every instance
     for inst in ctx.instances.iter_mut() {
@@ -770,28 +788,32 @@ fn stage_loops(v: &VarSpec, k: usize) -> Vec<(String, i64)> {
 
 /// Compile each variable's `when`: it may read unconditional primary variables declared before
 /// it (and its own position names).
-fn compile_conditions(spec: &Spec, names: &Names, origin: &[(usize, usize)], vars: &mut [Var]) -> Result<(), String> {
+fn compile_conditions(spec: &Spec, names: &Names, origin: &[(usize, usize)], vars: &mut [Var]) -> Result<(), Error> {
     for pos in 0..vars.len() {
         let (decl, stage) = origin[pos];
         let declared = &spec.variables[decl];
         let Some(when) = &declared.when else { continue };
         let loops = stage_loops(declared, stage);
         let what = format!("variable '{}' when '{}'", vars[pos].name, when.source());
-        let c = when.compile(&|n: &str| names.resolve(&loops, n)).map_err(|m| format!("{what}: {m}"))?;
+        let c = when.try_compile(&|n: &str| names.resolve(&loops, n)).map_err(|m| Error::expression(what.as_str(), m))?;
         for s in c.slots() {
             let Some(&(read_decl, _)) = origin.get(s) else {
                 let derived = names.scalars.iter().find(|(_, &slot)| slot == s).map_or("?", |(n, _)| n.as_str());
-                return Err(format!("{what}: reads the derived variable '{derived}'; a condition reads variables declared before it"));
+                return Err(Error::spec(format!(
+                    "{what}: reads the derived variable '{derived}'; a condition reads variables declared before it"
+                )));
             };
             let read = &vars[s].name;
             if read_decl >= decl {
-                return Err(format!(
+                return Err(Error::spec(format!(
                     "{what}: reads '{read}', which is declared after '{}' (or is it); a condition reads variables declared before it",
                     declared.name
-                ));
+                )));
             }
             if spec.variables[read_decl].when.is_some() {
-                return Err(format!("{what}: reads '{read}', which has a condition itself; a condition reads unconditional variables"));
+                return Err(Error::spec(format!(
+                    "{what}: reads '{read}', which has a condition itself; a condition reads unconditional variables"
+                )));
             }
         }
         match c.as_const() {

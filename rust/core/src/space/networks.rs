@@ -26,6 +26,7 @@
 use super::compile::Var;
 use super::expr::{Compiled, Value};
 use super::ids::Id;
+use crate::error::{Error, ErrorKind, Limited};
 
 /// Most controller combinations one group may have (each gets a prefix sum and an active set).
 const CONTROLLER_LIMIT: u64 = 1 << 20;
@@ -72,7 +73,7 @@ impl Networks {
     /// The network ids of `vars` (digit order) whose conditions are `conditions[v]`; None when
     /// no variable has a condition. Conditions read unconditional variables only (the compiler
     /// checks it).
-    pub(crate) fn new(vars: &[Var], conditions: &[Option<Compiled>]) -> Result<Option<Networks>, String> {
+    pub(crate) fn new(vars: &[Var], conditions: &[Option<Compiled>]) -> Result<Option<Networks>, Error> {
         if conditions.iter().all(Option::is_none) {
             return Ok(None);
         }
@@ -103,14 +104,17 @@ impl Networks {
         let mut slots: Vec<Value> = vars.iter().map(|v| v.choices[0]).collect();
         for group in members.into_iter().filter(|m| !m.is_empty()) {
             let (conditional, controllers): (Vec<usize>, Vec<usize>) = group.into_iter().partition(|&v| conditions[v].is_some());
-            let combinations = controllers.iter().try_fold(1u64, |acc, &v| acc.checked_mul(radix[v])).filter(|&c| c <= CONTROLLER_LIMIT);
-            let Some(combinations) = combinations else {
-                let names: Vec<&str> = controllers.iter().map(|&v| vars[v].name.as_str()).collect();
-                return Err(format!(
-                    "the conditions of {} read variables with more than {CONTROLLER_LIMIT} combinations of values ({})",
-                    conditional.iter().map(|&v| format!("'{}'", vars[v].name)).collect::<Vec<_>>().join(", "),
-                    names.join(", ")
-                ));
+            let combinations = controllers.iter().try_fold(1u64, |acc, &v| acc.checked_mul(radix[v]));
+            let Some(combinations) = combinations.filter(|&c| c <= CONTROLLER_LIMIT) else {
+                return Err(Error::new(ErrorKind::Limit {
+                    context: String::new(),
+                    what: Limited::ConditionCombinations {
+                        conditional: conditional.iter().map(|&v| vars[v].name.clone()).collect(),
+                        read: controllers.iter().map(|&v| vars[v].name.clone()).collect(),
+                    },
+                    limit: CONTROLLER_LIMIT,
+                    got: combinations.unwrap_or(u64::MAX),
+                }));
             };
             let mut offsets = Vec::with_capacity(combinations as usize + 1);
             let mut active = Vec::with_capacity(combinations as usize * conditional.len());
@@ -125,8 +129,8 @@ impl Networks {
                 for &v in &conditional {
                     let condition = conditions[v].as_ref().expect("partitioned by condition");
                     let on = condition
-                        .eval(&slots)
-                        .map_err(|m| format!("variable '{}' when '{}': {m}", vars[v].name, condition.source()))?
+                        .try_eval(&slots)
+                        .map_err(|m| Error::expression(format!("variable '{}' when '{}'", vars[v].name, condition.source()), m))?
                         .truthy();
                     active.push(on);
                     if on {
@@ -212,11 +216,11 @@ impl Networks {
     }
 }
 
-fn too_many(vars: &[Var], conditional: &[usize]) -> String {
-    format!(
+fn too_many(vars: &[Var], conditional: &[usize]) -> Error {
+    Error::spec(format!(
         "the variables {} have more than 2^64 combinations of values: network ids cannot number them",
         conditional.iter().map(|&v| format!("'{}'", vars[v].name)).collect::<Vec<_>>().join(", ")
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -372,7 +376,7 @@ pub(crate) mod tests {
     fn compile_error(spec: &serde_json::Value) -> String {
         match compile(&Spec::from_value(spec).unwrap()) {
             Ok(_) => panic!("compiled"),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         }
     }
 
@@ -394,6 +398,20 @@ pub(crate) mod tests {
         assert_eq!(
             compile_error(&spec),
             "variable 'e' when 'half > 1': reads the derived variable 'half'; a condition reads variables declared before it"
+        );
+        let wide = json!({
+            "input": [3, 8, 8],
+            "variables": {"b": {"per_stage": 21, "choices": [0, 1]}, "x": {"choices": [1, 2], "when": "max(b) > 0"}},
+            "layers": [{"op": "relu"}]
+        });
+        let e = compile(&Spec::from_value(&wide).unwrap()).err().unwrap();
+        assert_eq!(e.kind().code(), "limit");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the conditions of 'x' read {} with 2097152 combinations of values (at most 1048576)",
+                (0..21).map(|i| format!("b_{i}")).collect::<Vec<_>>().join(", ")
+            )
         );
         spec["variables"]["e"]["when"] = json!("q > 1");
         assert_eq!(compile_error(&spec), "variable 'e' when 'q > 1': unknown variable 'q' in 'q > 1'");

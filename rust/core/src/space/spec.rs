@@ -28,6 +28,7 @@
 //! exists only in the variants where its condition holds (see `networks.rs`).
 
 use super::expr::{self, Expr};
+use crate::error::{Error, ErrorKind, Limited};
 use serde_json::{Map, Value};
 
 /// One primary variable as declared (per-stage variables expand to several primaries).
@@ -92,17 +93,19 @@ pub struct Spec {
 }
 
 pub const BLOCK_INPUT: &str = "block_input";
+/// The most values a range variable may have.
+const RANGE_LIMIT: u64 = 1_000_000;
 
 fn is_expr_str(s: &str) -> bool {
     s.starts_with('=')
 }
 
-fn parse_expr(src: &str, what: &str) -> Result<Expr, String> {
+fn parse_expr(src: &str, what: &str) -> Result<Expr, Error> {
     let body = src.strip_prefix('=').unwrap_or(src);
-    expr::parse(body).map_err(|e| format!("{what}: {e}"))
+    expr::try_parse(body).map_err(|e| Error::expression(what, e))
 }
 
-fn attr_tpl(v: &Value, what: &str) -> Result<AttrTpl, String> {
+fn attr_tpl(v: &Value, what: &str) -> Result<AttrTpl, Error> {
     Ok(match v {
         Value::String(s) if is_expr_str(s) => AttrTpl::Expr(parse_expr(s, what)?),
         Value::Array(items) if items.iter().any(|x| matches!(x, Value::String(s) if is_expr_str(s))) => {
@@ -112,45 +115,47 @@ fn attr_tpl(v: &Value, what: &str) -> Result<AttrTpl, String> {
     })
 }
 
-fn scalar(v: &Value, what: &str) -> Result<expr::Value, String> {
+fn scalar(v: &Value, what: &str) -> Result<expr::Value, Error> {
     match v {
         Value::Bool(b) => Ok(expr::Value::Bool(*b)),
         Value::Number(n) => match n.as_i64() {
             Some(i) => Ok(expr::Value::Int(i)),
-            None => Ok(expr::Value::Float(n.as_f64().ok_or_else(|| format!("{what}: {n} is out of range"))?)),
+            None => Ok(expr::Value::Float(n.as_f64().ok_or_else(|| Error::spec(format!("{what}: {n} is out of range")))?)),
         },
-        other => Err(format!("{what}: choices must be numbers or booleans, got {other}")),
+        other => Err(Error::spec(format!("{what}: choices must be numbers or booleans, got {other}"))),
     }
 }
 
-fn choice_list(v: &Value, what: &str) -> Result<Vec<expr::Value>, String> {
-    let items = v.as_array().ok_or_else(|| format!("{what}: choices must be a list"))?;
+fn choice_list(v: &Value, what: &str) -> Result<Vec<expr::Value>, Error> {
+    let items = v.as_array().ok_or_else(|| Error::spec(format!("{what}: choices must be a list")))?;
     if items.is_empty() {
-        return Err(format!("{what}: the choice list is empty"));
+        return Err(Error::spec(format!("{what}: the choice list is empty")));
     }
     items.iter().map(|x| scalar(x, what)).collect()
 }
 
-fn range_list(v: &Value, step: Option<&Value>, what: &str) -> Result<Vec<expr::Value>, String> {
-    let bounds = v.as_array().filter(|a| a.len() == 2).ok_or_else(|| format!("{what}: range must be [low, high] (inclusive)"))?;
-    let lo = bounds[0].as_i64().ok_or_else(|| format!("{what}: range bounds must be integers"))?;
-    let hi = bounds[1].as_i64().ok_or_else(|| format!("{what}: range bounds must be integers"))?;
+fn range_list(v: &Value, step: Option<&Value>, what: &str) -> Result<Vec<expr::Value>, Error> {
+    let bounds =
+        v.as_array().filter(|a| a.len() == 2).ok_or_else(|| Error::spec(format!("{what}: range must be [low, high] (inclusive)")))?;
+    let lo = bounds[0].as_i64().ok_or_else(|| Error::spec(format!("{what}: range bounds must be integers")))?;
+    let hi = bounds[1].as_i64().ok_or_else(|| Error::spec(format!("{what}: range bounds must be integers")))?;
     let step = match step {
         None => 1,
-        Some(s) => s.as_i64().filter(|&s| s > 0).ok_or_else(|| format!("{what}: step must be a positive integer"))?,
+        Some(s) => s.as_i64().filter(|&s| s > 0).ok_or_else(|| Error::spec(format!("{what}: step must be a positive integer")))?,
     };
     if hi < lo {
-        return Err(format!("{what}: range [{lo}, {hi}] is empty"));
+        return Err(Error::spec(format!("{what}: range [{lo}, {hi}] is empty")));
     }
     let n = (hi - lo) / step + 1;
-    if n > 1_000_000 {
-        return Err(format!("{what}: range [{lo}, {hi}] step {step} has {n} values; at most 1,000,000 per variable"));
+    if n > RANGE_LIMIT as i64 {
+        let limited = Limited::RangeValues { low: lo, high: hi, step };
+        return Err(Error::new(ErrorKind::Limit { context: what.to_string(), what: limited, limit: RANGE_LIMIT, got: n as u64 }));
     }
     Ok((0..n).map(|k| expr::Value::Int(lo + k * step)).collect())
 }
 
-fn parse_dims(p: &Value, what: &str) -> Result<Vec<usize>, String> {
-    let bad = || format!("{what}: per_stage must be an integer from 1 to 64, or a list of them (per_stage = [5, 4])");
+fn parse_dims(p: &Value, what: &str) -> Result<Vec<usize>, Error> {
+    let bad = || Error::spec(format!("{what}: per_stage must be an integer from 1 to 64, or a list of them (per_stage = [5, 4])"));
     let dim = |v: &Value| v.as_u64().filter(|p| (1..=64).contains(p)).map(|p| p as usize).ok_or_else(bad);
     let dims = match p {
         Value::Array(items) if !items.is_empty() => items.iter().map(dim).collect::<Result<Vec<_>, _>>()?,
@@ -158,12 +163,12 @@ fn parse_dims(p: &Value, what: &str) -> Result<Vec<usize>, String> {
     };
     let total: usize = dims.iter().product();
     if total > MAX_STAGES {
-        return Err(format!("{what}: per_stage {dims:?} declares {total} variables; at most {MAX_STAGES}"));
+        return Err(Error::spec(format!("{what}: per_stage {dims:?} declares {total} variables; at most {MAX_STAGES}")));
     }
     Ok(dims)
 }
 
-fn parse_index(v: &Value, dims: usize, what: &str) -> Result<Vec<String>, String> {
+fn parse_index(v: &Value, dims: usize, what: &str) -> Result<Vec<String>, Error> {
     let names: Vec<String> = match v {
         Value::String(s) => vec![s.clone()],
         Value::Array(items) => items.iter().map(|x| x.as_str().map(str::to_string)).collect::<Option<_>>().unwrap_or_default(),
@@ -173,17 +178,19 @@ fn parse_index(v: &Value, dims: usize, what: &str) -> Result<Vec<String>, String
         n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     if names.len() != dims || !names.iter().all(ident) {
-        return Err(format!("{what}: index must name each of the {dims} per_stage dimension(s), e.g. index = [\"s\", \"j\"] for per_stage = [5, 4]; got {v}"));
+        return Err(Error::spec(format!(
+            "{what}: index must name each of the {dims} per_stage dimension(s), e.g. index = [\"s\", \"j\"] for per_stage = [5, 4]; got {v}"
+        )));
     }
     Ok(names)
 }
 
-fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, String> {
+fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, Error> {
     let what = format!("variable '{name}'");
     if !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     {
-        return Err(format!("{what}: a variable name must be an identifier"));
+        return Err(Error::spec(format!("{what}: a variable name must be an identifier")));
     }
     let plain = |choices| VarSpec { name: name.into(), choices, per_stage: None, dims: Vec::new(), index: Vec::new(), when: None };
     match v {
@@ -191,7 +198,7 @@ fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, String> {
         Value::Object(m) => {
             for k in m.keys() {
                 if !["choices", "range", "step", "per_stage", "index", "when"].contains(&k.as_str()) {
-                    return Err(format!("{what}: unknown key '{k}' (expected choices, range, step, per_stage, index, when)"));
+                    return Err(Error::spec(format!("{what}: unknown key '{k}' (expected choices, range, step, per_stage, index, when)")));
                 }
             }
             let dims = match m.get("per_stage") {
@@ -202,24 +209,30 @@ fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, String> {
             let index = match m.get("index") {
                 None => Vec::new(),
                 Some(_) if dims.is_empty() => {
-                    return Err(format!("{what}: index names the positions of a per_stage variable; this one has no per_stage"))
+                    return Err(Error::spec(format!(
+                        "{what}: index names the positions of a per_stage variable; this one has no per_stage"
+                    )))
                 }
                 Some(i) => parse_index(i, dims.len(), &what)?,
             };
             let when = match m.get("when") {
                 None => None,
                 Some(Value::String(s)) => Some(parse_expr(s, &format!("{what} when"))?),
-                Some(other) => return Err(format!("{what}: when must be an expression string, got {other}")),
+                Some(other) => return Err(Error::spec(format!("{what}: when must be an expression string, got {other}"))),
             };
             let base: Vec<Vec<expr::Value>> = match (m.get("choices"), m.get("range")) {
-                (Some(_), Some(_)) => return Err(format!("{what}: give choices or range, not both")),
-                (None, None) => return Err(format!("{what}: needs choices or range")),
+                (Some(_), Some(_)) => return Err(Error::spec(format!("{what}: give choices or range, not both"))),
+                (None, None) => return Err(Error::spec(format!("{what}: needs choices or range"))),
                 (Some(Value::Array(items)), None) if per_stage.is_some() && !items.is_empty() && items.iter().all(Value::is_array) => {
                     // one choice list per stage
                     let lists: Vec<Vec<expr::Value>> =
                         items.iter().enumerate().map(|(i, l)| choice_list(l, &format!("{what}[{i}]"))).collect::<Result<_, _>>()?;
                     if lists.len() != per_stage.unwrap() {
-                        return Err(format!("{what}: {} per-stage choice lists for per_stage = {}", lists.len(), per_stage.unwrap()));
+                        return Err(Error::spec(format!(
+                            "{what}: {} per-stage choice lists for per_stage = {}",
+                            lists.len(),
+                            per_stage.unwrap()
+                        )));
                     }
                     lists
                 }
@@ -232,73 +245,73 @@ fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, String> {
             };
             Ok(VarSpec { name: name.into(), choices, per_stage, dims, index, when })
         }
-        other => Err(format!("{what}: expected a choice list or a table with choices/range, got {other}")),
+        other => Err(Error::spec(format!("{what}: expected a choice list or a table with choices/range, got {other}"))),
     }
 }
 
-fn parse_items(v: &Value, path: &str) -> Result<Vec<Item>, String> {
-    let items = v.as_array().ok_or_else(|| format!("{path}: 'layers' must be a list"))?;
+fn parse_items(v: &Value, path: &str) -> Result<Vec<Item>, Error> {
+    let items = v.as_array().ok_or_else(|| Error::spec(format!("{path}: 'layers' must be a list")))?;
     items.iter().enumerate().map(|(i, it)| parse_item(it, &format!("{path}[{i}]"))).collect()
 }
 
-fn opt_expr(m: &Map<String, Value>, key: &str, what: &str) -> Result<Option<Expr>, String> {
+fn opt_expr(m: &Map<String, Value>, key: &str, what: &str) -> Result<Option<Expr>, Error> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(parse_expr(s, &format!("{what} {key}"))?)),
-        Some(Value::Bool(b)) => Ok(Some(expr::parse(if *b { "true" } else { "false" }).map_err(|e| format!("{what}: {e}"))?)),
-        Some(other) => Err(format!("{what}: {key} must be an expression string, got {other}")),
+        Some(Value::Bool(b)) => Ok(Some(expr::try_parse(if *b { "true" } else { "false" }).map_err(|e| Error::expression(what, e))?)),
+        Some(other) => Err(Error::spec(format!("{what}: {key} must be an expression string, got {other}"))),
     }
 }
 
-fn parse_item(v: &Value, path: &str) -> Result<Item, String> {
-    let m = v.as_object().ok_or_else(|| format!("{path}: a layer or block must be a table"))?;
+fn parse_item(v: &Value, path: &str) -> Result<Item, Error> {
+    let m = v.as_object().ok_or_else(|| Error::spec(format!("{path}: a layer or block must be a table")))?;
     let name = match m.get("name") {
         None => None,
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(other) => return Err(format!("{path}: name must be a non-empty string, got {other}")),
+        Some(other) => return Err(Error::spec(format!("{path}: name must be a non-empty string, got {other}"))),
     };
     let what = name.clone().unwrap_or_else(|| path.to_string());
     match (m.get("layers"), m.get("op")) {
-        (Some(_), Some(_)) => Err(format!("{what}: an entry is either a layer (op) or a block (layers), not both")),
-        (None, None) => Err(format!("{what}: missing 'op' (a layer) or 'layers' (a block)")),
+        (Some(_), Some(_)) => Err(Error::spec(format!("{what}: an entry is either a layer (op) or a block (layers), not both"))),
+        (None, None) => Err(Error::spec(format!("{what}: missing 'op' (a layer) or 'layers' (a block)"))),
         (Some(layers), None) => {
             for k in m.keys() {
                 if !["name", "repeat", "index", "when", "layers"].contains(&k.as_str()) {
-                    return Err(format!("{what}: unknown block key '{k}' (expected name, repeat, index, when, layers)"));
+                    return Err(Error::spec(format!("{what}: unknown block key '{k}' (expected name, repeat, index, when, layers)")));
                 }
             }
             let repeat = match m.get("repeat") {
                 None => Count::Fixed(1),
                 Some(Value::Number(n)) => match n.as_i64() {
                     Some(c) if c >= 0 => Count::Fixed(c as u64),
-                    _ => return Err(format!("{what}: repeat count {n} must be a non-negative integer")),
+                    _ => return Err(Error::spec(format!("{what}: repeat count {n} must be a non-negative integer"))),
                 },
                 Some(Value::String(s)) => Count::Expr(parse_expr(s, &format!("{what} repeat"))?),
-                Some(other) => return Err(format!("{what}: repeat must be an integer or an expression, got {other}")),
+                Some(other) => return Err(Error::spec(format!("{what}: repeat must be an integer or an expression, got {other}"))),
             };
             let index = match m.get("index") {
                 None => None,
                 Some(Value::String(s)) => Some(s.clone()),
-                Some(other) => return Err(format!("{what}: index must be a name, got {other}")),
+                Some(other) => return Err(Error::spec(format!("{what}: index must be a name, got {other}"))),
             };
             Ok(Item::Block(BlockTpl { name, repeat, index, when: opt_expr(m, "when", &what)?, items: parse_items(layers, &what)? }))
         }
         (None, Some(op)) => {
-            let op = op.as_str().ok_or_else(|| format!("{what}: op must be a string"))?.to_string();
+            let op = op.as_str().ok_or_else(|| Error::spec(format!("{what}: op must be a string")))?.to_string();
             let inputs = match m.get("inputs") {
                 None => None,
                 Some(Value::String(s)) => Some(vec![s.clone()]),
                 Some(Value::Array(a)) if !a.is_empty() => Some(
                     a.iter()
-                        .map(|x| x.as_str().map(str::to_string).ok_or_else(|| format!("{what}: inputs must be names")))
+                        .map(|x| x.as_str().map(str::to_string).ok_or_else(|| Error::spec(format!("{what}: inputs must be names"))))
                         .collect::<Result<_, _>>()?,
                 ),
-                Some(other) => return Err(format!("{what}: inputs must be a name or a non-empty list of names, got {other}")),
+                Some(other) => return Err(Error::spec(format!("{what}: inputs must be a name or a non-empty list of names, got {other}"))),
             };
             let trainable = match m.get("trainable") {
                 None => None,
                 Some(Value::Bool(b)) => Some(*b),
-                Some(_) => return Err(format!("{what}: trainable must be true or false")),
+                Some(_) => return Err(Error::spec(format!("{what}: trainable must be true or false"))),
             };
             let mut attrs = Vec::new();
             for (k, val) in m {
@@ -313,22 +326,24 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, String> {
 }
 
 impl Spec {
-    pub fn from_value(v: &Value) -> Result<Spec, String> {
-        let m = v.as_object().ok_or("a space spec must be a table")?;
+    pub fn from_value(v: &Value) -> Result<Spec, Error> {
+        let m = v.as_object().ok_or_else(|| Error::spec("a space spec must be a table"))?;
         for k in m.keys() {
             if !["name", "input", "variables", "derived", "constraints", "layers", "description"].contains(&k.as_str()) {
-                return Err(format!("unknown spec key '{k}' (expected name, input, variables, derived, constraints, layers, description)"));
+                return Err(Error::spec(format!(
+                    "unknown spec key '{k}' (expected name, input, variables, derived, constraints, layers, description)"
+                )));
             }
         }
         let name = m.get("name").and_then(Value::as_str).unwrap_or("space").to_string();
         let input = match m.get("input") {
             Some(Value::Array(dims)) if !dims.is_empty() => dims.iter().map(|d| attr_tpl(d, "input")).collect::<Result<_, _>>()?,
-            _ => return Err("a space needs 'input': the per-sample input shape, e.g. [3, \"=res\", \"=res\"]".into()),
+            _ => return Err(Error::spec("a space needs 'input': the per-sample input shape, e.g. [3, \"=res\", \"=res\"]")),
         };
         let variables = match m.get("variables") {
             None => Vec::new(),
             Some(Value::Object(vars)) => vars.iter().map(|(k, v)| parse_variable(k, v)).collect::<Result<_, _>>()?,
-            Some(_) => return Err("'variables' must be a table of name = choices".into()),
+            Some(_) => return Err(Error::spec("'variables' must be a table of name = choices")),
         };
         let derived = match m.get("derived") {
             None => Vec::new(),
@@ -336,24 +351,31 @@ impl Spec {
                 .iter()
                 .map(|(k, v)| match v {
                     Value::String(s) => Ok((k.clone(), parse_expr(s, &format!("derived variable '{k}'"))?)),
-                    Value::Number(n) => Ok((k.clone(), expr::parse(&n.to_string()).map_err(|e| format!("derived variable '{k}': {e}"))?)),
-                    other => Err(format!("derived variable '{k}' must be an expression string, got {other}")),
+                    Value::Number(n) => Ok((
+                        k.clone(),
+                        expr::try_parse(&n.to_string()).map_err(|e| Error::expression(format!("derived variable '{k}'"), e))?,
+                    )),
+                    other => Err(Error::spec(format!("derived variable '{k}' must be an expression string, got {other}"))),
                 })
                 .collect::<Result<_, _>>()?,
-            Some(_) => return Err("'derived' must be a table of name = expression".into()),
+            Some(_) => return Err(Error::spec("'derived' must be a table of name = expression")),
         };
         let constraints = match m.get("constraints") {
             None => Vec::new(),
             Some(Value::Array(c)) => c
                 .iter()
-                .map(|x| x.as_str().ok_or("constraints must be expression strings".to_string()).and_then(|s| parse_expr(s, "constraint")))
+                .map(|x| {
+                    x.as_str()
+                        .ok_or_else(|| Error::spec("constraints must be expression strings"))
+                        .and_then(|s| parse_expr(s, "constraint"))
+                })
                 .collect::<Result<_, _>>()?,
             Some(Value::String(s)) => vec![parse_expr(s, "constraint")?],
-            Some(_) => return Err("'constraints' must be a list of expressions".into()),
+            Some(_) => return Err(Error::spec("'constraints' must be a list of expressions")),
         };
-        let items = parse_items(m.get("layers").ok_or("a space needs 'layers'")?, "layers")?;
+        let items = parse_items(m.get("layers").ok_or_else(|| Error::spec("a space needs 'layers'"))?, "layers")?;
         if items.is_empty() {
-            return Err("the space has no layers".into());
+            return Err(Error::spec("the space has no layers"));
         }
         Ok(Spec { name, input, variables, derived, constraints, items })
     }

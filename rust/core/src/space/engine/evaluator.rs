@@ -17,6 +17,7 @@ use super::columns::{Columns, Counts};
 use super::dense::tables::{Batch, Trace};
 use super::filter::{filter_valid, write_row, Filter};
 use super::memo::{Memo, MemoPool, Segments};
+use crate::error::Error;
 use crate::graph::{Options, Totals};
 use crate::memory::{Chain, Liveness, Step, StepKind};
 use crate::metric::{self, NUM_METRICS};
@@ -281,7 +282,7 @@ impl<'p> Evaluator<'p> {
             if !all && !fresh(&prog.derived_deps[j].last().copied()) {
                 continue;
             }
-            match d.eval(&self.variant.slots) {
+            match d.try_eval(&self.variant.slots) {
                 Ok(v) => self.variant.slots[nvar + j] = v,
                 Err(e) => {
                     self.results.valid_upto = 0;
@@ -296,7 +297,7 @@ impl<'p> Evaluator<'p> {
         }
         self.variant.expr_dirty = self.variant.expr_dirty.min(p);
         for (src, c) in &prog.constraints {
-            match c.eval(&self.variant.slots) {
+            match c.try_eval(&self.variant.slots) {
                 Ok(v) if v.truthy() => {}
                 Ok(_) => return Outcome::Rejected,
                 Err(e) => return Outcome::Invalid(format!("constraint '{src}': {e}")),
@@ -318,7 +319,7 @@ impl<'p> Evaluator<'p> {
         if self.replay.segs.is_none() || self.eager_exprs {
             if let Err(m) = self.refresh_exprs() {
                 self.results.valid_upto = 0;
-                return Outcome::Invalid(m);
+                return Outcome::Invalid(m.to_string());
             }
         }
         if start == 0 {
@@ -341,7 +342,7 @@ impl<'p> Evaluator<'p> {
             }
             if let Some(m) = bad {
                 self.results.valid_upto = 0;
-                return Outcome::Invalid(self.refresh_exprs().err().unwrap_or(m));
+                return Outcome::Invalid(self.refresh_exprs().err().map_or(m, |e| e.to_string()));
             }
             self.results.values[0] = Shape::new(&dims[..prog.input.len() + 1]).unwrap();
             self.results.running = Totals::default();
@@ -359,7 +360,7 @@ impl<'p> Evaluator<'p> {
                 }
                 if let Err(e) = self.step(k, dt) {
                     self.results.valid_upto = k;
-                    return Outcome::Invalid(e);
+                    return Outcome::Invalid(e.to_string());
                 }
             }
         } else {
@@ -380,8 +381,8 @@ impl<'p> Evaluator<'p> {
         }
         let last = (0..n).rev().find(|&k| self.results.steps[k].kind != StepKind::Skipped).unwrap();
         self.results.out_shape = self.results.values[last + 1];
-        let mut finish = || -> Result<Totals, String> {
-            let input_bytes = mul(self.results.values[0].numel()?, dt)?;
+        let mut finish = || -> Result<Totals, Error> {
+            let input_bytes = mul(self.results.values[0].elements()?, dt)?;
             // a chain of stages: the segments' summaries give the peak without a walk; the
             // states before unchanged segments are kept from the previous variant
             let chain = match (&self.replay.segs, &self.replay.memo) {
@@ -485,14 +486,14 @@ impl<'p> Evaluator<'p> {
             // the first segment run brings all of them up to date
             if let Err(m) = self.refresh_exprs() {
                 self.results.valid_upto = a;
-                return Some(Outcome::Invalid(m));
+                return Some(Outcome::Invalid(m.to_string()));
             }
             let before = self.results.running.summed();
             let layers_before = self.results.num_layers;
             for k in a..b {
                 if let Err(e) = self.step(k, dt) {
                     self.results.valid_upto = k;
-                    return Some(Outcome::Invalid(e));
+                    return Some(Outcome::Invalid(e.to_string()));
                 }
             }
             let after = self.results.running.summed();
@@ -512,7 +513,7 @@ impl<'p> Evaluator<'p> {
 
     /// Evaluate the count/`when` expressions that read a variable changed since they were last
     /// evaluated (errors come in expression order, as for a fresh evaluation).
-    fn refresh_exprs(&mut self) -> Result<(), String> {
+    fn refresh_exprs(&mut self) -> Result<(), Error> {
         let prog = self.prog;
         if !self.variant.exprs_all_stale && self.variant.expr_dirty >= prog.vars.len() {
             return Ok(());
@@ -521,7 +522,7 @@ impl<'p> Evaluator<'p> {
             if !self.variant.exprs_all_stale && prog.expr_max_var[i].is_none_or(|m| m < self.variant.expr_dirty) {
                 continue;
             }
-            self.variant.exprs[i] = e.eval(&self.variant.slots)?;
+            self.variant.exprs[i] = e.try_eval(&self.variant.slots).map_err(|e| Error::expression("", e))?;
         }
         self.variant.exprs_all_stale = false;
         self.variant.expr_dirty = prog.vars.len();
@@ -529,7 +530,7 @@ impl<'p> Evaluator<'p> {
     }
 
     /// Run instance `k`: its shape rule and costs into the running totals, its value and step.
-    fn step(&mut self, k: usize, dt: u64) -> Result<(), String> {
+    fn step(&mut self, k: usize, dt: u64) -> Result<(), Error> {
         let inst = &self.prog.instances[k];
         let active = inst.preds.iter().all(|p| match *p {
             Pred::Truthy(e) => self.variant.exprs[e].truthy(),
@@ -541,7 +542,7 @@ impl<'p> Evaluator<'p> {
             self.results.steps[k].bytes = 0;
             return Ok(());
         }
-        let fail = |e: String| format!("{} ({}): {e}", inst.name, inst.op_name);
+        let fail = |e: Error| e.at(&inst.name, &inst.op_name);
         let built: Box<dyn Op>;
         let op: &dyn Op = match &inst.op {
             OpSource::Const(op) => op.as_ref(),
@@ -556,16 +557,19 @@ impl<'p> Evaluator<'p> {
         };
         let (lo, hi) = op.arity();
         if inst.inputs.len() < lo || inst.inputs.len() > hi {
-            return Err(fail(format!("takes {lo} to {hi} inputs, got {}", inst.inputs.len())));
+            return Err(fail(Error::model(format!("takes {lo} to {hi} inputs, got {}", inst.inputs.len()))));
         }
         self.results.inputs.clear();
         for &i in &inst.inputs {
             self.results.inputs.push(self.results.values[i]);
         }
         let view = op.aliases_input();
-        let ev = op.eval(&self.results.inputs).map_err(fail)?;
-        let amounts =
-            ev.shape.numel().and_then(|numel| self.results.running.add_layer(&ev.cost, inst.trainable, numel, view, dt)).map_err(fail)?;
+        let ev = op.apply(&self.results.inputs).map_err(fail)?;
+        let amounts = ev
+            .shape
+            .elements()
+            .and_then(|numel| self.results.running.accumulate(&ev.cost, inst.trainable, numel, view, dt))
+            .map_err(fail)?;
         self.results.values[k + 1] = ev.shape;
         self.results.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
         self.results.steps[k].bytes = amounts.activation_bytes;
@@ -613,7 +617,7 @@ impl<'p> Evaluator<'p> {
             let dt = self.opts.dtype.bytes();
             match memo.blocks.get(&self.replay.key) {
                 Some(t) if t.complete(plan.len) => {
-                    let input_bytes = self.results.values[0].numel().ok().and_then(|n| n.checked_mul(dt));
+                    let input_bytes = self.results.values[0].elements().ok().and_then(|n| n.checked_mul(dt));
                     if let Some(input_bytes) = input_bytes {
                         let prefix = block::Prefix {
                             totals: &self.results.saved[plan.cut],
@@ -732,7 +736,7 @@ impl<'p> Evaluator<'p> {
     pub(crate) fn trace(&self) -> Option<Trace> {
         let (segs, memo) = (self.replay.segs.as_ref()?, self.replay.memo.as_ref()?);
         let (m, n) = (segs.bounds.len() - 1, self.prog.instances.len());
-        let input_bytes = self.results.values[0].numel().ok()?.checked_mul(self.opts.dtype.bytes())?;
+        let input_bytes = self.results.values[0].elements().ok()?.checked_mul(self.opts.dtype.bytes())?;
         let (mut keys, mut seg) = (Vec::with_capacity(m + 1), Vec::with_capacity(m));
         let (mut last, mut k) = (0, 0);
         for j in 0..=m {
@@ -785,13 +789,13 @@ impl<'p> Evaluator<'p> {
             *s = prog.vars[v].choices[d as usize];
         }
         for (j, (_, d)) in prog.derived.iter().enumerate() {
-            match d.eval(&self.variant.slots) {
+            match d.try_eval(&self.variant.slots) {
                 Ok(v) => self.variant.slots[nvar + j] = v,
                 Err(_) => return false,
             }
         }
         for (_, c) in &prog.constraints {
-            match c.eval(&self.variant.slots) {
+            match c.try_eval(&self.variant.slots) {
                 Ok(v) if v.truthy() => {}
                 Ok(_) => {
                     counts.evaluated += 1;

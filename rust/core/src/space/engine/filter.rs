@@ -2,6 +2,7 @@
 //! evaluated rows it decides on.
 
 use super::columns::{raw, Columns, Counts};
+use crate::error::{Error, ErrorKind};
 use crate::metric::{self, METRICS, NUM_METRICS};
 use crate::shape::Shape;
 use crate::space::compile::Program;
@@ -17,8 +18,9 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn new(src: &str, prog: &Program) -> Result<Filter, String> {
-        let e = expr::parse(src.strip_prefix('=').unwrap_or(src)).map_err(|m| format!("--where: {m}"))?;
+    pub fn new(src: &str, prog: &Program) -> Result<Filter, Error> {
+        let e =
+            expr::try_parse(src.strip_prefix('=').unwrap_or(src)).map_err(|error| Error::new(ErrorKind::Filter { error, names: None }))?;
         let base = prog.num_slots();
         let resolve = |n: &str| -> Option<Binding> {
             if let Some(i) = metric::index(n) {
@@ -29,18 +31,16 @@ impl Filter {
             }
             prog.derived.iter().position(|(d, _)| d == n).map(|j| Binding::Slot(prog.vars.len() + j))
         };
-        let compiled = e.compile(&resolve).map_err(|m| {
-            format!(
-                "--where: {m} (columns: {}, and the variables {})",
-                METRICS.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
-                prog.vars.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join(", ")
-            )
+        let compiled = e.try_compile(&resolve).map_err(|error| {
+            let columns = METRICS.iter().map(|m| m.name.to_string()).collect();
+            let variables = prog.vars.iter().map(|v| v.name.clone()).collect();
+            Error::new(ErrorKind::Filter { error, names: Some((columns, variables)) })
         })?;
         if let Some(v) = compiled.slots().into_iter().find(|&s| s < prog.vars.len() && prog.is_conditional(s)) {
-            return Err(format!(
+            return Err(Error::invalid_argument(format!(
                 "--where: '{}' exists only in some variants (it has a condition); filter on it after the sweep, where it is null in the others",
                 prog.vars[v].name
-            ));
+            )));
         }
         let reads_metrics = compiled.slots().iter().any(|&s| s >= base);
         Ok(Filter { source: src.to_string(), compiled, reads_metrics })
@@ -75,7 +75,7 @@ pub(crate) fn write_row(
             matches!(f.compiled.eval_nullable(slots, base), Ok(Some(v)) if v.truthy())
         } else {
             set_metric_slots(&mut slots[base..], metrics.iter().copied());
-            matches!(f.compiled.eval(slots), Ok(v) if v.truthy())
+            matches!(f.compiled.try_eval(slots), Ok(v) if v.truthy())
         };
         if !keep {
             counts.filtered_out += 1;
@@ -127,7 +127,7 @@ pub(crate) fn filter_valid(
     for r in 0..rows.len() {
         vars(r, slots);
         set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
-        if matches!(f.compiled.eval(slots), Ok(v) if v.truthy()) {
+        if matches!(f.compiled.try_eval(slots), Ok(v) if v.truthy()) {
             counts.kept += 1;
             out.push_row(rows, r);
         } else {

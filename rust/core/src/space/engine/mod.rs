@@ -33,6 +33,7 @@ pub use crate::space::ids::Ids;
 pub use columns::{Columns, Counts};
 pub use filter::Filter;
 
+use crate::error::{Error, ErrorKind};
 use crate::graph::Options;
 use crate::space::compile::{Pred, Program};
 use crate::space::expr::Value;
@@ -257,7 +258,7 @@ impl Engine {
 }
 
 /// One variant's values: primaries (those that exist in it) then derived, by name.
-pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, String> {
+pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, Error> {
     let (slots, active) = variant_slots(prog, id)?;
     let names = prog.vars.iter().map(|v| v.name.as_str()).chain(prog.derived.iter().map(|(n, _)| n.as_str()));
     Ok(names.zip(slots).enumerate().filter(|(i, _)| active.get(*i).is_none_or(|&a| a)).map(|(_, (n, v))| (n.to_string(), v)).collect())
@@ -265,7 +266,7 @@ pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, String> {
 
 /// The slot values of variant `id` (primaries, an absent one at its first choice, then derived)
 /// and which primaries exist in it.
-fn variant_slots(prog: &Program, id: Id) -> Result<(Vec<Value>, Vec<bool>), String> {
+fn variant_slots(prog: &Program, id: Id) -> Result<(Vec<Value>, Vec<bool>), Error> {
     let radix = prog.radix();
     let mut digits = vec![0; radix.len()];
     let mut active = vec![true; radix.len()];
@@ -275,7 +276,7 @@ fn variant_slots(prog: &Program, id: Id) -> Result<(Vec<Value>, Vec<bool>), Stri
     }
     let mut slots: Vec<Value> = prog.vars.iter().zip(&digits).map(|(v, &d)| v.choices[d as usize]).collect();
     for (name, d) in &prog.derived {
-        let v = d.eval(&slots).map_err(|e| format!("derived variable '{name}': {e}"))?;
+        let v = d.try_eval(&slots).map_err(|e| Error::expression(format!("derived variable '{name}'"), e))?;
         slots.push(v);
     }
     Ok((slots, active))
@@ -283,15 +284,16 @@ fn variant_slots(prog: &Program, id: Id) -> Result<(Vec<Value>, Vec<bool>), Stri
 
 /// The concrete model of variant `id` as a model-file JSON value: switched-off layers are
 /// dropped and their readers rewired to what they passed through.
-pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, String> {
+pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, Error> {
     use serde_json::{json, Map, Value as Json};
     let (slots, _) = variant_slots(prog, id)?;
     for (src, c) in &prog.constraints {
-        if !c.eval(&slots)?.truthy() {
-            return Err(format!("variant {id} violates the constraint '{src}'"));
+        if !c.try_eval(&slots).map_err(|e| Error::expression("", e))?.truthy() {
+            return Err(Error::new(ErrorKind::ConstraintViolated { id, constraint: src.clone() }));
         }
     }
-    let exprs: Vec<Value> = prog.exprs.iter().map(|e| e.eval(&slots)).collect::<Result<_, _>>()?;
+    let exprs: Vec<Value> =
+        prog.exprs.iter().map(|e| e.try_eval(&slots).map_err(|e| Error::expression("", e))).collect::<Result<_, _>>()?;
     let input: Vec<Json> = prog.input.iter().map(|a| a.eval(&slots)).collect::<Result<_, _>>()?;
     // value index -> the name that now provides it ("x" for the input)
     let mut provider: Vec<String> = vec![crate::graph::INPUT.to_string()];

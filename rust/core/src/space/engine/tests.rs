@@ -626,7 +626,7 @@ fn conditional_filters_keep_network_ids_and_refuse_absent_variables() {
     assert_eq!((0..kept.len()).map(|r| kept.id(r)).collect::<Vec<_>>(), expected);
     assert_eq!(counts.kept + counts.filtered_out, size);
     assert_eq!(
-        Filter::new("k_2 == 3", &prog.program).err().unwrap(),
+        Filter::new("k_2 == 3", &prog.program).err().unwrap().to_string(),
         "--where: 'k_2' exists only in some variants (it has a condition); filter on it after the sweep, where it is null in the others"
     );
 }
