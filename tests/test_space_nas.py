@@ -259,3 +259,22 @@ def test_block_lets_are_constants_or_derived_variables():
 def make_divisible(value: float, divisor: int = 8) -> int:
     rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def test_a_conditional_string_variable_is_a_null_categorical_where_absent():
+    spec = {
+        "input": [8, 4, 4],
+        "variables": {"deep": [False, True], "act": {"choices": ["relu", "hardswish"], "when": "deep"}},
+        "layers": [
+            {"name": "conv", "op": "conv2d", "out_channels": 8, "kernel_size": 1},
+            {"name": "act", "op": "=act", "when": "=deep"},
+        ],
+    }
+    space = Space(spec)
+    assert space.size == 3
+    rows = archsweep.sweep(space)
+    assert rows.schema["act"] == pl.Categorical
+    assert set(rows["act"].to_list()) == {"hardswish", "relu", None}
+    for row in rows.iter_rows(named=True):
+        ops = [layer["op"] for layer in space.model(row["variant_id"]).to_dict()["layers"]]
+        assert ops[1:] == ([] if row["act"] is None else [row["act"]])

@@ -125,6 +125,13 @@ class Space:
         return dict(zip(self._c.var_names, self._c.var_choices()))
 
     @property
+    def conditional(self) -> dict[str, str]:
+        """Primary variables that exist only in some variants, with their ``when`` condition as
+        written (a per-stage variable's positions named by its ``index``): absent from
+        :meth:`config` and null in sweep rows where they do not exist."""
+        return dict(self._c.conditions())
+
+    @property
     def derived(self) -> list[str]:
         return list(self._c.derived_names)
 
@@ -175,7 +182,8 @@ class Space:
         return int(variant_id)
 
     def config(self, variant_id: int) -> dict[str, Any]:
-        """Variable values (primary and derived) of one variant."""
+        """Variable values (primary and derived) of one variant; a conditional variable that
+        does not exist in it is left out."""
         return dict(self._c.config(self._check_id(variant_id)))
 
     def variant_id(self, config: dict[str, Any]) -> int:
@@ -183,7 +191,20 @@ class Space:
 
         Mixed radix: id = Σ digit[j] · Π_{k>j} radix[k], digit[j] = index of the value in
         variable j's choices, variables in the order of :attr:`variables` (the order in which the
-        network first uses them), the last one fastest."""
+        network first uses them), the last one fastest. A space with conditional variables
+        numbers its distinct networks instead (README, "Variant ids"): a variable that does not
+        exist in the configuration may be left out, and its value is ignored."""
+        if self.conditional:
+            digits: list[int | None] = []
+            for name, choices in self.variables.items():
+                if name not in config:
+                    digits.append(None)
+                    continue
+                index = _index(choices, config[name])
+                if index is None:
+                    raise _core.ArchsweepError(f"{config[name]!r} is not a choice of '{name}' ({choices})")
+                digits.append(index)
+            return int(self._c.variant_id(digits))
         vid = 0
         for name, choices in self.variables.items():
             if name not in config:
@@ -247,6 +268,8 @@ class Space:
         """The variant id of preset ``name`` (a ``[presets.NAME]`` table of the spec):
         ``space.model(space.preset_id("resnet50"))`` is that network."""
         config = self.preset_config(name)
+        if self.conditional:
+            return self.variant_id(config)
         vid = 0
         for var, choices in self.variables.items():
             index = _index(choices, config[var])

@@ -21,6 +21,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     from archsweep.analysis import analyze
@@ -37,9 +38,12 @@ def run(args: argparse.Namespace) -> int:
     t.add_column("variable")
     t.add_column("choices", justify="right")
     t.add_column("values")
+    conditional = space.conditional
+    if conditional:
+        t.add_column("exists when")
     for name, choices in space.variables.items():
         shown = ", ".join(str(v) for v in choices[:12]) + (", ..." if len(choices) > 12 else "")
-        t.add_row(name, str(len(choices)), shown)
+        t.add_row(name, str(len(choices)), shown, *([escape(conditional.get(name, ""))] if conditional else []))
     c.print(t)
     if space.derived:
         c.print("derived: " + ", ".join(space.derived))

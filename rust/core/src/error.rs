@@ -131,6 +131,9 @@ pub enum Limited {
     RangeValues { low: i64, high: i64, step: i64 },
     /// The variable combinations a repeat count `count` (its source) is evaluated for.
     RepeatCombinations { count: String },
+    /// The combinations of the variables `read` that the conditions of the variables
+    /// `conditional` read (each combination gets a table entry: space/networks.rs).
+    ConditionCombinations { conditional: Vec<String>, read: Vec<String> },
 }
 
 impl ErrorKind {
@@ -353,6 +356,12 @@ impl fmt::Display for ErrorKind {
                     Limited::RepeatCombinations { count } => {
                         write!(f, "repeat count '{count}' depends on {got} variable combinations (at most {limit})")
                     }
+                    Limited::ConditionCombinations { conditional, read } => write!(
+                        f,
+                        "the conditions of {} read {} with {got} combinations of values (at most {limit})",
+                        conditional.iter().map(|v| format!("'{v}'")).collect::<Vec<_>>().join(", "),
+                        read.join(", ")
+                    ),
                 }
             }
             ErrorKind::ConstraintViolated { id, constraint } => write!(f, "variant {id} violates the constraint '{constraint}'"),

@@ -4,7 +4,7 @@ use crate::{guarded, ArchsweepError};
 use archsweep_core::metric::METRICS;
 use archsweep_core::space::engine::{self, Columns, Counts, Filter};
 use archsweep_core::space::expr::Value;
-use archsweep_core::space::ids::{size_decimal, size_ids, Id, Ids, Permutation, SAMPLER};
+use archsweep_core::space::ids::{encode, size_decimal, size_ids, Id, Ids, Permutation, SAMPLER};
 use archsweep_core::space::{compile, Engine, Program, Spec};
 use archsweep_core::{Dtype, Error as CoreError, Optimizer, Options};
 use arrow_array::types::UInt32Type;
@@ -64,7 +64,7 @@ impl CompiledSpace {
                 let v: serde_json::Value =
                     serde_json::from_str(spec_json).map_err(|e| CoreError::spec(format!("spec is not valid JSON: {e}")))?;
                 let prog = compile(&Spec::from_value(&v)?)?;
-                let radix = prog.radix();
+                let radix = prog.id_radix();
                 Ok(CompiledSpace { engine: Engine::new(prog), radix })
             })
         })
@@ -91,9 +91,38 @@ impl CompiledSpace {
         self.prog().vars.iter().map(|v| v.choices.iter().map(|&c| value_to_py(py, c)).collect()).collect()
     }
 
+    /// The radixes of variant ids: each variable's number of choices (or, with conditional
+    /// variables, each group's number of configurations: README, "Variant ids").
     #[getter]
     fn radix(&self) -> Vec<u64> {
         self.radix.clone()
+    }
+
+    /// Primary variables that exist only in some variants (a `when` condition), each with the
+    /// condition's text, in digit order.
+    fn conditions(&self) -> Vec<(String, String)> {
+        self.prog().vars.iter().filter_map(|v| Some((v.name.clone(), v.condition.as_ref()?.source().to_string()))).collect()
+    }
+
+    /// The variant id of the variables' digits (indices into their choices), in digit order;
+    /// None for a variable that is not given. The digits of variables that do not exist in the
+    /// configuration are ignored; a missing one that does exist is an error.
+    fn variant_id(&self, digits: Vec<Option<u64>>) -> PyResult<Id> {
+        let prog = self.prog();
+        let radix = prog.radix();
+        if digits.len() != radix.len() || digits.iter().zip(&radix).any(|(d, &r)| d.is_some_and(|d| d >= r)) {
+            return Err(ArchsweepError::new_err(format!("expected a digit below its radix for each of the {} variables", radix.len())));
+        }
+        let flat: Vec<u64> = digits.iter().map(|d| d.unwrap_or(0)).collect();
+        let mut active = vec![true; radix.len()];
+        let id = match &prog.networks {
+            Some(n) => n.network_id(&flat, &mut active),
+            None => encode(&flat, &radix).ok_or_else(|| ArchsweepError::new_err("the variant id does not fit in 128 bits"))?,
+        };
+        if let Some(v) = (0..radix.len()).find(|&v| digits[v].is_none() && active[v]) {
+            return Err(ArchsweepError::new_err(format!("config has no value for variable '{}'", prog.vars[v].name)));
+        }
+        Ok(id)
     }
 
     /// The exact number of variants, as a decimal string (arbitrary precision).
@@ -269,7 +298,7 @@ fn null_errors(rows: usize) -> StringViewArray {
 
 /// A variable with string choices (or strings mixed with numbers): a dictionary column whose
 /// values are the choices' texts in choice order, which polars reads as a Categorical.
-fn categorical_column(choices: &[Value], col: &[i64]) -> (DataType, ArrayRef) {
+fn categorical_column(choices: &[Value], col: &[i64], nulls: Option<NullBuffer>) -> (DataType, ArrayRef) {
     let mut texts: Vec<String> = Vec::new();
     let mut key_of_raw: HashMap<i64, u32> = HashMap::new();
     for &c in choices {
@@ -283,14 +312,16 @@ fn categorical_column(choices: &[Value], col: &[i64]) -> (DataType, ArrayRef) {
         };
         key_of_raw.insert(engine::raw(c), key as u32);
     }
-    let keys = UInt32Array::from(col.iter().map(|x| key_of_raw[x]).collect::<Vec<u32>>());
+    // (a row where a conditional variable does not exist holds no choice: key 0 under its null)
+    let keys =
+        UInt32Array::new(ScalarBuffer::from(col.iter().map(|x| key_of_raw.get(x).copied().unwrap_or(0)).collect::<Vec<u32>>()), nulls);
     let values: ArrayRef = Arc::new(StringArray::from(texts));
     let dictionary = DictionaryArray::<UInt32Type>::try_new(keys, values).expect("every key indexes the choices");
     (DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)), Arc::new(dictionary))
 }
 
 fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let Columns { variant_id, variant_id_hi, wide, vars, valid, errors, metrics, shape_offsets, shape_values } = cols;
+    let Columns { variant_id, variant_id_hi, wide, vars, present, valid, errors, metrics, shape_offsets, shape_values } = cols;
     let rows = valid.len();
     // all valid (the common case): no null buffers and an all-null error column, made in bulk.
     // The error column is a string view and the shapes a large list: polars' own layouts, which
@@ -314,16 +345,21 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
     };
     let mut fields = vec![Field::new("variant_id", id_type, false)];
     let mut arrays: Vec<ArrayRef> = vec![ids];
-    for (v, col) in prog.vars.iter().zip(vars) {
+    for ((v, col), present) in prog.vars.iter().zip(vars).zip(present) {
+        // a conditional variable is null in the rows it does not exist in
+        let var_nulls = (!present.is_empty()).then(|| NullBuffer::from(present));
+        let nullable = v.condition.is_some();
         // columns hold raw bits (see Columns::vars); ints move without a copy
         let (dt, arr): (DataType, ArrayRef) = if v.choices.iter().any(|c| matches!(c, Value::Str(_))) {
-            categorical_column(&v.choices, &col)
+            categorical_column(&v.choices, &col, var_nulls)
         } else if v.choices.iter().all(|c| matches!(c, Value::Bool(_))) {
-            (DataType::Boolean, Arc::new(BooleanArray::from(col.iter().map(|&x| x != 0).collect::<Vec<_>>())))
+            let bits = BooleanBuffer::from(col.iter().map(|&x| x != 0).collect::<Vec<_>>());
+            (DataType::Boolean, Arc::new(BooleanArray::new(bits, var_nulls)))
         } else if v.choices.iter().all(|c| matches!(c, Value::Int(_))) {
-            (DataType::Int64, Arc::new(Int64Array::from(col)))
+            (DataType::Int64, Arc::new(Int64Array::new(ScalarBuffer::from(col), var_nulls)))
         } else if v.choices.iter().all(|c| matches!(c, Value::Float(_))) {
-            (DataType::Float64, Arc::new(Float64Array::from(col.iter().map(|&x| f64::from_bits(x as u64)).collect::<Vec<_>>())))
+            let floats = col.iter().map(|&x| f64::from_bits(x as u64)).collect::<Vec<_>>();
+            (DataType::Float64, Arc::new(Float64Array::new(ScalarBuffer::from(floats), var_nulls)))
         } else {
             // a mix of ints and floats: each row's choice says how its bits are to be read
             let as_f64 = |x: i64| -> f64 {
@@ -335,9 +371,10 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
                     x as f64
                 }
             };
-            (DataType::Float64, Arc::new(Float64Array::from(col.iter().map(|&x| as_f64(x)).collect::<Vec<_>>())))
+            let floats = col.iter().map(|&x| as_f64(x)).collect::<Vec<_>>();
+            (DataType::Float64, Arc::new(Float64Array::new(ScalarBuffer::from(floats), var_nulls)))
         };
-        fields.push(Field::new(v.name.as_str(), dt, false));
+        fields.push(Field::new(v.name.as_str(), dt, nullable));
         arrays.push(arr);
     }
     fields.push(Field::new("valid", DataType::Boolean, false));
@@ -372,8 +409,9 @@ impl CompiledSpace {
         let empty = Columns {
             variant_id: Vec::new(),
             variant_id_hi: Vec::new(),
-            wide: self.prog().wide_ids(),
+            wide: self.prog().wide_variant_ids(),
             vars: self.prog().vars.iter().map(|_| Vec::new()).collect(),
+            present: self.prog().vars.iter().map(|_| Vec::new()).collect(),
             valid: Vec::new(),
             errors: Vec::new(),
             metrics: METRICS.iter().map(|_| Vec::new()).collect(),

@@ -5,7 +5,9 @@
 //! per combination of those variables' values and looked up by digit arithmetic per variant.
 
 use super::expr::{self, Binding, Compiled, Value};
-use super::spec::{AttrTpl, BlockTpl, Count, Item, LayerTpl, Spec, BLOCK_INPUT};
+use super::ids;
+use super::networks::Networks;
+use super::spec::{AttrTpl, BlockTpl, Count, Item, LayerTpl, Spec, VarSpec, BLOCK_INPUT};
 use crate::attrs::Attrs;
 use crate::error::{Error, ErrorKind, Limited};
 use crate::graph::INPUT;
@@ -24,6 +26,9 @@ const INSTANCE_LIMIT: usize = 100_000;
 pub struct Var {
     pub name: String,
     pub choices: Vec<Value>,
+    /// The condition under which the variable exists (`when`), over earlier unconditional
+    /// variables; None: it always exists.
+    pub condition: Option<Compiled>,
 }
 
 /// An attribute with its expressions compiled.
@@ -86,6 +91,9 @@ pub struct Program {
     pub input_max_var: Option<usize>,
     /// Primary variables the input shape reads (directly or through derived variables).
     pub input_vars: Vec<usize>,
+    /// The network ids, if some variable has a condition (`networks.rs`); variant ids are then
+    /// network ids, and the engine evaluates the full ids they map to.
+    pub networks: Option<Networks>,
 }
 
 impl Program {
@@ -98,9 +106,28 @@ impl Program {
         self.vars.iter().map(|v| v.choices.len() as u64).collect()
     }
 
-    /// More than 2^64 variants: ids need more than 64 bits.
+    /// More than 2^64 full ids (one digit per variable): they need more than 64 bits.
     pub fn wide_ids(&self) -> bool {
         self.vars.iter().try_fold(1u64, |acc, v| acc.checked_mul(v.choices.len() as u64)).is_none()
+    }
+
+    /// The radixes of variant ids: the variables' radixes, or with conditional variables the
+    /// sizes of the groups of network ids. Their product is the number of variants.
+    pub fn id_radix(&self) -> Vec<u64> {
+        match &self.networks {
+            Some(n) => n.sizes().to_vec(),
+            None => self.radix(),
+        }
+    }
+
+    /// More than 2^64 variants: variant ids need more than 64 bits.
+    pub fn wide_variant_ids(&self) -> bool {
+        self.id_radix().iter().try_fold(1u64, |acc, &r| acc.checked_mul(r)).is_none()
+    }
+
+    /// Whether variable `v` has a condition (exists only in some variants).
+    pub fn is_conditional(&self, v: usize) -> bool {
+        self.vars[v].condition.is_some()
     }
 }
 
@@ -828,27 +855,32 @@ pub fn compile(spec: &Spec) -> Result<Program, Error> {
 fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Error> {
     // primaries
     let mut vars: Vec<Var> = Vec::new();
+    // (declaration, stage) of each variable
+    let mut origin: Vec<(usize, usize)> = Vec::new();
     let mut names = Names { scalars: HashMap::new(), lists: HashMap::new() };
-    for v in &spec.variables {
+    for (decl, v) in spec.variables.iter().enumerate() {
         if names.scalars.contains_key(&v.name) || names.lists.contains_key(&v.name) {
             return Err(Error::spec(format!("variable '{}' is declared twice", v.name)));
         }
         match v.per_stage {
             None => {
                 names.scalars.insert(v.name.clone(), vars.len());
-                vars.push(Var { name: v.name.clone(), choices: v.choices[0].clone() });
+                vars.push(Var { name: v.name.clone(), choices: v.choices[0].clone(), condition: None });
+                origin.push((decl, 0));
             }
             Some(_) => {
                 let mut slots = Vec::new();
                 for (s, ch) in v.choices.iter().enumerate() {
                     slots.push(vars.len());
-                    vars.push(Var { name: format!("{}_{s}", v.name), choices: ch.clone() });
+                    vars.push(Var { name: format!("{}_{s}", v.name), choices: ch.clone(), condition: None });
+                    origin.push((decl, s));
                 }
                 names.lists.insert(v.name.clone(), slots);
             }
         }
     }
     if let Some(order) = order {
+        origin = order.iter().map(|&v| origin[v]).collect();
         let mut position = vec![0usize; order.len()];
         for (k, &v) in order.iter().enumerate() {
             position[v] = k;
@@ -877,6 +909,15 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
             e.try_compile(&|name: &str| names.resolve(&[], name)).map_err(|m| Error::expression(format!("derived variable '{n}'"), m))?;
         slot_deps.push(deps_of(&c, &slot_deps));
         derived.push((n.clone(), c));
+    }
+    compile_conditions(spec, &names, &origin, &mut vars)?;
+    let conditions: Vec<Option<Compiled>> = vars.iter().map(|v| v.condition.clone()).collect();
+    let networks = Networks::new(&vars, &conditions)?;
+    if networks.is_some() && ids::size_u128(&radix).is_none() {
+        return Err(Error::spec(format!(
+            "a space with conditional variables is evaluated through ids over all its variables, and this one has {} of them (at most 2^128)",
+            ids::size_decimal(&radix)
+        )));
     }
     let constraints: Vec<(String, Compiled)> = spec
         .constraints
@@ -934,5 +975,56 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
         instances,
         input_max_var,
         input_vars,
+        networks,
     })
+}
+
+/// The positions of stage `k` of `v` along its dimensions, named by its `index` (row-major).
+fn stage_loops(v: &VarSpec, k: usize) -> Vec<(String, i64)> {
+    let mut rest = k;
+    let mut out: Vec<(String, i64)> = Vec::with_capacity(v.index.len());
+    for (name, &d) in v.index.iter().zip(&v.dims).rev() {
+        out.push((name.clone(), (rest % d) as i64));
+        rest /= d;
+    }
+    out.reverse();
+    out
+}
+
+/// Compile each variable's `when`: it may read unconditional primary variables declared before
+/// it (and its own position names).
+fn compile_conditions(spec: &Spec, names: &Names, origin: &[(usize, usize)], vars: &mut [Var]) -> Result<(), Error> {
+    for pos in 0..vars.len() {
+        let (decl, stage) = origin[pos];
+        let declared = &spec.variables[decl];
+        let Some(when) = &declared.when else { continue };
+        let loops = stage_loops(declared, stage);
+        let what = format!("variable '{}' when '{}'", vars[pos].name, when.source());
+        let c = when.try_compile(&|n: &str| names.resolve(&loops, n)).map_err(|m| Error::expression(what.as_str(), m))?;
+        for s in c.slots() {
+            let Some(&(read_decl, _)) = origin.get(s) else {
+                let derived = names.scalars.iter().find(|(_, &slot)| slot == s).map_or("?", |(n, _)| n.as_str());
+                return Err(Error::spec(format!(
+                    "{what}: reads the derived variable '{derived}'; a condition reads variables declared before it"
+                )));
+            };
+            let read = &vars[s].name;
+            if read_decl >= decl {
+                return Err(Error::spec(format!(
+                    "{what}: reads '{read}', which is declared after '{}' (or is it); a condition reads variables declared before it",
+                    declared.name
+                )));
+            }
+            if spec.variables[read_decl].when.is_some() {
+                return Err(Error::spec(format!(
+                    "{what}: reads '{read}', which has a condition itself; a condition reads unconditional variables"
+                )));
+            }
+        }
+        match c.as_const() {
+            Some(v) if v.truthy() => {}
+            _ => vars[pos].condition = Some(c),
+        }
+    }
+    Ok(())
 }

@@ -43,6 +43,11 @@ pub fn size_u64(radix: &[u64]) -> Option<u64> {
     radix.iter().try_fold(1u64, |acc, &r| acc.checked_mul(r))
 }
 
+/// The size if it fits in a u128.
+pub fn size_u128(radix: &[u64]) -> Option<u128> {
+    radix.iter().try_fold(1u128, |acc, &r| acc.checked_mul(r as u128))
+}
+
 /// The size if ids can address it (at most [`MAX_IDS`]).
 pub fn size_ids(radix: &[u64]) -> Option<Id> {
     radix.iter().try_fold(1u128, |acc, &r| acc.checked_mul(r as u128)).filter(|&s| s <= MAX_IDS)

@@ -2,13 +2,15 @@
 //! compiled once into a flat program and evaluated for millions of variants.
 //!
 //! Dependencies go one way: `expr` ← `spec` ← `compile` (the [`Program`], pure compiler
-//! output) ← `ids` (variant ids ↔ digits, samplers) ← `engine` (the [`Engine`]: evaluation and
+//! output) ← `ids` (variant ids ↔ digits, samplers; `networks`: the ids of spaces with
+//! conditional variables) ← `engine` (the [`Engine`]: evaluation and
 //! the run-time state it keeps). `simd` holds every `#[target_feature]` function (see there).
 
 pub mod compile;
 pub mod engine;
 pub mod expr;
 pub mod ids;
+pub mod networks;
 pub(crate) mod simd;
 pub mod spec;
 

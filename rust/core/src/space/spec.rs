@@ -8,6 +8,8 @@
 //!   res: [160, 192, 224]                                  # a choice list
 //!   width: {per_stage: 5, choices: [16, 32, 64, 128]}    # width[0] .. width[4]
 //!   fc: {range: [256, 4096], step: 256}                   # 256, 512, ..., 4096
+//!   depth: {per_stage: 5, choices: [2, 3, 4]}
+//!   kernel: {per_stage: [5, 4], index: [s, j], choices: [3, 5], when: "j < depth[s]"}
 //! derived:
 //!   fc_half: "fc // 2"
 //! constraints: ["width[4] >= width[0]"]
@@ -22,6 +24,10 @@
 //! A string starting with `=` is an expression; names and `inputs` may hold `{expr}` of loop
 //! indices. Choices may be strings; `op` may be an expression naming an op or one of the
 //! spec's `subgraphs` (named lists of layers), see docs/nas-spaces.md.
+//!
+//! `per_stage: [5, 4]` declares 20 variables `kernel_0` .. `kernel_19`, row-major (`kernel_{4s+j}`),
+//! read as `kernel[4 * s + j]`; `index` names the positions for `when`. A variable with `when`
+//! exists only in the variants where its condition holds (see `networks.rs`).
 
 use super::expr::{self, Expr};
 use crate::error::{Error, ErrorKind, Limited};
@@ -33,7 +39,16 @@ pub struct VarSpec {
     /// One choice list, or one per stage for per-stage variables.
     pub choices: Vec<Vec<expr::Value>>,
     pub per_stage: Option<usize>,
+    /// The shape of a per-stage variable (`per_stage: [5, 4]`; `[n]` for `per_stage: n`).
+    pub dims: Vec<usize>,
+    /// Names of the positions along `dims`, visible to `when`.
+    pub index: Vec<String>,
+    /// The condition under which the variable (each of its stages) exists.
+    pub when: Option<Expr>,
 }
+
+/// Most variables one per-stage declaration may expand to.
+const MAX_STAGES: usize = 4096;
 
 /// An attribute value: a JSON constant, an expression, or a list mixing both.
 #[derive(Clone)]
@@ -151,6 +166,37 @@ fn range_list(v: &Value, step: Option<&Value>, what: &str) -> Result<Vec<expr::V
     Ok((0..n).map(|k| expr::Value::Int(lo + k * step)).collect())
 }
 
+fn parse_dims(p: &Value, what: &str) -> Result<Vec<usize>, Error> {
+    let bad = || Error::spec(format!("{what}: per_stage must be an integer from 1 to 64, or a list of them (per_stage = [5, 4])"));
+    let dim = |v: &Value| v.as_u64().filter(|p| (1..=64).contains(p)).map(|p| p as usize).ok_or_else(bad);
+    let dims = match p {
+        Value::Array(items) if !items.is_empty() => items.iter().map(dim).collect::<Result<Vec<_>, _>>()?,
+        other => vec![dim(other)?],
+    };
+    let total: usize = dims.iter().product();
+    if total > MAX_STAGES {
+        return Err(Error::spec(format!("{what}: per_stage {dims:?} declares {total} variables; at most {MAX_STAGES}")));
+    }
+    Ok(dims)
+}
+
+fn parse_index(v: &Value, dims: usize, what: &str) -> Result<Vec<String>, Error> {
+    let names: Vec<String> = match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items.iter().map(|x| x.as_str().map(str::to_string)).collect::<Option<_>>().unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let ident = |n: &String| {
+        n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    if names.len() != dims || !names.iter().all(ident) {
+        return Err(Error::spec(format!(
+            "{what}: index must name each of the {dims} per_stage dimension(s), e.g. index = [\"s\", \"j\"] for per_stage = [5, 4]; got {v}"
+        )));
+    }
+    Ok(names)
+}
+
 fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, Error> {
     let what = format!("variable '{name}'");
     if !name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -158,22 +204,33 @@ fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, Error> {
     {
         return Err(Error::spec(format!("{what}: a variable name must be an identifier")));
     }
+    let plain = |choices| VarSpec { name: name.into(), choices, per_stage: None, dims: Vec::new(), index: Vec::new(), when: None };
     match v {
-        Value::Array(_) => Ok(VarSpec { name: name.into(), choices: vec![choice_list(v, &what)?], per_stage: None }),
+        Value::Array(_) => Ok(plain(vec![choice_list(v, &what)?])),
         Value::Object(m) => {
             for k in m.keys() {
-                if !["choices", "range", "step", "per_stage"].contains(&k.as_str()) {
-                    return Err(Error::spec(format!("{what}: unknown key '{k}' (expected choices, range, step, per_stage)")));
+                if !["choices", "range", "step", "per_stage", "index", "when"].contains(&k.as_str()) {
+                    return Err(Error::spec(format!("{what}: unknown key '{k}' (expected choices, range, step, per_stage, index, when)")));
                 }
             }
-            let per_stage = match m.get("per_stage") {
+            let dims = match m.get("per_stage") {
+                None => Vec::new(),
+                Some(p) => parse_dims(p, &what)?,
+            };
+            let per_stage = (!dims.is_empty()).then(|| dims.iter().product::<usize>());
+            let index = match m.get("index") {
+                None => Vec::new(),
+                Some(_) if dims.is_empty() => {
+                    return Err(Error::spec(format!(
+                        "{what}: index names the positions of a per_stage variable; this one has no per_stage"
+                    )))
+                }
+                Some(i) => parse_index(i, dims.len(), &what)?,
+            };
+            let when = match m.get("when") {
                 None => None,
-                Some(p) => Some(
-                    p.as_u64()
-                        .filter(|p| (1..=64).contains(p))
-                        .ok_or_else(|| Error::spec(format!("{what}: per_stage must be an integer from 1 to 64")))?
-                        as usize,
-                ),
+                Some(Value::String(s)) => Some(parse_expr(s, &format!("{what} when"))?),
+                Some(other) => return Err(Error::spec(format!("{what}: when must be an expression string, got {other}"))),
             };
             let base: Vec<Vec<expr::Value>> = match (m.get("choices"), m.get("range")) {
                 (Some(_), Some(_)) => return Err(Error::spec(format!("{what}: give choices or range, not both"))),
@@ -189,16 +246,16 @@ fn parse_variable(name: &str, v: &Value) -> Result<VarSpec, Error> {
                             per_stage.unwrap()
                         )));
                     }
-                    return Ok(VarSpec { name: name.into(), choices: lists, per_stage });
+                    lists
                 }
                 (Some(c), None) => vec![choice_list(c, &what)?],
                 (None, Some(r)) => vec![range_list(r, m.get("step"), &what)?],
             };
             let choices = match per_stage {
-                None => base,
-                Some(n) => vec![base[0].clone(); n],
+                Some(n) if base.len() == 1 => vec![base[0].clone(); n],
+                _ => base,
             };
-            Ok(VarSpec { name: name.into(), choices, per_stage })
+            Ok(VarSpec { name: name.into(), choices, per_stage, dims, index, when })
         }
         other => Err(Error::spec(format!("{what}: expected a choice list or a table with choices/range, got {other}"))),
     }

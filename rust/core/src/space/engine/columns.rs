@@ -31,6 +31,9 @@ pub struct Columns {
     /// one column per primary variable: its value as raw 64 bits (ints as i64, floats as their
     /// IEEE bits, booleans as 0/1; the variable's choices say which) — 8 bytes a row
     pub vars: Vec<Vec<i64>>,
+    /// per primary variable: whether it exists in each row (a conditional variable, see
+    /// `networks.rs`); empty where it exists in every row (always, without conditions)
+    pub present: Vec<Vec<bool>>,
     pub valid: Vec<bool>,
     /// (row, message) of the invalid rows, in row order
     pub errors: Vec<(usize, String)>,
@@ -72,6 +75,7 @@ impl Columns {
             variant_id_hi: Vec::with_capacity(if wide { rows } else { 0 }),
             wide,
             vars: (0..nvars).map(|_| Vec::with_capacity(rows)).collect(),
+            present: vec![Vec::new(); nvars],
             valid: Vec::with_capacity(rows),
             errors: Vec::new(),
             metrics: (0..NUM_METRICS).map(|_| Vec::with_capacity(rows)).collect(),
@@ -104,6 +108,13 @@ impl Columns {
         for (o, c) in self.vars.iter_mut().zip(&src.vars) {
             o.push(c[r]);
         }
+        for (v, p) in src.present.iter().enumerate() {
+            if !p.is_empty() {
+                let rows = self.valid.len();
+                self.present[v].resize(rows, true);
+                self.present[v].push(p[r]);
+            }
+        }
         if !src.valid[r] {
             self.errors.push((self.valid.len(), src.error(r).unwrap_or_default().to_string()));
         }
@@ -128,6 +139,7 @@ impl Columns {
         self.variant_id.clear();
         self.variant_id_hi.clear();
         self.vars.iter_mut().for_each(Vec::clear);
+        self.present.iter_mut().for_each(Vec::clear);
         self.valid.clear();
         self.errors.clear();
         self.metrics.iter_mut().for_each(Vec::clear);
@@ -142,6 +154,14 @@ impl Columns {
             a.append(b);
         }
         let rows = self.valid.len();
+        for (a, b) in self.present.iter_mut().zip(o.present.iter_mut()) {
+            if !b.is_empty() {
+                a.resize(rows, true);
+                a.append(b);
+            } else if !a.is_empty() {
+                a.resize(rows + o.valid.len(), true);
+            }
+        }
         self.valid.append(&mut o.valid);
         self.errors.extend(o.errors.drain(..).map(|(r, e)| (r + rows, e)));
         for (a, b) in self.metrics.iter_mut().zip(o.metrics.iter_mut()) {

@@ -36,6 +36,12 @@ impl Filter {
             let variables = prog.vars.iter().map(|v| v.name.clone()).collect();
             Error::new(ErrorKind::Filter { error, names: Some((columns, variables)) })
         })?;
+        if let Some(v) = compiled.slots().into_iter().find(|&s| s < prog.vars.len() && prog.is_conditional(s)) {
+            return Err(Error::invalid_argument(format!(
+                "--where: '{}' exists only in some variants (it has a condition); filter on it after the sweep, where it is null in the others",
+                prog.vars[v].name
+            )));
+        }
         let reads_metrics = compiled.slots().iter().any(|&s| s >= base);
         Ok(Filter { source: src.to_string(), compiled, reads_metrics })
     }

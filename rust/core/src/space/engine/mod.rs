@@ -38,6 +38,7 @@ use crate::graph::Options;
 use crate::space::compile::{Pred, Program};
 use crate::space::expr::Value;
 use crate::space::ids::{decode, Id, Permutation};
+use crate::space::networks::Networks;
 use dense::driver::{dense_layout, run_dense};
 use dense::DenseState;
 use evaluator::Evaluator;
@@ -120,6 +121,64 @@ impl Engine {
         opts: Options,
         reuse: bool,
     ) -> (Vec<Columns>, Counts) {
+        if let Some(networks) = &self.program.networks {
+            return self.evaluate_networks(networks, ids, range, filter, opts, reuse);
+        }
+        self.evaluate_full(ids, range, filter, opts, reuse)
+    }
+
+    /// Positions of network ids (a space with conditional variables): the engine evaluates the
+    /// full ids they map to, then each row gets its network id back and its absent variables
+    /// marked (null in Arrow).
+    fn evaluate_networks(
+        &self,
+        networks: &Networks,
+        ids: Ids,
+        range: std::ops::Range<u64>,
+        filter: Option<&Filter>,
+        opts: Options,
+        reuse: bool,
+    ) -> (Vec<Columns>, Counts) {
+        let full: Vec<Id> = range.clone().into_par_iter().map(|pos| networks.full_id(ids.id(pos))).collect();
+        let (mut parts, counts) = self.evaluate_full(Ids::Explicit(&full), 0..full.len() as u64, filter, opts, reuse);
+        let radix = self.program.radix();
+        let wide = self.program.wide_variant_ids();
+        parts.par_iter_mut().for_each(|cols| {
+            let rows = cols.len();
+            let mut digits = vec![0u64; radix.len()];
+            let mut active = vec![true; radix.len()];
+            let mut present: Vec<Vec<bool>> =
+                (0..radix.len()).map(|v| if networks.is_conditional(v) { Vec::with_capacity(rows) } else { Vec::new() }).collect();
+            let mut network_ids = Vec::with_capacity(rows);
+            for r in 0..rows {
+                decode(cols.id(r), &radix, &mut digits);
+                network_ids.push(networks.network_id(&digits, &mut active));
+                for (v, p) in present.iter_mut().enumerate() {
+                    if networks.is_conditional(v) {
+                        p.push(active[v]);
+                    }
+                }
+            }
+            cols.wide = wide;
+            cols.variant_id.clear();
+            cols.variant_id_hi.clear();
+            for id in network_ids {
+                cols.push_id(id);
+            }
+            cols.present = present;
+        });
+        (parts, counts)
+    }
+
+    /// [`Engine::evaluate_parts_with`] of full ids (one digit per variable).
+    fn evaluate_full(
+        &self,
+        ids: Ids,
+        range: std::ops::Range<u64>,
+        filter: Option<&Filter>,
+        opts: Options,
+        reuse: bool,
+    ) -> (Vec<Columns>, Counts) {
         let prog = &self.program;
         // random order: dense tables when the program is a chain of segments, else sorted ids
         let dense = match ids {
@@ -193,32 +252,41 @@ impl Engine {
         opts: Options,
     ) -> (Vec<Columns>, Counts) {
         let sorted = samples::Sorted::new(p, range);
-        let (parts, counts) = self.evaluate_parts_with(Ids::Explicit(&sorted.ids), 0..sorted.ids.len() as u64, filter, opts, true);
+        let (parts, counts) = self.evaluate_full(Ids::Explicit(&sorted.ids), 0..sorted.ids.len() as u64, filter, opts, true);
         (sorted.gather(&self.program, &parts), counts)
     }
 }
 
-/// One variant's values: primaries then derived, by name.
+/// One variant's values: primaries (those that exist in it) then derived, by name.
 pub fn config(prog: &Program, id: Id) -> Result<Vec<(String, Value)>, Error> {
+    let (slots, active) = variant_slots(prog, id)?;
+    let names = prog.vars.iter().map(|v| v.name.as_str()).chain(prog.derived.iter().map(|(n, _)| n.as_str()));
+    Ok(names.zip(slots).enumerate().filter(|(i, _)| active.get(*i).is_none_or(|&a| a)).map(|(_, (n, v))| (n.to_string(), v)).collect())
+}
+
+/// The slot values of variant `id` (primaries, an absent one at its first choice, then derived)
+/// and which primaries exist in it.
+fn variant_slots(prog: &Program, id: Id) -> Result<(Vec<Value>, Vec<bool>), Error> {
     let radix = prog.radix();
     let mut digits = vec![0; radix.len()];
-    decode(id, &radix, &mut digits);
+    let mut active = vec![true; radix.len()];
+    match &prog.networks {
+        Some(n) => n.digits(id, &mut digits, &mut active),
+        None => decode(id, &radix, &mut digits),
+    }
     let mut slots: Vec<Value> = prog.vars.iter().zip(&digits).map(|(v, &d)| v.choices[d as usize]).collect();
-    let mut out: Vec<(String, Value)> = prog.vars.iter().map(|v| v.name.clone()).zip(slots.iter().copied()).collect();
     for (name, d) in &prog.derived {
         let v = d.try_eval(&slots).map_err(|e| Error::expression(format!("derived variable '{name}'"), e))?;
         slots.push(v);
-        out.push((name.clone(), v));
     }
-    Ok(out)
+    Ok((slots, active))
 }
 
 /// The concrete model of variant `id` as a model-file JSON value: switched-off layers are
 /// dropped and their readers rewired to what they passed through.
 pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, Error> {
     use serde_json::{json, Map, Value as Json};
-    let cfg = config(prog, id)?;
-    let slots: Vec<Value> = cfg.iter().map(|(_, v)| *v).collect();
+    let (slots, _) = variant_slots(prog, id)?;
     for (src, c) in &prog.constraints {
         if !c.try_eval(&slots).map_err(|e| Error::expression("", e))?.truthy() {
             return Err(Error::new(ErrorKind::ConstraintViolated { id, constraint: src.clone() }));

@@ -594,3 +594,86 @@ fn op_choice_errors_are_found_at_compile_time() {
     let expr_op = json!({"input": [4], "layers": [{"name": "e", "op": "=1 +"}]});
     assert!(Spec::from_value(&expr_op).err().unwrap().to_string().starts_with("e op: "));
 }
+
+/// A space with conditional variables (`networks.rs`): per-stage depth, a kernel per block slot
+/// that exists only below the stage's depth, a grouped conv only where the kernel exists.
+fn conditional_space() -> Engine {
+    let mut spec = crate::space::networks::tests::staged_spec();
+    spec["input"] = json!([3, "=res", "=res"]);
+    spec["variables"]["res"] = json!([8, 10]);
+    spec["layers"].as_array_mut().unwrap().push(json!({"op": "flatten"}));
+    spec["layers"].as_array_mut().unwrap().push(json!({"op": "linear", "out_features": "=3 * w"}));
+    engine(&spec)
+}
+
+fn network_count(e: &Engine) -> u64 {
+    e.program.id_radix().iter().product()
+}
+
+/// Rows of network ids: what `analyze` of each network's model gives, the absent variables
+/// marked, whatever the order and path.
+#[test]
+fn conditional_rows_equal_analyze_of_each_network() {
+    let prog = conditional_space();
+    let size = network_count(&prog);
+    assert_eq!(size, 22 * 14 * 2 * 2);
+    let networks = prog.program.networks.as_ref().unwrap();
+    for reuse in [true, false] {
+        let (cols, counts) = evaluate_with(&prog, Ids::Grid, 0..size, None, Options::default(), reuse);
+        assert_eq!((cols.len() as u64, counts.evaluated), (size, size));
+        assert!(!cols.wide);
+        check_against_analyze(&prog, &cols);
+        let n = prog.program.vars.len();
+        for r in 0..cols.len() {
+            assert_eq!(cols.id(r), r as Id, "grid rows come in network id order");
+            let (mut digits, mut active) = (vec![0; n], vec![false; n]);
+            networks.digits(r as Id, &mut digits, &mut active);
+            for (v, var) in prog.program.vars.iter().enumerate() {
+                if prog.program.is_conditional(v) {
+                    assert_eq!(cols.present[v][r], active[v], "row {r} {}", var.name);
+                } else {
+                    assert!(cols.present[v].is_empty());
+                }
+                if active[v] {
+                    assert_eq!(cols.vars[v][r], super::columns::raw(var.choices[digits[v] as usize]), "row {r} {}", var.name);
+                }
+            }
+        }
+    }
+    let (grid, _) = evaluate(&prog, Ids::Grid, 0..size, None, Options::default());
+    // a sample and explicit ids: the grid's rows of the same ids
+    let p = Permutation::new(size as Id, 3);
+    let (sample, _) = evaluate(&prog, Ids::Sample(p), 0..size, None, Options::default());
+    let ids: Vec<Id> = (0..size).map(|k| p.apply(k)).collect();
+    assert_eq!(ids.iter().collect::<std::collections::HashSet<_>>().len() as u64, size);
+    let (explicit, _) = evaluate(&prog, Ids::Explicit(&ids), 0..size, None, Options::default());
+    for (r, &id) in ids.iter().enumerate() {
+        for cols in [&sample, &explicit] {
+            assert_eq!(cols.id(r), id);
+            for m in 0..METRICS.len() {
+                assert_eq!(cols.metrics[m][r], grid.metrics[m][id as usize]);
+            }
+            for v in 0..prog.program.vars.len() {
+                assert_eq!(cols.present[v].get(r), grid.present[v].get(id as usize));
+            }
+        }
+    }
+}
+
+#[test]
+fn conditional_filters_keep_network_ids_and_refuse_absent_variables() {
+    let prog = conditional_space();
+    let size = network_count(&prog);
+    let f = Filter::new("w == 8 and params > 300", &prog.program).unwrap();
+    let (all, _) = evaluate(&prog, Ids::Grid, 0..size, None, Options::default());
+    let (kept, counts) = evaluate(&prog, Ids::Grid, 0..size, Some(&f), Options::default());
+    let w = prog.program.vars.iter().position(|v| v.name == "w").unwrap();
+    let params = METRICS.iter().position(|m| m.name == "params").unwrap();
+    let expected: Vec<Id> = (0..all.len()).filter(|&r| all.vars[w][r] == 8 && all.metrics[params][r] > 300).map(|r| all.id(r)).collect();
+    assert_eq!((0..kept.len()).map(|r| kept.id(r)).collect::<Vec<_>>(), expected);
+    assert_eq!(counts.kept + counts.filtered_out, size);
+    assert_eq!(
+        Filter::new("k_2 == 3", &prog.program).err().unwrap().to_string(),
+        "--where: 'k_2' exists only in some variants (it has a condition); filter on it after the sweep, where it is null in the others"
+    );
+}
