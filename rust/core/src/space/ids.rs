@@ -267,7 +267,7 @@ impl Permutation {
         #[cfg(target_arch = "x86_64")]
         if simd::avx512() {
             // SAFETY: `avx512` is true
-            return unsafe { simd::rounds(self, words) };
+            return unsafe { simd::compiled_for_avx512(|| self.rounds_portable(words)) };
         }
         self.rounds_portable(words)
     }
@@ -397,7 +397,9 @@ impl DigitDecoder {
         if simd::avx512() {
             // SAFETY: `avx512` is true; every number in `rest` is below 2^53 (checked by the
             // callers) and `inv` holds the inverses of radixes in [1, 2^53) (`usable`)
-            return unsafe { simd::decode(radix, inv, out, stride, rest) };
+            return unsafe {
+                simd::compiled_for_avx512_with(out, &mut rest[..], |out, rest| decode_portable(radix, inv, out, stride, rest))
+            };
         }
         // SAFETY: as above
         unsafe { decode_portable(radix, inv, out, stride, rest) }

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod networks;
 pub(crate) mod simd;
 pub mod spec;
+pub mod var;
 
 pub use compile::{compile, Program};
 pub use engine::Engine;

@@ -23,9 +23,9 @@
 //! full ids, digit for digit. The engine evaluates full ids (an absent variable at digit 0, its
 //! first choice); `Networks` maps between the two.
 
-use super::compile::Var;
 use super::expr::{Compiled, Value};
 use super::ids::Id;
+use super::var::Var;
 use crate::error::{Error, ErrorKind, Limited};
 
 /// Most controller combinations one group may have (each gets a prefix sum and an active set).

@@ -1,19 +1,15 @@
 //! Every `#[target_feature]` function of the engine, and the one check that decides whether
-//! they run ([`avx512`]). Each is the portable code of a loop over a batch (in `ids.rs` or
-//! `engine/`) compiled for AVX-512, or that loop written with AVX-512 intrinsics; its caller
-//! runs the portable code when [`avx512`] is false. The functions read the types of the
-//! modules whose loops they vectorise (this module and those modules refer to each other, the
-//! one exception to `space/`'s one-way dependencies, so that the unsafe code is in one place).
+//! they run ([`avx512`]). Each is either [`compiled_for_avx512`], which runs a portable loop
+//! of its caller (in `ids.rs` or `engine/`) compiled for AVX-512, or a loop written with
+//! AVX-512 intrinsics over slices and the two memory layouts defined here ([`Link`],
+//! [`Payload`]); its caller runs the portable code when [`avx512`] is false.
 //!
-//! Every function here is `unsafe`: it may only run where [`avx512`] is true (and its own
-//! `# Safety` conditions hold).
+//! This module is a leaf: it uses nothing else of the crate, so the unsafe code is in one place
+//! without a module cycle.
+//!
+//! Every `#[target_feature]` function here is `unsafe`: it may only run where [`avx512`] is true
+//! (and its own `# Safety` conditions hold).
 
-use super::engine::dense::driver;
-use super::engine::dense::driver::PICK_TABLE;
-use super::engine::dense::tables::{prefetch, Batch, Layout, Link, Payload, Tables, BATCH, EMPTY};
-use super::engine::Columns;
-use super::ids::{self, Id, Permutation};
-use crate::graph::Options;
 use std::sync::OnceLock;
 
 /// Whether the AVX-512 paths run: the CPU has every feature a function of this module enables
@@ -46,6 +42,66 @@ fn cpu_has_avx512() -> bool {
 fn cpu_has_avx512() -> bool {
     false
 }
+
+/// Run `f` compiled for AVX-512 (F, DQ, VL, BW): `f` is a portable loop, written once, whose
+/// code the compiler vectorises with 8-lane 64-bit multiplies, maxima and conversions here
+/// (compiled for the baseline they are scalar: SSE2 has none of them). `f` and what it calls
+/// with `#[inline(always)]` are inlined into this function (a closure called once is), so they
+/// are compiled with its features.
+///
+/// # Safety
+/// [`avx512`] is true.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+pub(crate) unsafe fn compiled_for_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// [`compiled_for_avx512`] of `f(a, b)`: `a` and `b` (mutable slices, say) are arguments of
+/// this function, so the compiler knows that they do not alias (a closure's captures it may
+/// not: its loops then check for overlap at run time and are not unrolled).
+///
+/// # Safety
+/// [`avx512`] is true.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
+pub(crate) unsafe fn compiled_for_avx512_with<A, B, R>(a: A, b: B, f: impl FnOnce(A, B) -> R) -> R {
+    f(a, b)
+}
+
+/// A prefetch of the cache line holding `x` into every level.
+#[inline(always)]
+pub(crate) fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it reads nothing and cannot fault (SSE is baseline on x86_64)
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(x as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
+// ---- the memory layouts the dense tables' kernels read (engine/dense/tables.rs)
+
+/// What a segment adds, one cache line: the kept sums in words 0..7, its own peak in word 7 (an
+/// 8-lane vector: a variant's payloads are summed, and their peaks taken, lane by lane).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct Payload(pub(crate) [u64; 8]);
+
+/// Where a segment leads: the state at the next cut ([`EMPTY`]: not recorded) and its layers.
+/// The links are small (8 bytes an entry) and stay in cache; a variant's chain of states only
+/// waits on them, and its payloads' loads overlap. [`walk`] gathers one as a 64-bit word: `next`
+/// in the low half, `layers` in the high half.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct Link {
+    pub(crate) next: u32,
+    pub(crate) layers: u32,
+}
+
+/// A state not recorded (a link's `next`), and a row whose chain ended (its state).
+pub(crate) const EMPTY: u32 = u32::MAX;
 
 // ---- ids: permutations and digit decoding
 
@@ -87,29 +143,6 @@ pub(crate) unsafe fn compact(size: u128, words: &mut [u64], at: &mut [u32], out:
         }
     }
     kept
-}
-
-/// [`Permutation::rounds_portable`]'s code compiled where 64-bit lane multiplies (vpmullq) let it
-/// run 8 words a vector.
-///
-/// # Safety
-/// [`avx512`] is true.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-pub(crate) unsafe fn rounds(p: &Permutation, words: &mut [u64]) {
-    p.rounds_portable(words)
-}
-
-/// [`ids::decode_portable`]'s code compiled for AVX-512: 8 ids a vector (64-bit conversions and
-/// multiplies).
-///
-/// # Safety
-/// [`avx512`] is true, and `decode_portable`'s own conditions hold.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-pub(crate) unsafe fn decode(radix: &[u64], inv: &[f64], out: &mut [u64], stride: usize, rest: &mut [u64]) {
-    // SAFETY: the caller's contract
-    unsafe { ids::decode_portable(radix, inv, out, stride, rest) }
 }
 
 // ---- dense tables
@@ -207,38 +240,40 @@ pub(crate) unsafe fn sum_rows(
     maxima
 }
 
-/// [`Tables::lookup`]'s portable code with AVX-512: the chains walked 8 rows a vector, each
-/// segment's links gathered (vpgatherqq) under a mask of the rows still walking.
+/// The chain walk of `Tables::lookup` (`engine/dense/tables.rs`; `walk_portable` there) with
+/// AVX-512, 8 rows a vector, per segment `j` (its links `links[j]`, payloads `payloads[j]`,
+/// `sizes[j]` combinations and digits `vars[j]`, (variable, stride) pairs): the rows' entry
+/// indices into `idx[j * n..]` (a row whose chain ended gets one that is never read, as in
+/// `walk_portable`), their links gathered (vpgatherqq) for the rows still walking and in
+/// range, the next states (`state`) and layers (`layers`) taken under the mask of links
+/// recorded; then the payloads of the rows that go on prefetched, for [`sum_rows`]. Digit `v`
+/// of row `b` is `digits[v * stride + b]`.
 ///
 /// # Safety
-/// [`avx512`] is true.
+/// [`avx512`] is true; `digits` holds every digit the segments read for rows 0..n.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-pub(crate) unsafe fn lookup(tables: &Tables, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
-    tables.begin(l, digits, stride, n, out);
-    // SAFETY: the CPU has the features (this function's own)
-    unsafe { walk(tables, l, digits, stride, n, out) };
-    tables.finish(n, out);
-}
-
-/// 8 rows a vector, per segment: their entry indices (a row whose chain ended gets one that
-/// is never read, as in `walk_portable`), their links gathered for the rows still walking
-/// and in range, the next states and layers taken under the mask of links recorded; then
-/// the payloads of the rows that go on prefetched, for `sum_rows`.
-///
-/// # Safety
-/// [`avx512`] is true.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-unsafe fn walk(tables: &Tables, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn walk(
+    links: &[Vec<Link>],
+    payloads: &[Vec<Payload>],
+    sizes: &[usize],
+    vars: &[Vec<(usize, u32)>],
+    digits: &[u64],
+    stride: usize,
+    n: usize,
+    state: &mut [u32],
+    layers: &mut [u64],
+    idx: &mut [usize],
+) {
     use std::arch::x86_64::*;
     const { assert!(std::mem::size_of::<Link>() == 8 && std::mem::offset_of!(Link, next) == 0) };
-    let Batch { layers, state, idx, .. } = out;
-    let (state, layers, idx) = (&mut state[..n], &mut layers[..n], &mut idx[..tables.links.len() * n]);
+    assert!(payloads.len() == links.len() && sizes.len() == links.len() && vars.len() == links.len(), "a table per segment");
+    let (state, layers, idx) = (&mut state[..n], &mut layers[..n], &mut idx[..links.len() * n]);
     let empty = _mm512_set1_epi64(EMPTY as i64);
     let low = _mm512_set1_epi64(u32::MAX as i64);
-    for j in 0..tables.links.len() {
-        let (links, pays, size, vars) = (&tables.links[j], &tables.payloads[j], l.seg_size[j], &l.seg_vars[j]);
+    for j in 0..links.len() {
+        let (links, pays, size, vars) = (&links[j], &payloads[j], sizes[j], &vars[j]);
         let (size, len) = (_mm512_set1_epi64(size as i64), _mm512_set1_epi64(links.len() as i64));
         for k in (0..n).step_by(8) {
             let live: __mmask8 = if n - k >= 8 { 0xff } else { (1u8 << (n - k)) - 1 };
@@ -277,45 +312,24 @@ unsafe fn walk(tables: &Tables, l: &Layout, digits: &[u64], stride: usize, n: us
     }
 }
 
-// ---- dense batches written column by column
+/// Choices [`pick`] picks from: two vectors.
+pub(crate) const PICK_TABLE: usize = 16;
 
-/// `emit_dense` (`engine/dense/driver.rs`) compiled for AVX-512: its loops over a batch's rows (the input bytes'
-/// maximum, the derived formulas' 64-bit multiplies, the shapes' offsets) become 8-lane
-/// vectors; compiled for the baseline they are scalar (SSE2 has no 64-bit multiply or maximum).
-///
-/// # Safety
-/// [`avx512`] is true.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx512bw")]
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn emit_dense(
-    tables: &Tables,
-    opts: &Options,
-    ids64: &[u64],
-    ids: &[Id],
-    digits: &[u64],
-    raws: &[(Vec<i64>, usize)],
-    read: &Batch,
-    out: &mut Columns,
-    store: Store,
-    shapes: &mut driver::Repeated,
-) -> bool {
-    driver::emit_dense_body(tables, opts, ids64, ids, digits, raws, read, out, store, shapes)
-}
-
-/// `pick` (`engine/dense/driver.rs`) for up to 16 choices: the choices are two vectors, and 8 rows are one two-table
-/// permute (vpermt2q), which reads the low 4 bits of each digit.
+/// `pick` (`engine/dense/driver.rs`) for up to 16 choices: `words[b] = table[d[b] % 16]`; the
+/// choices are two vectors, and 8 rows are one two-table permute (vpermt2q), which reads the
+/// low 4 bits of each digit. `N` is a multiple of 8.
 ///
 /// # Safety
 /// [`avx512`] is true.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-pub(crate) unsafe fn pick(table: &[i64; PICK_TABLE], d: &[u64; BATCH], words: &mut [i64; BATCH]) {
+pub(crate) unsafe fn pick<const N: usize>(table: &[i64; PICK_TABLE], d: &[u64; N], words: &mut [i64; N]) {
     use std::arch::x86_64::*;
+    const { assert!(N.is_multiple_of(8)) };
     // SAFETY: every load and store below is of 8 words within `table`, `d` or `words`
     unsafe {
         let (lo, hi) = (_mm512_loadu_si512(table.as_ptr().cast()), _mm512_loadu_si512(table.as_ptr().add(8).cast()));
-        for k in (0..BATCH).step_by(8) {
+        for k in (0..N).step_by(8) {
             let idx = _mm512_loadu_si512(d.as_ptr().add(k).cast());
             _mm512_storeu_si512(words.as_mut_ptr().add(k).cast(), _mm512_permutex2var_epi64(lo, idx, hi));
         }

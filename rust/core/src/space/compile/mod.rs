@@ -8,6 +8,7 @@ use super::expr::{self, Binding, Compiled, Value};
 use super::ids;
 use super::networks::Networks;
 use super::spec::{AttrTpl, BlockTpl, Count, Item, LayerTpl, Spec, VarSpec, BLOCK_INPUT};
+pub use super::var::Var;
 use crate::attrs::Attrs;
 use crate::error::{Error, ErrorKind, Limited};
 use crate::graph::INPUT;
@@ -27,15 +28,6 @@ const TABLE_LIMIT: u64 = 1 << 16;
 const COUNT_SCAN_LIMIT: u64 = 1 << 20;
 /// Most layer instances one space may expand to.
 const INSTANCE_LIMIT: usize = 100_000;
-
-/// One primary variable (a per-stage variable contributes one per stage: `width_0`, ...).
-pub struct Var {
-    pub name: String,
-    pub choices: Vec<Value>,
-    /// The condition under which the variable exists (`when`), over earlier unconditional
-    /// variables; None: it always exists.
-    pub condition: Option<Compiled>,
-}
 
 /// An attribute with its expressions compiled.
 pub enum CompiledAttr {

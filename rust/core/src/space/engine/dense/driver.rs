@@ -257,7 +257,7 @@ fn emit_dense(
     #[cfg(target_arch = "x86_64")]
     if simd::avx512() {
         // SAFETY: `avx512` is true
-        return unsafe { simd::emit_dense(tables, opts, ids64, ids, digits, raws, read, out, store, shapes) };
+        return unsafe { simd::compiled_for_avx512(|| emit_dense_body(tables, opts, ids64, ids, digits, raws, read, out, store, shapes)) };
     }
     emit_dense_body(tables, opts, ids64, ids, digits, raws, read, out, store, shapes)
 }
@@ -286,10 +286,10 @@ impl Repeated {
     }
 }
 
-/// [`emit_dense`]'s code, for the baseline and (in `simd::emit_dense`) for AVX-512.
+/// [`emit_dense`]'s code, for the baseline and (through `simd::compiled_for_avx512`) for AVX-512.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn emit_dense_body(
+fn emit_dense_body(
     tables: &Tables,
     opts: &Options,
     ids64: &[u64],
@@ -387,8 +387,7 @@ pub(crate) fn pick_table(choices: &[Value]) -> Vec<i64> {
     t
 }
 
-/// Choices a vector permute picks from.
-pub(crate) const PICK_TABLE: usize = 16;
+pub(crate) use crate::space::simd::PICK_TABLE;
 
 /// `words[b]` = `table[d[b]]` for a batch's digits (each below `choices`); `table` from
 /// [`pick_table`].

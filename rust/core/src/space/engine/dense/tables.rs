@@ -25,13 +25,13 @@ use crate::shape::Shape;
 use crate::space::compile::Program;
 use crate::space::engine::memo::Segments;
 use crate::space::simd;
+pub(crate) use crate::space::simd::{prefetch, Link, Payload, EMPTY};
 use std::collections::HashMap;
 
 /// Bound on the combinations of one segment's digits (or the input's) for a dense table.
 const MAX_COMBOS: u64 = 1 << 16;
 /// Bound on the entries of a program's tables (72 bytes each: 18 MiB).
 pub(crate) const MAX_ENTRIES: usize = 1 << 18;
-pub(crate) const EMPTY: u32 = u32::MAX;
 
 /// Which digits index each table (fixed per program).
 pub(crate) struct Layout {
@@ -159,34 +159,6 @@ fn spread(kept: impl Iterator<Item = u64>) -> [u64; SUMMED] {
     sum
 }
 
-#[inline(always)]
-pub(crate) fn prefetch<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint; it reads nothing and cannot fault (SSE is baseline on x86_64)
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(x as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
-}
-
-/// What a segment adds, one cache line: the kept sums ([`KEPT`]) in words 0..7, its own peak in
-/// word 7 (an 8-lane vector: a variant's payloads are summed, and their peaks taken, lane by
-/// lane).
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-pub(crate) struct Payload([u64; 8]);
-
-/// Where a segment leads: the state at the next cut (EMPTY: not recorded) and its layers. The
-/// links are small (8 bytes an entry) and stay in cache; a variant's chain of states only waits
-/// on them, and its payloads' loads overlap.
-#[derive(Clone, Copy)]
-#[repr(C)]
-pub(crate) struct Link {
-    pub(crate) next: u32,
-    layers: u32,
-}
-
 const NONE: Link = Link { next: EMPTY, layers: 0 };
 const ZERO: Payload = Payload([0; 8]);
 
@@ -294,8 +266,19 @@ impl Tables {
     pub(crate) fn lookup(&self, l: &Layout, digits: &[u64], stride: usize, n: usize, out: &mut Batch) {
         #[cfg(target_arch = "x86_64")]
         if simd::avx512() {
-            // SAFETY: `avx512` is true
-            return unsafe { simd::lookup(self, l, digits, stride, n, out) };
+            // SAFETY: `avx512` is true; `begin` checked that `digits` holds every digit the
+            // segments read
+            return unsafe {
+                simd::compiled_for_avx512(
+                    #[inline(always)]
+                    || {
+                        self.begin(l, digits, stride, n, out);
+                        let Batch { layers, state, idx, .. } = &mut *out;
+                        simd::walk(&self.links, &self.payloads, &l.seg_size, &l.seg_vars, digits, stride, n, state, layers, idx);
+                        self.finish(n, out);
+                    },
+                )
+            };
         }
         self.lookup_portable(l, digits, stride, n, out)
     }
