@@ -353,10 +353,16 @@ pub(super) fn compare_packed(op: CmpOp, a: PackedValue, b: PackedValue) -> bool 
 
 /// A comparison with a string operand: strings are equal when their symbols are; two strings
 /// order by their text (as in Python); a string and a number are unequal and not ordered.
-#[cold]
 #[inline(never)]
 fn compare_strings(op: CmpOp, a: PackedValue, b: PackedValue) -> bool {
-    let ord = if a.is_str() && b.is_str() {
+    // equal symbols are equal texts (interned): no text is read for == and !=
+    let both = a.is_str() && b.is_str();
+    match op {
+        CmpOp::Eq => return both && a.bits == b.bits,
+        CmpOp::Ne => return !(both && a.bits == b.bits),
+        _ => {}
+    }
+    let ord = if both {
         Some(Symbol::from_id(a.bits as u32).as_str().cmp(Symbol::from_id(b.bits as u32).as_str()))
     } else {
         None
