@@ -677,3 +677,4 @@ fn conditional_filters_keep_network_ids_and_refuse_absent_variables() {
         "--where: 'k_2' exists only in some variants (it has a condition); filter on it after the sweep, where it is null in the others"
     );
 }
+mod drop;
