@@ -76,13 +76,6 @@ pub(super) struct Expander<'a> {
     pub(super) prev_on: Presence,
 }
 
-pub(super) fn deps_of(c: &Compiled, slot_deps: &[Vec<usize>]) -> Vec<usize> {
-    let mut out: Vec<usize> = c.slots().into_iter().flat_map(|s| slot_deps[s].iter().copied()).collect();
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
 /// Evaluate `name{expr}` templates; the expressions may use loop indices only.
 pub(super) fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Result<String, Error> {
     let mut out = String::new();
@@ -553,7 +546,43 @@ impl<'a> Expander<'a> {
         // `drop_off_inputs`: the sets of inputs that are on where this layer is
         let drop = match drop {
             None => None,
-            Some(on) => Some(Box::new(self.drop_inputs(full, op_name, &inputs, on, &my_preds, &mut deps)?)),
+            Some(on) => {
+                // each input's conditions; those the layer is under itself hold wherever it is on
+                let mut scan: Vec<usize> = deps.clone();
+                let mut present: Vec<Option<Vec<Pred>>> = Vec::with_capacity(on.len());
+                for p in on {
+                    match p {
+                        Presence::Never => present.push(None),
+                        Presence::When { preds, when } => {
+                            let mut conds: Vec<Pred> = Vec::new();
+                            for (pred, d) in preds {
+                                if !my_preds.contains(pred) {
+                                    conds.push(*pred);
+                                    scan.extend(d);
+                                }
+                            }
+                            if let Some(c) = when {
+                                scan.extend(deps_of(c, &self.slot_deps));
+                                self.exprs.push(c.clone());
+                                conds.push(Pred::Truthy(self.exprs.len() - 1));
+                            }
+                            present.push(Some(conds));
+                        }
+                    }
+                }
+                scan.sort_unstable();
+                scan.dedup();
+                deps.extend(scan.iter().copied());
+                let ctx = drops::Scan {
+                    exprs: &self.exprs,
+                    derived: &self.derived,
+                    constraints: self.constraints,
+                    slot_deps: &self.slot_deps,
+                    vars: self.vars,
+                    radix: &self.radix,
+                };
+                Some(Box::new(drops::compile(full, op_name, &inputs, present, &my_preds, &scan, self.combos(&scan), ctx)?))
+            }
         };
         let attrs: Vec<(String, CompiledAttr)> = {
             let resolve = self.resolve_fn(loops);

@@ -2,7 +2,7 @@
 //! count, every layer instance wired to value indices, each with the conditions that switch it
 //! on. A switched-off instance passes its first input through (so "skip this projection"
 //! leaves the identity shortcut), unless its reader has `drop_off_inputs = true`: then it is
-//! no input of that reader (`drop.rs`). Ops whose attributes depend on few variables are built once
+//! no input of that reader (`drops.rs`). Ops whose attributes depend on few variables are built once
 //! per combination of those variables' values and looked up by digit arithmetic per variant.
 
 use super::expr::{self, Binding, Compiled, Value};
@@ -17,11 +17,11 @@ use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 
 mod attr;
-mod drop;
+mod drops;
 mod expand;
 
 pub use attr::{build_op, value_to_json};
-use expand::{deps_of, Expander, Frame, Names, Presence};
+use expand::{Expander, Frame, Names, Presence};
 
 /// Largest table of prebuilt ops per layer instance; beyond it ops are built per variant.
 const TABLE_LIMIT: u64 = 1 << 16;
@@ -206,6 +206,14 @@ impl Program {
     pub fn is_conditional(&self, v: usize) -> bool {
         self.vars[v].condition.is_some()
     }
+}
+
+/// The primaries an expression depends on, given those each slot depends on (`slot_deps`).
+fn deps_of(c: &Compiled, slot_deps: &[Vec<usize>]) -> Vec<usize> {
+    let mut out: Vec<usize> = c.slots().into_iter().flat_map(|s| slot_deps[s].iter().copied()).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Topological order of derived variables (by the names they read); a cycle is an error.
