@@ -212,6 +212,12 @@ def doc_examples() -> list[str]:
     return re.findall(r"```toml\n(.*?)```", text, flags=re.S)
 
 
+def doc_example(name: str) -> str:
+    """The documented example whose spec is named `name`."""
+    (example,) = [e for e in doc_examples() if f'\nname = "{name}"\n' in e]
+    return example
+
+
 @pytest.mark.parametrize("example", doc_examples())
 def test_documented_examples_compile_with_their_sizes(example):
     import tomllib
@@ -240,7 +246,7 @@ def test_documented_error_and_config():
 def test_block_lets_are_constants_or_derived_variables():
     import tomllib
 
-    space = Space(tomllib.loads(doc_examples()[3]))
+    space = Space(tomllib.loads(doc_example("lets")))
     assert space.derived == ["stage0.mid", "stage1.mid"]
     for variant_id in range(space.size):
         config = space.config(variant_id)
@@ -278,3 +284,152 @@ def test_a_conditional_string_variable_is_a_null_categorical_where_absent():
     for row in rows.iter_rows(named=True):
         ops = [layer["op"] for layer in space.model(row["variant_id"]).to_dict()["layers"]]
         assert ops[1:] == ([] if row["act"] is None else [row["act"]])
+
+
+# --------------------------------------------------------------------------------------------
+# sums whose switched-off inputs drop out (`drop_off_inputs = true`)
+
+METRIC_COLUMNS = ["params", "trainable_params", "buffers", "macs", "flops", "other_ops", "weight_bytes", "buffer_bytes",
+                  "activation_bytes", "peak_activation_bytes", "train_bytes"]
+
+
+def check_every_path(space: Space, ids: list[int], **kw) -> pl.DataFrame:
+    """Grid rows with and without reuse (segment replay, grid blocks), a sample's with and without
+    reuse (dense tables or sorted evaluation), and the rows of `ids` against `analyze` of their
+    concrete models (every metric, the layer count and the output shape). Returns the grid rows."""
+    fresh = evaluate(space, "grid", 0, space.size, reuse=False, **kw)
+    assert fresh["valid"].all(), fresh.filter(~pl.col("valid"))["error"].to_list()[:3]
+    assert_frame_equal(evaluate(space, "grid", 0, space.size, **kw), fresh)
+    n = min(space.size, 2_000)
+    for seed in (1, 2):
+        assert_frame_equal(evaluate(space, "sample", 0, n, seed=seed, **kw),
+                           evaluate(space, "sample", 0, n, seed=seed, reuse=False, **kw))
+    batch = kw.get("batch", 1)
+    for variant_id in ids:
+        report = archsweep.analyze(space.model(variant_id), batch=batch)
+        row = fresh.row(by_predicate=pl.col("variant_id") == variant_id, named=True)
+        assert {m: row[m] for m in METRIC_COLUMNS} == {m: report.totals[m] for m in METRIC_COLUMNS}, variant_id
+        assert row["num_layers"] == report.layers.height
+        assert row["output_shape"] == report.layers["output_shape"][-1].to_list()
+    return fresh
+
+
+def two_edge_spec() -> dict:
+    """Two edges from the input, each switched off ('none'), the identity or a 3x3 conv, summed
+    with drop_off_inputs. Small enough for numbers derived by hand."""
+    return {
+        "name": "two_edges_drop",
+        "input": [2, 4, 4],
+        "variables": {"a": ["none", "skip", "conv"], "b": ["none", "skip", "conv"]},
+        "subgraphs": {"skip": [{"op": "identity"}],
+                      "conv": [{"name": "conv", "op": "conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1, "bias": False}]},
+        "layers": [
+            {"name": "ea", "op": "=a", "when": "=a != 'none'", "inputs": "x"},
+            {"name": "eb", "op": "=b", "when": "=b != 'none'", "inputs": "x"},
+            {"name": "sum", "op": "add", "inputs": ["ea", "eb"], "drop_off_inputs": True},
+        ],
+    }
+
+
+def test_dropped_inputs_numbers_derived_by_hand():
+    space = Space(two_edge_spec())
+    assert space.size == 9  # id = 3 * digit(a) + digit(b): none 0, skip 1, conv 2
+    rows = check_every_path(space, list(range(9)))
+    # By hand, batch 1, fp32. The input x is [1, 2, 4, 4]: 32 elements, 128 bytes.
+    # conv (2 -> 2 channels, 3x3, no bias): params 2*2*3*3 = 36; MACs = 32 output elements
+    # x (2 input channels x 9) = 576; output 128 bytes. identity: a view, 0 of everything.
+    # add of two [1, 2, 4, 4]: 32 other ops (one per output element per extra operand), 128 bytes.
+    want = {
+        # (none, none): sum is zeros of x's shape: no params, no ops; 1 layer; its output (128 B)
+        # is allocated while x (128 B) is live: peak 256
+        0: dict(params=0, macs=0, other_ops=0, num_layers=1, activation_bytes=128, peak_activation_bytes=256),
+        # (none, skip): eb = identity(x), sum = identity(eb): views only; the peak is x alone
+        1: dict(params=0, macs=0, other_ops=0, num_layers=2, activation_bytes=0, peak_activation_bytes=128),
+        # (none, conv): eb = conv, sum = identity(eb): x + conv output live at once: 256
+        2: dict(params=36, macs=576, other_ops=0, num_layers=2, activation_bytes=128, peak_activation_bytes=256),
+        # (skip, conv): sum = add(ea = x, eb): x, conv out and the sum live at once: 384
+        5: dict(params=36, macs=576, other_ops=32, num_layers=3, activation_bytes=256, peak_activation_bytes=384),
+        # (conv, conv): two convs and the add: x freed after eb, ea + eb + sum live: 384
+        8: dict(params=72, macs=1152, other_ops=32, num_layers=3, activation_bytes=384, peak_activation_bytes=384),
+    }
+    for variant_id, numbers in want.items():
+        row = rows.row(variant_id, named=True)
+        assert {k: row[k] for k in numbers} == numbers, variant_id
+        assert row["output_shape"] == [1, 2, 4, 4]
+    ops = {i: {layer["name"]: layer["op"] for layer in space.model(i).to_dict()["layers"]}["sum"] for i in range(9)}
+    assert ops == {0: "zeros", 1: "identity", 2: "identity", 3: "identity", 4: "add", 5: "add", 6: "identity", 7: "add", 8: "add"}
+    assert space.model(0).to_dict()["layers"] == [{"name": "sum", "op": "zeros", "inputs": ["x"]}]
+
+
+def nb201_drop_spec() -> dict:
+    """data/spaces/nb201.toml with its 'none' edges switched off and dropped from the node sums
+    (instead of the zeros op), and node 1 a sum of its one edge."""
+    import tomllib
+
+    spec = tomllib.loads((SPACES / "nb201.toml").read_text(encoding="utf-8"))
+    spec["name"] = "nb201_drop"
+    del spec["subgraphs"]["none"]
+    cell = spec["layers"][2]["layers"][1]
+    for layer in (layer for layer in cell["layers"] if layer["name"].startswith("e")):
+        layer["when"] = f"={layer['op'][1:]} != 'none'"
+        if layer["inputs"] == "e1_0":
+            layer["inputs"] = "node1"
+    cell["layers"].insert(1, {"name": "node1", "op": "add", "inputs": ["e1_0"], "drop_off_inputs": True})
+    for layer in cell["layers"]:
+        if layer["name"] in ("node2", "node3"):
+            layer["drop_off_inputs"] = True
+    return spec
+
+
+def test_a_nas_bench_201_cell_whose_none_edges_drop_out():
+    """The NB201 space with 'none' edges dropped: every path agrees and equals analyze; params
+    and MACs equal those of nb201.toml (a zeros edge has neither), the layers and other ops do
+    not (no zeros layers; sums of fewer inputs)."""
+    space = Space(nb201_drop_spec())
+    assert space.size == 15_625
+    zeros = Space.load(SPACES / "nb201.toml")
+    rows = check_every_path(space, [0, 1, 5**5, 7_000, 15_624], batch=2, threads=2)
+    reference = evaluate(zeros, "grid", 0, zeros.size, batch=2, threads=2)
+    assert_frame_equal(rows.select("variant_id", "params", "macs", "buffers"),
+                       reference.select("variant_id", "params", "macs", "buffers"))
+    edges = [name for name in space.variables if name.startswith("edge_")]
+    no_none = rows.with_row_index().filter(pl.all_horizontal(pl.col(e) != "none" for e in edges))["index"].to_list()
+    assert len(no_none) == 4**6
+    # without 'none' edges the networks differ by node 1's identity only (a view: no cost)
+    same = ["params", "macs", "other_ops", "activation_bytes", "peak_activation_bytes"]
+    assert_frame_equal(rows[no_none].select(same), reference[no_none].select(same))
+    assert (rows[no_none]["num_layers"] == reference[no_none]["num_layers"] + 15).all()
+    # all edges 'none': every node is zeros; the cells add nothing
+    assert rows["other_ops"][0] < reference["other_ops"][0] and rows["num_layers"][0] < reference["num_layers"][0]
+
+
+def test_the_documented_drop_example_on_every_path():
+    import tomllib
+
+    space = Space(tomllib.loads(doc_example("cell_drop")))
+    check_every_path(space, list(range(space.size)))
+    layers = space.model(space.variant_id({"edge_1_0": "none", "edge_2_0": "nor_conv_3x3", "edge_2_1": "skip_connect"}))
+    ops = {layer["name"]: (layer["op"], layer["inputs"]) for layer in layers.to_dict()["layers"]}
+    assert ops["cell.node1"] == ("zeros", ["x"])
+    assert ops["cell.node2"] == ("add", ["cell.e2_0.nor_conv_3x3.batchnorm2d_1", "cell.e2_1.skip_connect.identity_1"])
+
+
+def test_documented_drop_errors():
+    """The errors docs/nas-spaces.md quotes, found when the spec is compiled."""
+    def cat(constraints: list[str]) -> dict:
+        return {"input": [4, 4, 4], "variables": {"a": [0, 1], "b": [0, 1], "c": [0, 1]}, "constraints": constraints,
+                "layers": [{"name": "p", "op": "relu", "inputs": "x", "when": "=a == 1"},
+                           {"name": "q", "op": "relu", "inputs": "x", "when": "=b == 1"},
+                           {"name": "cat", "op": "concat", "inputs": ["p", "q"], "drop_off_inputs": True, "when": "=c == 1"}]}
+
+    with pytest.raises(archsweep.SpecError) as e:
+        Space(cat([]))
+    assert (e.value.kind, e.value.layer, e.value.op) == ("spec", "cat", "concat")
+    assert str(e.value).startswith("cat (concat): every input is switched off for a=0, b=0, c=1 (drop_off_inputs = true), "
+                                   "and concat of 0 input(s) is undefined (an add of none is zeros)")
+    space = Space(cat(["a + b > 0"]))
+    check_every_path(space, [i for i in range(space.size) if space.config(i)["a"] + space.config(i)["b"] > 0])
+    conv = {"input": [4, 4, 4], "layers": [{"name": "conv", "op": "conv2d", "out_channels": 4, "kernel_size": 1,
+                                            "drop_off_inputs": True}]}
+    with pytest.raises(archsweep.SpecError, match=r"conv \(conv2d\): drop_off_inputs = true is for add, mul and concat .*not conv2d"):
+        Space(conv)

@@ -134,6 +134,9 @@ pub enum Limited {
     /// The combinations of the variables `read` that the conditions of the variables
     /// `conditional` read (each combination gets a table entry: space/networks.rs).
     ConditionCombinations { conditional: Vec<String>, read: Vec<String> },
+    /// The variable combinations the conditions of a `drop_off_inputs` layer's inputs (and its
+    /// own) read: each is evaluated when the spec is compiled.
+    InputCombinations,
 }
 
 impl ErrorKind {
@@ -356,6 +359,10 @@ impl fmt::Display for ErrorKind {
                     Limited::RepeatCombinations { count } => {
                         write!(f, "repeat count '{count}' depends on {got} variable combinations (at most {limit})")
                     }
+                    Limited::InputCombinations => write!(
+                        f,
+                        "the conditions of its inputs (drop_off_inputs = true) depend on {got} variable combinations (at most {limit})"
+                    ),
                     Limited::ConditionCombinations { conditional, read } => write!(
                         f,
                         "the conditions of {} read {} with {got} combinations of values (at most {limit})",

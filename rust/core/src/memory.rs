@@ -338,8 +338,8 @@ pub struct Tail {
     ext_last_use: Vec<u64>,
     /// whether any step of the span runs (else its result is made before the cut)
     any_active: bool,
-    /// the span's last value shares storage with its last executed one (or none runs): what
-    /// leaves the span is that storage
+    /// the span's last value shares storage with its last executed one (or, none running, it
+    /// is the value at the cut): what leaves the span is that storage
     clean_exit: bool,
     /// bytes of the storage holding the span's result, when the span made it
     out_size: Option<u64>,
@@ -393,7 +393,9 @@ impl Tail {
             result = Some(v);
         }
         let mut out_size = None;
-        let mut clean_exit = true;
+        // with no step run, the span's value is the one at the cut only if its skipped steps
+        // pass that one through (a skipped layer may read an earlier value: `inputs = "x"`)
+        let mut clean_exit = len == 0 || rootof(&root, end) == Err(cut);
         if let Some(v) = result {
             let rt = rootof(&root, v);
             touch(&mut last_use, &mut ext_last_use, rt, KEEP);
@@ -652,6 +654,22 @@ mod tests {
         // a skipped last step is not the result: a(100) is freed after b reads it.
         let steps = [own(100, &[0]), own(5, &[1]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1] }];
         assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
+    }
+
+    #[test]
+    fn a_span_of_skips_passing_an_earlier_value_is_no_chain() {
+        // x(10) -> a(2) | skipped(x) | c(3) reading it: x stays live until c, peak 10 + 3 =
+        // 13. The middle span runs nothing but passes x on, not the value at its cut (a), so
+        // the spans are no chain (they once made one: x freed after a, peak 12).
+        let skip = Step { kind: StepKind::Skipped, bytes: 0, reads: &[0] };
+        let steps = [own(2, &[0]), skip, own(3, &[2])];
+        assert_eq!(peak_live_bytes(10, &steps).unwrap(), 13);
+        let tails: Vec<Tail> = [(0, 1), (1, 2), (2, 3)].iter().map(|&(a, b)| Tail::span(&steps, a, b).unwrap()).collect();
+        assert_eq!(peak_chain(10, tails.iter().map(|t| Some(t.view()))), None);
+        // a skip of the value at its cut still continues a chain
+        let steps = [own(2, &[0]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1] }, own(3, &[2])];
+        let tails: Vec<Tail> = [(0, 1), (1, 2), (2, 3)].iter().map(|&(a, b)| Tail::span(&steps, a, b).unwrap()).collect();
+        assert_eq!(peak_chain(10, tails.iter().map(|t| Some(t.view()))), Some(peak_live_bytes(10, &steps).unwrap()));
     }
 
     /// Random step lists: a fixed prefix, then suffixes that vary (kinds, sizes, reads); the

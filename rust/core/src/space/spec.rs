@@ -67,6 +67,9 @@ pub struct LayerTpl {
     pub inputs: Option<Vec<String>>,
     pub when: Option<Expr>,
     pub trainable: Option<bool>,
+    /// `drop_off_inputs = true`: an input that is a switched-off layer in a variant is not an
+    /// input of this layer in that variant (see docs/nas-spaces.md).
+    pub drop_off_inputs: bool,
     pub attrs: Vec<(String, AttrTpl)>,
 }
 
@@ -340,14 +343,19 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, Error> {
                 Some(Value::Bool(b)) => Some(*b),
                 Some(_) => return Err(Error::spec(format!("{what}: trainable must be true or false"))),
             };
+            let drop_off_inputs = match m.get("drop_off_inputs") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => return Err(Error::spec(format!("{what}: drop_off_inputs must be true or false, got {other}"))),
+            };
             let mut attrs = Vec::new();
             for (k, val) in m {
-                if ["name", "op", "inputs", "when", "trainable"].contains(&k.as_str()) {
+                if ["name", "op", "inputs", "when", "trainable", "drop_off_inputs"].contains(&k.as_str()) {
                     continue;
                 }
                 attrs.push((k.clone(), attr_tpl(val, &format!("{what} {k}"))?));
             }
-            Ok(Item::Layer(LayerTpl { name, op, op_expr, inputs, when: opt_expr(m, "when", &what)?, trainable, attrs }))
+            Ok(Item::Layer(LayerTpl { name, op, op_expr, inputs, when: opt_expr(m, "when", &what)?, trainable, drop_off_inputs, attrs }))
         }
     }
 }

@@ -24,8 +24,32 @@ impl Names {
 
 pub(super) struct Frame {
     pub(super) block_input: usize,
-    pub(super) locals: HashMap<String, usize>,
+    pub(super) locals: HashMap<String, Bound>,
     pub(super) auto: HashMap<String, usize>,
+}
+
+/// When a named layer is on: the conditions it is expanded under (its blocks' `when` and
+/// repeat counts, the alternative of a sub-graph it is in) and its own `when`, compiled but not
+/// yet among the program's expressions (only a `drop_off_inputs` reader adds it).
+#[derive(Clone)]
+pub(super) enum Presence {
+    /// statically switched off: its name stands for its first input
+    Never,
+    When {
+        preds: Vec<(Pred, Vec<usize>)>,
+        when: Option<Compiled>,
+    },
+}
+
+impl Presence {
+    pub(super) const ALWAYS: Presence = Presence::When { preds: Vec::new(), when: None };
+}
+
+/// What a name in `inputs` stands for: a value index, and when the layer of that name is on.
+#[derive(Clone)]
+pub(super) struct Bound {
+    pub(super) value: usize,
+    pub(super) on: Presence,
 }
 
 pub(super) struct Expander<'a> {
@@ -42,17 +66,14 @@ pub(super) struct Expander<'a> {
     pub(super) lets: Vec<(String, Binding)>,
     pub(super) vars: &'a [Var],
     pub(super) exprs: Vec<Compiled>,
+    /// the spec's constraints (a `drop_off_inputs` layer's input sets they rule out are no variant's)
+    pub(super) constraints: &'a [(String, Compiled)],
     pub(super) instances: Vec<Instance>,
     pub(super) frames: Vec<Frame>,
-    pub(super) full_names: HashMap<String, usize>,
+    pub(super) full_names: HashMap<String, Bound>,
+    /// the value a layer without `inputs` reads, and when the layer that made it is on
     pub(super) prev: usize,
-}
-
-pub(super) fn deps_of(c: &Compiled, slot_deps: &[Vec<usize>]) -> Vec<usize> {
-    let mut out: Vec<usize> = c.slots().into_iter().flat_map(|s| slot_deps[s].iter().copied()).collect();
-    out.sort_unstable();
-    out.dedup();
-    out
+    pub(super) prev_on: Presence,
 }
 
 /// Evaluate `name{expr}` templates; the expressions may use loop indices only.
@@ -106,20 +127,20 @@ impl<'a> Expander<'a> {
         })
     }
 
-    pub(super) fn lookup(&self, name: &str, what: &str) -> Result<usize, Error> {
+    pub(super) fn lookup(&self, name: &str, what: &str) -> Result<Bound, Error> {
         if name == INPUT {
-            return Ok(0);
+            return Ok(Bound { value: 0, on: Presence::ALWAYS });
         }
         if name == BLOCK_INPUT {
-            return Ok(self.frames.last().map_or(0, |f| f.block_input));
+            return Ok(Bound { value: self.frames.last().map_or(0, |f| f.block_input), on: Presence::ALWAYS });
         }
         for f in self.frames.iter().rev() {
-            if let Some(&v) = f.locals.get(name) {
-                return Ok(v);
+            if let Some(b) = f.locals.get(name) {
+                return Ok(b.clone());
             }
         }
-        if let Some(&v) = self.full_names.get(name) {
-            return Ok(v);
+        if let Some(b) = self.full_names.get(name) {
+            return Ok(b.clone());
         }
         Err(Error::spec(format!("{what}: input '{name}' is not '{INPUT}', '{BLOCK_INPUT}' or a layer defined before this one")))
     }
@@ -300,26 +321,55 @@ impl<'a> Expander<'a> {
                 "{what}: a layer of this name is already defined (use {{index}} in names inside repeat blocks)"
             )));
         }
-        let inputs = match &l.inputs {
-            None => vec![self.prev],
+        let bound: Vec<Bound> = match &l.inputs {
+            None => vec![Bound { value: self.prev, on: self.prev_on.clone() }],
             // input names may hold `{expr}` of loop indices, like layer names
             Some(names) => {
                 names.iter().map(|n| render_name(n, loops, &what).and_then(|n| self.lookup(&n, &what))).collect::<Result<_, _>>()?
             }
         };
+        let inputs: Vec<usize> = bound.iter().map(|b| b.value).collect();
+        let is_subgraph = self.subgraphs.iter().any(|(n, _)| *n == l.op);
+        if l.drop_off_inputs && (l.op_expr.is_some() || is_subgraph) {
+            return Err(Error::spec(format!(
+                "{what}: drop_off_inputs = true is for a layer of one op (add, mul or concat), not for one whose op is chosen per variant or is a subgraph"
+            )));
+        }
         let out = match &l.op_expr {
             // `op = "<subgraph>"`: the sub-graph, always
-            None if self.subgraphs.iter().any(|(n, _)| *n == l.op) => {
+            None if is_subgraph => {
                 let e = expr::try_parse(&format!("{:?}", l.op)).map_err(|m| Error::expression(format!("{what} op"), m))?;
                 self.switch(l, &e, &full, &what, inputs, loops, preds)?
             }
-            None => self.instance(l, &l.op, &full, &what, inputs, loops, preds)?,
+            None => {
+                let on: Option<Vec<Presence>> = l.drop_off_inputs.then(|| bound.into_iter().map(|b| b.on).collect());
+                self.instance(l, &l.op, &full, &what, inputs, loops, preds, on.as_deref())?
+            }
             Some(e) => self.switch(l, e, &full, &what, inputs, loops, preds)?,
         };
-        self.full_names.insert(full, out);
-        self.frames.last_mut().unwrap().locals.insert(local, out);
+        let on = self.presence(l, loops, preds, &what)?;
+        self.full_names.insert(full, Bound { value: out, on: on.clone() });
+        self.frames.last_mut().unwrap().locals.insert(local, Bound { value: out, on: on.clone() });
         self.prev = out;
+        self.prev_on = on;
         Ok(())
+    }
+
+    /// When layer `l`, expanded under `preds`, is on (its `when` was compiled without error by
+    /// [`Expander::instance`] or [`Expander::switch`] already).
+    fn presence(&self, l: &LayerTpl, loops: &[(String, i64)], preds: &[(Pred, Vec<usize>)], what: &str) -> Result<Presence, Error> {
+        let when = match &l.when {
+            None => None,
+            Some(w) => {
+                let c = w.try_compile(&self.resolve_fn(loops)).map_err(|m| Error::expression(format!("{what} when"), m))?;
+                match c.as_const() {
+                    Some(v) if v.truthy() => None,
+                    Some(_) => return Ok(Presence::Never),
+                    None => Some(c),
+                }
+            }
+        };
+        Ok(Presence::When { preds: preds.to_vec(), when })
     }
 
     /// A layer whose `op` is an expression: one alternative per value it can take (an op, or a
@@ -438,13 +488,15 @@ impl<'a> Expander<'a> {
                     self.subgraph_stack.push(name.clone());
                     self.frames.push(Frame { block_input: chain[0], locals: HashMap::new(), auto: HashMap::new() });
                     self.prev = chain[0];
+                    // (the sub-graph's input is no layer of its own: it is always there)
+                    self.prev_on = Presence::ALWAYS;
                     let mut sub_loops = loops.to_vec();
                     self.expand(items, &prefix, &mut sub_loops, &mut my_preds)?;
                     self.frames.pop();
                     self.subgraph_stack.pop();
                     self.prev
                 }
-                None => self.instance(l, &name, full, what, chain.clone(), loops, &my_preds)?,
+                None => self.instance(l, &name, full, what, chain.clone(), loops, &my_preds, None)?,
             };
             chain[0] = out;
         }
@@ -463,6 +515,7 @@ impl<'a> Expander<'a> {
         inputs: Vec<usize>,
         loops: &[(String, i64)],
         preds: &[(Pred, Vec<usize>)],
+        drop: Option<&[Presence]>,
     ) -> Result<usize, Error> {
         if self.instances.len() >= INSTANCE_LIMIT {
             return Err(Error::new(ErrorKind::Limit {
@@ -490,6 +543,47 @@ impl<'a> Expander<'a> {
                 }
             }
         }
+        // `drop_off_inputs`: the sets of inputs that are on where this layer is
+        let drop = match drop {
+            None => None,
+            Some(on) => {
+                // each input's conditions; those the layer is under itself hold wherever it is on
+                let mut scan: Vec<usize> = deps.clone();
+                let mut present: Vec<Option<Vec<Pred>>> = Vec::with_capacity(on.len());
+                for p in on {
+                    match p {
+                        Presence::Never => present.push(None),
+                        Presence::When { preds, when } => {
+                            let mut conds: Vec<Pred> = Vec::new();
+                            for (pred, d) in preds {
+                                if !my_preds.contains(pred) {
+                                    conds.push(*pred);
+                                    scan.extend(d);
+                                }
+                            }
+                            if let Some(c) = when {
+                                scan.extend(deps_of(c, &self.slot_deps));
+                                self.exprs.push(c.clone());
+                                conds.push(Pred::Truthy(self.exprs.len() - 1));
+                            }
+                            present.push(Some(conds));
+                        }
+                    }
+                }
+                scan.sort_unstable();
+                scan.dedup();
+                deps.extend(scan.iter().copied());
+                let ctx = drops::Scan {
+                    exprs: &self.exprs,
+                    derived: &self.derived,
+                    constraints: self.constraints,
+                    slot_deps: &self.slot_deps,
+                    vars: self.vars,
+                    radix: &self.radix,
+                };
+                Some(Box::new(drops::compile(full, op_name, &inputs, present, &my_preds, &scan, self.combos(&scan), ctx)?))
+            }
+        };
         let attrs: Vec<(String, CompiledAttr)> = {
             let resolve = self.resolve_fn(loops);
             l.attrs
@@ -530,23 +624,23 @@ impl<'a> Expander<'a> {
             }
         };
         deps.extend(attr_deps);
-        deps.sort_unstable();
-        deps.dedup();
-        let mut max_var = deps.iter().copied().max();
-        for &i in &inputs {
-            let m = if i == 0 { None } else { self.instances[i - 1].max_var };
-            max_var = max_var.max(m);
-        }
         // an arity that no variant can meet is the spec's error, found now rather than per variant
         let arity = match &op {
             OpSource::Const(built) => Some(built.arity()),
             OpSource::Table { ops, .. } => ops.iter().find_map(|o| o.as_ref().ok()).map(|built| built.arity()),
             OpSource::Dynamic => None,
         };
-        if let Some((lo, hi)) = arity {
+        if let (Some((lo, hi)), None) = (arity, &drop) {
             if inputs.len() < lo || inputs.len() > hi {
                 return Err(Error::new(ErrorKind::Arity { min: lo, max: hi, got: inputs.len() }).at(full, op_name));
             }
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        let mut max_var = deps.iter().copied().max();
+        for &i in &inputs {
+            let m = if i == 0 { None } else { self.instances[i - 1].max_var };
+            max_var = max_var.max(m);
         }
         self.instances.push(Instance {
             name: full.to_string(),
@@ -558,6 +652,7 @@ impl<'a> Expander<'a> {
             op,
             max_var,
             own_vars: deps,
+            drop,
         });
         Ok(self.instances.len())
     }

@@ -1,7 +1,8 @@
 //! Compile a space spec once into a flat program: repeat blocks expanded to their largest
 //! count, every layer instance wired to value indices, each with the conditions that switch it
 //! on. A switched-off instance passes its first input through (so "skip this projection"
-//! leaves the identity shortcut). Ops whose attributes depend on few variables are built once
+//! leaves the identity shortcut), unless its reader has `drop_off_inputs = true`: then it is
+//! no input of that reader (`drops.rs`). Ops whose attributes depend on few variables are built once
 //! per combination of those variables' values and looked up by digit arithmetic per variant.
 
 use super::expr::{self, Binding, Compiled, Value};
@@ -17,10 +18,11 @@ use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
 
 mod attr;
+mod drops;
 mod expand;
 
 pub use attr::{build_op, value_to_json};
-use expand::{deps_of, Expander, Frame, Names};
+use expand::{Expander, Frame, Names, Presence};
 
 /// Largest table of prebuilt ops per layer instance; beyond it ops are built per variant.
 const TABLE_LIMIT: u64 = 1 << 16;
@@ -48,12 +50,66 @@ pub enum OpSource {
     Dynamic,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Pred {
     /// expression `e` is true
     Truthy(usize),
     /// repeat count expression `e` is greater than `r`
     Greater(usize, i64),
+}
+
+impl Pred {
+    /// Whether the condition holds, given the values of the count/`when` expressions.
+    #[inline]
+    pub fn holds(self, exprs: &[Value]) -> bool {
+        match self {
+            Pred::Truthy(e) => exprs[e].truthy(),
+            Pred::Greater(e, r) => matches!(exprs[e], Value::Int(c) if c > r),
+        }
+    }
+}
+
+/// A layer with `drop_off_inputs = true`: an input that is a switched-off layer in a variant is
+/// not an input of the layer in that variant (docs/nas-spaces.md). The sets of inputs that are
+/// on in some variant are found when the spec is compiled, each with what the layer is then.
+pub struct DropInputs {
+    /// Per declared input, the conditions under which it is on (all of them; none: always on),
+    /// or None if it is never on (a statically switched-off layer).
+    pub present: Vec<Option<Vec<Pred>>>,
+    /// One per set of inputs met in some variant.
+    pub cases: Vec<DropCase>,
+}
+
+/// The layer for one set of its inputs that are on.
+pub struct DropCase {
+    /// Bit i: declared input i is on.
+    pub mask: u64,
+    /// The values the layer reads: the inputs that are on (with none on, the first declared one,
+    /// whose shape the zeros take).
+    pub reads: Vec<usize>,
+    /// What runs instead of the layer's op: `identity` (one input left, below the op's arity) or
+    /// `zeros` (an `add` with none left); None: the op, on `reads`.
+    pub replaced: Option<(&'static str, Box<dyn Op>)>,
+}
+
+impl DropInputs {
+    /// The mask of the declared inputs that are on, given the count/`when` expression values.
+    #[inline]
+    pub fn mask(&self, exprs: &[Value]) -> u64 {
+        let mut mask = 0u64;
+        for (i, p) in self.present.iter().enumerate() {
+            if p.as_ref().is_some_and(|preds| preds.iter().all(|p| p.holds(exprs))) {
+                mask |= 1 << i;
+            }
+        }
+        mask
+    }
+
+    /// The case (its index) of the inputs on in `mask`.
+    #[inline]
+    pub fn case(&self, mask: u64) -> Option<usize> {
+        self.cases.iter().position(|c| c.mask == mask)
+    }
 }
 
 pub struct Instance {
@@ -68,8 +124,23 @@ pub struct Instance {
     /// Highest variable index (digit position) this instance's result depends on, through its
     /// attributes, conditions and inputs; None if on none.
     pub max_var: Option<usize>,
-    /// Variables read by this instance's own attributes and conditions.
+    /// Variables read by this instance's own attributes and conditions (and, with
+    /// `drop_off_inputs`, by the conditions of its inputs).
     pub own_vars: Vec<usize>,
+    /// `drop_off_inputs = true`: the inputs that are on vary per variant.
+    pub drop: Option<Box<DropInputs>>,
+}
+
+impl Instance {
+    /// The values read in case `case`: 0 is the declared inputs, c > 0 the inputs of
+    /// [`DropInputs::cases`]`[c - 1]`.
+    #[inline]
+    pub fn reads(&self, case: usize) -> &[usize] {
+        match (&self.drop, case) {
+            (Some(d), c) if c > 0 => &d.cases[c - 1].reads,
+            _ => &self.inputs,
+        }
+    }
 }
 
 pub struct Program {
@@ -127,6 +198,14 @@ impl Program {
     pub fn is_conditional(&self, v: usize) -> bool {
         self.vars[v].condition.is_some()
     }
+}
+
+/// The primaries an expression depends on, given those each slot depends on (`slot_deps`).
+fn deps_of(c: &Compiled, slot_deps: &[Vec<usize>]) -> Vec<usize> {
+    let mut out: Vec<usize> = c.slots().into_iter().flat_map(|s| slot_deps[s].iter().copied()).collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Topological order of derived variables (by the names they read); a cycle is an error.
@@ -310,9 +389,11 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
         vars: &vars,
         exprs: Vec::new(),
         instances: Vec::new(),
+        constraints: &constraints,
         frames: vec![Frame { block_input: 0, locals: HashMap::new(), auto: HashMap::new() }],
         full_names: HashMap::new(),
         prev: 0,
+        prev_on: Presence::ALWAYS,
     };
     ctx.expand(&spec.items, "", &mut Vec::new(), &mut Vec::new())?;
     if ctx.instances.is_empty() {

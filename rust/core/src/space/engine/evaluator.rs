@@ -84,6 +84,11 @@ struct Results<'p> {
     valid_upto: usize,
     values: Vec<Shape>,
     steps: Vec<Step<'p>>,
+    /// per instance, the values its step reads ([`crate::space::compile::Instance::reads`]): which inputs of a
+    /// `drop_off_inputs` layer are on (0 for every other layer)
+    cases: Vec<u32>,
+    /// some layer drops switched-off inputs: steps' reads vary per variant
+    drops: bool,
     saved: Vec<Totals>,
     saved_layers: Vec<u64>,
     running: Totals,
@@ -171,7 +176,10 @@ impl<'p> Evaluator<'p> {
         }
         let eager_exprs = {
             let mut used = vec![false; prog.exprs.len()];
-            for p in prog.instances.iter().flat_map(|i| &i.preds) {
+            // (the conditions of a `drop_off_inputs` layer's inputs belong to it: the variables
+            // they read are among its own)
+            let drops = prog.instances.iter().filter_map(|i| i.drop.as_ref()).flat_map(|d| d.present.iter().flatten().flatten());
+            for p in prog.instances.iter().flat_map(|i| &i.preds).chain(drops) {
                 match *p {
                     Pred::Truthy(e) | Pred::Greater(e, _) => used[e] = true,
                 }
@@ -206,6 +214,8 @@ impl<'p> Evaluator<'p> {
                 valid_upto: 0,
                 values: vec![Shape::new(&[1]).unwrap(); n + 1],
                 steps,
+                cases: vec![0; n],
+                drops: prog.instances.iter().any(|i| i.drop.is_some()),
                 saved: vec![Totals::default(); n + 1],
                 saved_layers: vec![0; n + 1],
                 running: Totals::default(),
@@ -476,9 +486,16 @@ impl<'p> Evaluator<'p> {
                     if let Some((v, shape)) = e.last_active() {
                         self.results.values[v] = shape;
                     }
-                    for (st, (kind, bytes)) in self.results.steps[a..b].iter_mut().zip(e.steps()) {
+                    for (st, (kind, bytes, _)) in self.results.steps[a..b].iter_mut().zip(e.steps()) {
                         st.kind = kind;
                         st.bytes = bytes;
+                    }
+                    if self.results.drops {
+                        let prog = self.prog;
+                        for (k, (_, _, case)) in (a..b).zip(e.steps()) {
+                            self.results.steps[k].reads = prog.instances[k].reads(case);
+                            self.results.cases[k] = case as u32;
+                        }
                     }
                     if j == last {
                         self.replay.replayed_last = Some((j, way));
@@ -511,6 +528,7 @@ impl<'p> Evaluator<'p> {
                 delta,
                 self.results.num_layers - layers_before,
                 &self.results.steps,
+                &self.results.cases,
             );
         }
         None
@@ -536,7 +554,8 @@ impl<'p> Evaluator<'p> {
 
     /// Run instance `k`: its shape rule and costs into the running totals, its value and step.
     fn step(&mut self, k: usize, dt: u64) -> Result<(), Error> {
-        let inst = &self.prog.instances[k];
+        let prog: &'p Program = self.prog;
+        let inst = &prog.instances[k];
         let active = inst.preds.iter().all(|p| match *p {
             Pred::Truthy(e) => self.variant.exprs[e].truthy(),
             Pred::Greater(e, r) => matches!(self.variant.exprs[e], Value::Int(c) if c > r),
@@ -545,6 +564,11 @@ impl<'p> Evaluator<'p> {
             self.results.values[k + 1] = self.results.values[inst.inputs[0]];
             self.results.steps[k].kind = StepKind::Skipped;
             self.results.steps[k].bytes = 0;
+            if inst.drop.is_some() {
+                // (a skipped step passes its first declared input through)
+                self.results.steps[k].reads = &inst.inputs;
+                self.results.cases[k] = 0;
+            }
             return Ok(());
         }
         let fail = |e: Error| e.at(&inst.name, &inst.op_name);
@@ -560,12 +584,28 @@ impl<'p> Evaluator<'p> {
                 built.as_ref()
             }
         };
+        // `drop_off_inputs`: the op (or what stands for it) on the inputs that are on
+        let (op, reads): (&dyn Op, &'p [usize]) = match &inst.drop {
+            None => (op, &inst.inputs),
+            Some(d) => {
+                let mask = d.mask(&self.variant.exprs);
+                let Some(c) = d.case(mask) else {
+                    return Err(fail(Error::model(format!(
+                        "internal error: the set of inputs on ({mask:#b}) was not found when compiling"
+                    ))));
+                };
+                let case = &d.cases[c];
+                self.results.steps[k].reads = &case.reads;
+                self.results.cases[k] = c as u32 + 1;
+                (case.replaced.as_ref().map_or(op, |(_, r)| r.as_ref()), &case.reads)
+            }
+        };
         let (lo, hi) = op.arity();
-        if inst.inputs.len() < lo || inst.inputs.len() > hi {
-            return Err(fail(Error::model(format!("takes {lo} to {hi} inputs, got {}", inst.inputs.len()))));
+        if reads.len() < lo || reads.len() > hi {
+            return Err(fail(Error::model(format!("takes {lo} to {hi} inputs, got {}", reads.len()))));
         }
         self.results.inputs.clear();
-        for &i in &inst.inputs {
+        for &i in reads {
             self.results.inputs.push(self.results.values[i]);
         }
         let view = op.aliases_input();

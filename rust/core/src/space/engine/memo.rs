@@ -166,15 +166,16 @@ impl<'a> Entry<'a> {
         (v > 0).then(|| ((v - 1) as usize, Shape::read(&self.words[self.layout.last_active + 1..])))
     }
 
-    /// (kind, bytes) of the segment's instances
-    pub(crate) fn steps(&self) -> impl Iterator<Item = (StepKind, u64)> + 'a {
+    /// (kind, bytes, case) of the segment's instances: the case says which values a
+    /// `drop_off_inputs` layer read ([`crate::space::compile::Instance::reads`]; 0 for others)
+    pub(crate) fn steps(&self) -> impl Iterator<Item = (StepKind, u64, usize)> + 'a {
         self.words[self.layout.steps..self.layout.steps + 2 * self.layout.num_steps].chunks_exact(2).map(|p| {
-            let kind = match p[0] {
+            let kind = match p[0] & 3 {
                 0 => StepKind::Own,
                 1 => StepKind::Alias,
                 _ => StepKind::Skipped,
             };
-            (kind, p[1])
+            (kind, p[1], (p[0] >> 2) as usize)
         })
     }
 
@@ -272,8 +273,8 @@ impl Memo {
         (w[0] != 0).then_some(Entry { words: w, layout: l, cut: segs.bounds[j] })
     }
 
-    /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`);
-    /// returns its place.
+    /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`, the
+    /// cases of its `drop_off_inputs` layers in `cases`); returns its place.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn store(
         &mut self,
@@ -284,6 +285,7 @@ impl Memo {
         delta: [u64; SUMMED],
         layers: u64,
         steps: &[Step],
+        cases: &[u32],
     ) -> usize {
         let s = Self::set(segs, j, digits, values);
         let l = self.layouts[j];
@@ -316,12 +318,12 @@ impl Memo {
             }
             None => w[l.last_active] = 0,
         }
-        for (o, st) in w[l.steps..l.steps + 2 * l.num_steps].chunks_exact_mut(2).zip(&steps[a..b]) {
+        for ((o, st), &case) in w[l.steps..l.steps + 2 * l.num_steps].chunks_exact_mut(2).zip(&steps[a..b]).zip(&cases[a..b]) {
             o[0] = match st.kind {
                 StepKind::Own => 0,
                 StepKind::Alias => 1,
                 StepKind::Skipped => 2,
-            };
+            } | (case as u64) << 2;
             o[1] = st.bytes;
         }
         match Tail::span(steps, a, b) {

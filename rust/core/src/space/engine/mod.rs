@@ -308,15 +308,34 @@ pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, Error> {
             provider.push(through);
             continue;
         }
+        // `drop_off_inputs`: the inputs that are on, and an identity or zeros layer in the op's
+        // place where it cannot take that many
+        let (op, reads, replaced) = match &inst.drop {
+            None => (inst.op_name.as_str(), &inst.inputs, false),
+            Some(d) => {
+                let mask = d.mask(&exprs);
+                let case = d.case(mask).map(|c| &d.cases[c]).ok_or_else(|| {
+                    Error::model(format!("internal error: the set of inputs on ({mask:#b}) was not found when compiling"))
+                        .at(&inst.name, &inst.op_name)
+                })?;
+                match &case.replaced {
+                    Some((name, _)) => (*name, &case.reads, true),
+                    None => (inst.op_name.as_str(), &case.reads, false),
+                }
+            }
+        };
         let mut m = Map::new();
         m.insert("name".into(), Json::String(inst.name.clone()));
-        m.insert("op".into(), Json::String(inst.op_name.clone()));
-        m.insert("inputs".into(), Json::Array(inst.inputs.iter().map(|&i| Json::String(provider[i].clone())).collect()));
+        m.insert("op".into(), Json::String(op.to_string()));
+        m.insert("inputs".into(), Json::Array(reads.iter().map(|&i| Json::String(provider[i].clone())).collect()));
         if !inst.trainable {
             m.insert("trainable".into(), Json::Bool(false));
         }
-        for (k, a) in &inst.attrs {
-            m.insert(k.clone(), a.eval(&slots)?);
+        // (the ops that may be replaced, add and mul, take no attributes)
+        if !replaced {
+            for (k, a) in &inst.attrs {
+                m.insert(k.clone(), a.eval(&slots)?);
+            }
         }
         layers.push(Json::Object(m));
         provider.push(inst.name.clone());

@@ -677,3 +677,25 @@ fn conditional_filters_keep_network_ids_and_refuse_absent_variables() {
         "--where: 'k_2' exists only in some variants (it has a condition); filter on it after the sweep, where it is null in the others"
     );
 }
+/// A layer switched off in a segment of its own that passes on an earlier value than the one at
+/// its segment's cut (`inputs = "x"`): the spans are then no chain, and the peak comes from a
+/// walk that keeps x live until its reader (the chain summaries once freed it after the stem).
+#[test]
+fn a_switched_off_segment_passing_an_earlier_value_on_every_path() {
+    let spec = json!({
+        "input": [16, 32, 32],
+        "variables": {"v": [0, 1], "c": [4, 8]},
+        "layers": [
+            {"name": "stem", "op": "conv2d", "out_channels": 2, "kernel_size": 1},
+            {"name": "a", "op": "relu", "inputs": "x", "when": "=v == 1"},
+            {"name": "b", "op": "conv2d", "out_channels": "=c", "kernel_size": 1}
+        ]
+    });
+    let prog = engine(&spec);
+    let (grid, _) = evaluate(&prog, Ids::Grid, 0..4, None, Options::default());
+    check_against_analyze(&prog, &grid);
+    check_grid_replay(&prog);
+    check_sample(&prog, 3, |p, range, filter| evaluate(&prog, Ids::Sample(p), range, filter, Options::default()));
+}
+
+mod drop;
