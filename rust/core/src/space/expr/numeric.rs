@@ -362,11 +362,7 @@ fn compare_strings(op: CmpOp, a: PackedValue, b: PackedValue) -> bool {
         CmpOp::Ne => return !(both && a.bits == b.bits),
         _ => {}
     }
-    let ord = if both {
-        Some(Symbol::from_id(a.bits as u32).as_str().cmp(Symbol::from_id(b.bits as u32).as_str()))
-    } else {
-        None
-    };
+    let ord = if both { Some(Symbol::from_id(a.bits as u32).as_str().cmp(Symbol::from_id(b.bits as u32).as_str())) } else { None };
     match op {
         CmpOp::Lt => ord == Some(Ordering::Less),
         CmpOp::Le => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
