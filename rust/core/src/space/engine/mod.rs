@@ -12,7 +12,7 @@
 //! (it only decides how fast they come).
 //!
 //! The parts: `columns.rs` (result columns, metric list), `filter.rs` (the `where` filter and
-//! row writing), `evaluator.rs` (one variant at a time: the reference path, with segment replay
+//! row writing), `evaluator/` (one variant at a time: the reference path, with segment replay
 //! and resumed liveness walks), `memo.rs` (segment memo), `block.rs` (grid blocks written from
 //! suffix tables), `dense/` (random order from dense tables, 64 variants a batch, column by
 //! column), `samples.rs` (a sample's chunk evaluated in ascending id order, for programs

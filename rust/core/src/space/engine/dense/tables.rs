@@ -14,7 +14,7 @@
 //! input shape reads to the state at cut 0. A variant is then one read per segment: no shape
 //! rule, no memo key compared, nothing hashed.
 //!
-//! Entries are recorded from the traces of full evaluations (`engine/evaluator.rs`), so a table
+//! Entries are recorded from the traces of full evaluations (`engine/evaluator/`), so a table
 //! holds nothing the evaluator did not compute. A variant that meets an empty entry, or whose
 //! sums overflow, is evaluated in full (its message then names the layer) and recorded. Invalid
 //! variants are never recorded. Tables are bounded ([`MAX_ENTRIES`]): beyond, new states are not
@@ -91,7 +91,7 @@ fn local(vars: &[(usize, u32)], digits: &[u64], stride: usize, b: usize) -> usiz
     vars.iter().map(|&(v, s)| digits[v * stride + b] as usize * s as usize).sum()
 }
 
-/// What a full evaluation of a valid variant says per cut and per segment (`evaluator.rs`).
+/// What a full evaluation of a valid variant says per cut and per segment (`evaluator/`).
 pub(crate) struct Trace {
     /// per cut 0..=m: the state's key (shape words of the cut value and of the last executed
     /// value, then the bytes at the cut)
