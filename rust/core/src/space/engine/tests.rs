@@ -454,9 +454,19 @@ fn streamed_and_cached_stores_append_the_same_words() {
 }
 
 #[test]
-fn programs_that_are_no_chain_have_no_dense_tables() {
-    // the projection shortcut reads the block input, made before the segment's cut
-    assert!(dense_layout(&space(), Options::default()).is_none());
+fn random_order_segments_form_a_chain_where_grid_checkpoints_do_not() {
+    // the projection shortcut reads the block input, made before the first-use cut of the
+    // variables read after it: in grid order that cut is kept (a checkpoint), in random order
+    // the segments either side are one, so every segment reads only the value at its cut
+    let e = space();
+    let chain = |ev: &Evaluator| {
+        let segs = ev.segments().unwrap();
+        (0..segs.bounds.len() - 1).all(|j| segs.ext[j].iter().all(|&x| x == segs.bounds[j]))
+    };
+    assert!(!chain(&evaluator(&e, true)), "the test's premise: a shortcut across a grid checkpoint");
+    assert!(chain(&evaluator(&e, false)));
+    let layout = dense_layout(&e, Options::default()).expect("a chain has dense tables");
+    assert!(layout.seg_size.len() >= 2, "still more than one segment: {:?}", layout.seg_size);
 }
 
 #[test]

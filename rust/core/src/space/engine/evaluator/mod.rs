@@ -162,6 +162,19 @@ impl<'p> Evaluator<'p> {
         let mut cuts: Vec<usize> = first_dirty.iter().copied().filter(|&c| c >= 1 && c < n).collect();
         cuts.sort_unstable();
         cuts.dedup();
+        if !sequential {
+            // in random order, cut only where the value at the cut is the one value made before
+            // it that later instances read (a residual's shortcut or a cell's input live across
+            // a cut would join the segments either side): the segments then form a chain, which
+            // the dense tables and the chain peaks need
+            let mut low = usize::MAX;
+            let mut chain_cut = vec![false; n + 1];
+            for (k, inst) in prog.instances.iter().enumerate().rev() {
+                low = low.min(inst.inputs.iter().copied().min().unwrap_or(usize::MAX));
+                chain_cut[k] = low >= k;
+            }
+            cuts.retain(|&c| chain_cut[c]);
+        }
         // segments serve any order (a random sample revisits a stage's few (digits, input)
         // keys too); resumed liveness walks only grid order
         let segs = memo.then(|| Segments::new(prog, &cuts));
