@@ -97,7 +97,7 @@ def test_run_chunk_writes_one_part_once(vgg, tmp_path):
     assert (tmp_path / e["part"]).stat().st_mtime_ns == mtime  # never rewritten
     assert_frame_equal(pl.read_parquet(tmp_path / e["part"]), archsweep.sweep(vgg, sample=1000, seed=5)[800:])
     # a part of another run under the same name is refused, not counted
-    with pytest.raises(ArchsweepError, match="part-00000002.parquet: belongs to another run: seed was 5, now 6"):
+    with pytest.raises(ArchsweepError, match="part-00000002.parquet: belongs to another run: its seed is 5, this run's 6"):
         run_chunk(spec_json, {**meta, "seed": 6}, 2, 800, 1000, str(tmp_path), 1)
 
 

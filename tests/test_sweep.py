@@ -20,7 +20,7 @@ from polars.testing import assert_frame_equal
 
 import archsweep
 from archsweep import ArchsweepError, Space
-from archsweep.sweep import MANIFEST, read_manifest
+from archsweep.sweep import MANIFEST, read_manifest, verify_dataset
 from archsweep.sweep.layout import write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -634,6 +634,9 @@ def test_kill_9_then_resume(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"{len(done)} already done" in r.stderr
     assert len(parts(d)) == n // chunk
+    # the killed writer's temporary files are gone, and every part is whole and recorded
+    assert not [p.name for p in d.iterdir() if p.name.startswith(".")]
+    assert verify_dataset(d, full=True) == []
     ids = archsweep.scan(d).select("variant_id").collect()["variant_id"]
     assert ids.len() == n
     assert ids.n_unique() == n

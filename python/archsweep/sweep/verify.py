@@ -51,13 +51,19 @@ def normalized_run(run: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
-def run_difference(theirs: dict[str, Any], ours: dict[str, Any]) -> str | None:
-    """'seed was 1, now 2' for the first option that differs, else None."""
+def run_difference(theirs: dict[str, Any], ours: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    """(option, their value, ours) of the first option of two run tables that differs, else None."""
     a, b = normalized_run(theirs), normalized_run(ours)
     for key in sorted(set(a) | set(b), key=lambda k: (k != "spec_hash", k)):
         if a.get(key) != b.get(key):
-            return f"{key} was {a.get(key)!r}, now {b.get(key)!r}"
+            return key, a.get(key), b.get(key)
     return None
+
+
+def _first_line(e: BaseException) -> str:
+    """An exception's first line, printable (pyarrow quotes the bytes it could not parse)."""
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def expected_chunks(run: dict[str, Any]) -> dict[int, tuple[int, int]]:
@@ -171,7 +177,7 @@ def check_part(path: Path, exp: Expected, full: bool = False) -> PartCheck:
     try:
         md = pq.read_metadata(path)
     except Exception as e:  # pyarrow's OSError or ArrowInvalid: a footer that does not parse
-        c.problem = f"damaged: its Parquet footer does not parse ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        c.problem = f"damaged: its Parquet footer does not parse ({_first_line(e)})"
         return c
     c.rows = md.num_rows
     c.legacy = PART_KEY not in (md.metadata or {})
@@ -187,9 +193,9 @@ def check_part(path: Path, exp: Expected, full: bool = False) -> PartCheck:
     if theirs_run is None or SPEC_HASH_KEY not in kv:
         c.problem = "not an archsweep part (no archsweep metadata in its footer)"
     elif exp.spec_hash is not None and kv[SPEC_HASH_KEY].decode() != exp.spec_hash:
-        c.problem = f"belongs to another run: spec_hash was {kv[SPEC_HASH_KEY].decode()[:12]}…, now {exp.spec_hash[:12]}…"
+        c.problem = f"belongs to another run: its spec_hash is {kv[SPEC_HASH_KEY].decode()[:12]}…, this run's {exp.spec_hash[:12]}…"
     elif exp.run is not None and (diff := run_difference(theirs_run, exp.run)) is not None:
-        c.problem = f"belongs to another run: {diff}"
+        c.problem = f"belongs to another run: its {diff[0]} is {diff[1]!r}, this run's {diff[2]!r}"
     elif exp.chunks is not None and k not in exp.chunks:
         c.problem = f"not a chunk of this run (it has chunks 0-{len(exp.chunks) - 1})"
     elif own is None and not (exp.legacy or (entry or {}).get("legacy")):
@@ -220,7 +226,7 @@ def check_part(path: Path, exp: Expected, full: bool = False) -> PartCheck:
     try:
         height = pl.read_parquet(path).height
     except Exception as e:  # polars' ComputeError and friends: a page that does not decode
-        c.problem = f"damaged: its rows cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        c.problem = f"damaged: its rows cannot be read ({type(e).__name__}: {_first_line(e)})"
         return c
     if height != md.num_rows:
         c.problem = f"damaged: {height:,} rows read, its footer counts {md.num_rows:,}"
