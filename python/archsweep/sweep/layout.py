@@ -142,8 +142,9 @@ def manifest_paths(directory: Path) -> list[Path]:
     return [directory / n for n in new + legacy]
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest in ``path`` (``_manifest*.parquet``, or a legacy ``_manifest*.json``)."""
+    path = Path(path)
     try:
         if path.suffix == ".json":
             m = json.loads(path.read_text(encoding="utf-8"))
