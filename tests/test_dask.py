@@ -171,6 +171,8 @@ def test_worker_killed_mid_run_gives_every_id_once(client, vgg, tmp_path):
     assert ids.len() == n and ids.n_unique() == n
     manifest = read_manifest(d / MANIFEST)
     assert len(manifest["parts"]) == n // chunk and manifest["failed"] == {}
+    # the killed worker's temporary file, if it was writing, went when the run completed
+    assert not [p.name for p in d.iterdir() if p.name.startswith(".")]
     after = worker_pids(client)  # the nanny restarted the killed worker
     assert victim not in after.values() and len(after) == 2
 

@@ -264,6 +264,20 @@ def test_run_chunk_refuses_a_damaged_part_in_its_place(vgg, tmp_path):
         run_chunk(spec_json_of(vgg), meta, 1, 500, 1000, str(tmp_path), 1)
 
 
+def test_a_damaged_manifest_is_named_and_rebuilt_from_the_parts(ds, rows, capsys, tmp_path):
+    (ds / MANIFEST).write_bytes(b"PAR1 not a manifest")
+    code, _, err = run(capsys, "status", ds)
+    assert code == 2 and f"{ds / MANIFEST}: the manifest cannot be read" in err and "--resume" in err
+    with pytest.raises(ArchsweepError, match="the manifest cannot be read"):
+        archsweep.scan(ds)
+    # as the message says: move it away, resume; the parts are checked and recorded again
+    (ds / MANIFEST).rename(tmp_path / "old-manifest")
+    s = archsweep.sweep_to_dataset(VGG, ds, sample=N, seed=SEED, chunk_rows=CHUNK, resume=True)
+    assert s.parts_skipped == N // CHUNK and s.parts_written == 0 and s.repaired == []
+    assert verify_dataset(ds, full=True) == []
+    assert_frame_equal(pl.read_parquet(ds), rows)
+
+
 # --------------------------------------------------------------------------------------------
 # the audit's case, through the command line as a user runs it
 
