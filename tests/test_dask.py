@@ -23,7 +23,7 @@ from polars.testing import assert_frame_equal
 
 import archsweep
 from archsweep import ArchsweepError, Space
-from archsweep.sweep import LocalExecutor, run_chunk, sweep_status
+from archsweep.sweep import MANIFEST, LocalExecutor, read_manifest, run_chunk, sweep_status
 
 ROOT = Path(__file__).resolve().parents[1]
 VGG = ROOT / "data" / "spaces" / "vgg.toml"
@@ -47,7 +47,7 @@ TINY = {
 
 
 def parts(d: Path) -> list[str]:
-    return sorted(p.name for p in d.glob("*.parquet"))
+    return sorted(p.name for p in d.glob("part-*.parquet"))
 
 
 def cli(*args, **kw) -> subprocess.CompletedProcess:
@@ -97,7 +97,7 @@ def test_run_chunk_writes_one_part_once(vgg, tmp_path):
     assert (tmp_path / e["part"]).stat().st_mtime_ns == mtime  # never rewritten
     assert_frame_equal(pl.read_parquet(tmp_path / e["part"]), archsweep.sweep(vgg, sample=1000, seed=5)[800:])
     # a part of another run under the same name is refused, not counted
-    with pytest.raises(ArchsweepError, match="belongs to another run: seed was 5, now 6"):
+    with pytest.raises(ArchsweepError, match="part-00000002.parquet: belongs to another run: its seed is 5, this run's 6"):
         run_chunk(spec_json, {**meta, "seed": 6}, 2, 800, 1000, str(tmp_path), 1)
 
 
@@ -132,7 +132,7 @@ def test_local_cluster_equals_local_row_for_row(client, vgg, tmp_path, case):
     s = archsweep.sweep_to_dataset(space, engine="dask", client=client, out=tmp_path / "ds", **kw)
     assert s.engine == "dask" and s.kept == local.height and s.parts_written == len(parts(tmp_path / "ds"))
     assert_frame_equal(archsweep.scan(tmp_path / "ds").collect(), local)
-    manifest = json.loads((tmp_path / "ds" / "_manifest.json").read_text())
+    manifest = read_manifest(tmp_path / "ds" / MANIFEST)
     assert sum(p["rows"] for p in manifest["parts"].values()) == local.height and manifest["failed"] == {}
 
 
@@ -169,8 +169,10 @@ def test_worker_killed_mid_run_gives_every_id_once(client, vgg, tmp_path):
     assert summary.kept == len(parts(d)) * chunk == n
     ids = archsweep.scan(d).select("variant_id").collect()["variant_id"]
     assert ids.len() == n and ids.n_unique() == n
-    manifest = json.loads((d / "_manifest.json").read_text())
+    manifest = read_manifest(d / MANIFEST)
     assert len(manifest["parts"]) == n // chunk and manifest["failed"] == {}
+    # the killed worker's temporary file, if it was writing, went when the run completed
+    assert not [p.name for p in d.iterdir() if p.name.startswith(".")]
     after = worker_pids(client)  # the nanny restarted the killed worker
     assert victim not in after.values() and len(after) == 2
 
@@ -206,7 +208,7 @@ def test_two_concurrent_runs_fill_one_directory_once(client, vgg, tmp_path):
     ids = archsweep.scan(d).select("variant_id").collect()["variant_id"]
     assert ids.len() == n and ids.n_unique() == n
     assert_frame_equal(archsweep.scan(d).collect(), archsweep.sweep(vgg, sample=n, seed=12))
-    manifest = json.loads((d / "_manifest.json").read_text())
+    manifest = read_manifest(d / MANIFEST)
     assert len(manifest["parts"]) == n // chunk
     # a run that does not ask to resume is refused as soon as the directory holds a sweep
     with pytest.raises(ArchsweepError, match="already holds a sweep; pass --resume"):
@@ -255,7 +257,7 @@ def test_failed_chunks_are_recorded_then_resumed(vgg, tmp_path, capsys):
     assert s.parts_written == 2 and s.parts_skipped == 8
     st = sweep_status(d)
     assert st["done"] == 10 and st["pending"] == [] and st["failed"] == [] and st["rows"] == 10_000
-    assert json.loads((d / "_manifest.json").read_text())["failed"] == {}
+    assert read_manifest(d / MANIFEST)["failed"] == {}
 
 
 def test_status_of_job_array_shards(vgg, tmp_path, capsys):
@@ -268,7 +270,7 @@ def test_status_of_job_array_shards(vgg, tmp_path, capsys):
     assert st["chunks"] == 9 and st["done"] == 6 and st["pending"] == [1, 4, 7]
     assert st["rows"] == archsweep.scan(d).collect().height < 6_000 and st["positions_done"] == 6_000
     assert [(s["shard"], s["done"], s["pending"], s["manifest"]) for s in st["shards"]] == [
-        ("0/3", 3, 0, "_manifest.shard-0-of-3.json"), ("1/3", 0, 3, None), ("2/3", 3, 0, "_manifest.shard-2-of-3.json")]
+        ("0/3", 3, 0, "_manifest.shard-0-of-3.parquet"), ("1/3", 0, 3, None), ("2/3", 3, 0, "_manifest.shard-2-of-3.parquet")]
     assert st["temporary"] == [".part-00000001.parquet.tmp-4242-00ff"]
     from archsweep.cli import main
 

@@ -3,7 +3,6 @@ sweep whole, in memory and to a dataset (resumable), through the CLI too."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from polars.testing import assert_frame_equal
 
 import archsweep
 from archsweep import ArchsweepError
+from archsweep.sweep import MANIFEST, read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 VGG = ROOT / "data" / "spaces" / "vgg.toml"
@@ -40,7 +40,7 @@ def test_range_to_a_dataset_resumes_and_checks_the_range(vgg, tmp_path):
     out = tmp_path / "ds"
     s = archsweep.sweep_to_dataset(vgg, grid_range=(START, END), out=out, chunk_rows=16_384)
     assert s.kept == END - START
-    manifest = json.loads((out / "_manifest.json").read_text())
+    manifest = read_manifest(out / MANIFEST)
     assert manifest["run"]["grid_range"] == [START, END]
     assert sorted((p["start"], p["end"]) for p in manifest["parts"].values())[0] == (START, START + 16_384)
     ids = archsweep.scan(out).select("variant_id").collect()["variant_id"]

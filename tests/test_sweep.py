@@ -20,6 +20,8 @@ from polars.testing import assert_frame_equal
 
 import archsweep
 from archsweep import ArchsweepError, Space
+from archsweep.sweep import MANIFEST, read_manifest, verify_dataset
+from archsweep.sweep.layout import write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 VGG = ROOT / "data" / "spaces" / "vgg.toml"
@@ -479,7 +481,7 @@ def test_explicit_ids_in_order(mini):
 
 
 def parts(d: Path) -> list[str]:
-    return sorted(p.name for p in d.glob("*.parquet"))
+    return sorted(p.name for p in d.glob("part-*.parquet"))
 
 
 def test_dataset_equals_the_in_memory_sweep(resnet, resnet_grid, tmp_path):
@@ -492,7 +494,7 @@ def test_dataset_equals_the_in_memory_sweep(resnet, resnet_grid, tmp_path):
     assert s.kept == RESNET_KEPT and s.evaluated == RESNET_SIZE
     assert not [p for p in d.iterdir() if p.name.startswith(".")]
     assert_frame_equal(archsweep.scan(d).collect(), resnet_grid)
-    manifest = json.loads((d / "_manifest.json").read_text())
+    manifest = read_manifest(d / MANIFEST)
     assert manifest["spec_hash"] == resnet.spec_hash
     assert manifest["spec"] == RESNET
     assert manifest["run"]["chunk_rows"] == 1000
@@ -547,13 +549,13 @@ def test_resume_redoes_only_missing_parts(mini, tmp_path):
     (d / "part-00000001.parquet").unlink()
     (d / "part-00000003.parquet").unlink()
     (d / ".part-00000003.parquet.tmp-99999").write_bytes(b"half a parquet file")
-    manifest = json.loads((d / "_manifest.json").read_text())
+    manifest = read_manifest(d / MANIFEST)
     del manifest["parts"]["part-00000002.parquet"]
-    (d / "_manifest.json").write_text(json.dumps(manifest))
+    write_manifest(d / MANIFEST, manifest, mini.empty_frame())
     s = archsweep.sweep_to_dataset(mini, sample=600, seed=9, out=d, chunk_rows=128, resume=True)
     assert s.parts_written == 2 and s.parts_skipped == 3
     assert_frame_equal(archsweep.scan(d).collect(), full)
-    manifest = json.loads((d / "_manifest.json").read_text())
+    manifest = read_manifest(d / MANIFEST)
     assert len(manifest["parts"]) == 5
 
 
@@ -563,7 +565,7 @@ def test_shards_cover_every_id_once(mini, tmp_path):
     sa = archsweep.sweep_to_dataset(mini, sample=600, seed=3, out=a, chunk_rows=100, shard=(0, 2))
     sb = archsweep.sweep_to_dataset(mini, sample=600, seed=3, out=b, chunk_rows=100, shard=(1, 2))
     assert sa.parts_written == 3 and sb.parts_written == 3
-    assert (a / "_manifest.shard-0-of-2.json").exists() and (b / "_manifest.shard-1-of-2.json").exists()
+    assert (a / "_manifest.shard-0-of-2.parquet").exists() and (b / "_manifest.shard-1-of-2.parquet").exists()
     ids = archsweep.scan(a).collect()["variant_id"].to_list() + archsweep.scan(b).collect()["variant_id"].to_list()
     assert len(ids) == 600 and sorted(ids) == sorted(whole["variant_id"].to_list())
     merged = pl.concat([archsweep.scan(a).collect(), archsweep.scan(b).collect()])
@@ -632,11 +634,14 @@ def test_kill_9_then_resume(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"{len(done)} already done" in r.stderr
     assert len(parts(d)) == n // chunk
+    # the killed writer's temporary files are gone, and every part is whole and recorded
+    assert not [p.name for p in d.iterdir() if p.name.startswith(".")]
+    assert verify_dataset(d, full=True) == []
     ids = archsweep.scan(d).select("variant_id").collect()["variant_id"]
     assert ids.len() == n
     assert ids.n_unique() == n
     # exactly the first n positions of the seed-7 permutation: the same ids as one clean run
-    manifest = json.loads((d / "_manifest.json").read_text())
+    manifest = read_manifest(d / MANIFEST)
     assert len(manifest["parts"]) == n // chunk
     assert sum(p["rows"] for p in manifest["parts"].values()) == n
     check = archsweep.sweep(Space.load(VGG), ids=ids.sample(200, seed=0).to_list())
@@ -671,7 +676,7 @@ def test_pipelined_parts_equal_parts_written_one_chunk_at_a_time(vgg, tmp_path):
     for name in parts(a):  # part by part, not only the union
         assert_frame_equal(pl.read_parquet(a / name), pl.read_parquet(b / name))
         assert pq.read_metadata(a / name).metadata == pq.read_metadata(b / name).metadata
-    ma, mb = (json.loads((d / "_manifest.json").read_text()) for d in (a, b))
+    ma, mb = (read_manifest(d / MANIFEST) for d in (a, b))
     drop = lambda m: {k: {f: v for f, v in e.items() if f != "seconds"} for k, e in m["parts"].items()}  # noqa: E731
     assert drop(ma) == drop(mb) and ma["run"] == mb["run"]
     assert (sa.evaluated, sa.kept, sa.parts_written) == (sb.evaluated, sb.kept, sb.parts_written) == (20_000, 20_000, 14)
@@ -700,7 +705,7 @@ def test_local_engine_overlaps_evaluation_and_writes_with_two_chunks_in_flight(v
     executors = importlib.import_module("archsweep.sweep.executors")
     lock = threading.Lock()
     live, peak, events = [0], [0], []
-    real_evaluate, real_write = mod._evaluate, mod._write_new
+    real_evaluate, real_write = mod._evaluate, mod._write_part
 
     def evaluate(*a, **k):  # a chunk's rows exist from here until its part is written
         with lock:
@@ -728,7 +733,7 @@ def test_local_engine_overlaps_evaluation_and_writes_with_two_chunks_in_flight(v
                 events.append(("write", (t0, time.perf_counter())))
 
     monkeypatch.setattr(mod, "_evaluate", evaluate)
-    monkeypatch.setattr(mod, "_write_new", write)
+    monkeypatch.setattr(mod, "_write_part", write)
     bar_updates = []
     monkeypatch.setattr(executors.ProgressBar, "update", lambda self, adv, kept: bar_updates.append(adv))
     d = tmp_path / "ds"
@@ -924,11 +929,11 @@ def test_a_run_made_before_samplers_resumes_with_sampler_1(tmp_path):
     # sampler 1: resuming it with the default is refused, with sampler 1 it completes
     out = tmp_path / "ds"
     archsweep.sweep_to_dataset(VGG, sample=3000, seed=2, sampler=1, out=out, chunk_rows=1000)
-    manifest = json.loads((out / "_manifest.json").read_text())
+    manifest = read_manifest(out / MANIFEST)
     assert manifest["run"]["sampler"] == 1
     del manifest["run"]["sampler"]
     manifest["parts"] = {k: v for k, v in manifest["parts"].items() if k != "part-00000001.parquet"}
-    (out / "_manifest.json").write_text(json.dumps(manifest))
+    write_manifest(out / MANIFEST, manifest, Space.load(VGG).empty_frame())
     (out / "part-00000001.parquet").unlink()
     with pytest.raises(ArchsweepError, match=r"sampler was 1, now 2 .*pass sampler=1 \(--sampler 1\)"):
         archsweep.sweep_to_dataset(VGG, sample=3000, seed=2, out=out, chunk_rows=1000, resume=True)

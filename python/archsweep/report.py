@@ -43,20 +43,23 @@ figcaption{color:#555;font-size:.9em}
 
 
 def dataset_info(directory: str | Path) -> dict[str, Any]:
-    """The spec and run options of a sweep directory: from its manifest (``_manifest.json``, or a
-    shard's manifest), else from a part file's Parquet key-value metadata. Keys: ``space``,
-    ``spec`` (dict or None), ``spec_hash``, ``run`` (dict or None), ``source`` (where they came from)."""
+    """The spec and run options of a sweep directory: from its manifest (``_manifest.parquet``, a
+    shard's manifest, or the ``_manifest.json`` of an earlier layout), else from a part file's
+    Parquet key-value metadata. Keys: ``space``, ``spec`` (dict or None), ``spec_hash``, ``run``
+    (dict or None), ``source`` (where they came from)."""
     import pyarrow.parquet as pq
 
+    from archsweep.sweep.layout import manifest_paths, part_index, read_manifest
+
     d = Path(directory)
-    for path in sorted(d.glob("_manifest*.json")):
+    for path in manifest_paths(d):
         try:
-            m = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            m = read_manifest(path)
+        except _core.ArchsweepError:
             continue
         return {"space": m.get("space"), "spec": m.get("spec"), "spec_hash": m.get("spec_hash"), "run": m.get("run"),
                 "source": path.name}
-    for path in sorted(d.glob("*.parquet"))[:1]:
+    for path in sorted(p for p in d.glob("part-*.parquet") if part_index(p.name) is not None)[:1]:
         kv = pq.read_metadata(path).metadata or {}
         spec = json.loads(kv[b"archsweep.spec"]) if b"archsweep.spec" in kv else None
         return {"space": (spec or {}).get("name"), "spec": spec,

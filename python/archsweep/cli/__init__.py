@@ -8,7 +8,7 @@ import sys
 from types import ModuleType
 
 from archsweep import _core
-from archsweep.cli import analyze, ops, pareto, plot, query, report, space, status, sweep, top, zoo
+from archsweep.cli import analyze, ops, pareto, plot, query, report, space, status, sweep, top, verify, zoo
 
 DESCRIPTION = """\
 archsweep computes, exactly and analytically, what a neural network costs: per-layer output
@@ -32,6 +32,7 @@ examples:
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --where "params < 5e6 and macs < 3e8"
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --engine dask --workers 4
   archsweep status out/
+  archsweep verify out/ --full
   archsweep pareto out/ --minimize params,macs,peak_activation_bytes
   archsweep plot out/ --x params --y peak_activation_bytes --color macs -o front.png
   archsweep report out/ -o report.html
@@ -40,7 +41,7 @@ examples:
 
 
 #: The commands, in the order `archsweep --help` lists them.
-COMMANDS: tuple[ModuleType, ...] = (analyze, ops, zoo, space, sweep, pareto, top, query, plot, report, status)
+COMMANDS: tuple[ModuleType, ...] = (analyze, ops, zoo, space, sweep, pareto, top, query, plot, report, status, verify)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,13 +68,34 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(e, pl.exceptions.PolarsError):
             raise
-        print(f"archsweep: error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else e}", file=sys.stderr)
+        print(f"archsweep: error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else e}{_diagnosis(args, e)}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("archsweep: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+
+
+#: Words of polars' errors about a file it could not decode (not about a query).
+_UNREADABLE = ("out of specification", "out-of-spec", "decode", "zstd", "thrift")
+
+
+def _diagnosis(args: argparse.Namespace, e: Exception) -> str:
+    """When reading a dataset failed on a file polars could not decode, which part it is: the
+    footer checks before the read passed, so each part is read whole (archsweep verify --full)."""
+    directory = getattr(args, "dir", None)
+    if directory is None or args.command not in ("top", "pareto", "query", "plot", "report"):
+        return ""
+    if not any(w in str(e).lower() for w in _UNREADABLE):
+        return ""
+    from archsweep.sweep.verify import inspect_dataset
+
+    damaged = inspect_dataset(directory, full=True).damaged
+    if not damaged:
+        return ""
+    return "; " + "; ".join(f"{c.name}: {c.problem}" for c in damaged[:5]) + " (sweep --resume computes it again)"
 
 
 if __name__ == "__main__":

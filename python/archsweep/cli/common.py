@@ -44,19 +44,6 @@ def write(args: argparse.Namespace, text: str) -> None:
         sys.stdout.write(text)
 
 
-def ranges(ks: list[int], limit: int = 8) -> str:
-    """[0, 1, 2, 5, 7, 8] → "0-2, 5, 7-8"."""
-    out: list[str] = []
-    i = 0
-    while i < len(ks) and len(out) < limit:
-        j = i
-        while j + 1 < len(ks) and ks[j + 1] == ks[j] + 1:
-            j += 1
-        out.append(str(ks[i]) if i == j else f"{ks[i]}-{ks[j]}")
-        i = j + 1
-    return ", ".join(out) + (", ..." if i < len(ks) else "")
-
-
 def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str] = ()) -> int:
     """Rows of a sweep dataset: a rich table with human units beside raw numbers, or a file."""
     import polars as pl

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from archsweep.cli.common import ranges
+from archsweep.sweep.plan import ranges
 
 NAME = "status"
 
@@ -17,8 +17,11 @@ def register(sub: Any) -> None:
     st = sub.add_parser(
         "status", help="progress of a sweep directory: chunks done, pending, failed, rows written",
         description="Report a sweep dataset's progress from its manifest(s) and part files: chunks done and "
-        "pending (expected chunks with no part file), per shard for job arrays, rows written, failed chunks "
-        "recorded by the coordinator, leftover temporary files.",
+        "pending (expected chunks with no good part file), per shard for job arrays, rows written, failed chunks "
+        "recorded by the coordinator, leftover temporary files. Every part's footer is checked against the "
+        "manifest (spec, options, positions, rows, size, footer checksum): a damaged, truncated or foreign part, "
+        "or one recorded as done that is gone, is named and counted as pending (sweep --resume computes it "
+        "again), and the exit status is 1. archsweep verify DIR checks a whole dataset.",
     )
     st.add_argument("dir", type=Path, help="a sweep output directory (archsweep sweep -o DIR)")
     st.add_argument("--format", choices=["table", "json"], default="table", help="output format (default: table)")
@@ -26,12 +29,12 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from archsweep.render import console
-    from archsweep.sweep import sweep_status
+    from archsweep.sweep import FORMAT, sweep_status
 
     st = sweep_status(args.dir)
     if args.format == "json":
         sys.stdout.write(json.dumps(st, indent=2) + "\n")
-        return 0
+        return 1 if st["damaged"] else 0
     c = console()
     run_table = st["run"]
     if run_table is None:
@@ -44,15 +47,20 @@ def run(args: argparse.Namespace) -> int:
         c.print(f"[bold]{st['space']}[/]: {what} of {run_table['positions']:,} positions, {run_table['chunk_rows']:,} per chunk; "
                 f"spec {st['spec_hash'][:12]}" + (f"; where {run_table['where']}" if run_table["where"] else ""))
         state = "complete" if not st["pending"] else f"pending: {ranges(st['pending'])}"
+        if st["format"] != FORMAT:
+            c.print(f"layout {st['format']} (_manifest.json, written by an earlier archsweep): sweep --resume converts it",
+                    markup=False)
         c.print(f"chunks: {st['done']:,} of {st['chunks']:,} done, {len(st['pending']):,} pending — {state}", markup=False)
         c.print(f"positions done: {st['positions_done']:,} of {run_table['positions']:,}; rows written: {st['rows']:,}")
         for sh in st["shards"]:
             where_from = sh["manifest"] or "no manifest yet"
             c.print(f"  shard {sh['shard']}: {sh['done']:,} done, {sh['pending']:,} pending ({where_from})", markup=False)
+    for d in st["damaged"]:
+        c.print(f"damaged: {d['part']}: {d['problem']} (sweep --resume computes it again)", markup=False)
     for f in st["failed"]:
         c.print(f"failed: chunk {f['chunk']} [{f['start']:,}, {f['end']:,}): {f['error']}", markup=False)
     if st["temporary"]:
         c.print(f"temporary files: {len(st['temporary'])} (chunks being written, or left by a killed writer)", markup=False)
     for problem in st["problems"]:
         c.print(f"warning: {problem}", markup=False)
-    return 0
+    return 1 if st["damaged"] else 0

@@ -17,8 +17,10 @@ def register(sub: Any) -> None:
     sw = sub.add_parser(
         "sweep", help="evaluate many variants of a space into a Parquet dataset",
         description="Evaluate variants of a search space in Rust (all cores) and write one row per variant "
-        "as Parquet part files plus _manifest.json into a directory. Query it with polars: "
-        "archsweep.scan(DIR) or pl.scan_parquet('DIR/*.parquet').",
+        "as Parquet part files plus _manifest.parquet (no rows; the run's record in its metadata) into a directory. "
+        "Query it with archsweep.scan(DIR) (each part checked first) or as it is with pl.scan_parquet(DIR), "
+        "pyarrow.dataset.dataset(DIR) or DuckDB's read_parquet('DIR/*.parquet'). "
+        "Check it with archsweep status DIR and archsweep verify DIR.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"columns: variant_id, one column per variable, valid, error, {', '.join(NAMES)}, output_shape (see README).\n"
         "--where takes archsweep's expression language: params < 5e6 and macs < 3e8; peak_activation_bytes < 64 MiB; "
@@ -28,7 +30,8 @@ def register(sub: Any) -> None:
         "variant_id is u64, or Decimal(38, 0) for a space of more than 2^64 variants (up to 10^38 can be sampled).",
     )
     sw.add_argument("spec", help="a space spec (.toml, .yaml, .json)")
-    sw.add_argument("-o", "--out", type=Path, required=True, help="output directory (created; must be empty unless --resume)")
+    sw.add_argument("-o", "--out", type=Path, required=True,
+                    help="output directory (created; must be new or empty unless --resume or --force)")
     sw.add_argument("--sample", type=int, metavar="N", help="evaluate N distinct variants drawn at random (seeded) instead of the full grid")
     sw.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0): same seed, same ids, on any machine")
     sw.add_argument("--sampler", type=int, choices=(1, 2), default=2,
@@ -39,7 +42,15 @@ def register(sub: Any) -> None:
     sw.add_argument("--range", dest="grid_range", metavar="START:END",
                     help="only grid positions (= variant ids) START..END-1, consecutive: a slice of a grid too large to "
                          "sweep whole (grid order re-evaluates only the layers after the changed variables, so it is the fastest order)")
-    sw.add_argument("--resume", action="store_true", help="complete an interrupted sweep in OUT (same spec and options)")
+    sw.add_argument("--resume", action="store_true",
+                    help="complete an interrupted sweep in OUT (same spec and options): parts already there are checked "
+                         "(footers against the manifest), damaged, truncated or foreign ones computed again, missing ones "
+                         "computed, temporary files of dead writers removed")
+    sw.add_argument("--verify-full", action="store_true",
+                    help="with --resume: check every byte of the parts already there (sha256) and read every row, "
+                         "as archsweep verify --full does, instead of their footers only")
+    sw.add_argument("--force", action="store_true",
+                    help="write into OUT even though it holds files that are not an archsweep dataset (they are left alone)")
     sw.add_argument("--threads", type=int, default=0,
                     help="rayon threads (default: all cores; with --engine dask: per worker, default 1)")
     sw.add_argument("--batch", type=int, default=1, help="batch size for activations (default 1)")
@@ -77,6 +88,8 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.verify_full and not args.resume:
+        raise _core.ArchsweepError("--verify-full checks the parts a run resumes from: it needs --resume")
     from archsweep.render import console
     from archsweep.space import Space
     from archsweep.sweep import sweep_to_dataset
@@ -87,13 +100,18 @@ def run(args: argparse.Namespace) -> int:
         shard=_shard(args.shard), grid_range=_range(args.grid_range), threads=args.threads, batch=args.batch, dtype=args.dtype,
         optimizer=args.optimizer, chunk_rows=args.chunk_rows, max_variants=args.max_variants,
         progress=not args.no_progress and sys.stderr.isatty(),
-        engine=args.engine, scheduler=args.scheduler, workers=args.workers,
+        engine=args.engine, scheduler=args.scheduler, workers=args.workers, force=args.force, verify_full=args.verify_full,
     )
     c = console(sys.stderr)
+    for problem in summary.repaired:
+        c.print(f"recomputed {problem}", markup=False)
+    if summary.temporary_removed:
+        c.print(f"removed {len(summary.temporary_removed)} temporary files of writers that died", markup=False)
     c.print(
         f"[bold]{space.name}[/]: evaluated {summary.evaluated:,} variants in {summary.seconds:.2f} s "
         f"({summary.rate / 1e6:.2f} M/s); kept {summary.kept:,} rows ({summary.invalid:,} invalid), "
         f"filtered out {summary.filtered_out:,}, rejected by constraints {summary.rejected_by_constraints:,}; "
-        f"{summary.parts_written} part files written, {summary.parts_skipped} already done → {args.out}"
+        f"{summary.parts_written} part files written, {summary.parts_skipped} already done"
+        + (f" ({len(summary.repaired)} damaged or missing ones computed again)" if summary.repaired else "") + f" → {args.out}"
     )
     return 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +16,8 @@ import pyarrow as pa
 
 from archsweep import _core
 from archsweep.space import Space, canonical_json
+from archsweep.sweep import verify
+from archsweep.sweep.layout import PART_KEY, RUN_KEY, SPEC_HASH_KEY, SPEC_KEY, fsync_dir, fsync_file, tmp_name
 from archsweep.sweep.plan import part_name, run_sampler
 
 #: How part files are written (polars' write_parquet). zstd level 1 rather than zstd's default 3:
@@ -94,54 +95,48 @@ def _evaluate(spec_json: str, run_meta: dict[str, Any], start: int, end: int, th
     return frame, counts
 
 
-def _part_metadata(spec_json: str, run_meta: dict) -> dict[str, str]:
+def _part_metadata(spec_json: str, run_meta: dict, chunk_index: int, start: int, end: int, rows: int) -> dict[str, str]:
+    """A part's footer: the canonical spec, its sha256, the run table and the part's own record
+    (chunk, positions, rows), so that each part says what it is wherever it is copied."""
     canonical = canonical_json(json.loads(spec_json))
-    return {"archsweep.spec": canonical, "archsweep.spec_hash": hashlib.sha256(canonical.encode()).hexdigest(),
-            "archsweep.run": json.dumps(run_meta)}
+    return {SPEC_KEY.decode(): canonical, SPEC_HASH_KEY.decode(): hashlib.sha256(canonical.encode()).hexdigest(),
+            RUN_KEY.decode(): json.dumps(run_meta),
+            PART_KEY.decode(): json.dumps({"chunk": chunk_index, "start": start, "end": end, "rows": rows})}
 
 
-def check_part(path: Path, run_meta: dict) -> int:
-    """Rows of a finished part, after checking it was written by the same spec and options."""
-    import pyarrow.parquet as pq
-
-    md = pq.read_metadata(path)
-    kv = md.metadata or {}
-    theirs = json.loads(kv.get(b"archsweep.run", b"{}"))
-    for k, v in run_meta.items():
-        if k in theirs and theirs[k] != v:
-            raise _core.ArchsweepError(f"{path} belongs to another run: {k} was {theirs[k]!r}, now {v!r}")
-    return md.num_rows
+def check_part(path: Path, run_meta: dict, chunk_index: int, start: int, end: int) -> int:
+    """Rows of the finished part ``path`` of chunk ``chunk_index``, after checking its footer: this
+    run's spec and options, this chunk's positions. Raises, naming the file and what is wrong."""
+    c = verify.check_part(path, verify.Expected(run_meta["spec_hash"], run_meta, {chunk_index: (start, end)}))
+    if c.problem is not None:
+        raise _core.ArchsweepError(f"{path}: {c.problem}")
+    return c.rows
 
 
-def _tmp_name(path: Path) -> Path:
-    # starts with "." and does not end in ".parquet": globs of finished parts never match it
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-
-
-def _write_new(path: Path, write: Callable[[Path], None]) -> bool:
-    """Write under a temporary name, then give it ``path`` unless a finished file is already
-    there (a hard link fails on an existing name: never an overwrite). False if one was."""
-    tmp = _tmp_name(path)
+def _write_part(path: Path, write: Callable[[Path], None]) -> dict[str, Any] | None:
+    """Write a part under a temporary name, fsync it, then give it ``path`` unless a finished file
+    is already there (a hard link fails on an existing name: never an overwrite), and fsync the
+    directory. Returns the part's record (size, sha256 of the file and of its footer), or None if
+    another writer's part was there first."""
+    tmp = tmp_name(path)
     try:
         write(tmp)
+        record = verify.part_record(tmp)
+        fsync_file(tmp)
         try:
             os.link(tmp, path)
         except FileExistsError:
-            return False
+            return None
+        except FileNotFoundError:  # a cleaner removed our copy: only once the chunk's part is in place
+            if path.exists():
+                return None
+            raise
         except OSError:  # a file system without hard links
             if path.exists():
-                return False
+                return None
             os.replace(tmp, path)
-        return True
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_replace(path: Path, text: str) -> None:
-    tmp = _tmp_name(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        fsync_dir(path.parent)
+        return record
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -154,26 +149,35 @@ def run_chunk(spec_json: str, run_meta: dict, chunk_index: int, start: int, end:
 
     ``spec_json`` is ``json.dumps(space.spec)``; ``run_meta`` the manifest's ``run`` table (mode,
     seed, where, batch, dtype, optimizer, ...); ``ids`` the chunk's ids in ``ids`` mode; ``threads``
-    rayon threads (0: all cores). Idempotent: a finished part (same run) is never rewritten —
-    ``written`` is False and only ``rows`` is reported — and a part is written under a temporary
-    name (``.part-….tmp-<pid>-<random>``) and linked into place only when complete, so a writer
-    killed half-way leaves no file that ``DIR/*.parquet`` matches, and of two writers racing on one
-    chunk exactly one file wins (the chunks are deterministic: both computed the same rows).
-    Writes no manifest: the caller records the entry.
+    rayon threads (0: all cores). The entry also holds the part's ``bytes``, ``sha256`` and
+    ``footer_sha256``, which later checks compare the file with. Idempotent: a finished part (same
+    run) is checked and never rewritten — ``written`` is False and no counts are reported — and a
+    part is written under a temporary name (``.part-….tmp-<host>-<pid>-<random>``), fsynced, and
+    linked into place only when complete (then the directory is fsynced), so a writer killed
+    half-way leaves no file that ``DIR/*.parquet`` matches, and of two writers racing on one chunk
+    exactly one file wins (the chunks are deterministic: both computed the same rows). Writes no
+    manifest: the caller records the entry.
     """
     t0 = time.perf_counter()
     name = part_name(chunk_index)
     path = Path(out_dir) / name
     entry: dict[str, Any] = {"part": name, "chunk": chunk_index, "start": start, "end": end}
-    file_meta = _part_metadata(spec_json, run_meta)
-    if file_meta["archsweep.spec_hash"] != run_meta["spec_hash"]:
+    if hashlib.sha256(canonical_json(json.loads(spec_json)).encode()).hexdigest() != run_meta["spec_hash"]:
         raise _core.ArchsweepError(f"chunk {chunk_index}: the spec's hash does not match the run's spec_hash")
     if path.exists():
-        return {**entry, "rows": check_part(path, run_meta), "written": False}
+        return _existing(path, entry, run_meta)
     df, counts = _evaluate(spec_json, run_meta, start, end, threads, ids)
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = _write_new(path, lambda p: df.write_parquet(p, metadata=file_meta, **PARQUET_OPTIONS))
-    return {**entry, "rows": df.height, **counts, "seconds": round(time.perf_counter() - t0, 3), "written": written}
+    file_meta = _part_metadata(spec_json, run_meta, chunk_index, start, end, df.height)
+    record = _write_part(path, lambda p: df.write_parquet(p, metadata=file_meta, **PARQUET_OPTIONS))
+    if record is None:  # another writer's copy won the race: record that file
+        return {**_existing(path, entry, run_meta), **counts, "seconds": round(time.perf_counter() - t0, 3)}
+    return {**entry, "rows": df.height, **counts, "seconds": round(time.perf_counter() - t0, 3), **record, "written": True}
+
+
+def _existing(path: Path, entry: dict[str, Any], run_meta: dict) -> dict[str, Any]:
+    rows = check_part(path, run_meta, entry["chunk"], entry["start"], entry["end"])
+    return {**entry, "rows": rows, **verify.part_record(path), "written": False}
 
 
 def chunk_frame(spec_json: str, run_meta: dict[str, Any], start: int, end: int, threads: int, ids: Sequence[int] | None) -> tuple[pl.DataFrame, dict[str, int]]:

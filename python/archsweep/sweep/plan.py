@@ -54,6 +54,11 @@ class SweepSummary:
     out: str | None = None
     errors: dict[str, int] = field(default_factory=dict)
     engine: str = "local"
+    #: parts found damaged, truncated, of another run or missing (``"part-…: what was wrong"``),
+    #: removed and computed again by this run
+    repaired: list[str] = field(default_factory=list)
+    #: temporary files of writers that died, removed by this run
+    temporary_removed: list[str] = field(default_factory=list)
 
     def add(self, counts: dict[str, int]) -> None:
         for k in ("evaluated", "kept", "invalid", "rejected_by_constraints", "filtered_out"):
@@ -104,6 +109,19 @@ def chunk_ranges(n: int, chunk: int, shard: tuple[int, int] | None) -> list[tupl
         if shard is None or k % shard[1] == shard[0]:
             out.append((k, start, min(start + chunk, n)))
     return out
+
+
+def ranges(ks: list[int], limit: int = 8) -> str:
+    """[0, 1, 2, 5, 7, 8] → "0-2, 5, 7-8"."""
+    out: list[str] = []
+    i = 0
+    while i < len(ks) and len(out) < limit:
+        j = i
+        while j + 1 < len(ks) and ks[j + 1] == ks[j] + 1:
+            j += 1
+        out.append(str(ks[i]) if i == j else f"{ks[i]}-{ks[j]}")
+        i = j + 1
+    return ", ".join(out) + (", ..." if i < len(ks) else "")
 
 
 def part_name(k: int) -> str:

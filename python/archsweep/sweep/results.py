@@ -11,13 +11,20 @@ from archsweep import _core
 
 
 def scan(directory: str | Path) -> pl.LazyFrame:
-    """The sweep dataset in ``directory`` as a polars LazyFrame (complete parts only)."""
-    d = Path(directory)
-    if not d.is_dir():
-        raise _core.ArchsweepError(f"{d}: no such sweep directory")
-    if not any(d.glob("*.parquet")):
-        raise _core.ArchsweepError(f"{d}: no finished part files (*.parquet) yet")
-    return pl.scan_parquet(str(d / "*.parquet"))
+    """The sweep dataset in ``directory`` as a polars LazyFrame of its finished parts, after each
+    part's footer is checked against the manifest (spec, options, positions, rows, size, footer
+    checksum: :mod:`archsweep.sweep.verify`). A damaged, truncated or foreign part, or one the
+    manifest records as done that is gone, is an error naming it: nothing is read silently short.
+    Chunks not computed yet are simply absent (a run in progress can be read)."""
+    from archsweep.sweep.verify import damaged_message, inspect_dataset
+
+    ins = inspect_dataset(directory)
+    if ins.damaged:
+        raise _core.ArchsweepError(damaged_message(ins.directory, ins.damaged))
+    good = ins.good
+    if not good:
+        raise _core.ArchsweepError(f"{ins.directory}: no finished part files (part-*.parquet) yet")
+    return pl.scan_parquet([str(ins.directory / n) for n in good])
 
 
 def _frame(data: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:

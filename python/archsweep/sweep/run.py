@@ -220,14 +220,23 @@ def sweep_to_dataset(
     scheduler: str | None = None,
     workers: int | None = None,
     executor: cf.Executor | None = None,
+    force: bool = False,
+    verify_full: bool = False,
 ) -> SweepSummary:
     """Evaluate variants of ``space`` as :func:`sweep` does (same options, same rows) and write
     them to the directory ``out`` as a Parquet dataset: ``part-<k>.parquet`` files of
-    ``chunk_rows`` positions each plus ``_manifest.json``, in bounded memory. Returns a
+    ``chunk_rows`` positions each plus ``_manifest.parquet`` (no rows; the manifest in its
+    metadata), in bounded memory. The directory reads as it is with ``pl.scan_parquet(out)``. Returns a
     :class:`SweepSummary` of what was done.
 
-    ``resume=True`` completes an interrupted run of the same spec and options (only missing parts
-    are computed); ``shard=(i, n)`` computes only every n-th chunk, for job arrays sharing ``out``.
+    ``resume=True`` completes an interrupted run of the same spec and options: every part already
+    there is checked against the manifest (its footer: spec, options, positions, rows, size and
+    footer checksum; with ``verify_full=True`` also the sha256 of the whole file and every row),
+    a damaged, truncated or foreign one is removed and computed again (listed in the summary's
+    ``repaired``), and only missing parts are computed; temporary files of dead writers are
+    removed. ``out`` must be new or empty unless it holds this sweep (``resume``) or ``force=True``
+    (then the parts are written beside the files already there). ``shard=(i, n)`` computes only
+    every n-th chunk, for job arrays sharing ``out``.
     With the local engine the next chunk is evaluated while the previous one's part is written
     (two chunks in flight, see :class:`LocalExecutor`). With ``engine="dask"`` ``out`` must be a
     path every worker can write (a local or shared file system).
@@ -242,7 +251,7 @@ def sweep_to_dataset(
         return write_dataset(
             run.space, out_dir, run.chunks, run.summary, bar, run.t0, resume, shard, run.meta, run.engine_executor,
             lambda k, s, e: (run.spec_json, run.meta, k, s, e, str(out_dir), run.threads, run.chunk_ids(s, e)),
-            keep_going=executor is not None or engine != "local")
+            keep_going=executor is not None or engine != "local", force=force, verify_full=verify_full)
     finally:
         bar.close()
 
