@@ -360,7 +360,10 @@ def test_part_footers_say_what_they_hold(pristine, vgg):
     for k in range(N // CHUNK):
         name = f"part-{k:08d}.parquet"
         kv = pq.read_metadata(pristine / name).metadata
-        assert json.loads(kv[b"archsweep.part"]) == {"chunk": k, "start": k * CHUNK, "end": (k + 1) * CHUNK, "rows": CHUNK}
+        own = json.loads(kv[b"archsweep.part"])
+        assert {x: own[x] for x in ("chunk", "start", "end", "rows")} == {"chunk": k, "start": k * CHUNK, "end": (k + 1) * CHUNK, "rows": CHUNK}
+        # the chunk's counts (as in the manifest's entry): every sampled VGG variant is valid
+        assert own["counts"]["evaluated"] == own["counts"]["kept"] == CHUNK == m["parts"][name]["kept"]
         assert json.loads(kv[b"archsweep.run"]) == m["run"]
         assert kv[b"archsweep.spec_hash"].decode() == vgg.spec_hash
         e = m["parts"][name]

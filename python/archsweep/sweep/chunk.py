@@ -95,22 +95,16 @@ def _evaluate(spec_json: str, run_meta: dict[str, Any], start: int, end: int, th
     return frame, counts
 
 
-def _part_metadata(spec_json: str, run_meta: dict, chunk_index: int, start: int, end: int, rows: int) -> dict[str, str]:
+def _part_metadata(spec_json: str, run_meta: dict, chunk_index: int, start: int, end: int, rows: int,
+                   counts: dict[str, int]) -> dict[str, str]:
     """A part's footer: the canonical spec, its sha256, the run table and the part's own record
-    (chunk, positions, rows), so that each part says what it is wherever it is copied."""
+    (chunk, positions, rows, and the chunk's counts: evaluated, kept, invalid, ...), so that each
+    part says what it is wherever it is copied, and a chunk whose part another writer finished
+    (a Dask task recomputed after its worker died, two runs racing) still reports its counts."""
     canonical = canonical_json(json.loads(spec_json))
     return {SPEC_KEY.decode(): canonical, SPEC_HASH_KEY.decode(): hashlib.sha256(canonical.encode()).hexdigest(),
             RUN_KEY.decode(): json.dumps(run_meta),
-            PART_KEY.decode(): json.dumps({"chunk": chunk_index, "start": start, "end": end, "rows": rows})}
-
-
-def check_part(path: Path, run_meta: dict, chunk_index: int, start: int, end: int) -> int:
-    """Rows of the finished part ``path`` of chunk ``chunk_index``, after checking its footer: this
-    run's spec and options, this chunk's positions. Raises, naming the file and what is wrong."""
-    c = verify.check_part(path, verify.Expected(run_meta["spec_hash"], run_meta, {chunk_index: (start, end)}))
-    if c.problem is not None:
-        raise _core.ArchsweepError(f"{path}: {c.problem}")
-    return c.rows
+            PART_KEY.decode(): json.dumps({"chunk": chunk_index, "start": start, "end": end, "rows": rows, "counts": counts})}
 
 
 def _write_part(path: Path, write: Callable[[Path], None]) -> dict[str, Any] | None:
@@ -151,7 +145,8 @@ def run_chunk(spec_json: str, run_meta: dict, chunk_index: int, start: int, end:
     seed, where, batch, dtype, optimizer, ...); ``ids`` the chunk's ids in ``ids`` mode; ``threads``
     rayon threads (0: all cores). The entry also holds the part's ``bytes``, ``sha256`` and
     ``footer_sha256``, which later checks compare the file with. Idempotent: a finished part (same
-    run) is checked and never rewritten — ``written`` is False and no counts are reported — and a
+    run) is checked and never rewritten — ``written`` is False and the counts are those its footer
+    records — and a
     part is written under a temporary name (``.part-….tmp-<host>-<pid>-<random>``), fsynced, and
     linked into place only when complete (then the directory is fsynced), so a writer killed
     half-way leaves no file that ``DIR/*.parquet`` matches, and of two writers racing on one chunk
@@ -168,16 +163,21 @@ def run_chunk(spec_json: str, run_meta: dict, chunk_index: int, start: int, end:
         return _existing(path, entry, run_meta)
     df, counts = _evaluate(spec_json, run_meta, start, end, threads, ids)
     path.parent.mkdir(parents=True, exist_ok=True)
-    file_meta = _part_metadata(spec_json, run_meta, chunk_index, start, end, df.height)
+    file_meta = _part_metadata(spec_json, run_meta, chunk_index, start, end, df.height, counts)
     record = _write_part(path, lambda p: df.write_parquet(p, metadata=file_meta, **PARQUET_OPTIONS))
-    if record is None:  # another writer's copy won the race: record that file
+    if record is None:  # another writer's copy won the race: record that file (the same rows)
         return {**_existing(path, entry, run_meta), **counts, "seconds": round(time.perf_counter() - t0, 3)}
     return {**entry, "rows": df.height, **counts, "seconds": round(time.perf_counter() - t0, 3), **record, "written": True}
 
 
 def _existing(path: Path, entry: dict[str, Any], run_meta: dict) -> dict[str, Any]:
-    rows = check_part(path, run_meta, entry["chunk"], entry["start"], entry["end"])
-    return {**entry, "rows": rows, **verify.part_record(path), "written": False}
+    """The entry of a chunk whose part is already finished: checked, never rewritten, with the
+    counts its footer records (none for parts written before footers held them)."""
+    c = verify.check_part(path, verify.Expected(run_meta["spec_hash"], run_meta, {entry["chunk"]: (entry["start"], entry["end"])}))
+    if c.problem is not None:
+        raise _core.ArchsweepError(f"{path}: {c.problem}")
+    counts = (c.own or {}).get("counts")
+    return {**entry, "rows": c.rows, **(counts if isinstance(counts, dict) else {}), **verify.part_record(path), "written": False}
 
 
 def chunk_frame(spec_json: str, run_meta: dict[str, Any], start: int, end: int, threads: int, ids: Sequence[int] | None) -> tuple[pl.DataFrame, dict[str, int]]:

@@ -94,6 +94,7 @@ class PartCheck:
     problem: str | None = None
     record: dict[str, Any] = field(default_factory=dict)
     legacy: bool = False  # its footer has no archsweep.part record (written before there was one)
+    own: dict[str, Any] | None = None  # its footer's archsweep.part record (chunk, positions, rows, counts)
 
 
 def columns_of(md: Any) -> list[tuple[str, str, str]]:
@@ -190,6 +191,7 @@ def check_part(path: Path, exp: Expected, full: bool = False) -> PartCheck:
     except ValueError:
         c.problem = "damaged: its archsweep metadata is not valid JSON"
         return c
+    c.own = own if isinstance(own, dict) else None
     if theirs_run is None or SPEC_HASH_KEY not in kv:
         c.problem = "not an archsweep part (no archsweep metadata in its footer)"
     elif exp.spec_hash is not None and kv[SPEC_HASH_KEY].decode() != exp.spec_hash:
