@@ -27,6 +27,7 @@ from archsweep.sweep.plan import (
     DEFAULT_MAX_GRID,
     MAX_IDS,
     SAMPLERS,
+    SMALL_IDS,
     DtypeName,
     Engine,
     OptimizerName,
@@ -42,7 +43,7 @@ METRICS: list[str] = list(NAMES)
 
 __all__ = [
     "DASK_RETRIES", "DEFAULT_CHUNK", "DEFAULT_MAX_GRID", "ENGINES", "LOCAL_WORKERS", "MANIFEST", "MAX_IDS", "MAX_PENDING",
-    "METRICS", "PARQUET_OPTIONS", "SAMPLERS", "DtypeName", "Engine", "LocalExecutor", "OptimizerName", "Sampler",
+    "METRICS", "PARQUET_OPTIONS", "SAMPLERS", "SMALL_IDS", "DtypeName", "Engine", "LocalExecutor", "OptimizerName", "Sampler",
     "SweepSummary", "dask_executor", "pareto", "query", "run_chunk", "run_sampler", "scan", "sweep", "sweep_status",
     "sweep_to_dataset", "top_k",
 ]
