@@ -555,11 +555,13 @@ impl CompiledSpace {
         let opts = guarded(|| options(batch, dtype, optimizer))?;
         let (cols, _) = guarded(|| Ok(self.engine.evaluate_serial(Ids::Explicit(&[id]), 0..1, None, opts, true)))?;
         if cols.is_empty() {
+            // rejected by a constraint: the error space.model(id) gives (not built: a search loop
+            // meets many such candidates)
             return Err(guarded(|| {
-                engine::model_json(self.prog(), id)?;
+                engine::check_constraints(self.prog(), id)?;
                 Err::<(), _>(CoreError::invalid_argument(format!("variant {id} has no row")))
             })
-            .expect_err("a rejected variant fails to build"));
+            .expect_err("the closure returns an error"));
         }
         let prog = self.prog();
         let d = PyDict::new(py);

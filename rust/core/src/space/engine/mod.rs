@@ -316,16 +316,28 @@ fn variant_slots(prog: &Program, id: Id) -> Result<(Vec<Value>, Vec<bool>), Erro
     Ok((slots, active))
 }
 
+/// Whether the constraints admit variant `id`: the error [`model_json`] gives for a variant they
+/// reject (or cannot evaluate), without building the model.
+pub fn check_constraints(prog: &Program, id: Id) -> Result<(), Error> {
+    let (slots, _) = variant_slots(prog, id)?;
+    constraints_hold(prog, &slots, id)
+}
+
+fn constraints_hold(prog: &Program, slots: &[Value], id: Id) -> Result<(), Error> {
+    for (src, c) in &prog.constraints {
+        if !c.try_eval(slots).map_err(|e| Error::expression("", e))?.truthy() {
+            return Err(Error::new(ErrorKind::ConstraintViolated { id, constraint: src.clone() }));
+        }
+    }
+    Ok(())
+}
+
 /// The concrete model of variant `id` as a model-file JSON value: switched-off layers are
 /// dropped and their readers rewired to what they passed through.
 pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, Error> {
     use serde_json::{json, Map, Value as Json};
     let (slots, _) = variant_slots(prog, id)?;
-    for (src, c) in &prog.constraints {
-        if !c.try_eval(&slots).map_err(|e| Error::expression("", e))?.truthy() {
-            return Err(Error::new(ErrorKind::ConstraintViolated { id, constraint: src.clone() }));
-        }
-    }
+    constraints_hold(prog, &slots, id)?;
     let exprs: Vec<Value> =
         prog.exprs.iter().map(|e| e.try_eval(&slots).map_err(|e| Error::expression("", e))).collect::<Result<_, _>>()?;
     let input: Vec<Json> = prog.input.iter().map(|a| a.eval(&slots)).collect::<Result<_, _>>()?;
