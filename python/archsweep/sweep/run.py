@@ -188,8 +188,9 @@ def sweep(
     ``engine``. The columns are those of ``space.schema()``.
 
     A few explicit ids (up to :data:`SMALL_IDS`, the local engine, no progress bar) are
-    evaluated in one call, without chunks or an executor: the same rows, for ~0.1 ms a call
-    plus their evaluation (search loops; docs/performance.md, "Small calls").
+    evaluated in one call, without chunks or an executor: the same rows, for 0.03-0.2 ms a call
+    plus their evaluation (search loops; docs/performance.md, "Small calls"). One variant's row
+    as a dict: :meth:`Space.evaluate`.
     """
     if (ids is not None and sample is None and grid_range is None and shard is None and not progress and engine == "local"
             and executor is None and client is None and scheduler is None and workers is None and len(ids) <= SMALL_IDS):
