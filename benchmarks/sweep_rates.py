@@ -2,6 +2,22 @@
 
     python benchmarks/sweep_rates.py            # the full run (several minutes: the RSS run sweeps 10^8)
     python benchmarks/sweep_rates.py --quick    # smaller counts
+    python benchmarks/sweep_rates.py --table    # one row per shipped space and zoo family (below)
+    python benchmarks/sweep_rates.py --table --rss   # ... and the peak RSS of 10^8 to disk, VGG and OFA (slow)
+
+--table: a row per space of data/spaces/*.toml and family of data/families/*.toml (a family is
+swept as the CLI sweeps it, the file as a space: all its knobs free), so that no space is out of
+sight. Columns: size (variants), layer instances, the warm sampled rate in memory (variants/s of
+``sweep(space, sample=n, seed=1)`` after warm-up calls, best of --repeat), the first call's rate
+in a fresh process (a subprocess: load, then one timed sweep of the same n), small-call latency
+(the median call of ``sweep(space, ids=[1 new random id])``, of 100 new random ids, and of
+``space.evaluate(new random id)``, after the sampled runs), the to-Parquet ratio
+(``sweep_to_dataset`` of the sample against polars' ``write_parquet(compression="zstd")`` of the
+same table), bytes a row in memory (``DataFrame.estimated_size()``) and the warm and first-call
+rates against VGG's (data/spaces/vgg.toml) in the same run. Each measurement is sized by time
+(--budget seconds: n grows until a warm call takes half of it, at most 2*10^6), so slow spaces finish in
+seconds. --rss adds the peak RSS (VmHWM) of a child sweeping --rss-variants (default 10^8) to
+disk, for VGG and OFA only.
 
 Prints rates and ratios; it asserts nothing (speed is measured here, never in tests).
 
@@ -23,9 +39,13 @@ torchinfo, FlopCounterMode) need 20-200 ms per candidate, i.e. 5-50 variants/s.
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import os
+import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,13 +166,189 @@ def rss_of_big_sweep(path: Path, n: int) -> tuple[float, float]:
         return int(out.strip().splitlines()[-1]) / 1024, time.perf_counter() - t
 
 
+# --------------------------------------------------------------------------------------------
+# --table: one row per shipped space and family
+
+#: the largest sample a table row sweeps (memory: ~300 bytes a row, two copies at a time)
+TABLE_MAX_ROWS = 2_000_000
+#: spaces whose peak RSS of a 10^8 sweep to disk --table --rss measures
+RSS_SPACES = ("spaces/vgg", "spaces/ofa_mbv3")
+
+
+def table_paths() -> list[Path]:
+    return sorted((ROOT / "data" / "spaces").glob("*.toml")) + sorted((ROOT / "data" / "families").glob("*.toml"))
+
+
+def label(path: Path) -> str:
+    return f"{path.parent.name}/{path.stem}"
+
+
+def first_call_rate(path: Path, n: int, threads: int) -> tuple[float, float]:
+    """(variants/s of the first sampled sweep, seconds to load and compile) in a fresh process."""
+    code = (
+        "import json, sys, time, archsweep;"
+        "t = time.perf_counter();"
+        f"s = archsweep.Space.load({str(path)!r});"
+        "c = time.perf_counter() - t;"
+        "t = time.perf_counter();"
+        f"archsweep.sweep(s, sample={n}, seed=1, threads={threads});"
+        "print(json.dumps([time.perf_counter() - t, c]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    dt, compile_s = json.loads(out.strip().splitlines()[-1])
+    return n / dt, compile_s
+
+
+def median_call(fn, args: list, budget: float) -> float:
+    """Median seconds of ``fn(a)`` over the arguments (each call its own), for at most ``budget``
+    seconds (at least 5 calls)."""
+    times = []
+    start = time.perf_counter()
+    for a in args:
+        t = time.perf_counter()
+        fn(a)
+        times.append(time.perf_counter() - t)
+        if len(times) >= 5 and time.perf_counter() - start > budget:
+            break
+    return statistics.median(times)
+
+
+def parquet_ratio(space: archsweep.Space, df: pl.DataFrame, n: int, threads: int, repeat: int) -> float:
+    """Rate of ``sweep_to_dataset`` of the sample over polars' rate writing ``df`` (the same rows)."""
+    with tempfile.TemporaryDirectory() as d:
+        def to_parquet():
+            shutil.rmtree(Path(d) / "ds", ignore_errors=True)
+            archsweep.sweep_to_dataset(space, Path(d) / "ds", sample=n, seed=1, threads=threads)
+
+        def polars_write():
+            df.write_parquet(Path(d) / "polars.parquet", compression="zstd")
+
+        runs: dict[str, list[float]] = {"parquet": [], "polars": []}
+        for _ in range(repeat):  # interleaved, so a busy spell of the machine hits both
+            runs["parquet"].append(timed(to_parquet)[1])
+            runs["polars"].append(timed(polars_write)[1])
+    return min(runs["polars"]) / min(runs["parquet"])
+
+
+def table_row(path: Path, budget: float, repeat: int, threads: int) -> dict:
+    space = archsweep.Space.load(path)
+    r: dict = {"space": label(path), "size": space.size, "layers": space.num_layer_instances}
+    # how many variants fit in the budget: pilots, larger each time (the first calls fill the
+    # engine's tables and run slower) until one takes half the budget; the last is the warm-up
+    cap = min(space.size, TABLE_MAX_ROWS)
+    n = min(2000, cap)
+    for _ in range(8):
+        dt = timed(functools.partial(archsweep.sweep, space, sample=n, seed=1, threads=threads))[1]
+        if dt >= budget / 2 or n == cap:
+            break
+        n = min(cap, max(2 * n, int(n / dt * budget)))
+    r["n"] = n
+    sample = functools.partial(archsweep.sweep, space, sample=n, seed=1, threads=threads)
+    df, dt, _ = best(sample, repeat)
+    r["warm_rate"] = n / dt
+    r["bytes_per_row"] = df.estimated_size() / max(df.height, 1)
+    r["kept"] = df.height
+    r["first_rate"], r["compile_s"] = first_call_rate(path, n, threads)
+    r["parquet_ratio"] = parquet_ratio(space, df, n, threads, repeat)
+    del df
+    # small calls: new random ids every call, as a search loop's candidates
+    rng = random.Random(7)
+    one = [[rng.randrange(space.size)] for _ in range(2000)]
+    hundred = [[rng.randrange(space.size) for _ in range(100)] for _ in range(200)]
+    single = [rng.randrange(space.size) for _ in range(5000)]
+
+    def point(vid: int) -> None:
+        try:
+            space.evaluate(vid)
+        except archsweep.ArchsweepError:  # rejected by a constraint: raised, as a search loop would see it
+            pass
+
+    r["call_1"] = median_call(lambda ids: archsweep.sweep(space, ids=ids, threads=threads), one, budget / 3)
+    r["call_100"] = median_call(lambda ids: archsweep.sweep(space, ids=ids, threads=threads), hundred, budget / 3)
+    r["evaluate"] = median_call(point, single, budget / 3)
+    return r
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x / 1e6:.2f} M/s" if x >= 1e6 else f"{x / 1e3:.1f} k/s"
+
+
+def fmt_time(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
+
+
+TABLE_COLUMNS = [
+    ("space", "space", lambda r: r["space"]),
+    ("size", "variants", lambda r: f"{r['size']:.2e}"),
+    ("layers", "layer instances", lambda r: f"{r['layers']:,}"),
+    ("n", "sample n", lambda r: f"{r['n']:,}"),
+    ("warm", "warm, in memory", lambda r: fmt_rate(r["warm_rate"])),
+    ("first", "first call (fresh process)", lambda r: fmt_rate(r["first_rate"])),
+    ("ids=[1]", "sweep, 1 id", lambda r: fmt_time(r["call_1"])),
+    ("ids=[100]", "sweep, 100 ids", lambda r: fmt_time(r["call_100"])),
+    ("evaluate", "evaluate(id)", lambda r: fmt_time(r["evaluate"])),
+    ("pq ratio", "to Parquet / polars write", lambda r: f"{r['parquet_ratio']:.2f}"),
+    ("B/row", "bytes a row in memory", lambda r: f"{r['bytes_per_row']:.0f}"),
+    ("warm xVGG", "warm rate / VGG's", lambda r: f"{r['warm_vs_vgg']:.3f}"),
+    ("first xVGG", "first-call rate / VGG's", lambda r: f"{r['first_vs_vgg']:.3f}"),
+]
+
+
+def print_table(rows: list[dict], markdown: bool) -> None:
+    cells = [[f(r) for _, _, f in TABLE_COLUMNS] for r in rows]
+    if markdown:
+        print("| " + " | ".join(long for _, long, _ in TABLE_COLUMNS) + " |")
+        print("|---|" + "---:|" * (len(TABLE_COLUMNS) - 1))
+        for c in cells:
+            print("| " + " | ".join(f"`{c[0]}`" if i == 0 else c[i] for i in range(len(c))) + " |")
+        return
+    heads = [short for short, _, _ in TABLE_COLUMNS]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+    print("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(heads, widths))))
+    for c in cells:
+        print("  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(c, widths))))
+
+
+def run_table(args: argparse.Namespace) -> int:
+    paths = table_paths()
+    if args.only:
+        paths = [p for p in paths if any(o in label(p) for o in args.only.split(","))]
+    print(f"machine: {os.cpu_count()} cores; archsweep {archsweep.__version__}; polars {pl.__version__}; best of {args.repeat}; "
+          f"budget {args.budget} s a measurement; load average at start {os.getloadavg()[0]:.2f}")
+    rows = []
+    for path in paths:
+        t = time.perf_counter()
+        rows.append(table_row(path, args.budget, args.repeat, args.threads))
+        print(f"  {label(path)}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    vgg = next((r for r in rows if r["space"] == "spaces/vgg"), None)
+    for r in rows:
+        r["warm_vs_vgg"] = r["warm_rate"] / vgg["warm_rate"] if vgg else float("nan")
+        r["first_vs_vgg"] = r["first_rate"] / vgg["first_rate"] if vgg else float("nan")
+    print_table(rows, args.markdown)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    if args.rss:
+        big = args.rss_variants or 100_000_000
+        for name in RSS_SPACES:
+            path = ROOT / "data" / f"{name}.toml"
+            rss, secs = rss_of_big_sweep(path, big)
+            print(f"peak RSS of a {big:,}-variant {name} sample swept to disk: {rss:.0f} MiB in {secs:.1f} s")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller counts")
+    ap.add_argument("--table", action="store_true", help="one row per shipped space and family (see above)")
+    ap.add_argument("--budget", type=float, default=1.0, help="--table: seconds a measurement aims at (default 1)")
+    ap.add_argument("--only", help="--table: only spaces whose 'spaces/NAME' or 'families/NAME' contains one of these (comma-separated)")
+    ap.add_argument("--markdown", action="store_true", help="--table: print the table as Markdown")
+    ap.add_argument("--rss", action="store_true", help="--table: also the peak RSS of --rss-variants swept to disk, VGG and OFA")
     ap.add_argument("--threads", type=int, default=0, help="threads (default: all cores)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement, the best kept (default 3)")
     ap.add_argument("--rss-variants", type=int, default=None, help="variants for the peak-RSS run (default 10^8, 10^6 with --quick)")
     args = ap.parse_args()
+    if args.table:
+        return run_table(args)
     n = 200_000 if args.quick else 2_000_000
     print(f"machine: {os.cpu_count()} cores; archsweep {archsweep.__version__}; polars {pl.__version__}; "
           f"best of {args.repeat}; local engine: {LOCAL_WORKERS} chunks in flight")

@@ -14,6 +14,7 @@ __all__ = [
     "ShapeError",
     "SpecError",
     "UnknownOpError",
+    "ArrowRows",
     "CompiledSpace",
     "analyze_json",
     "dtypes",
@@ -82,6 +83,15 @@ def pareto_sorted(cols: list[pa.Array]) -> list[int]: ...
 def metrics() -> list[_Metric]: ...
 
 @final
+class ArrowRows:
+    """Rows of a small call as one Arrow struct array, through the Arrow PyCapsule interface:
+    ``pl.DataFrame(rows)`` or ``pa.record_batch(rows)``."""
+
+    @property
+    def num_rows(self) -> int: ...
+    def __arrow_c_array__(self, requested_schema: object | None = None) -> tuple[object, object]: ...
+
+@final
 class CompiledSpace:
     def __new__(cls, spec_json: str) -> CompiledSpace: ...
     @property
@@ -116,5 +126,15 @@ class CompiledSpace:
         reuse: bool = True,
         sampler: int = ...,
     ) -> tuple[list[pa.RecordBatch], dict[str, int]]: ...
+    def evaluate_ids(
+        self,
+        ids: list[int],
+        where: str | None = None,
+        batch: int = 1,
+        dtype: str = "fp32",
+        optimizer: str = "adam",
+        threads: int = 0,
+    ) -> tuple[ArrowRows, dict[str, int]]: ...
+    def evaluate_one(self, id: int, batch: int = 1, dtype: str = "fp32", optimizer: str = "adam") -> dict[str, Any]: ...
     def schema(self) -> pa.Schema: ...
     def check_options(self, where: str | None = None, batch: int = 1, dtype: str = "fp32", optimizer: str = "adam") -> None: ...

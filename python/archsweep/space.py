@@ -9,6 +9,7 @@ from __future__ import annotations
 import decimal
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,33 @@ def _index(choices: list, value: Any) -> int | None:
     return None
 
 
+def _choice_lookup(choices: list, strict_bool: bool) -> Callable[[Any], int | None]:
+    """``value -> position`` among ``choices`` through a dict: the first choice equal to the value
+    (``==``, as a scan would find it); with ``strict_bool`` as :func:`_index` (a bool never
+    matches a number). An unhashable value is looked for by a scan."""
+    if strict_bool:
+        table: dict[Any, int] = {}
+        for i, c in enumerate(choices):
+            table.setdefault((isinstance(c, bool), c), i)
+
+        def lookup(value: Any) -> int | None:
+            try:
+                return table.get((isinstance(value, bool), value))
+            except TypeError:
+                return _index(choices, value)
+    else:
+        table = {}
+        for i, c in enumerate(choices):
+            table.setdefault(c, i)
+
+        def lookup(value: Any) -> int | None:
+            try:
+                return table.get(value)
+            except TypeError:
+                return next((i for i, c in enumerate(choices) if c == value), None)
+    return lookup
+
+
 class Space:
     """A compiled search space.
 
@@ -96,6 +124,11 @@ class Space:
             named = type(e)(f"{source}: {e}" if source else str(e))
             named.__dict__.update(e.__dict__)
             raise named from None
+        # what point queries read on every call, made once (the compiled space never changes)
+        self._size = int(self._c.size_decimal)
+        self._variables: dict[str, list] = dict(zip(self._c.var_names, self._c.var_choices()))
+        self._conditional = bool(self._c.conditions())
+        self._lookup = [(name, _choice_lookup(choices, self._conditional)) for name, choices in self._variables.items()]
 
     @classmethod
     def load(cls, path: str | Path) -> Space:
@@ -117,12 +150,12 @@ class Space:
     @property
     def size(self) -> int:
         """The exact number of variants (a Python int: arbitrary precision)."""
-        return int(self._c.size_decimal)
+        return self._size
 
     @property
     def variables(self) -> dict[str, list]:
         """Primary variables in id-digit order (the last one changes fastest) and their choices."""
-        return dict(zip(self._c.var_names, self._c.var_choices()))
+        return {name: list(choices) for name, choices in self._variables.items()}
 
     @property
     def conditional(self) -> dict[str, str]:
@@ -174,7 +207,7 @@ class Space:
                 variant_id = operator.index(variant_id)
             except TypeError:
                 raise _core.ArchsweepError(f"a variant id is an integer, not {variant_id!r}") from None
-        size = self.size
+        size = self._size
         if not 0 <= variant_id < size:
             raise _core.ArchsweepError(f"variant id {variant_id} is out of range [0, {size:,})")
         if variant_id >= 10**38:
@@ -186,7 +219,7 @@ class Space:
         does not exist in it is left out."""
         return dict(self._c.config(self._check_id(variant_id)))
 
-    def variant_id(self, config: dict[str, Any]) -> int:
+    def variant_id(self, config: Mapping[str, Any]) -> int:
         """The inverse of :meth:`config`: the id of a configuration of the primary variables.
 
         Mixed radix: id = Σ digit[j] · Π_{k>j} radix[k], digit[j] = index of the value in
@@ -194,27 +227,47 @@ class Space:
         network first uses them), the last one fastest. A space with conditional variables
         numbers its distinct networks instead (README, "Variant ids"): a variable that does not
         exist in the configuration may be left out, and its value is ignored."""
-        if self.conditional:
+        if self._conditional:
             digits: list[int | None] = []
-            for name, choices in self.variables.items():
+            for name, lookup in self._lookup:
                 if name not in config:
                     digits.append(None)
                     continue
-                index = _index(choices, config[name])
+                index = lookup(config[name])
                 if index is None:
-                    raise _core.ArchsweepError(f"{config[name]!r} is not a choice of '{name}' ({choices})")
+                    raise _core.ArchsweepError(f"{config[name]!r} is not a choice of '{name}' ({self._variables[name]})")
                 digits.append(index)
             return int(self._c.variant_id(digits))
         vid = 0
-        for name, choices in self.variables.items():
+        for name, lookup in self._lookup:
             if name not in config:
                 raise _core.ArchsweepError(f"config has no value for variable '{name}'")
             value = config[name]
-            matches = [i for i, c in enumerate(choices) if c == value]
-            if not matches:
-                raise _core.ArchsweepError(f"{value!r} is not a choice of '{name}' ({choices})")
-            vid = vid * len(choices) + matches[0]
+            index = lookup(value)
+            if index is None:
+                raise _core.ArchsweepError(f"{value!r} is not a choice of '{name}' ({self._variables[name]})")
+            vid = vid * len(self._variables[name]) + index
         return vid
+
+    def evaluate(self, config_or_id: int | Mapping[str, Any], *, batch: int = 1, dtype: str = "fp32",
+                 optimizer: str = "adam") -> dict[str, Any]:
+        """One variant's sweep row, as a dict: a point query for a search loop's candidates
+        (microseconds; no DataFrame is made).
+
+        ``config_or_id`` is a variant id or a configuration of the primary variables (as
+        :meth:`variant_id` reads it: with conditional variables, one that does not exist may be
+        left out). The keys and values are those of the variant's row in
+        ``archsweep.sweep(space, ids=[id], ...)`` (``df.row(0, named=True)``): ``variant_id``
+        (always an int), the primary variables (None where a conditional one does not exist),
+        ``valid``, ``error``, the metrics and ``output_shape``. An invalid variant is a row with
+        ``valid`` False, the message in ``error`` and the metrics and ``output_shape`` None. A
+        variant the space's constraints reject has no row: that raises ``SpecError``, as
+        :meth:`model` does. ``batch``, ``dtype`` and ``optimizer`` are the sweep's options."""
+        if isinstance(config_or_id, Mapping):
+            vid = self.variant_id(config_or_id)
+        else:
+            vid = self._check_id(config_or_id)
+        return self._c.evaluate_one(vid, batch, dtype, optimizer)
 
     def preset_config(self, name: str) -> dict[str, Any]:
         """The primary-variable values of preset ``name``, per-stage lists flattened

@@ -30,6 +30,7 @@ from archsweep.sweep.plan import (
     DEFAULT_MAX_GRID,
     MAX_IDS,
     SAMPLERS,
+    SMALL_IDS,
     DtypeName,
     Engine,
     OptimizerName,
@@ -46,7 +47,7 @@ METRICS: list[str] = list(NAMES)
 
 __all__ = [
     "DASK_RETRIES", "DEFAULT_CHUNK", "DEFAULT_MAX_GRID", "ENGINES", "FORMAT", "LEGACY_MANIFEST", "LOCAL_WORKERS", "MANIFEST",
-    "MAX_IDS", "MAX_PENDING", "METRICS", "PARQUET_OPTIONS", "SAMPLERS", "DtypeName", "Engine", "LocalExecutor", "OptimizerName",
-    "Problem", "Sampler", "SweepSummary", "dask_executor", "pareto", "query", "read_manifest", "run_chunk", "run_sampler", "scan",
-    "sweep", "sweep_status", "sweep_to_dataset", "top_k", "verify_dataset",
+    "MAX_IDS", "MAX_PENDING", "METRICS", "PARQUET_OPTIONS", "SAMPLERS", "SMALL_IDS", "DtypeName", "Engine", "LocalExecutor",
+    "OptimizerName", "Problem", "Sampler", "SweepSummary", "dask_executor", "pareto", "query", "read_manifest", "run_chunk",
+    "run_sampler", "scan", "sweep", "sweep_status", "sweep_to_dataset", "top_k", "verify_dataset",
 ]

@@ -64,7 +64,7 @@ def spec_json_of(space: Space) -> str:
     return json.dumps(space.spec)
 
 
-def _check_not_forked() -> None:
+def check_not_forked() -> None:
     # rayon's global pool (threads=0) and polars' thread pool are inherited by a fork()ed child
     # without their threads: the first parallel call would wait forever. A process that imported
     # archsweep itself (a spawned or forkserver child, a Dask worker, a job-array task) is fine.
@@ -77,7 +77,7 @@ def _check_not_forked() -> None:
 
 
 def _evaluate(spec_json: str, run_meta: dict[str, Any], start: int, end: int, threads: int, ids: Sequence[int] | None) -> tuple[pl.DataFrame, dict[str, int]]:
-    _check_not_forked()
+    check_not_forked()
     c = _compiled(spec_json)
     kw = dict(where=run_meta["where"], batch=run_meta["batch"], dtype=run_meta["dtype"], optimizer=run_meta["optimizer"],
               threads=threads)
@@ -93,6 +93,17 @@ def _evaluate(spec_json: str, run_meta: dict[str, Any], start: int, end: int, th
     frame = pl.from_arrow(pa.Table.from_batches(batches))
     assert isinstance(frame, pl.DataFrame)
     return frame, counts
+
+
+def frame_of_rows(rows: _core.ArrowRows) -> pl.DataFrame:
+    """The DataFrame of a small call's rows (one Arrow struct array): polars imports it through
+    the Arrow PyCapsule interface, without pyarrow (a polars too old for that goes through it)."""
+    try:
+        return pl.DataFrame(rows)
+    except TypeError:
+        frame = pl.from_arrow(pa.record_batch(rows))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
 
 
 def _part_metadata(spec_json: str, run_meta: dict, chunk_index: int, start: int, end: int, rows: int,

@@ -35,6 +35,10 @@ MAX_IDS = 10**38
 IN_MEMORY_GRID_CHUNK = 1 << 22
 #: The same for in-memory samples and explicit ids (they run ~5-10x slower a row than grids).
 IN_MEMORY_SAMPLE_CHUNK = 1 << 20
+#: Up to this many explicit ids, :func:`sweep` evaluates them in one call to the engine, without
+#: chunks or an executor (up to 128 of them on the calling thread alone), and makes its DataFrame
+#: from one Arrow struct array: a call's fixed cost ~0.1 ms instead of 1-4 ms.
+SMALL_IDS = 4096
 DEFAULT_CHUNK = 1 << 18  # rows per part: bounds memory (~0.2 GiB peak RSS on the VGG space)
 
 

@@ -17,7 +17,7 @@ import polars as pl
 
 from archsweep import _core
 from archsweep.space import Space
-from archsweep.sweep.chunk import cache_compiled, chunk_frame, spec_json_of
+from archsweep.sweep.chunk import cache_compiled, check_not_forked, chunk_frame, frame_of_rows, spec_json_of
 from archsweep.sweep.dataset import write_dataset
 from archsweep.sweep.executors import ENGINES, LOCAL_WORKERS, LocalExecutor, ProgressBar, completed, dask_executor
 from archsweep.sweep.plan import (
@@ -25,6 +25,7 @@ from archsweep.sweep.plan import (
     IN_MEMORY_GRID_CHUNK,
     IN_MEMORY_SAMPLE_CHUNK,
     SAMPLERS,
+    SMALL_IDS,
     DtypeName,
     Engine,
     OptimizerName,
@@ -75,16 +76,13 @@ class _Run:
         return ProgressBar(enabled, sum(e - s for _, s, e in self.chunks), label)
 
 
-def _prepare(
-    space: Space | str | Path, *, out: str | Path | None, where: str | None, sample: int | None, seed: int, sampler: int,
-    ids: Sequence[int] | None, grid_range: tuple[int, int] | None, shard: tuple[int, int] | None, threads: int, batch: int,
-    dtype: str, optimizer: str, chunk_rows: int, max_variants: int | None, engine: str, client: Any, scheduler: str | None,
-    workers: int | None, executor: cf.Executor | None,
-) -> _Run:
-    """Check the options (the same messages, in the same order, for both kinds of sweep) and
-    plan the run's chunks."""
-    if not isinstance(space, Space):
-        space = Space.load(space)
+def _check(
+    space: Space, *, sample: int | None, sampler: int, ids: Sequence[int] | None, grid_range: tuple[int, int] | None,
+    shard: tuple[int, int] | None, chunk_rows: int, max_variants: int | None, engine: str, client: Any, scheduler: str | None,
+    workers: int | None,
+) -> tuple[str, int, int]:
+    """Check the options that say which positions a run covers (the same messages, in the same
+    order, for every kind of sweep); return its mode, number of positions and first position."""
     if chunk_rows < 1:
         raise _core.ArchsweepError("chunk_rows must be at least 1")
     if sampler not in SAMPLERS:
@@ -107,6 +105,22 @@ def _prepare(
         mode, n, offset = "grid", end - start, start
     else:
         mode, n = plan_positions(space, sample, ids, max_variants)
+    return mode, n, offset
+
+
+def _prepare(
+    space: Space | str | Path, *, out: str | Path | None, where: str | None, sample: int | None, seed: int, sampler: int,
+    ids: Sequence[int] | None, grid_range: tuple[int, int] | None, shard: tuple[int, int] | None, threads: int, batch: int,
+    dtype: str, optimizer: str, chunk_rows: int, max_variants: int | None, engine: str, client: Any, scheduler: str | None,
+    workers: int | None, executor: cf.Executor | None,
+) -> _Run:
+    """Check the options (the same messages, in the same order, for both kinds of sweep) and
+    plan the run's chunks."""
+    if not isinstance(space, Space):
+        space = Space.load(space)
+    mode, n, offset = _check(space, sample=sample, sampler=sampler, ids=ids, grid_range=grid_range, shard=shard,
+                             chunk_rows=chunk_rows, max_variants=max_variants, engine=engine, client=client,
+                             scheduler=scheduler, workers=workers)
     ids_list = None if ids is None else [int(x) for x in ids]
     summary = SweepSummary(positions=n, out=None if out is None else str(out), engine="custom" if executor is not None else engine)
     t0 = time.perf_counter()
@@ -172,7 +186,26 @@ def sweep(
     embedded ``LocalCluster`` of ``workers`` processes (default 2); each worker uses ``threads``
     rayon threads (default 1). ``executor`` (any ``concurrent.futures.Executor``) overrides
     ``engine``. The columns are those of ``space.schema()``.
+
+    A few explicit ids (up to :data:`SMALL_IDS`, the local engine, no progress bar) are
+    evaluated in one call, without chunks or an executor: the same rows, for 0.03-0.2 ms a call
+    plus their evaluation (search loops; docs/performance.md, "Small calls"). One variant's row
+    as a dict: :meth:`Space.evaluate`.
     """
+    if (ids is not None and sample is None and grid_range is None and shard is None and not progress and engine == "local"
+            and executor is None and client is None and scheduler is None and workers is None and len(ids) <= SMALL_IDS):
+        if not isinstance(space, Space):
+            space = Space.load(space)
+        _, n, _ = _check(space, sample=sample, sampler=sampler, ids=ids, grid_range=grid_range, shard=shard,
+                         chunk_rows=chunk_rows, max_variants=max_variants, engine=engine, client=client, scheduler=scheduler,
+                         workers=workers)
+        if n == 0:
+            space.compiled.check_options(where=where, batch=batch, dtype=dtype, optimizer=optimizer)
+            return space.empty_frame()
+        check_not_forked()
+        rows, _ = space.compiled.evaluate_ids([int(x) for x in ids], where=where, batch=batch, dtype=dtype, optimizer=optimizer,
+                                              threads=threads)
+        return frame_of_rows(rows)
     run = _prepare(space, out=None, where=where, sample=sample, seed=seed, sampler=sampler, ids=ids, grid_range=grid_range,
                    shard=shard, threads=threads, batch=batch, dtype=dtype, optimizer=optimizer, chunk_rows=chunk_rows,
                    max_variants=max_variants, engine=engine, client=client, scheduler=scheduler, workers=workers,

@@ -263,6 +263,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(op_names, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;
     m.add_class::<space::CompiledSpace>()?;
+    m.add_class::<space::ArrowRows>()?;
     m.add_function(wrap_pyfunction!(pareto_sorted, m)?)?;
     m.add_function(wrap_pyfunction!(metrics, m)?)?;
     Ok(())

@@ -10,13 +10,16 @@ use archsweep_core::{Dtype, Error as CoreError, Optimizer, Options};
 use arrow_array::types::UInt32Type;
 use arrow_array::{
     ArrayRef, BooleanArray, Decimal128Array, DictionaryArray, Float64Array, Int64Array, LargeListArray, RecordBatch, StringArray,
-    StringViewArray, UInt32Array, UInt64Array,
+    StringViewArray, StructArray, UInt32Array, UInt64Array,
 };
 use arrow_buffer::{BooleanBuffer, Buffer, MutableBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow_data::ffi::FFI_ArrowArray;
 use arrow_pyarrow::ToPyArrow;
+use arrow_schema::ffi::FFI_ArrowSchema;
 use arrow_schema::{DataType, Field, Schema};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyCapsule, PyDict};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -180,11 +183,7 @@ impl CompiledSpace {
             guarded(|| {
                 let size = size
                     .ok_or_else(|| CoreError::spec(format!("the space has {} variants, more than 10^38 ids", size_decimal(&self.radix))))?;
-                let dtype: Dtype = dtype.parse()?;
-                let optimizer: Optimizer = optimizer.parse()?;
-                if batch == 0 {
-                    return Err(CoreError::invalid_argument("batch must be at least 1"));
-                }
+                let opts = options(batch, dtype, optimizer)?;
                 let ids_mode = match mode {
                     "grid" => {
                         if end as Id > size {
@@ -219,7 +218,6 @@ impl CompiledSpace {
                     Some(w) if !w.trim().is_empty() => Some(Filter::new(w, self.prog())?),
                     _ => None,
                 };
-                let opts = Options { batch, dtype, optimizer };
                 // the pieces become record batches in parallel too, before the GIL is taken back
                 let run = || {
                     let (parts, counts) = self.engine.evaluate_parts_with(ids_mode, start..end, filter.as_ref(), opts, reuse);
@@ -257,6 +255,16 @@ impl CompiledSpace {
             ))),
         }
     }
+}
+
+/// A sweep's options, checked: the dtype, the optimizer, the batch (in that order).
+fn options(batch: u64, dtype: &str, optimizer: &str) -> Result<Options, CoreError> {
+    let dtype: Dtype = dtype.parse()?;
+    let optimizer: Optimizer = optimizer.parse()?;
+    if batch == 0 {
+        return Err(CoreError::invalid_argument("batch must be at least 1"));
+    }
+    Ok(Options { batch, dtype, optimizer })
 }
 
 fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>> {
@@ -320,6 +328,18 @@ fn categorical_column(choices: &[Value], col: &[i64], nulls: Option<NullBuffer>)
     (DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)), Arc::new(dictionary))
 }
 
+/// A value of a variable whose choices mix ints and floats (a Float64 column): the row's
+/// choice says how its raw bits are to be read.
+fn mixed_as_f64(choices: &[Value], x: i64) -> f64 {
+    let int_like = choices.iter().any(|c| matches!(c, Value::Int(i) if *i == x));
+    let float_like = choices.iter().any(|c| matches!(c, Value::Float(f) if f.to_bits() as i64 == x));
+    if float_like && !int_like {
+        f64::from_bits(x as u64)
+    } else {
+        x as f64
+    }
+}
+
 fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let Columns { variant_id, variant_id_hi, wide, vars, present, valid, errors, metrics, shape_offsets, shape_values } = cols;
     let rows = valid.len();
@@ -361,17 +381,7 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
             let floats = col.iter().map(|&x| f64::from_bits(x as u64)).collect::<Vec<_>>();
             (DataType::Float64, Arc::new(Float64Array::new(ScalarBuffer::from(floats), var_nulls)))
         } else {
-            // a mix of ints and floats: each row's choice says how its bits are to be read
-            let as_f64 = |x: i64| -> f64 {
-                let int_like = v.choices.iter().any(|c| matches!(c, Value::Int(i) if *i == x));
-                let float_like = v.choices.iter().any(|c| matches!(c, Value::Float(f) if f.to_bits() as i64 == x));
-                if float_like && !int_like {
-                    f64::from_bits(x as u64)
-                } else {
-                    x as f64
-                }
-            };
-            let floats = col.iter().map(|&x| as_f64(x)).collect::<Vec<_>>();
+            let floats = col.iter().map(|&x| mixed_as_f64(&v.choices, x)).collect::<Vec<_>>();
             (DataType::Float64, Arc::new(Float64Array::new(ScalarBuffer::from(floats), var_nulls)))
         };
         fields.push(Field::new(v.name.as_str(), dt, nullable));
@@ -440,4 +450,168 @@ impl CompiledSpace {
             })
         })
     }
+}
+
+// --- small calls: a few ids, and one variant as a dict ------------------------------------------
+//
+// A search loop asks for a few variants at a time; the sweep path's fixed costs (a piece per
+// rayon thread and more, each with its evaluator; ~16 record batches crossing into pyarrow and
+// then polars one array at a time) were milliseconds a call (docs/performance.md, "Small calls").
+
+/// Up to this many ids, a small call evaluates on the calling thread alone
+/// ([`Engine::evaluate_serial`]); more are cut into pieces for rayon's threads, as a sweep's
+/// chunks are.
+const SERIAL_IDS: usize = 128;
+
+/// Rows of a small call: one record batch, handed over as one Arrow struct array through the
+/// Arrow PyCapsule interface (`__arrow_c_array__`), which polars imports without pyarrow
+/// (`pl.DataFrame(rows)`; pyarrow: `pa.record_batch(rows)`).
+#[pyclass(module = "archsweep._core", frozen)]
+pub struct ArrowRows {
+    batch: RecordBatch,
+}
+
+#[pymethods]
+impl ArrowRows {
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// (schema capsule, array capsule) of the rows as a struct array, one field per column.
+    /// `requested_schema` is not honoured (the protocol lets a producer ignore it).
+    #[pyo3(signature = (requested_schema=None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema;
+        let data = arrow_array::Array::into_data(StructArray::from(self.batch.clone()));
+        let schema = FFI_ArrowSchema::try_from(data.data_type()).map_err(|e| ArchsweepError::new_err(e.to_string()))?;
+        let array = FFI_ArrowArray::new(&data);
+        // (a consumer moves the struct out of the capsule and leaves a released one behind;
+        // a capsule never consumed releases its own when dropped)
+        Ok((PyCapsule::new_with_value(py, schema, c"arrow_schema")?, PyCapsule::new_with_value(py, array, c"arrow_array")?))
+    }
+}
+
+#[pymethods]
+impl CompiledSpace {
+    /// The rows of explicit `ids` (in their order) and the counts, as `evaluate("ids", 0,
+    /// len(ids), ids=ids, ...)` gives them, for calls of a few ids: up to [`SERIAL_IDS`] on the
+    /// calling thread alone, and all of them in one [`ArrowRows`] instead of pyarrow batches.
+    #[pyo3(signature = (ids, r#where=None, batch=1, dtype="fp32", optimizer="adam", threads=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_ids<'py>(
+        &self,
+        py: Python<'py>,
+        ids: Bound<'py, PyAny>,
+        r#where: Option<String>,
+        batch: u64,
+        dtype: &str,
+        optimizer: &str,
+        threads: usize,
+    ) -> PyResult<(ArrowRows, Bound<'py, PyDict>)> {
+        let ids = extract_ids(&ids)?;
+        let size = size_ids(&self.radix);
+        let (batch, counts) = py.detach(|| {
+            guarded(|| {
+                let size = size
+                    .ok_or_else(|| CoreError::spec(format!("the space has {} variants, more than 10^38 ids", size_decimal(&self.radix))))?;
+                let opts = options(batch, dtype, optimizer)?;
+                if let Some(bad) = ids.iter().find(|&&i| i >= size) {
+                    return Err(CoreError::invalid_argument(format!("variant id {bad} is out of range [0, {size})")));
+                }
+                let filter = match &r#where {
+                    Some(w) if !w.trim().is_empty() => Some(Filter::new(w, self.prog())?),
+                    _ => None,
+                };
+                let (list, range) = (Ids::Explicit(&ids), 0..ids.len() as u64);
+                let serial = ids.len() <= SERIAL_IDS || threads == 1;
+                let run = || {
+                    if serial {
+                        self.engine.evaluate_serial(list, range.clone(), filter.as_ref(), opts, true)
+                    } else {
+                        // the pieces appended into one set of columns: a copy, of a few thousand rows
+                        self.engine.evaluate_with(list, range.clone(), filter.as_ref(), opts, true)
+                    }
+                };
+                let (cols, counts) = if serial || threads == 0 { run() } else { pool(threads)?.install(run) };
+                let batch = to_record_batch(self.prog(), cols).map_err(|e| CoreError::invalid_argument(e.to_string()))?;
+                Ok((batch, counts))
+            })
+        })?;
+        Ok((ArrowRows { batch }, counts_dict(py, &counts)?))
+    }
+
+    /// One variant's row as a dict: the keys and values of its sweep row (`variant_id`, the
+    /// primary variables, `valid`, `error`, the metrics, `output_shape`), as polars'
+    /// `DataFrame.row(0, named=True)` gives them, but `variant_id` always an int. A variant
+    /// whose constraints reject it has no row: the error `model_json` raises for it.
+    #[pyo3(signature = (id, batch=1, dtype="fp32", optimizer="adam"))]
+    fn evaluate_one<'py>(&self, py: Python<'py>, id: Id, batch: u64, dtype: &str, optimizer: &str) -> PyResult<Bound<'py, PyDict>> {
+        self.check_id(id)?;
+        let opts = guarded(|| options(batch, dtype, optimizer))?;
+        let (cols, _) = guarded(|| Ok(self.engine.evaluate_serial(Ids::Explicit(&[id]), 0..1, None, opts, true)))?;
+        if cols.is_empty() {
+            // rejected by a constraint: the error space.model(id) gives (not built: a search loop
+            // meets many such candidates)
+            return Err(guarded(|| {
+                engine::check_constraints(self.prog(), id)?;
+                Err::<(), _>(CoreError::invalid_argument(format!("variant {id} has no row")))
+            })
+            .expect_err("the closure returns an error"));
+        }
+        let prog = self.prog();
+        let d = PyDict::new(py);
+        d.set_item(intern!(py, "variant_id"), cols.id(0))?;
+        for (v, (var, col)) in prog.vars.iter().zip(&cols.vars).enumerate() {
+            let present = cols.present[v].first().copied().unwrap_or(true);
+            let name = pyo3::types::PyString::new(py, &var.name);
+            if present {
+                d.set_item(name, cell_to_py(py, &var.choices, col[0])?)?;
+            } else {
+                d.set_item(name, py.None())?;
+            }
+        }
+        let valid = cols.valid[0];
+        d.set_item(intern!(py, "valid"), valid)?;
+        d.set_item(intern!(py, "error"), cols.error(0))?;
+        for (metric, col) in METRICS.iter().zip(&cols.metrics) {
+            d.set_item(metric.name, valid.then_some(col[0]))?;
+        }
+        let (a, b) = (cols.shape_offsets[0] as usize, cols.shape_offsets[1] as usize);
+        d.set_item(intern!(py, "output_shape"), valid.then(|| &cols.shape_values[a..b]))?;
+        Ok(d)
+    }
+}
+
+/// Explicit ids from Python: u64 where they fit (a fast conversion under the limited API),
+/// else u128.
+fn extract_ids(ids: &Bound<'_, PyAny>) -> PyResult<Vec<Id>> {
+    match ids.extract::<Vec<u64>>() {
+        Ok(small) => Ok(small.into_iter().map(Id::from).collect()),
+        Err(_) => ids.extract::<Vec<Id>>(),
+    }
+}
+
+/// A variable's value in a row as its sweep column holds it (see [`to_record_batch`]): a string
+/// choice (or a mix with strings) as its text, booleans, ints, floats, a mix of ints and floats
+/// as a float.
+fn cell_to_py<'py>(py: Python<'py>, choices: &[Value], raw: i64) -> PyResult<Bound<'py, PyAny>> {
+    if choices.iter().any(|c| matches!(c, Value::Str(_))) {
+        let text = choices.iter().find(|&&c| engine::raw(c) == raw).map(|c| c.to_string()).unwrap_or_default();
+        return Ok(pyo3::types::PyString::new(py, &text).into_any());
+    }
+    if choices.iter().all(|c| matches!(c, Value::Bool(_))) {
+        return Ok(pyo3::types::PyBool::new(py, raw != 0).to_owned().into_any());
+    }
+    if choices.iter().all(|c| matches!(c, Value::Int(_))) {
+        return Ok(raw.into_pyobject(py)?.into_any());
+    }
+    if choices.iter().all(|c| matches!(c, Value::Float(_))) {
+        return Ok(f64::from_bits(raw as u64).into_pyobject(py)?.into_any());
+    }
+    Ok(mixed_as_f64(choices, raw).into_pyobject(py)?.into_any())
 }

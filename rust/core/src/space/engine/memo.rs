@@ -15,6 +15,7 @@
 //! [`MemoPool`].
 
 use super::block;
+use super::evaluator::Prepared;
 use crate::graph::SUMMED;
 use crate::memory::{Step, StepKind, Tail, TailView};
 use crate::shape::Shape;
@@ -335,13 +336,21 @@ impl Memo {
 }
 
 /// Segment memos of finished evaluators, for the next ones (grid sweeps): an engine keeps one
-/// pool; an evaluator takes a memo when it starts and gives it back when it is dropped.
+/// pool; an evaluator takes a memo when it starts and gives it back when it is dropped. The
+/// pool also keeps what every evaluator of its program derives from the program alone.
 #[derive(Default)]
 pub(crate) struct MemoPool {
     memos: std::sync::Mutex<Vec<Memo>>,
+    prepared: std::sync::OnceLock<Prepared>,
 }
 
 impl MemoPool {
+    /// The evaluators' tables derived from `prog` (the pool's program: a pool serves one), made
+    /// by the first evaluator.
+    pub(crate) fn prepared(&self, prog: &Program) -> &Prepared {
+        self.prepared.get_or_init(|| Prepared::new(prog))
+    }
+
     /// A pooled memo that fits these segments and options, else a new one.
     pub(crate) fn take(&self, segs: &Segments, tag: (u64, u64)) -> Memo {
         let pooled = self.memos.lock().ok().and_then(|mut pool| pool.pop());

@@ -122,14 +122,39 @@ impl Engine {
         reuse: bool,
     ) -> (Vec<Columns>, Counts) {
         if let Some(networks) = &self.program.networks {
-            return self.evaluate_networks(networks, ids, range, filter, opts, reuse);
+            return self.evaluate_networks(networks, ids, range, filter, opts, reuse, false);
         }
-        self.evaluate_full(ids, range, filter, opts, reuse)
+        self.evaluate_full(ids, range, filter, opts, reuse, false)
+    }
+
+    /// [`Engine::evaluate_with`] on the calling thread alone, in one piece: for calls of a few
+    /// variants (a search loop's candidates), where handing pieces to rayon's threads, each
+    /// with its own evaluator, costs more than evaluating them. The same rows. (A sample's
+    /// positions are still sorted on rayon's threads: small calls give explicit ids.)
+    pub fn evaluate_serial(
+        &self,
+        ids: Ids,
+        range: std::ops::Range<u64>,
+        filter: Option<&Filter>,
+        opts: Options,
+        reuse: bool,
+    ) -> (Columns, Counts) {
+        let (parts, counts) = match &self.program.networks {
+            Some(networks) => self.evaluate_networks(networks, ids, range, filter, opts, reuse, true),
+            None => self.evaluate_full(ids, range, filter, opts, reuse, true),
+        };
+        let mut parts = parts.into_iter();
+        let mut out = parts.next().unwrap_or_else(|| Columns::new(&self.program, 0));
+        for c in parts {
+            out.append(c);
+        }
+        (out, counts)
     }
 
     /// Positions of network ids (a space with conditional variables): the engine evaluates the
     /// full ids they map to, then each row gets its network id back and its absent variables
-    /// marked (null in Arrow).
+    /// marked (null in Arrow). `serial`: on the calling thread (see [`Engine::evaluate_serial`]).
+    #[allow(clippy::too_many_arguments)]
     fn evaluate_networks(
         &self,
         networks: &Networks,
@@ -138,12 +163,14 @@ impl Engine {
         filter: Option<&Filter>,
         opts: Options,
         reuse: bool,
+        serial: bool,
     ) -> (Vec<Columns>, Counts) {
-        let full: Vec<Id> = range.clone().into_par_iter().map(|pos| networks.full_id(ids.id(pos))).collect();
-        let (mut parts, counts) = self.evaluate_full(Ids::Explicit(&full), 0..full.len() as u64, filter, opts, reuse);
+        let full_id = |pos| networks.full_id(ids.id(pos));
+        let full: Vec<Id> = if serial { range.map(full_id).collect() } else { range.into_par_iter().map(full_id).collect() };
+        let (mut parts, counts) = self.evaluate_full(Ids::Explicit(&full), 0..full.len() as u64, filter, opts, reuse, serial);
         let radix = self.program.radix();
         let wide = self.program.wide_variant_ids();
-        parts.par_iter_mut().for_each(|cols| {
+        let mark = |cols: &mut Columns| {
             let rows = cols.len();
             let mut digits = vec![0u64; radix.len()];
             let mut active = vec![true; radix.len()];
@@ -166,11 +193,17 @@ impl Engine {
                 cols.push_id(id);
             }
             cols.present = present;
-        });
+        };
+        if serial {
+            parts.iter_mut().for_each(mark);
+        } else {
+            parts.par_iter_mut().for_each(mark);
+        }
         (parts, counts)
     }
 
-    /// [`Engine::evaluate_parts_with`] of full ids (one digit per variable).
+    /// [`Engine::evaluate_parts_with`] of full ids (one digit per variable); `serial`: one piece,
+    /// on the calling thread.
     fn evaluate_full(
         &self,
         ids: Ids,
@@ -178,6 +211,7 @@ impl Engine {
         filter: Option<&Filter>,
         opts: Options,
         reuse: bool,
+        serial: bool,
     ) -> (Vec<Columns>, Counts) {
         let prog = &self.program;
         // random order: dense tables when the program is a chain of segments, else sorted ids
@@ -189,11 +223,11 @@ impl Engine {
         let dense = if dense { dense_layout(prog, &self.dense, &self.memo_pool, opts) } else { None };
         if let (true, None, Ids::Sample(p)) = (reuse, dense, ids) {
             if range.end > range.start + 1 {
-                return self.evaluate_sample_sorted(p, range, filter, opts);
+                return self.evaluate_sample_sorted(p, range, filter, opts, serial);
             }
         }
         let len = range.end.saturating_sub(range.start);
-        let pieces = (rayon::current_num_threads() as u64 * 8).min(len.max(1)).max(1);
+        let pieces = if serial { 1 } else { (rayon::current_num_threads() as u64 * 8).min(len.max(1)).max(1) };
         let step = len.div_ceil(pieces).max(1);
         // grid blocks must not straddle two pieces: inner piece bounds go to a multiple of the block
         let block = match (reuse, ids) {
@@ -210,27 +244,26 @@ impl Engine {
                 b.div_ceil(block).saturating_mul(block).min(range.end)
             }
         };
-        let parts: Vec<(Columns, Counts)> = (0..pieces)
-            .into_par_iter()
-            .map(|i| {
-                let (lo, hi) = (bound(i), bound(i + 1));
-                let mut cols = Columns::new(prog, if filter.is_some() { 0 } else { (hi - lo.min(hi)) as usize });
-                let mut counts = Counts::default();
-                if let (true, Some(layout)) = (lo < hi, dense) {
-                    run_dense(prog, &self.dense, &self.memo_pool, layout, ids, lo..hi, filter, opts, &mut cols, &mut counts);
-                } else if lo < hi {
-                    // ascending explicit ids share leading digits like grid order does
-                    let ascending = match ids {
-                        Ids::Grid => true,
-                        Ids::Explicit(list) => list[lo as usize..hi as usize].windows(2).all(|w| w[0] <= w[1]),
-                        Ids::Sample(_) => false,
-                    };
-                    let mut ev = Evaluator::new(prog, &self.memo_pool, opts, reuse && ascending, reuse);
-                    ev.run(ids, lo..hi, filter, &mut cols, &mut counts);
-                }
-                (cols, counts)
-            })
-            .collect();
+        let piece = |i: u64| {
+            let (lo, hi) = (bound(i), bound(i + 1));
+            let mut cols = Columns::new(prog, if filter.is_some() { 0 } else { (hi - lo.min(hi)) as usize });
+            let mut counts = Counts::default();
+            if let (true, Some(layout)) = (lo < hi, dense) {
+                run_dense(prog, &self.dense, &self.memo_pool, layout, ids, lo..hi, filter, opts, &mut cols, &mut counts);
+            } else if lo < hi {
+                // ascending explicit ids share leading digits like grid order does
+                let ascending = match ids {
+                    Ids::Grid => true,
+                    Ids::Explicit(list) => list[lo as usize..hi as usize].windows(2).all(|w| w[0] <= w[1]),
+                    Ids::Sample(_) => false,
+                };
+                let mut ev = Evaluator::new(prog, &self.memo_pool, opts, reuse && ascending, reuse);
+                ev.run(ids, lo..hi, filter, &mut cols, &mut counts);
+            }
+            (cols, counts)
+        };
+        let parts: Vec<(Columns, Counts)> =
+            if serial { (0..pieces).map(piece).collect() } else { (0..pieces).into_par_iter().map(piece).collect() };
         let mut counts = Counts::default();
         let mut out = Vec::with_capacity(parts.len());
         for (c, k) in parts {
@@ -250,9 +283,10 @@ impl Engine {
         range: std::ops::Range<u64>,
         filter: Option<&Filter>,
         opts: Options,
+        serial: bool,
     ) -> (Vec<Columns>, Counts) {
         let sorted = samples::Sorted::new(p, range);
-        let (parts, counts) = self.evaluate_full(Ids::Explicit(&sorted.ids), 0..sorted.ids.len() as u64, filter, opts, true);
+        let (parts, counts) = self.evaluate_full(Ids::Explicit(&sorted.ids), 0..sorted.ids.len() as u64, filter, opts, true, serial);
         (sorted.gather(&self.program, &parts), counts)
     }
 }
@@ -282,16 +316,28 @@ fn variant_slots(prog: &Program, id: Id) -> Result<(Vec<Value>, Vec<bool>), Erro
     Ok((slots, active))
 }
 
+/// Whether the constraints admit variant `id`: the error [`model_json`] gives for a variant they
+/// reject (or cannot evaluate), without building the model.
+pub fn check_constraints(prog: &Program, id: Id) -> Result<(), Error> {
+    let (slots, _) = variant_slots(prog, id)?;
+    constraints_hold(prog, &slots, id)
+}
+
+fn constraints_hold(prog: &Program, slots: &[Value], id: Id) -> Result<(), Error> {
+    for (src, c) in &prog.constraints {
+        if !c.try_eval(slots).map_err(|e| Error::expression("", e))?.truthy() {
+            return Err(Error::new(ErrorKind::ConstraintViolated { id, constraint: src.clone() }));
+        }
+    }
+    Ok(())
+}
+
 /// The concrete model of variant `id` as a model-file JSON value: switched-off layers are
 /// dropped and their readers rewired to what they passed through.
 pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, Error> {
     use serde_json::{json, Map, Value as Json};
     let (slots, _) = variant_slots(prog, id)?;
-    for (src, c) in &prog.constraints {
-        if !c.try_eval(&slots).map_err(|e| Error::expression("", e))?.truthy() {
-            return Err(Error::new(ErrorKind::ConstraintViolated { id, constraint: src.clone() }));
-        }
-    }
+    constraints_hold(prog, &slots, id)?;
     let exprs: Vec<Value> =
         prog.exprs.iter().map(|e| e.try_eval(&slots).map_err(|e| Error::expression("", e))).collect::<Result<_, _>>()?;
     let input: Vec<Json> = prog.input.iter().map(|a| a.eval(&slots)).collect::<Result<_, _>>()?;

@@ -284,7 +284,7 @@ fn sorted_samples_equal_fresh_evaluation() {
     // (the sorted path serves programs without dense tables; here it is called directly)
     for prog in [space(), space_with_expression_errors(), chain_space()] {
         check_sample(&prog, 11, |p, range, filter| {
-            let (parts, counts) = prog.evaluate_sample_sorted(p, range, filter, Options::default());
+            let (parts, counts) = prog.evaluate_sample_sorted(p, range, filter, Options::default(), false);
             let mut out = Columns::new(&prog.program, 0);
             parts.into_iter().for_each(|c| out.append(c));
             (out, counts)
@@ -709,3 +709,35 @@ fn a_switched_off_segment_passing_an_earlier_value_on_every_path() {
 }
 
 mod drop;
+
+/// Explicit ids on the calling thread alone (`evaluate_serial`, small calls) give the rows the
+/// parallel pieces give, in the same order: in ascending and in random order (dense tables),
+/// with repeats, with a filter, with conditional variables, with and without reuse.
+#[test]
+fn serial_calls_equal_parallel_pieces() {
+    for (prog, chain) in [(space(), false), (space_with_expression_errors(), false), (chain_space(), true), (conditional_space(), false)] {
+        let size: u64 = prog.program.id_radix().iter().product();
+        let p = Permutation::new(size as Id, 7);
+        let random: Vec<Id> = (0..size.min(300)).map(|k| p.apply(k)).collect();
+        let mut ascending = random.clone();
+        ascending.sort_unstable();
+        let repeated: Vec<Id> = random.iter().take(5).chain(random.iter().take(5)).copied().collect();
+        let f = Filter::new("params > 1000", &prog.program).unwrap();
+        for ids in [&random, &ascending, &repeated, &random[..1]] {
+            for filter in [None, Some(&f)] {
+                for reuse in [true, false] {
+                    let n = ids.len() as u64;
+                    let (serial, serial_counts) = prog.evaluate_serial(Ids::Explicit(ids), 0..n, filter, Options::default(), reuse);
+                    let (pieces, counts) = evaluate_with(&prog, Ids::Explicit(ids), 0..n, filter, Options::default(), reuse);
+                    assert_same_rows(&serial, &pieces);
+                    assert_eq!(serial.present, pieces.present);
+                    assert_eq!(serial_counts, counts);
+                }
+            }
+        }
+        if chain {
+            // the random ids went through the dense tables
+            assert!(dense_layout(&prog, Options::default()).is_some());
+        }
+    }
+}

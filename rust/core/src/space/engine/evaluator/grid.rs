@@ -8,7 +8,7 @@ impl Evaluator<'_> {
     /// One block of grid ids from `first` (`block.rs`): its first row evaluated, the others
     /// written from the suffix table of its key, or evaluated (and recorded) one by one.
     pub(super) fn run_block(&mut self, first: u64, filter: Option<&Filter>, out: &mut Columns, counts: &mut Counts) {
-        let plan = self.replay.plan.take().unwrap();
+        let plan = self.replay.plan.unwrap();
         let len = plan.len as usize;
         let mut next = 1;
         self.run_one(first as Id, filter, out, counts);
@@ -32,13 +32,13 @@ impl Evaluator<'_> {
                             counts.evaluated += len as u64 - 1;
                             match filter {
                                 None => {
-                                    block::emit(t, &plan, &prefix, first, &self.variant.slots, out);
+                                    block::emit(t, plan, &prefix, first, &self.variant.slots, out);
                                     counts.kept += len as u64 - 1;
                                 }
                                 Some(f) => {
                                     let mut scratch = self.replay.scratch.take().unwrap_or_else(|| Columns::new(self.prog, len));
                                     scratch.clear();
-                                    block::emit(t, &plan, &prefix, first, &self.variant.slots, &mut scratch);
+                                    block::emit(t, plan, &prefix, first, &self.variant.slots, &mut scratch);
                                     let prog = self.prog;
                                     filter_valid(&scratch, f, prog, &mut self.variant.slots, out, counts, |r, slots| {
                                         // (the prefix variables' slots already hold this block's values)
@@ -75,7 +75,7 @@ impl Evaluator<'_> {
                             next = r + 1;
                             break;
                         }
-                        let outcome = self.suffix_outcome(&plan);
+                        let outcome = self.suffix_outcome(plan);
                         let t = self.replay.memo.as_mut().unwrap().blocks.get_mut(&self.replay.key).unwrap();
                         match outcome {
                             Some((delta, layers, peak, shape)) => t.record(r, &delta, layers, peak, shape),
@@ -89,7 +89,6 @@ impl Evaluator<'_> {
         for r in next..len {
             self.run_one((first + r as u64) as Id, filter, out, counts);
         }
-        self.replay.plan = Some(plan);
     }
 
     /// What the instances from the plan's cut on did for the current (valid) variant: their
@@ -102,7 +101,7 @@ impl Evaluator<'_> {
         if layers == 0 {
             return None;
         }
-        let (segs, memo) = (self.replay.segs.as_ref()?, self.replay.memo.as_ref()?);
+        let (segs, memo) = (self.replay.segs?, self.replay.memo.as_ref()?);
         let mut c = self.peak.chain[plan.seg0].restarted();
         for j in plan.seg0..segs.bounds.len() - 1 {
             c = c.then(memo.entry(segs, j, self.replay.seg_way[j])?.tail()?)?;

@@ -27,6 +27,7 @@ use crate::shape::Shape;
 use crate::space::compile::{build_op, OpSource, Pred, Program};
 use crate::space::expr::Value;
 use crate::space::ids::{decode, increment, Id, Ids};
+use std::sync::OnceLock;
 
 mod grid;
 
@@ -49,7 +50,7 @@ pub(crate) struct Evaluator<'p> {
     variant: Variant,
     results: Results<'p>,
     peak: Peak,
-    replay: Replay,
+    replay: Replay<'p>,
     /// the last Valid outcome took its peak from the chain summaries
     pub(crate) peak_from_chain: bool,
     /// the last variant evaluated was valid (kept by a filter or not)
@@ -79,7 +80,7 @@ struct Variant {
 /// re-evaluation can start.
 struct Results<'p> {
     /// first instance whose result depends on variable position >= p, for p in 0..=P
-    first_dirty: Vec<usize>,
+    first_dirty: &'p [usize],
     /// instances where a re-evaluation can start: totals are saved before them
     is_checkpoint: Vec<bool>,
     /// instances [0, valid_upto) hold results for the current digits
@@ -117,20 +118,85 @@ struct Peak {
 }
 
 /// Segment replay and grid blocks (reuse only).
-struct Replay {
+struct Replay<'p> {
     /// the instances split at the checkpoints, and remembered segment outcomes
-    segs: Option<Segments>,
+    segs: Option<&'p Segments>,
     memo: Option<Memo>,
     /// the memo entry (segment, place) this variant's last segment was replayed from
     replayed_last: Option<(usize, usize)>,
     /// per segment, the place of the memo entry holding its current outcome
     seg_way: Vec<usize>,
     /// grid order: how blocks of consecutive ids are written from suffix tables (`block.rs`)
-    plan: Option<Plan>,
+    plan: Option<&'p Plan>,
     /// the current block's key (a buffer)
     key: Vec<u64>,
     /// block rows before a filter sees them
     scratch: Option<Columns>,
+}
+
+/// What every evaluator of a program derives from it alone, made once per engine
+/// ([`MemoPool::prepared`]): an evaluator used to make it for itself, which for a call of a few
+/// ids cost more than evaluating them (MobileNet's grid-block plan: ~70 % of a one-id call).
+pub(crate) struct Prepared {
+    /// first instance whose result depends on variable position >= p, for p in 0..=P
+    first_dirty: Vec<usize>,
+    /// the checkpoints inside the program (instance indices in 1..n, ascending): segment bounds
+    /// and, in grid order, liveness cuts
+    cuts: Vec<usize>,
+    /// the segments in grid order (split at `cuts`) and in random order (split at those of
+    /// `cuts` where one value is live: a chain)
+    segs: Segments,
+    random_segs: Segments,
+    /// some count or `when` expression belongs to no instance
+    eager_exprs: bool,
+    /// the grid-block plan (`block.rs`), made when a grid first needs it
+    plan: OnceLock<Option<Plan>>,
+}
+
+impl Prepared {
+    pub(crate) fn new(prog: &Program) -> Prepared {
+        let nvar = prog.vars.len();
+        let n = prog.instances.len();
+        let mut first_dirty = vec![n; nvar + 1];
+        for (p, first) in first_dirty.iter_mut().enumerate() {
+            *first = prog.instances.iter().position(|i| i.max_var.is_some_and(|m| m >= p)).unwrap_or(n);
+        }
+        let mut cuts: Vec<usize> = first_dirty.iter().copied().filter(|&c| c >= 1 && c < n).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let segs = Segments::new(prog, &cuts);
+        // in random order, cut only where the value at the cut is the one value made before it
+        // that later instances read (a residual's shortcut or a cell's input live across a cut
+        // would join the segments either side): the segments then form a chain, which the dense
+        // tables and the chain peaks need
+        let mut low = usize::MAX;
+        let mut chain_cut = vec![false; n + 1];
+        for (k, inst) in prog.instances.iter().enumerate().rev() {
+            low = low.min(inst.inputs.iter().copied().min().unwrap_or(usize::MAX));
+            chain_cut[k] = low >= k;
+        }
+        let chain_cuts: Vec<usize> = cuts.iter().copied().filter(|&c| chain_cut[c]).collect();
+        let random_segs = Segments::new(prog, &chain_cuts);
+        let eager_exprs = {
+            let mut used = vec![false; prog.exprs.len()];
+            // (the conditions of a `drop_off_inputs` layer's inputs belong to it: the variables
+            // they read are among its own)
+            let drops = prog.instances.iter().filter_map(|i| i.drop.as_ref()).flat_map(|d| d.present.iter().flatten().flatten());
+            for p in prog.instances.iter().flat_map(|i| &i.preds).chain(drops) {
+                match *p {
+                    Pred::Truthy(e) | Pred::Greater(e, _) => used[e] = true,
+                }
+            }
+            used.contains(&false)
+        };
+        Prepared { first_dirty, cuts, segs, random_segs, eager_exprs, plan: OnceLock::new() }
+    }
+
+    fn plan(&self, prog: &Program) -> Option<&Plan> {
+        self.plan
+            .get_or_init(|| Plan::new(prog, &self.segs.bounds, &self.segs.vars, &self.segs.ext, &self.first_dirty, self.eager_exprs))
+            .as_ref()
+    }
 }
 
 impl Drop for Evaluator<'_> {
@@ -146,65 +212,31 @@ impl<'p> Evaluator<'p> {
     pub(crate) fn new(prog: &'p Program, pool: &'p MemoPool, opts: Options, sequential: bool, memo: bool) -> Evaluator<'p> {
         let nvar = prog.vars.len();
         let n = prog.instances.len();
-        let mut first_dirty = vec![n; nvar + 1];
-        for (p, first) in first_dirty.iter_mut().enumerate() {
-            *first = prog.instances.iter().position(|i| i.max_var.is_some_and(|m| m >= p)).unwrap_or(n);
-        }
+        let prepared = pool.prepared(prog);
+        let first_dirty = &prepared.first_dirty[..];
         // checkpoints only pay off when consecutive variants share leading digits (grid order)
         let mut is_checkpoint = vec![false; n + 1];
         if sequential {
-            for &k in &first_dirty {
+            for &k in first_dirty {
                 is_checkpoint[k] = true;
             }
         }
         is_checkpoint[0] = true;
         let steps = prog.instances.iter().map(|i| Step { kind: StepKind::Skipped, bytes: 0, reads: &i.inputs }).collect();
-        let mut cuts: Vec<usize> = first_dirty.iter().copied().filter(|&c| c >= 1 && c < n).collect();
-        cuts.sort_unstable();
-        cuts.dedup();
-        if !sequential {
-            // in random order, cut only where the value at the cut is the one value made before
-            // it that later instances read (a residual's shortcut or a cell's input live across
-            // a cut would join the segments either side): the segments then form a chain, which
-            // the dense tables and the chain peaks need
-            let mut low = usize::MAX;
-            let mut chain_cut = vec![false; n + 1];
-            for (k, inst) in prog.instances.iter().enumerate().rev() {
-                low = low.min(inst.inputs.iter().copied().min().unwrap_or(usize::MAX));
-                chain_cut[k] = low >= k;
-            }
-            cuts.retain(|&c| chain_cut[c]);
-        }
         // segments serve any order (a random sample revisits a stage's few (digits, input)
         // keys too); resumed liveness walks only grid order
-        let segs = memo.then(|| Segments::new(prog, &cuts));
-        if !sequential || !memo {
-            cuts.clear();
-        }
+        let segs = memo.then_some(if sequential { &prepared.segs } else { &prepared.random_segs });
+        let cuts = if sequential && memo { prepared.cuts.clone() } else { Vec::new() };
         let tag = (opts.batch, opts.dtype.bytes());
-        let memo = segs.as_ref().map(|segments| pool.take(segments, tag));
-        if let Some(segments) = &segs {
+        let memo = segs.map(|segments| pool.take(segments, tag));
+        if let Some(segments) = segs {
             // segments start at checkpoints: totals are saved there
             for &b in &segments.bounds {
                 is_checkpoint[b] = true;
             }
         }
-        let eager_exprs = {
-            let mut used = vec![false; prog.exprs.len()];
-            // (the conditions of a `drop_off_inputs` layer's inputs belong to it: the variables
-            // they read are among its own)
-            let drops = prog.instances.iter().filter_map(|i| i.drop.as_ref()).flat_map(|d| d.present.iter().flatten().flatten());
-            for p in prog.instances.iter().flat_map(|i| &i.preds).chain(drops) {
-                match *p {
-                    Pred::Truthy(e) | Pred::Greater(e, _) => used[e] = true,
-                }
-            }
-            used.contains(&false)
-        };
-        let plan = match (&segs, sequential) {
-            (Some(segments), true) => Plan::new(prog, &segments.bounds, &segments.vars, &segments.ext, &first_dirty, eager_exprs),
-            _ => None,
-        };
+        let eager_exprs = prepared.eager_exprs;
+        let plan = if memo.is_some() && sequential { prepared.plan(prog) } else { None };
         Evaluator {
             prog,
             pool,
@@ -253,7 +285,7 @@ impl<'p> Evaluator<'p> {
 
     /// The instances split into segments (None when the evaluator replays nothing).
     pub(crate) fn segments(&self) -> Option<&Segments> {
-        self.replay.segs.as_ref()
+        self.replay.segs
     }
 
     /// Some count or `when` expression belongs to no instance.
@@ -263,7 +295,7 @@ impl<'p> Evaluator<'p> {
 
     /// How grid blocks are written from suffix tables (grid order with reuse only).
     pub(crate) fn plan(&self) -> Option<&Plan> {
-        self.replay.plan.as_ref()
+        self.replay.plan
     }
 
     /// Set the digits for `id`; returns the leftmost variable position that changed.
@@ -336,7 +368,7 @@ impl<'p> Evaluator<'p> {
             // prefix (a fixed input shape, then layers no variable reaches) is run again
             start = 0;
         }
-        if let Some(segs) = &self.replay.segs {
+        if let Some(segs) = self.replay.segs {
             // a segment is replayed or run whole: start at its beginning (a checkpoint)
             if start < n {
                 start = segs.bounds[segs.seg_of[start]];
@@ -394,10 +426,8 @@ impl<'p> Evaluator<'p> {
                 }
             }
         } else {
-            let segs = self.replay.segs.take().unwrap();
-            let outcome = self.run_segments(&segs, start, dt);
-            self.replay.segs = Some(segs);
-            if let Some(o) = outcome {
+            let segs = self.replay.segs.unwrap();
+            if let Some(o) = self.run_segments(segs, start, dt) {
                 return o;
             }
         }
@@ -415,7 +445,7 @@ impl<'p> Evaluator<'p> {
             let input_bytes = mul(self.results.values[0].elements()?, dt)?;
             // a chain of stages: the segments' summaries give the peak without a walk; the
             // states before unchanged segments are kept from the previous variant
-            let chain = match (&self.replay.segs, &self.replay.memo) {
+            let chain = match (self.replay.segs, &self.replay.memo) {
                 (Some(segs), Some(m)) => {
                     let nseg = segs.bounds.len() - 1;
                     self.peak.chain[0] = Chain::start(input_bytes);
@@ -443,7 +473,7 @@ impl<'p> Evaluator<'p> {
                 // resume from the deepest cut whose values are unchanged
                 let resume = self.peak.cuts.iter().rposition(|&c| c <= self.peak.live_valid);
                 // only the replayed last segment changed: its summary gives the peak unwalked
-                let tail = match (resume, self.replay.replayed_last, &self.replay.memo, &self.replay.segs) {
+                let tail = match (resume, self.replay.replayed_last, &self.replay.memo, self.replay.segs) {
                     (Some(r), Some((j, way)), Some(m), Some(segs)) if r + 1 == self.peak.cuts.len() => {
                         m.entry(segs, j, way).and_then(|e| e.tail())
                     }
@@ -475,7 +505,7 @@ impl<'p> Evaluator<'p> {
     /// Segments from the one holding `start` to the end: replayed from the memo when their
     /// digits and earlier shapes were seen before, run (and remembered) otherwise. Some(outcome)
     /// when an instance fails.
-    fn run_segments(&mut self, segs: &Segments, start: usize, dt: u64) -> Option<Outcome> {
+    fn run_segments(&mut self, segs: &'p Segments, start: usize, dt: u64) -> Option<Outcome> {
         let n = self.prog.instances.len();
         if start >= n {
             return None;
@@ -649,7 +679,7 @@ impl<'p> Evaluator<'p> {
         let filter_fits = filter.is_none_or(|f| block::filter_fits(f.slots(), self.prog));
         while pos < positions.end {
             // grid order: whole blocks at once
-            let len = match (&self.replay.plan, ids) {
+            let len = match (self.replay.plan, ids) {
                 (Some(p), Ids::Grid) if filter_fits && pos.is_multiple_of(p.len) && pos + p.len <= positions.end => p.len,
                 _ => 0,
             };
@@ -689,7 +719,7 @@ impl<'p> Evaluator<'p> {
     /// What the last evaluation (a valid variant, every segment run or replayed in it, the peak
     /// from the chain) did per cut and per segment: what dense tables record (`dense/tables.rs`).
     pub(crate) fn trace(&self) -> Option<Trace> {
-        let (segs, memo) = (self.replay.segs.as_ref()?, self.replay.memo.as_ref()?);
+        let (segs, memo) = (self.replay.segs?, self.replay.memo.as_ref()?);
         let (m, n) = (segs.bounds.len() - 1, self.prog.instances.len());
         let input_bytes = self.results.values[0].elements().ok()?.checked_mul(self.opts.dtype.bytes())?;
         let (mut keys, mut seg) = (Vec::with_capacity(m + 1), Vec::with_capacity(m));

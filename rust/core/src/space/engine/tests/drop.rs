@@ -141,7 +141,7 @@ fn dropped_inputs_in_a_chain_of_stages_on_every_fast_path() {
     assert!(records > 0 && hits > records, "records {records}, hits {hits}");
     // sorted samples
     check_sample(&prog, 6, |p, range, filter| {
-        let (parts, counts) = prog.evaluate_sample_sorted(p, range, filter, Options::default());
+        let (parts, counts) = prog.evaluate_sample_sorted(p, range, filter, Options::default(), false);
         let mut out = Columns::new(&prog.program, 0);
         parts.into_iter().for_each(|c| out.append(c));
         (out, counts)
