@@ -18,6 +18,7 @@ from archsweep.errors import (
     UnknownOpError,
 )
 from archsweep.model import Model, ModelFileError, load
+from archsweep.pytorch import TorchMissingError, export_torch, to_torch, torch_source
 from archsweep.space import Space
 from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, sweep_to_dataset, top_k
 from archsweep.units import human_bytes, human_count
@@ -35,8 +36,10 @@ __all__ = [
     "ShapeError",
     "SpecError",
     "SweepSummary",
+    "TorchMissingError",
     "UnknownOpError",
     "analyze",
+    "export_torch",
     "human_bytes",
     "human_count",
     "load",
@@ -49,7 +52,9 @@ __all__ = [
     "sweep",
     "sweep_report",
     "sweep_to_dataset",
+    "to_torch",
     "top_k",
+    "torch_source",
     "zoo",
 ]
 
