@@ -18,7 +18,7 @@ from archsweep.errors import (
     UnknownOpError,
 )
 from archsweep.model import Model, ModelFileError, load
-from archsweep.pytorch import TorchMissingError, export_torch, to_torch, torch_source
+from archsweep.pytorch import FromTorchError, TorchMissingError, export_torch, from_torch, to_torch, torch_source
 from archsweep.space import Space
 from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, sweep_to_dataset, top_k
 from archsweep.units import human_bytes, human_count
@@ -28,6 +28,7 @@ __all__ = [
     "AttributeSpecError",
     "CountOverflowError",
     "ExpressionError",
+    "FromTorchError",
     "InvalidModelError",
     "Model",
     "ModelFileError",
@@ -40,6 +41,7 @@ __all__ = [
     "UnknownOpError",
     "analyze",
     "export_torch",
+    "from_torch",
     "human_bytes",
     "human_count",
     "load",

@@ -24,15 +24,18 @@ from archsweep.model import Model
 from archsweep.pytorch.ops import COUNTERPARTS
 from archsweep.pytorch.source import GRAPH_KEYS, Generated, Layer, generate
 from archsweep.pytorch.source import class_name as source_class_name
+from archsweep.pytorch.trace import FromTorchError, from_torch
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
     "COUNTERPARTS",
+    "FromTorchError",
     "Generated",
     "TorchMissingError",
     "export_torch",
+    "from_torch",
     "generated",
     "instantiate",
     "layer_module",
