@@ -502,6 +502,12 @@ def test_to_torch_without_torch_names_the_extra():
             print(e)
         else:
             raise SystemExit("no error")
+        try:
+            archsweep.from_torch(object(), (3, 8, 8))
+        except archsweep.TorchMissingError:
+            pass
+        else:
+            raise SystemExit("no error from from_torch")
     """)
     assert proc.returncode == 0, proc.stderr
     assert "pip install 'archsweep[torch]'" in proc.stdout
@@ -539,9 +545,9 @@ def stated_value(comment: str, namespace: dict):
 
 @needs_torch
 def test_readme_export_section_runs(tmp_path, monkeypatch):
-    """Every block of the README's "Export to PyTorch" section runs in a fresh directory (with
+    """Every block of the README's "PyTorch in and out" section runs in a fresh directory (with
     data/ linked), and a Python line whose comment starts with a value evaluates to it."""
-    section = readme_section("Export to PyTorch")
+    section = readme_section("PyTorch in and out")
     (tmp_path / "data").symlink_to(ROOT / "data")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     bash = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
@@ -563,5 +569,5 @@ def test_readme_export_section_runs(tmp_path, monkeypatch):
             if stated is not None:
                 assert eval(compile(ast.Expression(node.value), "README.md", "eval"), namespace) == stated[0], code  # noqa: S307
                 checked += 1
-    assert checked >= 3, "the README's values are no longer checked"
+    assert checked >= 4, "the README's values are no longer checked"
     assert (tmp_path / "net.py").exists()
