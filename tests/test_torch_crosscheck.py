@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import operator
 import random
 
 import pytest
@@ -40,6 +39,8 @@ from torch_counterparts import NOT_CROSS_CHECKED, NOT_GENERATED, TORCH_COUNTERPA
 
 import archsweep  # noqa: E402
 from archsweep import ArchsweepError  # noqa: E402
+from archsweep.pytorch import layer_module  # noqa: E402
+from archsweep.pytorch import ops as torch_ops  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -57,164 +58,21 @@ def _one_thread():
 
 
 # ---------------------------------------------------------------------------------------------
-# archsweep layer dict -> torch module (the op's documented PyTorch counterpart)
+# archsweep layer dict -> torch module: the package's own mapping (archsweep.pytorch, what
+# to_torch and `archsweep export` build), run by torch. What is compared below is torch's
+# measurement of that module (parameter numels, buffers, FlopCounterMode, output shapes, refusals)
+# against archsweep's analysis.
 # ---------------------------------------------------------------------------------------------
 
-ACTIVATIONS = {
-    "relu": nn.ReLU, "relu6": nn.ReLU6, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "gelu": nn.GELU,
-    "silu": nn.SiLU, "mish": nn.Mish, "hardswish": nn.Hardswish, "hardsigmoid": nn.Hardsigmoid,
-    "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,
-}
-
-
-class Fn(nn.Module):
-    """A parameter-free function as a module."""
-
-    def __init__(self, f):
-        super().__init__()
-        self.f = f
-
-    def forward(self, *xs):
-        return self.f(*xs)
-
-
-class ClassToken(nn.Module):
-    """ViT's class token: a learned (1, 1, E) tensor prepended along the sequence."""
-
-    def __init__(self, e):
-        super().__init__()
-        self.token = nn.Parameter(torch.zeros(1, 1, e))
-
-    def forward(self, x):
-        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
-
-
-class PositionalEmbedding(nn.Module):
-    """ViT's pos_embedding: a learned tensor of the per-sample shape, added."""
-
-    def __init__(self, sample_shape):
-        super().__init__()
-        self.pos = nn.Parameter(torch.zeros(1, *sample_shape))
-
-    def forward(self, x):
-        return x + self.pos
-
-
-class MHA(nn.Module):
-    def __init__(self, **kw):
-        super().__init__()
-        self.attn = nn.MultiheadAttention(batch_first=True, **kw)
-
-    def forward(self, q, k=None, v=None):
-        if k is None:
-            k = v = q
-        return self.attn(q, k, v)[0]
-
-
-def _groups(a, c_in):
-    g = a.get("groups", 1)
-    return c_in if g == "depthwise" else g
+ACTIVATIONS = tuple(torch_ops.ACTIVATIONS)
 
 
 def torch_module(op: str, a: dict, shapes: list[tuple]) -> nn.Module:
     """The torch counterpart of archsweep layer `op` with attributes `a` on inputs `shapes`
-    (listed in tests/torch_counterparts.py)."""
+    (archsweep.pytorch.layer_module; its forward takes the inputs)."""
     if op not in TORCH_COUNTERPART:
-        raise AssertionError(f"{op} has no entry in tests/torch_counterparts.py TORCH_COUNTERPART")
-    x = shapes[0]
-    if op in ("conv1d", "conv2d", "conv3d"):
-        cls = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[int(op[4])]
-        m = cls(x[1], a["out_channels"], a["kernel_size"], stride=a.get("stride", 1), padding=a.get("padding", 0),
-                dilation=a.get("dilation", 1), groups=_groups(a, x[1]), bias=a.get("bias", True),
-                padding_mode=a.get("padding_mode", "zeros"))
-    elif op.startswith("conv_transpose"):
-        cls = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[int(op[-2])]
-        m = cls(x[1], a["out_channels"], a["kernel_size"], stride=a.get("stride", 1), padding=a.get("padding", 0),
-                output_padding=a.get("output_padding", 0), groups=_groups(a, x[1]), bias=a.get("bias", True),
-                dilation=a.get("dilation", 1))
-    elif op.startswith("maxpool"):
-        cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[int(op[-2])]
-        m = cls(a["kernel_size"], stride=a.get("stride"), padding=a.get("padding", 0), dilation=a.get("dilation", 1),
-                ceil_mode=a.get("ceil_mode", False))
-    elif op.startswith("avgpool"):
-        cls = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[int(op[-2])]
-        kw = {}
-        if "count_include_pad" in a:
-            kw["count_include_pad"] = a["count_include_pad"]
-        m = cls(a["kernel_size"], stride=a.get("stride"), padding=a.get("padding", 0),
-                ceil_mode=a.get("ceil_mode", False), **kw)
-    elif op.startswith("adaptive_"):
-        d = int(op[-2])
-        cls = {("avg", 1): nn.AdaptiveAvgPool1d, ("avg", 2): nn.AdaptiveAvgPool2d, ("avg", 3): nn.AdaptiveAvgPool3d,
-               ("max", 1): nn.AdaptiveMaxPool1d, ("max", 2): nn.AdaptiveMaxPool2d, ("max", 3): nn.AdaptiveMaxPool3d}[
-            (op[9:12], d)]
-        size = a["output_size"]
-        m = cls(tuple(size) if isinstance(size, list) else size)
-    elif op == "linear":
-        m = nn.Linear(x[-1], a["out_features"], bias=a.get("bias", True))
-    elif op.startswith("batchnorm"):
-        cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[int(op[-2])]
-        m = cls(x[1], affine=a.get("affine", True), track_running_stats=a.get("track_running_stats", True))
-    elif op.startswith("instancenorm"):
-        d = int(op[-2]) if op[-2].isdigit() else len(x) - 2
-        cls = {1: nn.InstanceNorm1d, 2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}[d]
-        m = cls(x[1], affine=a.get("affine", False), track_running_stats=a.get("track_running_stats", False))
-    elif op == "layernorm":
-        ns = a.get("normalized_shape", x[-1])
-        m = nn.LayerNorm(ns, elementwise_affine=a.get("elementwise_affine", True), bias=a.get("bias", True))
-    elif op == "groupnorm":
-        m = nn.GroupNorm(a["num_groups"], x[1], affine=a.get("affine", True))
-    elif op in ACTIVATIONS:
-        m = ACTIVATIONS[op]()
-    elif op == "softmax":
-        m = nn.Softmax(dim=a.get("dim", -1))
-    elif op == "dropout":
-        m = nn.Dropout(a.get("p", 0.5))
-    elif op == "identity":
-        m = nn.Identity()
-    elif op == "zeros":
-        m = Fn(lambda t: t.mul(0.0))
-    elif op == "flatten":
-        m = nn.Flatten(a.get("start_dim", 1), a.get("end_dim", -1))
-    elif op == "reshape":
-        shape = a["shape"]
-        m = Fn(lambda t: t.reshape(t.shape[0], *shape))
-    elif op == "permute":
-        m = Fn(lambda t: t.permute(*a["dims"]))
-    elif op == "transpose":
-        m = Fn(lambda t: t.transpose(a["dim0"], a["dim1"]))
-    elif op == "select":
-        m = Fn(lambda t: t.select(a["dim"], a.get("index", 0)))
-    elif op == "add":
-        m = Fn(lambda *ts: functools.reduce(operator.add, ts))
-    elif op == "mul":
-        m = Fn(lambda *ts: functools.reduce(operator.mul, ts))
-    elif op == "concat":
-        m = Fn(lambda *ts: torch.cat(ts, dim=a.get("dim", 1)))
-    elif op == "channel_shuffle":
-        m = nn.ChannelShuffle(a["groups"])
-    elif op == "upsample":
-        kw = {"mode": a.get("mode", "nearest")}
-        if "size" in a:
-            kw["size"] = tuple(a["size"]) if isinstance(a["size"], list) else a["size"]
-        if "scale_factor" in a:
-            s = a["scale_factor"]
-            kw["scale_factor"] = tuple(float(v) for v in s) if isinstance(s, list) else float(s)
-        if "align_corners" in a:
-            kw["align_corners"] = a["align_corners"]
-        m = nn.Upsample(**kw)
-    elif op == "multihead_attention":
-        m = MHA(embed_dim=a["embed_dim"], num_heads=a["num_heads"], bias=a.get("bias", True),
-                kdim=a.get("kdim"), vdim=a.get("vdim"))
-    elif op == "embedding":
-        m = nn.Embedding(a["num_embeddings"], a["embedding_dim"])
-    elif op == "class_token":
-        m = ClassToken(x[-1])
-    elif op == "positional_embedding":
-        m = PositionalEmbedding(x[1:])
-    else:
-        raise AssertionError(f"no torch counterpart for {op}")
-    return m.eval()
+        raise AssertionError(f"{op} has no entry in archsweep.pytorch.ops.COUNTERPARTS")
+    return layer_module(op, a, shapes)
 
 
 def run_counted(m: nn.Module, inputs) -> tuple[torch.Tensor, int]:
@@ -481,7 +339,7 @@ class Gen:
         return self.add("layernorm", x, **attrs)
 
     def activation(self, x):
-        op = self.rng.choice(sorted(ACTIVATIONS))
+        op = self.rng.choice(sorted(ACTIVATIONS))  # the activation ops (the same draw as ever)
         return self.add(op, x)
 
     def residual(self, x, d):
@@ -890,6 +748,89 @@ def test_grid_conv_padding_modes():
              "padding_mode": ["reflect", "replicate", "circular"], "dilation": [None, 2]}
     dis, counts = _grid("conv1d", {**space, "out_channels": [2]}, lambda n: (1, 2, n))
     assert not dis, "\n".join(dis[:30])
+
+
+# ---------------------------------------------------------------------------------------------
+# Ops the random-graph generator does not draw (a draw in Gen would change every seed's graph):
+# random configs of their own, valid and refused, every count compared
+# ---------------------------------------------------------------------------------------------
+
+
+def _full(op, attrs, shape):
+    """(torch, archsweep): each (output shape, flops, params, buffers, buffer bytes) or 'error'."""
+    try:
+        m = torch_module(op, attrs, [shape])
+        out, flops = run_counted(m, [torch.randn(shape)])
+        t = (tuple(out.shape), flops, sum(p.numel() for p in m.parameters()), sum(b.numel() for b in m.buffers()),
+             sum(b.numel() * b.element_size() for b in m.buffers()))
+    except Exception:  # noqa: BLE001 - any refusal by torch is a data point
+        t = "error"
+    try:
+        rep = analyze([{"name": "l", "op": op, **attrs}], shape)
+        tot = rep.totals
+        a = (tuple(rep.layers["output_shape"][0]), tot["flops"], tot["params"], tot["buffers"], tot["buffer_bytes"])
+    except ArchsweepError:
+        a = "error"
+    return t, a
+
+
+def _draw_chunk(r):
+    rank = r.randint(2, 4)
+    shape = tuple(r.randint(1, 7) for _ in range(rank))
+    # the batch dim is archsweep's own refusal (a model keeps its batch), not drawn
+    dim = r.choice([d for d in range(-rank, rank) if d not in (0, -rank)])
+    attrs = {"chunks": r.randint(1, 5), "dim": dim, "index": r.randint(-4, 4)}
+    return shape, attrs
+
+
+def _draw_layer_scale(r):
+    rank = r.randint(2, 5)
+    shape = tuple(r.randint(1, 6) for _ in range(rank))
+    attrs = {"dim": r.choice([d for d in range(-rank, rank) if d not in (0, -rank)])}
+    if r.random() < 0.5:
+        attrs["init"] = r.choice([1e-6, 0.1, 1.0])
+    return shape, attrs
+
+
+def _draw_window_attention(r):
+    heads = r.randint(1, 4)
+    c = heads * r.randint(1, 4) + (1 if r.random() < 0.15 else 0)  # sometimes heads do not divide C
+    shape = (r.randint(1, 2), r.randint(1, 12), r.randint(1, 12), c)
+    window = [r.randint(1, 6), r.randint(1, 6)]
+    attrs = {"num_heads": heads, "window_size": window if r.random() < 0.4 else window[0]}
+    window = window if isinstance(attrs["window_size"], list) else [window[0]] * 2
+    if r.random() < 0.5:
+        # shift_size >= window_size is archsweep's own refusal (torchvision does not check it): not drawn
+        attrs["shift_size"] = [r.randint(0, w - 1) for w in window]
+    for key in ("qkv_bias", "proj_bias"):
+        if r.random() < 0.3:
+            attrs[key] = False
+    if r.random() < 0.4:
+        attrs["version"] = 2
+        if r.random() < 0.5:
+            attrs["cpb_hidden"] = r.randint(1, 32)
+    return shape, attrs
+
+
+OUTSIDE_THE_GENERATOR = {"chunk": _draw_chunk, "layer_scale": _draw_layer_scale, "window_attention": _draw_window_attention}
+
+
+@pytest.mark.parametrize("op", sorted(OUTSIDE_THE_GENERATOR))
+def test_ops_outside_the_generator(op):
+    r = random.Random(op)
+    disagreements, refused = [], 0
+    for _ in range(150):
+        shape, attrs = OUTSIDE_THE_GENERATOR[op](r)
+        t, a = _full(op, attrs, shape)
+        refused += t == "error"
+        if t != a:
+            disagreements.append(f"{op} {attrs} on {shape}: torch {t}, archsweep {a}")
+    assert not disagreements, "\n".join(disagreements[:20])
+    assert refused >= (0 if op == "layer_scale" else 5), f"only {refused} refused configs"
+
+
+def test_the_generator_exemptions_are_checked_elsewhere():
+    assert set(OUTSIDE_THE_GENERATOR) <= set(NOT_GENERATED)
 
 
 def test_flop_counter_convention_for_transposed_conv():

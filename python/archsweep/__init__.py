@@ -18,6 +18,7 @@ from archsweep.errors import (
     UnknownOpError,
 )
 from archsweep.model import Model, ModelFileError, load
+from archsweep.pytorch import FromTorchError, TorchMissingError, export_torch, from_torch, to_torch, torch_source
 from archsweep.space import Space
 from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, sweep_to_dataset, top_k
 from archsweep.units import human_bytes, human_count
@@ -27,6 +28,7 @@ __all__ = [
     "AttributeSpecError",
     "CountOverflowError",
     "ExpressionError",
+    "FromTorchError",
     "InvalidModelError",
     "Model",
     "ModelFileError",
@@ -35,8 +37,11 @@ __all__ = [
     "ShapeError",
     "SpecError",
     "SweepSummary",
+    "TorchMissingError",
     "UnknownOpError",
     "analyze",
+    "export_torch",
+    "from_torch",
     "human_bytes",
     "human_count",
     "load",
@@ -49,7 +54,9 @@ __all__ = [
     "sweep",
     "sweep_report",
     "sweep_to_dataset",
+    "to_torch",
     "top_k",
+    "torch_source",
     "zoo",
 ]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import decimal
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,8 @@ from archsweep.model import Model, ModelFileError, parse_text
 if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
+
+    from archsweep.pytorch import Generated
 
 
 def canonical_json(spec: dict[str, Any]) -> str:
@@ -333,6 +335,37 @@ class Space:
     def model(self, variant_id: int) -> Model:
         """The concrete model of one variant (layers switched off are dropped)."""
         return Model.from_dict(json.loads(self._c.model_json(self._check_id(variant_id))))
+
+    def generated(self, variant_id: int, *, class_name: str | None = None, input_shape: Sequence[int] | None = None,
+                  preset: str | None = None) -> Generated:
+        """Variant ``variant_id`` as PyTorch source (:func:`archsweep.pytorch.generated`): the
+        class is named after the space (or ``preset``, or ``class_name``) and its docstring
+        records the spec, the id and the configuration."""
+        from archsweep.pytorch import generated
+        from archsweep.pytorch.source import class_name as name_of
+
+        model = self.model(variant_id)
+        model.source = self.source
+        config = ", ".join(f"{k}={v!r}" for k, v in self.config(variant_id).items())
+        note = f"Variant {variant_id}{f' (preset {preset})' if preset else ''} of the space {self.name!r}: {config}."
+        return generated(model, input_shape, class_name=class_name or name_of(preset or self.name), note=note)
+
+    def torch_source(self, variant_id: int, *, class_name: str | None = None, input_shape: Sequence[int] | None = None) -> str:
+        """Standalone PyTorch source of variant ``variant_id`` (see :meth:`export`)."""
+        return self.generated(variant_id, class_name=class_name, input_shape=input_shape).source
+
+    def export(self, variant_id: int, path: str | Path, *, class_name: str | None = None,
+               input_shape: Sequence[int] | None = None) -> Generated:
+        """Write variant ``variant_id`` as standalone PyTorch source to ``path`` (``archsweep
+        export SPEC --id N``): one ``nn.Module`` class named after the space (or
+        ``class_name``) importing only torch, its docstring recording the spec, the id and the
+        configuration. Writing it needs no torch. Returns what was written (``.source``,
+        ``.class_name``, ``.paths``: each layer's state_dict prefix)."""
+        from archsweep.io import atomic_write_text
+
+        g = self.generated(variant_id, class_name=class_name, input_shape=input_shape)
+        atomic_write_text(path, g.source)
+        return g
 
     def __repr__(self) -> str:
         return f"<Space {self.name}: {self.size:,} variants over {len(self.variables)} variables>"

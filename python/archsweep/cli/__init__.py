@@ -8,7 +8,7 @@ import sys
 from types import ModuleType
 
 from archsweep import _core
-from archsweep.cli import analyze, ops, pareto, plot, query, report, space, status, sweep, top, verify, zoo
+from archsweep.cli import analyze, export, ops, pareto, plot, query, report, space, status, sweep, top, verify, zoo
 
 DESCRIPTION = """\
 archsweep computes, exactly and analytically, what a neural network costs: per-layer output
@@ -28,6 +28,7 @@ examples:
   archsweep zoo                                              # the zoo: presets of data/families/*.toml
   archsweep ops
   archsweep space data/spaces/vgg.toml
+  archsweep export data/spaces/vgg.toml --id 12345 -o net.py  # one variant as PyTorch source
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --seed 0
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --where "params < 5e6 and macs < 3e8"
   archsweep sweep data/spaces/vgg.toml -o out/ --sample 1000000 --engine dask --workers 4
@@ -41,7 +42,7 @@ examples:
 
 
 #: The commands, in the order `archsweep --help` lists them.
-COMMANDS: tuple[ModuleType, ...] = (analyze, ops, zoo, space, sweep, pareto, top, query, plot, report, status, verify)
+COMMANDS: tuple[ModuleType, ...] = (analyze, ops, zoo, space, export, sweep, pareto, top, query, plot, report, status, verify)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,580 @@
+"""PyTorch in: ``from_torch(module, input_shape)`` -> an archsweep :class:`Model`.
+
+The module is traced by ``torch.fx`` (in eval mode; its mode is restored) and run once on a fake
+input (``FakeTensorMode``: no memory, no compute; the module's weights may live on the meta
+device) to learn every value's shape. Each node then becomes archsweep layers: leaf modules
+(``torch.nn`` layers, and torchvision's Swin and MaxViT attention) by their attributes, torch
+functions and tensor methods by their arguments; shape arithmetic (``x.shape``, ``torch._assert``)
+becomes nothing, and reshapes take the shape the fake run gave.
+
+The result is checked before it is returned: archsweep's parameters and buffers of the model
+must equal the numels of the tensors the traced forward uses, and its FLOPs the total torch's
+``FlopCounterMode`` counted in the fake run; anything the conversion cannot express exactly is an
+``ArchsweepError`` naming the node, never a silently different model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from archsweep._core import ArchsweepError
+from archsweep.model import Model
+
+Layer = dict[str, Any]
+
+
+class FromTorchError(ArchsweepError):
+    """A module ``from_torch`` cannot express exactly (the message names the node)."""
+
+
+def _tuple(v: Any) -> list[int] | int:
+    return list(v) if isinstance(v, (tuple, list)) else v
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaf modules: class name -> layers
+# ---------------------------------------------------------------------------------------------
+
+
+def _conv(m: Any, transposed: bool) -> dict[str, Any]:
+    a: dict[str, Any] = {"out_channels": m.out_channels, "kernel_size": _tuple(m.kernel_size)}
+    if tuple(m.stride) != (1,) * len(m.stride):
+        a["stride"] = _tuple(m.stride)
+    padding = m.padding if isinstance(m.padding, str) else _tuple(m.padding)
+    if padding not in (0, [0] * len(m.kernel_size), "valid") or isinstance(padding, str):
+        a["padding"] = padding
+    if transposed and any(m.output_padding):
+        a["output_padding"] = _tuple(m.output_padding)
+    if any(d != 1 for d in m.dilation):
+        a["dilation"] = _tuple(m.dilation)
+    if m.groups != 1:
+        a["groups"] = m.groups
+    if m.bias is None:
+        a["bias"] = False
+    if m.padding_mode != "zeros":
+        a["padding_mode"] = m.padding_mode
+    return a
+
+
+def _norm(m: Any, keys: Sequence[str]) -> dict[str, Any]:
+    a: dict[str, Any] = {}
+    for k in keys:
+        v = getattr(m, k)
+        if k == "momentum" and v is None:
+            raise FromTorchError("momentum=None (a cumulative average) has no archsweep attribute")
+        a[k] = v
+    if getattr(m, "weight", None) is not None and getattr(m, "bias", None) is None:
+        a["bias"] = False
+    return a
+
+
+_ACTIVATION_KEYS = {
+    "ReLU": ("relu", ("inplace",)), "ReLU6": ("relu6", ("inplace",)), "LeakyReLU": ("leaky_relu", ("negative_slope", "inplace")),
+    "ELU": ("elu", ("alpha", "inplace")), "GELU": ("gelu", ("approximate",)), "SiLU": ("silu", ("inplace",)),
+    "Mish": ("mish", ("inplace",)), "Hardswish": ("hardswish", ("inplace",)), "Hardsigmoid": ("hardsigmoid", ("inplace",)),
+    "Sigmoid": ("sigmoid", ()), "Tanh": ("tanh", ()),
+}
+
+
+def _module_layers(m: Any, shapes: list[tuple[int, ...]]) -> list[tuple[Any, ...]]:
+    """The archsweep (op, attrs) list of a leaf module; the first reads the module's inputs,
+    each next one the previous."""
+    cls = type(m).__name__
+    if cls in ("Conv1d", "Conv2d", "Conv3d"):
+        return [(f"conv{cls[4]}d", _conv(m, False))]
+    if cls in ("ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"):
+        return [(f"conv_transpose{cls[13]}d", _conv(m, True))]
+    if cls == "Linear":
+        return [("linear", {"out_features": m.out_features, **({"bias": False} if m.bias is None else {})})]
+    if cls in ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d"):
+        return [(f"batchnorm{cls[9]}d", _norm(m, ("eps", "momentum", "affine", "track_running_stats")))]
+    if cls in ("InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"):
+        return [(f"instancenorm{cls[12]}d", _norm(m, ("eps", "momentum", "affine", "track_running_stats")))]
+    if cls == "LayerNorm":
+        return [("layernorm", {"normalized_shape": list(m.normalized_shape), **_norm(m, ("eps", "elementwise_affine"))})]
+    if cls == "GroupNorm":
+        return [("groupnorm", {"num_groups": m.num_groups, **_norm(m, ("eps", "affine"))})]
+    if cls in _ACTIVATION_KEYS:
+        op, keys = _ACTIVATION_KEYS[cls]
+        return [(op, {k: getattr(m, k) for k in keys})]
+    if cls == "Softmax":
+        return [("softmax", {"dim": m.dim if m.dim is not None else -1})]
+    if cls == "Dropout":
+        return [("dropout", {"p": m.p, "inplace": m.inplace})]
+    if cls == "Identity":
+        return [("identity", {})]
+    if cls in ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"):
+        if getattr(m, "return_indices", False):
+            raise FromTorchError("return_indices=True (a second output) is not supported")
+        a = {"kernel_size": _tuple(m.kernel_size), "padding": _tuple(m.padding), "ceil_mode": m.ceil_mode}
+        if m.stride is not None:
+            a["stride"] = _tuple(m.stride)
+        if cls.startswith("Max"):
+            a["dilation"] = _tuple(m.dilation)
+        else:
+            a["count_include_pad"] = m.count_include_pad
+            if getattr(m, "divisor_override", None) is not None:
+                a["divisor_override"] = m.divisor_override
+        return [(f"{cls[:3].lower()}pool{cls[-2]}d", a)]
+    if cls.startswith("Adaptive") and cls[8:11] in ("Avg", "Max"):
+        if getattr(m, "return_indices", False):
+            raise FromTorchError("return_indices=True (a second output) is not supported")
+        return [(f"adaptive_{cls[8:11].lower()}pool{cls[-2]}d", {"output_size": _tuple(m.output_size)})]
+    if cls == "Flatten":
+        return [("flatten", {"start_dim": m.start_dim, "end_dim": m.end_dim})]
+    if cls == "ChannelShuffle":
+        return [("channel_shuffle", {"groups": m.groups})]
+    if cls == "Upsample":
+        a = {"mode": m.mode}
+        if m.size is not None:
+            a["size"] = _tuple(m.size)
+        if m.scale_factor is not None:
+            a["scale_factor"] = _tuple(m.scale_factor)
+        if m.align_corners is not None:
+            a["align_corners"] = m.align_corners
+        return [("upsample", a)]
+    if cls == "Embedding":
+        a = {"num_embeddings": m.num_embeddings, "embedding_dim": m.embedding_dim}
+        if m.padding_idx is not None:
+            a["padding_idx"] = m.padding_idx
+        return [("embedding", a)]
+    if cls == "MultiheadAttention":
+        if not m.batch_first:
+            raise FromTorchError("batch_first=False: archsweep's attention is batch-first (N, L, E)")
+        a = {"embed_dim": m.embed_dim, "num_heads": m.num_heads, "bias": m.in_proj_bias is not None, "dropout": m.dropout}
+        if not m._qkv_same_embed_dim:
+            a["kdim"], a["vdim"] = m.kdim, m.vdim
+        return [("multihead_attention", a)]
+    if cls in ("ShiftedWindowAttention", "ShiftedWindowAttentionV2"):
+        a = {"num_heads": m.num_heads, "window_size": list(m.window_size), "shift_size": list(m.shift_size),
+             "qkv_bias": m.qkv.bias is not None, "proj_bias": m.proj.bias is not None}
+        if cls.endswith("V2") or getattr(m, "version", 1) == 2:  # torchvision's V2, or the export's class
+            a["version"] = 2
+            a["cpb_hidden"] = m.cpb_mlp[0].out_features
+        return [("window_attention", a)]
+    if cls == "RelativePositionalMultiHeadAttention":
+        # MaxViT's attention over groups: (B, G, P, D), each group of P = p x p tokens. As
+        # window_attention on G*p rows of p tokens, each window of p x p is one group: the same
+        # parameters (qkv, merge, the (2p - 1)^2 bias table), buffer and MACs.
+        _, g, p, d = shapes[0]
+        side = m.size
+        if side * side != p or m.to_qkv.bias is None or m.merge.bias is None:
+            raise FromTorchError(f"groups of {p} tokens are not {side} x {side}, or a linear has no bias")
+        return [("reshape", {"shape": [g * side, side, d]}, ".partition"),
+                ("window_attention", {"num_heads": m.n_heads, "window_size": side}, ""),
+                ("reshape", {"shape": [g, p, d]}, ".departition")]
+    raise FromTorchError(f"no archsweep counterpart for module type {type(m).__module__}.{cls}")
+
+
+#: Modules traced as one node (torchvision's attention, which fx would trace into its pieces;
+#: ShiftedWindowAttention is also the class archsweep's export writes).
+LEAF_CLASSES = frozenset({"ShiftedWindowAttention", "ShiftedWindowAttentionV2", "RelativePositionalMultiHeadAttention"})
+
+
+# ---------------------------------------------------------------------------------------------
+# The conversion
+# ---------------------------------------------------------------------------------------------
+
+
+class _Converter:
+    def __init__(self, torch: Any, gm: Any, values: dict[str, Any]):
+        self.torch = torch
+        self.gm = gm
+        self.values = values  # node name -> the fake run's value
+        self.layers: list[Layer] = []
+        self.where: dict[str, str] = {}  # tensor node -> the archsweep value holding it
+        self.params: dict[str, Any] = {}  # get_attr node -> its parameter
+        self.used_params: set[str] = set()  # get_attr nodes a layer consumed
+        self.names: set[str] = {"x"}
+        self.attention_nodes: set[str] = set()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def is_tensor(self, v: Any) -> bool:
+        return isinstance(v, self.torch.Tensor)
+
+    def shape(self, node: Any) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.values[node.name].shape)
+
+    def const(self, a: Any) -> Any:
+        """An argument as a constant: a non-tensor node's value, nested in lists and tuples."""
+        fx = self.torch.fx
+        if isinstance(a, fx.Node):
+            v = self.values[a.name]
+            if self.is_tensor(v):
+                raise FromTorchError(f"{a.name}: a tensor where a constant is expected")
+            return v
+        if isinstance(a, (list, tuple)):
+            return type(a)(self.const(x) for x in a)
+        return a
+
+    def tensor_input(self, a: Any) -> str:
+        fx = self.torch.fx
+        if not isinstance(a, fx.Node) or self.where.get(a.name, "<tuple>") == "<tuple>":
+            raise FromTorchError(f"{a}: not a tensor computed from the input")
+        return self.where[a.name]
+
+    def unique(self, name: str) -> str:
+        base, k = name, 2
+        while name in self.names:
+            name, k = f"{base}_{k}", k + 1
+        self.names.add(name)
+        return name
+
+    def emit(self, node: Any, name: str, steps: Sequence[tuple[Any, ...]], inputs: list[str]) -> None:
+        """Layers for ``node``: steps ``(op, attrs[, suffix])``, the first reading ``inputs``, each
+        next one the one before; a step is named ``name + suffix`` (the first: ``name``, the
+        others: ``name.op`` unless they say)."""
+        for i, step in enumerate(steps):
+            op, attrs = step[0], step[1]
+            suffix = step[2] if len(step) > 2 else ("" if i == 0 else f".{op}")
+            layer_name = self.unique(name + suffix)
+            self.layers.append({"name": layer_name, "op": op, "inputs": inputs, **attrs})
+            inputs = [layer_name]
+        self.where[node.name] = inputs[0]
+
+    def alias(self, node: Any, a: Any) -> None:
+        self.where[node.name] = self.tensor_input(a)
+
+    def param_of(self, a: Any) -> Any:
+        """The parameter a get_attr node reads, or None."""
+        fx = self.torch.fx
+        if isinstance(a, fx.Node) and a.op == "get_attr" and a.name in self.params:
+            return self.params[a.name]
+        return None
+
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def run(self) -> list[Layer]:
+        for node in self.gm.graph.nodes:
+            try:
+                self.node(node)
+            except FromTorchError as e:
+                raise FromTorchError(f"from_torch: {node.name} ({node.op} {node.target}): {e}") from None
+        for node in self.gm.graph.nodes:
+            if node.name in self.params and node.name not in self.used_params and node.users:
+                users = ", ".join(u.name for u in node.users)
+                raise FromTorchError(f"from_torch: parameter {node.target} is read by {users} in a way that has no archsweep counterpart")
+        return self.layers
+
+    def node(self, node: Any) -> None:
+        value = self.values.get(node.name)
+        if node.op == "placeholder":
+            if "x" in self.where.values():
+                raise FromTorchError("a model has one input")
+            self.where[node.name] = "x"
+            return
+        if node.op == "output":
+            out = node.args[0]
+            if not isinstance(out, self.torch.fx.Node) or out.name not in self.where:
+                raise FromTorchError("the output must be one tensor")
+            final = self.where[out.name]
+            if not self.layers or self.layers[-1]["name"] != final:
+                self.layers.append({"name": self.unique("output"), "op": "identity", "inputs": [final]})
+            return
+        if node.op == "get_attr":
+            if self.is_tensor(value):
+                self.params[node.name] = self.gm.get_parameter(node.target) if self._is_param(node.target) else None
+                if self.params[node.name] is None:
+                    raise FromTorchError("a buffer read outside a module is not supported")
+            return
+        if node.op == "call_module":
+            if type(self.gm.get_submodule(node.target)).__name__ == "MultiheadAttention":
+                self.attention(node)
+            else:
+                self.module(node)
+            return
+        if not self.is_tensor(value):
+            if isinstance(value, (tuple, list)) and any(self.is_tensor(v) for v in value):
+                self.where[node.name] = "<tuple>"  # chunk's pieces
+            return  # shape arithmetic, asserts: nothing to count
+        if node.op in ("call_function", "call_method"):
+            self.function(node)
+        else:
+            raise FromTorchError(f"unsupported node kind {node.op}")
+
+    def _is_param(self, target: str) -> bool:
+        try:
+            self.gm.get_parameter(target)
+            return True
+        except AttributeError:
+            return False
+
+    def attention(self, node: Any) -> None:
+        """nn.MultiheadAttention returns (output, weights): its node stands for the output, which
+        ``getitem 0`` reads."""
+        m = self.gm.get_submodule(node.target)
+        q, k, v = (list(node.args) + [node.kwargs.get(n) for n in ("query", "key", "value")][len(node.args):])[:3]
+        inputs = [self.tensor_input(q)] if q is k is v else [self.tensor_input(a) for a in (q, k, v)]
+        self.emit(node, node.target, _module_layers(m, []), inputs)
+        self.attention_nodes.add(node.name)
+
+    def module(self, node: Any) -> None:
+        m = self.gm.get_submodule(node.target)
+        tensor_args = [a for a in node.args if isinstance(a, self.torch.fx.Node) and a.name in self.where]
+        shapes = [self.shape(a) for a in tensor_args]
+        self.emit(node, node.target, _module_layers(m, shapes), [self.tensor_input(tensor_args[0])])
+
+    def function(self, node: Any) -> None:
+        F = self.torch.nn.functional
+        t, args, kw = node.target, node.args, node.kwargs
+        name = t if isinstance(t, str) else getattr(t, "__name__", str(t))
+        out = self.shape(node)
+
+        def arg(i: int, key: str, default: Any = None) -> Any:
+            return args[i] if len(args) > i else kw.get(key, default)
+
+        x = args[0] if args else None
+        # views and no-ops
+        if name in ("contiguous", "clone", "stochastic_depth", "dropout") or t is F.dropout:
+            self.alias(node, x)  # the same values (dropout and stochastic depth count nothing)
+            return
+        if name == "getitem":
+            src, index = args
+            if self.where.get(src.name) == "<tuple>" or src.name in self.attention_nodes:
+                self.tuple_item(node, src, index)
+                return
+            self.getitem(node, src, index)
+            return
+        if name in ("add", "iadd", "mul", "imul"):
+            self.arith(node, "add" if name in ("add", "iadd") else "mul")
+            return
+        if name == "cat":
+            self.cat(node)
+            return
+        if name in ("flatten",):
+            a = {"start_dim": self.const(arg(1, "start_dim", 0)),
+                 "end_dim": self.const(arg(2, "end_dim", -1))}
+            self.emit(node, node.name, [("flatten", a)], [self.tensor_input(x)])
+            return
+        if name in ("view", "reshape"):
+            if out[0] != self.shape(x)[0]:
+                raise FromTorchError(f"the reshape to {out} changes the batch dim")
+            self.emit(node, node.name, [("reshape", {"shape": list(out[1:])})], [self.tensor_input(x)])
+            return
+        if name == "permute":
+            dims = self.const(list(args[1:]) if node.op == "call_method" and not isinstance(args[1], (list, tuple)) else arg(1, "dims"))
+            self.emit(node, node.name, [("permute", {"dims": list(dims)})], [self.tensor_input(x)])
+            return
+        if name in ("transpose", "swapaxes"):
+            self.emit(node, node.name, [("transpose", {"dim0": self.const(arg(1, "dim0")), "dim1": self.const(arg(2, "dim1"))})],
+                      [self.tensor_input(x)])
+            return
+        if name == "mean":
+            dims = self.const(arg(1, "dim"))
+            dims = [dims] if isinstance(dims, int) else list(dims)
+            rank = len(self.shape(x))
+            if sorted(d % rank for d in dims) != list(range(2, rank)) or not 3 <= rank <= 5:
+                raise FromTorchError(f"a mean over dims {dims} (only a global average over the spatial dims is)")
+            steps: list[tuple[str, dict[str, Any]]] = [(f"adaptive_avgpool{rank - 2}d", {"output_size": 1})]
+            if not self.const(arg(2, "keepdim", False)):
+                steps.append(("flatten", {"start_dim": 1}))
+            self.emit(node, node.name, steps, [self.tensor_input(x)])
+            return
+        if name == "layer_norm":
+            weight, bias = arg(2, "weight"), arg(3, "bias")
+            for p in (weight, bias):
+                if p is not None:
+                    if self.param_of(p) is None:
+                        raise FromTorchError("layer_norm's weight and bias must be parameters")
+                    self.used_params.add(p.name)
+            a = {"normalized_shape": list(self.const(arg(1, "normalized_shape"))), "eps": self.const(arg(4, "eps", 1e-5)),
+                 "elementwise_affine": weight is not None}
+            if weight is not None and bias is None:
+                a["bias"] = False
+            # named after the module holding the weight (ConvNeXt's LayerNorm2d: features.0.1)
+            owner = weight.target.rpartition(".")[0] if weight is not None and "." in weight.target else node.name
+            self.emit(node, owner, [("layernorm", a)], [self.tensor_input(x)])
+            return
+        acts = {"relu": "relu", "relu6": "relu6", "gelu": "gelu", "silu": "silu", "sigmoid": "sigmoid", "tanh": "tanh",
+                "hardswish": "hardswish", "hardsigmoid": "hardsigmoid", "mish": "mish", "leaky_relu": "leaky_relu", "elu": "elu"}
+        if name in acts or name in ("relu_", "sigmoid_"):
+            op = acts.get(name.rstrip("_"), name.rstrip("_"))
+            a = {"inplace": True} if name.endswith("_") or kw.get("inplace") or (len(args) > 1 and args[-1] is True) else {}
+            if op == "gelu" and kw.get("approximate", "none") != "none":
+                a["approximate"] = kw["approximate"]
+            if op in ("sigmoid", "tanh", "gelu"):
+                a.pop("inplace", None)
+            self.emit(node, node.name, [(op, a)], [self.tensor_input(x)])
+            return
+        if name == "softmax":
+            self.emit(node, node.name, [("softmax", {"dim": self.const(arg(1, "dim"))})], [self.tensor_input(x)])
+            return
+        if name in ("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool2d"):
+            kind = "avg" if "avg" in name else "max"
+            a = {"output_size": _tuple(self.const(arg(1, "output_size")))}
+            self.emit(node, node.name, [(f"adaptive_{kind}pool{name[-2]}d", a)], [self.tensor_input(x)])
+            return
+        if name in ("avg_pool2d", "max_pool2d", "avg_pool1d", "max_pool1d", "avg_pool3d", "max_pool3d"):
+            kind = name[:3]
+            k = self.const(arg(1, "kernel_size"))
+            a = {"kernel_size": _tuple(k), "padding": _tuple(self.const(arg(3, "padding", 0))),
+                 "ceil_mode": self.const(arg(5 if kind == "max" else 4, "ceil_mode", False))}
+            stride = self.const(arg(2, "stride"))
+            if stride not in (None, [], ()):
+                a["stride"] = _tuple(stride)
+            if kind == "max":
+                a["dilation"] = _tuple(self.const(arg(4, "dilation", 1)))
+            else:
+                a["count_include_pad"] = self.const(arg(5, "count_include_pad", True))
+            self.emit(node, node.name, [(f"{kind}pool{name[-2]}d", a)], [self.tensor_input(x)])
+            return
+        if name == "select":
+            a = {"dim": self.const(arg(1, "dim")), "index": self.const(arg(2, "index"))}
+            self.emit(node, node.name, [("select", a)], [self.tensor_input(x)])
+            return
+        if name == "zeros_like":
+            self.emit(node, node.name, [("zeros", {})], [self.tensor_input(x)])
+            return
+        if name == "expand" and self.param_of(x) is not None:
+            return  # a class token, taken by the cat that reads it
+        if name == "_patch_merging_pad":
+            # torchvision's Swin patch merging: the 2 x 2 neighbours side by side in channels,
+            # (N, H, W, C) -> (N, H/2, W/2, 4C) in the order x[0::2, 0::2], x[1::2, 0::2], ...
+            _, h, w, c = self.shape(x)
+            if h % 2 or w % 2:
+                raise FromTorchError(f"patch merging of an odd map {h} x {w} (torchvision pads it)")
+            self.emit(node, node.name, [("reshape", {"shape": [h // 2, 2, w // 2, 2, c]}),
+                                        ("permute", {"dims": [0, 1, 3, 4, 2, 5]}),
+                                        ("reshape", {"shape": [h // 2, w // 2, 4 * c]})], [self.tensor_input(x)])
+            return
+        raise FromTorchError(f"no archsweep counterpart for {node.op} {name}")
+
+    def tuple_item(self, node: Any, src: Any, index: Any) -> None:
+        """A piece of chunk's tuple, or an attention module's output."""
+        if src.name in self.attention_nodes:
+            if index != 0:
+                raise FromTorchError("the attention weights (output 1) are not supported")
+            self.where[node.name] = self.where[src.name]
+            return
+        name = src.target if isinstance(src.target, str) else getattr(src.target, "__name__", "")
+        if name != "chunk":
+            raise FromTorchError(f"an item of {name}'s tuple")
+        chunks = self.const(src.args[1] if len(src.args) > 1 else src.kwargs["chunks"])
+        dim = self.const(src.args[2] if len(src.args) > 2 else src.kwargs.get("dim", 0))
+        self.emit(node, node.name, [("chunk", {"chunks": chunks, "dim": dim, "index": index})], [self.tensor_input(src.args[0])])
+
+    def getitem(self, node: Any, src: Any, index: Any) -> None:
+        """``x[:, 0]``: one index, full slices before it, nothing after."""
+        index = index if isinstance(index, tuple) else (index,)
+        full = slice(None)
+        dims = [i for i, s in enumerate(index) if s != full]
+        if len(dims) != 1 or not isinstance(index[dims[0]], int) or dims[0] == 0:
+            raise FromTorchError(f"indexing with {index} (only x[:, ..., i] along one dim is supported)")
+        self.emit(node, node.name, [("select", {"dim": dims[0], "index": index[dims[0]]})], [self.tensor_input(src)])
+
+    def arith(self, node: Any, op: str) -> None:
+        fx = self.torch.fx
+        operands = list(node.args[:2])
+        params = [a for a in operands if self.param_of(a) is not None]
+        tensors = [a for a in operands if isinstance(a, fx.Node) and a.name in self.where]
+        if len(tensors) == 2:
+            self.emit(node, node.name, [(op, {})], [self.tensor_input(a) for a in tensors])
+            return
+        if len(tensors) == 1 and len(params) == 1:
+            p, x = self.param_of(params[0]), tensors[0]
+            xs = self.shape(x)
+            ps = tuple(p.shape)
+            self.used_params.add(params[0].name)
+            if op == "add" and ps == (1, *xs[1:]):
+                self.emit(node, params[0].target, [("positional_embedding", {})], [self.tensor_input(x)])
+                return
+            big = [i for i, d in enumerate(ps) if d != 1]
+            if op == "mul" and len(big) == 1 and len(ps) < len(xs):
+                dim = big[0] - len(ps)  # counted from the right
+                if ps[big[0]] == xs[dim]:
+                    self.emit(node, params[0].target, [("layer_scale", {"dim": dim + len(xs)})], [self.tensor_input(x)])
+                    return
+            raise FromTorchError(f"{op} of a parameter of shape {ps} and a tensor of shape {xs}")
+        raise FromTorchError(f"{op} of {operands} (constants are not supported)")
+
+    def cat(self, node: Any) -> None:
+        fx = self.torch.fx
+        parts = node.args[0] if node.args else node.kwargs["tensors"]
+        dim = self.const(node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0))
+        first = parts[0]
+        if (len(parts) == 2 and isinstance(first, fx.Node) and first.op == "call_method" and first.target == "expand"
+                and self.param_of(first.args[0]) is not None and dim == 1):
+            p = self.param_of(first.args[0])
+            if tuple(p.shape)[:2] == (1, 1):
+                self.used_params.add(first.args[0].name)
+                self.emit(node, first.args[0].target, [("class_token", {})], [self.tensor_input(parts[1])])
+                return
+        self.emit(node, node.name, [("concat", {"dim": dim})], [self.tensor_input(p) for p in parts])
+
+
+def from_torch(module: Any, input_shape: Sequence[int], *, name: str | None = None,
+               input_dtype: Any = None, check: bool = True) -> Model:
+    """An archsweep model of ``module`` on inputs of per-sample shape ``input_shape``.
+
+    The module is traced with ``torch.fx`` in eval mode (its mode is restored afterwards) and run
+    once on a fake input, so its weights may be on the meta device. With ``check`` (the default),
+    archsweep's parameters, buffers and FLOPs of the result must equal those of the tensors the
+    traced forward uses and torch's ``FlopCounterMode`` total, or :class:`FromTorchError` says
+    so. Raises :class:`FromTorchError` for what has no archsweep counterpart, naming the node."""
+    from archsweep.pytorch import require_torch
+
+    torch = require_torch()
+    import torch.fx as fx
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class Tracer(fx.Tracer):
+        def is_leaf_module(self, m: Any, qualname: str) -> bool:
+            return type(m).__name__ in LEAF_CLASSES or super().is_leaf_module(m, qualname)
+
+    was_training = module.training
+    module.eval()
+    try:
+        try:
+            graph = Tracer().trace(module)
+        except Exception as e:  # torch.fx's TraceError and what the module's forward raises on proxies
+            raise FromTorchError(f"from_torch: torch.fx cannot trace {type(module).__name__}: {type(e).__name__}: {e}") from None
+        gm = fx.GraphModule(module, graph)
+        values: dict[str, Any] = {}
+
+        class Record(fx.Interpreter):
+            def run_node(self, n: Any) -> Any:
+                result = super().run_node(n)
+                values[n.name] = result
+                return result
+
+        device = next((p.device for p in module.parameters()), torch.device("cpu"))
+        fake = FakeTensorMode(allow_non_fake_inputs=True)
+        counter = FlopCounterMode(display=False)
+        with fake:
+            x = torch.zeros((1, *[int(d) for d in input_shape]), dtype=input_dtype or torch.float32, device=device)
+        with fake, counter:
+            Record(gm).run(x)
+        layers = _Converter(torch, gm, values).run()
+    finally:
+        module.train(was_training)
+    model = Model(name=name or type(module).__name__.lower(), layers=layers, input=[int(d) for d in input_shape])
+    if check:
+        _check(torch, model, gm, counter.get_total_flops(), layers)
+    return model
+
+
+def _check(torch: Any, model: Model, gm: Any, flops: int, layers: list[Layer]) -> None:
+    from archsweep.analysis import analyze
+
+    tensors: dict[int, Any] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            sub = gm.get_submodule(node.target)
+            tensors.update({id(t): t for t in (*sub.parameters(), *sub.buffers())})
+        elif node.op == "get_attr":
+            try:
+                t = gm.get_parameter(node.target)
+            except AttributeError:
+                continue
+            tensors[id(t)] = t
+    params = sum(t.numel() for t in tensors.values() if isinstance(t, torch.nn.Parameter))
+    buffers = sum(t.numel() for t in tensors.values() if not isinstance(t, torch.nn.Parameter))
+    totals = analyze(model).totals
+    problems = [f"{what}: archsweep {totals[what]:,}, torch {want:,}" for what, want in
+                (("params", params), ("buffers", buffers), ("flops", flops)) if totals[what] != want]
+    if problems:
+        raise FromTorchError("from_torch: the converted model differs from the module: " + "; ".join(problems))
+

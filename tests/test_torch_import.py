@@ -1,0 +1,181 @@
+"""PyTorch in: ``archsweep.from_torch(module, input_shape)`` (torch.fx on a fake input).
+
+Truth: torchvision's own modules. Every zoo preset is a torchvision model (tests/test_zoo.py holds
+the presets to torchvision's published numbers); ``from_torch`` of torchvision's module, built on
+the meta device, must give the preset's parameters, buffers, MACs and FLOPs exactly. Inception
+v3's preset also counts the auxiliary classifier its published numbers include, which the eval
+forward pass (what is traced) does not run: there the preset's ``AuxLogits`` layers are left out.
+Then the round trips: torchvision's module -> ``from_torch`` -> ``to_torch`` loads torchvision's
+weights (the layers keep torchvision's names) and gives torchvision's outputs, and every shipped
+space's variants -> ``to_torch`` -> ``from_torch`` keep every count. ``from_torch`` checks its
+result against torch itself (the used tensors' numels and FlopCounterMode); what it cannot
+express is an error naming the node.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+from torch import nn  # noqa: E402
+from torchvision.models import regnet  # noqa: E402
+
+import archsweep  # noqa: E402
+from archsweep import FromTorchError, zoo  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+
+COUNTS = ("params", "buffers", "macs", "flops")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def torchvision_model(name: str, res: int, device: str = "meta") -> nn.Module:
+    """torchvision's ``name`` (no weights) for inputs of ``res`` x ``res``, built on ``device``."""
+    kwargs = {"image_size": res} if name.startswith("vit_") else {}
+    build = getattr(torchvision.models, name)
+    if device != "meta":
+        return build(**kwargs).eval()
+    # RegNet computes its widths with tensors, which the meta device cannot read back
+    widths = regnet.BlockParams.from_init_params.__func__
+
+    def on_cpu(cls, *args, **kw):
+        with torch.device("cpu"):
+            return widths(cls, *args, **kw)
+
+    regnet.BlockParams.from_init_params = classmethod(on_cpu)
+    try:
+        with torch.device("meta"):
+            return build(**kwargs)
+    finally:
+        regnet.BlockParams.from_init_params = classmethod(widths)
+
+
+def counts(model) -> dict[str, int]:
+    totals = archsweep.analyze(model).totals
+    return {k: totals[k] for k in COUNTS}
+
+
+@pytest.mark.parametrize("name", zoo.names())
+def test_torchvision_module_gives_the_zoo_preset(name):
+    preset = zoo.load(name)
+    got = archsweep.from_torch(torchvision_model(name, preset.input[-1]), preset.input, name=name)
+    want = counts(preset)
+    if name == "inception_v3":
+        rep = archsweep.analyze(preset)
+        aux = rep.layers.filter(rep.layers["name"].str.starts_with("AuxLogits."))
+        assert len(aux) == 10
+        want = {k: want[k] - int(aux[k].sum()) for k in COUNTS}
+    assert counts(got) == want
+
+
+#: torchvision models and a small input resolution for each (ViT's position embedding is built
+#: for the size it is given)
+WEIGHTS = {"resnet18": 64, "mobilenet_v3_small": 64, "convnext_tiny": 64, "swin_t": 64, "vit_b_32": 64,
+           "shufflenet_v2_x0_5": 64, "efficientnet_b0": 64, "googlenet": 64}
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHTS))
+def test_round_trip_keeps_torchvision_weights_and_outputs(name):
+    res = WEIGHTS[name]
+    torch.manual_seed(0)
+    tv = torchvision_model(name, res, device="cpu")
+    net = archsweep.to_torch(archsweep.from_torch(tv, (3, res, res), name=name))
+    ours, theirs = net.state_dict(), tv.state_dict()
+    unused = {k for k in theirs if k.startswith(("aux1.", "aux2."))}  # GoogLeNet's heads, not run in eval
+    assert set(ours) == set(theirs) - unused
+    net.load_state_dict({k: v for k, v in theirs.items() if k not in unused})
+    x = torch.randn(2, 3, res, res)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), tv(x), rtol=1e-5, atol=1e-5)
+
+
+SPACES = sorted((Path(__file__).resolve().parents[1] / "data" / "spaces").glob("*.toml"))
+
+
+@pytest.mark.parametrize("spec", SPACES, ids=lambda p: p.stem)
+def test_round_trip_of_space_variants_keeps_every_count(spec):
+    space = archsweep.Space.load(spec)
+    rows = archsweep.sweep(space, sample=40, seed=3)
+    for vid in rows.filter(rows["valid"])["variant_id"].to_list()[:5]:
+        model = space.model(int(vid))
+        back = archsweep.from_torch(archsweep.to_torch(model, device="meta"), model.input)
+        a, b = archsweep.analyze(back), archsweep.analyze(model)
+        # (not activation_bytes: a sum of three is `a + b + c` in torch, two adds and a tensor more)
+        for key in (*COUNTS, "other_ops"):
+            assert a.totals[key] == b.totals[key], (vid, key)
+        assert a.layers["output_shape"][-1].to_list() == b.layers["output_shape"][-1].to_list()
+
+
+# ---------------------------------------------------------------------------------------------
+# What cannot be expressed is an error naming the node
+# ---------------------------------------------------------------------------------------------
+
+
+class Doubler(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x) * 2
+
+
+class Recurrent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(4, 4, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(x)[0]
+
+
+class Functional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(3, 4))
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x, self.w)
+
+
+class SequenceFirst(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(4, 2)
+
+    def forward(self, x):
+        return self.attn(x, x, x)[0]
+
+
+@pytest.mark.parametrize("module, shape, message", [
+    (Doubler(), (4,), r"mul_?\w* .*mul.*constants are not supported"),
+    (Recurrent(), (5, 4), r"rnn .*no archsweep counterpart for module type torch\.nn\.modules\.rnn\.LSTM"),
+    (Functional(), (4,), r"linear .*no archsweep counterpart for call_function linear"),
+    (SequenceFirst(), (3, 4), "attn .*batch_first=False"),
+])
+def test_unsupported_constructs_name_the_node(module, shape, message):
+    module.train()
+    with pytest.raises(FromTorchError, match=message):
+        archsweep.from_torch(module, shape)
+    assert module.training, "from_torch left the module in eval mode"
+
+
+def test_names_and_mode():
+    tv = torchvision_model("resnet18", 64)
+    tv.train()
+    model = archsweep.from_torch(tv, (3, 64, 64))
+    assert tv.training
+    names = [layer["name"] for layer in model.layers]
+    assert names[:4] == ["conv1", "bn1", "relu", "maxpool"] and "layer1.0.conv1" in names and names[-1] == "fc"
+    assert model.name == "resnet" and model.input == [3, 64, 64]
+    assert FromTorchError.__mro__[1] is archsweep.ArchsweepError
