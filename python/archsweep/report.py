@@ -19,7 +19,7 @@ import polars as pl
 
 from archsweep import _core
 from archsweep.metrics import NAMES, is_bytes
-from archsweep.units import human_bytes, human_count
+from archsweep.units import big_int, human_bytes, human_count, magnitude
 
 #: Metrics summarised (min / median / max) on the page.
 SUMMARY = ["params", "macs", "flops", "weight_bytes", "peak_activation_bytes", "train_bytes"]
@@ -219,7 +219,7 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
     parts.append(f'<p class="sub">dataset {escape(str(directory))}; spec sha256 {escape(str(info["spec_hash"] or "unknown"))}</p>')
 
     # --- overview
-    size_text = "unknown" if size is None else f"{size:,} variants (about 10^{len(str(size)) - 1})"
+    size_text = "unknown" if size is None else f"{big_int(size)} variants (about {magnitude(size)})"
     overview = [
         ["space", name],
         ["space size", size_text],

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archsweep import _core
-from archsweep.model import Model, ModelFileError, parse_text
+from archsweep.model import Model, ModelFileError, parse_text, read_file, spec_values
+from archsweep.units import big_int, parse_int
 
 if TYPE_CHECKING:
     import polars as pl
@@ -85,7 +86,8 @@ class Space:
         # Named configurations ([presets.NAME] tables: the model zoo) are not part of the compiled
         # space: they are kept here and left out of the spec (and so of spec_hash, so adding a
         # preset does not invalidate datasets swept from the file).
-        spec = dict(spec)
+        # JSON data only: NaN, infinity, integers beyond 64 bits, dates... are named here
+        spec = spec_values(spec, f"{source}: " if source else "")
         self.presets: dict[str, dict[str, Any]] = check_presets(spec.pop("presets", {}), source)
         self.spec = spec
         self.source = source
@@ -100,10 +102,8 @@ class Space:
     @classmethod
     def load(cls, path: str | Path) -> Space:
         """Read a space spec (TOML, YAML or JSON by suffix) and compile it."""
-        p = Path(path)
-        if not p.is_file():
-            raise ModelFileError(f"{p}: no such space file")
-        return cls(parse_text(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))
+        p, text = read_file(path, "space")
+        return cls(parse_text(text, p.suffix.lower(), str(p)), source=str(p))
 
     @property
     def compiled(self) -> _core.CompiledSpace:
@@ -117,7 +117,7 @@ class Space:
     @property
     def size(self) -> int:
         """The exact number of variants (a Python int: arbitrary precision)."""
-        return int(self._c.size_decimal)
+        return parse_int(self._c.size_decimal)
 
     @property
     def variables(self) -> dict[str, list]:
@@ -173,10 +173,12 @@ class Space:
 
                 variant_id = operator.index(variant_id)
             except TypeError:
-                raise _core.ArchsweepError(f"a variant id is an integer, not {variant_id!r}") from None
+                from archsweep.checks import ArgumentTypeError, show
+
+                raise ArgumentTypeError(f"a variant id is an integer, not {show(variant_id)}") from None
         size = self.size
         if not 0 <= variant_id < size:
-            raise _core.ArchsweepError(f"variant id {variant_id} is out of range [0, {size:,})")
+            raise _core.ArchsweepError(f"variant id {big_int(variant_id).replace(',', '')} is out of range [0, {big_int(size)})")
         if variant_id >= 10**38:
             raise _core.ArchsweepError(f"variant id {variant_id} is beyond 10^38: ids are u128 and stored as Decimal(38, 0) (constrain the space)")
         return int(variant_id)
@@ -282,4 +284,4 @@ class Space:
         return Model.from_dict(json.loads(self._c.model_json(self._check_id(variant_id))))
 
     def __repr__(self) -> str:
-        return f"<Space {self.name}: {self.size:,} variants over {len(self.variables)} variables>"
+        return f"<Space {self.name}: {big_int(self.size)} variants over {len(self.variables)} variables>"
