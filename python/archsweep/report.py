@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import os
 from collections.abc import Set as AbstractSet
 from html import escape
 from pathlib import Path
@@ -196,10 +197,17 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
     plots with their Pareto fronts (params vs MACs, params vs peak activation) and the Pareto
     table over params, MACs and peak activation memory (at most ``front_rows`` rows) with the
     variable columns. Written atomically to ``out`` if given; returns the page."""
+    from archsweep.checks import ArgumentTypeError, integer, show
+    from archsweep.io import output_file
     from archsweep.plot import html_page, img_tag, plot_sweep
     from archsweep.space import Space
     from archsweep.sweep import pareto, scan
 
+    if not isinstance(source, (str, os.PathLike)):
+        raise ArgumentTypeError(f"source must be the path of a sweep dataset, got {show(source)}")
+    front_rows = integer(front_rows, "front_rows", low=0, flag="--front-rows")
+    if out is not None:
+        output_file(out, create=False)  # a directory or a file in the way: said now, not after the work
     directory = Path(source)
     lf = scan(directory)
     info = dataset_info(directory)

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from archsweep import _core
+from archsweep import _core, checks
 from archsweep.space import Space
 from archsweep.sweep.chunk import cache_compiled, chunk_frame, spec_json_of
 from archsweep.sweep.dataset import write_dataset
@@ -34,6 +34,10 @@ from archsweep.sweep.plan import (
     make_run_meta,
     plan_positions,
 )
+from archsweep.units import big_int
+
+#: The most rayon threads (``threads``) or Dask worker processes (``workers``) a sweep may ask for.
+MAX_THREADS = 4096
 
 
 @dataclass
@@ -83,10 +87,31 @@ def _prepare(
 ) -> _Run:
     """Check the options (the same messages, in the same order, for both kinds of sweep) and
     plan the run's chunks."""
+    if not isinstance(space, (Space, str, os.PathLike)):
+        raise checks.ArgumentTypeError(f"space must be a Space or the path of a spec file, got {checks.show(space)}")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise checks.ArgumentTypeError(f"out must be the path of a directory, got {checks.show(out)}")
+    where = checks.optional_text(where, "where", flag="--where")
+    sample = checks.optional_integer(sample, "sample", flag="--sample")
+    seed = checks.integer(seed, "seed", low=0, high=checks.U64_MAX, flag="--seed")
+    sampler = checks.integer(sampler, "sampler", flag="--sampler")
+    if ids is not None:
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__") or not hasattr(ids, "__iter__"):
+            raise checks.ArgumentTypeError(f"ids must be a sequence of variant ids (integers), got {checks.show(ids)}")
+        ids = [checks.integer(x, f"ids[{i}]") for i, x in enumerate(ids)]
+    grid_range = checks.pair(grid_range, "grid_range", flag="--range", example="(0, 1000000)")
+    shard = checks.pair(shard, "shard", flag="--shard", example="(0, 8)")
+    threads = checks.integer(threads, "threads", low=0, high=MAX_THREADS, flag="--threads", hint=" (0: all cores)")
+    batch = checks.integer(batch, "batch", low=1, high=checks.U64_MAX, flag="--batch")
+    dtype = checks.text(dtype, "dtype", flag="--dtype")
+    optimizer = checks.text(optimizer, "optimizer", flag="--optimizer")
+    chunk_rows = checks.integer(chunk_rows, "chunk_rows", low=1, high=checks.U64_MAX, flag="--chunk-rows")
+    max_variants = checks.optional_integer(max_variants, "max_variants", low=0, flag="--max-variants")
+    engine = checks.text(engine, "engine", flag="--engine")
+    scheduler = checks.optional_text(scheduler, "scheduler", flag="--scheduler")
+    workers = checks.optional_integer(workers, "workers", low=1, high=MAX_THREADS, flag="--workers")
     if not isinstance(space, Space):
         space = Space.load(space)
-    if chunk_rows < 1:
-        raise _core.ArchsweepError("chunk_rows must be at least 1")
     if sampler not in SAMPLERS:
         raise _core.ArchsweepError(f"unknown sampler {sampler!r} ({' or '.join(map(str, SAMPLERS))})")
     if engine not in ENGINES:
@@ -101,13 +126,14 @@ def _prepare(
     if grid_range is not None:
         if sample is not None or ids is not None:
             raise _core.ArchsweepError("give one of sample, ids and grid_range")
-        start, end = (int(x) for x in grid_range)
+        start, end = grid_range
         if not 0 <= start < end <= min(space.size, 2**64):
-            raise _core.ArchsweepError(f"grid_range [{start:,}, {end:,}) must lie in [0, {min(space.size, 2**64):,}) and not be empty")
+            raise _core.ArchsweepError(f"grid_range [{big_int(start)}, {big_int(end)}) must lie in [0, {min(space.size, 2**64):,}) "
+                                       "and not be empty")
         mode, n, offset = "grid", end - start, start
     else:
         mode, n = plan_positions(space, sample, ids, max_variants)
-    ids_list = None if ids is None else [int(x) for x in ids]
+    ids_list = None if ids is None else list(ids)
     summary = SweepSummary(positions=n, out=None if out is None else str(out), engine="custom" if executor is not None else engine)
     t0 = time.perf_counter()
     # chunk positions are absolute (grid positions are ids); ids mode slices ids_list by them.
