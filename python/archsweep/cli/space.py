@@ -8,6 +8,8 @@ from typing import Any
 from archsweep import _core
 
 NAME = "space"
+#: Variables listed at most (a table of 10^5 rows helps nobody and takes a minute to lay out).
+MAX_ROWS = 1000
 
 
 def register(sub: Any) -> None:
@@ -41,10 +43,13 @@ def run(args: argparse.Namespace) -> int:
     conditional = space.conditional
     if conditional:
         t.add_column("exists when")
-    for name, choices in space.variables.items():
+    variables = space.variables
+    for name, choices in list(variables.items())[:MAX_ROWS]:
         shown = ", ".join(str(v) for v in choices[:12]) + (", ..." if len(choices) > 12 else "")
         t.add_row(cell(name), str(len(choices)), cell(shown), *([cell(conditional.get(name, ""))] if conditional else []))
     c.print(t)
+    if len(variables) > MAX_ROWS:
+        c.print(f"... and {len(variables) - MAX_ROWS:,} more variables (the first {MAX_ROWS:,} are shown)")
     if space.derived:
         c.print(cell("derived: " + ", ".join(space.derived)))
     if args.id is None and size > MAX_IDS:
