@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sys
 from typing import TextIO
@@ -48,12 +49,24 @@ def line(*pieces: object) -> Text:
     return out
 
 
-def console(stream: TextIO | None = None) -> Console:
-    """A console for ``stream`` (stdout by default). Markup is off: what is styled is styled with
-    :func:`line` or :func:`cell`."""
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """rich exits with status 1 when the reader of its output goes away; the command line
+        stops quietly with 0 there, whatever wrote the output (archsweep.cli.main)."""
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+def console(stream: TextIO | None = None, width: int | None = None) -> Console:
+    """A console for ``stream`` (stdout by default), ``width`` columns wide when it is not a
+    terminal (default: the terminal's width, at least 140). Markup is off: what is styled is
+    styled with :func:`line` or :func:`cell`."""
     stream = stream or sys.stdout
-    width = None if stream.isatty() else max(shutil.get_terminal_size((140, 20)).columns, 140)
-    return Console(file=stream, width=width, highlight=False, markup=False)
+    if stream.isatty():
+        width = None
+    elif width is None:
+        width = max(shutil.get_terminal_size((140, 20)).columns, 140)
+    return _Console(file=stream, width=width, highlight=False, markup=False)
 
 
 def _shape(dims: list[int]) -> str:

@@ -50,7 +50,7 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     from rich.table import Table
 
     from archsweep.io import atomic_write
-    from archsweep.render import cell
+    from archsweep.render import cell, console
 
     if args.format == "parquet":
         if not args.output:
@@ -85,8 +85,6 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
             else:
                 cells.append(cell(v))
         t.add_row(*cells)
-    from rich.console import Console
-
-    Console(width=None if sys.stdout.isatty() else 240, highlight=False, markup=False).print(t)
+    console(width=240).print(t)
     return 0
 
