@@ -43,7 +43,12 @@ def _at(flag: str | None) -> str:
 
 def _got(value: Any) -> str:
     """``the float 1.5``, ``the str '10'``: a wrong value with its type."""
-    return f"the {type(value).__name__} {show(value)}"
+    return "None" if value is None else f"the {type(value).__name__} {show(value)}"
+
+
+def is_bool(value: Any) -> bool:
+    """A Python or a numpy boolean (``numpy.bool_``, named ``bool`` since numpy 2)."""
+    return isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"))
 
 
 def _bound(n: int) -> str:
@@ -55,7 +60,7 @@ def integer(value: Any, name: str, *, low: int | None = None, high: int | None =
     """``value`` as an int (a Python int or anything with ``__index__``, such as a numpy integer;
     never a bool, a float or a string) within ``[low, high]``. Messages read ``seed must be at
     least 0, got -1 (--seed)``: the argument, the rule, the value, the command line's option."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if is_bool(value):
         raise ArgumentTypeError(f"{name} must be an integer, got {value!r}{_at(flag)}")
     try:
         n = operator.index(value)

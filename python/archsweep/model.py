@@ -154,7 +154,7 @@ def _clean(value: Any, path: str, depth: int) -> Any:
         return out
     if isinstance(value, (list, tuple)):
         return [_clean(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
-    if type(value).__name__ == "bool_":  # numpy
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
         return bool(value)
     if hasattr(value, "__index__"):  # numpy integers
         return _clean(operator.index(value), path, depth)
