@@ -338,3 +338,25 @@ def test_argument_type_error_is_exported():
 
 def test_directory_argument_may_be_a_path(env):
     assert archsweep.scan(Path(env["ds"])).collect().height == 8
+
+
+@pytest.mark.parametrize("kernel, message", [
+    ("=w * 1e300 * 1e300", "c (conv2d): kernel_size=inf is not a finite number in 'w * 1e300 * 1e300'"),
+    ("=1e300 * 1e300", "c (conv2d): kernel_size=inf is not a finite number in '1e300 * 1e300'"),
+    ([1, "=w * 1e300 * -1e300"], "c (conv2d): kernel_size[1]=-inf is not a finite number in 'w * 1e300 * -1e300'"),
+    ("=w * 1e300 * 1e300 - w * 1e300 * 1e300", "c (conv2d): kernel_size=NaN is not a finite number"),
+], ids=["inf", "constant-inf", "in-a-list", "nan"])
+def test_an_expression_that_is_not_finite_is_named(kernel, message):
+    """JSON has no NaN or infinity: such an expression's value used to become null, which the op
+    read as "missing required attribute 'kernel_size'"."""
+    space = archsweep.Space({"name": "s", "input": [3, 8, 8], "variables": {"w": [4, 8]},
+                             "layers": [{"name": "c", "op": "conv2d", "out_channels": 4, "kernel_size": kernel}]})
+    rows = archsweep.sweep(space)
+    fresh = pl.concat([pl.from_arrow(b) for b in space.compiled.evaluate("grid", 0, 2, reuse=False)[0]])  # type: ignore[misc]
+    for frame in (rows, fresh):
+        assert frame["valid"].to_list() == [False, False]
+        assert all(e.startswith(message) for e in frame["error"].to_list()), frame["error"].to_list()
+    with pytest.raises(archsweep.AttributeSpecError) as info:
+        space.model(0)
+    assert str(info.value).startswith(message)
+    assert (info.value.layer, info.value.op) == ("c", "conv2d")
