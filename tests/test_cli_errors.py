@@ -525,3 +525,22 @@ def test_subprocess_closed_stdout_is_quiet():
         err = p.stderr.read().decode()
         code = p.wait(timeout=300)
     assert code == 0 and err == "", err
+
+
+def test_o_to_a_pipe_writes_into_it(tmp_path, capsys):
+    """-o /dev/stdout or a named pipe is written, not replaced by a regular file (renaming the
+    temporary file over it would, and as root over /dev/null too)."""
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    code, _, err = run_cli(["analyze", VGG, "--format", "json", "-o", str(fifo)], capsys)
+    reader.join(timeout=60)
+    if reader.is_alive() and fifo.is_fifo():  # nothing was written into the pipe: let the reader go
+        os.close(os.open(fifo, os.O_WRONLY))
+    assert code == 0, err
+    assert json.loads(received[0])["totals"]["params"] == 138_357_544
+    assert fifo.is_fifo() and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]

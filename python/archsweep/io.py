@@ -1,5 +1,6 @@
 """Output files are written under a temporary name in the target directory and renamed into
-place when complete, so an interrupted run never leaves a half-written file behind."""
+place when complete, so an interrupted run never leaves a half-written file behind (a device or
+a pipe, such as ``-o /dev/stdout``, is written directly)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,13 @@ def output_file(path: str | Path, create: bool = True) -> Path:
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(tmp_path)`` and rename ``tmp_path`` to ``path`` once it returns."""
+    """Call ``write(tmp_path)`` and rename ``tmp_path`` to ``path`` once it returns. A ``path``
+    that exists and is not a regular file (``-o /dev/stdout``, ``/dev/null``, a named pipe) is
+    written directly: renaming over it would replace the device or pipe with a file."""
     target = output_file(path)
+    if target.exists() and not target.is_file():
+        write(target)
+        return target
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
