@@ -395,6 +395,19 @@ def test_top_k_beyond_the_rows_is_every_row(paths, capsys):
     assert len(out.strip().splitlines()) == 1 + 8
 
 
+def test_variant_id_may_be_an_objective(paths, capsys, tmp_path):
+    code, out, err = run_cli(["pareto", paths["ds"], "--minimize", "variant_id,macs", "--format", "csv"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[1].startswith("0,")  # variant 0 has the smallest id: on the front
+    code, _, err = run_cli(["plot", paths["ds"], "--x", "variant_id", "--y", "macs", "-o", str(tmp_path / "p.png")], capsys)
+    assert code == 0, err
+
+
+def test_report_front_rows_beyond_the_rows(paths, capsys, tmp_path):
+    code, _, err = run_cli(["report", paths["ds"], "-o", str(tmp_path / "r.html"), "--front-rows", str(10**30)], capsys)
+    assert code == 0, err
+
+
 def test_a_model_file_with_a_bom_is_read(tmp_path, capsys):
     p = tmp_path / "bom.toml"
     p.write_bytes(b'\xef\xbb\xbfinput = [4]\n[[layers]]\nop = "relu"\n')

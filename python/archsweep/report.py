@@ -274,7 +274,7 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
         # --- Pareto table
         front = pareto(lf, minimize=FRONT)
         parts.append(f"<h2>Pareto front: minimising {escape(', '.join(FRONT))}</h2>")
-        shown = front.head(front_rows)
+        shown = front.head(min(front_rows, 2**32 - 1))  # polars counts rows in 32 bits
         more = f" (the first {shown.height} shown)" if shown.height < front.height else ""
         parts.append(f"<p>{front.height:,} rows{escape(more)}, sorted by {escape(', '.join(FRONT))}.</p>")
         hidden = set(NAMES) | {"valid", "error", "output_shape"}

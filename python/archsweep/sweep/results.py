@@ -95,9 +95,14 @@ def top_k(data: pl.DataFrame | pl.LazyFrame, by: str, k: int = 10, descending: b
 PARETO_BATCH = 1 << 18
 
 
+def _order(objectives: list[str]) -> list[str]:
+    """The sort of a front: by the objectives, then by variant id (once, if it is one of them)."""
+    return list(dict.fromkeys([*objectives, "variant_id"]))
+
+
 def _front_keys(keys: pl.DataFrame, objectives: list[str]) -> pl.DataFrame:
     """The non-dominated rows of ``keys`` (variant_id + objectives), sorted by the objectives."""
-    keys = keys.sort(objectives + ["variant_id"])
+    keys = keys.sort(_order(objectives))
     if keys.height == 0:
         return keys
     try:
@@ -130,7 +135,7 @@ def pareto(data: pl.DataFrame | pl.LazyFrame, minimize: Sequence[str] = ("params
     if len(set(objectives)) < len(objectives):
         raise _core.ArchsweepError(f"minimize={objectives!r} names a column twice")
     lf = _filtered(lf, where)
-    keys_lf = lf.select(["variant_id", *objectives])
+    keys_lf = lf.select(list(dict.fromkeys(["variant_id", *objectives])))  # variant_id may be an objective too
     batches: Iterable[pl.DataFrame]
     if hasattr(keys_lf, "collect_batches"):  # polars >= 1.34
         batches = keys_lf.collect_batches(chunk_size=PARETO_BATCH, maintain_order=False)
@@ -149,7 +154,7 @@ def pareto(data: pl.DataFrame | pl.LazyFrame, minimize: Sequence[str] = ("params
         return lf.head(0).collect()
     front = _front_keys(pl.concat(candidates), objectives)
     ids = front["variant_id"]
-    return lf.filter(pl.col("variant_id").is_in(ids.implode())).collect().sort(objectives + ["variant_id"])
+    return lf.filter(pl.col("variant_id").is_in(ids.implode())).collect().sort(_order(objectives))
 
 
 def query(directory: str | Path, sql: str) -> pl.DataFrame:
