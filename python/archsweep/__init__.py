@@ -9,6 +9,7 @@
 from archsweep.analysis import Report, analyze
 from archsweep.errors import (
     ArchsweepError,
+    ArgumentTypeError,
     AttributeSpecError,
     CountOverflowError,
     ExpressionError,
@@ -25,6 +26,7 @@ from archsweep.units import human_bytes, human_count
 
 __all__ = [
     "ArchsweepError",
+    "ArgumentTypeError",
     "AttributeSpecError",
     "CountOverflowError",
     "ExpressionError",

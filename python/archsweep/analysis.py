@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from archsweep import _core
-from archsweep.model import Model, load
+from archsweep import _core, checks
+from archsweep.model import Model, input_hint, load
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -105,7 +104,7 @@ def _as_model(model: Model | str | Path | dict) -> Model:
         return zoo.load(model)
     if isinstance(model, (str, Path)):
         return load(model)
-    raise TypeError(f"analyze() takes a Model, a path, a zoo model name or a dict, not {type(model).__name__}")
+    raise checks.ArgumentTypeError(f"analyze() takes a Model, a path, a zoo model name or a dict, not {type(model).__name__}")
 
 
 def _is_zoo_name(text: str) -> bool:
@@ -119,28 +118,18 @@ def _is_zoo_name(text: str) -> bool:
     )
 
 
-_U64_MAX = 2**64 - 1
-
-
 def _count(value: Any, what: str) -> int:
-    """``value`` as an exact integer (a Python int or anything with ``__index__``, such as a
-    numpy integer; never a bool, a float or a string), else ArchsweepError naming ``what``."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
-        raise _core.ArchsweepError(f"{what} must be an integer, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise _core.ArchsweepError(f"{what} must be an integer, got {value!r} ({type(value).__name__})") from None
-    if n > _U64_MAX:
-        raise _core.ArchsweepError(f"{what}={n} is too large (at most 2**64 - 1 = {_U64_MAX})")
-    return n
+    """``value`` as an exact integer in 0..2**64 - 1 (a Python int or anything with ``__index__``,
+    such as a numpy integer; never a bool, a float or a string)."""
+    return checks.integer(value, what, high=checks.U64_MAX)
 
 
 def _input_shape(input_shape: Any) -> list[int]:
     if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Iterable):
-        raise _core.ArchsweepError(
+        hint = input_hint(input_shape, "input_shape").replace(" = [", "=(").replace("]", ")") if isinstance(input_shape, str) else ""
+        raise checks.ArgumentTypeError(
             f"input_shape must be a sequence of positive ints (the per-sample shape, e.g. (3, 224, 224)), "
-            f"got {input_shape!r}"
+            f"got {checks.show(input_shape)}" + (f": write {hint}" if hint else "")
         )
     shape = [_count(d, f"input_shape[{i}]") for i, d in enumerate(input_shape)]
     if any(d < 1 for d in shape):
@@ -172,7 +161,9 @@ def analyze(
     batch = _count(batch, "batch")
     if batch < 1:
         raise _core.ArchsweepError(f"batch must be at least 1, got {batch}")
-    raw = _core.analyze_json(m.to_json(), shape, batch, str(dtype), str(optimizer))
+    dtype = checks.text(dtype, "dtype")
+    optimizer = checks.text(optimizer, "optimizer")
+    raw = _core.analyze_json(m.to_json(), shape, batch, dtype, optimizer)
     layers = pl.DataFrame(raw["layers"], schema=_SCHEMA)
     return Report(
         name=raw["name"],

@@ -19,6 +19,14 @@ The extension picks the class from the kind of the core's error; each such excep
 * :class:`ExpressionError` — an expression of a space (``kind`` ``expression``) or a ``where``
   filter (``filter``) does not parse, compile or evaluate; ``expression`` is its text and
   ``span`` the ``(start, end)`` offsets of the failing part in it (``None`` when not known).
+* :class:`ArgumentTypeError` — an argument of a public function has the wrong type (a float or a
+  string where an integer belongs, a number where a string belongs); it is also a ``TypeError``,
+  so ``except TypeError`` catches it too. A value of the right type out of range is an
+  :class:`ArchsweepError`. Both name the argument and the value.
+
+Errors raised by the Python layer (a bad argument, a model value the core cannot read) have
+``kind``, ``layer`` and ``op`` only where they are about a layer (``bad_attribute``) or a spec.
+File system errors (an output path that cannot be written) stay ``OSError``, naming the path.
 
 >>> import archsweep
 >>> try:
@@ -38,10 +46,12 @@ from archsweep._core import (
     SpecError,
     UnknownOpError,
 )
+from archsweep.checks import ArgumentTypeError
 from archsweep.model import ModelFileError
 
 __all__ = [
     "ArchsweepError",
+    "ArgumentTypeError",
     "AttributeSpecError",
     "CountOverflowError",
     "ExpressionError",

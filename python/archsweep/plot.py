@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from archsweep import _core
+from archsweep.checks import ArgumentTypeError, optional_integer, optional_text, show, text
 from archsweep.metrics import BYTES_COLUMNS, COUNT_COLUMNS, LABELS
 from archsweep.units import axis_unit
 
@@ -39,6 +41,10 @@ SweepSource = str | Path | pl.LazyFrame | pl.DataFrame
 LOG_DECADES = 1.5
 DPI = 110
 FORMATS = (".png", ".svg", ".html")
+#: How ``color`` summarises a bin's rows.
+AGGREGATIONS = ("mean", "min", "max", "median")
+#: The most bins per axis (a plot of bins × bins cells).
+MAX_BINS = 2000
 
 
 def wants_log(lo: float, hi: float, force: bool | None = None) -> bool:
@@ -128,6 +134,8 @@ def _lazy(source: SweepSource) -> tuple[pl.LazyFrame, str]:
         return source, "sweep"
     if isinstance(source, pl.DataFrame):
         return source.lazy(), "sweep"
+    if not isinstance(source, (str, os.PathLike)):
+        raise ArgumentTypeError(f"source must be a sweep directory, a polars LazyFrame or a DataFrame, got {show(source)}")
     return scan(source), str(source)
 
 
@@ -139,19 +147,12 @@ def collect_streaming(lf: pl.LazyFrame) -> pl.DataFrame:
         return lf.collect()
 
 
-def _filtered(lf: pl.LazyFrame, where: str | pl.Expr | None) -> pl.LazyFrame:
-    lf = lf.filter(pl.col("valid"))
-    if where is not None:
-        lf = lf.filter(pl.sql_expr(where) if isinstance(where, str) else where)
-    return lf
-
-
 def density(lf: pl.LazyFrame, x: Axis, y: Axis, bins: int, color: str | None = None, agg: str = "mean") -> pl.DataFrame:
     """Rows per (x bin, y bin) — columns ``ix``, ``iy``, ``n`` and, with ``color``, ``c`` (the
     bin's ``agg`` of that column): one polars group-by, never a loop over rows."""
     aggs = [pl.len().alias("n")]
     if color is not None:
-        if agg not in ("mean", "min", "max", "median"):
+        if agg not in AGGREGATIONS:
             raise _core.ArchsweepError(f"unknown colour aggregation '{agg}' (mean, min, max, median)")
         aggs.append(getattr(pl.col(color).cast(pl.Float64), agg)().alias("c"))
     keyed = lf.select(x.bin_index(bins).alias("ix"), y.bin_index(bins).alias("iy"), *([pl.col(color)] if color else []))
@@ -184,13 +185,30 @@ def plot_sweep(
     in the labels. ``bins`` per axis defaults to about the square root of the row count (30 to
     150). ``out`` (.png, .svg, .html) is written atomically. Returns the Figure.
     """
+    from archsweep.io import output_file
     from archsweep.sweep import pareto
+    from archsweep.sweep.results import _column, _filtered, _schema
 
     if out is not None:
         _check_format(out)
+        output_file(out, create=False)  # a directory or a file in the way: said now, not after the work
+    x = text(x, "x", flag="--x")
+    y = text(y, "y", flag="--y")
+    color = optional_text(color, "color", flag="--color")
+    agg = text(agg, "agg", flag="--color-agg")
+    if agg not in AGGREGATIONS:
+        raise _core.ArchsweepError(f"unknown colour aggregation '{agg}' (mean, min, max, median)")
+    bins = optional_integer(bins, "bins", low=1, high=MAX_BINS, flag="--bins")
     if x == y:
         raise _core.ArchsweepError(f"x and y are both '{x}': plot one column against another")
     lf, name = _lazy(source)
+    schema = _schema(lf)
+    for arg, column in (("x", x), ("y", y), ("color", color)):
+        if column is None:
+            continue
+        _column(schema, column, arg)
+        if not schema[column].is_numeric():
+            raise _core.ArchsweepError(f"{arg}={column!r}: a plot needs a numeric column, and {column} is {schema[column]}")
     lf = _filtered(lf, where)
     cols = [x, y] + ([color] if color else [])
     stats = collect_streaming(lf.select(
@@ -205,8 +223,6 @@ def plot_sweep(
         raise _core.ArchsweepError(f"{name}: no valid rows to plot" + (f" where {where}" if where is not None else ""))
     if bins is None:  # about sqrt(rows) per axis, so a small sweep is not all empty cells
         bins = int(min(max(math.sqrt(rows), 30), 150))
-    if bins < 1:
-        raise _core.ArchsweepError(f"bins must be at least 1, got {bins}")
     ax_x = Axis.of(x, stats[f"{x}:min"], stats[f"{x}:max"], logx)
     ax_y = Axis.of(y, stats[f"{y}:min"], stats[f"{y}:max"], logy)
     cells = density(lf, ax_x, ax_y, bins, color, agg)
@@ -267,7 +283,10 @@ def plot_layers(report: Report, out: str | Path | None = None, *, label_share: f
     from archsweep.units import human_bytes, human_count
 
     if out is not None:
+        from archsweep.io import output_file
+
         _check_format(out)
+        output_file(out, create=False)
     cols = [c for c, _ in LAYER_PANELS]
     df = report.layers.select("name", "op", *cols)
     totals = {c: int(df[c].sum()) for c in cols}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 import math
+import os
 from collections.abc import Set as AbstractSet
 from html import escape
 from pathlib import Path
@@ -19,7 +20,7 @@ import polars as pl
 
 from archsweep import _core
 from archsweep.metrics import NAMES, is_bytes
-from archsweep.units import human_bytes, human_count
+from archsweep.units import big_int, human_bytes, human_count, magnitude
 
 #: Metrics summarised (min / median / max) on the page.
 SUMMARY = ["params", "macs", "flops", "weight_bytes", "peak_activation_bytes", "train_bytes"]
@@ -196,10 +197,17 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
     plots with their Pareto fronts (params vs MACs, params vs peak activation) and the Pareto
     table over params, MACs and peak activation memory (at most ``front_rows`` rows) with the
     variable columns. Written atomically to ``out`` if given; returns the page."""
+    from archsweep.checks import ArgumentTypeError, integer, show
+    from archsweep.io import output_file
     from archsweep.plot import html_page, img_tag, plot_sweep
     from archsweep.space import Space
     from archsweep.sweep import pareto, scan
 
+    if not isinstance(source, (str, os.PathLike)):
+        raise ArgumentTypeError(f"source must be the path of a sweep dataset, got {show(source)}")
+    front_rows = integer(front_rows, "front_rows", low=0, flag="--front-rows")
+    if out is not None:
+        output_file(out, create=False)  # a directory or a file in the way: said now, not after the work
     directory = Path(source)
     lf = scan(directory)
     info = dataset_info(directory)
@@ -219,7 +227,7 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
     parts.append(f'<p class="sub">dataset {escape(str(directory))}; spec sha256 {escape(str(info["spec_hash"] or "unknown"))}</p>')
 
     # --- overview
-    size_text = "unknown" if size is None else f"{size:,} variants (about 10^{len(str(size)) - 1})"
+    size_text = "unknown" if size is None else f"{big_int(size)} variants (about {magnitude(size)})"
     overview = [
         ["space", name],
         ["space size", size_text],
@@ -266,7 +274,7 @@ def sweep_report(source: str | Path, out: str | Path | None = None, *, front_row
         # --- Pareto table
         front = pareto(lf, minimize=FRONT)
         parts.append(f"<h2>Pareto front: minimising {escape(', '.join(FRONT))}</h2>")
-        shown = front.head(front_rows)
+        shown = front.head(min(front_rows, 2**32 - 1))  # polars counts rows in 32 bits
         more = f" (the first {shown.height} shown)" if shown.height < front.height else ""
         parts.append(f"<p>{front.height:,} rows{escape(more)}, sorted by {escape(', '.join(FRONT))}.</p>")
         hidden = set(NAMES) | {"valid", "error", "output_shape"}

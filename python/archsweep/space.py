@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archsweep import _core
-from archsweep.model import Model, ModelFileError, parse_text
+from archsweep.model import Model, ModelFileError, parse_text, read_file, spec_values
+from archsweep.units import big_int, parse_int
 
 if TYPE_CHECKING:
     import polars as pl
@@ -115,7 +116,8 @@ class Space:
         # Named configurations ([presets.NAME] tables: the model zoo) are not part of the compiled
         # space: they are kept here and left out of the spec (and so of spec_hash, so adding a
         # preset does not invalidate datasets swept from the file).
-        spec = dict(spec)
+        # JSON data only: NaN, infinity, integers beyond 64 bits, dates... are named here
+        spec = spec_values(spec, f"{source}: " if source else "")
         self.presets: dict[str, dict[str, Any]] = check_presets(spec.pop("presets", {}), source)
         self.spec = spec
         self.source = source
@@ -127,7 +129,7 @@ class Space:
             named.__dict__.update(e.__dict__)
             raise named from None
         # what point queries read on every call, made once (the compiled space never changes)
-        self._size = int(self._c.size_decimal)
+        self._size = parse_int(self._c.size_decimal)
         self._variables: dict[str, list] = dict(zip(self._c.var_names, self._c.var_choices()))
         self._conditional = bool(self._c.conditions())
         self._lookup = [(name, _choice_lookup(choices, self._conditional)) for name, choices in self._variables.items()]
@@ -135,10 +137,8 @@ class Space:
     @classmethod
     def load(cls, path: str | Path) -> Space:
         """Read a space spec (TOML, YAML or JSON by suffix) and compile it."""
-        p = Path(path)
-        if not p.is_file():
-            raise ModelFileError(f"{p}: no such space file")
-        return cls(parse_text(p.read_text(encoding="utf-8"), p.suffix.lower(), str(p)), source=str(p))
+        p, text = read_file(path, "space")
+        return cls(parse_text(text, p.suffix.lower(), str(p)), source=str(p))
 
     @property
     def compiled(self) -> _core.CompiledSpace:
@@ -208,10 +208,12 @@ class Space:
 
                 variant_id = operator.index(variant_id)
             except TypeError:
-                raise _core.ArchsweepError(f"a variant id is an integer, not {variant_id!r}") from None
+                from archsweep.checks import ArgumentTypeError, show
+
+                raise ArgumentTypeError(f"a variant id is an integer, not {show(variant_id)}") from None
         size = self._size
         if not 0 <= variant_id < size:
-            raise _core.ArchsweepError(f"variant id {variant_id} is out of range [0, {size:,})")
+            raise _core.ArchsweepError(f"variant id {big_int(variant_id).replace(',', '')} is out of range [0, {big_int(size)})")
         if variant_id >= 10**38:
             raise _core.ArchsweepError(f"variant id {variant_id} is beyond 10^38: ids are u128 and stored as Decimal(38, 0) (constrain the space)")
         return int(variant_id)
@@ -368,4 +370,4 @@ class Space:
         return g
 
     def __repr__(self) -> str:
-        return f"<Space {self.name}: {self.size:,} variants over {len(self.variables)} variables>"
+        return f"<Space {self.name}: {big_int(self.size)} variants over {len(self.variables)} variables>"

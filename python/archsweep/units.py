@@ -50,3 +50,41 @@ def axis_unit(largest: float, binary: bool) -> tuple[int, str, str]:
             power = f"2^{size.bit_length() - 1} B" if binary else f"10^{len(str(size)) - 1}"
             return size, name, power
     return (1, "B", "bytes") if binary else (1, "", "")
+
+
+#: Integers of more digits than this are printed as a mantissa and a power of ten (Python refuses
+#: to turn an int of more than 4,300 digits into text at all).
+EXACT_DIGITS = 60
+
+
+def decimal_digits(n: int) -> int:
+    """The number of decimal digits of ``abs(n)`` (1 for 0), without turning it into text."""
+    n = abs(n)
+    if n < 10:
+        return 1
+    d = int((n.bit_length() - 1) * 0.30102999566398120) + 1  # a lower bound, off by at most one
+    return d + 1 if n >= 10**d else d
+
+
+def big_int(n: int, exact: int = EXACT_DIGITS) -> str:
+    """``n`` with thousands separators, or, beyond ``exact`` digits, ``'1.23 × 10^30102'``."""
+    digits = decimal_digits(n)
+    if digits <= exact:
+        return f"{n:,}"
+    lead = abs(n) // 10 ** (digits - 3)  # the first three digits
+    return f"{'-' if n < 0 else ''}{lead // 100}.{lead % 100:02d} × 10^{digits - 1}"
+
+
+def magnitude(n: int) -> str:
+    """``'10^30102'``: the power of ten of ``n``'s leading digit."""
+    return f"10^{decimal_digits(n) - 1}"
+
+
+def parse_int(text: str) -> int:
+    """``int(text)`` for a decimal text of any length (Python's ``int`` refuses more than 4,300
+    digits unless a process-wide limit is raised)."""
+    if len(text) <= 4000:
+        return int(text)
+    half = len(text) // 2
+    low = text[half:]
+    return parse_int(text[:half]) * 10 ** len(low) + parse_int(low)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from types import ModuleType
 
@@ -56,27 +57,80 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: Set to 1 to see the traceback of an internal error (a bug) instead of its one-line summary.
+TRACEBACK_ENV = "ARCHSWEEP_TRACEBACK"
+
+
+def _error(message: str, hint: str = "") -> int:
+    """Print ``archsweep: error: MESSAGE`` (and a line of hint) to stderr, control characters
+    escaped; exit status 2."""
+    from archsweep.render import printable
+
+    print(f"archsweep: error: {printable(message)}" + (f"\narchsweep: {hint}" if hint else ""), file=sys.stderr)
+    return 2
+
+
+def _os_error(e: OSError) -> str:
+    """A file system error as ``PATH: what went wrong`` (no errno numbers, no traceback)."""
+    what = e.strerror or str(e) or type(e).__name__
+    if e.filename is not None and e.filename2 is not None:
+        return f"{e.filename} -> {e.filename2}: {what}"
+    if e.filename is not None:
+        return f"{e.filename}: {what}"
+    return what
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (``archsweep top ... | head``): stop quietly. stdout is
+    pointed at /dev/null so that flushing it at exit raises nothing more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (captured, replaced)
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Whatever goes wrong ends as one line ``archsweep: error: ...`` on stderr
+    and exit status 2, never a traceback: a bad model, spec, option or dataset (ArchsweepError), a
+    query polars refuses, a file that cannot be read or written; anything else is a bug, reported
+    as "internal error" (``ARCHSWEEP_TRACEBACK=1`` shows its traceback). Ctrl-C exits with 130, a
+    closed pipe quietly with 0."""
     args = _parser().parse_args(argv)
     handlers = {command.NAME: command.run for command in COMMANDS}
     try:
         return int(handlers[args.command](args))
-    except _core.ArchsweepError as e:
-        print(f"archsweep: error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # a query polars refuses (unknown column, SQL syntax): say so, no traceback
-        import polars as pl
-
-        if not isinstance(e, pl.exceptions.PolarsError):
-            raise
-        print(f"archsweep: error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else e}{_diagnosis(args, e)}",
-              file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("archsweep: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        return 0
+        return _broken_pipe()
+    except _core.ArchsweepError as e:
+        return _error(str(e))
+    except OSError as e:  # a file or directory that cannot be read or written
+        return _error(_os_error(e))
+    except RecursionError:
+        return _error("the input is nested too deeply to be read")
+    except MemoryError:
+        return _error("out of memory")
+    except Exception as e:
+        polars = sys.modules.get("polars")
+        if polars is not None and isinstance(e, polars.exceptions.PolarsError):
+            # a query polars refuses (unknown column, SQL syntax) or a file it cannot decode
+            return _error(f"{type(e).__name__}: {_first_line(e)}{_diagnosis(args, e)}")
+        if os.environ.get(TRACEBACK_ENV) == "1":
+            import traceback
+
+            traceback.print_exc()
+        return _error(f"internal error: {type(e).__name__}: {_first_line(e)}",
+                      f"this is a bug in archsweep: please report it with the command that caused it "
+                      f"({TRACEBACK_ENV}=1 prints where it happened)")
 
 
 #: Words of polars' errors about a file it could not decode (not about a query).
@@ -93,7 +147,10 @@ def _diagnosis(args: argparse.Namespace, e: Exception) -> str:
         return ""
     from archsweep.sweep.verify import inspect_dataset
 
-    damaged = inspect_dataset(directory, full=True).damaged
+    try:
+        damaged = inspect_dataset(directory, full=True).damaged
+    except Exception:  # the diagnosis is a courtesy: the error itself is reported either way  # noqa: BLE001
+        return ""
     if not damaged:
         return ""
     return "; " + "; ".join(f"{c.name}: {c.problem}" for c in damaged[:5]) + " (sweep --resume computes it again)"

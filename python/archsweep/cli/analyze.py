@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -38,14 +39,25 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from archsweep.analysis import analyze
-    from archsweep.io import atomic_write
+    from archsweep.io import atomic_write, output_file
     from archsweep.render import print_report
 
+    # where the output goes is checked first: a bad path is reported before any output is written
+    if args.output:
+        output_file(args.output, create=False)
+    if args.format == "parquet" and not args.output:
+        raise _core.ArchsweepError("--format parquet needs -o FILE")
+    if args.plot:
+        from archsweep.plot import _check_format
+
+        _check_format(args.plot)
+        output_file(args.plot, create=False)
     report = analyze(args.model, input_shape=args.input, batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
     if args.format == "table":
-        if args.output:
-            with open(args.output, "w", encoding="utf-8") as f:  # plain text, no colours
-                print_report(report, explain=args.explain, stream=f)
+        if args.output:  # plain text, no colours; written whole or not at all
+            buf = io.StringIO()
+            print_report(report, explain=args.explain, stream=buf)
+            write(args, buf.getvalue())
         else:
             print_report(report, explain=args.explain)
     elif args.format == "json":

@@ -50,6 +50,7 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     from rich.table import Table
 
     from archsweep.io import atomic_write
+    from archsweep.render import cell, console
 
     if args.format == "parquet":
         if not args.output:
@@ -70,22 +71,20 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     wanted = ["params", "macs", "weight_bytes", "peak_activation_bytes", *extra]
     shown = [c for c in df.columns if c not in metrics and c not in ("valid", "error", "output_shape")]
     shown += [c for c in dict.fromkeys(wanted) if c in df.columns and c not in shown]
-    t = Table(title=title, title_justify="left")
+    t = Table(title=cell(title), title_justify="left")
     for c in shown:
         # an id is never shortened to "2767411238…" when the table is squeezed
         whole: dict[str, Any] = dict(no_wrap=True, min_width=max(len(c), len(str(df[c].max() or 0)))) if c == "variant_id" else {}
-        t.add_column(c, justify="left" if df.schema[c] == pl.String else "right", **whole)
+        t.add_column(cell(c), justify="left" if df.schema[c] == pl.String else "right", **whole)
     for row in df.select(shown).iter_rows(named=True):
         cells = []
         for c in shown:
             v = row[c]
             if (c in BYTES_COLUMNS or c in COUNT_COLUMNS) and v is not None:
-                cells.append(format_value(c, v))
+                cells.append(cell(format_value(c, v)))
             else:
-                cells.append(str(v))
+                cells.append(cell(v))
         t.add_row(*cells)
-    from rich.console import Console
-
-    Console(width=None if sys.stdout.isatty() else 240, highlight=False).print(t)
+    console(width=240).print(t)
     return 0
 

@@ -8,6 +8,8 @@ from typing import Any
 from archsweep import _core
 
 NAME = "space"
+#: Variables listed at most (a table of 10^5 rows helps nobody and takes a minute to lay out).
+MAX_ROWS = 1000
 
 
 def register(sub: Any) -> None:
@@ -21,19 +23,19 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.markup import escape
     from rich.table import Table
 
     from archsweep.analysis import analyze
-    from archsweep.render import console
+    from archsweep.render import cell, console, line
     from archsweep.space import Space
-    from archsweep.units import human_bytes, human_count
+    from archsweep.sweep.plan import MAX_IDS
+    from archsweep.units import big_int, human_bytes, human_count, magnitude
 
     space = Space.load(args.spec)
     c = console()
     size = space.size
-    c.print(f"[bold]{space.name}[/]: {size:,} variants (~10^{len(str(size)) - 1}), {len(space.variables)} variables, "
-            f"{space.num_layer_instances} layer instances at the largest repeat counts")
+    c.print(line((space.name, "bold"), f": {big_int(size)} variants (~{magnitude(size)}), {len(space.variables):,} variables, "
+                 f"{space.num_layer_instances:,} layer instances at the largest repeat counts"))
     t = Table(title="variables (id digits in this order; the last changes fastest)", title_justify="left")
     t.add_column("variable")
     t.add_column("choices", justify="right")
@@ -41,19 +43,25 @@ def run(args: argparse.Namespace) -> int:
     conditional = space.conditional
     if conditional:
         t.add_column("exists when")
-    for name, choices in space.variables.items():
+    variables = space.variables
+    for name, choices in list(variables.items())[:MAX_ROWS]:
         shown = ", ".join(str(v) for v in choices[:12]) + (", ..." if len(choices) > 12 else "")
-        t.add_row(name, str(len(choices)), shown, *([escape(conditional.get(name, ""))] if conditional else []))
+        t.add_row(cell(name), str(len(choices)), cell(shown), *([cell(conditional.get(name, ""))] if conditional else []))
     c.print(t)
+    if len(variables) > MAX_ROWS:
+        c.print(f"... and {len(variables) - MAX_ROWS:,} more variables (the first {MAX_ROWS:,} are shown)")
     if space.derived:
-        c.print("derived: " + ", ".join(space.derived))
+        c.print(cell("derived: " + ", ".join(space.derived)))
+    if args.id is None and size > MAX_IDS:
+        c.print("example: none (the space has more than 10^38 variants: ids cannot address it)")
+        return 0
     vid = args.id if args.id is not None else size // 2
-    c.print(f"example: variant {vid}: {space.config(vid)}")
+    c.print(cell(f"example: variant {vid}: {space.config(vid)}"))
     try:
         r = analyze(space.model(vid))
         tot = r.totals
         c.print(f"  {tot['params']:,} params ({human_count(tot['params'])}), {tot['macs']:,} MACs ({human_count(tot['macs'])}), "
                 f"weights {human_bytes(tot['weight_bytes'])}, peak activations {human_bytes(tot['peak_activation_bytes'])}")
     except _core.ArchsweepError as e:
-        c.print(f"  invalid: {e}", markup=False)
+        c.print(cell(f"  invalid: {e}"))
     return 0

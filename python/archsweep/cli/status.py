@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archsweep.render import console
+    from archsweep.render import cell, console, line
     from archsweep.sweep import FORMAT, sweep_status
 
     st = sweep_status(args.dir)
@@ -38,29 +38,28 @@ def run(args: argparse.Namespace) -> int:
     c = console()
     run_table = st["run"]
     if run_table is None:
-        c.print(f"{args.dir}: no manifest; {st['done']} part files, {st['rows']:,} rows", markup=False)
+        c.print(cell(f"{args.dir}: no manifest; {st['done']} part files, {st['rows']:,} rows"))
     else:
         from archsweep.sweep import run_sampler
 
         sample = f"sample (seed {run_table['seed']}, sampler {run_sampler(run_table)})"
         what = {"grid": "full grid", "sample": sample, "ids": "explicit ids"}.get(run_table["mode"], run_table["mode"])
-        c.print(f"[bold]{st['space']}[/]: {what} of {run_table['positions']:,} positions, {run_table['chunk_rows']:,} per chunk; "
-                f"spec {st['spec_hash'][:12]}" + (f"; where {run_table['where']}" if run_table["where"] else ""))
+        c.print(line((st["space"], "bold"), f": {what} of {run_table['positions']:,} positions, {run_table['chunk_rows']:,} per chunk; "
+                     f"spec {str(st['spec_hash'])[:12]}" + (f"; where {run_table['where']}" if run_table["where"] else "")))
         state = "complete" if not st["pending"] else f"pending: {ranges(st['pending'])}"
         if st["format"] != FORMAT:
-            c.print(f"layout {st['format']} (_manifest.json, written by an earlier archsweep): sweep --resume converts it",
-                    markup=False)
-        c.print(f"chunks: {st['done']:,} of {st['chunks']:,} done, {len(st['pending']):,} pending — {state}", markup=False)
-        c.print(f"positions done: {st['positions_done']:,} of {run_table['positions']:,}; rows written: {st['rows']:,}")
+            c.print(cell(f"layout {st['format']} (_manifest.json, written by an earlier archsweep): sweep --resume converts it"))
+        c.print(cell(f"chunks: {st['done']:,} of {st['chunks']:,} done, {len(st['pending']):,} pending — {state}"))
+        c.print(cell(f"positions done: {st['positions_done']:,} of {run_table['positions']:,}; rows written: {st['rows']:,}"))
         for sh in st["shards"]:
             where_from = sh["manifest"] or "no manifest yet"
-            c.print(f"  shard {sh['shard']}: {sh['done']:,} done, {sh['pending']:,} pending ({where_from})", markup=False)
+            c.print(cell(f"  shard {sh['shard']}: {sh['done']:,} done, {sh['pending']:,} pending ({where_from})"))
     for d in st["damaged"]:
-        c.print(f"damaged: {d['part']}: {d['problem']} (sweep --resume computes it again)", markup=False)
+        c.print(cell(f"damaged: {d['part']}: {d['problem']} (sweep --resume computes it again)"))
     for f in st["failed"]:
-        c.print(f"failed: chunk {f['chunk']} [{f['start']:,}, {f['end']:,}): {f['error']}", markup=False)
+        c.print(cell(f"failed: chunk {f['chunk']} [{f['start']:,}, {f['end']:,}): {f['error']}"))
     if st["temporary"]:
-        c.print(f"temporary files: {len(st['temporary'])} (chunks being written, or left by a killed writer)", markup=False)
+        c.print(cell(f"temporary files: {len(st['temporary'])} (chunks being written, or left by a killed writer)"))
     for problem in st["problems"]:
-        c.print(f"warning: {problem}", markup=False)
+        c.print(cell(f"warning: {problem}"))
     return 1 if st["damaged"] else 0

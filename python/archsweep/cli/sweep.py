@@ -90,7 +90,7 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 def run(args: argparse.Namespace) -> int:
     if args.verify_full and not args.resume:
         raise _core.ArchsweepError("--verify-full checks the parts a run resumes from: it needs --resume")
-    from archsweep.render import console
+    from archsweep.render import cell, console, line
     from archsweep.space import Space
     from archsweep.sweep import sweep_to_dataset
 
@@ -104,14 +104,15 @@ def run(args: argparse.Namespace) -> int:
     )
     c = console(sys.stderr)
     for problem in summary.repaired:
-        c.print(f"recomputed {problem}", markup=False)
+        c.print(cell(f"recomputed {problem}"))
     if summary.temporary_removed:
-        c.print(f"removed {len(summary.temporary_removed)} temporary files of writers that died", markup=False)
-    c.print(
-        f"[bold]{space.name}[/]: evaluated {summary.evaluated:,} variants in {summary.seconds:.2f} s "
+        c.print(f"removed {len(summary.temporary_removed)} temporary files of writers that died")
+    c.print(line(
+        (space.name, "bold"),
+        f": evaluated {summary.evaluated:,} variants in {summary.seconds:.2f} s "
         f"({summary.rate / 1e6:.2f} M/s); kept {summary.kept:,} rows ({summary.invalid:,} invalid), "
         f"filtered out {summary.filtered_out:,}, rejected by constraints {summary.rejected_by_constraints:,}; "
         f"{summary.parts_written} part files written, {summary.parts_skipped} already done"
         + (f" ({len(summary.repaired)} damaged or missing ones computed again)" if summary.repaired else "") + f" → {args.out}"
-    )
+    ))
     return 0

@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from archsweep.render import console
+    from archsweep.render import cell, console
     from archsweep.sweep import sweep_status, verify_dataset
 
     problems = verify_dataset(args.dir, full=args.full)
@@ -39,15 +39,15 @@ def run(args: argparse.Namespace) -> int:
     what = "every byte and row" if args.full else "footers"
     if not problems:
         st = sweep_status(args.dir)
-        c.print(f"{args.dir}: ok — {st['done']:,} parts, {st['rows']:,} rows, {what} checked", markup=False)
+        c.print(cell(f"{args.dir}: ok — {st['done']:,} parts, {st['rows']:,} rows, {what} checked"))
         return 0
     from rich.table import Table
 
-    t = Table(title=f"{args.dir}: {len(problems)} problem{'s' if len(problems) > 1 else ''} ({what} checked)",
+    t = Table(title=cell(f"{args.dir}: {len(problems)} problem{'s' if len(problems) > 1 else ''} ({what} checked)"),
               title_justify="left")
     t.add_column("file", no_wrap=True)
     t.add_column("problem")
     for p in problems:
-        t.add_row(p.file, p.problem)
+        t.add_row(cell(p.file), cell(p.problem))
     c.print(t)
     return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import JustifyMethod
     from rich.table import Table
 
-    from archsweep.render import console
+    from archsweep.render import cell, console
 
     t = Table(title=f"model zoo: {len(df)} presets of data/families/*.toml (fp32 weights)", title_justify="left")
     columns: list[tuple[str, JustifyMethod]] = [("model", "left"), ("family", "left"), ("res", "right"), ("params", "right"),
@@ -44,11 +45,12 @@ def run(args: argparse.Namespace) -> int:
     for col, justify in columns:
         t.add_column(col, justify=justify)
     for r in df.iter_rows(named=True):
-        t.add_row(r["model"], r["family"], str(r["resolution"]), f"{r['params']:,}", f"{r['gmacs']:.3f}",
+        t.add_row(cell(r["model"]), cell(r["family"]), str(r["resolution"]), f"{r['params']:,}", f"{r['gmacs']:.3f}",
                   f"{r['weights_mib']:.1f}", f"{r['weights_mb']:.1f}")
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:  # plain text, no colours
-            console(f).print(t)
+    if args.output:  # plain text, no colours
+        buf = io.StringIO()
+        console(buf).print(t)
+        write(args, buf.getvalue())
     else:
         console().print(t)
     return 0

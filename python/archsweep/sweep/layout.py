@@ -105,7 +105,15 @@ def fsync_file(path: Path) -> None:
 
 
 def make_dir(directory: Path) -> None:
-    """Create ``directory`` (and parents), making each new entry durable."""
+    """Create ``directory`` (and parents), making each new entry durable. A file where the
+    directory or one of its parents belongs is an ArchsweepError naming it."""
+    from archsweep.io import file_in_the_way
+
+    blocker = file_in_the_way(directory)
+    if blocker == directory:
+        raise _core.ArchsweepError(f"{directory} is a file: the output of a sweep is a directory (new or empty)")
+    if blocker is not None:
+        raise _core.ArchsweepError(f"{directory} cannot be created: {blocker} is a file, not a directory")
     missing = []
     d = directory
     while not d.exists():
@@ -145,21 +153,70 @@ def manifest_paths(directory: Path) -> list[Path]:
 def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest in ``path`` (``_manifest*.parquet``, or a legacy ``_manifest*.json``)."""
     path = Path(path)
+    hint = "move it away and run the same sweep with --resume: the finished parts are checked and recorded again"
     try:
         if path.suffix == ".json":
             m = json.loads(path.read_text(encoding="utf-8"))
-            m.setdefault("format", LEGACY_FORMAT)
-            return dict(m)
-        import pyarrow.parquet as pq
+            if isinstance(m, dict):
+                m.setdefault("format", LEGACY_FORMAT)
+        else:
+            import pyarrow.parquet as pq
 
-        kv = pq.read_metadata(path).metadata or {}
-        if MANIFEST_KEY not in kv:
-            raise ValueError(f"no {MANIFEST_KEY.decode()} key in its metadata")
-        return dict(json.loads(kv[MANIFEST_KEY]))
-    except (OSError, ValueError) as e:
-        raise _core.ArchsweepError(
-            f"{path}: the manifest cannot be read ({type(e).__name__}: {e}); move it away and run the same sweep with "
-            f"--resume: the finished parts are checked and recorded again") from None
+            kv = pq.read_metadata(path).metadata or {}
+            if MANIFEST_KEY not in kv:
+                raise ValueError(f"no {MANIFEST_KEY.decode()} key in its metadata")
+            m = json.loads(kv[MANIFEST_KEY])
+    except (OSError, ValueError, RecursionError) as e:
+        raise _core.ArchsweepError(f"{path}: the manifest cannot be read ({type(e).__name__}: {e}); {hint}") from None
+    problem = manifest_problem(m)
+    if problem is not None:
+        raise _core.ArchsweepError(f"{path}: the manifest is malformed ({problem}); {hint}")
+    return dict(m)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def manifest_problem(m: Any) -> str | None:
+    """What is wrong with the structure of a manifest read from disk (the fields every reader
+    relies on, with their types), or None: a manifest edited by hand or damaged so that it still
+    parses is named, not read into a crash."""
+    if not isinstance(m, dict):
+        return f"a table expected, got {type(m).__name__}"
+    for key in ("format", "space", "spec_hash"):
+        if m.get(key) is not None and not isinstance(m[key], str):
+            return f"{key} is {m[key]!r:.40}, not a string"
+    if m.get("spec") is not None and not isinstance(m["spec"], dict):
+        return "spec is not a table"
+    run = m.get("run")
+    if not isinstance(run, dict):
+        return "no run table" if run is None else f"run is {run!r:.40}, not a table"
+    for key, low in (("positions", 0), ("chunk_rows", 1)):
+        if not _is_int(run.get(key)) or run[key] < low:
+            return f"run.{key} is {run.get(key)!r:.40}, not an integer of at least {low}"
+    if not isinstance(run.get("mode"), str):
+        return f"run.mode is {run.get('mode')!r:.40}, not a string"
+    if run.get("grid_range") is not None and not (isinstance(run["grid_range"], list) and len(run["grid_range"]) == 2
+                                                  and all(_is_int(x) for x in run["grid_range"])):
+        return f"run.grid_range is {run['grid_range']!r:.40}, not two integers"
+    shard = m.get("shard")
+    if shard is not None and not (isinstance(shard, list) and len(shard) == 2 and all(_is_int(x) for x in shard)
+                                  and 0 <= shard[0] < shard[1]):
+        return f"shard is {shard!r:.40}, not [I, N] with 0 <= I < N"
+    for table in ("parts", "failed"):
+        entries = m.get(table, {})
+        if not isinstance(entries, dict):
+            return f"{table} is {entries!r:.40}, not a table"
+        for name, e in entries.items():
+            if not isinstance(e, dict):
+                return f"{table}.{name} is {e!r:.40}, not a table"
+            for key in ("chunk", "start", "end", "rows", "bytes"):
+                if e.get(key) is not None and not _is_int(e[key]):
+                    return f"{table}.{name}.{key} is {e[key]!r:.40}, not an integer"
+            if table == "failed" and not all(_is_int(e.get(k)) for k in ("chunk", "start", "end")):
+                return f"failed.{name} lacks its chunk, start and end"
+    return None
 
 
 def write_manifest(path: Path, manifest: dict[str, Any], schema_frame: Any) -> None:

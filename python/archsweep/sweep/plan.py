@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from archsweep import _core
 from archsweep.space import Space
+from archsweep.units import big_int, magnitude
 
 #: Engines a sweep may run on (``engine=``).
 Engine = Literal["local", "dask"]
@@ -79,28 +80,28 @@ def plan_positions(space: Space, sample: int | None, ids: Sequence[int] | None, 
         if sample is not None:
             raise _core.ArchsweepError("give sample or ids, not both")
         if size > MAX_IDS:
-            raise _core.ArchsweepError(f"the space has {size:,} variants, more than 10^38 ids: ids cannot address it; constrain it")
+            raise _core.ArchsweepError(f"the space has {big_int(size)} variants, more than 10^38 ids: ids cannot address it; constrain it")
         if len(ids) and (min(ids) < 0 or max(ids) >= size):
             bad = min(ids) if min(ids) < 0 else max(ids)
-            raise _core.ArchsweepError(f"variant id {bad} is out of range [0, {size:,})")
+            raise _core.ArchsweepError(f"variant id {bad} is out of range [0, {big_int(size)})")
         return "ids", len(ids)
     if sample is not None:
         if sample < 0:
             raise _core.ArchsweepError(f"sample={sample} must not be negative")
         if sample > size:
-            raise _core.ArchsweepError(f"cannot sample {sample:,} distinct variants from a space of {size:,}")
+            raise _core.ArchsweepError(f"cannot sample {big_int(sample)} distinct variants from a space of {big_int(size)}")
         if size > MAX_IDS:
-            raise _core.ArchsweepError(f"the space has {size:,} variants, more than 10^38 ids: ids cannot address it; constrain it")
+            raise _core.ArchsweepError(f"the space has {big_int(size)} variants, more than 10^38 ids: ids cannot address it; constrain it")
         return "sample", sample
     limit = DEFAULT_MAX_GRID if max_variants is None else max_variants
     if size >= 2**64:
         raise _core.ArchsweepError(
-            f"the space has {size:,} variants (about 10^{len(str(size)) - 1}), more than 2^64 grid positions: a full grid "
+            f"the space has {big_int(size)} variants (about {magnitude(size)}), more than 2^64 grid positions: a full grid "
             f"cannot cover it; pass sample=N (--sample N)" + ("" if size <= MAX_IDS else ", after constraining it below 10^38 variants")
         )
     if size > limit:
         raise _core.ArchsweepError(
-            f"the space has {size:,} variants (about 10^{len(str(size)) - 1}); a full grid is refused above {limit:,}: "
+            f"the space has {big_int(size)} variants (about {magnitude(size)}); a full grid is refused above {big_int(limit)}: "
             f"pass sample=N (--sample N), explicit ids, or raise max_variants"
         )
     return "grid", size

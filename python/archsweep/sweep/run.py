@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from archsweep import _core
+from archsweep import _core, checks
 from archsweep.space import Space
 from archsweep.sweep.chunk import cache_compiled, check_not_forked, chunk_frame, frame_of_rows, spec_json_of
 from archsweep.sweep.dataset import write_dataset
@@ -35,6 +35,10 @@ from archsweep.sweep.plan import (
     make_run_meta,
     plan_positions,
 )
+from archsweep.units import big_int
+
+#: The most rayon threads (``threads``) or Dask worker processes (``workers``) a sweep may ask for.
+MAX_THREADS = 4096
 
 
 @dataclass
@@ -76,6 +80,48 @@ class _Run:
         return ProgressBar(enabled, sum(e - s for _, s, e in self.chunks), label)
 
 
+_ARGUMENTS = ("space", "out", "where", "sample", "seed", "sampler", "ids", "grid_range", "shard", "threads", "batch", "dtype",
+              "optimizer", "chunk_rows", "max_variants", "engine", "scheduler", "workers")
+
+
+def _arguments(
+    space: Space | str | Path, *, out: str | Path | None, where: str | None, sample: int | None, seed: int, sampler: int,
+    ids: Sequence[int] | None, grid_range: tuple[int, int] | None, shard: tuple[int, int] | None, threads: int, batch: int,
+    dtype: str, optimizer: str, chunk_rows: int, max_variants: int | None, engine: str, scheduler: str | None,
+    workers: int | None,
+) -> dict[str, Any]:
+    """Every argument of a sweep checked for its type and range (an ``ArgumentTypeError`` or an
+    ``ArchsweepError`` naming the argument and its CLI option), before any work; the space loaded
+    if a path was given. Returns the arguments, normalised, by name."""
+    if not isinstance(space, (Space, str, os.PathLike)):
+        raise checks.ArgumentTypeError(f"space must be a Space or the path of a spec file, got {checks.show(space)}")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise checks.ArgumentTypeError(f"out must be the path of a directory, got {checks.show(out)}")
+    where = checks.optional_text(where, "where", flag="--where")
+    sample = checks.optional_integer(sample, "sample", flag="--sample")
+    seed = checks.integer(seed, "seed", low=0, high=checks.U64_MAX, flag="--seed")
+    sampler = checks.integer(sampler, "sampler", flag="--sampler")
+    if ids is not None:
+        if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__") or not hasattr(ids, "__iter__"):
+            raise checks.ArgumentTypeError(f"ids must be a sequence of variant ids (integers), got {checks.show(ids)}")
+        ids = [checks.integer(x, f"ids[{i}]") for i, x in enumerate(ids)]
+    grid_range = checks.pair(grid_range, "grid_range", flag="--range", example="(0, 1000000)")
+    shard = checks.pair(shard, "shard", flag="--shard", example="(0, 8)")
+    threads = checks.integer(threads, "threads", low=0, high=MAX_THREADS, flag="--threads", hint=" (0: all cores)")
+    batch = checks.integer(batch, "batch", low=1, high=checks.U64_MAX, flag="--batch")
+    dtype = checks.text(dtype, "dtype", flag="--dtype")
+    optimizer = checks.text(optimizer, "optimizer", flag="--optimizer")
+    chunk_rows = checks.integer(chunk_rows, "chunk_rows", low=1, high=checks.U64_MAX, flag="--chunk-rows")
+    max_variants = checks.optional_integer(max_variants, "max_variants", low=0, flag="--max-variants")
+    engine = checks.text(engine, "engine", flag="--engine")
+    scheduler = checks.optional_text(scheduler, "scheduler", flag="--scheduler")
+    workers = checks.optional_integer(workers, "workers", low=1, high=MAX_THREADS, flag="--workers")
+    if not isinstance(space, Space):
+        space = Space.load(space)
+    values = locals()
+    return {k: values[k] for k in _ARGUMENTS}
+
+
 def _check(
     space: Space, *, sample: int | None, sampler: int, ids: Sequence[int] | None, grid_range: tuple[int, int] | None,
     shard: tuple[int, int] | None, chunk_rows: int, max_variants: int | None, engine: str, client: Any, scheduler: str | None,
@@ -99,9 +145,10 @@ def _check(
     if grid_range is not None:
         if sample is not None or ids is not None:
             raise _core.ArchsweepError("give one of sample, ids and grid_range")
-        start, end = (int(x) for x in grid_range)
+        start, end = grid_range
         if not 0 <= start < end <= min(space.size, 2**64):
-            raise _core.ArchsweepError(f"grid_range [{start:,}, {end:,}) must lie in [0, {min(space.size, 2**64):,}) and not be empty")
+            raise _core.ArchsweepError(f"grid_range [{big_int(start)}, {big_int(end)}) must lie in [0, {min(space.size, 2**64):,}) "
+                                       "and not be empty")
         mode, n, offset = "grid", end - start, start
     else:
         mode, n = plan_positions(space, sample, ids, max_variants)
@@ -116,8 +163,14 @@ def _prepare(
 ) -> _Run:
     """Check the options (the same messages, in the same order, for both kinds of sweep) and
     plan the run's chunks."""
-    if not isinstance(space, Space):
-        space = Space.load(space)
+    a = _arguments(space, out=out, where=where, sample=sample, seed=seed, sampler=sampler, ids=ids, grid_range=grid_range,
+                   shard=shard, threads=threads, batch=batch, dtype=dtype, optimizer=optimizer, chunk_rows=chunk_rows,
+                   max_variants=max_variants, engine=engine, scheduler=scheduler, workers=workers)
+    (space, where, sample, seed, sampler, ids, grid_range, shard, threads, batch, dtype, optimizer, chunk_rows, max_variants,
+     engine, scheduler, workers) = (a["space"], a["where"], a["sample"], a["seed"], a["sampler"], a["ids"], a["grid_range"],
+                                    a["shard"], a["threads"], a["batch"], a["dtype"], a["optimizer"], a["chunk_rows"],
+                                    a["max_variants"], a["engine"], a["scheduler"], a["workers"])
+    assert isinstance(space, Space)
     mode, n, offset = _check(space, sample=sample, sampler=sampler, ids=ids, grid_range=grid_range, shard=shard,
                              chunk_rows=chunk_rows, max_variants=max_variants, engine=engine, client=client,
                              scheduler=scheduler, workers=workers)
@@ -193,9 +246,13 @@ def sweep(
     as a dict: :meth:`Space.evaluate`.
     """
     if (ids is not None and sample is None and grid_range is None and shard is None and not progress and engine == "local"
-            and executor is None and client is None and scheduler is None and workers is None and len(ids) <= SMALL_IDS):
-        if not isinstance(space, Space):
-            space = Space.load(space)
+            and executor is None and client is None and scheduler is None and workers is None and hasattr(ids, "__len__")
+            and len(ids) <= SMALL_IDS):
+        a = _arguments(space, out=None, where=where, sample=sample, seed=seed, sampler=sampler, ids=ids, grid_range=grid_range,
+                       shard=shard, threads=threads, batch=batch, dtype=dtype, optimizer=optimizer, chunk_rows=chunk_rows,
+                       max_variants=max_variants, engine=engine, scheduler=scheduler, workers=workers)
+        space, where, ids, threads, batch = a["space"], a["where"], a["ids"], a["threads"], a["batch"]
+        assert isinstance(space, Space) and ids is not None
         _, n, _ = _check(space, sample=sample, sampler=sampler, ids=ids, grid_range=grid_range, shard=shard,
                          chunk_rows=chunk_rows, max_variants=max_variants, engine=engine, client=client, scheduler=scheduler,
                          workers=workers)

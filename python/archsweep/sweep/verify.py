@@ -188,8 +188,12 @@ def check_part(path: Path, exp: Expected, full: bool = False) -> PartCheck:
     try:
         theirs_run = json.loads(kv[RUN_KEY]) if RUN_KEY in kv else None
         own = json.loads(kv[PART_KEY]) if PART_KEY in kv else None
-    except ValueError:
+    except (ValueError, RecursionError):
         c.problem = "damaged: its archsweep metadata is not valid JSON"
+        return c
+    if (theirs_run is not None and not isinstance(theirs_run, dict)) or (own is not None and not (
+            isinstance(own, dict) and all(isinstance(own.get(f), int) for f in ("chunk", "start", "end", "rows")))):
+        c.problem = "damaged: its archsweep metadata is not the record of a part"
         return c
     c.own = own if isinstance(own, dict) else None
     if theirs_run is None or SPEC_HASH_KEY not in kv:

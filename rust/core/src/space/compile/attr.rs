@@ -12,6 +12,40 @@ pub fn value_to_json(v: Value) -> Json {
     }
 }
 
+/// Why an attribute has no JSON value for a variant: its expression failed, or gave a float
+/// JSON cannot hold (NaN, ±infinity: `1e300 * 1e300`), which [`value_to_json`] would make null
+/// and an op would read as a missing attribute. `path` locates it in a list attribute.
+enum Failure<'a> {
+    Error(Error),
+    NotFinite { value: f64, source: &'a str, path: Vec<usize> },
+}
+
+impl Failure<'_> {
+    fn within(mut self, index: usize) -> Self {
+        if let Failure::NotFinite { path, .. } = &mut self {
+            path.insert(0, index);
+        }
+        self
+    }
+
+    /// `name[1]=inf is not a finite number in 'w * 1e300 * 1e300'`.
+    #[cold]
+    #[inline(never)]
+    fn into_error(self, name: &str) -> Error {
+        match self {
+            Failure::Error(e) => e,
+            Failure::NotFinite { value, source, path } => {
+                let at: String = path.iter().map(|i| format!("[{i}]")).collect();
+                Error::bad_value(&format!("{name}{at}"), value, format!("is not a finite number in '{source}'"))
+            }
+        }
+    }
+}
+
+fn finite(v: Value) -> bool {
+    !matches!(v, Value::Float(f) if !f.is_finite())
+}
+
 impl CompiledAttr {
     pub(super) fn compile(t: &AttrTpl, resolve: &dyn Fn(&str) -> Option<Binding>, what: &str) -> Result<CompiledAttr, Error> {
         Ok(match t {
@@ -19,8 +53,9 @@ impl CompiledAttr {
             AttrTpl::Expr(e) => {
                 let c = e.try_compile(resolve).map_err(|m| Error::expression(what, m))?;
                 match c.as_const() {
-                    Some(v) => CompiledAttr::Const(value_to_json(v)),
-                    None => CompiledAttr::Expr(c),
+                    // (a constant that is not finite stays an expression: evaluating it names it)
+                    Some(v) if finite(v) => CompiledAttr::Const(value_to_json(v)),
+                    _ => CompiledAttr::Expr(c),
                 }
             }
             AttrTpl::List(items) => {
@@ -61,12 +96,27 @@ impl CompiledAttr {
         }
     }
 
-    /// The concrete JSON value for one variant.
-    pub fn eval(&self, slots: &[Value]) -> Result<Json, Error> {
+    /// The concrete JSON value for one variant of the attribute `name` (which the error of a
+    /// value JSON cannot hold names).
+    pub fn eval(&self, name: &str, slots: &[Value]) -> Result<Json, Error> {
+        self.try_eval(slots).map_err(|f| f.into_error(name))
+    }
+
+    fn try_eval(&self, slots: &[Value]) -> Result<Json, Failure<'_>> {
         Ok(match self {
             CompiledAttr::Const(v) => v.clone(),
-            CompiledAttr::Expr(c) => value_to_json(c.try_eval(slots).map_err(|e| Error::expression("", e))?),
-            CompiledAttr::List(items) => Json::Array(items.iter().map(|i| i.eval(slots)).collect::<Result<_, _>>()?),
+            CompiledAttr::Expr(c) => {
+                let v = c.try_eval(slots).map_err(|e| Failure::Error(Error::expression("", e)))?;
+                if let Value::Float(value) = v {
+                    if !value.is_finite() {
+                        return Err(Failure::NotFinite { value, source: c.source(), path: Vec::new() });
+                    }
+                }
+                value_to_json(v)
+            }
+            CompiledAttr::List(items) => {
+                Json::Array(items.iter().enumerate().map(|(i, a)| a.try_eval(slots).map_err(|f| f.within(i))).collect::<Result<_, _>>()?)
+            }
         })
     }
 }
@@ -75,7 +125,7 @@ impl CompiledAttr {
 pub fn build_op(op: &str, attrs: &[(String, CompiledAttr)], slots: &[Value]) -> Result<Box<dyn Op>, Error> {
     let mut map = Map::new();
     for (k, a) in attrs {
-        map.insert(k.clone(), a.eval(slots)?);
+        map.insert(k.clone(), a.eval(k, slots)?);
     }
     ops::from_attrs(op, &Attrs::new(&map))
 }

@@ -340,7 +340,7 @@ pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, Error> {
     constraints_hold(prog, &slots, id)?;
     let exprs: Vec<Value> =
         prog.exprs.iter().map(|e| e.try_eval(&slots).map_err(|e| Error::expression("", e))).collect::<Result<_, _>>()?;
-    let input: Vec<Json> = prog.input.iter().map(|a| a.eval(&slots)).collect::<Result<_, _>>()?;
+    let input: Vec<Json> = prog.input.iter().enumerate().map(|(i, a)| a.eval(&format!("input[{i}]"), &slots)).collect::<Result<_, _>>()?;
     // value index -> the name that now provides it ("x" for the input)
     let mut provider: Vec<String> = vec![crate::graph::INPUT.to_string()];
     let mut layers = Vec::new();
@@ -380,7 +380,7 @@ pub fn model_json(prog: &Program, id: Id) -> Result<serde_json::Value, Error> {
         // (the ops that may be replaced, add and mul, take no attributes)
         if !replaced {
             for (k, a) in &inst.attrs {
-                m.insert(k.clone(), a.eval(&slots)?);
+                m.insert(k.clone(), a.eval(k, &slots).map_err(|e| e.at(&inst.name, &inst.op_name))?);
             }
         }
         layers.push(Json::Object(m));
