@@ -99,11 +99,7 @@ impl Engine {
         reuse: bool,
     ) -> (Columns, Counts) {
         let (parts, counts) = self.evaluate_parts_with(ids, range, filter, opts, reuse);
-        let mut out = Columns::new(&self.program, 0);
-        for c in parts {
-            out.append(c);
-        }
-        (out, counts)
+        (self.joined(parts), counts)
     }
 
     /// Like [`Engine::evaluate`], but the columns of each contiguous piece are returned separately (in
@@ -121,10 +117,7 @@ impl Engine {
         opts: Options,
         reuse: bool,
     ) -> (Vec<Columns>, Counts) {
-        if let Some(networks) = &self.program.networks {
-            return self.evaluate_networks(networks, ids, range, filter, opts, reuse, false);
-        }
-        self.evaluate_full(ids, range, filter, opts, reuse, false)
+        self.evaluate_pieces(ids, range, filter, opts, reuse, false)
     }
 
     /// [`Engine::evaluate_with`] on the calling thread alone, in one piece: for calls of a few
@@ -139,16 +132,34 @@ impl Engine {
         opts: Options,
         reuse: bool,
     ) -> (Columns, Counts) {
-        let (parts, counts) = match &self.program.networks {
-            Some(networks) => self.evaluate_networks(networks, ids, range, filter, opts, reuse, true),
-            None => self.evaluate_full(ids, range, filter, opts, reuse, true),
-        };
+        let (parts, counts) = self.evaluate_pieces(ids, range, filter, opts, reuse, true);
+        (self.joined(parts), counts)
+    }
+
+    /// Network ids or full ids, on rayon's threads or (`serial`) the calling thread.
+    fn evaluate_pieces(
+        &self,
+        ids: Ids,
+        range: std::ops::Range<u64>,
+        filter: Option<&Filter>,
+        opts: Options,
+        reuse: bool,
+        serial: bool,
+    ) -> (Vec<Columns>, Counts) {
+        match &self.program.networks {
+            Some(networks) => self.evaluate_networks(networks, ids, range, filter, opts, reuse, serial),
+            None => self.evaluate_full(ids, range, filter, opts, reuse, serial),
+        }
+    }
+
+    /// The pieces' columns as one (the first piece's buffers kept).
+    fn joined(&self, parts: Vec<Columns>) -> Columns {
         let mut parts = parts.into_iter();
         let mut out = parts.next().unwrap_or_else(|| Columns::new(&self.program, 0));
         for c in parts {
             out.append(c);
         }
-        (out, counts)
+        out
     }
 
     /// Positions of network ids (a space with conditional variables): the engine evaluates the
