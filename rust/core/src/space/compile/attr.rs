@@ -123,9 +123,14 @@ impl CompiledAttr {
 
 /// Build an op from evaluated attributes.
 pub fn build_op(op: &str, attrs: &[(String, CompiledAttr)], slots: &[Value]) -> Result<Box<dyn Op>, Error> {
+    ops::from_attrs(op, &Attrs::new(&eval_attrs(attrs, slots)?))
+}
+
+/// The attributes' values for these slots, in the spec's order.
+pub(crate) fn eval_attrs(attrs: &[(String, CompiledAttr)], slots: &[Value]) -> Result<Map<String, Json>, Error> {
     let mut map = Map::new();
     for (k, a) in attrs {
         map.insert(k.clone(), a.eval(k, slots)?);
     }
-    ops::from_attrs(op, &Attrs::new(&map))
+    Ok(map)
 }

@@ -74,6 +74,10 @@ pub(super) struct Expander<'a> {
     /// the value a layer without `inputs` reads, and when the layer that made it is on
     pub(super) prev: usize,
     pub(super) prev_on: Presence,
+    /// the tables' ops by op name and attribute values (see [`OpSource::Table`])
+    pub(super) interned: HashMap<String, Result<Arc<dyn Op>, Error>>,
+    /// the tables, by their entries (an op's address, or an error's message)
+    pub(super) tables: HashMap<Vec<Result<usize, String>>, OpTable>,
 }
 
 /// Evaluate `name{expr}` templates; the expressions may use loop indices only.
@@ -611,14 +615,27 @@ impl<'a> Expander<'a> {
                     strides[i] = s;
                     s *= self.radix[attr_deps[i]];
                 }
-                let table: Vec<Result<Box<dyn Op>, Error>> =
-                    self.combos(&attr_deps).map(|slots| build_op(op_name, &attrs, &slots)).collect();
+                let mut table = Vec::with_capacity(size as usize);
+                let mut interned = std::mem::take(&mut self.interned);
+                for slots in self.combos(&attr_deps) {
+                    table.push(match eval_attrs(&attrs, &slots) {
+                        Err(e) => Err(e),
+                        Ok(map) => {
+                            let key = format!("{op_name}\0{}", Json::Object(map.clone()));
+                            interned.entry(key).or_insert_with(|| ops::from_attrs(op_name, &Attrs::new(&map)).map(Arc::from)).clone()
+                        }
+                    });
+                }
+                self.interned = interned;
                 if let Some(Err(e)) =
                     table.iter().find(|r| r.as_ref().is_err_and(|e| matches!(e.kind(), ErrorKind::UnknownAttribute { .. })))
                 {
                     return Err(e.clone().at(full, op_name));
                 }
-                OpSource::Table { vars: attr_deps.clone(), strides, ops: table }
+                let key =
+                    table.iter().map(|r| r.as_ref().map(|op| Arc::as_ptr(op) as *const () as usize).map_err(|e| e.to_string())).collect();
+                let ops = self.tables.entry(key).or_insert_with(|| table.into()).clone();
+                OpSource::Table { vars: attr_deps.clone(), strides, ops }
             } else {
                 OpSource::Dynamic
             }

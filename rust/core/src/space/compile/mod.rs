@@ -16,11 +16,13 @@ use crate::graph::INPUT;
 use crate::ops::{self, Op};
 use serde_json::{Map, Value as Json};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 mod attr;
 mod drops;
 mod expand;
 
+use attr::eval_attrs;
 pub use attr::{build_op, value_to_json};
 use expand::{Expander, Frame, Names, Presence};
 
@@ -38,13 +40,20 @@ pub enum CompiledAttr {
     List(Vec<CompiledAttr>),
 }
 
+/// A table of prebuilt ops (see [`OpSource::Table`]).
+pub type OpTable = Arc<[Result<Arc<dyn Op>, Error>]>;
+
 pub enum OpSource {
     Const(Box<dyn Op>),
     /// Prebuilt ops indexed by Σ digit[var] × stride over the variables the attributes read.
+    /// Equal ops (the same op and attribute values) are one shared allocation, whichever
+    /// instances and combinations they serve: a repeated block's layers read few distinct ops,
+    /// which stay in cache. Equal tables (a repeated block's instances read the same
+    /// attribute expressions of the same choices) are one shared table too.
     Table {
         vars: Vec<usize>,
         strides: Vec<u64>,
-        ops: Vec<Result<Box<dyn Op>, Error>>,
+        ops: OpTable,
     },
     /// Built per variant from the evaluated attributes (too many combinations to tabulate).
     Dynamic,
@@ -394,6 +403,8 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
         full_names: HashMap::new(),
         prev: 0,
         prev_on: Presence::ALWAYS,
+        interned: HashMap::new(),
+        tables: HashMap::new(),
     };
     ctx.expand(&spec.items, "", &mut Vec::new(), &mut Vec::new())?;
     if ctx.instances.is_empty() {

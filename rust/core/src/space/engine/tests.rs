@@ -741,3 +741,55 @@ fn serial_calls_equal_parallel_pieces() {
         }
     }
 }
+
+#[test]
+fn repeated_blocks_share_their_op_tables() {
+    // a stage of `depth` blocks, each conv reading the stage's width: the blocks' instances
+    // tabulate the same ops (out_channels = 8, 16 or 32), so they hold one table whose entries
+    // are three shared ops, and equal ops of two different layers are one op
+    let e = engine(&json!({
+        "name": "shared",
+        "input": [3, 16, 16],
+        "variables": {"w": [8, 16, 32], "v": [8, 16, 32], "depth": [1, 2, 3]},
+        "layers": [
+            {"name": "s{i}", "repeat": "=depth", "index": "i", "layers": [
+                {"name": "conv", "op": "conv2d", "out_channels": "=w", "kernel_size": 3, "padding": 1}
+            ]},
+            {"name": "last", "op": "conv2d", "out_channels": "=v", "kernel_size": 3, "padding": 1}
+        ]
+    }));
+    let tables: Vec<&crate::space::compile::OpTable> = e
+        .program
+        .instances
+        .iter()
+        .filter_map(|i| match &i.op {
+            crate::space::compile::OpSource::Table { ops, .. } => Some(ops),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tables.len(), 4, "three repeated convs and the last one");
+    for t in &tables[1..] {
+        assert!(std::sync::Arc::ptr_eq(tables[0], t), "equal tables are one table");
+    }
+    let ops: Vec<_> = tables[0].iter().map(|r| r.as_ref().unwrap()).collect();
+    assert_eq!(ops.len(), 3);
+    assert!(!std::sync::Arc::ptr_eq(ops[0], ops[1]) && !std::sync::Arc::ptr_eq(ops[1], ops[2]));
+    // and the variants are what fresh evaluation says: depth 3, w = 16, v = 8 is
+    // 3·16·9+16 + 2·(16·16·9+16) + (16·8·9+8) params
+    let (cols, _) = evaluate_with(&e, Ids::Grid, 0..27, None, Options::default(), true);
+    let (fresh, _) = evaluate_with(&e, Ids::Grid, 0..27, None, Options::default(), false);
+    assert_same_rows(&cols, &fresh);
+    check_against_analyze(&e, &cols);
+    let prog = &e.program;
+    let id = (0..27u64)
+        .find(|&id| {
+            let cfg = config(prog, id as Id).unwrap();
+            cfg.iter().any(|(k, v)| k == "depth" && *v == crate::space::expr::Value::Int(3))
+                && cfg.iter().any(|(k, v)| k == "w" && *v == crate::space::expr::Value::Int(16))
+                && cfg.iter().any(|(k, v)| k == "v" && *v == crate::space::expr::Value::Int(8))
+        })
+        .unwrap();
+    let (one, _) = evaluate_with(&e, Ids::Grid, id..id + 1, None, Options::default(), true);
+    let params = one.metrics[crate::metric::col::PARAMS][0];
+    assert_eq!(params, 3 * 16 * 9 + 16 + 2 * (16 * 16 * 9 + 16) + (16 * 8 * 9 + 8));
+}
