@@ -58,8 +58,14 @@ class Slurm:
     def queued(self, job: str | None = None) -> dict[str, str]:
         """Jobs squeue lists ("JOB" or "JOB_TASK" -> state), of one job (array) or all."""
         args = ["squeue", "-h", "-r", "-o", "%i %T"] + (["-j", job] if job else [])
-        r = self.run(*args, check=False)
-        return dict(line.split() for line in r.stdout.splitlines() if len(line.split()) == 2)
+        for _ in range(20):  # a busy controller may not answer at once: never read that as "no jobs"
+            r = self.run(*args, check=False)
+            if r.returncode == 0:
+                return dict(line.split() for line in r.stdout.splitlines() if len(line.split()) == 2)
+            if "Invalid job id" in r.stderr:  # the job has left the controller's memory
+                return {}
+            time.sleep(0.5)
+        raise AssertionError(f"squeue failed 20 times: {r.stderr}")
 
     def wait(self, job: str, timeout: float = 240, logs_of: Path | None = None) -> dict[str, str]:
         """Wait until job ``job`` (every task of an array) has left the queue; its tasks' end states."""

@@ -300,6 +300,32 @@ def test_task_killed_mid_chunk_then_the_rerun_status_prints(slurm, work):
     assert read_manifest(out / "_manifest.shard-1-of-2.parquet")["slurm"]["array_job_id"] == rerun
 
 
+def test_requeued_task_resumes_its_shard(slurm, work):
+    # #SBATCH --requeue: `scontrol requeue` (as preemption does) kills the task and queues it again
+    out = work / "vgg"
+    (work / "job.sh").write_text(substitute(doc_block("bash", "--shard auto"), KILLED_ARRAY, out))
+    job = submit(slurm, work, "job.sh")
+    deadline = time.monotonic() + 120
+    while not (out / "part-00000001.parquet").exists():
+        assert f"{job}_1" in slurm.queued(job) and time.monotonic() < deadline, slurm.logs(work)
+        time.sleep(0.01)
+    slurm.run("scontrol", "requeue", f"{job}_1")
+    while slurm.queued(job).get(f"{job}_1") != "PENDING":
+        assert time.monotonic() < deadline, slurm.logs(work)
+        time.sleep(0.05)
+    kept = [k for k in range(1, 12, 2) if (out / f"part-{k:08d}.parquet").exists()]
+    assert len(kept) < 6, "shard 1 was complete before the requeue"
+    # a requeued job waits two minutes before it may start again: let it start now
+    slurm.run("scontrol", "update", f"JobId={job}_1", "StartTime=now")
+    assert slurm.wait(job, logs_of=work) == {"0": "COMPLETED", "1": "COMPLETED"}, slurm.logs(work)
+    log = (work / f"slurm-{job}_1.out").read_text()
+    # the restarted task kept the parts its shard had (the killed process may have linked one more
+    # in the moment before it died) and computed the others
+    m = re.search(r"(\d+) part files written, (\d+) already done", log)
+    assert m and int(m.group(1)) + int(m.group(2)) == 6 and len(kept) <= int(m.group(2)) < 6, log
+    check_complete(slurm, out, 2_400_000, archsweep.sweep(Space.load(VGG), sample=2_400_000, seed=0, chunk_rows=200_000))
+
+
 def test_slurmcluster_recipe_with_a_worker_job_cancelled(slurm, work):
     import dask_jobqueue  # noqa: F401  (the test extra installs it)
 
