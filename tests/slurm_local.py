@@ -2,8 +2,10 @@
 
 :func:`one_node_slurm` writes ``slurm.conf`` into a directory, starts ``munged`` (its own key and
 socket there), ``slurmctld`` and ``slurmd`` (ports picked free, state and spool in the directory,
-proctrack/linuxproc: no cgroups, select/cons_tres by CPU), waits until ``sinfo`` shows the node
-idle, and on exit cancels every job, stops the three daemons and removes the directory. Clients
+proctrack/linuxproc: no cgroups, select/cons_tres by CPU; credentials that expire after 5 s and a
+scheduler pass every second, so a requeued task starts again after ~6 s, not 2 minutes), waits
+until ``sinfo`` shows the node idle, and on exit cancels every job, stops the three daemons and
+removes the directory. Clients
 reach it through ``Slurm.env`` (``SLURM_CONF``; this Python's bin directory first on PATH, so jobs
 run this archsweep). Debian: ``apt-get install slurm-wlm munge``.
 """
@@ -111,7 +113,7 @@ SlurmdUser=root
 SlurmctldPort={_free_port()}
 SlurmdPort={_free_port()}
 AuthType=auth/munge
-AuthInfo=socket={sock}
+AuthInfo=socket={sock},cred_expire=5
 CredType=cred/munge
 StateSaveLocation={root}/state
 SlurmdSpoolDir={root}/spool
@@ -126,6 +128,7 @@ AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU
 SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=1
 MpiDefault=none
 ReturnToService=2
 MinJobAge=600

@@ -315,8 +315,8 @@ def test_requeued_task_resumes_its_shard(slurm, work):
         time.sleep(0.05)
     kept = [k for k in range(1, 12, 2) if (out / f"part-{k:08d}.parquet").exists()]
     assert len(kept) < 6, "shard 1 was complete before the requeue"
-    # a requeued job waits two minutes before it may start again: let it start now
-    slurm.run("scontrol", "update", f"JobId={job}_1", "StartTime=now")
+    # SLURM holds a requeued task for cred_expire + 1 s before it starts again (the fixture's
+    # slurm.conf sets cred_expire=5; 121 s by default)
     assert slurm.wait(job, logs_of=work) == {"0": "COMPLETED", "1": "COMPLETED"}, slurm.logs(work)
     log = (work / f"slurm-{job}_1.out").read_text()
     # the restarted task kept the parts its shard had (the killed process may have linked one more

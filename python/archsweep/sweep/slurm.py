@@ -60,7 +60,7 @@ def check_shard_count(directory: str | Path, shard: tuple[int, int]) -> None:
         fix = f"--shard {i}/{n}" if 0 <= i < n else f"a shard I/{n} with 0 <= I < {n}"
         raise _core.ArchsweepError(
             f"shard {i}/{m}: {directory} holds a job array of {n} shards (_manifest.shard-*-of-{n}.parquet, fixed by its first "
-            f"submission); {m} shards would cut its chunks differently: pass {fix}, or --shard auto, which reads the count "
+            f"submission); {m} shard{'s' if m != 1 else ''} would cut its chunks differently: pass {fix}, or --shard auto, which reads the count "
             f"from the directory (a rerun of some array indices, sbatch --array=1,5, sets SLURM_ARRAY_TASK_COUNT to 2)")
     raise _core.ArchsweepError(f"shard {i}/{m}: {directory} holds shards of {_counts_text(counts)}: "
                                f"remove the manifests of the count that is not the run's")
