@@ -53,15 +53,15 @@ REQUIRED = os.environ.get("CI", "").lower() == "true" or os.environ.get("ARCHSWE
 NODE_CPUS = 2
 
 # The sizes of the docs' blocks, made small: (old, new) replaced once each in the block.
-JOB_ARRAY = [("--array=0-63", "--array=0-3"), ("--cpus-per-task=16", "--cpus-per-task=1"), ("--time=02:00:00", "--time=00:10:00"),
+JOB_ARRAY = [("--array=0-63", "--array=0-3"), ("--cpus-per-task=2", "--cpus-per-task=1"), ("--time=02:00:00", "--time=00:10:00"),
              ("--sample 10000000000", "--sample 120000"), ("--chunk-rows 4194304", "--chunk-rows 10000")]
 # the killed task's array: two shards of 6 chunks each, chunks long enough to kill one mid-way
-KILLED_ARRAY = [("--array=0-63", "--array=0-1"), ("--cpus-per-task=16", "--cpus-per-task=1"), ("--time=02:00:00", "--time=00:10:00"),
+KILLED_ARRAY = [("--array=0-63", "--array=0-1"), ("--cpus-per-task=2", "--cpus-per-task=1"), ("--time=02:00:00", "--time=00:10:00"),
                 ("--sample 10000000000", "--sample 2400000"), ("--chunk-rows 4194304", "--chunk-rows 200000")]
-RECIPE = [("job_cpu=16", "job_cpu=1"), ('memory="16GB"', 'memory="1GB"'), ('walltime="04:00:00"', 'walltime="00:10:00"'),
-          ("cluster.scale(jobs=32)", "cluster.scale(jobs=2)"), ("sample=10**10", "sample=1_200_000"),
+RECIPE = [("job_cpu=2", "job_cpu=1"), ('memory="4GB"', 'memory="1GB"'), ('walltime="04:00:00"', 'walltime="00:10:00"'),
+          ("cluster.scale(jobs=64)", "cluster.scale(jobs=2)"), ("sample=10**10", "sample=1_200_000"),
           ('"--sample", "10000000000"', '"--sample", "1200000"'), ("chunk_rows=1 << 22", "chunk_rows=50_000"),
-          ('str(1 << 22)', 'str(50_000)'), ("threads=16", "threads=1"), ('"--threads", "16"', '"--threads", "1"'),
+          ('str(1 << 22)', 'str(50_000)'), ("threads=2", "threads=1"), ('"--threads", "2"', '"--threads", "1"'),
           ("client.wait_for_workers(1)", "client.wait_for_workers(2)")]
 SUBSTITUTIONS = {"job array": JOB_ARRAY, "killed task": KILLED_ARRAY, "SLURMCluster recipe": RECIPE}
 
