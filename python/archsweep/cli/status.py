@@ -18,7 +18,8 @@ def register(sub: Any) -> None:
         "status", help="progress of a sweep directory: chunks done, pending, failed, rows written",
         description="Report a sweep dataset's progress from its manifest(s) and part files: chunks done and "
         "pending (expected chunks with no good part file), per shard for job arrays, rows written, failed chunks "
-        "recorded by the coordinator, leftover temporary files. Every part's footer is checked against the "
+        "recorded by the coordinator, leftover temporary files. For a job array whose shards have chunks pending, the "
+        "sbatch --array=... command that finishes them (tasks squeue still lists are left out). Every part's footer is checked against the "
         "manifest (spec, options, positions, rows, size, footer checksum): a damaged, truncated or foreign part, "
         "or one recorded as done that is gone, is named and counted as pending (sweep --resume computes it "
         "again), and the exit status is 1. archsweep verify DIR checks a whole dataset.",
@@ -54,6 +55,16 @@ def run(args: argparse.Namespace) -> int:
         for sh in st["shards"]:
             where_from = sh["manifest"] or "no manifest yet"
             c.print(cell(f"  shard {sh['shard']}: {sh['done']:,} done, {sh['pending']:,} pending ({where_from})"))
+        rerun = st.get("rerun")
+        if rerun is not None:
+            for k, job in rerun["queued"].items():
+                c.print(cell(f"shard {k}: its task is still in the queue (job {job}): it finishes on its own"))
+            if rerun["command"] is not None:
+                shards = ",".join(map(str, rerun["missing"][:20])) + (",..." if len(rerun["missing"]) > 20 else "")
+                unknown = "" if rerun["script"] else " (JOB_SCRIPT: the job array's script; no shard recorded it)"
+                caveat = "" if rerun["squeue"] else "; squeue could not say which of them are still queued or running"
+                c.print(cell(f"shards with chunks pending and no task in the queue: {shards}{caveat}; to finish them{unknown}:"))
+                c.print(cell(f"  {rerun['command']}"))
     for d in st["damaged"]:
         c.print(cell(f"damaged: {d['part']}: {d['problem']} (sweep --resume computes it again)"))
     for f in st["failed"]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from archsweep import _core
 from archsweep.metrics import NAMES
@@ -38,7 +38,10 @@ def register(sub: Any) -> None:
                     help="the sample's permutation (default 2). 1 reproduces the samples of archsweep's first builds; "
                          "the two differ only for spaces whose size needs an odd number of bits, where 2 is faster")
     sw.add_argument("--where", dest="where", metavar="EXPR", help="keep only rows satisfying EXPR (evaluated in Rust)")
-    sw.add_argument("--shard", metavar="I/N", help="compute only shard I of N (0-based), for job arrays")
+    sw.add_argument("--shard", metavar="I/N|auto",
+                    help="compute only shard I of N (0-based), for job arrays; auto: I from SLURM_ARRAY_TASK_ID, N from the "
+                         "directory (the count its first submission recorded), so reruns of some indices cannot cut the run "
+                         "differently (docs/distributed.md)")
     sw.add_argument("--range", dest="grid_range", metavar="START:END",
                     help="only grid positions (= variant ids) START..END-1, consecutive: a slice of a grid too large to "
                          "sweep whole (grid order re-evaluates only the layers after the changed variables, so it is the fastest order)")
@@ -77,13 +80,15 @@ def _range(text: str | None) -> tuple[int, int] | None:
         raise _core.ArchsweepError(f"--range {text!r}: expected START:END, e.g. 0:1000000") from None
 
 
-def _shard(text: str | None) -> tuple[int, int] | None:
+def _shard(text: str | None) -> tuple[int, int] | Literal["auto"] | None:
     if text is None:
         return None
+    if text == "auto":
+        return "auto"
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise _core.ArchsweepError(f"--shard {text!r}: expected I/N, e.g. 0/8") from None
+        raise _core.ArchsweepError(f"--shard {text!r}: expected I/N, e.g. 0/8, or auto (in a SLURM job array)") from None
     return i, n
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from archsweep import _core
 from archsweep.space import Space
-from archsweep.sweep import verify
+from archsweep.sweep import slurm, verify
 from archsweep.sweep.chunk import run_chunk
 from archsweep.sweep.executors import ProgressBar, completed
 from archsweep.sweep.layout import (
@@ -28,7 +29,10 @@ from archsweep.sweep.layout import (
     remove_stale_temporary,
     write_manifest,
 )
-from archsweep.sweep.plan import SweepSummary, chunk_ranges, part_name, run_sampler
+from archsweep.sweep.plan import SweepSummary, part_name, run_sampler
+
+#: Seconds between two saves of the manifest while a run goes on (at least; see write_dataset).
+SAVE_INTERVAL = 1.0
 
 
 def _save_manifest(path: Path, manifest: dict[str, Any], schema_frame: Any, dropped: dict[str, Any]) -> None:
@@ -92,6 +96,10 @@ def write_dataset(space: Space, out: Path, chunks: list[tuple[int, int, int]], s
         "parts": {},
         "failed": {},
     }
+    if shard is not None:
+        job = slurm.context()  # the job array this shard runs in: `archsweep status` prints the sbatch that finishes the run
+        if job is not None:
+            manifest["slurm"] = job
     own = manifests.get(manifest_path.name) or manifests.get(legacy_path.name)
     if own is not None:
         manifest["parts"] = dict(own.get("parts", {}))
@@ -137,7 +145,10 @@ def write_dataset(space: Space, out: Path, chunks: list[tuple[int, int, int]], s
         legacy_path.unlink()
         fsync_dir(out)
     failures: list[tuple[int, BaseException]] = []
-    last_save = time.monotonic()
+    # the manifest is saved while the run goes on at most once a second, and at most a tenth of
+    # the time: a save rewrites every entry (3.8 s at 10^5 parts, docs/distributed.md), and while
+    # the coordinator saves, finished chunks wait and no new ones are submitted
+    last_save, save_interval = time.monotonic(), SAVE_INTERVAL
     try:
         with engine_executor() as ex:
             bar.t0 = time.perf_counter()  # the rate leaves out starting a cluster
@@ -160,9 +171,11 @@ def write_dataset(space: Space, out: Path, chunks: list[tuple[int, int, int]], s
                 else:
                     summary.parts_skipped += 1
                 bar.update(e - s, summary.kept)
-                if time.monotonic() - last_save > 1.0:
+                if time.monotonic() - last_save > save_interval:
+                    t_save = time.monotonic()
                     _save_manifest(manifest_path, manifest, schema_frame, dropped)
                     last_save = time.monotonic()
+                    save_interval = max(SAVE_INTERVAL, 9 * (last_save - t_save))
     finally:
         _save_manifest(manifest_path, manifest, schema_frame, dropped)
     if failures:
@@ -176,7 +189,7 @@ def write_dataset(space: Space, out: Path, chunks: list[tuple[int, int, int]], s
     return summary
 
 
-def sweep_status(directory: str | Path) -> dict[str, Any]:
+def sweep_status(directory: str | Path, ask_squeue: bool = True) -> dict[str, Any]:
     """Progress of the sweep in ``directory``, from its manifest(s) and part files, each part's
     footer checked against the manifest (see :mod:`archsweep.sweep.verify`).
 
@@ -190,13 +203,16 @@ def sweep_status(directory: str | Path) -> dict[str, Any]:
     and its manifest, or None for a shard that has not started), ``failed`` (chunks a coordinator
     recorded as failed that still have no part), ``temporary`` (``.*.tmp-*`` files: parts being
     written, or left by a killed writer) and ``problems`` (manifests of other runs, files that are
-    not the dataset's).
+    not the dataset's), and ``rerun`` (a job array whose shards have chunks pending, else None:
+    ``pending_shards``, ``queued`` (those ``squeue`` still lists, with their job and state; asked
+    only with ``ask_squeue``), ``missing`` (the others) and ``command``, the ``sbatch
+    --array=... SCRIPT`` that computes them (``JOB_SCRIPT`` when no shard recorded its script)).
     """
     ins = verify.inspect_dataset(directory)
     d = ins.directory
     st: dict[str, Any] = {"directory": str(d), "space": None, "spec_hash": None, "run": None, "format": None, "chunks": None,
                           "done": 0, "pending": [], "positions_done": 0, "rows": 0, "damaged": [], "shards": [], "failed": [],
-                          "temporary": ins.temporary, "problems": []}
+                          "temporary": ins.temporary, "problems": [], "rerun": None}
     st["problems"] += [f"{name} belongs to another run than {next(iter(ins.manifests))}" for name in ins.foreign]
     st["problems"] += [f"{name} is not part of the dataset" for name in ins.unexpected]
     st["damaged"] = [{"part": c.name, "problem": c.problem} for c in ins.damaged]
@@ -217,15 +233,20 @@ def sweep_status(directory: str | Path) -> dict[str, Any]:
             st["rows"] += ins.parts[part_name(k)].rows
         else:
             st["pending"].append(k)
-    n, chunk = run["positions"], run["chunk_rows"]
+    n_chunks = len(expected)
+    done_chunks = [k for k in expected if part_name(k) in good]
     shard_counts = sorted({tuple(m["shard"])[1] for m in ins.manifests.values() if m.get("shard")})
     for count in shard_counts:
+        # shard i holds chunks i, i + count, ...: counted, not listed (10^4 shards of 10^5 chunks)
+        done_of = Counter(k % count for k in done_chunks)
         for i in range(count):
-            mine = [k for k, _, _ in chunk_ranges(n, chunk, (i, count))]
-            done = sum(part_name(k) in good for k in mine)
+            mine = max(0, -(-(n_chunks - i) // count))
+            done = done_of[i]
             names = [manifest_name((i, count)), manifest_name((i, count), legacy=True)]
-            st["shards"].append({"shard": f"{i}/{count}", "done": done, "pending": len(mine) - done,
+            st["shards"].append({"shard": f"{i}/{count}", "done": done, "pending": mine - done,
                                  "manifest": next((m for m in names if m in ins.manifests), None)})
+    if len(shard_counts) == 1:
+        st["rerun"] = slurm.rerun_plan(st["shards"], ins.manifests, ask_squeue=ask_squeue)
     for m in ins.manifests.values():
         for part, f in sorted(m.get("failed", {}).items()):
             if part not in good and all(f["chunk"] != g["chunk"] for g in st["failed"]):

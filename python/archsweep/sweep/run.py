@@ -11,12 +11,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
 from archsweep import _core, checks
 from archsweep.space import Space
+from archsweep.sweep import slurm
 from archsweep.sweep.chunk import cache_compiled, check_not_forked, chunk_frame, frame_of_rows, spec_json_of
 from archsweep.sweep.dataset import write_dataset
 from archsweep.sweep.executors import ENGINES, LOCAL_WORKERS, LocalExecutor, ProgressBar, completed, dask_executor
@@ -182,9 +183,19 @@ def _prepare(
     # milliseconds and per-chunk costs would dominate, so it goes in larger chunks. So do samples
     # and ids: each chunk's ~16 record batches of ~35 columns cross into pyarrow and polars one
     # array at a time, a cost per chunk.
+    # A shard keeps the run's chunks (``chunk_rows``): in memory too, shard i holds the rows of a
+    # dataset's shard i.
     eval_rows = chunk_rows
-    if out is None and engine == "local" and executor is None and chunk_rows == DEFAULT_CHUNK:
+    if out is None and engine == "local" and executor is None and chunk_rows == DEFAULT_CHUNK and shard is None:
         eval_rows = IN_MEMORY_GRID_CHUNK if mode == "grid" else IN_MEMORY_SAMPLE_CHUNK
+    if shard is not None:
+        n_chunks = -(-n // eval_rows)
+        if 0 < n_chunks < shard[1]:
+            idle = str(n_chunks) if n_chunks == shard[1] - 1 else f"{n_chunks}-{shard[1] - 1}"
+            raise _core.ArchsweepError(
+                f"shard {shard[0]}/{shard[1]}: the run has {n_chunks:,} chunk{'s' if n_chunks > 1 else ''} of {eval_rows:,} "
+                f"positions, so shard{'s' if '-' in idle else ''} {idle} would get nothing; use at most {n_chunks:,} shards, or "
+                f"smaller chunks (chunk_rows, --chunk-rows)")
     chunks = [(k, s + offset, e + offset) for k, s, e in chunk_ranges(n, eval_rows, shard)]
     meta = make_run_meta(space, mode, n, seed, where, batch, dtype, optimizer, chunk_rows, ids_list, sampler)
     if grid_range is not None:
@@ -297,7 +308,7 @@ def sweep_to_dataset(
     sampler: Sampler = _core.SAMPLER,
     ids: Sequence[int] | None = None,
     grid_range: tuple[int, int] | None = None,
-    shard: tuple[int, int] | None = None,
+    shard: tuple[int, int] | Literal["auto"] | None = None,
     threads: int = 0,
     batch: int = 1,
     dtype: DtypeName = "fp32",
@@ -326,11 +337,21 @@ def sweep_to_dataset(
     ``repaired``), and only missing parts are computed; temporary files of dead writers are
     removed. ``out`` must be new or empty unless it holds this sweep (``resume``) or ``force=True``
     (then the parts are written beside the files already there). ``shard=(i, n)`` computes only
-    every n-th chunk, for job arrays sharing ``out``.
+    every n-th chunk, for job arrays sharing ``out``; a directory holding shards of another count
+    is refused. ``shard="auto"`` (a task of a SLURM job array) takes i from ``SLURM_ARRAY_TASK_ID``
+    and n from the shard manifests in ``out`` (before there are any, from the array's bounds,
+    which must be 0..n-1), so a rerun of some of the array's indices cuts the run as its first
+    submission did (docs/distributed.md).
     With the local engine the next chunk is evaluated while the previous one's part is written
     (two chunks in flight, see :class:`LocalExecutor`). With ``engine="dask"`` ``out`` must be a
     path every worker can write (a local or shared file system).
     """
+    if isinstance(out, (str, os.PathLike)):
+        # the shard count a job array's first submission recorded decides (see archsweep.sweep.slurm)
+        if isinstance(shard, str) and shard == "auto":
+            shard = slurm.auto_shard(out)
+        elif isinstance(shard, (tuple, list)) and len(shard) == 2 and all(type(x) is int for x in shard):
+            slurm.check_shard_count(out, (shard[0], shard[1]))
     run = _prepare(space, out=out, where=where, sample=sample, seed=seed, sampler=sampler, ids=ids, grid_range=grid_range,
                    shard=shard, threads=threads, batch=batch, dtype=dtype, optimizer=optimizer, chunk_rows=chunk_rows,
                    max_variants=max_variants, engine=engine, client=client, scheduler=scheduler, workers=workers,
