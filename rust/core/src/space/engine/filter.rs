@@ -31,10 +31,13 @@ impl Filter {
             }
             prog.derived.iter().position(|(d, _)| d == n).map(|j| Binding::Slot(prog.vars.len() + j))
         };
-        let compiled = e.try_compile(&resolve).map_err(|error| {
-            let columns = METRICS.iter().map(|m| m.name.to_string()).collect();
-            let variables = prog.vars.iter().map(|v| v.name.clone()).collect();
-            Error::new(ErrorKind::Filter { error, names: Some((columns, variables)) })
+        let compiled = e.try_compile_strict(&resolve).map_err(|error| {
+            // the names it may read, when it named something else
+            let names = names_matter(&error).then(|| {
+                let columns = METRICS.iter().map(|m| m.name.to_string()).collect();
+                (columns, prog.vars.iter().map(|v| v.name.clone()).collect())
+            });
+            Error::new(ErrorKind::Filter { error, names })
         })?;
         if let Some(v) = compiled.slots().into_iter().find(|&s| s < prog.vars.len() && prog.is_conditional(s)) {
             return Err(Error::invalid_argument(format!(
@@ -50,6 +53,11 @@ impl Filter {
     pub fn slots(&self) -> Vec<usize> {
         self.compiled.slots()
     }
+}
+
+/// Whether a compile error is about a name (then the message lists the names there are).
+fn names_matter(e: &expr::ExprError) -> bool {
+    matches!(e.kind, expr::ExprErrorKind::UnknownVariable { .. } | expr::ExprErrorKind::SlotOutOfRange { .. })
 }
 
 /// Write one evaluated variant's row (its variables' values are in `slots`) unless the filter
@@ -72,14 +80,22 @@ pub(crate) fn write_row(
         let keep = if !valid && f.reads_metrics {
             // an invalid row's metrics are null: SQL/polars three-valued logic, so
             // `res == 8 or params > 4e4` keeps it when res == 8
-            matches!(f.compiled.eval_nullable(slots, base), Ok(Some(v)) if v.truthy())
+            f.compiled.eval_nullable(slots, base).map(|v| v.is_some_and(|v| v.truthy())).map_err(|_| ())
         } else {
             set_metric_slots(&mut slots[base..], metrics.iter().copied());
-            matches!(f.compiled.try_eval(slots), Ok(v) if v.truthy())
+            f.compiled.try_eval(slots).map(|v| v.truthy()).map_err(|_| ())
         };
-        if !keep {
-            counts.filtered_out += 1;
-            return false;
+        match keep {
+            Ok(true) => {}
+            Ok(false) => {
+                counts.filtered_out += 1;
+                return false;
+            }
+            Err(()) => {
+                // a per-row failure (`[1, 2][params]`): not kept, and counted apart (docs/filters.md)
+                counts.filter_errors += 1;
+                return false;
+            }
         }
     }
     if !valid {
@@ -127,11 +143,90 @@ pub(crate) fn filter_valid(
     for r in 0..rows.len() {
         vars(r, slots);
         set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
-        if matches!(f.compiled.try_eval(slots), Ok(v) if v.truthy()) {
-            counts.kept += 1;
-            out.push_row(rows, r);
-        } else {
-            counts.filtered_out += 1;
+        match f.compiled.try_eval(slots) {
+            Ok(v) if v.truthy() => {
+                counts.kept += 1;
+                out.push_row(rows, r);
+            }
+            Ok(_) => counts.filtered_out += 1,
+            Err(_) => counts.filter_errors += 1,
         }
+    }
+}
+
+/// A `where` filter over the columns of a finished table (`archsweep top/pareto/plot/report
+/// --where`, `archsweep.top_k(where=)`): the language, constant folding and per-row semantics
+/// of [`Filter`], over any named columns. Nulls follow three-valued logic as in a sweep.
+pub struct RowFilter {
+    pub source: String,
+    compiled: Compiled,
+    /// the columns the filter reads, slot i being `read[i]`
+    read: Vec<String>,
+}
+
+/// What a row filter made of a table: per row kept (`Some(true)`), not (`Some(false)`) or null
+/// (`None`: not kept), and the rows it failed on.
+pub struct RowVerdicts {
+    pub keep: Vec<Option<bool>>,
+    pub errors: u64,
+    /// the first failing row and the message
+    pub first_error: Option<(usize, String)>,
+}
+
+impl RowFilter {
+    /// Compile `src` over a table with the given column names (strictly: constant parts are
+    /// computed now, see [`expr::Expr::try_compile_strict`]).
+    pub fn new(src: &str, columns: &[String]) -> Result<RowFilter, Error> {
+        let e = expr::try_parse(src).map_err(|error| Error::new(ErrorKind::Filter { error, names: None }))?;
+        let read: Vec<String> = e.names().into_iter().filter(|n| columns.contains(n)).collect();
+        let resolve = |n: &str| read.iter().position(|r| r == n).map(Binding::Slot);
+        let compiled = e.try_compile_strict(&resolve).map_err(|error| {
+            let names = names_matter(&error).then(|| (columns.to_vec(), Vec::new()));
+            Error::new(ErrorKind::Filter { error, names })
+        })?;
+        Ok(RowFilter { source: src.to_string(), compiled, read })
+    }
+
+    /// The columns the filter reads, in slot order.
+    pub fn columns(&self) -> &[String] {
+        &self.read
+    }
+
+    /// Judge `rows` rows; `cols[i]` is column `columns()[i]`, None where null.
+    pub fn eval(&self, cols: &[Vec<Option<Value>>], rows: usize) -> RowVerdicts {
+        let mut out = RowVerdicts { keep: Vec::with_capacity(rows), errors: 0, first_error: None };
+        let mut slots = vec![Value::Int(0); cols.len()];
+        let mut nulls = vec![false; cols.len()];
+        for r in 0..rows {
+            let mut any_null = false;
+            for (i, c) in cols.iter().enumerate() {
+                match c[r] {
+                    Some(v) => {
+                        slots[i] = v;
+                        nulls[i] = false;
+                    }
+                    None => {
+                        nulls[i] = true;
+                        any_null = true;
+                    }
+                }
+            }
+            let verdict = if any_null {
+                self.compiled.try_eval_with_nulls(&slots, &|s| nulls[s]).map(|v| v.map(|v| v.truthy()))
+            } else {
+                self.compiled.try_eval(&slots).map(|v| Some(v.truthy()))
+            };
+            match verdict {
+                Ok(k) => out.keep.push(k),
+                Err(e) => {
+                    out.errors += 1;
+                    if out.first_error.is_none() {
+                        out.first_error = Some((r, e.to_string()));
+                    }
+                    out.keep.push(None);
+                }
+            }
+        }
+        out
     }
 }
