@@ -28,7 +28,16 @@ def scan(directory: str | Path) -> pl.LazyFrame:
     good = ins.good
     if not good:
         raise _core.ArchsweepError(f"{ins.directory}: no finished part files (part-*.parquet) yet")
-    return pl.scan_parquet([str(ins.directory / n) for n in good])
+    return _int64_metrics(pl.scan_parquet([str(ins.directory / n) for n in good]))
+
+
+def _int64_metrics(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Metric columns as Int64: datasets written before they were (UInt64 then) read like new
+    ones, so ``params - macs`` cannot wrap; a count beyond 2^63 - 1 is a polars error when read,
+    never a wrapped number."""
+    schema = lf.collect_schema()
+    old = [m["name"] for m in _core.metrics() if schema.get(m["name"]) == pl.UInt64]
+    return lf.with_columns(pl.col(old).cast(pl.Int64, strict=True)) if old else lf
 
 
 def _frame(data: Any, function: str) -> pl.LazyFrame:
