@@ -90,8 +90,6 @@ def _filtered(lf: pl.LazyFrame, where: Any) -> pl.LazyFrame:
             raise _core.ArchsweepError(f"where {str(where)!r}: {_polars_message(e)}") from None
         return out
     where = checks.text(where, "where", flag="--where")
-    if not where.strip():  # as sweep --where: a blank filter keeps every row
-        return lf
     return lf.filter(where_expr(where, lf.collect_schema()))
 
 

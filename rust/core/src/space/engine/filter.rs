@@ -175,9 +175,10 @@ pub struct RowVerdicts {
 
 impl RowFilter {
     /// Compile `src` over a table with the given column names (strictly: constant parts are
-    /// computed now, see [`expr::Expr::try_compile_strict`]).
+    /// computed now, see [`expr::Expr::try_compile_strict`]). A blank `src` keeps every row.
     pub fn new(src: &str, columns: &[String]) -> Result<RowFilter, Error> {
-        let e = expr::try_parse(src).map_err(|error| Error::new(ErrorKind::Filter { error, names: None }))?;
+        // as a sweep's: a blank filter keeps every row
+        let e = expr::try_parse(if src.trim().is_empty() { "true" } else { src }).map_err(|error| Error::new(ErrorKind::Filter { error, names: None }))?;
         let read: Vec<String> = e.names().into_iter().filter(|n| columns.contains(n)).collect();
         let resolve = |n: &str| read.iter().position(|r| r == n).map(Binding::Slot);
         let compiled = e.try_compile_strict(&resolve).map_err(|error| {
