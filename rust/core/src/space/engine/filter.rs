@@ -178,7 +178,8 @@ impl RowFilter {
     /// computed now, see [`expr::Expr::try_compile_strict`]). A blank `src` keeps every row.
     pub fn new(src: &str, columns: &[String]) -> Result<RowFilter, Error> {
         // as a sweep's: a blank filter keeps every row
-        let e = expr::try_parse(if src.trim().is_empty() { "true" } else { src }).map_err(|error| Error::new(ErrorKind::Filter { error, names: None }))?;
+        let e = expr::try_parse(if src.trim().is_empty() { "true" } else { src })
+            .map_err(|error| Error::new(ErrorKind::Filter { error, names: None }))?;
         let read: Vec<String> = e.names().into_iter().filter(|n| columns.contains(n)).collect();
         let resolve = |n: &str| read.iter().position(|r| r == n).map(Binding::Slot);
         let compiled = e.try_compile_strict(&resolve).map_err(|error| {
