@@ -225,11 +225,17 @@ def test_a_count_beyond_int64_makes_its_row_invalid(tmp_path):
     # overflow of the arithmetic); with n = 2^20 - 1 flops = 2^63 - 2^43 fits.
     spec = {"name": "huge", "input": [2**20], "variables": {"n": [2**20 - 1, 2**20]},
             "layers": [{"op": "linear", "out_features": "=n", "bias": False}]}
-    df = archsweep.sweep(archsweep.Space(spec), batch=2**22, dtype="int8", optimizer="sgd")
+    kw = dict(batch=2**22, dtype="int8", optimizer="sgd")
+    df = archsweep.sweep(archsweep.Space(spec), **kw)
     ok, big = df.row(0, named=True), df.row(1, named=True)
     assert ok["valid"] and ok["macs"] == 2**42 * (2**20 - 1) and ok["flops"] == 2**63 - 2**43
     assert not big["valid"] and big["macs"] is None and big["flops"] is None
     assert big["error"] == f"flops = {2**63} is beyond 2^63 - 1 = {2**63 - 1}, the largest value of the Int64 metric columns"
+    # a filter sees the row as invalid (its metrics null): `flops > 0` keeps only the first row,
+    # a filter on the variable keeps both (the invalid one with its error)
+    assert archsweep.sweep(archsweep.Space(spec), where="flops > 0", **kw)["n"].to_list() == [2**20 - 1]
+    both = archsweep.sweep(archsweep.Space(spec), where="n > 0", **kw)
+    assert both["valid"].to_list() == [True, False]
 
 
 # ---------------------------------------------------------------------------------------------

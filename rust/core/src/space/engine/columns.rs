@@ -20,6 +20,14 @@ pub fn raw(v: Value) -> i64 {
     }
 }
 
+/// The error of a row whose metric values (in [`METRICS`] order) hold one beyond `i64::MAX`
+/// (the metric columns are Int64), naming the first such metric; None if all fit.
+pub(crate) fn beyond_int64(values: impl Iterator<Item = u64>) -> Option<String> {
+    const LIMIT: u64 = i64::MAX as u64;
+    let (m, v) = METRICS.iter().zip(values).find(|&(_, v)| v > LIMIT)?;
+    Some(format!("{} = {v} is beyond 2^63 - 1 = {LIMIT}, the largest value of the Int64 metric columns", m.name))
+}
+
 /// Result columns of one evaluated range, in position order.
 #[derive(Default)]
 pub struct Columns {
@@ -157,10 +165,9 @@ impl Columns {
         for r in 0..self.len() {
             let (a, b) = (self.shape_offsets[r] as usize, self.shape_offsets[r + 1] as usize);
             if self.valid[r] {
-                if let Some((m, v)) = METRICS.iter().zip(&self.metrics).map(|(m, c)| (m, c[r])).find(|&(_, v)| v > LIMIT) {
+                if let Some(e) = beyond_int64(self.metrics.iter().map(|c| c[r])) {
                     self.valid[r] = false;
-                    errors
-                        .push((r, format!("{} = {v} is beyond 2^63 - 1 = {LIMIT}, the largest value of the Int64 metric columns", m.name)));
+                    errors.push((r, e));
                     found += 1;
                     offsets.push(values.len() as i64);
                     continue;
@@ -174,6 +181,16 @@ impl Columns {
         self.shape_values = values;
         self.shape_offsets = offsets;
         found
+    }
+
+    /// Make the last row invalid with `error` (its shape dropped, as invalid rows have none).
+    pub(crate) fn invalidate_last(&mut self, error: String) {
+        let r = self.valid.len() - 1;
+        self.valid[r] = false;
+        self.errors.push((r, error));
+        let start = self.shape_offsets[r];
+        self.shape_values.truncate(start as usize);
+        self.shape_offsets[r + 1] = start;
     }
 
     pub(crate) fn clear(&mut self) {

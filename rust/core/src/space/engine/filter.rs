@@ -1,7 +1,7 @@
 //! The `where` filter, compiled once over metric columns and variables, and the writing of
 //! evaluated rows it decides on.
 
-use super::columns::{raw, Columns, Counts};
+use super::columns::{beyond_int64, raw, Columns, Counts};
 use crate::error::{Error, ErrorKind};
 use crate::metric::{self, METRICS, NUM_METRICS};
 use crate::shape::Shape;
@@ -75,6 +75,9 @@ pub(crate) fn write_row(
     counts: &mut Counts,
 ) -> bool {
     let base = prog.num_slots();
+    // a count beyond the Int64 metric columns makes the row invalid before the filter sees it
+    // (as Columns::invalidate_beyond_int64 does on the paths that write rows in bulk)
+    let error = error.or_else(|| beyond_int64(metrics.iter().copied()));
     let valid = error.is_none();
     if let Some(f) = filter {
         let keep = if !valid && f.reads_metrics {
@@ -142,14 +145,26 @@ pub(crate) fn filter_valid(
     let base = prog.num_slots();
     for r in 0..rows.len() {
         vars(r, slots);
-        set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
-        match f.compiled.try_eval(slots) {
-            Ok(v) if v.truthy() => {
+        // a count beyond the Int64 metric columns: the row is invalid, its metrics null to the
+        // filter, as write_row has it
+        let beyond = beyond_int64(rows.metrics.iter().map(|col| col[r]));
+        let verdict = if beyond.is_some() && f.reads_metrics {
+            f.compiled.eval_nullable(slots, base).map(|v| v.is_some_and(|v| v.truthy())).map_err(|_| ())
+        } else {
+            set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
+            f.compiled.try_eval(slots).map(|v| v.truthy()).map_err(|_| ())
+        };
+        match verdict {
+            Ok(true) => {
                 counts.kept += 1;
                 out.push_row(rows, r);
+                if let Some(e) = beyond {
+                    counts.invalid += 1;
+                    out.invalidate_last(e);
+                }
             }
-            Ok(_) => counts.filtered_out += 1,
-            Err(_) => counts.filter_errors += 1,
+            Ok(false) => counts.filtered_out += 1,
+            Err(()) => counts.filter_errors += 1,
         }
     }
 }
