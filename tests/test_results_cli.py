@@ -76,7 +76,7 @@ def test_top_cli_equals_sort_head(dataset, capsys):
     got = pl.DataFrame(json.loads(out))
     want = df.sort(["macs", "variant_id"]).head(5)
     assert got["variant_id"].to_list() == want["variant_id"].to_list()
-    code, out, _ = run(capsys, "top", dataset, "--by", "params", "-k", "3", "--largest", "--where", "res = 16", "--format", "csv")
+    code, out, _ = run(capsys, "top", dataset, "--by", "params", "-k", "3", "--largest", "--where", "res == 16", "--format", "csv")
     got = pl.read_csv(io.StringIO(out))
     want = df.filter(pl.col("res") == 16).sort(["params", "variant_id"], descending=[True, False]).head(3)
     assert got["variant_id"].to_list() == want["variant_id"].to_list()

@@ -847,7 +847,7 @@ def test_pareto_equals_brute_force(resnet, objectives):
 
 def test_pareto_with_where_and_errors(resnet, vgg_sample):
     df = archsweep.sweep(resnet, sample=500, seed=8)
-    front = archsweep.pareto(df, minimize=["params", "macs"], where="res = 64")
+    front = archsweep.pareto(df, minimize=["params", "macs"], where="res == 64")
     assert set(front["variant_id"].to_list()) == brute_pareto(df.filter(pl.col("res") == 64), ["params", "macs"])
     with pytest.raises(ArchsweepError, match="at least one column"):
         archsweep.pareto(df, minimize=[])

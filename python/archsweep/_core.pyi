@@ -16,6 +16,7 @@ __all__ = [
     "UnknownOpError",
     "ArrowRows",
     "CompiledSpace",
+    "RowFilter",
     "analyze_json",
     "dtypes",
     "metrics",
@@ -65,7 +66,7 @@ class _Analysis(TypedDict):
     optimizer: str
     batch: int
     totals: dict[str, int]
-    layers: dict[str, list[Any]]
+    layers: dict[str, list[Any]]  # list columns flattened: "inputs" + "inputs_offsets", "output_shape" + "output_shape_offsets"
 
 class _Metric(TypedDict):
     name: str
@@ -90,6 +91,17 @@ class ArrowRows:
     @property
     def num_rows(self) -> int: ...
     def __arrow_c_array__(self, requested_schema: object | None = None) -> tuple[object, object]: ...
+
+@final
+class RowFilter:
+    """A ``where`` filter compiled over a table's column names (archsweep.filters)."""
+
+    def __new__(cls, source: str, columns: list[str]) -> RowFilter: ...
+    @property
+    def columns(self) -> list[str]: ...
+    @property
+    def source(self) -> str: ...
+    def evaluate(self, arrays: list[pa.Array], rows: int) -> tuple[pa.Array, int, tuple[int, str] | None]: ...
 
 @final
 class CompiledSpace:

@@ -36,6 +36,19 @@ _SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
 }
 
 
+def _layers_frame(columns: dict[str, Any]) -> pl.DataFrame:
+    """The layer table from the core's columns; list columns come flattened with Arrow offsets
+    (a list per layer made a Series per layer: seconds for 100,000 layers)."""
+    import pyarrow as pa
+
+    def listed(name: str, values: pa.DataType) -> pl.Series:
+        arr = pa.LargeListArray.from_arrays(pa.array(columns[f"{name}_offsets"], pa.int64()), pa.array(columns[name], values))
+        return pl.Series(name, arr).cast(_SCHEMA[name])
+
+    lists = {"inputs": listed("inputs", pa.large_string()), "output_shape": listed("output_shape", pa.uint64())}
+    return pl.DataFrame([lists[c] if c in lists else pl.Series(c, columns[c], dtype=_SCHEMA[c]) for c in LAYER_COLUMNS])
+
+
 @dataclass
 class Report:
     """The cost of one model: ``totals`` (a dict of ints) and ``layers`` (a polars DataFrame,
@@ -164,7 +177,7 @@ def analyze(
     dtype = checks.text(dtype, "dtype")
     optimizer = checks.text(optimizer, "optimizer")
     raw = _core.analyze_json(m.to_json(), shape, batch, dtype, optimizer)
-    layers = pl.DataFrame(raw["layers"], schema=_SCHEMA)
+    layers = _layers_frame(raw["layers"])
     return Report(
         name=raw["name"],
         input_shape=tuple(raw["input_shape"]),

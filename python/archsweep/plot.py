@@ -177,8 +177,9 @@ def plot_sweep(
     """Density of the valid rows of a sweep in the (``x``, ``y``) plane with their Pareto front
     (minimising ``x`` and ``y``) drawn over it as a step line with markers.
 
-    ``source`` is a sweep directory, a LazyFrame or a DataFrame; ``where`` a polars SQL expression
-    (``"res >= 160 AND params < 5e6"``) or polars expression applied first. Bins are coloured by
+    ``source`` is a sweep directory, a LazyFrame or a DataFrame; ``where`` an expression as in
+    ``sweep --where`` (``"res >= 160 and params < 5M"``, docs/filters.md) or a polars expression,
+    applied first. Bins are coloured by
     their row count, or with ``color`` by the ``agg`` (mean, min, max, median) of that column.
     Axes are logarithmic when a column spans more than 1.5 decades (``logx``/``logy`` force
     either way); bytes are shown in binary units (MiB, 2^20 B), counts in decimal (M, 10^6), named

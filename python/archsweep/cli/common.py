@@ -12,8 +12,9 @@ from archsweep import _core
 from archsweep.metrics import BYTES_COLUMNS, COUNT_COLUMNS, NAMES, format_value
 
 #: What --where means for the commands reading a dataset (pareto, top, plot).
-RESULTS_HELP = ("--where takes a SQL expression over the dataset's columns, e.g. \"params < 5e6 AND res >= 160\" "
-                "(polars SQL); only valid rows are considered.")
+RESULTS_HELP = ("--where takes an expression over the dataset's columns in the language of sweep --where, e.g. "
+                "\"params < 5e6 and res >= 160 and peak_activation_bytes < 64 MiB\" (docs/filters.md); only valid rows are "
+                "considered. SQL is for archsweep query.")
 
 
 def shape(text: str) -> list[int]:
@@ -30,7 +31,8 @@ def shape(text: str) -> list[int]:
 def dataset_args(parser: argparse.ArgumentParser, where: bool = True) -> None:
     """DIR plus the filter and output options shared by pareto, top and query."""
     if where:
-        parser.add_argument("--where", dest="where", metavar="SQL", help="filter first (polars SQL expression)")
+        parser.add_argument("--where", dest="where", metavar="EXPR",
+                            help="filter first (an expression as in sweep --where, e.g. \"params < 5M\"; docs/filters.md)")
     parser.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
     parser.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
 

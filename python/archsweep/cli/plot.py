@@ -26,7 +26,8 @@ def register(sub: Any) -> None:
     pl_.add_argument("--color", metavar="COL", help="colour bins by this column (see --color-agg) instead of the row count")
     pl_.add_argument("--color-agg", choices=["mean", "min", "max", "median"], default="mean",
                      help="how --color summarises a bin's rows (default mean)")
-    pl_.add_argument("--where", dest="where", metavar="SQL", help="plot only rows satisfying this (polars SQL expression)")
+    pl_.add_argument("--where", dest="where", metavar="EXPR",
+                     help="plot only rows satisfying this (an expression as in sweep --where; docs/filters.md)")
     pl_.add_argument("--bins", type=int, help="bins per axis (default: about sqrt(rows), 30 to 150)")
     pl_.add_argument("--no-front", action="store_true", help="do not draw the Pareto front")
     for axis in ("x", "y"):

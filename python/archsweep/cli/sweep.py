@@ -120,4 +120,6 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.parts_written} part files written, {summary.parts_skipped} already done"
         + (f" ({len(summary.repaired)} damaged or missing ones computed again)" if summary.repaired else "") + f" → {args.out}"
     ))
+    if summary.filter_errors:
+        c.print(cell(f"warning: {summary.filter_error_message(args.where)}"))
     return 0

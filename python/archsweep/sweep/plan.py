@@ -53,6 +53,9 @@ class SweepSummary:
     invalid: int = 0
     rejected_by_constraints: int = 0
     filtered_out: int = 0
+    #: variants on which the ``where`` filter failed (an index out of range, an overflow in that
+    #: row): not kept, not counted in ``filtered_out`` (docs/filters.md)
+    filter_errors: int = 0
     parts_written: int = 0
     parts_skipped: int = 0
     seconds: float = 0.0
@@ -66,8 +69,16 @@ class SweepSummary:
     temporary_removed: list[str] = field(default_factory=list)
 
     def add(self, counts: dict[str, int]) -> None:
-        for k in ("evaluated", "kept", "invalid", "rejected_by_constraints", "filtered_out"):
-            setattr(self, k, getattr(self, k) + counts[k])
+        for k in ("evaluated", "kept", "invalid", "rejected_by_constraints", "filtered_out", "filter_errors"):
+            setattr(self, k, getattr(self, k) + counts.get(k, 0))  # (parts written before filter_errors lack it)
+
+    def filter_error_message(self, where: str | None) -> str:
+        """What the summary says about rows the filter failed on (empty when there were none)."""
+        if not self.filter_errors:
+            return ""
+        n = self.filter_errors
+        return (f"where {where!r}: the filter failed on {n:,} variant{'s' if n != 1 else ''} (an index out of range or an "
+                f"overflow in those rows; docs/filters.md): they are not kept and not counted as filtered out")
 
     @property
     def rate(self) -> float:

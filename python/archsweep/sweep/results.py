@@ -28,7 +28,16 @@ def scan(directory: str | Path) -> pl.LazyFrame:
     good = ins.good
     if not good:
         raise _core.ArchsweepError(f"{ins.directory}: no finished part files (part-*.parquet) yet")
-    return pl.scan_parquet([str(ins.directory / n) for n in good])
+    return _int64_metrics(pl.scan_parquet([str(ins.directory / n) for n in good]))
+
+
+def _int64_metrics(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Metric columns as Int64: datasets written before they were (UInt64 then) read like new
+    ones, so ``params - macs`` cannot wrap; a count beyond 2^63 - 1 is a polars error when read,
+    never a wrapped number."""
+    schema = lf.collect_schema()
+    old = [m["name"] for m in _core.metrics() if schema.get(m["name"]) == pl.UInt64]
+    return lf.with_columns(pl.col(old).cast(pl.Int64, strict=True)) if old else lf
 
 
 def _frame(data: Any, function: str) -> pl.LazyFrame:
@@ -63,21 +72,25 @@ def _column(schema: pl.Schema, column: str, name: str) -> None:
 
 
 def _filtered(lf: pl.LazyFrame, where: Any) -> pl.LazyFrame:
-    """The valid rows of ``lf`` satisfying ``where`` (a polars SQL expression or a polars
-    expression), checked against the schema before anything is read: a syntax error or an unknown
-    column is an ArchsweepError naming ``where``."""
+    """The valid rows of ``lf`` satisfying ``where``: archsweep's expression language, as
+    ``sweep --where`` (docs/filters.md; :mod:`archsweep.filters`), or a polars expression.
+    Compiled against the schema before anything is read: a syntax error, an unknown column or a
+    constant part that fails is an :class:`ExpressionError` naming ``where``; a row it fails on
+    is a :class:`~archsweep.filters.FilterRowError` when the rows are read."""
+    from archsweep.filters import where_expr
+
     lf = lf.filter(pl.col("valid"))
     if where is None:
         return lf
-    if not isinstance(where, (str, pl.Expr)):
-        raise checks.ArgumentTypeError(f"where must be a polars SQL expression (a string) or a polars expression, "
-                                       f"got {checks.show(where)}")
-    try:
-        out = lf.filter(pl.sql_expr(where) if isinstance(where, str) else where)
-        out.collect_schema()
-    except (pl.exceptions.PolarsError, ValueError, TypeError) as e:
-        raise _core.ArchsweepError(f"where {where if isinstance(where, str) else str(where)!r}: {_polars_message(e)}") from None
-    return out
+    if isinstance(where, pl.Expr):
+        try:
+            out = lf.filter(where)
+            out.collect_schema()
+        except (pl.exceptions.PolarsError, ValueError, TypeError) as e:
+            raise _core.ArchsweepError(f"where {str(where)!r}: {_polars_message(e)}") from None
+        return out
+    where = checks.text(where, "where", flag="--where")
+    return lf.filter(where_expr(where, lf.collect_schema()))
 
 
 def top_k(data: pl.DataFrame | pl.LazyFrame, by: str, k: int = 10, descending: bool = False, where: str | pl.Expr | None = None) -> pl.DataFrame:

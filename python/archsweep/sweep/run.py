@@ -209,6 +209,13 @@ def _prepare(
     return _Run(space, chunks, meta, spec_json, ids_list, threads, summary, t0, engine, executor, client, scheduler, workers)
 
 
+def _no_filter_errors(summary: SweepSummary, where: str | None) -> None:
+    """An in-memory sweep has no summary to count them in: rows the filter failed on are an
+    error (a sweep to a dataset counts them in its summary and manifest)."""
+    if summary.filter_errors:
+        raise _core.ExpressionError(summary.filter_error_message(where) + "; fix the filter, or filter the rows after the sweep")
+
+
 def sweep(
     space: Space | str | Path,
     *,
@@ -271,8 +278,9 @@ def sweep(
             space.compiled.check_options(where=where, batch=batch, dtype=dtype, optimizer=optimizer)
             return space.empty_frame()
         check_not_forked()
-        rows, _ = space.compiled.evaluate_ids([int(x) for x in ids], where=where, batch=batch, dtype=dtype, optimizer=optimizer,
-                                              threads=threads)
+        rows, counts = space.compiled.evaluate_ids([int(x) for x in ids], where=where, batch=batch, dtype=dtype,
+                                                   optimizer=optimizer, threads=threads)
+        _no_filter_errors(SweepSummary(positions=n, filter_errors=counts.get("filter_errors", 0)), where)
         return frame_of_rows(rows)
     run = _prepare(space, out=None, where=where, sample=sample, seed=seed, sampler=sampler, ids=ids, grid_range=grid_range,
                    shard=shard, threads=threads, batch=batch, dtype=dtype, optimizer=optimizer, chunk_rows=chunk_rows,
@@ -292,6 +300,7 @@ def sweep(
                 bar.update(e - s, run.summary.kept)
     finally:
         bar.close()
+    _no_filter_errors(run.summary, where)
     if not frames:
         return run.space.empty_frame()
     return pl.concat([frames[k] for k in sorted(frames)], rechunk=False)

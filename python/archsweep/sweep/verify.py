@@ -97,6 +97,19 @@ class PartCheck:
     own: dict[str, Any] | None = None  # its footer's archsweep.part record (chunk, positions, rows, counts)
 
 
+def columns_problem(theirs: list[tuple[str, str, str]], ours: list[tuple[str, str, str]]) -> str:
+    """What is wrong with a part's columns; parts written while the metric columns were UInt64
+    (before they became Int64) are said to be such (a resume computes them again, so that the
+    directory keeps one schema and reads as it is)."""
+    # (a signed 64-bit column's logical type is None or Int(bitWidth=64, isSigned=true))
+    unsigned = [a[0] for a, b in zip(theirs, ours)
+                if a != b and a[:2] == b[:2] and "isSigned=false" in a[2] and "isSigned=false" not in b[2]]
+    differ = [a[0] for a, b in zip(theirs, ours) if a != b]
+    if len(theirs) == len(ours) and unsigned and unsigned == differ:
+        return "its metric columns are UInt64 (written before they became Int64), not the dataset's columns"
+    return "its columns are not the dataset's"
+
+
 def columns_of(md: Any) -> list[tuple[str, str, str]]:
     """A Parquet file's columns as stored (path, physical and logical type), from its metadata."""
     schema = md.schema
@@ -214,7 +227,7 @@ def check_part(path: Path, exp: Expected, full: bool = False) -> PartCheck:
     elif own is not None and own.get("rows") != md.num_rows:
         c.problem = f"damaged: its footer counts {md.num_rows:,} rows, its record {own.get('rows'):,}"
     elif exp.schema is not None and columns_of(md) != exp.schema:
-        c.problem = "its columns are not the dataset's"
+        c.problem = columns_problem(columns_of(md), exp.schema)
     elif entry is not None and entry.get("rows") is not None and entry["rows"] != md.num_rows:
         c.problem = f"{md.num_rows:,} rows, the manifest recorded {entry['rows']:,}"
     elif recorded is not None and size != recorded:

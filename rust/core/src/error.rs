@@ -137,6 +137,12 @@ pub enum Limited {
     /// The variable combinations the conditions of a `drop_off_inputs` layer's inputs (and its
     /// own) read: each is evaluated when the spec is compiled.
     InputCombinations,
+    /// One block's repeat count.
+    Repeats,
+    /// The repetitions of all blocks together (empty blocks included: each costs time).
+    Repetitions,
+    /// A layer's or block's name, block prefixes included, in bytes (`name` is its start).
+    NameLength { name: String },
 }
 
 impl ErrorKind {
@@ -342,8 +348,12 @@ impl fmt::Display for ErrorKind {
             }
             ErrorKind::Filter { error, names } => {
                 write!(f, "--where: {error}")?;
-                if let Some((columns, variables)) = names {
-                    write!(f, " (columns: {}, and the variables {})", columns.join(", "), variables.join(", "))?;
+                match names {
+                    Some((columns, variables)) if variables.is_empty() => write!(f, " (columns: {})", columns.join(", "))?,
+                    Some((columns, variables)) => {
+                        write!(f, " (columns: {}, and the variables {})", columns.join(", "), variables.join(", "))?
+                    }
+                    None => {}
                 }
                 Ok(())
             }
@@ -353,6 +363,15 @@ impl fmt::Display for ErrorKind {
                 }
                 match what {
                     Limited::Layers => write!(f, "the space expands to more than {limit} layers"),
+                    Limited::Repeats => write!(f, "repeat count {got} is above the limit of {} repeats", crate::num::commas(*limit)),
+                    Limited::Repetitions => write!(
+                        f,
+                        "the blocks repeat more than {} times in all (nested repeats multiply; empty blocks count too)",
+                        crate::num::commas(*limit)
+                    ),
+                    Limited::NameLength { name } => {
+                        write!(f, "the name '{name}…' is {got} bytes long, above the limit of {limit} bytes (block prefixes included)")
+                    }
                     Limited::RangeValues { low, high, step } => {
                         write!(f, "range [{low}, {high}] step {step} has {got} values; at most {} per variable", crate::num::commas(*limit))
                     }

@@ -61,7 +61,8 @@ impl Model {
             return Err(Error::model("the model has no layers"));
         }
         let mut nodes: Vec<Node> = Vec::with_capacity(layers.len());
-        let mut names: Vec<String> = Vec::with_capacity(layers.len());
+        // layer name -> its position (a map, not a list search: parsing stays linear in layers)
+        let mut names: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(layers.len());
         let mut per_op: std::collections::HashMap<String, usize> = Default::default();
         for (index, layer) in layers.iter().enumerate() {
             let map = layer.as_object().ok_or_else(|| Error::model(format!("layer #{index} is not a table")))?;
@@ -83,7 +84,7 @@ impl Model {
             if name == INPUT {
                 return Err(at(Error::model(format!("'{INPUT}' is reserved for the model input"))));
             }
-            if names.contains(&name) {
+            if names.contains_key(&name) {
                 return Err(at(Error::model("a layer of this name is already defined (layer names must be unique)")));
             }
             let attrs = Attrs::new(map);
@@ -101,7 +102,7 @@ impl Model {
                     return Err(at(ErrorKind::BadAttribute { name: "trainable".into(), value: None, expected, got: None }.into()));
                 }
             };
-            names.push(name.clone());
+            names.insert(name.clone(), index);
             nodes.push(Node { name, op_name, op, inputs, trainable });
         }
         Ok(Model { name, input, nodes })
@@ -118,13 +119,13 @@ fn parse_input_shape(v: &Value) -> Result<Vec<u64>, Error> {
     Ok(dims)
 }
 
-fn resolve_inputs(map: &Map<String, Value>, names: &[String], index: usize) -> Result<Vec<usize>, Error> {
+fn resolve_inputs(map: &Map<String, Value>, names: &std::collections::HashMap<String, usize>, index: usize) -> Result<Vec<usize>, Error> {
     let lookup = |s: &str| -> Result<usize, Error> {
         if s == INPUT {
             return Ok(0);
         }
-        match names.iter().position(|n| n == s) {
-            Some(i) => Ok(i + 1),
+        match names.get(s) {
+            Some(&i) => Ok(i + 1),
             None => Err(Error::model(format!("input '{s}' is not the model input '{INPUT}' or a layer defined before this one"))),
         }
     };

@@ -1,5 +1,6 @@
 //! The one list of a sweep row's metric columns: name, kind, unit and meaning, in column order.
-//! The sweep engine writes one UInt64 column per entry, in this order; the Python package reads
+//! The sweep engine writes one Int64 column per entry, in this order (a count beyond 2^63 - 1
+//! makes its row invalid, as an overflow does); the Python package reads
 //! the list (`archsweep._core.metrics()`) for its column lists, units and formatting.
 
 use crate::graph::Totals;

@@ -274,6 +274,7 @@ fn counts_dict<'py>(py: Python<'py>, c: &Counts) -> PyResult<Bound<'py, PyDict>>
     d.set_item("invalid", c.invalid)?;
     d.set_item("rejected_by_constraints", c.rejected_by_constraints)?;
     d.set_item("filtered_out", c.filtered_out)?;
+    d.set_item("filter_errors", c.filter_errors)?;
     Ok(d)
 }
 
@@ -392,8 +393,12 @@ fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_s
     fields.push(Field::new("error", DataType::Utf8View, true));
     arrays.push(Arc::new(messages));
     for (metric, col) in METRICS.iter().zip(metrics) {
-        fields.push(Field::new(metric.name, DataType::UInt64, true));
-        arrays.push(Arc::new(UInt64Array::new(ScalarBuffer::from(col), nulls.clone())));
+        // Int64 (`params - macs` is then a plain subtraction in polars, and mixes with the Int64
+        // variables): every valid row's values are at most i64::MAX (the engine makes a row with
+        // a larger one invalid), so the u64 buffer is reinterpreted, not copied
+        fields.push(Field::new(metric.name, DataType::Int64, true));
+        let len = col.len();
+        arrays.push(Arc::new(Int64Array::new(ScalarBuffer::new(Buffer::from_vec(col), 0, len), nulls.clone())));
     }
     let item = Arc::new(Field::new("item", DataType::UInt64, false));
     let shapes = LargeListArray::try_new(
@@ -614,4 +619,79 @@ fn cell_to_py<'py>(py: Python<'py>, choices: &[Value], raw: i64) -> PyResult<Bou
         return Ok(f64::from_bits(raw as u64).into_pyobject(py)?.into_any());
     }
     Ok(mixed_as_f64(choices, raw).into_pyobject(py)?.into_any())
+}
+
+// --- `where` over a finished table (top, pareto, plot, report and the Python helpers) ---------
+
+/// A `where` filter compiled over a table's column names: the sweep's language and semantics
+/// (archsweep-core's `RowFilter`), evaluated here on the columns it reads.
+#[pyclass(module = "archsweep._core", frozen)]
+pub struct RowFilter {
+    inner: engine::RowFilter,
+}
+
+#[pymethods]
+impl RowFilter {
+    #[new]
+    fn new(py: Python<'_>, source: &str, columns: Vec<String>) -> PyResult<Self> {
+        py.detach(|| guarded(|| Ok(RowFilter { inner: engine::RowFilter::new(source, &columns)? })))
+    }
+
+    /// The columns the filter reads; `evaluate` takes them in this order.
+    #[getter]
+    fn columns(&self) -> Vec<String> {
+        self.inner.columns().to_vec()
+    }
+
+    #[getter]
+    fn source(&self) -> &str {
+        &self.inner.source
+    }
+
+    /// The verdict on each of `rows` rows of `arrays` (pyarrow arrays of the columns `columns`
+    /// names: int64, float64, bool or strings): a pyarrow bool array (null: not kept), the number of
+    /// rows the filter failed on, and the first (row, message).
+    #[allow(clippy::type_complexity)]
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        arrays: Vec<arrow_pyarrow::PyArrowType<arrow_data::ArrayData>>,
+        rows: usize,
+    ) -> PyResult<(Bound<'py, PyAny>, u64, Option<(usize, String)>)> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Float64Type, Int64Type};
+        use arrow_array::Array;
+        let arrays: Vec<ArrayRef> = arrays.into_iter().map(|a| arrow_array::make_array(a.0)).collect();
+        if arrays.len() != self.inner.columns().len() {
+            return Err(ArchsweepError::new_err(format!(
+                "where: expected {} columns ({}), got {}",
+                self.inner.columns().len(),
+                self.inner.columns().join(", "),
+                arrays.len()
+            )));
+        }
+        let mut cols: Vec<Vec<Option<Value>>> = Vec::with_capacity(arrays.len());
+        for (name, a) in self.inner.columns().iter().zip(&arrays) {
+            if a.len() != rows {
+                return Err(ArchsweepError::new_err("where: columns differ in length"));
+            }
+            let col: Vec<Option<Value>> = match a.data_type() {
+                DataType::Int64 => a.as_primitive::<Int64Type>().iter().map(|x| x.map(Value::Int)).collect(),
+                DataType::Float64 => a.as_primitive::<Float64Type>().iter().map(|x| x.map(Value::Float)).collect(),
+                DataType::Boolean => a.as_boolean().iter().map(|x| x.map(Value::Bool)).collect(),
+                DataType::Utf8 => a.as_string::<i32>().iter().map(|x| x.map(Value::str)).collect(),
+                DataType::LargeUtf8 => a.as_string::<i64>().iter().map(|x| x.map(Value::str)).collect(),
+                DataType::Utf8View => a.as_string_view().iter().map(|x| x.map(Value::str)).collect(),
+                other => {
+                    return Err(ArchsweepError::new_err(format!(
+                        "where: column '{name}' is {other}, which a filter cannot read (numbers, booleans and strings)"
+                    )))
+                }
+            };
+            cols.push(col);
+        }
+        let verdicts = py.detach(|| guarded(|| Ok(self.inner.eval(&cols, rows))))?;
+        let mask = BooleanArray::from(verdicts.keep);
+        Ok((mask.into_data().to_pyarrow(py)?, verdicts.errors, verdicts.first_error))
+    }
 }

@@ -71,6 +71,8 @@ pub(super) struct Expander<'a> {
     pub(super) instances: Vec<Instance>,
     pub(super) frames: Vec<Frame>,
     pub(super) full_names: HashMap<String, Bound>,
+    /// block repetitions expanded so far (at most `REPETITION_LIMIT`)
+    pub(super) repetitions: u64,
     /// the value a layer without `inputs` reads, and when the layer that made it is on
     pub(super) prev: usize,
     pub(super) prev_on: Presence,
@@ -80,10 +82,29 @@ pub(super) struct Expander<'a> {
     pub(super) tables: HashMap<Vec<Result<usize, String>>, OpTable>,
 }
 
+/// A name longer than `NAME_LIMIT` bytes is an error naming its start and its length.
+fn check_name(name: &str, context: &str) -> Result<(), Error> {
+    if name.len() <= NAME_LIMIT {
+        return Ok(());
+    }
+    let mut end = 40;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let start: String = name[..end].chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    Err(Error::new(ErrorKind::Limit {
+        context: context.to_string(),
+        what: Limited::NameLength { name: start },
+        limit: NAME_LIMIT as u64,
+        got: name.len() as u64,
+    }))
+}
+
 /// Evaluate `name{expr}` templates; the expressions may use loop indices only.
 pub(super) fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Result<String, Error> {
     let mut out = String::new();
     let mut rest = tpl;
+    check_name(tpl, "")?;
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let close = rest[open..].find('}').ok_or_else(|| Error::spec(format!("{what}: unclosed '{{' in name '{tpl}'")))? + open;
@@ -95,6 +116,7 @@ pub(super) fn render_name(tpl: &str, loops: &[(String, i64)], what: &str) -> Res
         rest = &rest[close + 1..];
     }
     out.push_str(rest);
+    check_name(&out, "")?;
     Ok(out)
 }
 
@@ -172,7 +194,11 @@ impl<'a> Expander<'a> {
         loops: &mut Vec<(String, i64)>,
         preds: &mut Vec<(Pred, Vec<usize>)>,
     ) -> Result<(), Error> {
-        let what = b.name.clone().unwrap_or_else(|| format!("block in '{}'", if prefix.is_empty() { "layers" } else { prefix }));
+        let what = match &b.name {
+            Some(n) if n.len() > NAME_LIMIT => return check_name(n, ""),
+            Some(n) => n.clone(),
+            None => format!("block in '{}'", if prefix.is_empty() { "layers" } else { prefix }),
+        };
         let (max_count, count_expr) = match &b.repeat {
             Count::Fixed(n) => (*n, None),
             Count::Expr(e) => {
@@ -214,7 +240,19 @@ impl<'a> Expander<'a> {
                 }
             }
         };
+        if max_count > REPEAT_LIMIT {
+            return Err(Error::new(ErrorKind::Limit { context: what, what: Limited::Repeats, limit: REPEAT_LIMIT, got: max_count }));
+        }
         for r in 0..max_count {
+            self.repetitions += 1;
+            if self.repetitions > REPETITION_LIMIT {
+                return Err(Error::new(ErrorKind::Limit {
+                    context: what,
+                    what: Limited::Repetitions,
+                    limit: REPETITION_LIMIT,
+                    got: self.repetitions,
+                }));
+            }
             if let Some(idx) = &b.index {
                 loops.push((idx.clone(), r as i64));
             }
@@ -256,6 +294,7 @@ impl<'a> Expander<'a> {
                 (true, false) => local,
                 (false, false) => format!("{prefix}.{local}"),
             };
+            check_name(&full, &what)?;
             let lets_before = self.lets.len();
             for (name, e) in &b.lets {
                 if self.names.resolve(loops, name).is_some() || self.lets.iter().any(|(l, _)| l == name) {
@@ -316,6 +355,7 @@ impl<'a> Expander<'a> {
             }
         };
         let full = if prefix.is_empty() { local.clone() } else { format!("{prefix}.{local}") };
+        check_name(&full, "")?;
         let what = format!("{full} ({})", l.op);
         if full == INPUT || local == BLOCK_INPUT {
             return Err(Error::spec(format!("{what}: '{local}' is a reserved name")));

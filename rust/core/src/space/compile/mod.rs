@@ -32,6 +32,13 @@ const TABLE_LIMIT: u64 = 1 << 16;
 const COUNT_SCAN_LIMIT: u64 = 1 << 20;
 /// Most layer instances one space may expand to.
 const INSTANCE_LIMIT: usize = 100_000;
+/// Largest repeat count of one block (a larger one could not fit in the layer limit unless its
+/// block were empty, and an empty block repeated 2·10^9 times took over a minute).
+const REPEAT_LIMIT: u64 = INSTANCE_LIMIT as u64;
+/// Most block repetitions one space may expand, all blocks together (nested repeats multiply).
+const REPETITION_LIMIT: u64 = 1_000_000;
+/// Longest name of a layer or block, block prefixes included, in bytes.
+const NAME_LIMIT: usize = 1024;
 
 /// An attribute with its expressions compiled.
 pub enum CompiledAttr {
@@ -401,6 +408,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
         constraints: &constraints,
         frames: vec![Frame { block_input: 0, locals: HashMap::new(), auto: HashMap::new() }],
         full_names: HashMap::new(),
+        repetitions: 0,
         prev: 0,
         prev_on: Presence::ALWAYS,
         interned: HashMap::new(),

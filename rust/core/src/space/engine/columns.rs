@@ -1,7 +1,7 @@
 //! Result columns of evaluated variants: variable values as raw 64-bit words, one column per
 //! metric of [`crate::metric::METRICS`], and the counts of what a run evaluated, kept and dropped.
 
-use crate::metric::NUM_METRICS;
+use crate::metric::{METRICS, NUM_METRICS};
 use crate::space::compile::Program;
 use crate::space::expr::Value;
 use crate::space::ids::Id;
@@ -18,6 +18,14 @@ pub fn raw(v: Value) -> i64 {
         Value::Bool(b) => b as i64,
         Value::Str(s) => STR_RAW_BASE + s.id() as i64,
     }
+}
+
+/// The error of a row whose metric values (in [`METRICS`] order) hold one beyond `i64::MAX`
+/// (the metric columns are Int64), naming the first such metric; None if all fit.
+pub(crate) fn beyond_int64(values: impl Iterator<Item = u64>) -> Option<String> {
+    const LIMIT: u64 = i64::MAX as u64;
+    let (m, v) = METRICS.iter().zip(values).find(|&(_, v)| v > LIMIT)?;
+    Some(format!("{} = {v} is beyond 2^63 - 1 = {LIMIT}, the largest value of the Int64 metric columns", m.name))
 }
 
 /// Result columns of one evaluated range, in position order.
@@ -37,7 +45,9 @@ pub struct Columns {
     pub valid: Vec<bool>,
     /// (row, message) of the invalid rows, in row order
     pub errors: Vec<(usize, String)>,
-    /// one column per entry of `metric::METRICS`; 0 where the row is invalid (null in Arrow)
+    /// one column per entry of `metric::METRICS`; 0 where the row is invalid (null in Arrow).
+    /// Arrow gets them as Int64: a valid row's values are at most `i64::MAX`
+    /// ([`Columns::invalidate_beyond_int64`])
     pub metrics: Vec<Vec<u64>>,
     /// output shapes as Arrow large-list offsets/values (batch included); empty for invalid rows
     pub shape_offsets: Vec<i64>,
@@ -51,6 +61,9 @@ pub struct Counts {
     pub invalid: u64,
     pub rejected_by_constraints: u64,
     pub filtered_out: u64,
+    /// rows on which the `where` filter failed (an index out of range, an overflow in that
+    /// row): not kept, and not counted in `filtered_out`
+    pub filter_errors: u64,
 }
 
 impl Counts {
@@ -60,6 +73,7 @@ impl Counts {
         self.invalid += o.invalid;
         self.rejected_by_constraints += o.rejected_by_constraints;
         self.filtered_out += o.filtered_out;
+        self.filter_errors += o.filter_errors;
     }
 }
 
@@ -133,6 +147,50 @@ impl Columns {
         if self.wide {
             self.variant_id_hi.push((id >> 64) as u64);
         }
+    }
+
+    /// Make every valid row with a metric beyond `i64::MAX` (the metric columns are Int64)
+    /// invalid, with an error naming the metric and the limit, as an overflow of the u64
+    /// arithmetic is; returns how many. One scan of the metric columns; rows are rebuilt only
+    /// when one is found (a count beyond 9.2·10^18).
+    pub fn invalidate_beyond_int64(&mut self) -> u64 {
+        const LIMIT: u64 = i64::MAX as u64;
+        if !self.metrics.iter().any(|c| c.iter().any(|&x| x > LIMIT)) {
+            return 0;
+        }
+        let mut found = 0;
+        let mut errors = std::mem::take(&mut self.errors);
+        let mut values = Vec::with_capacity(self.shape_values.len());
+        let mut offsets = vec![0i64];
+        for r in 0..self.len() {
+            let (a, b) = (self.shape_offsets[r] as usize, self.shape_offsets[r + 1] as usize);
+            if self.valid[r] {
+                if let Some(e) = beyond_int64(self.metrics.iter().map(|c| c[r])) {
+                    self.valid[r] = false;
+                    errors.push((r, e));
+                    found += 1;
+                    offsets.push(values.len() as i64);
+                    continue;
+                }
+            }
+            values.extend_from_slice(&self.shape_values[a..b]);
+            offsets.push(values.len() as i64);
+        }
+        errors.sort_by_key(|e| e.0);
+        self.errors = errors;
+        self.shape_values = values;
+        self.shape_offsets = offsets;
+        found
+    }
+
+    /// Make the last row invalid with `error` (its shape dropped, as invalid rows have none).
+    pub(crate) fn invalidate_last(&mut self, error: String) {
+        let r = self.valid.len() - 1;
+        self.valid[r] = false;
+        self.errors.push((r, error));
+        let start = self.shape_offsets[r];
+        self.shape_values.truncate(start as usize);
+        self.shape_offsets[r + 1] = start;
     }
 
     pub(crate) fn clear(&mut self) {

@@ -1,7 +1,7 @@
 //! The `where` filter, compiled once over metric columns and variables, and the writing of
 //! evaluated rows it decides on.
 
-use super::columns::{raw, Columns, Counts};
+use super::columns::{beyond_int64, raw, Columns, Counts};
 use crate::error::{Error, ErrorKind};
 use crate::metric::{self, METRICS, NUM_METRICS};
 use crate::shape::Shape;
@@ -31,10 +31,13 @@ impl Filter {
             }
             prog.derived.iter().position(|(d, _)| d == n).map(|j| Binding::Slot(prog.vars.len() + j))
         };
-        let compiled = e.try_compile(&resolve).map_err(|error| {
-            let columns = METRICS.iter().map(|m| m.name.to_string()).collect();
-            let variables = prog.vars.iter().map(|v| v.name.clone()).collect();
-            Error::new(ErrorKind::Filter { error, names: Some((columns, variables)) })
+        let compiled = e.try_compile_strict(&resolve).map_err(|error| {
+            // the names it may read, when it named something else
+            let names = names_matter(&error).then(|| {
+                let columns = METRICS.iter().map(|m| m.name.to_string()).collect();
+                (columns, prog.vars.iter().map(|v| v.name.clone()).collect())
+            });
+            Error::new(ErrorKind::Filter { error, names })
         })?;
         if let Some(v) = compiled.slots().into_iter().find(|&s| s < prog.vars.len() && prog.is_conditional(s)) {
             return Err(Error::invalid_argument(format!(
@@ -52,6 +55,11 @@ impl Filter {
     }
 }
 
+/// Whether a compile error is about a name (then the message lists the names there are).
+fn names_matter(e: &expr::ExprError) -> bool {
+    matches!(e.kind, expr::ExprErrorKind::UnknownVariable { .. } | expr::ExprErrorKind::SlotOutOfRange { .. })
+}
+
 /// Write one evaluated variant's row (its variables' values are in `slots`) unless the filter
 /// drops it; true if a valid row was written.
 #[allow(clippy::too_many_arguments)]
@@ -67,19 +75,30 @@ pub(crate) fn write_row(
     counts: &mut Counts,
 ) -> bool {
     let base = prog.num_slots();
+    // a count beyond the Int64 metric columns makes the row invalid before the filter sees it
+    // (as Columns::invalidate_beyond_int64 does on the paths that write rows in bulk)
+    let error = error.or_else(|| beyond_int64(metrics.iter().copied()));
     let valid = error.is_none();
     if let Some(f) = filter {
         let keep = if !valid && f.reads_metrics {
             // an invalid row's metrics are null: SQL/polars three-valued logic, so
             // `res == 8 or params > 4e4` keeps it when res == 8
-            matches!(f.compiled.eval_nullable(slots, base), Ok(Some(v)) if v.truthy())
+            f.compiled.eval_nullable(slots, base).map(|v| v.is_some_and(|v| v.truthy())).map_err(|_| ())
         } else {
             set_metric_slots(&mut slots[base..], metrics.iter().copied());
-            matches!(f.compiled.try_eval(slots), Ok(v) if v.truthy())
+            f.compiled.try_eval(slots).map(|v| v.truthy()).map_err(|_| ())
         };
-        if !keep {
-            counts.filtered_out += 1;
-            return false;
+        match keep {
+            Ok(true) => {}
+            Ok(false) => {
+                counts.filtered_out += 1;
+                return false;
+            }
+            Err(()) => {
+                // a per-row failure (`[1, 2][params]`): not kept, and counted apart (docs/filters.md)
+                counts.filter_errors += 1;
+                return false;
+            }
         }
     }
     if !valid {
@@ -126,12 +145,105 @@ pub(crate) fn filter_valid(
     let base = prog.num_slots();
     for r in 0..rows.len() {
         vars(r, slots);
-        set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
-        if matches!(f.compiled.try_eval(slots), Ok(v) if v.truthy()) {
-            counts.kept += 1;
-            out.push_row(rows, r);
+        // a count beyond the Int64 metric columns: the row is invalid, its metrics null to the
+        // filter, as write_row has it
+        let beyond = beyond_int64(rows.metrics.iter().map(|col| col[r]));
+        let verdict = if beyond.is_some() && f.reads_metrics {
+            f.compiled.eval_nullable(slots, base).map(|v| v.is_some_and(|v| v.truthy())).map_err(|_| ())
         } else {
-            counts.filtered_out += 1;
+            set_metric_slots(&mut slots[base..], rows.metrics.iter().map(|col| col[r]));
+            f.compiled.try_eval(slots).map(|v| v.truthy()).map_err(|_| ())
+        };
+        match verdict {
+            Ok(true) => {
+                counts.kept += 1;
+                out.push_row(rows, r);
+                if let Some(e) = beyond {
+                    counts.invalid += 1;
+                    out.invalidate_last(e);
+                }
+            }
+            Ok(false) => counts.filtered_out += 1,
+            Err(()) => counts.filter_errors += 1,
         }
+    }
+}
+
+/// A `where` filter over the columns of a finished table (`archsweep top/pareto/plot/report
+/// --where`, `archsweep.top_k(where=)`): the language, constant folding and per-row semantics
+/// of [`Filter`], over any named columns. Nulls follow three-valued logic as in a sweep.
+pub struct RowFilter {
+    pub source: String,
+    compiled: Compiled,
+    /// the columns the filter reads, slot i being `read[i]`
+    read: Vec<String>,
+}
+
+/// What a row filter made of a table: per row kept (`Some(true)`), not (`Some(false)`) or null
+/// (`None`: not kept), and the rows it failed on.
+pub struct RowVerdicts {
+    pub keep: Vec<Option<bool>>,
+    pub errors: u64,
+    /// the first failing row and the message
+    pub first_error: Option<(usize, String)>,
+}
+
+impl RowFilter {
+    /// Compile `src` over a table with the given column names (strictly: constant parts are
+    /// computed now, see [`expr::Expr::try_compile_strict`]). A blank `src` keeps every row.
+    pub fn new(src: &str, columns: &[String]) -> Result<RowFilter, Error> {
+        // as a sweep's: a blank filter keeps every row
+        let e = expr::try_parse(if src.trim().is_empty() { "true" } else { src })
+            .map_err(|error| Error::new(ErrorKind::Filter { error, names: None }))?;
+        let read: Vec<String> = e.names().into_iter().filter(|n| columns.contains(n)).collect();
+        let resolve = |n: &str| read.iter().position(|r| r == n).map(Binding::Slot);
+        let compiled = e.try_compile_strict(&resolve).map_err(|error| {
+            let names = names_matter(&error).then(|| (columns.to_vec(), Vec::new()));
+            Error::new(ErrorKind::Filter { error, names })
+        })?;
+        Ok(RowFilter { source: src.to_string(), compiled, read })
+    }
+
+    /// The columns the filter reads, in slot order.
+    pub fn columns(&self) -> &[String] {
+        &self.read
+    }
+
+    /// Judge `rows` rows; `cols[i]` is column `columns()[i]`, None where null.
+    pub fn eval(&self, cols: &[Vec<Option<Value>>], rows: usize) -> RowVerdicts {
+        let mut out = RowVerdicts { keep: Vec::with_capacity(rows), errors: 0, first_error: None };
+        let mut slots = vec![Value::Int(0); cols.len()];
+        let mut nulls = vec![false; cols.len()];
+        for r in 0..rows {
+            let mut any_null = false;
+            for (i, c) in cols.iter().enumerate() {
+                match c[r] {
+                    Some(v) => {
+                        slots[i] = v;
+                        nulls[i] = false;
+                    }
+                    None => {
+                        nulls[i] = true;
+                        any_null = true;
+                    }
+                }
+            }
+            let verdict = if any_null {
+                self.compiled.try_eval_with_nulls(&slots, &|s| nulls[s]).map(|v| v.map(|v| v.truthy()))
+            } else {
+                self.compiled.try_eval(&slots).map(|v| Some(v.truthy()))
+            };
+            match verdict {
+                Ok(k) => out.keep.push(k),
+                Err(e) => {
+                    out.errors += 1;
+                    if out.first_error.is_none() {
+                        out.first_error = Some((r, e.to_string()));
+                    }
+                    out.keep.push(None);
+                }
+            }
+        }
+        out
     }
 }

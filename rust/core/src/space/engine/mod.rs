@@ -31,7 +31,7 @@ mod tests;
 
 pub use crate::space::ids::Ids;
 pub use columns::{raw, Columns, Counts, STR_RAW_BASE};
-pub use filter::Filter;
+pub use filter::{Filter, RowFilter, RowVerdicts};
 
 use crate::error::{Error, ErrorKind};
 use crate::graph::Options;
@@ -271,6 +271,8 @@ impl Engine {
                 let mut ev = Evaluator::new(prog, &self.memo_pool, opts, reuse && ascending, reuse);
                 ev.run(ids, lo..hi, filter, &mut cols, &mut counts);
             }
+            // the metric columns are Int64: a count beyond 2^63 - 1 makes its row invalid
+            counts.invalid += cols.invalidate_beyond_int64();
             (cols, counts)
         };
         let parts: Vec<(Columns, Counts)> =

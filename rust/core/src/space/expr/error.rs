@@ -396,6 +396,12 @@ pub(super) struct FaultInner {
     at: Option<Span>,
 }
 pub(super) type Fault = Box<FaultInner>;
+
+impl FaultInner {
+    pub(super) fn kind(&self) -> &ExprErrorKind {
+        &self.kind
+    }
+}
 pub(super) type ValueOrFault = Result<Value, Fault>;
 
 #[cold]

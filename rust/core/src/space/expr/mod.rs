@@ -101,7 +101,20 @@ impl Expr {
 
     /// [`Expr::compile`] with the error as an [`ExprError`].
     pub fn try_compile(&self, resolve: &dyn Fn(&str) -> Option<Binding>) -> Result<Compiled, ExprError> {
-        let c = Compiler { src: &self.src, resolve };
+        self.compile_with(resolve, false)
+    }
+
+    /// [`Expr::try_compile`] for a filter: every constant sub-expression is computed now, and
+    /// one that fails is an error (`params < 1 // 0`: division by zero before any row is
+    /// read), even where a short-circuit would skip it; an integer constant beyond 64 bits
+    /// (`10**30`) is the nearest float, which compares with every 64-bit integer exactly as the
+    /// integer would; one beyond the floats (`2**10**10`) is an error.
+    pub fn try_compile_strict(&self, resolve: &dyn Fn(&str) -> Option<Binding>) -> Result<Compiled, ExprError> {
+        self.compile_with(resolve, true)
+    }
+
+    fn compile_with(&self, resolve: &dyn Fn(&str) -> Option<Binding>, strict: bool) -> Result<Compiled, ExprError> {
+        let c = Compiler { src: &self.src, resolve, strict };
         let root = c.compile(&self.ast).map_err(|e| *e)?;
         let body = Arc::new(closures::body(&root));
         Ok(Compiled { root, body, src: self.src.clone() })
@@ -157,7 +170,13 @@ impl Compiled {
 
     /// [`Compiled::eval_nullable`] with the error as an [`ExprError`].
     pub fn try_eval_nullable(&self, slots: &[Value], null_from: usize) -> Result<Option<Value>, ExprError> {
-        self.root.eval_nullable(slots, null_from as u32).map_err(|f| describe(&self.src, *f))
+        let null_from = null_from as u32;
+        self.root.eval_nullable(slots, &|s| s >= null_from).map_err(|f| describe(&self.src, *f))
+    }
+
+    /// [`Compiled::try_eval_nullable`] with the slots for which `null(slot)` is true null.
+    pub fn try_eval_with_nulls(&self, slots: &[Value], null: &dyn Fn(usize) -> bool) -> Result<Option<Value>, ExprError> {
+        self.root.eval_nullable(slots, &|s| null(s as usize)).map_err(|f| describe(&self.src, *f))
     }
 
     /// Evaluate by walking the tree (the reference the tree of closures is tested against).

@@ -1,8 +1,9 @@
 //! From syntax tree to `Node` tree: names resolved to constants and slots, constant
 //! sub-expressions folded, constant operands moved inline.
 
-use super::error::{ExprError, ExprErrorKind};
-use super::parse::{func_name, Ast, AstKind, Func, Span};
+use super::error::{describe, ExprError, ExprErrorKind, Overflow};
+use super::numeric::arith;
+use super::parse::{func_name, Ast, AstKind, BinOp, Func, Span};
 use super::tree::{index_of, IndexedList, Node};
 use super::value::{Binding, Value, TWO_63};
 
@@ -10,6 +11,10 @@ use super::value::{Binding, Value, TWO_63};
 pub(super) struct Compiler<'a> {
     pub(super) src: &'a str,
     pub(super) resolve: &'a dyn Fn(&str) -> Option<Binding>,
+    /// Every constant sub-expression must fold (a filter: `1 // 0` is an error when it is
+    /// compiled, not a failure on every row), and an integer one beyond 64 bits (`10**30`)
+    /// folds to the nearest float, as Python's `float(10**30)`.
+    pub(super) strict: bool,
 }
 
 /// What an indexable expression compiled to.
@@ -138,7 +143,7 @@ impl<'a> Compiler<'a> {
                 }
             }
         };
-        Ok(specialize(fold(node)))
+        Ok(specialize(self.fold(node)?))
     }
 
     fn call(&self, f: Func, args: &[Ast], span: Span) -> Result<Node, Box<ExprError>> {
@@ -176,18 +181,37 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// Replace a node that reads no slots by its value, if it evaluates cleanly. (A child that
-/// failed to fold, like `1 / 0`, can still be skipped by a short-circuit above it.)
-fn fold(n: Node) -> Node {
-    fn reads_slots(n: &Node) -> bool {
-        matches!(n, Node::Slot(_) | Node::IndexSlots(..)) || n.children().into_iter().any(reads_slots)
-    }
-    if !matches!(n, Node::Const(_)) && !reads_slots(&n) {
-        if let Ok(v) = n.eval(&[]) {
-            return Node::Const(v);
+impl Compiler<'_> {
+    /// Replace a node that reads no slots by its value, if it evaluates cleanly. (A child that
+    /// failed to fold, like `1 / 0`, can still be skipped by a short-circuit above it.) In
+    /// strict mode a constant that fails is an error, and an integer overflow of two int
+    /// constants (`10**30`, `2**63 - 1 + 1`) folds to the result in floats (when it is finite).
+    fn fold(&self, n: Node) -> Result<Node, Box<ExprError>> {
+        fn reads_slots(n: &Node) -> bool {
+            matches!(n, Node::Slot(_) | Node::IndexSlots(..)) || n.children().into_iter().any(reads_slots)
+        }
+        if matches!(n, Node::Const(_)) || reads_slots(&n) {
+            return Ok(n);
+        }
+        match n.eval(&[]) {
+            Ok(v) => Ok(Node::Const(v)),
+            Err(f) if self.strict => {
+                if let (ExprErrorKind::IntegerOverflow(Overflow::Binary { .. }), Node::Bin(op, a, b, _)) = (f.kind(), &n) {
+                    if let (Some(Value::Int(x)), Some(Value::Int(y)), BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Pow) =
+                        (a.as_const(), b.as_const(), op)
+                    {
+                        if let Ok(Value::Float(r)) = arith(*op, Value::Float(x as f64), Value::Float(y as f64)) {
+                            if r.is_finite() {
+                                return Ok(Node::Const(Value::Float(r)));
+                            }
+                        }
+                    }
+                }
+                Err(Box::new(describe(self.src, *f)))
+            }
+            Err(_) => Ok(n),
         }
     }
-    n
 }
 
 /// An integral float as an int (for comparisons, where int and float compare exactly, so the

@@ -782,3 +782,49 @@ fn strings_compare_and_do_not_compute() {
     assert!(Value::str("x").truthy() && !Value::str("").truthy());
     assert_eq!(parse("['a', 'b'][1]").unwrap().compile(&|_| None).unwrap().as_const(), Some(Value::str("b")));
 }
+
+// --- strict compilation (filters): constant parts computed when the filter is compiled ---------
+
+fn strict(src: &str) -> Result<Compiled, String> {
+    let names = |n: &str| match n {
+        "x" => Some(Binding::Slot(0)),
+        _ => None,
+    };
+    parse(src).unwrap().try_compile_strict(&names).map_err(|e| e.to_string())
+}
+
+#[test]
+fn strict_constants_that_fail_are_errors_when_compiled() {
+    assert_eq!(strict("x < 1 // 0").unwrap_err(), "division by zero at '1 // 0' in 'x < 1 // 0'");
+    assert_eq!(strict("x < 5 % 0").unwrap_err(), "modulo by zero at '5 % 0' in 'x < 5 % 0'");
+    // even where a short-circuit would skip it (the lenient compile leaves it to evaluation)
+    assert!(strict("false and 1 // 0 == 1").unwrap_err().contains("division by zero"));
+    assert!(parse("false and 1 // 0 == 1").unwrap().compile(&|_| None).is_ok());
+    assert!(strict("x < [1, 2][2]").unwrap_err().contains("index 2 out of range for '[1, 2]' of length 2"));
+}
+
+#[test]
+fn strict_integer_constants_beyond_64_bits_are_floats() {
+    // 10**30 is the float 1e30: it compares with every 64-bit integer as the integer would
+    let c = strict("x < 10**30").unwrap();
+    assert_eq!(c.eval(&[Int(i64::MAX)]), Ok(Bool(true)));
+    assert_eq!(c.eval(&[Int(i64::MIN)]), Ok(Bool(true)));
+    let c = strict("x > -(10**30)").unwrap();
+    assert_eq!(c.eval(&[Int(i64::MIN)]), Ok(Bool(true)));
+    assert_eq!(strict("2**63").unwrap().as_const(), Some(Float(9223372036854775808.0)));
+    assert_eq!(strict("9223372036854775807 + 1").unwrap().as_const(), Some(Float(9223372036854775808.0)));
+    // beyond the floats too: an error naming the part
+    let e = strict("x < 2**10**10").unwrap_err();
+    assert_eq!(e, "integer overflow: 2 ** 10000000000 does not fit in 64 bits at '2**10**10' in 'x < 2**10**10'");
+    // within 64 bits nothing changes
+    assert_eq!(strict("2**62").unwrap().as_const(), Some(Int(1 << 62)));
+}
+
+#[test]
+fn per_row_failures_stay_errors_of_the_row() {
+    // `[1, 2][x]` reads a slot: compiled, and failing only for rows where x is out of range
+    let c = strict("[1, 2][x] == 1").unwrap();
+    assert_eq!(c.eval(&[Int(0)]), Ok(Bool(true)));
+    assert_eq!(c.eval(&[Int(-1)]), Ok(Bool(false)));
+    assert_eq!(c.eval(&[Int(2)]).unwrap_err(), "index 2 out of range for '[1, 2]' of length 2 in '[1, 2][x] == 1'");
+}

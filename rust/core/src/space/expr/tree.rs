@@ -84,19 +84,19 @@ impl Node {
 }
 
 impl Node {
-    /// Whether the node reads a slot at or after `null_from`.
-    fn reads_from(&self, null_from: u32) -> bool {
+    /// Whether the node reads a slot that `null` says is null.
+    fn reads_null(&self, null: &dyn Fn(u32) -> bool) -> bool {
         match self {
-            Node::Slot(i) => *i >= null_from,
-            Node::IndexSlots(ss, i, _) => ss.iter().any(|&x| x >= null_from) || i.reads_from(null_from),
-            n => n.children().iter().any(|c| c.reads_from(null_from)),
+            Node::Slot(i) => null(*i),
+            Node::IndexSlots(ss, i, _) => ss.iter().any(|&x| null(x)) || i.reads_null(null),
+            n => n.children().iter().any(|c| c.reads_null(null)),
         }
     }
 
     /// [`Compiled::eval_nullable`]: `and`/`or`/`not` as Kleene's logic, anything else null as
-    /// soon as it reads a null slot, else the ordinary evaluation.
-    pub(super) fn eval_nullable(&self, s: &[Value], null_from: u32) -> Result<Option<Value>, Fault> {
-        let truth = |n: &Node| -> Result<Option<bool>, Fault> { Ok(n.eval_nullable(s, null_from)?.map(|v| v.truthy())) };
+    /// soon as it reads a null slot (`null(slot)`), else the ordinary evaluation.
+    pub(super) fn eval_nullable(&self, s: &[Value], null: &dyn Fn(u32) -> bool) -> Result<Option<Value>, Fault> {
+        let truth = |n: &Node| -> Result<Option<bool>, Fault> { Ok(n.eval_nullable(s, null)?.map(|v| v.truthy())) };
         Ok(match self {
             Node::And(a, b) | Node::Or(a, b) => {
                 // the value that decides alone: false for `and`, true for `or`
@@ -112,7 +112,7 @@ impl Node {
             }
             Node::Not(a) => truth(a)?.map(|t| Value::Bool(!t)),
             Node::Truth(a) => truth(a)?.map(Value::Bool),
-            n if n.reads_from(null_from) => None,
+            n if n.reads_null(null) => None,
             n => Some(n.eval(s)?),
         })
     }
