@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import tomllib
-from doc_examples import FENCE, LANGUAGES, ROOT, TAG, blocks, env, pages, run_blocks
+from doc_examples import FENCE, LANGUAGES, ROOT, TAG, blocks, env, pages, run_blocks, tagged_blocks
 
 import archsweep
 
@@ -89,7 +89,7 @@ def test_the_readme_quickstart():
     """The quickstart's two commands: the test command is the one CI runs (.ci/run ends with it),
     and the demo's command prints what the README shows (run here with this test's archsweep,
     not scripts/demo, which would build the package first)."""
-    (quick,) = [b for b in blocks(README) if b.run_by == "tests/test_docs_examples.py"]
+    (quick,) = tagged_blocks(README, "tests/test_docs_examples.py")
     commands = [line.split("#")[0].strip() for line in quick.code.splitlines() if line.strip()]
     assert commands == ["scripts/demo", "scripts/test"]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
