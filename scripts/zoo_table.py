@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Write the README's model-zoo table from the presets of data/families/*.toml.
+"""Write the model-zoo table of docs/zoo.md from the presets of data/families/*.toml.
 
     python scripts/zoo_table.py            # rewrite the block between the zoo-table markers
-    python scripts/zoo_table.py --check    # exit 1 if README.md is stale (tests/test_zoo.py runs this)
+    python scripts/zoo_table.py --check    # exit 1 if docs/zoo.md is stale (tests/test_zoo.py runs this)
     python scripts/zoo_table.py --print    # print the table only
 
 The table is computed by archsweep itself (`archsweep.zoo.table()`): one row per preset, with
@@ -43,7 +43,7 @@ def markdown() -> str:
 def render(readme: str) -> str:
     """``readme`` with the block between the markers replaced by the current table."""
     if readme.count(START) != 1 or readme.count(END) != 1 or readme.index(START) > readme.index(END):
-        raise SystemExit(f"README must contain {START} ... {END} exactly once, in that order")
+        raise SystemExit(f"the page must contain {START} ... {END} exactly once, in that order")
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{markdown()}{END}{tail}"
@@ -51,9 +51,10 @@ def render(readme: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--check", action="store_true", help="do not write; exit 1 if the README's table is stale")
+    p.add_argument("--check", action="store_true", help="do not write; exit 1 if the page's table is stale")
     p.add_argument("--print", dest="print_only", action="store_true", help="print the table and exit")
-    p.add_argument("--readme", type=Path, default=ROOT / "README.md", help="the README to update (default: README.md)")
+    p.add_argument("--doc", "--readme", dest="readme", type=Path, default=ROOT / "docs" / "zoo.md",
+                   help="the page to update (default: docs/zoo.md)")
     args = p.parse_args(argv)
     if args.print_only:
         sys.stdout.write(markdown())

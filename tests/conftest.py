@@ -1,7 +1,15 @@
-"""Shared test options: golden files (expected text outputs under tests/golden/).
+"""Shared test options: golden files (expected text outputs under tests/golden/), and the
+account of skipped tests.
 
 ``pytest --update-golden`` (or ``ARCHSWEEP_UPDATE_GOLDEN=1``) rewrites them from the current
 output instead of comparing; review the diff with ``git diff tests/golden`` before committing.
+
+Skips: the run ends with one line saying how many tests skipped and why, grouped by reason
+(``skipped 280: torch is not installed (scripts/torch-env installs it) 278, ...``), also written
+to ``$ARCHSWEEP_SKIP_REPORT`` when that is set (scripts/test prints it last). A test that reads the
+reference data (its module imports ``reference``: tests/data/reference is in the repository)
+never skips but for a missing torch: any other skip there is turned into a failure, wherever the
+tests run.
 """
 
 from __future__ import annotations
@@ -23,6 +31,59 @@ def pytest_sessionstart(session):
             import torch  # noqa: F401
         except ImportError as e:
             raise pytest.UsageError(f"ARCHSWEEP_REQUIRE_TORCH=1 but torch cannot be imported ({e}): run scripts/torch-env") from e
+
+
+TORCH_SKIP = "torch is not installed (scripts/torch-env installs it)"
+
+
+def skip_reason(report) -> str:
+    """A skip's reason, with the several wordings of a missing torch (or of the NAS packages
+    scripts/torch-env installs with it) as one."""
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    reason = reason.removeprefix("Skipped: ").strip()
+    if "scripts/torch-env" in reason or "torch is not installed" in reason or "No module named 'torch" in reason:
+        return TORCH_SKIP
+    return reason
+
+
+def skip_account(reports) -> str:
+    """One line: how many tests skipped, and why (commonest reason first)."""
+    if not reports:
+        return "skipped nothing"
+    counts: dict[str, int] = {}
+    for r in reports:
+        reason = skip_reason(r)
+        counts[reason] = counts.get(reason, 0) + 1
+    parts = [f"{reason} ({n})" if len(counts) > 1 else reason for reason, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+    return f"skipped {len(reports)}: " + "; ".join(parts)
+
+
+def reads_reference_data(item) -> bool:
+    import reference
+
+    module = getattr(item, "module", None)
+    return module is not None and getattr(module, "reference", None) is reference.reference
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if (report.skipped and not hasattr(report, "wasxfail") and reads_reference_data(item)
+            and skip_reason(report) != TORCH_SKIP):
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} reads the reference data (tests/data/reference, in the repository) "
+                           f"and must not skip, but skipped: {skip_reason(report)}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if not hasattr(r, "wasxfail")]
+    line = skip_account(skipped)
+    terminalreporter.write_line(line)
+    out = os.environ.get("ARCHSWEEP_SKIP_REPORT")
+    if out:
+        Path(out).write_text(line + "\n", encoding="utf-8")
 
 
 def pytest_addoption(parser):

@@ -25,15 +25,15 @@ def reference_path() -> Path:
 
 
 def reference() -> dict[str, dict]:
-    """model name -> {"resolution": int, "num_params": int, "gmacs": float}; skips the calling
-    test when $ARCHSWEEP_REFERENCE names a file that is absent."""
+    """model name -> {"resolution": int, "num_params": int, "gmacs": float}; fails the calling
+    test (never skips it: the figures ship with the repository) when the file is absent."""
     global _CACHE
     if _CACHE is None:
         path = reference_path()
         if not path.is_file():
-            pytest.skip(
-                f"reference figures not found at {path} (set ARCHSWEEP_REFERENCE to "
-                "torchvision_models.csv or to the folder holding it)"
+            pytest.fail(
+                f"reference figures not found at {path}: tests/data/reference/torchvision_models.csv is part "
+                "of the repository (ARCHSWEEP_REFERENCE, if set, must name that CSV or the folder holding it)"
             )
         with path.open(newline="", encoding="utf-8") as f:
             _CACHE = {

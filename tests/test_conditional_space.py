@@ -1,5 +1,5 @@
 """Conditional variables (`when` on a variable): network ids count each distinct network once
-(README "Variant ids"). Expected sizes and networks are computed here by hand and by brute
+(docs/spaces.md, "Variant ids"). Expected sizes and networks are computed here by hand and by brute
 force over every full configuration, never read back from the code under test."""
 
 from __future__ import annotations

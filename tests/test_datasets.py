@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from doc_examples import run_blocks, tagged_blocks
 from polars.testing import assert_frame_equal
 
 import archsweep
@@ -576,45 +577,17 @@ def test_an_interrupted_run_counts_only_whole_parts(tmp_path, sig):
 
 
 # --------------------------------------------------------------------------------------------
-# the documentation's examples, run as written
+# the documentation's examples, run as written (docs/datasets.md's by tests/test_docs_examples.py)
 
 
-def doc_blocks(path: Path, tagged_only: bool) -> list[tuple[str, str]]:
-    """(language, code) of the bash and python blocks of ``path``, in order (with ``tagged_only``:
-    those right after a ``<!-- tested by tests/test_datasets.py -->`` line)."""
-    text = path.read_text(encoding="utf-8")
-    tag = r"<!-- tested by tests/test_datasets.py -->\n" if tagged_only else ""
-    return re.findall(tag + r"```(bash|python)\n(.*?)```", text, flags=re.S)
-
-
-def run_blocks(blocks: list[tuple[str, str]], where: Path, monkeypatch) -> None:
-    """Bash blocks line by line (a comment starting 'exit N' says the line's exit status), python
-    blocks in one namespace; in ``where``, with data/ as in the repository."""
-    (where / "data").symlink_to(ROOT / "data")
-    monkeypatch.chdir(where)
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    namespace: dict = {}
-    for lang, code in blocks:
-        if lang == "python":
-            exec(compile(code, "doc example", "exec"), namespace)
-            continue
-        for line in code.splitlines():
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            m = re.search(r"#\s*exit (\d+)", line)
-            r = subprocess.run(["bash", "-c", line], cwd=where, capture_output=True, text=True, env=env, timeout=300)
-            assert r.returncode == (int(m.group(1)) if m else 0), f"{line}\n{r.stdout}\n{r.stderr}"
-            if "archsweep" in line and r.returncode:
-                assert "Traceback" not in r.stderr and r.stdout + r.stderr
-
-
-def test_the_examples_of_docs_datasets_md_run(tmp_path, monkeypatch):
-    blocks = doc_blocks(ROOT / "docs" / "datasets.md", tagged_only=False)
-    assert [lang for lang, _ in blocks].count("bash") >= 2 and [lang for lang, _ in blocks].count("python") >= 3
-    run_blocks(blocks, tmp_path, monkeypatch)
-
-
-def test_the_dataset_examples_of_the_readme_run(tmp_path, monkeypatch):
-    blocks = doc_blocks(ROOT / "README.md", tagged_only=True)
-    assert [lang for lang, _ in blocks] == ["bash", "python"]
-    run_blocks(blocks, tmp_path, monkeypatch)
+def test_the_dataset_examples_of_docs_sweeps_md_run(tmp_path):
+    """docs/sweeps.md's dataset examples (tagged 'run by tests/test_datasets.py'): a sweep, its
+    status and full verification, a resume that has nothing to redo, the directory read by polars
+    as it is; they leave a whole dataset of the sample's 100,000 distinct ids."""
+    examples = tagged_blocks("docs/sweeps.md", "tests/test_datasets.py")
+    assert [b.lang for b in examples] == ["bash", "python"]
+    run_blocks(examples, tmp_path)
+    d = tmp_path / "vgg100k"
+    assert verify_dataset(d, full=True) == []
+    ids = pl.scan_parquet(d).select("variant_id").collect()["variant_id"]
+    assert ids.len() == ids.n_unique() == 100_000

@@ -4,7 +4,7 @@ published models exactly; every shipped space (data/spaces/, data/families/) swe
 Expected figures: torchvision's published ``num_params`` and ``_ops`` (GFLOPS, which are
 multiply-accumulates in archsweep's ``macs`` convention) from each model's default weights
 meta (``torchvision.models.<Model>_Weights.IMAGENET1K_*.meta``, torchvision 0.29; the same
-values as ``shared/reference/torchvision_models.csv`` used by test_published_models.py),
+values as ``tests/data/reference/torchvision_models.csv`` used by test_published_models.py),
 written here as literals. GMACs are compared as ``round(macs / 1e9, 3)``, the precision
 torchvision publishes.
 """

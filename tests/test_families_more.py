@@ -2,8 +2,8 @@
 torchvision model and must reproduce torchvision's published figures exactly.
 
 Truth: ``torchvision_models.csv`` (published ``num_params`` and ``_ops`` = GMACs of the default
-weights, torchvision 0.29), read at test time from ``$ARCHSWEEP_REFERENCE`` (the CSV or the
-folder holding it) or ``<repo>/../shared/reference/``; the comparisons are skipped without it.
+weights, torchvision 0.29), read at test time from ``tests/data/reference/`` in the repository (or
+``$ARCHSWEEP_REFERENCE``: the CSV or the folder holding it); the comparisons never skip.
 Asserted per preset: params exactly, ``round(macs / 1e9, 3)`` equal to the published gmacs, and
 the preset's resolution equal to the reference row's.
 
@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
-from reference import reference  # ../shared/reference/torchvision_models.csv
+from reference import reference  # tests/data/reference/torchvision_models.csv
 
 import archsweep
 

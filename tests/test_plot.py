@@ -3,7 +3,7 @@ and one model's per-layer shares (`archsweep analyze --plot`, `Report.plot`).
 
 The files are checked as files (PNG signature and pixels, SVG parsed as XML, HTML with its image
 inline), the plotted front against a brute-force front written here, the bins against numpy,
-the axes' scale and unit labels against the rules stated in the README."""
+the axes' scale and unit labels against the rules stated in docs/results.md."""
 
 from __future__ import annotations
 

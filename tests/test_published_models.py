@@ -4,9 +4,9 @@ model schema, checked against the figures torchvision publishes with their defau
 Every description below follows torchvision's own source (torchvision/models/*.py): the same
 layers in the same order with the same attributes (kernel, stride, padding, groups, bias,
 ceil_mode, eps, ...). The truth is not computed here: it is read at test time from
-``torchvision_models.csv`` (published ``num_params`` and ``_ops``, one row per model), found in
-``$ARCHSWEEP_REFERENCE`` (the CSV itself or the folder holding it) or in
-``<repo>/../shared/reference/``. Without that file the comparisons are skipped.
+``torchvision_models.csv`` (published ``num_params`` and ``_ops``, one row per model), kept in the
+repository (``tests/data/reference/``, or ``$ARCHSWEEP_REFERENCE``: the CSV itself or the folder
+holding it); these tests never skip.
 
 Asserted per model: parameters exactly, and ``round(macs / 1e9, 3)`` equal to the published
 ``gmacs`` (torchvision counts convolutions, linear layers and the attention matmuls, not bias,
@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable
 
 import pytest
-from reference import reference  # ../shared/reference/torchvision_models.csv
+from reference import reference  # tests/data/reference/torchvision_models.csv
 
 import archsweep
 
@@ -1187,8 +1187,7 @@ def _marks(name):
 @pytest.mark.parametrize("name", [pytest.param(m, marks=_marks(m)) for m in MODELS])
 def test_params_exact(name):
     ref = reference()
-    if name not in ref:
-        pytest.skip(f"{name} is not in the reference file")
+    assert name in ref, f"{name} is described here but not in the reference file"
     r = analyze(name)
     assert r.totals["params"] == ref[name]["num_params"]
     assert r.totals["trainable_params"] == ref[name]["num_params"]
@@ -1197,8 +1196,7 @@ def test_params_exact(name):
 @pytest.mark.parametrize("name", [pytest.param(m, marks=_marks(m)) for m in MODELS])
 def test_gmacs_published(name):
     ref = reference()
-    if name not in ref:
-        pytest.skip(f"{name} is not in the reference file")
+    assert name in ref, f"{name} is described here but not in the reference file"
     r = analyze(name, EVAL_GRAPH.get(name))
     macs = r.totals["macs"]
     assert round(macs / 1e9, 3) == ref[name]["gmacs"], f"{name}: {macs:,} MACs"

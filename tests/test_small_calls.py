@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pytest
+from doc_examples import blocks, run_blocks
 from polars.testing import assert_frame_equal
 
 import archsweep
@@ -212,10 +213,8 @@ def test_the_pyarrow_route_gives_the_same_frame():
         assert_frame_equal(via_pyarrow, chunked(space, ids))
 
 
-def test_readme_point_query_example(monkeypatch):
-    """The README's example of small calls runs as written."""
-    monkeypatch.chdir(ROOT)
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "space.evaluate(" in b]
-    assert len(blocks) == 1
-    exec(compile(blocks[0], "README.md", "exec"), {"__name__": "readme"})
+def test_the_point_query_example_of_docs_sweeps_md(tmp_path):
+    """docs/sweeps.md's example of small calls runs as written (tests/test_docs_examples.py runs
+    it too, with the page's other examples)."""
+    (example,) = [b for b in blocks(ROOT / "docs" / "sweeps.md") if b.lang == "python" and "space.evaluate(" in b.code]
+    run_blocks([example], tmp_path)

@@ -1,5 +1,5 @@
 """Search spaces: the documented mixed-radix id bijection, exact sizes, ids beyond 2^64 and
-the error messages of malformed specs (README "Search spaces and sweeps", rust/core/src/space).
+the error messages of malformed specs (docs/spaces.md, rust/core/src/space).
 
 Expected values are computed here by hand from the documented rules, never read back from the
 code under test."""
@@ -26,7 +26,7 @@ SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_hea
 
 def toy_spec() -> dict:
     """Three variables declared a, b, c but first used by the network in the order c, a, b:
-    the id digits follow first use (README "Variant ids")."""
+    the id digits follow first use (docs/spaces.md, "Variant ids")."""
     return {
         "name": "toy",
         "input": [3, 8, 8],
@@ -536,7 +536,7 @@ def test_per_variant_when_passes_the_first_input_through():
 
 
 def test_statically_off_when_passes_the_first_input_through():
-    # the README's projection-shortcut pattern with a condition on the loop index only
+    # docs/spaces.md's projection-shortcut pattern with a condition on the loop index only
     # (compile-time false for i = 1; failed to compile before bea7825)
     space = Space(_shortcut_spec("=i == 0"))
     m = space.model(0)

@@ -379,7 +379,7 @@ def test_where_on_vgg_equals_filtering_afterwards(vgg, vgg_sample, where, expr):
 ])
 def test_where_on_resnet_equals_filtering_afterwards(resnet, resnet_grid, where, expr, keeps_invalid):
     pushed = archsweep.sweep(resnet, where=where)
-    # in polars a comparison with a null metric is null, which filter drops: like the README says
+    # in polars a comparison with a null metric is null, which filter drops: like docs/sweeps.md says
     after = resnet_grid.filter(expr)
     assert 0 < after.height < resnet_grid.height
     assert_frame_equal(pushed, after)
@@ -872,7 +872,7 @@ def test_top_k_on_a_dataset(resnet, resnet_grid, tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
-# Samplers: the sample's permutation, written out here from its description (README, "Variant
+# Samplers: the sample's permutation, written out here from its description (docs/spaces.md, "Variant
 # ids"): 6 keyed rounds of splitmix64's finaliser, each updating one half with a mix of the other
 # (left, right, left, ...); sampler 1 over the smallest even number of bits, sampler 2 over the
 # smallest number (the left half one bit wider when it is odd); cycle walking back into range.

@@ -25,6 +25,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from doc_examples import run_blocks, tagged_blocks
 
 import archsweep
 from archsweep import ArchsweepError, zoo
@@ -203,7 +204,7 @@ def test_exported_file_runs_on_cpu_and_trains(tmp_path):
 
 @needs_torch
 def test_cli_export_then_import(tmp_path):
-    """The README's `archsweep export data/spaces/vgg.toml --id 12345 -o net.py && python -c "import net"`."""
+    """docs/pytorch.md's `archsweep export data/spaces/vgg.toml --id 12345 -o net.py && python -c "import net"`."""
     archsweep_cli = Path(sys.executable).parent / "archsweep"
     (tmp_path / "data").symlink_to(ROOT / "data")
     script = f'{archsweep_cli} export data/spaces/vgg.toml --id 12345 -o net.py && {sys.executable} -c "import net"'
@@ -368,7 +369,7 @@ def test_names_become_modules_and_dicts():
 
 
 def test_forward_reuses_x_for_chains_and_names_branches():
-    model = {"name": "tiny", "input": [3, 32, 32], "layers": [  # the README's model
+    model = {"name": "tiny", "input": [3, 32, 32], "layers": [  # docs/models.md's example model
         {"name": "conv1", "op": "conv2d", "out_channels": 16, "kernel_size": 3, "padding": "same"},
         {"op": "relu"},
         {"name": "skip", "op": "conv2d", "out_channels": 16, "kernel_size": 1, "inputs": ["x"]},
@@ -523,51 +524,17 @@ def test_pyproject_declares_the_torch_extra():
 
 
 # ---------------------------------------------------------------------------------------------
-# The README's section runs as written
+# docs/pytorch.md's examples run as written
 # ---------------------------------------------------------------------------------------------
 
 
-def readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
-
-
-def stated_value(comment: str, namespace: dict):
-    """The value a ``# comment`` states, if it starts with a Python expression (``# 633470440``,
-    ``# 'Vgg': the file ...``), else None."""
-    for text in (comment, comment.split(":", 1)[0]):
-        try:
-            return (eval(text, namespace),)  # noqa: S307 - the README's own text
-        except Exception:  # noqa: BLE001
-            continue
-    return None
-
-
 @needs_torch
-def test_readme_export_section_runs(tmp_path, monkeypatch):
-    """Every block of the README's "PyTorch in and out" section runs in a fresh directory (with
-    data/ linked), and a Python line whose comment starts with a value evaluates to it."""
-    section = readme_section("PyTorch in and out")
-    (tmp_path / "data").symlink_to(ROOT / "data")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    bash = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
-    assert bash
-    for block in bash:
-        proc = subprocess.run(["bash", "-e", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, f"{block}\n{proc.stderr}"
-    (python_block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    lines = python_block.splitlines()
-    checked = 0
-    for node in ast.parse(python_block).body:
-        code = "\n".join(lines[node.lineno - 1:node.end_lineno])
-        exec(compile(ast.Module([node], []), "README.md", "exec"), namespace)  # noqa: S102
-        comment = code.split("  # ", 1)[1] if "  # " in code else None
-        if isinstance(node, ast.Expr) and comment:
-            stated = stated_value(comment, namespace)
-            if stated is not None:
-                assert eval(compile(ast.Expression(node.value), "README.md", "eval"), namespace) == stated[0], code  # noqa: S307
-                checked += 1
-    assert checked >= 4, "the README's values are no longer checked"
+def test_the_pytorch_doc_examples_run(tmp_path):
+    """Every example of docs/pytorch.md (each tagged 'run by tests/test_torch_export.py': they
+    need torch) runs in order in a fresh directory with data/ linked, and a Python line whose
+    comment starts with a value (``# 633470440``, ``# torch.Size([2, 1000])``) evaluates to it."""
+    examples = tagged_blocks("docs/pytorch.md", "tests/test_torch_export.py")
+    assert [b.lang for b in examples].count("python") >= 2
+    checked = run_blocks(examples, tmp_path, names_in_comments=True)
+    assert checked >= 5, "docs/pytorch.md's values are no longer checked"
     assert (tmp_path / "net.py").exists()

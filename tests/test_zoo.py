@@ -1,12 +1,11 @@
 """The model zoo: every ``[presets.NAME]`` of ``data/families/*.toml`` is a torchvision model and
 reproduces torchvision's published figures exactly; the zoo is reachable by name from Python and
-the command line; the README's zoo table is current.
+the command line; the zoo table of docs/zoo.md is current.
 
 Truth: ``torchvision_models.csv`` (published ``num_params`` and ``_ops`` = GMACs of the default
 weights, and the weights' evaluation resolution; torchvision 0.29), read at test time from
-``$ARCHSWEEP_REFERENCE`` (the CSV itself or the folder holding it) or
-``<repo>/../shared/reference/``. Without it the comparisons with torchvision are skipped (and say
-so); everything else runs.
+``tests/data/reference/`` in the repository (or ``$ARCHSWEEP_REFERENCE``: the CSV itself or the
+folder holding it); the comparisons never skip.
 
 Asserted for EVERY preset (whatever family files exist): params exactly equal ``num_params``,
 ``round(macs / 1e9, 3)`` equal ``gmacs`` (torchvision's precision), and the input resolution (the
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from reference import reference  # ../shared/reference/torchvision_models.csv
+from reference import reference  # tests/data/reference/torchvision_models.csv
 
 import archsweep
 from archsweep import zoo
@@ -304,11 +303,11 @@ def test_cli_sweeps_a_family_file(capsys, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# README
+# docs/zoo.md
 # ---------------------------------------------------------------------------------------------
 
 
-def test_readme_zoo_table_is_current():
+def test_zoo_doc_table_is_current():
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "zoo_table.py"), "--check"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr + proc.stdout + "\n(run: python scripts/zoo_table.py)"
