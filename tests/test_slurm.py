@@ -41,12 +41,12 @@ from archsweep.sweep import read_manifest, sweep_status, verify_dataset
 from archsweep.sweep.slurm import array_indices, auto_shard
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from doc_examples import tagged_blocks  # noqa: E402
 from slurm_local import Slurm, missing_binaries, one_node_slurm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "distributed.md"
 VGG = ROOT / "data" / "spaces" / "vgg.toml"
-MARK = "<!-- example: run by tests/test_slurm.py -->"
 REQUIRED = os.environ.get("CI", "").lower() == "true" or os.environ.get("ARCHSWEEP_REQUIRE_SLURM") == "1"
 #: CPUs the test node offers, whatever the machine has: two tasks of one CPU run at once, the
 #: others wait in the queue (so `status` sees queued tasks).
@@ -67,15 +67,9 @@ SUBSTITUTIONS = {"job array": JOB_ARRAY, "killed task": KILLED_ARRAY, "SLURMClus
 
 
 def doc_block(lang: str, contains: str) -> str:
-    """The block of docs/distributed.md marked as run here, of language ``lang``, holding ``contains``."""
-    lines = DOC.read_text(encoding="utf-8").splitlines()
-    found = []
-    for i, line in enumerate(lines):
-        if line.strip() == MARK and i + 1 < len(lines) and lines[i + 1].strip() == f"```{lang}":
-            end = lines.index("```", i + 2)
-            text = "\n".join(lines[i + 2:end]) + "\n"
-            if contains in text:
-                found.append(text)
+    """The block of docs/distributed.md marked as run here, of language ``lang``, holding ``contains``
+    (read by doc_examples.tagged_blocks, as the docs-example test expects)."""
+    found = [b.code for b in tagged_blocks(DOC, "tests/test_slurm.py") if b.lang == lang and contains in b.code]
     assert len(found) == 1, f"docs/distributed.md: {len(found)} marked {lang} blocks hold {contains!r}"
     return found[0]
 
