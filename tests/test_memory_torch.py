@@ -70,6 +70,8 @@ def measured():
                 shape = tuple(a.input_shape)
                 saved, peak = memory_truth.measure(memory_truth.torchvision_model(name), shape)
                 out[b] = (saved, peak, _stochastic_depth_calls(name, shape), a.totals)
+                # (pytest -s shows the measurements: docs/memory.md's table of presets)
+                print(f"\n{name} fake {b} {saved} {peak} sd={out[b][2]}", end="")
             cache[name] = out
         return cache[name]
 
