@@ -34,8 +34,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 #: torchvision constructor arguments that make its model the zoo preset of that name (the
-#: googlenet preset is the published one, without auxiliary classifiers)
-TORCHVISION_KWARGS: dict[str, dict[str, Any]] = {"googlenet": {"aux_logits": False}}
+#: googlenet preset is the published one, without auxiliary classifiers; vit_h_14 is published
+#: at 518 px)
+TORCHVISION_KWARGS: dict[str, dict[str, Any]] = {"googlenet": {"aux_logits": False}, "vit_h_14": {"image_size": 518}}
 
 
 def torchvision_model(name: str) -> torch.nn.Module:
@@ -57,16 +58,16 @@ def torchvision_model(name: str) -> torch.nn.Module:
             return torchvision.models.get_model(name, weights=None, **kwargs)
 
 
-def measure(m: torch.nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
+def measure(m: torch.nn.Module, input_shape: tuple[int, ...], train: bool = True) -> tuple[int | None, int]:
     """(saved bytes, live peak) of ``m`` on an fp32 input of ``input_shape`` (batch first), run
     on fake CPU tensors. ``m`` is a fresh model on the meta device: it is given fake CPU storage
-    (once: build another for the next call)."""
+    (once: build another for the next call). ``train=False``: no training forward (saved None)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     with FakeTensorMode(allow_non_fake_inputs=True):
         fake = m.to_empty(device="cpu")
         x = torch.empty(input_shape)
-        return saved_bytes(fake, x), live_peak(fake, x)
+        return (saved_bytes(fake, x) if train else None), live_peak(fake, x)
 
 
 def _key(t: torch.Tensor) -> int:

@@ -7,9 +7,10 @@ zoo preset, torchvision's model of that name at batch 1 and 3, fp32.
   value per sample; the zoo's graphs are inference graphs and have no stochastic-depth layer
   (an identity at most), so such a model saves 4 · batch bytes per stochastic-depth call more.
 * ``peak_activation_bytes`` equals the live-storage peak of the eager forward under no_grad for
-  the presets of PEAK_EXACT; in the others torchvision's Python code holds a value past its last
-  reader in the graph when the peak is reached (docs/memory.md), and archsweep's peak stays
-  below PyTorch's.
+  the presets of PEAK_EXACT; in the others, when the peak is reached, torchvision's Python code
+  holds a value past its last reader in the graph, or (ViT, Swin, MaxViT) attention's transient
+  buffers are live, which archsweep does not declare yet (docs/memory.md); archsweep's peak
+  stays below PyTorch's.
 
 The torch side runs on fake CPU tensors (no data, CPU kernel choices): the whole zoo in minutes.
 """
@@ -30,8 +31,21 @@ from archsweep import zoo  # noqa: E402
 # last use in the graph: nn.Sequential (and every module call) keeps its argument alive until
 # the call returns, so a stage's input lives through the whole stage; and some forwards keep
 # locals (DenseNet's bn_function keeps its concatenation through conv1). archsweep frees a
-# value after its last reader (docs/memory.md, "Inference peak").
-PEAK_EXACT = {"alexnet", "googlenet", "resnet18"}
+# value after its last reader (docs/memory.md, "Inference peak"). Measured at batch 1 and 3, the
+# peak is exact for these presets:
+PEAK_EXACT = {
+    "alexnet", "googlenet", "resnet18", "resnet34", "resnext101_32x8d", "resnext101_64x4d", "shufflenet_v2_x0_5",
+    "shufflenet_v2_x1_0", "squeezenet1_0", "squeezenet1_1", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
+    "vgg16_bn", "vgg19", "vgg19_bn",
+}
+
+# torch cannot train inception_v3 at batch 1: the auxiliary classifier's batch norm sees one
+# value per channel (its map is 1x1); its saved bytes are checked at batch 3 only
+TRAIN_BATCHES = {"inception_v3": (3,)}
+
+# window_attention version 2 (Swin V2: cosine attention, the position-bias MLP) declares no saved
+# tensors yet: these presets save more than saved_bytes says (docs/memory.md)
+SAVED_GAPS = {"swin_v2_t", "swin_v2_s", "swin_v2_b"}
 
 
 def _stochastic_depth_calls(name: str, shape: tuple[int, ...]) -> int:
@@ -68,8 +82,9 @@ def measured():
             for b in (1, 3):
                 a = archsweep.analyze(model, batch=b)
                 shape = tuple(a.input_shape)
-                saved, peak = memory_truth.measure(memory_truth.torchvision_model(name), shape)
-                out[b] = (saved, peak, _stochastic_depth_calls(name, shape), a.totals)
+                trains = b in TRAIN_BATCHES.get(name, (1, 3))
+                saved, peak = memory_truth.measure(memory_truth.torchvision_model(name), shape, train=trains)
+                out[b] = (saved, peak, _stochastic_depth_calls(name, shape) if trains else 0, a.totals)
                 # (pytest -s shows the measurements: docs/memory.md's table of presets)
                 print(f"\n{name} fake {b} {saved} {peak} sd={out[b][2]}", end="")
             cache[name] = out
@@ -81,6 +96,11 @@ def measured():
 @pytest.mark.parametrize("name", zoo.names())
 def test_saved_bytes_equal_autograd(name, measured):
     for b, (saved, _, sd_calls, totals) in measured(name).items():
+        if saved is None:
+            continue  # (TRAIN_BATCHES)
+        if name in SAVED_GAPS:
+            assert totals["saved_bytes"] + 4 * b * sd_calls < saved, (name, b, "now exact? remove it from SAVED_GAPS")
+            continue
         assert totals["saved_bytes"] + 4 * b * sd_calls == saved, (name, b, totals["saved_bytes"], saved, sd_calls)
 
 
