@@ -385,9 +385,16 @@ def legacy(tmp_path) -> Path:
 LEGACY_RUN = dict(sample=300, seed=1, chunk_rows=100)
 
 
+def _but_peak(df: pl.DataFrame) -> pl.DataFrame:
+    """The legacy parts were written before peak_activation_bytes held the caller's input through
+    the whole forward (docs/memory.md): their peaks are those of the earlier convention, and the
+    layout tests compare every other column."""
+    return df.drop("peak_activation_bytes")
+
+
 def test_a_dataset_of_the_earlier_layout_is_read(legacy, capsys):
     want = archsweep.sweep(LEGACY / "mini.json", sample=300, seed=1)
-    assert_frame_equal(archsweep.scan(legacy).collect(), want)
+    assert_frame_equal(_but_peak(archsweep.scan(legacy).collect()), _but_peak(want))
     st = sweep_status(legacy)
     assert st["format"] == "archsweep-sweep/1" and st["done"] == 3 and st["pending"] == [] and st["rows"] == 300
     code, out, _ = run(capsys, "status", legacy)
@@ -416,7 +423,7 @@ def test_resume_converts_the_earlier_layout(legacy):
     m = read_manifest(legacy / MANIFEST)
     assert m["format"] == FORMAT and all(e["sha256"] for e in m["parts"].values())
     assert verify_dataset(legacy, full=True) == []
-    assert_frame_equal(pl.read_parquet(legacy), want)
+    assert_frame_equal(_but_peak(pl.read_parquet(legacy)), _but_peak(want))
 
 
 def test_resume_of_the_earlier_layout_recomputes_what_is_damaged_or_missing(legacy):
@@ -429,7 +436,7 @@ def test_resume_of_the_earlier_layout_recomputes_what_is_damaged_or_missing(lega
                           "part-00000002.parquet: missing: the manifest records it as done"]
     assert verify_dataset(legacy, full=True) == []
     assert b"archsweep.part" in pq.read_metadata(legacy / "part-00000000.parquet").metadata
-    assert_frame_equal(pl.read_parquet(legacy), want)
+    assert_frame_equal(_but_peak(pl.read_parquet(legacy)), _but_peak(want))
 
 
 def test_resume_of_the_earlier_layout_checks_the_options(legacy):

@@ -480,21 +480,22 @@ def test_peak_activation_bytes_residual_dag(batch):
     # Sizes for batch B, fp32, input (4, 8, 8):
     #   x, c1, c2, bn2, sum, r2: B*4*8*8*4 = 1024B bytes;  side: B*16*8*8*4 = 4096B
     #   pool: B*4*4*4*4 = 256B;  fc: B*10*4 = 40B;  r1 (in place) and flat (view): 0.
-    # Liveness walk in file order (alloc, record, then free storages whose last reader ran):
+    # Liveness walk in file order (alloc, record, then free storages whose last reader ran); the
+    # caller holds the input x through the whole forward:
     #   start           live {x}                      1024B
-    #   1 c1   +1024B   {x, c1}             2048B  -> x's last reader ran: free x  -> 1024B
-    #   2 r1   +0       (aliases c1; c1 now lives until the last reader of r1: sum)   1024B
-    #   3 side +4096B   {c1, side}          5120B  <- PEAK; side has no reader: freed -> 1024B
-    #   4 c2   +1024B   {c1, c2}            2048B
-    #   5 bn2  +1024B   {c1, c2, bn2}       3072B  -> free c2                        2048B
-    #   6 sum  +1024B   {c1, bn2, sum}      3072B  -> free c1 (via r1), bn2           1024B
-    #   7 r2   +1024B   {sum, r2}           2048B  -> free sum                        1024B
-    #   8 pool +256B    {r2, pool}          1280B  -> free r2                          256B
-    #   9 flat +0       (aliases pool)                                                  256B
-    #  10 fc   +40B     {pool, fc}           296B  -> free pool; fc (the result) stays  40B
-    # Peak = 5120B. (Had side not been freed, step 5 would hold 1024B*3 + 4096B = 7168B.)
+    #   1 c1   +1024B   {x, c1}             2048B
+    #   2 r1   +0       (aliases c1; c1 now lives until the last reader of r1: sum)   2048B
+    #   3 side +4096B   {x, c1, side}       6144B  <- PEAK; side has no reader: freed -> 2048B
+    #   4 c2   +1024B   {x, c1, c2}         3072B
+    #   5 bn2  +1024B   {x, c1, c2, bn2}    4096B  -> free c2                        3072B
+    #   6 sum  +1024B   {x, c1, bn2, sum}   4096B  -> free c1 (via r1), bn2           2048B
+    #   7 r2   +1024B   {x, sum, r2}        3072B  -> free sum                        2048B
+    #   8 pool +256B    {x, r2, pool}       2304B  -> free r2                         1280B
+    #   9 flat +0       (aliases pool)                                                  1280B
+    #  10 fc   +40B     {x, pool, fc}       1320B  -> free pool; fc (the result) stays 1064B
+    # Peak = 6144B. (Had side not been freed, step 5 would hold 1024B*4 + 4096B = 8192B.)
     r = analyze(RESIDUAL_DAG, [4, 8, 8], batch=batch)
-    assert r.totals["peak_activation_bytes"] == 5120 * batch
+    assert r.totals["peak_activation_bytes"] == 6144 * batch
     assert r.totals["input_bytes"] == 1024 * batch
     # activation_bytes: c1 + side + c2 + bn2 + sum + r2 + pool + fc
     assert r.totals["activation_bytes"] == (1024 + 4096 + 1024 + 1024 + 1024 + 1024 + 256 + 40) * batch
@@ -504,18 +505,19 @@ def test_peak_activation_bytes_residual_dag(batch):
 
 
 def test_peak_activation_bytes_without_side_branch():
-    # Same DAG minus `side`: the walk above without step 3 peaks at steps 5/6 with three
-    # 1024-byte tensors live: 3072.
+    # Same DAG minus `side`: the walk above without step 3 peaks at steps 5/6 with four
+    # 1024-byte tensors live (the input among them): 4096.
     layers = [layer for layer in RESIDUAL_DAG if layer["name"] != "side"]
-    assert analyze(layers, [4, 8, 8]).totals["peak_activation_bytes"] == 3072
+    assert analyze(layers, [4, 8, 8]).totals["peak_activation_bytes"] == 4096
 
 
 @pytest.mark.parametrize("inplace,peak", [
-    # input (1, 8, 8): x = 64*4 = 256 bytes; conv out 8 ch: 8*8*8*4 = 2048; gap: 8*4 = 32.
-    # not in place: conv {x, conv} 2304 -> free x; relu {conv, relu} 4096 -> free conv; gap 2080.
-    (False, 4096),
-    # in place: conv {x, conv} 2304 -> free x; relu aliases conv: 2048; gap {conv, gap} 2080.
-    (True, 2304),
+    # input (1, 8, 8): x = 64*4 = 256 bytes, held throughout; conv out 8 ch: 8*8*8*4 = 2048;
+    # gap: 8*4 = 32.
+    # not in place: conv {x, conv} 2304; relu {x, conv, relu} 4352 -> free conv; gap 2336.
+    (False, 4352),
+    # in place: conv {x, conv} 2304; relu aliases conv: 2304; gap {x, conv, gap} 2336.
+    (True, 2336),
 ])
 def test_peak_inplace_relu(inplace, peak):
     layers = [{"op": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
@@ -552,9 +554,15 @@ def test_train_bytes(optimizer, states):
     assert t["activation_bytes"] == 4208
     assert t["input_bytes"] == 1536
     assert t["train_bytes"] == 664 + 40 + 232 + states * 232 + 4208 + 1536  # sgd 6680, momentum 6912, adam 7144
-    # inference peak: {x, stem} 1536 + 2048 = 3584 -> free x; {stem, bn} 4096 -> free stem;
-    # relu aliases bn; {bn, gap} 2080 -> free bn; flat aliases gap; {gap, fc} 112.
-    assert t["peak_activation_bytes"] == 4096
+    # inference peak, the input held throughout: {x, stem} 1536 + 2048 = 3584; {x, stem, bn}
+    # 5632 -> free stem; relu aliases bn; {x, bn, gap} 3616 -> free bn; flat aliases gap;
+    # {x, gap, fc} 1648.
+    assert t["peak_activation_bytes"] == 5632
+    # saved for backward: the frozen stem on the input (no gradient) keeps nothing; bn keeps its
+    # input (stem's output, 2048) and 2 x 4 channel statistics x 4 B = 32; the in-place relu
+    # keeps bn's output (2048); gap to 1x1 is a mean (keeps nothing); fc keeps gap's output
+    # (through the flatten view): 32.
+    assert t["saved_bytes"] == 2048 + 32 + 2048 + 32
     assert r.optimizer == optimizer
 
 

@@ -19,14 +19,14 @@ if TYPE_CHECKING:
 LAYER_COLUMNS = [
     "name", "op", "inputs", "output_shape", "params", "weight_params", "bias_params",
     "trainable_params", "buffers", "buffer_bytes", "macs", "flops", "other_ops",
-    "weight_bytes", "activation_bytes", "is_view", "formula",
+    "weight_bytes", "activation_bytes", "saved_bytes", "is_view", "formula",
 ]
 
 #: Totals keys (stable names).
 TOTAL_KEYS = [
     "params", "weight_params", "bias_params", "trainable_params", "buffers", "buffer_bytes",
     "macs", "flops", "other_ops", "weight_bytes", "input_bytes", "activation_bytes",
-    "peak_activation_bytes", "grad_bytes", "optimizer_bytes", "train_bytes",
+    "peak_activation_bytes", "saved_bytes", "grad_bytes", "optimizer_bytes", "train_bytes",
 ]
 
 _SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {

@@ -11,7 +11,7 @@ use crate::cost::Cost;
 use crate::error::{Error, ErrorKind};
 use crate::memory::{Dtype, Liveness, Optimizer, Step, StepKind};
 use crate::num::{add, mul, sum};
-use crate::ops::{self, Op};
+use crate::ops::{self, Op, Saved};
 use crate::shape::Shape;
 use serde_json::{Map, Value};
 
@@ -165,6 +165,12 @@ pub struct LayerReport {
     pub weight_bytes: u64,
     /// Bytes of this layer's output (0 for views and in-place ops).
     pub activation_bytes: u64,
+    /// Bytes the layer allocates at inference besides its output and frees when it returns
+    /// ([`crate::ops::Op::scratch_bytes`]): live only while it runs.
+    pub scratch_bytes: u64,
+    /// Bytes autograd keeps for this layer's backward in training that no earlier layer keeps
+    /// (see [`saved_bytes`]).
+    pub saved_bytes: u64,
     pub is_view: bool,
     pub formula: String,
 }
@@ -184,6 +190,8 @@ pub struct Totals {
     pub input_bytes: u64,
     pub activation_bytes: u64,
     pub peak_activation_bytes: u64,
+    /// bytes of the storages autograd keeps for the backward (see [`saved_bytes`])
+    pub saved_bytes: u64,
     pub grad_bytes: u64,
     pub optimizer_bytes: u64,
     pub train_bytes: u64,
@@ -277,12 +285,15 @@ impl Totals {
     }
 
     /// Derived totals once every layer is in: FLOPs, bytes, the training estimate.
+    /// `peak_activation_bytes` is the liveness walk's peak with the input's storage left out
+    /// (walked with input bytes 0): the caller holds the input through the whole forward, so
+    /// the peak is that plus the input's bytes.
     pub fn finish(&mut self, input_bytes: u64, peak_activation_bytes: u64, options: &Options) -> Result<(), Error> {
         let dt = options.dtype.bytes();
         self.flops = mul(self.macs, 2)?;
         self.weight_bytes = mul(self.params, dt)?;
         self.input_bytes = input_bytes;
-        self.peak_activation_bytes = peak_activation_bytes;
+        self.peak_activation_bytes = add(peak_activation_bytes, input_bytes)?;
         self.grad_bytes = mul(self.trainable_params, dt)?;
         self.optimizer_bytes = mul(self.grad_bytes, options.optimizer.states_per_param())?;
         self.train_bytes =
@@ -349,6 +360,7 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
     let mut layers = Vec::with_capacity(model.nodes.len());
     let mut t = Totals::default();
     let mut scratch: Vec<Shape> = Vec::with_capacity(4);
+    let mut saved: Vec<Saved> = Vec::with_capacity(model.nodes.len());
     for node in &model.nodes {
         let at = |e: Error| e.at(&node.name, &node.op_name);
         scratch.clear();
@@ -357,6 +369,8 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
         let c = ev.cost;
         let is_view = node.op.aliases_input();
         let amounts = t.accumulate(&c, node.trainable, ev.shape.elements().map_err(at)?, is_view, dt).map_err(at)?;
+        saved.push(node.op.saved(&scratch, &ev.shape).map_err(at)?);
+        let scratch_bytes = node.op.scratch_bytes(&scratch, &ev.shape, dt).map_err(at)?;
         let formula = node.op.explain(&scratch, &ev);
         values.push(ev.shape);
         layers.push(LayerReport {
@@ -369,6 +383,8 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
             trainable_params: amounts.trainable_params,
             weight_bytes: amounts.weight_bytes,
             activation_bytes: amounts.activation_bytes,
+            saved_bytes: 0,
+            scratch_bytes,
             is_view,
             formula,
         });
@@ -380,11 +396,74 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
         .nodes
         .iter()
         .zip(&layers)
-        .map(|(n, l)| Step { kind: if l.is_view { StepKind::Alias } else { StepKind::Own }, bytes: l.activation_bytes, reads: &n.inputs })
+        .map(|(n, l)| Step {
+            kind: if l.is_view { StepKind::Alias } else { StepKind::Own },
+            bytes: l.activation_bytes,
+            reads: &n.inputs,
+            scratch: l.scratch_bytes,
+        })
         .collect();
-    let peak = Liveness::default().peak(input_bytes, &steps).map_err(total_err)?;
+    // the input's storage is held by the caller throughout: walked as 0 bytes, added by finish
+    let peak = Liveness::default().peak(0, &steps).map_err(total_err)?;
     t.finish(input_bytes, peak, &options).map_err(total_err)?;
+    t.saved_bytes = saved_bytes(model, &mut layers, &saved, input_bytes, dt)?;
     Ok(Analysis { name: model.name.clone(), input_shape, options, layers, totals: t })
+}
+
+/// What autograd keeps for the backward of one training step, in bytes: the storages that
+/// some layer's [`Saved`] names, each once however many layers keep it (views and in-place ops
+/// share their input's storage; dropout's output is a storage of its own in training), plus
+/// the tensors layers make only for the backward. A layer keeps anything only if its output
+/// requires a gradient (it or an earlier layer has trainable parameters); the model input does
+/// not. Each layer's `saved_bytes` is what it adds: its own tensors and the storages it is the
+/// first (in layer order) to keep. Returns the total.
+fn saved_bytes(model: &Model, layers: &mut [LayerReport], saved: &[Saved], input_bytes: u64, dt: u64) -> Result<u64, Error> {
+    let n = model.nodes.len() + 1;
+    let mut root = vec![0usize; n];
+    let mut size = vec![input_bytes; n];
+    let mut grad = vec![false; n];
+    let mut kept = vec![false; n];
+    let mut total = 0u64;
+    for (i, ((node, layer), s)) in model.nodes.iter().zip(layers.iter_mut()).zip(saved).enumerate() {
+        let v = i + 1;
+        let at = |e: Error| e.at(&node.name, &node.op_name);
+        root[v] = if layer.is_view && !s.new_output { root[node.inputs[0]] } else { v };
+        size[v] = mul(layer.output_shape.elements().map_err(at)?, dt).map_err(at)?;
+        let own_grad = node.trainable && layer.params > 0;
+        grad[v] = own_grad || node.inputs.iter().any(|&u| grad[u]);
+        if !grad[v] {
+            continue;
+        }
+        let mut bytes = add(mul(s.extra_elements, dt).map_err(at)?, s.extra_bytes).map_err(at)?;
+        let mut keep = |r: usize, bytes: &mut u64| -> Result<(), Error> {
+            if !kept[r] {
+                kept[r] = true;
+                *bytes = add(*bytes, size[r]).map_err(at)?;
+            }
+            Ok(())
+        };
+        for (j, &u) in node.inputs.iter().enumerate() {
+            if j >= 32 || s.inputs & (1 << j) == 0 {
+                continue;
+            }
+            let wanted = if s.cross {
+                node.inputs.iter().enumerate().any(|(k, &w)| k != j && grad[w])
+            } else if s.for_params {
+                own_grad
+            } else {
+                true
+            };
+            if wanted {
+                keep(root[u], &mut bytes)?;
+            }
+        }
+        if s.output {
+            keep(root[v], &mut bytes)?;
+        }
+        total = add(total, bytes).map_err(at)?;
+        layer.saved_bytes = bytes;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -411,5 +490,33 @@ mod tests {
         assert!(t.accumulate(&Cost { macs: 1 << 63, ..Cost::default() }, true, 1, false, 4).is_err());
         let mut t = Totals::default();
         assert!(t.accumulate(&Cost { macs: (1 << 63) - 1, ..Cost::default() }, true, 1, false, 4).is_ok());
+    }
+
+    /// saved_bytes and the peak of a small CNN, derived by hand (fp32, batch 2, input 3×8×8 =
+    /// 1,536 B): conv (4 channels, 2,048 B out) keeps the input 1,536; batch norm keeps the
+    /// conv output 2,048 + statistics 2·4·4 = 32; the in-place relu keeps the batch norm's
+    /// output 2,048 (its own storage); max pooling (512 B out) keeps the relu's storage (kept
+    /// already) + int64 indices 128·8 = 1,024; flatten is a view; linear keeps the pool's
+    /// output 512. Total 7,200. Peak: input 1,536 held + conv 2,048 + batch norm 2,048 = 5,632
+    /// (the pool's 512 + 1,024 indices come after the conv output is freed: 5,120).
+    #[test]
+    fn saved_bytes_and_peak_by_hand() {
+        let text = r#"{"input": [3, 8, 8], "layers": [
+            {"name": "conv", "op": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1, "bias": false},
+            {"name": "bn", "op": "batchnorm2d"},
+            {"name": "relu", "op": "relu", "inplace": true},
+            {"name": "pool", "op": "maxpool2d", "kernel_size": 2},
+            {"name": "flat", "op": "flatten"},
+            {"name": "fc", "op": "linear", "out_features": 10}]}"#;
+        let a = analyze(&Model::from_json_str(text).unwrap(), None, Options { batch: 2, ..Options::default() }).unwrap();
+        let per: Vec<u64> = a.layers.iter().map(|l| l.saved_bytes).collect();
+        assert_eq!(per, [1536, 2080, 2048, 1024, 0, 512]);
+        assert_eq!(a.totals.saved_bytes, 7200);
+        assert_eq!(a.totals.peak_activation_bytes, 5632);
+        // a frozen first conv on the input (which needs no gradient) keeps nothing
+        let frozen = text.replace(r#""bias": false}"#, r#""bias": false, "trainable": false}"#);
+        let a = analyze(&Model::from_json_str(&frozen).unwrap(), None, Options { batch: 2, ..Options::default() }).unwrap();
+        assert_eq!(a.layers[0].saved_bytes, 0);
+        assert_eq!(a.totals.saved_bytes, 7200 - 1536);
     }
 }

@@ -1,11 +1,15 @@
-//! Memory conventions: dtypes, optimizers, and peak live activations.
+//! Memory conventions: dtypes, optimizers, and peak live activations (docs/memory.md).
 //!
 //! * weight bytes = params × bytes(dtype); buffers keep their own dtype (see `Cost`).
 //! * activation bytes = Σ over layers of output elements × bytes(dtype), batch included; views
 //!   and in-place ops add nothing (they share their input's storage).
 //! * peak activation bytes (inference): walk the layers in file order (a topological order),
-//!   allocate each output, record the live total, then free every tensor whose last consumer
-//!   has run. The model input counts as live until its last consumer; the final output stays.
+//!   allocate each output and the step's scratch (bytes its kernel frees before returning),
+//!   record the live total, drop the scratch, then free every tensor whose last consumer has
+//!   run. The final output stays. The walks here count the model input like any value; the
+//!   callers walk it as 0 bytes and `Totals::finish` adds it, as the caller of a forward holds
+//!   its input throughout.
+//! * saved bytes (training): `graph::saved_bytes`, from each op's `Op::saved`.
 //! * train bytes = weights + buffers + gradients (trainable params × dtype) + optimizer state
 //!   (sgd 0, momentum 1, adam/adamw 2 × trainable params × dtype) + saved activations (every
 //!   layer output plus the input, for batch B).
@@ -120,6 +124,9 @@ pub struct Step<'a> {
     pub bytes: u64,
     /// Values read: 0 is the model input, i + 1 is step i's output.
     pub reads: &'a [usize],
+    /// Bytes the step allocates besides its output and frees before the next step (max
+    /// pooling's int64 indices): live only while it runs.
+    pub scratch: u64,
 }
 
 /// Peak live activation bytes. Reuses its buffers, so a sweep can call it per variant without
@@ -171,6 +178,16 @@ fn size(input_bytes: u64, steps: &[Step], v: usize) -> u64 {
         } else {
             0
         }
+    }
+}
+
+/// Scratch bytes of the step making value `v` (none for the input or a skipped step).
+#[inline]
+fn scratch(steps: &[Step], v: usize) -> u64 {
+    if v == 0 || steps[v - 1].kind == StepKind::Skipped {
+        0
+    } else {
+        steps[v - 1].scratch
     }
 }
 
@@ -306,7 +323,7 @@ impl Liveness {
         #[allow(clippy::needless_range_loop)]
         for v in cut + 1..n {
             live = crate::num::add(live, size(input_bytes, steps, v))?;
-            peak = peak.max(live);
+            peak = peak.max(crate::num::add(live, scratch(steps, v))?);
             live -= freed[v];
             while next_cut < self.cuts.len() && self.cuts[next_cut] == v {
                 let st = &mut self.states[next_cut];
@@ -416,7 +433,7 @@ impl Tail {
         let mut live = 0u64;
         for v in cut + 1..=end {
             live = live.checked_add(size(0, steps, v))?;
-            a.push(live);
+            a.push(live.checked_add(scratch(steps, v))?);
             live -= freed[v - cut - 1];
         }
         let ext_last_use = ext_last_use.iter().flat_map(|&(x, lu)| [x as u64, lu as u64]).collect();
@@ -614,7 +631,7 @@ mod tests {
     }
 
     fn own(bytes: u64, reads: &'static [usize]) -> Step<'static> {
-        Step { kind: StepKind::Own, bytes, reads }
+        Step { kind: StepKind::Own, bytes, reads, scratch: 0 }
     }
 
     #[test]
@@ -634,7 +651,7 @@ mod tests {
     #[test]
     fn views_extend_their_root() {
         // x(8) -> a(100) -> view(a) -> c(1) reading the view: a stays live until c is made.
-        let steps = [own(100, &[0]), Step { kind: StepKind::Alias, bytes: 0, reads: &[1] }, own(1, &[2])];
+        let steps = [own(100, &[0]), Step { kind: StepKind::Alias, bytes: 0, reads: &[1], scratch: 0 }, own(1, &[2])];
         assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
     }
 
@@ -649,10 +666,10 @@ mod tests {
     #[test]
     fn skipped_steps_pass_through() {
         // x(8) -> a(100) -> skipped(a) -> c(1) reading it: same as c reading a directly.
-        let steps = [own(100, &[0]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1] }, own(1, &[2])];
+        let steps = [own(100, &[0]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1], scratch: 0 }, own(1, &[2])];
         assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
         // a skipped last step is not the result: a(100) is freed after b reads it.
-        let steps = [own(100, &[0]), own(5, &[1]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1] }];
+        let steps = [own(100, &[0]), own(5, &[1]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1], scratch: 0 }];
         assert_eq!(peak_live_bytes(8, &steps).unwrap(), 108);
     }
 
@@ -661,13 +678,13 @@ mod tests {
         // x(10) -> a(2) | skipped(x) | c(3) reading it: x stays live until c, peak 10 + 3 =
         // 13. The middle span runs nothing but passes x on, not the value at its cut (a), so
         // the spans are no chain (they once made one: x freed after a, peak 12).
-        let skip = Step { kind: StepKind::Skipped, bytes: 0, reads: &[0] };
+        let skip = Step { kind: StepKind::Skipped, bytes: 0, reads: &[0], scratch: 0 };
         let steps = [own(2, &[0]), skip, own(3, &[2])];
         assert_eq!(peak_live_bytes(10, &steps).unwrap(), 13);
         let tails: Vec<Tail> = [(0, 1), (1, 2), (2, 3)].iter().map(|&(a, b)| Tail::span(&steps, a, b).unwrap()).collect();
         assert_eq!(peak_chain(10, tails.iter().map(|t| Some(t.view()))), None);
         // a skip of the value at its cut still continues a chain
-        let steps = [own(2, &[0]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1] }, own(3, &[2])];
+        let steps = [own(2, &[0]), Step { kind: StepKind::Skipped, bytes: 0, reads: &[1], scratch: 0 }, own(3, &[2])];
         let tails: Vec<Tail> = [(0, 1), (1, 2), (2, 3)].iter().map(|&(a, b)| Tail::span(&steps, a, b).unwrap()).collect();
         assert_eq!(peak_chain(10, tails.iter().map(|t| Some(t.view()))), Some(peak_live_bytes(10, &steps).unwrap()));
     }
@@ -733,7 +750,8 @@ mod tests {
                         }
                     }
                 }
-                let steps: Vec<Step> = (0..n).map(|i| Step { kind: kinds[i], bytes: bytes[i], reads: &reads[i] }).collect();
+                let steps: Vec<Step> =
+                    (0..n).map(|i| Step { kind: kinds[i], bytes: bytes[i], reads: &reads[i], scratch: bytes[i] % 3 }).collect();
                 let want = Liveness::default().peak(input, &steps).unwrap();
                 if round > 0 && level == cuts.len() - 1 {
                     // only the steps after the last cut changed: a tail summary needs no walk
@@ -789,6 +807,7 @@ mod tests {
                     },
                     bytes: 1 + rnd(30),
                     reads: &reads[i],
+                    scratch: rnd(4) * rnd(20),
                 })
                 .collect();
             let input = 1 + rnd(30);

@@ -182,6 +182,7 @@ fn to_dict<'py>(py: Python<'py>, a: &Analysis) -> PyResult<Bound<'py, PyDict>> {
         ("input_bytes", t.input_bytes),
         ("activation_bytes", t.activation_bytes),
         ("peak_activation_bytes", t.peak_activation_bytes),
+        ("saved_bytes", t.saved_bytes),
         ("grad_bytes", t.grad_bytes),
         ("optimizer_bytes", t.optimizer_bytes),
         ("train_bytes", t.train_bytes),
@@ -222,6 +223,7 @@ fn to_dict<'py>(py: Python<'py>, a: &Analysis) -> PyResult<Bound<'py, PyDict>> {
     layers.set_item("other_ops", col_u64(&|r| r.cost.other_ops))?;
     layers.set_item("weight_bytes", col_u64(&|r| r.weight_bytes))?;
     layers.set_item("activation_bytes", col_u64(&|r| r.activation_bytes))?;
+    layers.set_item("saved_bytes", col_u64(&|r| r.saved_bytes))?;
     layers.set_item("is_view", l.iter().map(|r| r.is_view).collect::<Vec<_>>())?;
     layers.set_item("formula", l.iter().map(|r| r.formula.clone()).collect::<Vec<_>>())?;
     out.set_item("layers", layers)?;

@@ -4,7 +4,7 @@
 //! input's storage, which the peak-memory count honours.
 
 use super::common::per_element;
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::error::Error;
 use crate::shape::Shape;
@@ -40,6 +40,7 @@ pub enum Kind {
 }
 
 struct Activation {
+    kind: Kind,
     inplace: bool,
 }
 
@@ -61,7 +62,7 @@ pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, Error> {
         Kind::Sigmoid | Kind::Tanh | Kind::Gelu => false,
         _ => a.bool("inplace", false)?,
     };
-    Ok(Box::new(Activation { inplace }))
+    Ok(Box::new(Activation { kind, inplace }))
 }
 
 impl Op for Activation {
@@ -72,6 +73,20 @@ impl Op for Activation {
 
     fn aliases_input(&self) -> bool {
         self.inplace
+    }
+
+    /// relu, sigmoid and tanh keep their output, the others their input; in place, relu,
+    /// leaky_relu and elu keep the storage they overwrote (their result), while relu6, silu,
+    /// mish, hardswish and hardsigmoid keep a copy of the input made before it is overwritten.
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        Ok(match (self.kind, self.inplace) {
+            (Kind::Relu | Kind::Sigmoid | Kind::Tanh, _) => Saved::OUTPUT,
+            (Kind::LeakyRelu | Kind::Elu, true) => Saved::OUTPUT,
+            (Kind::Relu6 | Kind::Silu | Kind::Mish | Kind::Hardswish | Kind::Hardsigmoid, true) => {
+                Saved { extra_elements: inputs[0].elements()?, ..Saved::NONE }
+            }
+            _ => Saved::INPUT,
+        })
     }
 }
 

@@ -8,7 +8,7 @@
 
 use super::common::expect_rank;
 use super::common::layout;
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
 use crate::error::Error;
@@ -18,20 +18,21 @@ use serde_json::Value;
 
 /// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
 pub(super) const OPS: &[(&str, Parse)] = &[
-    ("adaptive_avgpool1d", |a| parse(a, 1)),
-    ("adaptive_avgpool2d", |a| parse(a, 2)),
-    ("adaptive_avgpool3d", |a| parse(a, 3)),
-    ("adaptive_maxpool1d", |a| parse(a, 1)),
-    ("adaptive_maxpool2d", |a| parse(a, 2)),
-    ("adaptive_maxpool3d", |a| parse(a, 3)),
+    ("adaptive_avgpool1d", |a| parse(a, 1, false)),
+    ("adaptive_avgpool2d", |a| parse(a, 2, false)),
+    ("adaptive_avgpool3d", |a| parse(a, 3, false)),
+    ("adaptive_maxpool1d", |a| parse(a, 1, true)),
+    ("adaptive_maxpool2d", |a| parse(a, 2, true)),
+    ("adaptive_maxpool3d", |a| parse(a, 3, true)),
 ];
 
 struct AdaptivePool {
     d: usize,
     output_size: Vec<Option<u64>>,
+    max: bool,
 }
 
-pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, Error> {
+pub fn parse(a: &Attrs, d: usize, max: bool) -> Result<Box<dyn Op>, Error> {
     let bad = || {
         if d == 1 {
             "output_size must be a positive int (or a list of 1 positive int; no null for the 1d pools)".to_string()
@@ -58,7 +59,7 @@ pub fn parse(a: &Attrs, d: usize) -> Result<Box<dyn Op>, Error> {
     if a.bool("return_indices", false)? {
         return Err(Error::bad_value("return_indices", true, "is not supported (a second output)"));
     }
-    Ok(Box::new(AdaptivePool { d, output_size }))
+    Ok(Box::new(AdaptivePool { d, output_size, max }))
 }
 
 /// Σ over output bins of the bin's width, in O(1) of `output`: Σ_{i<o} (⌈(i+1)n/o⌉ − ⌊in/o⌋)
@@ -92,6 +93,28 @@ impl Op for AdaptivePool {
         }
         out.elements()?; // overflow check
         Ok(Eval { shape: out, cost: Cost { other_ops: reads, ..Cost::default() } })
+    }
+
+    /// The max pools make their int64 indices also at inference, and drop them on return.
+    fn scratch_bytes(&self, _inputs: &[Shape], out: &Shape, _dtype_bytes: u64) -> Result<u64, Error> {
+        if self.max {
+            mul(out.elements()?, 8)
+        } else {
+            Ok(0)
+        }
+    }
+
+    /// The max pools keep their input and int64 indices (8 bytes per output element); the
+    /// average pools their input, except to an output of all 1s, which PyTorch computes as a
+    /// mean over the spatial dims (that keeps only sizes).
+    fn saved(&self, _inputs: &[Shape], out: &Shape) -> Result<Saved, Error> {
+        Ok(if self.max {
+            Saved::INPUT.with_bytes(mul(out.elements()?, 8)?)
+        } else if out.tail(self.d).iter().all(|&o| o == 1) {
+            Saved::NONE
+        } else {
+            Saved::INPUT
+        })
     }
 }
 

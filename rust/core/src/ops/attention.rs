@@ -6,7 +6,7 @@
 //! attn·V L_q·L_k·E, out_proj L_q·E·E — torchvision's count for ViT/Swin. Other ops: the
 //! softmax over N·heads·L_q·L_k scores.
 
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
 use crate::error::Error;
@@ -98,6 +98,31 @@ impl Op for Attention {
             commas(out.cost.macs),
             self.num_heads
         )
+    }
+
+    /// Training self-attention (`F.multi_head_attention_forward` with one input, CPU flash
+    /// attention) keeps what its packed Q/K/V projection reads, the contiguous copy of that
+    /// projection which Q, K and V view (3·N·L·E), the attention's output (N·L·E; the out
+    /// projection reads it in place) and its float32 log-sum-exp (N·heads·L·4 bytes). The
+    /// projection reads the input transposed to (L, N, E): in place for N = 1 (the input's
+    /// storage is kept), else through a contiguous copy (N·L·E more). Three inputs (query, key,
+    /// value) are counted alike, each projection reading its own input: not checked against
+    /// PyTorch.
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        let q = &inputs[0];
+        let (n, lq, e) = (q.batch(), q.dims()[1], self.embed_dim);
+        let lk = inputs.get(1).map_or(lq, |k| k.dims()[1]);
+        let nle = mul(mul(n, lq)?, e)?;
+        let nlk = mul(mul(n, lk)?, e)?;
+        let qkv = if inputs.len() == 1 { mul(nle, 3)? } else { sum(&[nle, nlk, nlk])? };
+        let lse = mul(mul(mul(n, self.num_heads)?, lq)?, 4)?;
+        let (all, copies) = match (inputs.len(), n) {
+            (1, 1) => (1, 0),
+            (1, _) => (0, nle),
+            (_, 1) => (0b111, 0),
+            _ => (0, sum(&[nle, nlk, nlk])?),
+        };
+        Ok(Saved { inputs: all, extra_elements: sum(&[qkv, nle, copies])?, extra_bytes: lse, ..Saved::NONE })
     }
 }
 

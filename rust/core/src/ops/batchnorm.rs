@@ -6,7 +6,7 @@
 //! One other-op per element (inference folds the statistics into a scale and shift).
 
 use super::common::{affine_explain, channel_norm_cost, check_declared};
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::error::Error;
 use crate::shape::Shape;
@@ -59,6 +59,12 @@ impl Op for BatchNorm {
         let c = x.channels();
         check_declared(self.num_features, c, "features (channels)")?;
         Ok(Eval { shape: *x, cost: channel_norm_cost(x, c, self.affine, self.bias, self.track_running_stats)? })
+    }
+
+    /// Training batch norm keeps its input and the batch's per-channel mean and inverse
+    /// standard deviation (float32: 2 × C × 4 bytes).
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        Ok(Saved::INPUT.with_bytes(crate::num::mul(inputs[0].channels(), 8)?))
     }
 
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {

@@ -17,7 +17,7 @@
 //! are checked.
 
 use super::common::{check_declared, expect_rank, layout, parse_groups, resolve_groups, Groups};
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::{Attrs, Padding};
 use crate::cost::{macs_formula, params_formula, Cost};
 use crate::error::Error;
@@ -187,6 +187,11 @@ impl Op for Conv {
             params_formula(&w, out.cost.bias_params, total),
             macs_formula(out.shape.batch(), &out.shape.dims()[1..], &per, out.cost.macs)
         )
+    }
+
+    /// A convolution keeps its input (and its weight, a parameter).
+    fn saved(&self, _inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        Ok(Saved::INPUT)
     }
 }
 

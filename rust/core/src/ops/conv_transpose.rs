@@ -7,7 +7,7 @@
 //! N·C_in·(C_out/groups)·∏k·∏in_spatial.
 
 use super::common::{check_declared, expect_rank, layout, parse_groups, resolve_groups, Groups};
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::{Attrs, Padding};
 use crate::cost::{macs_formula, params_formula, Cost};
 use crate::error::Error;
@@ -100,6 +100,11 @@ impl Op for ConvTranspose {
             macs_formula(inputs[0].batch(), &inputs[0].dims()[1..], &per, out.cost.macs).replace("outputs", "inputs"),
             join_x(&inputs[0].dims()[1..])
         )
+    }
+
+    /// A transposed convolution keeps its input (and its weight, a parameter).
+    fn saved(&self, _inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        Ok(Saved::INPUT)
     }
 }
 

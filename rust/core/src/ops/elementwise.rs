@@ -2,7 +2,7 @@
 //! (residual connections, squeeze-excitation's channel scaling). One other-op per output
 //! element per extra operand; no MACs (torchvision does not count them).
 
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
 use crate::error::Error;
@@ -21,10 +21,12 @@ pub enum Kind {
     Mul,
 }
 
-struct Elementwise;
+struct Elementwise {
+    kind: Kind,
+}
 
-pub fn parse(_a: &Attrs, _kind: Kind) -> Result<Box<dyn Op>, Error> {
-    Ok(Box::new(Elementwise))
+pub fn parse(_a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, Error> {
+    Ok(Box::new(Elementwise { kind }))
 }
 
 /// Broadcast two shapes by PyTorch's rules (align right; sizes equal or one of them 1).
@@ -57,6 +59,22 @@ impl Op for Elementwise {
         }
         let other_ops = mul(out.elements()?, inputs.len() as u64 - 1)?;
         Ok(Eval { shape: out, cost: Cost { other_ops, ..Cost::default() } })
+    }
+
+    /// add keeps nothing. mul keeps each factor for the other's gradient, and runs left to
+    /// right: a product of k > 2 inputs also keeps each partial product a·b, a·b·c, ….
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        if self.kind == Kind::Add {
+            return Ok(Saved::NONE);
+        }
+        let mut extra = 0u64;
+        let mut partial = inputs[0];
+        for x in &inputs[1..inputs.len() - 1] {
+            partial = broadcast(&partial, x)?;
+            extra = crate::num::add(extra, partial.elements()?)?;
+        }
+        let all = if inputs.len() >= 32 { u32::MAX } else { (1u32 << inputs.len()) - 1 };
+        Ok(Saved { inputs: all, extra_elements: extra, cross: true, ..Saved::NONE })
     }
 }
 

@@ -5,7 +5,7 @@
 //! num_groups must divide C.
 
 use super::common::{affine_explain, check_declared, per_element};
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::error::Error;
 use crate::shape::Shape;
@@ -55,6 +55,18 @@ impl Op for GroupNorm {
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {
         let _ = out;
         affine_explain(inputs[0].channels(), self.affine, self.bias)
+    }
+
+    /// `native_group_norm` returns its float32 statistics per sample and group also at
+    /// inference, dropped on return.
+    fn scratch_bytes(&self, inputs: &[Shape], _out: &Shape, _dtype_bytes: u64) -> Result<u64, Error> {
+        crate::num::mul(crate::num::mul(inputs[0].batch(), self.num_groups)?, 8)
+    }
+
+    /// Group norm keeps its input and a mean and a reciprocal standard deviation per sample
+    /// and group (float32: 2 × N × G × 4 bytes).
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        Ok(Saved::INPUT.with_bytes(crate::num::mul(crate::num::mul(inputs[0].batch(), self.num_groups)?, 8)?))
     }
 }
 

@@ -1,7 +1,7 @@
 //! identity and dropout: the output is the input (dropout is counted at inference, where it is
 //! the identity). No params, no compute, no new memory: the output aliases the input.
 
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
 use crate::error::Error;
@@ -19,18 +19,22 @@ pub enum Kind {
     Dropout,
 }
 
-struct Identity;
+struct Identity {
+    /// dropout's probability (0 for identity)
+    p: f64,
+    inplace: bool,
+}
 
 pub fn parse(a: &Attrs, kind: Kind) -> Result<Box<dyn Op>, Error> {
+    let (mut p, mut inplace) = (0.0, false);
     if kind == Kind::Dropout {
-        if let Some(p) = a.float("p")? {
-            if !(0.0..=1.0).contains(&p) {
-                return Err(Error::attribute_rule(format!("dropout probability p={p} must be between 0 and 1")));
-            }
+        p = a.float("p")?.unwrap_or(0.5);
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::attribute_rule(format!("dropout probability p={p} must be between 0 and 1")));
         }
-        a.bool("inplace", false)?;
+        inplace = a.bool("inplace", false)?;
     }
-    Ok(Box::new(Identity))
+    Ok(Box::new(Identity { p, inplace }))
 }
 
 impl Op for Identity {
@@ -45,6 +49,15 @@ impl Op for Identity {
 
     fn aliases_input(&self) -> bool {
         true
+    }
+
+    /// Training dropout with p > 0 (on the CPU) draws a mask of the input's size in its dtype
+    /// and keeps it; unless in place, its output `input * mask` is a storage of its own.
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        if self.p == 0.0 {
+            return Ok(Saved::NONE);
+        }
+        Ok(Saved { new_output: !self.inplace, extra_elements: inputs[0].elements()?, ..Saved::NONE })
     }
 }
 

@@ -8,7 +8,7 @@
 //! `bias=false` (keyword-only in torch 2.15) drops the bias: affine params are weight C only.
 
 use super::common::{affine_explain, channel_norm_cost, check_declared, expect_rank, layout};
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::error::Error;
 use crate::shape::Shape;
@@ -53,6 +53,22 @@ impl Op for InstanceNorm {
         check_declared(self.num_features, c, "features (channels)")?;
         let cost = channel_norm_cost(x, c, self.affine, self.bias, self.track_running_stats)?;
         Ok(Eval { shape: *x, cost })
+    }
+
+    /// Its batch norm uses the input's statistics also at inference and returns them (float32,
+    /// two per sample and channel), dropped on return.
+    fn scratch_bytes(&self, inputs: &[Shape], _out: &Shape, _dtype_bytes: u64) -> Result<u64, Error> {
+        crate::num::mul(crate::num::mul(inputs[0].batch(), inputs[0].channels())?, 8)
+    }
+
+    /// Instance norm runs as a batch norm of the input seen as (1, N·C, *): it keeps the input,
+    /// that batch norm's mean and inverse standard deviation per (sample, channel), the
+    /// per-sample copy of the weight when affine and of the running statistics when tracked
+    /// (float32, N × C × 4 bytes each).
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        let x = &inputs[0];
+        let copies = 2 + u64::from(self.affine) + 2 * u64::from(self.track_running_stats);
+        Ok(Saved::INPUT.with_bytes(crate::num::mul(crate::num::mul(x.batch(), x.channels())?, 4 * copies)?))
     }
 
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {

@@ -6,7 +6,7 @@
 //! MACs 0 (an elementwise multiply, outside the MACs convention); 1 other op per element.
 
 use super::common::per_element;
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::error::Error;
 use crate::num::commas;
@@ -52,6 +52,11 @@ impl Op for LayerScale {
             commas(out.cost.weight_params),
             commas(out.cost.other_ops)
         )
+    }
+
+    /// `x * gamma` keeps x for gamma's gradient (and gamma, a parameter, for x's).
+    fn saved(&self, _inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        Ok(Saved { for_params: true, ..Saved::INPUT })
     }
 }
 

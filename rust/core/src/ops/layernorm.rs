@@ -3,10 +3,10 @@
 //! Params: weight ∏normalized_shape (elementwise_affine) + bias ∏normalized_shape (bias).
 
 use super::common::per_element;
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::error::Error;
-use crate::num::{join_x, prod};
+use crate::num::{join_x, mul, prod};
 use crate::shape::Shape;
 
 /// The ops of this file, by model-file name (listed in `REGISTRY` in this order).
@@ -67,6 +67,21 @@ impl Op for LayerNorm {
             }
         }
         Ok(Eval { shape: *x, cost })
+    }
+
+    /// `native_layer_norm` returns its float32 mean and reciprocal standard deviation per row
+    /// also at inference, dropped on return.
+    fn scratch_bytes(&self, inputs: &[Shape], _out: &Shape, _dtype_bytes: u64) -> Result<u64, Error> {
+        let x = &inputs[0];
+        mul(prod(&x.dims()[..x.rank() - self.normalized(x).len()])?, 8)
+    }
+
+    /// Layer norm keeps its input and a mean and a reciprocal standard deviation per
+    /// normalised row (float32: 2 × 4 bytes × the elements outside normalized_shape).
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        let x = &inputs[0];
+        let rows = prod(&x.dims()[..x.rank() - self.normalized(x).len()])?;
+        Ok(Saved::INPUT.with_bytes(mul(rows, 8)?))
     }
 
     fn explain(&self, inputs: &[Shape], out: &Eval) -> String {

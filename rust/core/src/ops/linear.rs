@@ -4,7 +4,7 @@
 //! sample goes through the matrix.
 
 use super::common::check_declared;
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::cost::{macs_formula, params_formula, Cost};
 use crate::error::Error;
@@ -55,6 +55,11 @@ impl Op for Linear {
             params_formula(&[fin, self.out_features], out.cost.bias_params, out.cost.params().unwrap_or(u64::MAX)),
             macs_formula(out.shape.batch(), &out.shape.dims()[1..], &[fin], out.cost.macs)
         )
+    }
+
+    /// A linear layer keeps its input (and its weight, a parameter).
+    fn saved(&self, _inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        Ok(Saved::INPUT)
     }
 }
 

@@ -78,6 +78,46 @@ pub struct Eval {
     pub cost: Cost,
 }
 
+/// What autograd keeps of one layer for its backward in training (PyTorch's derivative
+/// formulas as its CPU kernels run them, parameters and buffers left out): the storages of some
+/// inputs or of the output, and tensors made only for the backward. Which storage a value lives
+/// in (views, in-place ops) is the graph's business: a storage several layers keep counts once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Saved {
+    /// bit i: input i's storage is kept
+    pub inputs: u32,
+    /// the output's storage is kept
+    pub output: bool,
+    /// in training the output is a storage of its own, though it aliases the input at inference
+    /// (dropout with 0 < p: `input * mask`)
+    pub new_output: bool,
+    /// tensors made for the backward, in elements of the model's dtype (dropout's mask)
+    pub extra_elements: u64,
+    /// and in bytes, for tensors of a fixed dtype (int64 indices, float32 statistics)
+    pub extra_bytes: u64,
+    /// `inputs` are kept only for the gradient of another input: an input is kept when some
+    /// other input requires a gradient (`mul`)
+    pub cross: bool,
+    /// `inputs` are kept only for the gradient of the layer's own parameters: none when the
+    /// layer is frozen (`layer_scale`: `x * gamma`)
+    pub for_params: bool,
+}
+
+impl Saved {
+    /// Input 0's storage.
+    pub const INPUT: Saved = Saved { inputs: 1, ..Saved::NONE };
+    /// The output's storage.
+    pub const OUTPUT: Saved = Saved { output: true, ..Saved::NONE };
+    /// Nothing.
+    pub const NONE: Saved =
+        Saved { inputs: 0, output: false, new_output: false, extra_elements: 0, extra_bytes: 0, cross: false, for_params: false };
+
+    /// This plus `bytes` of tensors of a fixed dtype.
+    pub const fn with_bytes(self, bytes: u64) -> Saved {
+        Saved { extra_bytes: bytes, ..self }
+    }
+}
+
 /// One configured layer. `inputs` hold full shapes, batch first.
 pub trait Op: Send + Sync {
     /// Minimum and maximum number of inputs.
@@ -102,6 +142,21 @@ pub trait Op: Send + Sync {
     /// activation memory and keeps its input alive as long as it is used.
     fn aliases_input(&self) -> bool {
         false
+    }
+
+    /// Bytes the layer's eager PyTorch forward allocates at inference besides its output and
+    /// frees before it returns (max pooling's int64 indices, layer norm's statistics): they
+    /// count in the peak while the layer runs. None unless the op says so.
+    fn scratch_bytes(&self, inputs: &[Shape], out: &Shape, dtype_bytes: u64) -> Result<u64, Error> {
+        let _ = (inputs, out, dtype_bytes);
+        Ok(0)
+    }
+
+    /// What autograd keeps of this layer for the backward, in training ([`Saved`]); nothing
+    /// unless the op says so.
+    fn saved(&self, inputs: &[Shape], out: &Shape) -> Result<Saved, Error> {
+        let _ = (inputs, out);
+        Ok(Saved::NONE)
     }
 }
 

@@ -21,7 +21,7 @@
 
 use super::common::expect_rank;
 use super::common::layout;
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
 use crate::error::Error;
@@ -153,6 +153,24 @@ impl Op for Pool {
             join_x(out.shape.tail(self.d)),
             crate::num::commas(out.cost.other_ops)
         )
+    }
+
+    /// Both keep their input; max pooling also the int64 index of each output's maximum
+    /// (`max_pool2d_with_indices`, 8 bytes per output element whatever the dtype).
+    /// Max pooling computes int64 indices also at inference (`max_pool2d_with_indices`) and
+    /// drops them when it returns.
+    fn scratch_bytes(&self, _inputs: &[Shape], out: &Shape, _dtype_bytes: u64) -> Result<u64, Error> {
+        match self.kind {
+            Kind::Avg => Ok(0),
+            Kind::Max => mul(out.elements()?, 8),
+        }
+    }
+
+    fn saved(&self, _inputs: &[Shape], out: &Shape) -> Result<Saved, Error> {
+        Ok(match self.kind {
+            Kind::Avg => Saved::INPUT,
+            Kind::Max => Saved::INPUT.with_bytes(mul(out.elements()?, 8)?),
+        })
     }
 }
 

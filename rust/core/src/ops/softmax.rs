@@ -1,7 +1,7 @@
 //! softmax — `torch.nn.Softmax(dim)`. No params; one other-op per element.
 
 use super::common::per_element;
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::error::Error;
 use crate::shape::Shape;
@@ -24,6 +24,11 @@ impl Op for Softmax {
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         inputs[0].resolve_dim(self.dim)?;
         Ok(Eval { shape: inputs[0], cost: per_element(&inputs[0])? })
+    }
+
+    /// softmax keeps its output.
+    fn saved(&self, _inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        Ok(Saved::OUTPUT)
     }
 }
 

@@ -19,7 +19,7 @@
 //! torch's FlopCounterMode counts for torchvision's modules.
 //! Other ops: the bias add and the softmax over the N·heads·P·T scores (2 per score).
 
-use super::{Eval, Op, Parse};
+use super::{Eval, Op, Parse, Saved};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
 use crate::error::Error;
@@ -132,6 +132,25 @@ impl Op for WindowAttention {
             if self.version == 2 { format!(" + position MLP {rel}×(2×{h} + {h}×{})", self.num_heads, h = self.cpb_hidden) } else { String::new() },
             commas(out.cost.macs)
         )
+    }
+
+    /// Training `shifted_window_attention` (version 1) keeps, of N·P tokens of C channels: the
+    /// windows' contiguous copy the qkv projection reads, the scaled Q, contiguous copies of K
+    /// and V for the batched matmuls, the attention probabilities (N·heads·P·T) and the copy of
+    /// attn·V the out projection reads: 5·N·P·C + N·heads·P·T elements. With a single window
+    /// in the whole batch (N·P = T) K and V are read in place as views of the projection, whose
+    /// 3·N·P·C storage is kept instead of their copies (6·N·P·C). Version 2 (cosine attention,
+    /// position-bias MLP) is not declared: it keeps nothing here.
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        if self.version != 1 {
+            return Ok(Saved::NONE);
+        }
+        let x = &inputs[0];
+        let (p, t, _) = self.sizes(x)?;
+        let tokens = mul(x.batch(), p)?;
+        let copies = if tokens == t { 6 } else { 5 };
+        let probs = mul(mul(tokens, self.num_heads)?, t)?;
+        Ok(Saved { extra_elements: sum(&[mul(mul(tokens, x.last())?, copies)?, probs])?, ..Saved::NONE })
     }
 }
 

@@ -302,7 +302,8 @@ pub(crate) fn emit_metrics(
     flops.extend(mc.iter().map(|&m| Totals::derived_unchecked(0, 0, 0, m, 0, 0, p.opts).0));
     weight_bytes.extend(pr.iter().map(|&x| Totals::derived_unchecked(x, 0, 0, 0, 0, 0, p.opts).1));
     train_bytes.extend((0..n).map(|r| Totals::derived_unchecked(pr[r], tr[r], bb[r], 0, ab[r], p.input_bytes, p.opts).2));
-    peak.extend(t.peak[from..].iter().map(|&x| x.max(p.peak)));
+    // the input held throughout, as Totals::finish adds it (no overflow: `fits` checked it)
+    peak.extend(t.peak[from..].iter().map(|&x| x.max(p.peak) + p.input_bytes));
     layers.extend(t.layers[from..].iter().map(|&x| x + p.layers));
     match t.same_shape {
         true => {

@@ -131,7 +131,7 @@ impl Layout {
         let keep = layers + 1;
         let last_active = keep + num_keep * Shape::WORDS;
         let steps = last_active + 1 + Shape::WORDS;
-        let tail = steps + 2 * num_steps;
+        let tail = steps + 3 * num_steps;
         let stride = tail + 1 + Tail::words(num_steps, num_ext);
         Layout { digits, ext, delta, layers, keep, last_active, steps, tail, stride, num_digits, num_ext, num_keep, num_steps }
     }
@@ -167,16 +167,16 @@ impl<'a> Entry<'a> {
         (v > 0).then(|| ((v - 1) as usize, Shape::read(&self.words[self.layout.last_active + 1..])))
     }
 
-    /// (kind, bytes, case) of the segment's instances: the case says which values a
+    /// (kind, bytes, case, scratch) of the segment's instances: the case says which values a
     /// `drop_off_inputs` layer read ([`crate::space::compile::Instance::reads`]; 0 for others)
-    pub(crate) fn steps(&self) -> impl Iterator<Item = (StepKind, u64, usize)> + 'a {
-        self.words[self.layout.steps..self.layout.steps + 2 * self.layout.num_steps].chunks_exact(2).map(|p| {
+    pub(crate) fn steps(&self) -> impl Iterator<Item = (StepKind, u64, usize, u64)> + 'a {
+        self.words[self.layout.steps..self.layout.steps + 3 * self.layout.num_steps].chunks_exact(3).map(|p| {
             let kind = match p[0] & 3 {
                 0 => StepKind::Own,
                 1 => StepKind::Alias,
                 _ => StepKind::Skipped,
             };
-            (kind, p[1], (p[0] >> 2) as usize)
+            (kind, p[1], (p[0] >> 2) as usize, p[2])
         })
     }
 
@@ -319,13 +319,14 @@ impl Memo {
             }
             None => w[l.last_active] = 0,
         }
-        for ((o, st), &case) in w[l.steps..l.steps + 2 * l.num_steps].chunks_exact_mut(2).zip(&steps[a..b]).zip(&cases[a..b]) {
+        for ((o, st), &case) in w[l.steps..l.steps + 3 * l.num_steps].chunks_exact_mut(3).zip(&steps[a..b]).zip(&cases[a..b]) {
             o[0] = match st.kind {
                 StepKind::Own => 0,
                 StepKind::Alias => 1,
                 StepKind::Skipped => 2,
             } | (case as u64) << 2;
             o[1] = st.bytes;
+            o[2] = st.scratch;
         }
         match Tail::span(steps, a, b) {
             Some(tail) => w[l.tail] = tail.write(&mut w[l.tail + 1..l.stride], l.num_ext) as u64,

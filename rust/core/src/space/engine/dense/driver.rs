@@ -343,7 +343,6 @@ fn emit_dense_body(
         (col::OTHER_OPS, other_ops),
         (col::BUFFER_BYTES, buffer_bytes),
         (col::ACTIVATION_BYTES, activation),
-        (col::PEAK_ACTIVATION_BYTES, &read.peak),
         (col::NUM_LAYERS, &read.layers),
     ] {
         store.extend(&mut m[k], values);
@@ -358,6 +357,9 @@ fn emit_dense_body(
     store.extend(&mut m[col::FLOPS], &flops[..n]);
     store.extend(&mut m[col::WEIGHT_BYTES], &weight[..n]);
     store.extend(&mut m[col::TRAIN_BYTES], &train[..n]);
+    // the peak with the input held throughout, as Totals::finish (no overflow: checked on the maxima)
+    let peak = fill(&mut flops[..n], |b| read.peak[b] + read.input_bytes[b]);
+    store.extend(&mut m[col::PEAK_ACTIVATION_BYTES], peak);
     // output shapes: one state's shape for the whole batch (a chain's output is most often the
     // same), else row by row
     let (values, offsets) = (&mut out.shape_values, &mut out.shape_offsets);

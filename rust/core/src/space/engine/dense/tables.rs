@@ -143,10 +143,9 @@ impl Batch {
         spread(self.maxima.iter().copied())
     }
 
-    /// The largest peak of the batch's rows read.
+    /// The largest peak of the batch's rows read, the input left out (as `peak`).
     pub(crate) fn max_peak(&self) -> u64 {
-        let own = self.input_bytes.iter().zip(&self.ok).map(|(&x, &ok)| if ok { x } else { 0 }).max().unwrap_or(0);
-        own.max(self.maxima[7])
+        self.maxima[7]
     }
 }
 
@@ -362,8 +361,9 @@ impl Tables {
         ok.extend(state.iter().map(|&s| s != EMPTY));
         input_bytes.clear();
         input_bytes.extend(first.iter().map(|&s| if s == EMPTY { 0 } else { self.input_bytes[s as usize] }));
+        // the segments' peaks leave the input out (Totals::finish adds it)
         peak.clear();
-        peak.extend_from_slice(input_bytes);
+        peak.resize(n, 0);
         for col in sums.iter_mut() {
             col.clear();
             col.resize(n, 0);

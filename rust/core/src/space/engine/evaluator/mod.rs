@@ -222,7 +222,7 @@ impl<'p> Evaluator<'p> {
             }
         }
         is_checkpoint[0] = true;
-        let steps = prog.instances.iter().map(|i| Step { kind: StepKind::Skipped, bytes: 0, reads: &i.inputs }).collect();
+        let steps = prog.instances.iter().map(|i| Step { kind: StepKind::Skipped, bytes: 0, reads: &i.inputs, scratch: 0 }).collect();
         // segments serve any order (a random sample revisits a stage's few (digits, input)
         // keys too); resumed liveness walks only grid order
         let segs = memo.then_some(if sequential { &prepared.segs } else { &prepared.random_segs });
@@ -442,13 +442,14 @@ impl<'p> Evaluator<'p> {
         let last = (0..n).rev().find(|&k| self.results.steps[k].kind != StepKind::Skipped).unwrap();
         self.results.out_shape = self.results.values[last + 1];
         let mut finish = || -> Result<Totals, Error> {
+            // (the walks leave the input out: the caller holds it throughout, finish adds it)
             let input_bytes = mul(self.results.values[0].elements()?, dt)?;
             // a chain of stages: the segments' summaries give the peak without a walk; the
             // states before unchanged segments are kept from the previous variant
             let chain = match (self.replay.segs, &self.replay.memo) {
                 (Some(segs), Some(m)) => {
                     let nseg = segs.bounds.len() - 1;
-                    self.peak.chain[0] = Chain::start(input_bytes);
+                    self.peak.chain[0] = Chain::start(0);
                     let mut ok = true;
                     for j in self.peak.chain_valid..nseg {
                         match m.entry(segs, j, self.replay.seg_way[j]).and_then(|e| e.tail()).and_then(|t| self.peak.chain[j].then(t)) {
@@ -479,15 +480,15 @@ impl<'p> Evaluator<'p> {
                     }
                     _ => None,
                 };
-                let walked = match tail.and_then(|t| self.peak.liveness.peak_tail(input_bytes, &self.results.steps, t)) {
+                let walked = match tail.and_then(|t| self.peak.liveness.peak_tail(0, &self.results.steps, t)) {
                     Some(p) => Ok(p),
-                    None => self.peak.liveness.peak_cuts(input_bytes, &self.results.steps, &self.peak.cuts, resume),
+                    None => self.peak.liveness.peak_cuts(0, &self.results.steps, &self.peak.cuts, resume),
                 };
                 // a walk that stopped half-way leaves its remembered cuts half-updated
                 self.peak.live_valid = if walked.is_ok() { n } else { 0 };
                 walked?
             } else {
-                self.peak.liveness.peak(input_bytes, &self.results.steps)?
+                self.peak.liveness.peak(0, &self.results.steps)?
             };
             let mut t = self.results.running.clone();
             t.finish(input_bytes, peak, &self.opts)?;
@@ -531,13 +532,14 @@ impl<'p> Evaluator<'p> {
                     if let Some((v, shape)) = e.last_active() {
                         self.results.values[v] = shape;
                     }
-                    for (st, (kind, bytes, _)) in self.results.steps[a..b].iter_mut().zip(e.steps()) {
+                    for (st, (kind, bytes, _, scratch)) in self.results.steps[a..b].iter_mut().zip(e.steps()) {
                         st.kind = kind;
                         st.bytes = bytes;
+                        st.scratch = scratch;
                     }
                     if self.results.drops {
                         let prog = self.prog;
-                        for (k, (_, _, case)) in (a..b).zip(e.steps()) {
+                        for (k, (_, _, case, _)) in (a..b).zip(e.steps()) {
                             self.results.steps[k].reads = prog.instances[k].reads(case);
                             self.results.cases[k] = case as u32;
                         }
@@ -609,6 +611,7 @@ impl<'p> Evaluator<'p> {
             self.results.values[k + 1] = self.results.values[inst.inputs[0]];
             self.results.steps[k].kind = StepKind::Skipped;
             self.results.steps[k].bytes = 0;
+            self.results.steps[k].scratch = 0;
             if inst.drop.is_some() {
                 // (a skipped step passes its first declared input through)
                 self.results.steps[k].reads = &inst.inputs;
@@ -663,6 +666,7 @@ impl<'p> Evaluator<'p> {
         self.results.values[k + 1] = ev.shape;
         self.results.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
         self.results.steps[k].bytes = amounts.activation_bytes;
+        self.results.steps[k].scratch = op.scratch_bytes(&self.results.inputs, &ev.shape, dt).map_err(fail)?;
         self.results.num_layers += 1;
         Ok(())
     }
