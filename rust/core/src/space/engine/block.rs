@@ -327,6 +327,8 @@ pub(crate) fn emit_metrics(
 /// Rows 1.. of a block from its suffix table, column by column ([`fits`] checked).
 pub(crate) fn emit(t: &Table, plan: &Plan, prefix: &Prefix, first: u64, slots: &[Value], out: &mut Columns) {
     let len = plan.len;
+    // (`fits` ruled out u64 overflow, not values beyond 2^63 - 1)
+    out.unchecked_int64 = true;
     out.variant_id.extend(first + 1..first + len);
     if out.wide {
         // (grid positions are ids below 2^64)

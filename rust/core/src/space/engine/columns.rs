@@ -52,6 +52,10 @@ pub struct Columns {
     /// output shapes as Arrow large-list offsets/values (batch included); empty for invalid rows
     pub shape_offsets: Vec<i64>,
     pub shape_values: Vec<u64>,
+    /// rows were written in bulk (grid blocks, dense batches) whose metrics may pass 2^63 - 1:
+    /// [`Columns::invalidate_beyond_int64`] must look at them (rows written one by one are
+    /// checked as they are written; a dense batch checks its maxima)
+    pub(crate) unchecked_int64: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -95,6 +99,7 @@ impl Columns {
             metrics: (0..NUM_METRICS).map(|_| Vec::with_capacity(rows)).collect(),
             shape_offsets: offsets,
             shape_values: Vec::with_capacity(rows * 2),
+            unchecked_int64: false,
         }
     }
 
@@ -155,9 +160,13 @@ impl Columns {
     /// when one is found (a count beyond 9.2·10^18).
     pub fn invalidate_beyond_int64(&mut self) -> u64 {
         const LIMIT: u64 = i64::MAX as u64;
-        if !self.metrics.iter().any(|c| c.iter().any(|&x| x > LIMIT)) {
+        // (an OR of the words, which vectorises, where `any` stops per element: this runs on
+        // every piece, so it costs a read of the columns and nothing more)
+        if !self.unchecked_int64 || self.metrics.iter().all(|c| c.iter().fold(0u64, |a, &x| a | x) <= LIMIT) {
+            self.unchecked_int64 = false;
             return 0;
         }
+        self.unchecked_int64 = false;
         let mut found = 0;
         let mut errors = std::mem::take(&mut self.errors);
         let mut values = Vec::with_capacity(self.shape_values.len());
@@ -203,6 +212,7 @@ impl Columns {
         self.metrics.iter_mut().for_each(Vec::clear);
         self.shape_offsets.truncate(1);
         self.shape_values.clear();
+        self.unchecked_int64 = false;
     }
 
     pub(crate) fn append(&mut self, mut o: Columns) {
@@ -228,5 +238,6 @@ impl Columns {
         let base = *self.shape_offsets.last().unwrap();
         self.shape_offsets.extend(o.shape_offsets[1..].iter().map(|x| x + base));
         self.shape_values.append(&mut o.shape_values);
+        self.unchecked_int64 |= o.unchecked_int64;
     }
 }

@@ -310,6 +310,10 @@ fn emit_dense_body(
     if t.finish(max(&read.input_bytes), read.max_peak(), opts).is_err() {
         return false;
     }
+    // the same maxima say whether a row may pass the Int64 columns' 2^63 - 1
+    if crate::metric::values(&t, max(&read.layers)).iter().any(|&v| v > i64::MAX as u64) {
+        out.unchecked_int64 = true;
+    }
     // a column's values made in a small buffer (in cache), then stored with `store`
     fn fill<T>(buf: &mut [T], f: impl Fn(usize) -> T) -> &[T] {
         for (b, x) in buf.iter_mut().enumerate() {
