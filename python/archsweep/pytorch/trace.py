@@ -164,12 +164,43 @@ def _module_layers(m: Any, shapes: list[tuple[int, ...]]) -> list[tuple[Any, ...
         return [("reshape", {"shape": [g * side, side, d]}, ".partition"),
                 ("window_attention", {"num_heads": m.n_heads, "window_size": side}, ""),
                 ("reshape", {"shape": [g, p, d]}, ".departition")]
+    if cls == "Attention" and type(m).__module__ == "timm.layers.attention":
+        # timm's ViT attention: qkv linear, heads, scaled_dot_product_attention, proj linear: the
+        # parameters and matmuls of nn.MultiheadAttention when both linears have biases
+        plain = all(type(getattr(m, k, None)).__name__ in ("Identity", "NoneType") for k in ("q_norm", "k_norm", "norm"))
+        if (not plain or getattr(m, "gate", None) is not None or m.qkv.in_features != m.proj.out_features
+                or m.proj.in_features != m.qkv.in_features or (m.qkv.bias is None) != (m.proj.bias is None)):
+            raise FromTorchError("timm Attention with q/k norms, a gate, another width or only some biases")
+        return [("multihead_attention", {"embed_dim": m.qkv.in_features, "num_heads": m.num_heads, "bias": m.qkv.bias is not None})]
+    if cls in ("BatchNormAct2d", "GroupNormAct"):
+        # timm's norm + dropout + activation in one module (its forward calls F.batch_norm on
+        # its own buffers): the norm, then the dropout and activation submodules it runs
+        if cls == "BatchNormAct2d":
+            steps: list[tuple[Any, ...]] = [("batchnorm2d", _norm(m, ("eps", "momentum", "affine", "track_running_stats")))]
+        else:
+            steps = [("groupnorm", {"num_groups": m.num_groups, **_norm(m, ("eps", "affine"))})]
+        for child in ("drop", "act"):
+            sub = getattr(m, child)
+            if type(sub).__name__ != "Identity":
+                steps += [(op, attrs, f".{child}") for op, attrs, *_ in _module_layers(sub, shapes)]
+        return steps
     raise FromTorchError(f"no archsweep counterpart for module type {type(m).__module__}.{cls}")
 
 
 #: Modules traced as one node (torchvision's attention, which fx would trace into its pieces;
 #: ShiftedWindowAttention is also the class archsweep's export writes).
 LEAF_CLASSES = frozenset({"ShiftedWindowAttention", "ShiftedWindowAttentionV2", "RelativePositionalMultiHeadAttention"})
+
+#: timm's modules traced as one node: its norm + activation layers (F.batch_norm on their own
+#: buffers), its Linear (F.linear) and its ViT attention.
+TIMM_LEAF_CLASSES = frozenset({"BatchNormAct2d", "GroupNormAct", "Linear", "Attention"})
+
+
+def _is_leaf(m: Any) -> bool:
+    cls = type(m).__name__
+    if cls == "Attention":  # timm's ViT attention only (LeViT's, say, has other parts)
+        return type(m).__module__ == "timm.layers.attention"
+    return cls in LEAF_CLASSES or (cls in TIMM_LEAF_CLASSES and type(m).__module__.startswith("timm."))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,6 +219,7 @@ class _Converter:
         self.used_params: set[str] = set()  # get_attr nodes a layer consumed
         self.names: set[str] = {"x"}
         self.attention_nodes: set[str] = set()
+        self.param_nodes: dict[str, Any] = {}  # a view of a parameter -> the get_attr node it views
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -240,7 +272,7 @@ class _Converter:
     def param_of(self, a: Any) -> Any:
         """The parameter a get_attr node reads, or None."""
         fx = self.torch.fx
-        if isinstance(a, fx.Node) and a.op == "get_attr" and a.name in self.params:
+        if isinstance(a, fx.Node) and a.name in self.params:
             return self.params[a.name]
         return None
 
@@ -253,7 +285,7 @@ class _Converter:
             except FromTorchError as e:
                 raise FromTorchError(f"from_torch: {node.name} ({node.op} {node.target}): {e}") from None
         for node in self.gm.graph.nodes:
-            if node.name in self.params and node.name not in self.used_params and node.users:
+            if node.op == "get_attr" and node.name in self.params and node.name not in self.used_params and node.users:
                 users = ", ".join(u.name for u in node.users)
                 raise FromTorchError(f"from_torch: parameter {node.target} is read by {users} in a way that has no archsweep counterpart")
         return self.layers
@@ -261,6 +293,8 @@ class _Converter:
     def node(self, node: Any) -> None:
         value = self.values.get(node.name)
         if node.op == "placeholder":
+            if not self.is_tensor(value):
+                return  # an optional argument left at its default (timm's attn_mask=None)
             if "x" in self.where.values():
                 raise FromTorchError("a model has one input")
             self.where[node.name] = "x"
@@ -327,7 +361,7 @@ class _Converter:
 
         x = args[0] if args else None
         # views and no-ops
-        if name in ("contiguous", "clone", "stochastic_depth", "dropout") or t is F.dropout:
+        if name in ("contiguous", "clone", "stochastic_depth", "dropout", "expand_as") or t is F.dropout:
             self.alias(node, x)  # the same values (dropout and stochastic depth count nothing)
             return
         if name == "getitem":
@@ -347,6 +381,10 @@ class _Converter:
             a = {"start_dim": self.const(arg(1, "start_dim", 0)),
                  "end_dim": self.const(arg(2, "end_dim", -1))}
             self.emit(node, node.name, [("flatten", a)], [self.tensor_input(x)])
+            return
+        if name in ("view", "reshape") and self.param_of(x) is not None:
+            self.params[node.name] = self.params[x.name]  # a parameter reshaped (ConvNeXt's gamma): still that parameter
+            self.param_nodes[node.name] = self.param_nodes.get(x.name, x)
             return
         if name in ("view", "reshape"):
             if out[0] != self.shape(x)[0]:
@@ -473,18 +511,21 @@ class _Converter:
             self.emit(node, node.name, [(op, {})], [self.tensor_input(a) for a in tensors])
             return
         if len(tensors) == 1 and len(params) == 1:
-            p, x = self.param_of(params[0]), tensors[0]
+            x = tensors[0]
+            attr = self.param_nodes.get(params[0].name, params[0])  # the get_attr node (through views)
             xs = self.shape(x)
-            ps = tuple(p.shape)
-            self.used_params.add(params[0].name)
+            ps = tuple(int(d) for d in self.values[params[0].name].shape)
+            self.used_params.add(attr.name)
             if op == "add" and ps == (1, *xs[1:]):
-                self.emit(node, params[0].target, [("positional_embedding", {})], [self.tensor_input(x)])
+                self.emit(node, attr.target, [("positional_embedding", {})], [self.tensor_input(x)])
                 return
+            while len(ps) >= len(xs) and ps and ps[0] == 1:
+                ps = ps[1:]  # leading ones broadcast over the batch: (1, C, 1, 1) scales as (C, 1, 1)
             big = [i for i, d in enumerate(ps) if d != 1]
             if op == "mul" and len(big) == 1 and len(ps) < len(xs):
                 dim = big[0] - len(ps)  # counted from the right
                 if ps[big[0]] == xs[dim]:
-                    self.emit(node, params[0].target, [("layer_scale", {"dim": dim + len(xs)})], [self.tensor_input(x)])
+                    self.emit(node, attr.target, [("layer_scale", {"dim": dim + len(xs)})], [self.tensor_input(x)])
                     return
             raise FromTorchError(f"{op} of a parameter of shape {ps} and a tensor of shape {xs}")
         raise FromTorchError(f"{op} of {operands} (constants are not supported)")
@@ -522,7 +563,7 @@ def from_torch(module: Any, input_shape: Sequence[int], *, name: str | None = No
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
-            return type(m).__name__ in LEAF_CLASSES or super().is_leaf_module(m, qualname)
+            return _is_leaf(m) or super().is_leaf_module(m, qualname)
 
     was_training = module.training
     module.eval()
