@@ -28,6 +28,7 @@ examples:
   archsweep analyze resnet50 --input 3x160x160 --dtype fp16   # a zoo model, by name
   archsweep import timm:convnext_tiny -o convnext_tiny.toml   # a PyTorch model (needs torch)
   archsweep analyze torchvision:resnet50                      # ... or analyzed directly
+  archsweep analyze model.onnx                                # an ONNX file (needs onnx)
   archsweep zoo                                              # the zoo: presets of data/families/*.toml
   archsweep ops
   archsweep space data/spaces/vgg.toml

@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
         "weights + buffers + grads + optimizer state + saved activations (see README).",
     )
     a.add_argument("model", help="a model file (.toml, .yaml, .json), the name of a zoo model (archsweep zoo lists them), "
-                   "or a model to import: torchvision:NAME, timm:NAME, pkg.module:factory (see archsweep import)")
+                   "or a model to import: torchvision:NAME, timm:NAME, pkg.module:factory, FILE.onnx (see archsweep import)")
     a.add_argument("--input", type=shape, metavar="CxHxW", help="per-sample input shape, overrides the file's (e.g. 3x160x160)")
     a.add_argument("--batch", type=int, default=1, help="batch size for activations and MACs (default 1)")
     a.add_argument("--dtype", default="fp32", help="fp32 (default), fp16, bf16, int8, fp8, fp64: bytes per weight and activation")
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     model: Any = args.model
     from archsweep.pytorch.refs import import_model, is_reference
 
-    if is_reference(args.model):  # a PyTorch model, converted first
+    if is_reference(args.model):  # a PyTorch model or ONNX file, converted first
         model = import_model(args.model, args.input)
     report = analyze(model, input_shape=args.input, batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
     if args.format == "table":

@@ -1,6 +1,6 @@
 """Models people already have, by reference: ``torchvision:resnet50``, ``timm:convnext_tiny``,
 ``pkg.module:factory`` (a callable returning an ``nn.Module``, an ``nn.Module`` class, or a
-module instance) — what ``archsweep import`` and ``archsweep analyze`` accept.
+module instance) and ``model.onnx`` — what ``archsweep import`` and ``archsweep analyze`` accept.
 
 The module is built without weights (``pretrained=False``, ``weights=None``; on the meta device
 where the model allows it, so nothing is allocated) and converted by
@@ -33,8 +33,10 @@ class ModelReferenceError(ArchsweepError):
 
 
 def is_reference(text: str) -> bool:
-    """``text`` names a model to import rather than a model file or zoo name (an existing file
-    never does)."""
+    """``text`` names a model to import rather than a model file or zoo name: an ONNX file, or a
+    reference that is not an existing file."""
+    if text.lower().endswith(".onnx"):
+        return True
     return not Path(text).exists() and _REFERENCE.fullmatch(text) is not None
 
 
@@ -128,12 +130,17 @@ def module_of(ref: str) -> tuple[Any, tuple[int, ...], str]:
 
 def import_model(ref: str, input_shape: Sequence[int] | None = None) -> Model:
     """The archsweep :class:`Model` of a reference: ``torchvision:NAME``, ``timm:NAME``,
-    or ``pkg.module:factory``. ``input_shape`` (per sample) defaults to the model's own (timm's
-    config, 299 for Inception v3) or 3 x 224 x 224.
+    ``pkg.module:factory`` or an ONNX file (``x.onnx``, :func:`archsweep.from_onnx`).
+    ``input_shape`` (per sample) defaults to the model's own (timm's config, 299 for Inception
+    v3, the ONNX file's input) or 3 x 224 x 224.
 
     Raises :class:`archsweep.TorchMissingError` naming the extra to install,
     :class:`ModelReferenceError` for an unknown model, and :class:`archsweep.FromTorchError`
     naming the module path and call that has no archsweep counterpart."""
+    if ref.lower().endswith(".onnx"):
+        from archsweep.onnx import from_onnx
+
+        return from_onnx(ref, input_shape)
     from archsweep.pytorch.trace import FromTorchError, from_torch
 
     module, default, name = module_of(ref)

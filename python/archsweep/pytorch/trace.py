@@ -382,7 +382,7 @@ class _Converter:
                  "end_dim": self.const(arg(2, "end_dim", -1))}
             self.emit(node, node.name, [("flatten", a)], [self.tensor_input(x)])
             return
-        if name in ("view", "reshape") and self.param_of(x) is not None:
+        if name in ("view", "reshape") and x is not None and self.param_of(x) is not None:
             self.params[node.name] = self.params[x.name]  # a parameter reshaped (ConvNeXt's gamma): still that parameter
             self.param_nodes[node.name] = self.param_nodes.get(x.name, x)
             return
