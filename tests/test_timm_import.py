@@ -47,8 +47,8 @@ IMPORTED = [
     "inception_v3", "inception_v4", "xception41",
     # ViT / DeiT
     "vit_tiny_patch16_224", "vit_small_patch16_224", "deit_tiny_patch16_224", "deit_small_patch16_224",
-    # ConvMixer
-    "convmixer_768_32", "convmixer_1024_20_ks9_p14",
+    # ConvMixer, MLP-Mixer
+    "convmixer_768_32", "convmixer_1024_20_ks9_p14", "mixer_s16_224", "gmixer_12_224",
 ]
 
 #: timm models from_torch refuses, with what its error says.

@@ -403,6 +403,16 @@ class _Converter:
             dims = self.const(arg(1, "dim"))
             dims = [dims] if isinstance(dims, int) else list(dims)
             rank = len(self.shape(x))
+            keep = self.const(arg(2, "keepdim", False))
+            if rank == 3 and len(dims) == 1 and dims[0] % 3 in (1, 2):
+                # a mean over the tokens (N, L, C) -> (N, C) (MLP-Mixer's head) or over the last
+                # dim: that dim last, an adaptive average pool to 1, then the dim dropped or kept
+                d = dims[0] % 3
+                seq: list[tuple[str, dict[str, Any]]] = [("permute", {"dims": [0, 2, 1]})] if d == 1 else []
+                seq.append(("adaptive_avgpool1d", {"output_size": 1}))
+                seq.append(("reshape", {"shape": list(out[1:])}) if keep or d == 2 else ("flatten", {"start_dim": 1}))
+                self.emit(node, node.name, seq, [self.tensor_input(x)])
+                return
             if sorted(d % rank for d in dims) != list(range(2, rank)) or not 3 <= rank <= 5:
                 raise FromTorchError(f"a mean over dims {dims} (only a global average over the spatial dims is)")
             steps: list[tuple[str, dict[str, Any]]] = [(f"adaptive_avgpool{rank - 2}d", {"output_size": 1})]
