@@ -208,6 +208,27 @@ def _is_leaf(m: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+def _target(t: Any) -> str:
+    """A node's target as its qualified name (``torch.nn.functional.pad``), never ``<function
+    pad at 0x...>``."""
+    if isinstance(t, str):
+        return t
+    name = getattr(t, "__name__", None)
+    if name is None:
+        return str(t)
+    module = getattr(t, "__module__", None) or ("torch" if "of type object" in repr(t) else None)
+    return f"{module}.{name}" if module and module != "builtins" and not module.startswith("_") else name
+
+
+def _inside(node: Any) -> str:
+    """`` in MODULE.PATH (Class)``: the module whose forward made a function call, from fx's record."""
+    stack = node.meta.get("nn_module_stack") if node.op in ("call_function", "call_method") else None
+    if not stack:
+        return ""
+    path, cls = list(stack.values())[-1]
+    return f" in {path} ({getattr(cls, '__name__', cls)})"
+
+
 class _Converter:
     def __init__(self, torch: Any, gm: Any, values: dict[str, Any]):
         self.torch = torch
@@ -283,7 +304,7 @@ class _Converter:
             try:
                 self.node(node)
             except FromTorchError as e:
-                raise FromTorchError(f"from_torch: {node.name} ({node.op} {node.target}): {e}") from None
+                raise FromTorchError(f"from_torch: {node.name} ({node.op} {_target(node.target)}{_inside(node)}): {e}") from None
         for node in self.gm.graph.nodes:
             if node.op == "get_attr" and node.name in self.params and node.name not in self.used_params and node.users:
                 users = ", ".join(u.name for u in node.users)
@@ -487,7 +508,7 @@ class _Converter:
                                         ("permute", {"dims": [0, 1, 3, 4, 2, 5]}),
                                         ("reshape", {"shape": [h // 2, w // 2, 4 * c]})], [self.tensor_input(x)])
             return
-        raise FromTorchError(f"no archsweep counterpart for {node.op} {name}")
+        raise FromTorchError(f"no archsweep counterpart for {node.op} {name}")  # the caller names the node
 
     def tuple_item(self, node: Any, src: Any, index: Any) -> None:
         """A piece of chunk's tuple, or an attention module's output."""
