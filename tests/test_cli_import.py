@@ -113,6 +113,14 @@ def test_torch_missing_names_the_extra(tmp_path, monkeypatch, capsys):
     assert "pip install 'archsweep[torch]'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("package", "ref"), [("timm", "timm:resnet18"), ("torchvision", "torchvision:resnet18")])
+def test_timm_or_torchvision_missing_names_the_extra(monkeypatch, capsys, package, ref):
+    monkeypatch.setitem(sys.modules, package, None)
+    assert main(["analyze", ref]) == 2
+    assert f"this needs {package}, which cannot be imported" in (err := capsys.readouterr().err)
+    assert f"pip install 'archsweep[{package}]'" in err
+
+
 def test_bad_output_suffix_is_refused_first(tmp_path, capsys):
     assert main(["import", "torchvision:resnet18", "-o", str(tmp_path / "m.txt")]) == 2
     assert "unknown model file type '.txt'" in capsys.readouterr().err

@@ -40,14 +40,16 @@ def is_reference(text: str) -> bool:
     return not Path(text).exists() and _REFERENCE.fullmatch(text) is not None
 
 
-def _require(package: str, extra: str) -> Any:
+def _require(package: str, install: str) -> Any:
+    """torch and then ``package``, or :class:`archsweep.TorchMissingError` saying what to
+    install (``install``)."""
     from archsweep.pytorch import TorchMissingError, require_torch
 
     require_torch()
     try:
         return importlib.import_module(package)
     except ImportError as e:
-        raise TorchMissingError(f"this needs {package}, which cannot be imported ({e}): pip install 'archsweep[{extra}]'") from None
+        raise TorchMissingError(f"this needs {package}, which cannot be imported ({e}): {install}") from None
 
 
 def _unknown(kind: str, name: str, known: Sequence[str]) -> ModelReferenceError:
@@ -68,8 +70,8 @@ def _on_meta(torch: Any, build: Any) -> Any:
 
 def torchvision_module(name: str) -> tuple[Any, tuple[int, ...]]:
     """torchvision's classification model ``name`` (no weights) and its default input."""
-    torch = _require("torch", "torch")
-    tv = _require("torchvision", "torch")
+    torch = _require("torch", "pip install 'archsweep[torch]'")
+    tv = _require("torchvision", "pip install 'archsweep[torchvision]'")
     known = tv.models.list_models(module=tv.models)
     if name not in known:
         raise _unknown("torchvision classification", name, known)
@@ -79,8 +81,8 @@ def torchvision_module(name: str) -> tuple[Any, tuple[int, ...]]:
 def timm_module(name: str) -> tuple[Any, tuple[int, ...]]:
     """timm's model ``name`` (``pretrained=False``: no download) and its default input, from the
     model's pretrained config."""
-    torch = _require("torch", "torch")
-    timm = _require("timm", "torch")
+    torch = _require("torch", "pip install 'archsweep[torch]'")
+    timm = _require("timm", "pip install 'archsweep[timm]'")
     if not timm.is_model(name):
         raise _unknown("timm", name, timm.list_models())
     m = _on_meta(torch, lambda: timm.create_model(name, pretrained=False))
@@ -92,7 +94,7 @@ def timm_module(name: str) -> tuple[Any, tuple[int, ...]]:
 def factory_module(ref: str) -> tuple[Any, tuple[int, ...]]:
     """``pkg.module:factory``: the module imported, ``factory`` looked up in it (dots walk
     attributes) and, unless it is already an ``nn.Module``, called with no arguments."""
-    torch = _require("torch", "torch")
+    torch = _require("torch", "pip install 'archsweep[torch]'")
     module_name, _, attr = ref.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
