@@ -482,6 +482,7 @@ def test_import_archsweep_does_not_import_torch(tmp_path):
         import sys
         import archsweep
         assert "torch" not in sys.modules, "import archsweep imported torch"
+        assert "onnx" not in sys.modules and "timm" not in sys.modules, "import archsweep imported onnx or timm"
         archsweep.torch_source("resnet18")
         archsweep.Space.load("data/spaces/vgg.toml").export(12345, {str(tmp_path / "net.py")!r})
         from archsweep.cli import main

@@ -19,6 +19,7 @@ from archsweep.errors import (
     UnknownOpError,
 )
 from archsweep.model import Model, ModelFileError, load
+from archsweep.onnx import FromOnnxError, from_onnx
 from archsweep.pytorch import FromTorchError, TorchMissingError, export_torch, from_torch, to_torch, torch_source
 from archsweep.space import Space
 from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, sweep_to_dataset, top_k
@@ -30,6 +31,7 @@ __all__ = [
     "AttributeSpecError",
     "CountOverflowError",
     "ExpressionError",
+    "FromOnnxError",
     "FromTorchError",
     "InvalidModelError",
     "Model",
@@ -43,6 +45,7 @@ __all__ = [
     "UnknownOpError",
     "analyze",
     "export_torch",
+    "from_onnx",
     "from_torch",
     "human_bytes",
     "human_count",

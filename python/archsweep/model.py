@@ -68,6 +68,65 @@ class Model:
         """The model as the JSON text the core reads, after :func:`model_values` checked it."""
         return json.dumps(model_values(self.to_dict()), allow_nan=False)
 
+    def dumps(self, fmt: str = "toml") -> str:
+        """The model as the text of a model file: ``"toml"``, ``"yaml"`` or ``"json"``;
+        :func:`load` of that file gives this model back."""
+        data = self.to_dict()
+        fmt = fmt.lower().lstrip(".")
+        if fmt == "toml":
+            return _toml(data)
+        if fmt in ("yaml", "yml"):
+            return str(yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120))
+        if fmt == "json":
+            return json.dumps(data, indent=1, allow_nan=False) + "\n"
+        raise ModelFileError(f"unknown model file type '{fmt}' (use toml, yaml or json)")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model to ``path`` as TOML, YAML or JSON (by its suffix), whole or not at
+        all; returns the path."""
+        from archsweep.io import atomic_write_text
+
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if suffix not in (".toml", ".yaml", ".yml", ".json"):
+            raise ModelFileError(f"{p}: unknown model file type '{suffix}' (use .toml, .yaml, .yml or .json)")
+        return atomic_write_text(p, self.dumps(suffix))
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml_value(v: Any, where: str) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            raise ModelFileError(f"{where}: {v} has no TOML form in a model file")
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x, where) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x, where)}" for k, x in v.items() if x is not None) + "}"
+    raise ModelFileError(f"{where}: a {type(v).__name__} has no TOML form in a model file")
+
+
+def _toml_key(k: Any) -> str:
+    k = str(k)
+    return k if _BARE_KEY.fullmatch(k) else json.dumps(k)
+
+
+def _toml(data: dict[str, Any]) -> str:
+    """A model dict as TOML: its keys, then one ``[[layers]]`` table per layer."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v, k)}" for k, v in data.items() if k != "layers" and v is not None]
+    for i, layer in enumerate(data.get("layers", [])):
+        lines += ["", "[[layers]]"]
+        lines += [f"{_toml_key(k)} = {_toml_value(v, f'layer {i}: {k}')}" for k, v in layer.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
 
 def parse_text(text: str, suffix: str, where: str) -> Any:
     fmt = suffix[1:].upper()

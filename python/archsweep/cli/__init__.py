@@ -9,7 +9,7 @@ import sys
 from types import ModuleType
 
 from archsweep import _core
-from archsweep.cli import analyze, export, ops, pareto, plot, query, report, space, status, sweep, top, verify, zoo
+from archsweep.cli import analyze, export, importing, ops, pareto, plot, query, report, space, status, sweep, top, verify, zoo
 
 DESCRIPTION = """\
 archsweep computes, exactly and analytically, what a neural network costs: per-layer output
@@ -26,6 +26,9 @@ examples:
   archsweep analyze data/models/vgg16.toml --input 3x160x160 --dtype fp16 --format json
   archsweep analyze data/models/vgg16.toml --format parquet -o vgg16_layers.parquet
   archsweep analyze resnet50 --input 3x160x160 --dtype fp16   # a zoo model, by name
+  archsweep import timm:convnext_tiny -o convnext_tiny.toml   # a PyTorch model (needs torch)
+  archsweep analyze torchvision:resnet50                      # ... or analyzed directly
+  archsweep analyze model.onnx                                # an ONNX file (needs onnx)
   archsweep zoo                                              # the zoo: presets of data/families/*.toml
   archsweep ops
   archsweep space data/spaces/vgg.toml
@@ -43,7 +46,7 @@ examples:
 
 
 #: The commands, in the order `archsweep --help` lists them.
-COMMANDS: tuple[ModuleType, ...] = (analyze, ops, zoo, space, export, sweep, pareto, top, query, plot, report, status, verify)
+COMMANDS: tuple[ModuleType, ...] = (analyze, importing, ops, zoo, space, export, sweep, pareto, top, query, plot, report, status, verify)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
         "sum of layer outputs for the batch; peak = live tensors walking the layers in order; training = "
         "weights + buffers + grads + optimizer state + saved activations (see README).",
     )
-    a.add_argument("model", help="a model file (.toml, .yaml, .json) or the name of a zoo model (archsweep zoo lists them)")
+    a.add_argument("model", help="a model file (.toml, .yaml, .json), the name of a zoo model (archsweep zoo lists them), "
+                   "or a model to import: torchvision:NAME, timm:NAME, pkg.module:factory, FILE.onnx (see archsweep import)")
     a.add_argument("--input", type=shape, metavar="CxHxW", help="per-sample input shape, overrides the file's (e.g. 3x160x160)")
     a.add_argument("--batch", type=int, default=1, help="batch size for activations and MACs (default 1)")
     a.add_argument("--dtype", default="fp32", help="fp32 (default), fp16, bf16, int8, fp8, fp64: bytes per weight and activation")
@@ -52,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
 
         _check_format(args.plot)
         output_file(args.plot, create=False)
-    report = analyze(args.model, input_shape=args.input, batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
+    model: Any = args.model
+    from archsweep.pytorch.refs import import_model, is_reference
+
+    if is_reference(args.model):  # a PyTorch model or ONNX file, converted first
+        model = import_model(args.model, args.input)
+    report = analyze(model, input_shape=args.input, batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
     if args.format == "table":
         if args.output:  # plain text, no colours; written whole or not at all
             buf = io.StringIO()

@@ -164,6 +164,26 @@ def _module_layers(m: Any, shapes: list[tuple[int, ...]]) -> list[tuple[Any, ...
         return [("reshape", {"shape": [g * side, side, d]}, ".partition"),
                 ("window_attention", {"num_heads": m.n_heads, "window_size": side}, ""),
                 ("reshape", {"shape": [g, p, d]}, ".departition")]
+    if cls == "Attention" and type(m).__module__ == "timm.layers.attention":
+        # timm's ViT attention: qkv linear, heads, scaled_dot_product_attention, proj linear: the
+        # parameters and matmuls of nn.MultiheadAttention when both linears have biases
+        plain = all(type(getattr(m, k, None)).__name__ in ("Identity", "NoneType") for k in ("q_norm", "k_norm", "norm"))
+        if (not plain or getattr(m, "gate", None) is not None or m.qkv.in_features != m.proj.out_features
+                or m.proj.in_features != m.qkv.in_features or (m.qkv.bias is None) != (m.proj.bias is None)):
+            raise FromTorchError("timm Attention with q/k norms, a gate, another width or only some biases")
+        return [("multihead_attention", {"embed_dim": m.qkv.in_features, "num_heads": m.num_heads, "bias": m.qkv.bias is not None})]
+    if cls in ("BatchNormAct2d", "GroupNormAct"):
+        # timm's norm + dropout + activation in one module (its forward calls F.batch_norm on
+        # its own buffers): the norm, then the dropout and activation submodules it runs
+        if cls == "BatchNormAct2d":
+            steps: list[tuple[Any, ...]] = [("batchnorm2d", _norm(m, ("eps", "momentum", "affine", "track_running_stats")))]
+        else:
+            steps = [("groupnorm", {"num_groups": m.num_groups, **_norm(m, ("eps", "affine"))})]
+        for child in ("drop", "act"):
+            sub = getattr(m, child)
+            if type(sub).__name__ != "Identity":
+                steps += [(op, attrs, f".{child}") for op, attrs, *_ in _module_layers(sub, shapes)]
+        return steps
     raise FromTorchError(f"no archsweep counterpart for module type {type(m).__module__}.{cls}")
 
 
@@ -171,10 +191,42 @@ def _module_layers(m: Any, shapes: list[tuple[int, ...]]) -> list[tuple[Any, ...
 #: ShiftedWindowAttention is also the class archsweep's export writes).
 LEAF_CLASSES = frozenset({"ShiftedWindowAttention", "ShiftedWindowAttentionV2", "RelativePositionalMultiHeadAttention"})
 
+#: timm's modules traced as one node: its norm + activation layers (F.batch_norm on their own
+#: buffers), its Linear (F.linear) and its ViT attention.
+TIMM_LEAF_CLASSES = frozenset({"BatchNormAct2d", "GroupNormAct", "Linear", "Attention"})
+
+
+def _is_leaf(m: Any) -> bool:
+    cls = type(m).__name__
+    if cls == "Attention":  # timm's ViT attention only (LeViT's, say, has other parts)
+        return type(m).__module__ == "timm.layers.attention"
+    return cls in LEAF_CLASSES or (cls in TIMM_LEAF_CLASSES and type(m).__module__.startswith("timm."))
+
 
 # ---------------------------------------------------------------------------------------------
 # The conversion
 # ---------------------------------------------------------------------------------------------
+
+
+def _target(t: Any) -> str:
+    """A node's target as its qualified name (``torch.nn.functional.pad``), never ``<function
+    pad at 0x...>``."""
+    if isinstance(t, str):
+        return t
+    name = getattr(t, "__name__", None)
+    if name is None:
+        return str(t)
+    module = getattr(t, "__module__", None) or ("torch" if "of type object" in repr(t) else None)
+    return f"{module}.{name}" if module and module != "builtins" and not module.startswith("_") else name
+
+
+def _inside(node: Any) -> str:
+    """`` in MODULE.PATH (Class)``: the module whose forward made a function call, from fx's record."""
+    stack = node.meta.get("nn_module_stack") if node.op in ("call_function", "call_method") else None
+    if not stack:
+        return ""
+    path, cls = list(stack.values())[-1]
+    return f" in {path} ({getattr(cls, '__name__', cls)})"
 
 
 class _Converter:
@@ -188,6 +240,7 @@ class _Converter:
         self.used_params: set[str] = set()  # get_attr nodes a layer consumed
         self.names: set[str] = {"x"}
         self.attention_nodes: set[str] = set()
+        self.param_nodes: dict[str, Any] = {}  # a view of a parameter -> the get_attr node it views
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -240,7 +293,7 @@ class _Converter:
     def param_of(self, a: Any) -> Any:
         """The parameter a get_attr node reads, or None."""
         fx = self.torch.fx
-        if isinstance(a, fx.Node) and a.op == "get_attr" and a.name in self.params:
+        if isinstance(a, fx.Node) and a.name in self.params:
             return self.params[a.name]
         return None
 
@@ -251,9 +304,9 @@ class _Converter:
             try:
                 self.node(node)
             except FromTorchError as e:
-                raise FromTorchError(f"from_torch: {node.name} ({node.op} {node.target}): {e}") from None
+                raise FromTorchError(f"from_torch: {node.name} ({node.op} {_target(node.target)}{_inside(node)}): {e}") from None
         for node in self.gm.graph.nodes:
-            if node.name in self.params and node.name not in self.used_params and node.users:
+            if node.op == "get_attr" and node.name in self.params and node.name not in self.used_params and node.users:
                 users = ", ".join(u.name for u in node.users)
                 raise FromTorchError(f"from_torch: parameter {node.target} is read by {users} in a way that has no archsweep counterpart")
         return self.layers
@@ -261,6 +314,8 @@ class _Converter:
     def node(self, node: Any) -> None:
         value = self.values.get(node.name)
         if node.op == "placeholder":
+            if not self.is_tensor(value):
+                return  # an optional argument left at its default (timm's attn_mask=None)
             if "x" in self.where.values():
                 raise FromTorchError("a model has one input")
             self.where[node.name] = "x"
@@ -327,7 +382,7 @@ class _Converter:
 
         x = args[0] if args else None
         # views and no-ops
-        if name in ("contiguous", "clone", "stochastic_depth", "dropout") or t is F.dropout:
+        if name in ("contiguous", "clone", "stochastic_depth", "dropout", "expand_as") or t is F.dropout:
             self.alias(node, x)  # the same values (dropout and stochastic depth count nothing)
             return
         if name == "getitem":
@@ -348,6 +403,10 @@ class _Converter:
                  "end_dim": self.const(arg(2, "end_dim", -1))}
             self.emit(node, node.name, [("flatten", a)], [self.tensor_input(x)])
             return
+        if name in ("view", "reshape") and x is not None and self.param_of(x) is not None:
+            self.params[node.name] = self.params[x.name]  # a parameter reshaped (ConvNeXt's gamma): still that parameter
+            self.param_nodes[node.name] = self.param_nodes.get(x.name, x)
+            return
         if name in ("view", "reshape"):
             if out[0] != self.shape(x)[0]:
                 raise FromTorchError(f"the reshape to {out} changes the batch dim")
@@ -365,6 +424,16 @@ class _Converter:
             dims = self.const(arg(1, "dim"))
             dims = [dims] if isinstance(dims, int) else list(dims)
             rank = len(self.shape(x))
+            keep = self.const(arg(2, "keepdim", False))
+            if rank == 3 and len(dims) == 1 and dims[0] % 3 in (1, 2):
+                # a mean over the tokens (N, L, C) -> (N, C) (MLP-Mixer's head) or over the last
+                # dim: that dim last, an adaptive average pool to 1, then the dim dropped or kept
+                d = dims[0] % 3
+                seq: list[tuple[str, dict[str, Any]]] = [("permute", {"dims": [0, 2, 1]})] if d == 1 else []
+                seq.append(("adaptive_avgpool1d", {"output_size": 1}))
+                seq.append(("reshape", {"shape": list(out[1:])}) if keep or d == 2 else ("flatten", {"start_dim": 1}))
+                self.emit(node, node.name, seq, [self.tensor_input(x)])
+                return
             if sorted(d % rank for d in dims) != list(range(2, rank)) or not 3 <= rank <= 5:
                 raise FromTorchError(f"a mean over dims {dims} (only a global average over the spatial dims is)")
             steps: list[tuple[str, dict[str, Any]]] = [(f"adaptive_avgpool{rank - 2}d", {"output_size": 1})]
@@ -439,7 +508,7 @@ class _Converter:
                                         ("permute", {"dims": [0, 1, 3, 4, 2, 5]}),
                                         ("reshape", {"shape": [h // 2, w // 2, 4 * c]})], [self.tensor_input(x)])
             return
-        raise FromTorchError(f"no archsweep counterpart for {node.op} {name}")
+        raise FromTorchError(f"no archsweep counterpart for {node.op} {name}")  # the caller names the node
 
     def tuple_item(self, node: Any, src: Any, index: Any) -> None:
         """A piece of chunk's tuple, or an attention module's output."""
@@ -473,18 +542,21 @@ class _Converter:
             self.emit(node, node.name, [(op, {})], [self.tensor_input(a) for a in tensors])
             return
         if len(tensors) == 1 and len(params) == 1:
-            p, x = self.param_of(params[0]), tensors[0]
+            x = tensors[0]
+            attr = self.param_nodes.get(params[0].name, params[0])  # the get_attr node (through views)
             xs = self.shape(x)
-            ps = tuple(p.shape)
-            self.used_params.add(params[0].name)
+            ps = tuple(int(d) for d in self.values[params[0].name].shape)
+            self.used_params.add(attr.name)
             if op == "add" and ps == (1, *xs[1:]):
-                self.emit(node, params[0].target, [("positional_embedding", {})], [self.tensor_input(x)])
+                self.emit(node, attr.target, [("positional_embedding", {})], [self.tensor_input(x)])
                 return
+            while len(ps) >= len(xs) and ps and ps[0] == 1:
+                ps = ps[1:]  # leading ones broadcast over the batch: (1, C, 1, 1) scales as (C, 1, 1)
             big = [i for i, d in enumerate(ps) if d != 1]
             if op == "mul" and len(big) == 1 and len(ps) < len(xs):
                 dim = big[0] - len(ps)  # counted from the right
                 if ps[big[0]] == xs[dim]:
-                    self.emit(node, params[0].target, [("layer_scale", {"dim": dim + len(xs)})], [self.tensor_input(x)])
+                    self.emit(node, attr.target, [("layer_scale", {"dim": dim + len(xs)})], [self.tensor_input(x)])
                     return
             raise FromTorchError(f"{op} of a parameter of shape {ps} and a tensor of shape {xs}")
         raise FromTorchError(f"{op} of {operands} (constants are not supported)")
@@ -522,7 +594,7 @@ def from_torch(module: Any, input_shape: Sequence[int], *, name: str | None = No
 
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
-            return type(m).__name__ in LEAF_CLASSES or super().is_leaf_module(m, qualname)
+            return _is_leaf(m) or super().is_leaf_module(m, qualname)
 
     was_training = module.training
     module.eval()

@@ -1,0 +1,265 @@
+"""ONNX in: ``from_onnx(path)`` -> an archsweep :class:`Model`.
+
+The file is read with the ``onnx`` package (``pip install 'archsweep[onnx]'``; ``import
+archsweep`` never imports it) and its shapes inferred by ``onnx.shape_inference``. Each node of
+the standard operator set becomes an archsweep layer: Conv, ConvTranspose, Gemm, MatMul (with
+the Add of its bias), BatchNormalization, LayerNormalization, MaxPool, AveragePool,
+GlobalAveragePool, GlobalMaxPool, the activations (Relu, Clip as ReLU6, Sigmoid, Tanh,
+HardSigmoid, HardSwish, LeakyRelu, Elu, Softmax), Add, Mul, Concat, Flatten, Reshape,
+Transpose, Dropout and Identity. Weights are the file's initializers (their shapes give the
+layers' attributes); a node it cannot map is a :class:`FromOnnxError` naming the node and its op.
+
+Layer names follow the node names; nodes exported by ``torch.onnx.export``
+(``/layer1/layer1.0/conv1/Conv``) are named after their module (``layer1.0.conv1``), so rows
+line up with the PyTorch model's ``state_dict`` keys.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from archsweep._core import ArchsweepError
+from archsweep.model import Model
+
+
+class FromOnnxError(ArchsweepError):
+    """An ONNX file ``from_onnx`` cannot express exactly (the message names the node)."""
+
+
+def _require_onnx() -> Any:
+    from archsweep.pytorch import TorchMissingError
+
+    try:
+        return importlib.import_module("onnx")
+    except ImportError as e:
+        raise TorchMissingError(f"this needs the onnx package, which cannot be imported ({e}): pip install 'archsweep[onnx]'") from None
+
+
+_ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish"}
+
+
+class _Reader:
+    def __init__(self, onnx: Any, model: Any, where: str):
+        from onnx import numpy_helper
+
+        self.onnx, self.where = onnx, where
+        g = model.graph
+        self.consts: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        for v in [*g.input, *g.value_info, *g.output]:
+            dims = v.type.tensor_type.shape.dim
+            if all(d.HasField("dim_value") for d in dims):
+                self.shapes[v.name] = tuple(int(d.dim_value) for d in dims)
+        self.where_is: dict[str, str] = {}
+        inputs = [i.name for i in g.input if i.name not in self.consts]
+        if len(inputs) != 1:
+            raise FromOnnxError(f"{where}: a model has one input, this file has {len(inputs)} ({', '.join(inputs)})")
+        self.where_is[inputs[0]] = "x"
+        self.layers: list[dict[str, Any]] = []
+        self.names: set[str] = {"x"}
+        self.graph = g
+
+    def name_of(self, node: Any) -> str:
+        raw = node.name or node.output[0]
+        if raw.startswith("/"):
+            parts = [p for p in raw.split("/") if p]
+            raw = parts[-2] if len(parts) >= 2 else parts[0]
+        base, k, name = raw, 2, raw
+        while name in self.names:
+            name, k = f"{base}_{k}", k + 1
+        self.names.add(name)
+        return name
+
+    def attrs(self, node: Any) -> dict[str, Any]:
+        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    def tensor(self, name: str, node: Any) -> str:
+        if name not in self.where_is:
+            raise FromOnnxError(f"{self.where}: node {node.name} ({node.op_type}): input {name} is not a tensor computed from the input")
+        return self.where_is[name]
+
+    def emit(self, node: Any, op: str, attrs: dict[str, Any], inputs: list[str]) -> None:
+        name = self.name_of(node)
+        self.layers.append({"name": name, "op": op, "inputs": inputs, **attrs})
+        self.where_is[node.output[0]] = name
+
+    def run(self) -> list[dict[str, Any]]:
+        for node in self.graph.node:
+            try:
+                self.node(node)
+            except FromOnnxError:
+                raise
+            except (KeyError, IndexError, ValueError) as e:
+                raise FromOnnxError(f"{self.where}: node {node.name} ({node.op_type}): cannot read it ({type(e).__name__}: {e})") from None
+        out = self.graph.output[0].name
+        final = self.where_is.get(out)
+        if final is None:
+            raise FromOnnxError(f"{self.where}: the output {out} is not computed from the input")
+        if self.layers[-1]["name"] != final:
+            self.layers.append({"name": "output", "op": "identity", "inputs": [final]})
+        return self.layers
+
+    def pads(self, node: Any, a: dict[str, Any], rank: int) -> list[int]:
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise FromOnnxError(f"{self.where}: node {node.name} ({node.op_type}): auto_pad {a['auto_pad']!r} is not supported")
+        pads = list(a.get("pads", [0] * (2 * rank)))
+        if pads[:rank] != pads[rank:]:
+            raise FromOnnxError(f"{self.where}: node {node.name} ({node.op_type}): asymmetric pads {pads} have no PyTorch padding")
+        return pads[:rank]
+
+    def node(self, node: Any) -> None:  # noqa: C901 - one branch per op type
+        op, a, ins = node.op_type, self.attrs(node), list(node.input)
+        tensors = [i for i in ins if i in self.where_is]
+        if op == "Constant":
+            from onnx import numpy_helper
+
+            self.consts[node.output[0]] = numpy_helper.to_array(a["value"])
+            return
+        if op in ("Identity", "Dropout") and ins[0] in self.consts:
+            self.consts[node.output[0]] = self.consts[ins[0]]  # an initializer passed on
+            return
+        if op in ("Identity", "Dropout"):
+            self.where_is[node.output[0]] = self.tensor(ins[0], node)
+            return
+        if op in ("Conv", "ConvTranspose"):
+            w = self.consts[ins[1]].shape
+            rank = len(w) - 2
+            group = int(a.get("group", 1))
+            attrs: dict[str, Any] = {"out_channels": int(w[0] if op == "Conv" else w[1] * group), "kernel_size": [int(k) for k in w[2:]],
+                                     "stride": list(a.get("strides", [1] * rank)), "padding": self.pads(node, a, rank),
+                                     "dilation": list(a.get("dilations", [1] * rank)), "groups": group, "bias": len(ins) > 2 and ins[2] != ""}
+            if op == "ConvTranspose" and any(a.get("output_padding", [])):
+                attrs["output_padding"] = list(a["output_padding"])
+            if op == "ConvTranspose" and "output_shape" in a:
+                raise FromOnnxError(f"{self.where}: node {node.name} (ConvTranspose): output_shape is not supported (use pads)")
+            self.emit(node, f"conv{rank}d" if op == "Conv" else f"conv_transpose{rank}d", attrs, [self.tensor(ins[0], node)])
+            return
+        if op == "Gemm":
+            if a.get("transA", 0) or float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0 or ins[1] not in self.consts:
+                raise FromOnnxError(f"{self.where}: node {node.name} (Gemm): only x @ W(^T) + b with a weight initializer is a linear layer")
+            w = self.consts[ins[1]].shape
+            out = int(w[0] if a.get("transB", 0) else w[1])
+            self.emit(node, "linear", {"out_features": out, "bias": len(ins) > 2 and ins[2] != ""}, [self.tensor(ins[0], node)])
+            return
+        if op == "MatMul" and ins[1] in self.consts and len(self.consts[ins[1]].shape) == 2:
+            self.emit(node, "linear", {"out_features": int(self.consts[ins[1]].shape[1]), "bias": False}, [self.tensor(ins[0], node)])
+            return
+        if op == "BatchNormalization":
+            rank = len(self.shapes.get(ins[0]) or self.shapes[node.output[0]]) - 2
+            self.emit(node, f"batchnorm{max(rank, 1)}d", {"eps": float(a.get("epsilon", 1e-5)), "momentum": round(1 - float(a.get("momentum", 0.9)), 6)},
+                      [self.tensor(ins[0], node)])
+            return
+        if op == "LayerNormalization":
+            shape = self.shapes[ins[0]]
+            axis = int(a.get("axis", -1)) % len(shape)
+            attrs = {"normalized_shape": list(shape[axis:]), "eps": float(a.get("epsilon", 1e-5)), "bias": len(ins) > 2 and ins[2] != ""}
+            self.emit(node, "layernorm", attrs, [self.tensor(ins[0], node)])
+            return
+        if op in ("MaxPool", "AveragePool"):
+            k = list(a["kernel_shape"])
+            attrs = {"kernel_size": k, "stride": list(a.get("strides", [1] * len(k))), "padding": self.pads(node, a, len(k)),
+                     "ceil_mode": bool(a.get("ceil_mode", 0))}
+            if op == "MaxPool":
+                attrs["dilation"] = list(a.get("dilations", [1] * len(k)))
+            else:
+                attrs["count_include_pad"] = bool(a.get("count_include_pad", 0))
+            self.emit(node, f"{'max' if op == 'MaxPool' else 'avg'}pool{len(k)}d", attrs, [self.tensor(ins[0], node)])
+            return
+        if op in ("GlobalAveragePool", "GlobalMaxPool"):
+            rank = len(self.shapes[ins[0]]) - 2
+            self.emit(node, f"adaptive_{'avg' if 'Average' in op else 'max'}pool{rank}d", {"output_size": 1}, [self.tensor(ins[0], node)])
+            return
+        if op in _ACTIVATIONS:
+            self.emit(node, _ACTIVATIONS[op], {}, [self.tensor(ins[0], node)])
+            return
+        if op == "HardSigmoid" and abs(float(a.get("alpha", 0.2)) - 1 / 6) < 1e-6 and float(a.get("beta", 0.5)) == 0.5:
+            self.emit(node, "hardsigmoid", {}, [self.tensor(ins[0], node)])
+            return
+        if op == "LeakyRelu":
+            self.emit(node, "leaky_relu", {"negative_slope": float(a.get("alpha", 0.01))}, [self.tensor(ins[0], node)])
+            return
+        if op == "Elu":
+            self.emit(node, "elu", {"alpha": float(a.get("alpha", 1.0))}, [self.tensor(ins[0], node)])
+            return
+        if op == "Clip":
+            lo = float(self.consts[ins[1]]) if len(ins) > 1 and ins[1] else float(a.get("min", float("-inf")))
+            hi = float(self.consts[ins[2]]) if len(ins) > 2 and ins[2] else float(a.get("max", float("inf")))
+            if (lo, hi) not in ((0.0, 6.0), (0.0, float("inf"))):
+                raise FromOnnxError(f"{self.where}: node {node.name} (Clip): only clip(0, 6) (ReLU6) and clip(0) (ReLU) are mapped, not ({lo}, {hi})")
+            self.emit(node, "relu6" if hi == 6.0 else "relu", {}, [self.tensor(ins[0], node)])
+            return
+        if op == "Softmax":
+            self.emit(node, "softmax", {"dim": int(a.get("axis", -1))}, [self.tensor(ins[0], node)])
+            return
+        if op in ("Add", "Mul") and len(tensors) == 2:
+            self.emit(node, op.lower(), {}, [self.tensor(i, node) for i in ins])
+            return
+        if op == "Add" and len(tensors) == 1 and ins[1] in self.consts:
+            src = self.tensor(ins[0], node)
+            last = self.layers[-1] if self.layers else {}
+            b = self.consts[ins[1]].shape
+            if last.get("name") == src and last["op"] == "linear" and not last["bias"] and tuple(b) == (last["out_features"],):
+                last["bias"] = True  # MatMul + Add: one linear layer with its bias
+                self.where_is[node.output[0]] = src
+                return
+        if op == "Concat":
+            self.emit(node, "concat", {"dim": int(a["axis"])}, [self.tensor(i, node) for i in ins])
+            return
+        if op == "Flatten":
+            if int(a.get("axis", 1)) != 1:
+                raise FromOnnxError(f"{self.where}: node {node.name} (Flatten): only axis=1 keeps the batch dim")
+            self.emit(node, "flatten", {"start_dim": 1}, [self.tensor(ins[0], node)])
+            return
+        if op == "Reshape":
+            before, after = self.shapes[ins[0]], self.shapes[node.output[0]]
+            if after[0] != before[0]:
+                raise FromOnnxError(f"{self.where}: node {node.name} (Reshape): the reshape to {after} changes the batch dim")
+            self.emit(node, "reshape", {"shape": list(after[1:])}, [self.tensor(ins[0], node)])
+            return
+        if op == "Transpose":
+            self.emit(node, "permute", {"dims": list(a["perm"])}, [self.tensor(ins[0], node)])
+            return
+        raise FromOnnxError(f"{self.where}: node {node.name or node.output[0]} ({op}): no archsweep counterpart for ONNX op {op}"
+                            + (f" on inputs {', '.join(ins)}" if ins else ""))
+
+
+def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None, *, name: str | None = None) -> Model:
+    """An archsweep model of the ONNX file ``path``. ``input_shape`` (per sample, batch
+    excluded) replaces the file's input shape, whose batch dim is then 1; without it the file's
+    own (a symbolic batch dim counts as 1). Raises :class:`FromOnnxError` naming the node it
+    cannot map, and :class:`archsweep.TorchMissingError` (an ``ImportError``) without onnx."""
+    onnx = _require_onnx()
+    p = Path(path)
+    if not p.is_file():
+        raise FromOnnxError(f"{p}: no such ONNX file")
+    try:
+        model = onnx.load(str(p))
+    except Exception as e:  # a file onnx cannot decode  # noqa: BLE001
+        raise FromOnnxError(f"{p}: cannot read the ONNX file: {type(e).__name__}: {e}") from None
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise FromOnnxError(f"{p}: a model has one input, this file has {len(inputs)}")
+    dims = inputs[0].type.tensor_type.shape.dim
+    if input_shape is not None:
+        want = [1, *[int(d) for d in input_shape]]
+        if len(want) != len(dims):
+            raise FromOnnxError(f"{p}: the input has {len(dims) - 1} dims per sample, --input gives {len(want) - 1}")
+    else:
+        want = [d.dim_value if d.HasField("dim_value") else 1 for d in dims]
+        want[0] = 1
+    for d, v in zip(dims, want):
+        d.Clear()
+        d.dim_value = v
+    for out in model.graph.output:
+        for d in out.type.tensor_type.shape.dim:
+            d.Clear()  # inferred again for this input
+    try:
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except Exception as e:  # noqa: BLE001
+        raise FromOnnxError(f"{p}: ONNX shape inference failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
+    layers = _Reader(onnx, model, str(p)).run()
+    return Model(name=name or p.stem, layers=layers, input=want[1:], source=str(p))

@@ -1,0 +1,147 @@
+"""PyTorch in, timm's models: ``from_torch`` of timm models (no weights, built on the meta device).
+
+Truth: timm's modules themselves, measured by torch in this file: parameters = Σ numel of
+``module.parameters()``, buffers = Σ numel of ``module.buffers()``, FLOPs = the total of
+``torch.utils.flop_counter.FlopCounterMode`` over one forward pass on a fake input, the output
+shape of that pass. archsweep's analysis of the imported model must equal each exactly, and every
+layer holding parameters must be named after a module of the state_dict (its qualified name).
+
+``REFUSED``: the timm models ``from_torch`` cannot express, each refused by name with the reason
+(docs/pytorch.md lists them and what blocks them).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+
+import pytest
+
+
+def _require(module: str):
+    """``module``, or a skip; under ARCHSWEEP_REQUIRE_TORCH=1 (CI) a missing one is an error
+    (scripts/torch-env installs it from tests/requirements/torch.txt)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        if os.environ.get("ARCHSWEEP_REQUIRE_TORCH") == "1":
+            raise RuntimeError(f"ARCHSWEEP_REQUIRE_TORCH=1 but {module} cannot be imported ({e}): run scripts/torch-env") from e
+        pytest.skip(f"{module} is not installed ({e}): scripts/torch-env installs it", allow_module_level=True)
+
+
+torch = _require("torch")
+timm = _require("timm")
+from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+import archsweep  # noqa: E402
+from archsweep import FromTorchError  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning")
+
+#: timm models imported exactly, by family (docs/pytorch.md's coverage table).
+IMPORTED = [
+    # ResNet / ResNeXt / SE / ECA
+    "resnet18", "resnet34", "resnet50", "resnet26d", "resnet50d", "wide_resnet50_2", "resnext50_32x4d",
+    "resnext26ts", "seresnet50", "seresnext26d_32x4d", "ecaresnet26t", "ecaresnet50d", "gernet_s",
+    # EfficientNet / MobileNet / MnasNet and other NAS nets
+    "efficientnet_b0", "efficientnet_lite0", "tinynet_a", "mobilenetv2_100", "mobilenetv3_large_100",
+    "mobilenetv3_small_100", "mnasnet_100", "semnasnet_100", "spnasnet_100", "fbnetc_100", "lcnet_050",
+    "hardcorenas_a",
+    # RegNet
+    "regnetx_002", "regnetx_004", "regnety_002", "regnety_004",
+    # ConvNeXt
+    "convnext_atto", "convnext_tiny",
+    # DenseNet / DLA
+    "densenet121", "densenet169", "dla34", "dla46_c",
+    # RepVGG
+    "repvgg_a0", "repvgg_b0",
+    # Inception / Xception
+    "inception_v3", "inception_v4", "xception41",
+    # ViT / DeiT
+    "vit_tiny_patch16_224", "vit_small_patch16_224", "deit_tiny_patch16_224", "deit_small_patch16_224",
+    # ConvMixer, MLP-Mixer
+    "convmixer_768_32", "convmixer_1024_20_ks9_p14", "mixer_s16_224", "gmixer_12_224",
+]
+
+#: timm models from_torch refuses, with what its error says.
+REFUSED = {
+    "vgg11": r"torch.fx cannot trace VGG: .*control flow",
+    "dm_nfnet_f0": r"torch.fx cannot trace NormFreeNet: .*control flow",
+    "maxvit_tiny_tf_224": r"torch.fx cannot trace MaxxVit: .*control flow",
+    "mobilevit_xxs": r"torch.fx cannot trace ByobNet: .*control flow",
+    "nf_resnet26": r"mul of \[stem_conv_gain, 0.14136\d*\] \(constants are not supported\)",
+    "ghostnet_100": r"indexing with \(slice\(None, None, None\), slice\(None, 16, None\)",
+    "rexnet_100": r"indexing with \(slice\(None, None, None\), slice\(0, 27, None\)\)",
+    "dpn68": r"indexing with \(slice\(None, None, None\), slice\(None, 64, None\)\)",
+    "mixnet_s": r"an item of split's tuple",
+    "skresnet18": r"an item of split's tuple",
+    "swin_tiny_patch4_window7_224": r"no archsweep counterpart for call_function pad",
+    "resmlp_12_224": r"no archsweep counterpart for call_function addcmul",
+    "poolformer_s12": r"no archsweep counterpart for call_function group_norm",
+    "levit_128s": r"no archsweep counterpart for call_method reshape_as",
+    "edgenext_xx_small": r"no archsweep counterpart for call_function zeros",
+    "coatnet_0_rw_224": r"relative_position_index.*a buffer read outside a module",
+    "inception_resnet_v2": r"mul of .*0.17\] \(constants are not supported\)",
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def build(name: str):
+    """timm's ``name`` without weights, on the meta device, and its per-sample input shape."""
+    with torch.device("meta"):
+        m = timm.create_model(name, pretrained=False).eval()
+    return m, tuple(m.pretrained_cfg["input_size"])
+
+
+def measured(m, shape):
+    """What torch says: params, buffers, FlopCounterMode's FLOPs and the output shape."""
+    params = sum(p.numel() for p in m.parameters())
+    buffers = sum(b.numel() for b in m.buffers())
+    with FakeTensorMode(allow_non_fake_inputs=True) as fake:
+        x = torch.zeros((1, *shape), device="meta")
+    counter = FlopCounterMode(display=False)
+    with fake, counter, torch.no_grad():
+        y = m(x)
+    return {"params": params, "buffers": buffers, "flops": counter.get_total_flops(), "output": tuple(y.shape)}
+
+
+def test_the_families_are_diverse_enough():
+    assert len(IMPORTED) >= 40 and len(set(IMPORTED)) == len(IMPORTED)
+    assert not set(IMPORTED) & set(REFUSED)
+    assert all(timm.is_model(n) for n in [*IMPORTED, *REFUSED])
+
+
+@pytest.mark.parametrize("name", IMPORTED)
+def test_imported_exactly(name):
+    m, shape = build(name)
+    want = measured(m, shape)
+    model = archsweep.from_torch(m, shape, name=name)
+    report = archsweep.analyze(model)
+    totals = report.totals
+    got = {"params": totals["params"], "buffers": totals["buffers"], "flops": totals["flops"],
+           "output": tuple(report.layers["output_shape"][-1])}
+    assert got == want
+    assert totals["flops"] == 2 * totals["macs"]
+    # rows line up with state_dict keys: each layer with parameters is named after a module of
+    # the model or a parameter of one (a class token, a layer scale's gamma)
+    keys = set(m.state_dict())
+    modules = {k.rpartition(".")[0] for k in keys}
+    named = [row["name"] for row in report.layers.iter_rows(named=True) if row["params"] > 0]
+    assert named and all(n in keys or n in modules or any(k.startswith(n + ".") for k in modules) for n in named), named
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_refused_by_name(name):
+    m, shape = build(name)
+    with pytest.raises(FromTorchError) as e:
+        archsweep.from_torch(m, shape, name=name)
+    assert re.search(REFUSED[name], str(e.value)), str(e.value)
