@@ -165,6 +165,10 @@ pub struct LayerReport {
     /// Bytes of this layer's output (0 for views and in-place ops).
     pub activation_bytes: u64,
     pub is_view: bool,
+    /// The layer's output reaches the model's output (the last layer). A layer that does not
+    /// (a dangling branch, e.g. an auxiliary classifier that only runs in training) counts its
+    /// params and buffers, but no MACs, other ops or activations: it does not run at inference.
+    pub reaches_output: bool,
     pub formula: String,
 }
 
@@ -315,6 +319,37 @@ impl Totals {
     }
 }
 
+/// Which layers' outputs reach the model's output, the last layer's (`inputs[k]` are the values
+/// layer k reads: 0 is the model input, i + 1 layer i's output). One backward pass.
+pub fn reaches_output(inputs: &[&[usize]]) -> Vec<bool> {
+    let n = inputs.len();
+    let mut reach = vec![false; n];
+    if n == 0 {
+        return reach;
+    }
+    reach[n - 1] = true;
+    for k in (0..n).rev() {
+        if reach[k] {
+            for &v in inputs[k] {
+                if v > 0 {
+                    reach[v - 1] = true;
+                }
+            }
+        }
+    }
+    reach
+}
+
+/// The cost a layer adds to inference totals: all of it if its output reaches the model's
+/// output, else its params and buffers only (no MACs, no other ops).
+pub fn inference_cost(c: &Cost, reaches_output: bool) -> Cost {
+    if reaches_output {
+        *c
+    } else {
+        Cost { macs: 0, other_ops: 0, ..*c }
+    }
+}
+
 pub struct Analysis {
     pub name: String,
     pub input_shape: Shape,
@@ -348,15 +383,21 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
     let mut layers = Vec::with_capacity(model.nodes.len());
     let mut t = Totals::default();
     let mut scratch: Vec<Shape> = Vec::with_capacity(4);
-    for node in &model.nodes {
+    let reach = reaches_output(&model.nodes.iter().map(|n| n.inputs.as_slice()).collect::<Vec<_>>());
+    for (node, &live) in model.nodes.iter().zip(&reach) {
         let at = |e: Error| e.at(&node.name, &node.op_name);
         scratch.clear();
         scratch.extend(node.inputs.iter().map(|&v| values[v]));
         let ev = node.op.apply(&scratch).map_err(at)?;
-        let c = ev.cost;
+        let c = inference_cost(&ev.cost, live);
         let is_view = node.op.aliases_input();
-        let amounts = t.accumulate(&c, node.trainable, ev.shape.elements().map_err(at)?, is_view, dt).map_err(at)?;
-        let formula = node.op.explain(&scratch, &ev);
+        // a layer that does not run at inference makes no activation (numel 0)
+        let numel = if live { ev.shape.elements().map_err(at)? } else { 0 };
+        let amounts = t.accumulate(&c, node.trainable, numel, is_view, dt).map_err(at)?;
+        let mut formula = node.op.explain(&scratch, &ev);
+        if !live {
+            formula.push_str("; output never reaches the model output: params and buffers only, no MACs or activations at inference");
+        }
         values.push(ev.shape);
         layers.push(LayerReport {
             name: node.name.clone(),
@@ -369,6 +410,7 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
             weight_bytes: amounts.weight_bytes,
             activation_bytes: amounts.activation_bytes,
             is_view,
+            reaches_output: live,
             formula,
         });
     }
@@ -379,7 +421,17 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
         .nodes
         .iter()
         .zip(&layers)
-        .map(|(n, l)| Step { kind: if l.is_view { StepKind::Alias } else { StepKind::Own }, bytes: l.activation_bytes, reads: &n.inputs })
+        .map(|(n, l)| {
+            // a layer off the output's path is not run: it allocates and reads nothing
+            let kind = if !l.reaches_output {
+                StepKind::Skipped
+            } else if l.is_view {
+                StepKind::Alias
+            } else {
+                StepKind::Own
+            };
+            Step { kind, bytes: l.activation_bytes, reads: &n.inputs }
+        })
         .collect();
     let peak = Liveness::default().peak(input_bytes, &steps).map_err(total_err)?;
     t.finish(input_bytes, peak, &options).map_err(total_err)?;

@@ -653,6 +653,7 @@ impl<'a> Expander<'a> {
             max_var,
             own_vars: deps,
             drop,
+            dead: false,
         });
         Ok(self.instances.len())
     }

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 mod attr;
 mod drops;
 mod expand;
+mod reach;
 
 pub use attr::{build_op, value_to_json};
 use expand::{Expander, Frame, Names, Presence};
@@ -129,6 +130,9 @@ pub struct Instance {
     pub own_vars: Vec<usize>,
     /// `drop_off_inputs = true`: the inputs that are on vary per variant.
     pub drop: Option<Box<DropInputs>>,
+    /// The instance's output reaches the model's output in no variant: it counts its params and
+    /// buffers, but no MACs, other ops or activations (inference-only counting, `reach.rs`).
+    pub dead: bool,
 }
 
 impl Instance {
@@ -405,7 +409,11 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
     }
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
-    let Expander { exprs, instances, derived, .. } = ctx;
+    let dead = reach::dead_flags(&ctx)?;
+    let Expander { exprs, mut instances, derived, .. } = ctx;
+    for (inst, d) in instances.iter_mut().zip(dead) {
+        inst.dead = d;
+    }
     Ok(Program {
         name: spec.name.clone(),
         vars,

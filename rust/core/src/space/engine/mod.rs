@@ -44,7 +44,18 @@ use dense::DenseState;
 use evaluator::Evaluator;
 use memo::MemoPool;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+
+/// Positions evaluated by every engine of this process since it started (all calls, all
+/// threads): a progress counter that callers poll while an evaluation runs (the command line's
+/// progress within a chunk). Advanced once per finished piece, so it costs nothing per row.
+static POSITIONS_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// The value of the progress counter (see [`POSITIONS_DONE`]).
+pub fn positions_done() -> u64 {
+    POSITIONS_DONE.load(Ordering::Relaxed)
+}
 
 /// A compiled space and the state its evaluations share (see the module documentation). Made
 /// once per space; `&Engine` is shared by every thread and call (the bindings hold one per
@@ -271,6 +282,7 @@ impl Engine {
                 let mut ev = Evaluator::new(prog, &self.memo_pool, opts, reuse && ascending, reuse);
                 ev.run(ids, lo..hi, filter, &mut cols, &mut counts);
             }
+            POSITIONS_DONE.fetch_add(hi.saturating_sub(lo), Ordering::Relaxed);
             (cols, counts)
         };
         let parts: Vec<(Columns, Counts)> =

@@ -655,13 +655,22 @@ impl<'p> Evaluator<'p> {
         }
         let view = op.aliases_input();
         let ev = op.apply(&self.results.inputs).map_err(fail)?;
+        // an instance off the output's path (inference-only counting, as `graph::analyze`):
+        // params and buffers only, and a step that allocates and reads nothing
+        let cost = crate::graph::inference_cost(&ev.cost, !inst.dead);
         let amounts = ev
             .shape
             .elements()
-            .and_then(|numel| self.results.running.accumulate(&ev.cost, inst.trainable, numel, view, dt))
+            .and_then(|numel| self.results.running.accumulate(&cost, inst.trainable, if inst.dead { 0 } else { numel }, view, dt))
             .map_err(fail)?;
         self.results.values[k + 1] = ev.shape;
-        self.results.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
+        self.results.steps[k].kind = if inst.dead {
+            StepKind::Skipped
+        } else if view {
+            StepKind::Alias
+        } else {
+            StepKind::Own
+        };
         self.results.steps[k].bytes = amounts.activation_bytes;
         self.results.num_layers += 1;
         Ok(())
