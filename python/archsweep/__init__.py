@@ -21,6 +21,7 @@ from archsweep.errors import (
 from archsweep.model import Model, ModelFileError, load
 from archsweep.pytorch import FromTorchError, TorchMissingError, export_torch, from_torch, to_torch, torch_source
 from archsweep.space import Space
+from archsweep.summary import Summary, summary
 from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, sweep_to_dataset, top_k
 from archsweep.units import human_bytes, human_count
 
@@ -38,6 +39,7 @@ __all__ = [
     "Space",
     "ShapeError",
     "SpecError",
+    "Summary",
     "SweepSummary",
     "TorchMissingError",
     "UnknownOpError",
@@ -53,6 +55,7 @@ __all__ = [
     "plot_sweep",
     "query",
     "scan",
+    "summary",
     "sweep",
     "sweep_report",
     "sweep_to_dataset",
