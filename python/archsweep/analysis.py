@@ -96,13 +96,14 @@ class Report:
             pl.col("output_shape").cast(pl.List(pl.String)).list.join("x"),
         )
 
-    def plot(self, path: str | Path | None = None) -> Figure:
+    def plot(self, path: str | Path | None = None, *, depth: int | None = None) -> Figure:
         """Each layer's share of params, MACs and activation memory as three bar panels (a
-        matplotlib Figure; written to ``path`` if given: .png, .svg or .html). See
+        matplotlib Figure; written to ``path`` if given: .png, .svg or .html); a deep network by
+        block, or grouped to ``depth`` parts of the layer names. See
         :func:`archsweep.plot.plot_layers`."""
         from archsweep.plot import plot_layers
 
-        return plot_layers(self, path)
+        return plot_layers(self, path, depth=depth)
 
     def __repr__(self) -> str:
         from archsweep.units import human_bytes, human_count

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from archsweep.plot import plot_layers
 
-        plot_layers(report, args.plot)
+        plot_layers(report, args.plot, depth=args.depth)
         print(f"wrote per-layer shares to {args.plot}", file=sys.stderr)
     return 0
 
