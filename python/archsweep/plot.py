@@ -285,7 +285,8 @@ def _share_rows(report: Report, depth: int | None, max_rows: int) -> tuple[pl.Da
     has_share = pl.max_horizontal([pl.col(c) for c in cols]) > 0
     if depth is None and layers.filter(has_share).height > max_rows:
         # the deepest grouping of the layer names that still fits (at least depth 1)
-        deepest = int(report.layers["name"].str.count_matches(r"\.").max() or 0) + 1
+        dots = report.layers["name"].str.count_matches(r"\.").max()
+        deepest = (dots if isinstance(dots, int) else 0) + 1
         depth = 1
         for d in range(deepest - 1, 0, -1):
             if report.grouped(d).filter(has_share).height <= max_rows:
