@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,7 @@ def test_a_progress_line_fits_80_columns_at_any_size():
     buf = io.StringIO()
     bar = ProgressBar("lines", 999_999_999_999_999, "sweep a_space_with_a_very_long_name_that_goes_on_and_on", stream=buf, seconds=3600)
     bar.update(123_456_789_012_345, kept=98_765_432_109_876, evaluated=False)
+    bar.t0 = time.perf_counter()  # the run starts evaluating: the display starts
     bar.close()  # a last line
     (line,) = buf.getvalue().splitlines()
     assert len(line) <= 80
@@ -71,6 +73,7 @@ def test_the_terminal_bar_fits_80_columns():
     bar = ProgressBar(True, 987_654_321_098, "sweep a_space_with_a_long_name", stream=buf)
     assert bar.mode == "bar"
     bar.update(123_456_789_012, kept=123_456_789_012, evaluated=False)
+    bar.t0 = time.perf_counter()
     bar.close()
     lines = [line for line in ANSI.sub("", buf.getvalue()).replace("\r", "\n").splitlines() if line.strip()]
     assert lines and all(len(line) <= 80 for line in lines), lines
@@ -90,6 +93,13 @@ def test_a_sweep_in_a_log_prints_progress_lines(tmp_path):
     r = subprocess.run([sys.executable, "-m", "archsweep", "sweep", str(VGG), "-o", str(tmp_path / "quiet"), "--sample", "1000",
                         "--no-progress"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0 and "rows/s" not in r.stderr
+
+
+def test_a_run_refused_before_any_work_shows_no_progress(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    r = subprocess.run([sys.executable, "-m", "archsweep", "sweep", str(VGG), "-o", str(tmp_path / "afile"), "--sample", "10"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith("archsweep: error: ") and "rows" not in r.stderr
 
 
 def test_version(capsys):

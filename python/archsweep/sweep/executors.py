@@ -75,11 +75,21 @@ class ProgressBar:
             enabled = "bar" if isatty is not None and isatty() else "lines"
         self.mode = enabled or None
         if seconds is None:
-            seconds = float(os.environ.get("ARCHSWEEP_PROGRESS_SECONDS", PROGRESS_SECONDS))
+            try:
+                seconds = float(os.environ.get("ARCHSWEEP_PROGRESS_SECONDS", PROGRESS_SECONDS))
+            except ValueError:  # a mistyped setting does not stop a sweep
+                seconds = PROGRESS_SECONDS
+            seconds = seconds if seconds > 0 else PROGRESS_SECONDS
         self.seconds = seconds
         self.bar: Any = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _start(self) -> None:
+        """Show the display: when the run starts evaluating (``t0`` is set), so that a run
+        refused before any work (a bad directory, an option) shows none."""
+        if self._thread is not None or self._stop.is_set():
+            return
         if self.mode == "bar":
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn
@@ -88,7 +98,7 @@ class ProgressBar:
                 TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), TextColumn("{task.fields[text]}"),
                 console=Console(file=self.stream), refresh_per_second=4, auto_refresh=True,
             )
-            self.task = self.bar.add_task(self._title(PROGRESS_WIDTH - 16 - 48), total=max(total, 1), text="")
+            self.task = self.bar.add_task(self._title(PROGRESS_WIDTH - 16 - 48), total=max(self.total, 1), text=self.text())
             self.bar.start()
             self._thread = threading.Thread(target=self._poll, args=(0.25,), name="archsweep-progress", daemon=True)
             self._thread.start()
@@ -105,6 +115,7 @@ class ProgressBar:
         """The rate is measured from here (after starting a cluster, after resumed chunks)."""
         self._t0 = value
         self._done_at_t0 = self.position()
+        self._start()
 
     def _title(self, width: int) -> str:
         return self.label if len(self.label) <= width else self.label[: max(width - 1, 1)] + "…"
@@ -151,7 +162,7 @@ class ProgressBar:
             self._show()
 
     def close(self) -> None:
-        """Stop; the display shows where the run ended (a last line in a log)."""
+        """Stop; a display that was shown shows where the run ended (a last line in a log)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

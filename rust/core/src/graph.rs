@@ -443,6 +443,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_dangling_branch_counts_params_only() {
+        // x(4) -> a: linear 4->8 -> head: linear 8->2 (the output); aux: linear 8->3 reads a and
+        // nothing reads aux. params 40 + 27 + 18; MACs 32 + 16 (aux's 24 do not run); fp32
+        // activations 8*4 + 2*4 bytes; peak: x (16 B) with a (32 B)
+        let model = Model::from_json_str(
+            r#"{"input": [4], "layers": [{"name": "a", "op": "linear", "out_features": 8},
+                {"name": "aux", "op": "linear", "out_features": 3},
+                {"name": "head", "op": "linear", "inputs": ["a"], "out_features": 2}]}"#,
+        )
+        .unwrap();
+        let a = analyze(&model, None, Options::default()).unwrap();
+        assert_eq!(a.layers.iter().map(|l| l.reaches_output).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!((a.totals.params, a.totals.macs, a.totals.flops), (85, 48, 96));
+        assert_eq!((a.totals.activation_bytes, a.totals.peak_activation_bytes), (40, 48));
+        assert_eq!((a.layers[1].cost.macs, a.layers[1].params, a.layers[1].activation_bytes), (0, 27, 0));
+        // a chain whose last layer reads everything: all reach
+        assert_eq!(reaches_output(&[&[0], &[1], &[1, 2]]), [true, true, true]);
+        assert_eq!(reaches_output(&[&[0], &[1], &[1]]), [true, false, true]);
+    }
+
+    #[test]
     fn flops_overflow_names_the_layer() {
         // linear 2^32 → 2^31 + 1 without bias: macs = 2^32·(2^31 + 1) = 2^63 + 2^32 fits in a
         // u64, flops = 2·macs = 2^64 + 2^33 does not. The error must come from the layer, not
