@@ -167,6 +167,9 @@ pub struct Program {
     /// The network ids, if some variable has a condition (`networks.rs`); variant ids are then
     /// network ids, and the engine evaluates the full ids they map to.
     pub networks: Option<Networks>,
+    /// Some instance reaches the model's output in some variants where it runs and not in
+    /// others (`reach.rs`): the engine finds the layers off the output's path per variant.
+    pub dynamic_dead: bool,
 }
 
 impl Program {
@@ -409,7 +412,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
     }
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
-    let dead = reach::dead_flags(&ctx)?;
+    let (dead, dynamic_dead) = reach::dead_flags(&ctx)?;
     let Expander { exprs, mut instances, derived, .. } = ctx;
     for (inst, d) in instances.iter_mut().zip(dead) {
         inst.dead = d;
@@ -427,6 +430,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
         input_max_var,
         input_vars,
         networks,
+        dynamic_dead,
     })
 }
 

@@ -8,12 +8,15 @@
 //! * an instance that reaches the output in no variant is dead (its `dead` flag: the engine
 //!   counts its params and buffers only);
 //! * an instance that reaches the output in every variant where it runs is live;
-//! * an instance that is neither (it reaches the output in some variants and not in others) is
-//!   refused with an error naming it: the engine would need a per-variant graph pass for it.
+//! * if some instance is neither (it reaches the output in some variants where it runs and not
+//!   in others: a NAS cell whose node only a switched-off edge reads), the program is marked
+//!   `dynamic_dead`: the engine then finds the layers off the path per variant, on the
+//!   reference path (no segment replay, grid blocks or dense tables for that space).
 //!
-//! Both facts are decided conservatively (sufficient conditions, below); what is neither proven
-//! dead nor proven live is refused, never guessed. In a variant, a switched-off instance passes
-//! its first declared input through, and the model's output is the last instance that runs.
+//! Both facts are decided conservatively (sufficient conditions, below): what is neither proven
+//! dead nor proven live is left to the per-variant pass, never guessed. In a variant, a
+//! switched-off instance passes its first declared input through, and the model's output is the
+//! last instance that runs.
 
 use super::expand::Expander;
 use super::{deps_of, Instance, Pred};
@@ -26,14 +29,6 @@ const IMPLY_SCAN_LIMIT: u64 = 1 << 16;
 /// Every value instance `inst` may read, in any variant.
 fn any_reads(inst: &Instance) -> impl Iterator<Item = usize> + '_ {
     inst.inputs.iter().copied().chain(inst.drop.iter().flat_map(|d| d.cases.iter().flat_map(|c| c.reads.iter().copied())))
-}
-
-/// Whether instance `inst` reads value `v` in every variant where it runs.
-fn always_reads(inst: &Instance, v: usize) -> bool {
-    match &inst.drop {
-        None => inst.inputs.contains(&v),
-        Some(d) => d.cases.iter().all(|c| c.reads.contains(&v)),
-    }
 }
 
 /// A set of conditions as a hashable key.
@@ -134,19 +129,39 @@ impl Implies<'_, '_> {
 /// Whether what provides value `v` reaches the output in every variant where `p` holds, given
 /// that answer for the later values (`reach`).
 fn step(instances: &[Instance], readers: &[Vec<usize>], v: usize, reach: &[bool], p: &[Pred], implies: &mut Implies) -> bool {
-    let passes = |&j: &usize| instances[j].drop.is_none() && instances[j].inputs[0] == v && reach[j + 1];
-    readers[v].iter().any(passes)
-        || readers[v].iter().any(|&j| reach[j + 1] && always_reads(&instances[j], v) && implies.check(p, &instances[j].preds))
+    // whether reader j reads v wherever it runs and P holds (a `drop_off_inputs` layer reads an
+    // input only where that input is on)
+    let reads = |j: usize, implies: &mut Implies| -> bool {
+        let r = &instances[j];
+        match &r.drop {
+            None => r.inputs.contains(&v),
+            Some(d) => r.inputs.iter().zip(&d.present).any(|(&x, on)| x == v && on.as_ref().is_some_and(|c| implies.check(p, c))),
+        }
+    };
+    // a reader j whose first input is v passes it on as value j + 1 whether it runs (reading
+    // it) or not
+    for &j in &readers[v] {
+        if reach[j + 1] && instances[j].inputs[0] == v && reads(j, implies) {
+            return true;
+        }
+    }
+    // or it reads v wherever it runs, and runs wherever P holds
+    for &j in &readers[v] {
+        if reach[j + 1] && reads(j, implies) && implies.check(p, &instances[j].preds) {
+            return true;
+        }
+    }
+    false
 }
 
-/// Each instance's `dead` flag (its output reaches the model's output in no variant); an error
-/// for an instance that reaches it in some variants where it runs and not in others, or for
-/// which that cannot be decided.
-pub(super) fn dead_flags(ctx: &Expander) -> Result<Vec<bool>, Error> {
+/// Each instance's `dead` flag (its output reaches the model's output in no variant), and
+/// whether some instance reaches it in some variants where it runs and not in others (or that
+/// cannot be decided): then the engine finds the layers off the path per variant.
+pub(super) fn dead_flags(ctx: &Expander) -> Result<(Vec<bool>, bool), Error> {
     let instances = &ctx.instances;
     let n = instances.len();
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     // readers of each value (0 is the model input, k + 1 instance k's output)
     let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n + 1];
@@ -190,6 +205,7 @@ pub(super) fn dead_flags(ctx: &Expander) -> Result<Vec<bool>, Error> {
     groups.sort_unstable();
     let mut reach = reach0.clone();
     let mut seen = vec![false; n + 1];
+    let mut dynamic = false;
     for ks in groups {
         let p = &instances[ks[0]].preds;
         // the values P's instances may pass their outputs to, up to those that always reach
@@ -217,15 +233,10 @@ pub(super) fn dead_flags(ctx: &Expander) -> Result<Vec<bool>, Error> {
             reach[v] = reach0[v];
         }
         reach[n] = base;
-        if let Some(k) = failed {
-            let i = &instances[k];
-            return Err(Error::spec(
-                "this layer's output reaches the model's output in some variants where it runs and not in others (or \
-                 archsweep cannot tell); inference-only counting (a layer off the output's path counts params and \
-                 buffers only, docs/inference-only.md) needs each layer on the output's path wherever it runs, or on it nowhere",
-            )
-            .at(&i.name, &i.op_name));
+        if failed.is_some() {
+            dynamic = true;
+            break;
         }
     }
-    Ok(may.iter().map(|&m| !m).collect())
+    Ok((may.iter().map(|&m| !m).collect(), dynamic))
 }

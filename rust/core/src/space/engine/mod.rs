@@ -236,6 +236,8 @@ impl Engine {
         serial: bool,
     ) -> (Vec<Columns>, Counts) {
         let prog = &self.program;
+        // layers off the output's path in some variants only: the reference path finds them
+        let reuse = reuse && !prog.dynamic_dead;
         // random order: dense tables when the program is a chain of segments, else sorted ids
         let dense = match ids {
             Ids::Sample(_) => reuse,
