@@ -484,20 +484,22 @@ def test_peak_activation_bytes_residual_dag(batch):
     #   start           live {x}                      1024B
     #   1 c1   +1024B   {x, c1}             2048B  -> x's last reader ran: free x  -> 1024B
     #   2 r1   +0       (aliases c1; c1 now lives until the last reader of r1: sum)   1024B
-    #   3 side +4096B   {c1, side}          5120B  <- PEAK; side has no reader: freed -> 1024B
+    #   3 side          never reaches the output (no reader): not run at inference, nothing
+    #                   allocated (docs/inference-only.md; it would have made a 5120B peak)
     #   4 c2   +1024B   {c1, c2}            2048B
-    #   5 bn2  +1024B   {c1, c2, bn2}       3072B  -> free c2                        2048B
+    #   5 bn2  +1024B   {c1, c2, bn2}       3072B  <- PEAK -> free c2                2048B
     #   6 sum  +1024B   {c1, bn2, sum}      3072B  -> free c1 (via r1), bn2           1024B
     #   7 r2   +1024B   {sum, r2}           2048B  -> free sum                        1024B
     #   8 pool +256B    {r2, pool}          1280B  -> free r2                          256B
     #   9 flat +0       (aliases pool)                                                  256B
     #  10 fc   +40B     {pool, fc}           296B  -> free pool; fc (the result) stays  40B
-    # Peak = 5120B. (Had side not been freed, step 5 would hold 1024B*3 + 4096B = 7168B.)
+    # Peak = 3072B, as without side.
     r = analyze(RESIDUAL_DAG, [4, 8, 8], batch=batch)
-    assert r.totals["peak_activation_bytes"] == 5120 * batch
+    assert r.totals["peak_activation_bytes"] == 3072 * batch
     assert r.totals["input_bytes"] == 1024 * batch
-    # activation_bytes: c1 + side + c2 + bn2 + sum + r2 + pool + fc
-    assert r.totals["activation_bytes"] == (1024 + 4096 + 1024 + 1024 + 1024 + 1024 + 256 + 40) * batch
+    # activation_bytes: c1 + c2 + bn2 + sum + r2 + pool + fc (side's 4096B never made)
+    assert r.totals["activation_bytes"] == (1024 + 1024 + 1024 + 1024 + 1024 + 256 + 40) * batch
+    assert not rows(r)["side"]["reaches_output"] and rows(r)["side"]["activation_bytes"] == 0
     rr = rows(r)
     assert rr["r1"]["is_view"] and rr["flat"]["is_view"]
     assert rr["sum"]["output_shape"] == [batch, 4, 8, 8]

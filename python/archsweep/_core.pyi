@@ -21,6 +21,7 @@ __all__ = [
     "metrics",
     "op_names",
     "pareto_sorted",
+    "positions_done",
 ]
 
 class ArchsweepError(ValueError):

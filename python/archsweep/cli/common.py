@@ -51,7 +51,7 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     from rich.text import Text
 
     from archsweep.io import atomic_write
-    from archsweep.render import cell, console
+    from archsweep.render import cell, console, printable
 
     if args.format == "parquet":
         if not args.output:
@@ -72,11 +72,13 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     wanted = ["params", "macs", "weight_bytes", "peak_activation_bytes", *extra]
     variables = [c for c in df.columns if c not in metrics and c not in ("variant_id", "valid", "error", "output_shape")]
     headline = [c for c in dict.fromkeys(wanted) if c in df.columns and c not in variables]
-    texts = {c: [_table_cell(c, v) for v in df[c].to_list()] for c in ["variant_id", *variables, *headline] if c in df.columns}
+    # each cell as its lines, escaped (a value's own control characters never break a row)
+    texts = {c: [[printable(part) for part in _table_cell(c, v)] for v in df[c].to_list()]
+             for c in ["variant_id", *variables, *headline] if c in df.columns}
     width = table_width()
 
     def need(c: str) -> int:  # the column's width: its widest line (cell or header), padding and a rule
-        return max([len(c), *(len(part) for t in texts[c] for part in t.split("\n"))]) + 3
+        return max([len(printable(c)), *(len(part) for t in texts[c] for part in t)]) + 3
 
     # priority: the id, the columns asked about, the variables in order, the other headline metrics
     priority = [c for c in dict.fromkeys(["variant_id", *extra, *variables, *headline]) if c in texts]
@@ -92,8 +94,7 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     for c in shown:
         t.add_column(cell(c), justify="left" if df.schema[c] == pl.String else "right", no_wrap=True)
     for i in range(df.height):
-        # each line of a cell escaped on its own (a value's control characters never break a row)
-        t.add_row(*(Text("\n").join(cell(part) for part in texts[c][i].split("\n")) for c in shown))
+        t.add_row(*(Text("\n").join(Text(part) for part in texts[c][i]) for c in shown))
     out = console(width=width)
     out.print(t)
     if left_out:
@@ -108,15 +109,15 @@ def table_width() -> int:
     return max(shutil.get_terminal_size((100, 24)).columns, 40)
 
 
-def _table_cell(column: str, value: Any) -> str:
-    """A value for a result table: exact digits, and for a metric its human units on a second
-    line (bytes in MiB and MB, counts in k/M/G)."""
+def _table_cell(column: str, value: Any) -> list[str]:
+    """A value for a result table, as its lines: exact digits, and for a metric its human units
+    on a second line (bytes in MiB and MB, counts in k/M/G)."""
     from archsweep.units import human_count, mb, mib
 
     if value is None:
-        return "null"
+        return ["null"]
     if column in BYTES_COLUMNS:
-        return f"{value:,}\n{mib(value)} / {mb(value)}"
+        return [f"{value:,}", f"{mib(value)} / {mb(value)}"]
     if column in COUNT_COLUMNS:
-        return f"{value:,}\n{human_count(value)}"
-    return str(value)
+        return [f"{value:,}", human_count(value)]
+    return [str(value)]

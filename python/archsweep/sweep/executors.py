@@ -62,8 +62,10 @@ class ProgressBar:
     ``enabled``: False (nothing), True (a bar on a terminal, lines otherwise), "bar" or "lines"."""
 
     def __init__(self, enabled: bool | str, total: int, label: str, stream: Any = None, seconds: float | None = None) -> None:
+        from archsweep.render import printable
+
         self.stream = stream if stream is not None else sys.stderr
-        self.total, self.label = total, label
+        self.total, self.label = total, printable(label)  # a space's name is text from a file
         self.done = 0        # rows of finished chunks (evaluated or found done)
         self.counted = 0     # rows of finished chunks that this process's engine evaluated
         self.kept = 0
@@ -95,7 +97,8 @@ class ProgressBar:
             from rich.progress import BarColumn, Progress, TextColumn
 
             self.bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), TextColumn("{task.fields[text]}"),
+                TextColumn("{task.description}", markup=False, style="bold"), BarColumn(bar_width=16),
+                TextColumn("{task.fields[text]}", markup=False),
                 console=Console(file=self.stream), refresh_per_second=4, auto_refresh=True,
             )
             self.task = self.bar.add_task(self._title(PROGRESS_WIDTH - 16 - 48), total=max(self.total, 1), text=self.text())
