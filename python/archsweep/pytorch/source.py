@@ -241,9 +241,8 @@ def generate(layers: list[Layer], inputs: list[str], name: str, *, cls: str | No
     reads: dict[str, list[int]] = {v: [] for v in inputs}
     for i, layer in enumerate(layers):
         reads[layer.name] = []
-        if layer.name in live:
-            for v in layer.inputs:
-                reads[v].append(i)
+        for v in layer.inputs:  # (a layer not run still names what it reads, in its comment)
+            reads[v].append(i)
     reads[layers[-1].name].append(len(layers))
 
     init_lines: list[str] = []
@@ -271,6 +270,11 @@ def generate(layers: list[Layer], inputs: list[str], name: str, *, cls: str | No
             if not layer.trainable:
                 init_lines.append(f"        {m}.requires_grad_(False)  # trainable = false")
         if layer.name not in live:
+            # shown, not run: what it would compute
+            args = [where[v] for v in layer.inputs]
+            where[layer.name] = var[layer.name]
+            expr = e.call.format(*args, m=m, xs=", ".join(args))
+            forward_lines.append(f"        # {var[layer.name]} = {expr}  (not run: its output never reaches the model's output)")
             continue
         args = [where[v] for v in layer.inputs]
         expr = e.call.format(*args, m=m, xs=", ".join(args))
