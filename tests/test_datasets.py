@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -576,6 +577,19 @@ def test_an_interrupted_run_counts_only_whole_parts(tmp_path, sig):
     st = sweep_status(d)
     assert st["damaged"] == [] and st["done"] == len(done)
     assert set(read_manifest(d / MANIFEST)["parts"]) <= set(done)
+    if sig == "SIGINT":
+        # Ctrl-C says what was saved and prints the command that completes the run; it does
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        lines = err.strip().splitlines()
+        assert lines[-2] == (f"archsweep: interrupted: {len(done)} of {n // chunk} chunks saved in {d} ({st['rows']:,} rows); "
+                             "to finish the sweep, run:"), err
+        command = lines[-1].strip()
+        assert command == shlex.join(["archsweep", "sweep", str(VGG), "-o", str(d), *args, "--resume"])
+        r = subprocess.run([sys.executable, "-m", "archsweep", *shlex.split(command)[1:]], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert f"{n // chunk - len(done)} part files written, {len(done)} already done" in " ".join((r.stdout + r.stderr).split())
+        assert verify_dataset(d, full=True) == []
+        return
     s = archsweep.sweep_to_dataset(VGG, d, sample=n, seed=3, chunk_rows=chunk, resume=True)
     assert s.parts_skipped == len(done) and s.repaired == []
     assert verify_dataset(d, full=True) == []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import polars as pl
 import pytest
 from reference import reference  # tests/data/reference/torchvision_models.csv
 
@@ -73,12 +74,10 @@ FAMILY_MODELS = {
     "efficientnet_v2.toml": ["efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l"],
 }
 
-#: Presets whose published MACs are those of another point of the family: the model keeps a
-#: head that does not run in eval mode (its parameters count, its MACs do not). archsweep counts
-#: every layer it is given, so the MACs are checked on the preset with these values changed.
-EVAL_VALUES = {
-    "inception_v3": {"aux_logits": False},  # AuxLogits: in the published weights, idle in eval
-}
+# inception_v3 keeps a head that does not run in eval mode (AuxLogits: in the published weights,
+# idle in eval): its parameters count, its MACs do not. archsweep counts a layer whose output
+# never reaches the model's output that way too (inference-only counting), so every preset's own
+# MACs are the published ones.
 
 
 
@@ -118,13 +117,6 @@ def totals(space: archsweep.Space, vid: int) -> dict:
     return archsweep.analyze(space.model(vid)).totals
 
 
-def eval_id(space: archsweep.Space, model: str, preset: dict) -> int:
-    """The variant whose MACs torchvision publishes for `model` (the preset unless EVAL_VALUES)."""
-    if model not in EVAL_VALUES:
-        return preset["id"]
-    return space.variant_id(flatten(space, preset["values"] | EVAL_VALUES[model]))
-
-
 CASES = [(file, model) for file, models in FAMILY_MODELS.items() for model in models]
 
 
@@ -145,7 +137,6 @@ def test_preset_reproduces_torchvision(file, model):
     t = totals(space, p["id"])
     assert t["params"] == ref["num_params"]
     assert t["trainable_params"] == ref["num_params"]
-    t = totals(space, eval_id(space, model, p))
     assert round(t["macs"] / 1e9, 3) == ref["gmacs"], f"{model}: {t['macs']:,} MACs"
 
 
@@ -160,7 +151,7 @@ def test_preset_matches_torch_measured_flops_and_buffers(file, model):
         pytest.skip(f"{model}: no torch-measured figures")
     # buffers measured on the model as published (inception: with AuxLogits), FLOPs in eval mode
     assert totals(space, presets[model]["id"])["buffers"] == buffers[model]
-    assert totals(space, eval_id(space, model, presets[model]))["flops"] == flops[model]
+    assert totals(space, presets[model]["id"])["flops"] == flops[model]
 
 
 @pytest.mark.parametrize("file", FAMILY_MODELS)
@@ -234,11 +225,12 @@ def test_non_preset_points_match_torch(file, values, params, buffers, flops):
 
 def test_inception_at_331_with_aux_matches_torch():
     # inception_v3(aux_logits=True) at 331: params and buffers include AuxLogits; torch's
-    # 14,240,373,952 FLOPs are eval mode (AuxLogits idle), i.e. aux_logits = false here
+    # 14,240,373,952 FLOPs are eval mode (AuxLogits idle): the variant with aux_logits = true
+    # gives them (its AuxLogits counts no MACs), and so does the one without the head
     space, _ = family("inception.toml")
     values = dict(res=331, width_mult=1.0, depth=[3, 4, 2], aux_logits=True)
     t = totals(space, space.variant_id(flatten(space, values)))
-    assert (t["params"], t["buffers"]) == (27_161_264, 36_320)
+    assert (t["params"], t["buffers"], t["flops"]) == (27_161_264, 36_320, 14_240_373_952)
     t = totals(space, space.variant_id(flatten(space, values | {"aux_logits": False})))
     assert t["flops"] == 14_240_373_952
 
@@ -256,11 +248,26 @@ def shapes(space: archsweep.Space, vid: int) -> dict:
 def test_inception_aux_head_costs():
     space, presets = family("inception.toml")
     p = presets["inception_v3"]
-    with_aux, without = totals(space, p["id"]), totals(space, eval_id(space, "inception_v3", p))
+    without_id = space.variant_id(flatten(space, p["values"] | {"aux_logits": False}))
+    with_aux, without = totals(space, p["id"]), totals(space, without_id)
     # AuxLogits on Mixed_6e (768 x 17 x 17): avgpool 5/3 -> 5x5; conv0 1x1 768->128 and conv1 5x5
-    # 128->768 (-> 1x1), no bias, BN(128), BN(768); fc 768 -> 1000
-    assert with_aux["macs"] - without["macs"] == 768 * 128 * 25 + 128 * 768 * 25 + 768 * 1000
+    # 128->768 (-> 1x1), no bias, BN(128), BN(768); fc 768 -> 1000. Its output is not the model's:
+    # params and buffers (2C + 1 per BN) count, MACs, other ops and activations do not.
     assert with_aux["params"] - without["params"] == 768 * 128 + 2 * 128 + 128 * 768 * 25 + 2 * 768 + 768 * 1000 + 1000
+    assert with_aux["buffers"] - without["buffers"] == (2 * 128 + 1) + (2 * 768 + 1)
+    for k in ("macs", "flops", "other_ops", "activation_bytes", "peak_activation_bytes"):
+        assert with_aux[k] == without[k], k
+    assert with_aux["macs"] == 5_713_216_096  # torchvision's published 5.713 GMACs, exactly
+    r = archsweep.analyze(space.model(p["id"]))
+    aux = r.layers.filter(pl.col("name").str.starts_with("AuxLogits."))
+    assert len(aux) == 10 and not aux["reaches_output"].any() and r.layers["reaches_output"].sum() == len(r.layers) - 10
+    assert aux["macs"].sum() == aux["other_ops"].sum() == aux["activation_bytes"].sum() == 0
+    # the sweep engine counts the same (grid order, reuse off, and a sample)
+    ids = [p["id"], without_id]
+    fresh = pl.concat([pl.from_arrow(b) for b in space.compiled.evaluate("ids", 0, 2, ids=ids, reuse=False)[0]])  # type: ignore[misc]
+    for df in (archsweep.sweep(space, ids=ids), fresh):
+        assert df["macs"].to_list() == [with_aux["macs"], without["macs"]]  # type: ignore[index]
+        assert df["params"].to_list() == [with_aux["params"], without["params"]]  # type: ignore[index]
     s = shapes(space, p["id"])
     assert s["Mixed_6.out"] == (1, 768, 17, 17)
     assert s["AuxLogits.avg_pool"] == (1, 768, 5, 5)

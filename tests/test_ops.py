@@ -485,20 +485,22 @@ def test_peak_activation_bytes_residual_dag(batch):
     #   start           live {x}                      1024B
     #   1 c1   +1024B   {x, c1}             2048B
     #   2 r1   +0       (aliases c1; c1 now lives until the last reader of r1: sum)   2048B
-    #   3 side +4096B   {x, c1, side}       6144B  <- PEAK; side has no reader: freed -> 2048B
+    #   3 side          never reaches the output (no reader): not run at inference, nothing
+    #                   allocated (docs/inference-only.md; it would have made a 6144B peak)
     #   4 c2   +1024B   {x, c1, c2}         3072B
-    #   5 bn2  +1024B   {x, c1, c2, bn2}    4096B  -> free c2                        3072B
+    #   5 bn2  +1024B   {x, c1, c2, bn2}    4096B  <- PEAK -> free c2                3072B
     #   6 sum  +1024B   {x, c1, bn2, sum}   4096B  -> free c1 (via r1), bn2           2048B
     #   7 r2   +1024B   {x, sum, r2}        3072B  -> free sum                        2048B
     #   8 pool +256B    {x, r2, pool}       2304B  -> free r2                         1280B
     #   9 flat +0       (aliases pool)                                                  1280B
     #  10 fc   +40B     {x, pool, fc}       1320B  -> free pool; fc (the result) stays 1064B
-    # Peak = 6144B. (Had side not been freed, step 5 would hold 1024B*4 + 4096B = 8192B.)
+    # Peak = 4096B (reached at bn2 and again at sum).
     r = analyze(RESIDUAL_DAG, [4, 8, 8], batch=batch)
-    assert r.totals["peak_activation_bytes"] == 6144 * batch
+    assert r.totals["peak_activation_bytes"] == 4096 * batch
     assert r.totals["input_bytes"] == 1024 * batch
-    # activation_bytes: c1 + side + c2 + bn2 + sum + r2 + pool + fc
-    assert r.totals["activation_bytes"] == (1024 + 4096 + 1024 + 1024 + 1024 + 1024 + 256 + 40) * batch
+    # activation_bytes: c1 + c2 + bn2 + sum + r2 + pool + fc (side's 4096B never made)
+    assert r.totals["activation_bytes"] == (1024 + 1024 + 1024 + 1024 + 1024 + 256 + 40) * batch
+    assert not rows(r)["side"]["reaches_output"] and rows(r)["side"]["activation_bytes"] == 0
     rr = rows(r)
     assert rr["r1"]["is_view"] and rr["flat"]["is_view"]
     assert rr["sum"]["output_shape"] == [batch, 4, 8, 8]

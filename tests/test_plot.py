@@ -247,3 +247,28 @@ def test_layer_shares_show_fc1_params_against_its_macs(tmp_path, capsys):
     texts = {t.get_text() for ax in (params_ax, macs_ax) for t in ax.texts}
     assert {"74.3 %", "0.66 %"} <= texts
     assert sum(p.get_width() for p in act_ax.patches) == pytest.approx(100)
+
+
+def test_a_deep_network_is_drawn_by_block(tmp_path):
+    # ResNet-50: 191 layers, over a hundred with a share; drawn by block (layer1.0.bottleneck, ...)
+    report = archsweep.analyze("resnet50")
+    fig = report.plot(tmp_path / "r50.png")
+    params_ax, macs_ax, act_ax = fig.axes[:3]
+    names = [t.get_text() for t in params_ax.get_yticklabels()]
+    assert len(names) <= archsweep.plot.MAX_LAYER_ROWS
+    assert names[:3] == ["conv1", "bn1", "maxpool"] and "layer1.0.bottleneck" in names and "layer4.2.bottleneck" in names
+    assert not any(n.endswith(".conv1") for n in names)
+    # a block's share is the exact sum of its layers': layer4.1's bottleneck, three convs 2048->512,
+    # 512->512 3x3, 512->2048 and three BN: 1,048,576 + 2,359,296 + 1,048,576 + 2*(512+512+2048)
+    i = names.index("layer4.1.bottleneck")
+    assert params_ax.patches[i].get_width() == pytest.approx(100 * (1_048_576 + 2_359_296 + 1_048_576 + 6_144) / 25_557_032)
+    for ax in (params_ax, macs_ax, act_ax):
+        assert sum(p.get_width() for p in ax.patches) == pytest.approx(100)
+        assert ax.xaxis.get_tick_params(which="major")["labeltop"]  # share axis at the top too
+    height = fig.get_size_inches()[1] * fig.dpi
+    assert height < 1500  # (per layer it was 3,201 px)
+    assert "grouped by the first 3 part(s) of their names" in fig.get_suptitle()
+    # depth= asks for a level; a small model keeps one bar per layer
+    assert [t.get_text() for t in report.plot(depth=1).axes[0].get_yticklabels()][3:7] == \
+        ["layer1", "layer2", "layer3", "layer4"]
+    assert "share of each layer" in archsweep.analyze(VGG16).plot().get_suptitle()

@@ -735,7 +735,7 @@ def test_local_engine_overlaps_evaluation_and_writes_with_two_chunks_in_flight(v
     monkeypatch.setattr(mod, "_evaluate", evaluate)
     monkeypatch.setattr(mod, "_write_part", write)
     bar_updates = []
-    monkeypatch.setattr(executors.ProgressBar, "update", lambda self, adv, kept: bar_updates.append(adv))
+    monkeypatch.setattr(executors.ProgressBar, "update", lambda self, adv, kept, evaluated=True: bar_updates.append(adv))
     d = tmp_path / "ds"
     s = archsweep.sweep_to_dataset(vgg, sample=12_000, seed=3, chunk_rows=1_000, out=d)
     assert s.parts_written == 12 and len(parts(d)) == 12

@@ -562,6 +562,12 @@ def compare_graph(g: Gen) -> list[str]:
         where = describe(bad, [g.shape(i) for i in bad["inputs"]]) if bad else "?"
         return [f"archsweep refuses a graph torch runs: {e} [{where}]"]
     rows = {row["name"]: row for row in rep.layers.iter_rows(named=True)}
+    # the layers an inference runs: those the last layer reads, directly or not (the others
+    # count params and buffers only, docs/inference-only.md)
+    live = {g.layers[-1]["name"]}
+    for layer in reversed(g.layers):
+        if layer["name"] in live:
+            live.update(i for i in layer["inputs"] if i != "x")
     vals = {"x": g.vals["x"]}
     totals = {"params": 0, "buffers": 0}
     for layer in g.layers:
@@ -577,7 +583,8 @@ def compare_graph(g: Gen) -> list[str]:
             "bias_params": sum(p.numel() for n, p in m.named_parameters() if n.endswith("bias")),
             "buffers": sum(b.numel() for b in m.buffers()),
             "buffer_bytes": sum(b.numel() * b.element_size() for b in m.buffers()),
-            "flops": flops,
+            "flops": flops if name in live else 0,
+            "reaches_output": name in live,
         }
         for key, tv in torch_vals.items():
             av = tuple(row[key]) if key == "output_shape" else row[key]
@@ -590,7 +597,8 @@ def compare_graph(g: Gen) -> list[str]:
     with counter:
         vals = {"x": g.vals["x"]}
         for layer in g.layers:
-            vals[layer["name"]] = g.mods[layer["name"]](*[vals[i] for i in layer["inputs"]])
+            if layer["name"] in live:
+                vals[layer["name"]] = g.mods[layer["name"]](*[vals[i] for i in layer["inputs"]])
     if rep.totals["flops"] != counter.get_total_flops():
         problems.append(f"total flops: torch {counter.get_total_flops()} vs archsweep {rep.totals['flops']}")
     for key in ("params", "buffers"):

@@ -22,6 +22,7 @@ from archsweep.model import Model, ModelFileError, load
 from archsweep.onnx import FromOnnxError, from_onnx
 from archsweep.pytorch import FromTorchError, TorchMissingError, export_torch, from_torch, to_torch, torch_source
 from archsweep.space import Space
+from archsweep.summary import Summary, summary
 from archsweep.sweep import SweepSummary, pareto, query, scan, sweep, sweep_to_dataset, top_k
 from archsweep.units import human_bytes, human_count
 
@@ -40,6 +41,7 @@ __all__ = [
     "Space",
     "ShapeError",
     "SpecError",
+    "Summary",
     "SweepSummary",
     "TorchMissingError",
     "UnknownOpError",
@@ -56,6 +58,7 @@ __all__ = [
     "plot_sweep",
     "query",
     "scan",
+    "summary",
     "sweep",
     "sweep_report",
     "sweep_to_dataset",

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 LAYER_COLUMNS = [
     "name", "op", "inputs", "output_shape", "params", "weight_params", "bias_params",
     "trainable_params", "buffers", "buffer_bytes", "macs", "flops", "other_ops",
-    "weight_bytes", "activation_bytes", "saved_bytes", "is_view", "formula",
+    "weight_bytes", "activation_bytes", "saved_bytes", "is_view", "reaches_output", "formula",
 ]
 
 #: Totals keys (stable names).
@@ -31,8 +31,8 @@ TOTAL_KEYS = [
 
 _SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "name": pl.String, "op": pl.String, "inputs": pl.List(pl.String), "output_shape": pl.List(pl.UInt64),
-    **{c: pl.UInt64 for c in LAYER_COLUMNS if c not in ("name", "op", "inputs", "output_shape", "is_view", "formula")},
-    "is_view": pl.Boolean, "formula": pl.String,
+    **{c: pl.UInt64 for c in LAYER_COLUMNS if c not in ("name", "op", "inputs", "output_shape", "is_view", "reaches_output", "formula")},
+    "is_view": pl.Boolean, "reaches_output": pl.Boolean, "formula": pl.String,
 }
 
 
@@ -64,7 +64,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--format json`` object (stable keys)."""
-        rows = self.layers.drop("is_view").to_dicts()
+        rows = self.layers.to_dicts()
         return {
             "name": self.name,
             "input_shape": list(self.input_shape),
@@ -74,6 +74,28 @@ class Report:
             "totals": dict(self.totals),
             "layers": rows,
         }
+
+    def grouped(self, depth: int) -> pl.DataFrame:
+        """The layers grouped by the first ``depth`` parts of their dotted names (``layer1.0.conv1``
+        is in group ``layer1.0`` at depth 2), in order of first appearance: ``layers`` (how many),
+        ``op`` (the layer's op for a group of one layer named as the group, else ``block``), the
+        group's last ``output_shape``, and every count and byte column summed (exact: each group
+        total is the sum of its layers, and the groups' sums are the model's totals)."""
+        depth = checks.integer(depth, "depth", low=1, high=1 << 16)
+        key = pl.col("name").str.split(".").list.head(depth).list.join(".")
+        summed = [c for c in LAYER_COLUMNS if c not in ("name", "op", "inputs", "output_shape", "is_view", "reaches_output", "formula")]
+        return (
+            self.layers.with_columns(key.alias("_group"))
+            .group_by("_group", maintain_order=True)
+            .agg(
+                pl.len().cast(pl.UInt64).alias("layers"),
+                pl.when((pl.len() == 1) & (pl.col("name").first() == pl.col("_group").first()))
+                .then(pl.col("op").first()).otherwise(pl.lit("block")).alias("op"),
+                pl.col("output_shape").last(),
+                *(pl.col(c).sum() for c in summed),
+            )
+            .rename({"_group": "name"})
+        )
 
     def explain(self) -> list[str]:
         """One line per layer: its formula with its numbers."""
@@ -87,13 +109,14 @@ class Report:
             pl.col("output_shape").cast(pl.List(pl.String)).list.join("x"),
         )
 
-    def plot(self, path: str | Path | None = None) -> Figure:
+    def plot(self, path: str | Path | None = None, *, depth: int | None = None) -> Figure:
         """Each layer's share of params, MACs and activation memory as three bar panels (a
-        matplotlib Figure; written to ``path`` if given: .png, .svg or .html). See
+        matplotlib Figure; written to ``path`` if given: .png, .svg or .html); a deep network by
+        block, or grouped to ``depth`` parts of the layer names. See
         :func:`archsweep.plot.plot_layers`."""
         from archsweep.plot import plot_layers
 
-        return plot_layers(self, path)
+        return plot_layers(self, path, depth=depth)
 
     def __repr__(self) -> str:
         from archsweep.units import human_bytes, human_count
@@ -150,6 +173,22 @@ def _input_shape(input_shape: Any) -> list[int]:
     return shape
 
 
+def batch_hint(model: Model, shape: list[int] | None, batch: int, dtype: str, optimizer: str, flags: bool = False) -> str:
+    """For an input shape that fails, if it is a batch-included shape (torchinfo's
+    ``(1, 3, 224, 224)``) whose per-sample part works: how to say it (``flags``: on the command
+    line), else ''."""
+    if shape is None or len(shape) < 2:
+        return ""
+    try:
+        _core.analyze_json(model.to_json(), shape[1:], shape[0], dtype, optimizer)
+    except _core.ArchsweepError:
+        return ""
+    sample = "x".join(map(str, shape[1:])) if flags else str(tuple(shape[1:]))
+    if flags:
+        return f"the input shape is per sample, batch excluded: for a batch of {shape[0]}, write --input {sample} --batch {shape[0]}"
+    return f"input_shape is per sample, batch excluded: for a batch of {shape[0]}, write input_shape={sample}, batch={shape[0]}"
+
+
 def analyze(
     model: Model | str | Path | dict,
     input_shape: Sequence[int] | None = None,
@@ -167,8 +206,15 @@ def analyze(
     weight and activation bytes; ``optimizer`` (sgd, momentum, adam, adamw) the training
     estimate. ``input_shape`` entries and ``batch`` must be integers in 1..2**64 - 1 (floats,
     bools and strings are refused, never truncated). Raises :class:`archsweep.ArchsweepError`
-    naming the layer (or the argument), rule and numbers.
+    naming the layer (or the argument), rule and numbers; for a batch-included ``input_shape``
+    (``(1, 3, 224, 224)``) whose per-sample part works, the error says how to write it.
     """
+    return run_analysis(model, input_shape, batch, dtype, optimizer)
+
+
+def run_analysis(model: Model | str | Path | dict, input_shape: Sequence[int] | None, batch: int, dtype: str, optimizer: str,
+                 flags: bool = False) -> Report:
+    """:func:`analyze`; ``flags``: a hint in an error names command-line flags (``--input``)."""
     m = _as_model(model)
     shape = None if input_shape is None else _input_shape(input_shape)
     batch = _count(batch, "batch")
@@ -176,7 +222,13 @@ def analyze(
         raise _core.ArchsweepError(f"batch must be at least 1, got {batch}")
     dtype = checks.text(dtype, "dtype")
     optimizer = checks.text(optimizer, "optimizer")
-    raw = _core.analyze_json(m.to_json(), shape, batch, dtype, optimizer)
+    try:
+        raw = _core.analyze_json(m.to_json(), shape, batch, dtype, optimizer)
+    except _core.ArchsweepError as e:
+        hint = batch_hint(m, shape, batch, dtype, optimizer, flags)
+        if hint:
+            raise type(e)(f"{e}; {hint}") from None
+        raise
     layers = _layers_frame(raw["layers"])
     return Report(
         name=raw["name"],

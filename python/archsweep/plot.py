@@ -24,7 +24,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from archsweep import _core
+from archsweep import _core, checks
 from archsweep.checks import ArgumentTypeError, optional_integer, optional_text, show, text
 from archsweep.metrics import BYTES_COLUMNS, COUNT_COLUMNS, LABELS
 from archsweep.units import axis_unit
@@ -275,12 +275,41 @@ def plot_sweep(
 LAYER_PANELS = [("params", "params"), ("macs", "MACs"), ("activation_bytes", "activation memory (layer outputs)")]
 
 
-def plot_layers(report: Report, out: str | Path | None = None, *, label_share: float = 2.0) -> Figure:
+#: Most bars a per-layer share plot draws before it groups layers by block (see plot_layers).
+MAX_LAYER_ROWS = 60
+
+
+def _share_rows(report: Report, depth: int | None, max_rows: int) -> tuple[pl.DataFrame, int | None]:
+    """The rows of a share plot and the depth they are grouped to (None: one row per layer)."""
+    cols = [c for c, _ in LAYER_PANELS]
+    layers = report.layers.select("name", "op", *cols)
+    has_share = pl.max_horizontal([pl.col(c) for c in cols]) > 0
+    if depth is None and layers.filter(has_share).height > max_rows:
+        # the deepest grouping of the layer names that still fits (at least depth 1)
+        dots = report.layers["name"].str.count_matches(r"\.").max()
+        deepest = (dots if isinstance(dots, int) else 0) + 1
+        depth = 1
+        for d in range(deepest - 1, 0, -1):
+            if report.grouped(d).filter(has_share).height <= max_rows:
+                depth = d
+                break
+    if depth is None:
+        return layers.filter(has_share), None
+    return report.grouped(depth).select("name", "op", *cols).filter(has_share), depth
+
+
+def plot_layers(report: Report, out: str | Path | None = None, *, label_share: float = 2.0, depth: int | None = None,
+                max_rows: int = MAX_LAYER_ROWS) -> Figure:
     """Each layer's share (%) of the model's params, MACs and activation memory, as three
     horizontal bar panels with the layers in order (top to bottom). Layers with no share in any
     panel (views, in-place activations, dropout) are left out. Shares of ``label_share`` % or more
     are written on the bars, and a layer with a large share (>= 10 %) in one panel is labelled in
-    every panel, so contrasts show (VGG16's fc1: 74 % of params, 0.7 % of MACs)."""
+    every panel, so contrasts show (VGG16's fc1: 74 % of params, 0.7 % of MACs).
+
+    A deep network is drawn by block: with more than ``max_rows`` bars, layers are grouped by the
+    first parts of their dotted names (``layer1.0.conv1`` in ``layer1.0``), at the deepest level
+    that gives at most ``max_rows`` bars (``depth`` sets the level); a group's share is the exact
+    sum of its layers'. Share axes are labelled at the top and the bottom."""
     from archsweep.units import human_bytes, human_count
 
     if out is not None:
@@ -288,12 +317,15 @@ def plot_layers(report: Report, out: str | Path | None = None, *, label_share: f
 
         _check_format(out)
         output_file(out, create=False)
+    if depth is not None:
+        depth = checks.integer(depth, "depth", low=1, high=1 << 16)
+    max_rows = checks.integer(max_rows, "max_rows", low=1, high=1 << 20)
     cols = [c for c, _ in LAYER_PANELS]
-    df = report.layers.select("name", "op", *cols)
-    totals = {c: int(df[c].sum()) for c in cols}
+    df, grouped = _share_rows(report, depth, max_rows)
+    totals = {c: int(report.layers[c].sum()) for c in cols}
     shares = df.with_columns([
         (pl.col(c).cast(pl.Float64) * 100 / totals[c] if totals[c] else pl.lit(0.0)).alias(f"{c}%") for c in cols
-    ]).filter(pl.max_horizontal([pl.col(f"{c}%") for c in cols]) > 0)
+    ])
     shares = shares.with_columns(pl.max_horizontal([pl.col(f"{c}%") for c in cols]).alias("_largest"))
     n = shares.height
     ops = list(dict.fromkeys(shares["op"].to_list()))
@@ -314,6 +346,7 @@ def plot_layers(report: Report, out: str | Path | None = None, *, label_share: f
         ax.set_xlim(0, top * 1.3)
         ax.set_title(f"{title}\n{total_text[col]} = 100 %", fontsize=10)
         ax.set_xlabel("share of the model (%)")
+        ax.tick_params(axis="x", labeltop=True, top=True)  # readable at the top of a tall plot too
         ax.grid(True, axis="x", alpha=0.25)
         for i in np.flatnonzero((share >= label_share) | (largest >= 10)):
             ax.text(share[i] + top * 0.02, y[i], _percent(share[i]), va="center", fontsize=7.5)
@@ -322,8 +355,12 @@ def plot_layers(report: Report, out: str | Path | None = None, *, label_share: f
     handles = [_patch(op_color[o]) for o in ops]
     fig.legend(handles, ops, loc="outside lower center", ncols=min(len(ops), 8), fontsize=8, frameon=False)
     shape = "×".join(str(d) for d in report.input_shape)
-    fig.suptitle(f"{report.name}: share of each layer (input {shape}, {report.dtype}; "
-                 f"{len(report.layers) - n} layers with no share left out)", fontsize=11)
+    if grouped is None:
+        what = f"share of each layer (input {shape}, {report.dtype}; {len(report.layers) - n} layers with no share left out)"
+    else:
+        what = (f"share of each block: {len(report.layers)} layers grouped by the first {grouped} part(s) of their names "
+                f"(input {shape}, {report.dtype})")
+    fig.suptitle(f"{report.name}: {what}", fontsize=11)
     if out is not None:
         save(fig, out, title=f"{report.name}: per-layer shares")
     return fig

@@ -91,6 +91,27 @@ def layer_table(report: Report) -> Table:
     return t
 
 
+def group_table(report: Report, groups: pl.DataFrame, depth: int) -> Table:
+    """The rows of :meth:`Report.grouped`: one per group of layers, counts summed."""
+    t = Table(title=cell(f"{report.name} — input {_shape(list(report.input_shape))}, {report.dtype}; layers grouped "
+                         f"by name to depth {depth}"), title_justify="left")
+    for name, justify in (("group", "left"), ("op", "left"), ("layers", "right"), ("output shape", "left"), ("params", "right"),
+                          ("MACs", "right"), ("other ops", "right"), ("activations", "right")):
+        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in groups.iter_rows(named=True):
+        t.add_row(
+            cell(row["name"]), cell(row["op"]), commas(row["layers"]), _shape(row["output_shape"]), commas(row["params"]),
+            commas(row["macs"]), commas(row["other_ops"]), mib(row["activation_bytes"]),
+        )
+    return t
+
+
+def print_grouped(report: Report, groups: pl.DataFrame, depth: int, stream: TextIO | None = None) -> None:
+    c = console(stream)
+    c.print(group_table(report, groups, depth))
+    c.print(totals_table(report))
+
+
 def totals_table(report: Report) -> Table:
     tot = report.totals
     t = Table(title="totals", title_justify="left")

@@ -177,15 +177,9 @@ def _json(value: Any, indent: str = "") -> str:
 def _run_text(run: dict[str, Any] | None) -> str:
     if not run:
         return "unknown (no manifest)"
-    mode = run.get("mode")
-    if mode == "sample":
-        from archsweep.sweep import run_sampler
+    from archsweep.sweep.plan import run_what
 
-        what = f"random sample of {run.get('positions', 0):,} variants, seed {run.get('seed')}, sampler {run_sampler(run)}"
-    elif mode == "grid":
-        what = f"full grid of {run.get('positions', 0):,} variants"
-    else:
-        what = f"{run.get('positions', 0):,} explicit variant ids"
+    what = run_what(run)
     opts = f"batch {run.get('batch')}, {run.get('dtype')}, optimizer {run.get('optimizer')}"
     where = f"; kept only rows where {run['where']}" if run.get("where") else ""
     return f"{what}; {opts}{where}"

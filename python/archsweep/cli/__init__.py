@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="archsweep", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from archsweep import __version__
+
+    p.add_argument("--version", action="version", version=f"archsweep {__version__}",
+                   help="print archsweep's version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(sub)
@@ -105,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     query polars refuses, a file that cannot be read or written; anything else is a bug, reported
     as "internal error" (``ARCHSWEEP_TRACEBACK=1`` shows its traceback). Ctrl-C exits with 130, a
     closed pipe quietly with 0."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # the command as given (sweep prints it back with --resume when interrupted)
     handlers = {command.NAME: command.run for command in COMMANDS}
     try:
         return int(handlers[args.command](args))

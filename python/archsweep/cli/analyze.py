@@ -34,12 +34,15 @@ def register(sub: Any) -> None:
     a.add_argument("--format", choices=["table", "json", "csv", "parquet"], default="table", help="output format (default: table)")
     a.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout (required for parquet)")
     a.add_argument("--explain", action="store_true", help="print each layer's formula with its numbers")
+    a.add_argument("--depth", type=int, metavar="N",
+                   help="group layers by the first N parts of their dotted names (layer1.0.conv1 is in layer1.0 at "
+                        "depth 2): one row per group with its layers' counts summed (torchinfo's depth, fvcore's max_depth)")
     a.add_argument("--plot", type=Path, metavar="FILE",
                    help="also draw each layer's share of params, MACs and activation memory (.png, .svg or .html)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from archsweep.analysis import analyze
+    from archsweep.analysis import run_analysis
     from archsweep.io import atomic_write, output_file
     from archsweep.render import print_report
 
@@ -53,13 +56,19 @@ def run(args: argparse.Namespace) -> int:
 
         _check_format(args.plot)
         output_file(args.plot, create=False)
+    if args.depth is not None and args.depth < 1:
+        raise _core.ArchsweepError(f"--depth {args.depth}: need at least 1 (1 groups by the first part of the layer names)")
+    if args.depth is not None and args.explain:
+        raise _core.ArchsweepError("--explain prints every layer's formula: it takes no --depth")
     model: Any = args.model
     from archsweep.pytorch.refs import import_model, is_reference
 
     if is_reference(args.model):  # a PyTorch model or ONNX file, converted first
         model = import_model(args.model, args.input)
-    report = analyze(model, input_shape=args.input, batch=args.batch, dtype=args.dtype, optimizer=args.optimizer)
-    if args.format == "table":
+    report = run_analysis(model, args.input, args.batch, args.dtype, args.optimizer, flags=True)
+    if args.depth is not None:
+        _grouped(args, report)
+    elif args.format == "table":
         if args.output:  # plain text, no colours; written whole or not at all
             buf = io.StringIO()
             print_report(report, explain=args.explain, stream=buf)
@@ -78,6 +87,33 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from archsweep.plot import plot_layers
 
-        plot_layers(report, args.plot)
+        plot_layers(report, args.plot, depth=args.depth)
         print(f"wrote per-layer shares to {args.plot}", file=sys.stderr)
     return 0
+
+
+def _grouped(args: argparse.Namespace, report: Any) -> None:
+    """--depth N: the groups' rows in the chosen format."""
+    import polars as pl
+
+    from archsweep.io import atomic_write
+    from archsweep.render import print_grouped
+
+    groups = report.grouped(args.depth)
+    if args.format == "table":
+        if args.output:
+            buf = io.StringIO()
+            print_grouped(report, groups, args.depth, stream=buf)
+            write(args, buf.getvalue())
+        else:
+            print_grouped(report, groups, args.depth)
+    elif args.format == "json":
+        out = report.to_dict()
+        out["depth"] = args.depth
+        out["layers"] = groups.to_dicts()
+        write(args, json.dumps(out, indent=2) + "\n")
+    elif args.format == "csv":
+        write(args, groups.with_columns(pl.col("output_shape").cast(pl.List(pl.String)).list.join("x")).write_csv())
+    else:
+        atomic_write(args.output, lambda p: groups.write_parquet(p))
+        print(f"wrote {len(groups)} groups to {args.output}", file=sys.stderr)

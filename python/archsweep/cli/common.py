@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from archsweep import _core
-from archsweep.metrics import BYTES_COLUMNS, COUNT_COLUMNS, NAMES, format_value
+from archsweep.metrics import BYTES_COLUMNS, COUNT_COLUMNS, NAMES
 
 #: What --where means for the commands reading a dataset (pareto, top, plot).
 RESULTS_HELP = ("--where takes an expression over the dataset's columns in the language of sweep --where, e.g. "
@@ -50,9 +50,10 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     """Rows of a sweep dataset: a rich table with human units beside raw numbers, or a file."""
     import polars as pl
     from rich.table import Table
+    from rich.text import Text
 
     from archsweep.io import atomic_write
-    from archsweep.render import cell, console
+    from archsweep.render import cell, console, printable
 
     if args.format == "parquet":
         if not args.output:
@@ -67,26 +68,58 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     if args.format == "json":
         write(args, df.write_json() + "\n")
         return 0
-    # the variables, then the headline metrics (and any other column asked about); all columns
-    # are in --format csv/json/parquet
+    # the variables, then the headline metrics (and any other column asked about), as many as
+    # fit the terminal's width; all columns are in --format csv/json/parquet
     metrics = set(NAMES)
     wanted = ["params", "macs", "weight_bytes", "peak_activation_bytes", *extra]
-    shown = [c for c in df.columns if c not in metrics and c not in ("valid", "error", "output_shape")]
-    shown += [c for c in dict.fromkeys(wanted) if c in df.columns and c not in shown]
+    variables = [c for c in df.columns if c not in metrics and c not in ("variant_id", "valid", "error", "output_shape")]
+    headline = [c for c in dict.fromkeys(wanted) if c in df.columns and c not in variables]
+    # each cell as its lines, escaped (a value's own control characters never break a row)
+    texts = {c: [[printable(part) for part in _table_cell(c, v)] for v in df[c].to_list()]
+             for c in ["variant_id", *variables, *headline] if c in df.columns}
+    width = table_width()
+
+    def need(c: str) -> int:  # the column's width: its widest line (cell or header), padding and a rule
+        return max([len(printable(c)), *(len(part) for t in texts[c] for part in t)]) + 3
+
+    # priority: the id, the columns asked about, the variables in order, the other headline metrics
+    priority = [c for c in dict.fromkeys(["variant_id", *extra, *variables, *headline]) if c in texts]
+    chosen: list[str] = []
+    used = 1
+    for c in priority:
+        if used + need(c) <= width or not chosen:
+            chosen.append(c)
+            used += need(c)
+    shown = [c for c in ("variant_id", *variables, *headline) if c in chosen]
+    left_out = [c for c in texts if c not in chosen]
     t = Table(title=cell(title), title_justify="left")
     for c in shown:
-        # an id is never shortened to "2767411238…" when the table is squeezed
-        whole: dict[str, Any] = dict(no_wrap=True, min_width=max(len(c), len(str(df[c].max() or 0)))) if c == "variant_id" else {}
-        t.add_column(cell(c), justify="left" if df.schema[c] == pl.String else "right", **whole)
-    for row in df.select(shown).iter_rows(named=True):
-        cells = []
-        for c in shown:
-            v = row[c]
-            if (c in BYTES_COLUMNS or c in COUNT_COLUMNS) and v is not None:
-                cells.append(cell(format_value(c, v)))
-            else:
-                cells.append(cell(v))
-        t.add_row(*cells)
-    console(width=240).print(t)
+        t.add_column(cell(c), justify="left" if df.schema[c] == pl.String else "right", no_wrap=True)
+    for i in range(df.height):
+        t.add_row(*(Text("\n").join(Text(part) for part in texts[c][i]) for c in shown))
+    out = console(width=width)
+    out.print(t)
+    if left_out:
+        out.print(cell(f"not shown (too wide for {width} columns): {', '.join(left_out)}; --format csv or json shows every column"))
     return 0
 
+
+def table_width() -> int:
+    """The width result tables fit: the terminal's (``COLUMNS`` if set), 100 when not on one."""
+    import shutil
+
+    return max(shutil.get_terminal_size((100, 24)).columns, 40)
+
+
+def _table_cell(column: str, value: Any) -> list[str]:
+    """A value for a result table, as its lines: exact digits, and for a metric its human units
+    on a second line (bytes in MiB and MB, counts in k/M/G)."""
+    from archsweep.units import human_count, mb, mib
+
+    if value is None:
+        return ["null"]
+    if column in BYTES_COLUMNS:
+        return [f"{value:,}", f"{mib(value)} / {mb(value)}"]
+    if column in COUNT_COLUMNS:
+        return [f"{value:,}", human_count(value)]
+    return [str(value)]

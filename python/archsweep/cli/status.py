@@ -41,11 +41,9 @@ def run(args: argparse.Namespace) -> int:
     if run_table is None:
         c.print(cell(f"{args.dir}: no manifest; {st['done']} part files, {st['rows']:,} rows"))
     else:
-        from archsweep.sweep import run_sampler
+        from archsweep.sweep.plan import run_what
 
-        sample = f"sample (seed {run_table['seed']}, sampler {run_sampler(run_table)})"
-        what = {"grid": "full grid", "sample": sample, "ids": "explicit ids"}.get(run_table["mode"], run_table["mode"])
-        c.print(line((st["space"], "bold"), f": {what} of {run_table['positions']:,} positions, {run_table['chunk_rows']:,} per chunk; "
+        c.print(line((st["space"], "bold"), f": {run_what(run_table)}, {run_table['chunk_rows']:,} per chunk; "
                      f"spec {str(st['spec_hash'])[:12]}" + (f"; where {run_table['where']}" if run_table["where"] else "")))
         state = "complete" if not st["pending"] else f"pending: {ranges(st['pending'])}"
         if st["format"] != FORMAT:

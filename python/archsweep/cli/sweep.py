@@ -92,6 +92,29 @@ def _shard(text: str | None) -> tuple[int, int] | Literal["auto"] | None:
     return i, n
 
 
+def resume_command(argv: list[str]) -> str:
+    """The command that completes the run ``archsweep ARGV`` started: the same words plus
+    ``--resume`` (quoted for a POSIX shell)."""
+    import shlex
+
+    words = list(argv) + ([] if "--resume" in argv else ["--resume"])
+    return shlex.join(["archsweep", *words])
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left behind: chunks saved (whole parts the manifest or the directory holds) of
+    the run's chunks, and the command that completes it."""
+    from archsweep.sweep import sweep_status
+
+    try:
+        st = sweep_status(args.out)
+        saved = f"{st['done']:,} of {st['chunks']:,} chunks saved in {args.out} ({st['rows']:,} rows)"
+    except Exception:  # nothing usable was written (interrupted while starting)  # noqa: BLE001
+        saved = f"no finished chunk in {args.out}"
+    argv = getattr(args, "argv", None) or sys.argv[1:]
+    return f"archsweep: interrupted: {saved}; to finish the sweep, run:\n  {resume_command(argv)}"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.verify_full and not args.resume:
         raise _core.ArchsweepError("--verify-full checks the parts a run resumes from: it needs --resume")
@@ -100,13 +123,17 @@ def run(args: argparse.Namespace) -> int:
     from archsweep.sweep import sweep_to_dataset
 
     space = Space.load(args.spec)
-    summary = sweep_to_dataset(
-        space, args.out, where=args.where, sample=args.sample, seed=args.seed, sampler=args.sampler, resume=args.resume,
-        shard=_shard(args.shard), grid_range=_range(args.grid_range), threads=args.threads, batch=args.batch, dtype=args.dtype,
-        optimizer=args.optimizer, chunk_rows=args.chunk_rows, max_variants=args.max_variants,
-        progress=not args.no_progress and sys.stderr.isatty(),
-        engine=args.engine, scheduler=args.scheduler, workers=args.workers, force=args.force, verify_full=args.verify_full,
-    )
+    try:
+        summary = sweep_to_dataset(
+            space, args.out, where=args.where, sample=args.sample, seed=args.seed, sampler=args.sampler, resume=args.resume,
+            shard=_shard(args.shard), grid_range=_range(args.grid_range), threads=args.threads, batch=args.batch,
+            dtype=args.dtype, optimizer=args.optimizer, chunk_rows=args.chunk_rows, max_variants=args.max_variants,
+            progress=not args.no_progress,  # a bar on a terminal, a line every few seconds in a log
+            engine=args.engine, scheduler=args.scheduler, workers=args.workers, force=args.force, verify_full=args.verify_full,
+        )
+    except KeyboardInterrupt:
+        print(interrupted(args), file=sys.stderr)
+        return 130
     c = console(sys.stderr)
     for problem in summary.repaired:
         c.print(cell(f"recomputed {problem}"))

@@ -8,6 +8,8 @@ Names: a layer ``stage1.conv1`` is the submodule ``self.stage1.conv1`` (``stage1
 keyword gets a trailing ``_``). Forward values go in ``x`` while they are read once, by the next
 layer; a value read later or more than once gets a variable named after its layer
 (``stage1_conv1``). Layers that hold nothing (add, concat, views) are expressions in forward.
+A layer whose output never reaches the last layer's (an auxiliary head) keeps its submodule but
+is not run by forward, as archsweep counts it (docs/inference-only.md).
 """
 
 from __future__ import annotations
@@ -229,11 +231,17 @@ def generate(layers: list[Layer], inputs: list[str], name: str, *, cls: str | No
     names = _Names({layer.name: e.parameter for layer, e in zip(layers, emitted) if e.init is not None})
     var = _locals(layers)
 
+    # layers whose output reaches the last layer's: the others (an auxiliary head) hold their
+    # modules but forward does not run them, as archsweep counts them (docs/inference-only.md)
+    live = {layers[-1].name}
+    for layer in reversed(layers):
+        if layer.name in live:
+            live.update(layer.inputs)
     # who reads each value (layer positions; the return reads the last layer, at len(layers))
     reads: dict[str, list[int]] = {v: [] for v in inputs}
     for i, layer in enumerate(layers):
         reads[layer.name] = []
-        for v in layer.inputs:
+        for v in layer.inputs:  # (a layer not run still names what it reads, in its comment)
             reads[v].append(i)
     reads[layers[-1].name].append(len(layers))
 
@@ -261,6 +269,13 @@ def generate(layers: list[Layer], inputs: list[str], name: str, *, cls: str | No
             init_lines.append(f"        {m} = {e.init}")
             if not layer.trainable:
                 init_lines.append(f"        {m}.requires_grad_(False)  # trainable = false")
+        if layer.name not in live:
+            # shown, not run: what it would compute
+            args = [where[v] for v in layer.inputs]
+            where[layer.name] = var[layer.name]
+            expr = e.call.format(*args, m=m, xs=", ".join(args))
+            forward_lines.append(f"        # {var[layer.name]} = {expr}  (not run: its output never reaches the model's output)")
+            continue
         args = [where[v] for v in layer.inputs]
         expr = e.call.format(*args, m=m, xs=", ".join(args))
         # `x` takes the output when the next layer is its one reader and what `x` holds is dead

@@ -136,7 +136,7 @@ def write_dataset(space: Space, out: Path, chunks: list[tuple[int, int, int]], s
     for k, start, end in chunks:
         if part_name(k) in good:
             summary.parts_skipped += 1
-            bar.update(end - start, summary.kept)
+            bar.update(end - start, summary.kept, evaluated=False)
         else:
             todo.append((k, start, end))
     summary.temporary_removed += remove_stale_temporary(out, good | set(manifest["parts"]))
@@ -170,7 +170,7 @@ def write_dataset(space: Space, out: Path, chunks: list[tuple[int, int, int]], s
                     summary.parts_written += 1
                 else:
                     summary.parts_skipped += 1
-                bar.update(e - s, summary.kept)
+                bar.update(e - s, summary.kept, evaluated=written)
                 if time.monotonic() - last_save > save_interval:
                     t_save = time.monotonic()
                     _save_manifest(manifest_path, manifest, schema_frame, dropped)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,33 +23,157 @@ DASK_RETRIES = 2
 ENGINES = ("local", "dask")
 
 
+#: Seconds between two progress lines when stderr is not a terminal (a batch job's log);
+#: ``ARCHSWEEP_PROGRESS_SECONDS`` overrides it.
+PROGRESS_SECONDS = 10.0
+#: The progress display fits this many columns (a terminal's or a log's).
+PROGRESS_WIDTH = 80
+
+
+def _short(n: float) -> str:
+    """``1234567 -> '1.23M'``, ``999999 -> '1000k'``: a count in at most 6 characters (5 below
+    10^15)."""
+    for size, name in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            v = n / size
+            return (f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 100 else f"{v:.0f}") + name
+    return f"{n:.0f}"
+
+
+def _duration(seconds: float) -> str:
+    """``4000 -> '1h06m'``, ``75 -> '1m15s'``, ``9 -> '9s'``."""
+    s = int(seconds + 0.5)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
 class ProgressBar:
-    def __init__(self, enabled: bool, total: int, label: str):
-        self.bar = None
-        if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    """A sweep's progress on stderr: a rich bar on a terminal; elsewhere (a batch job's log) one
+    plain line every :data:`PROGRESS_SECONDS`: rows done of the total, rate, rows kept and ETA.
+
+    Progress moves within a chunk: the Rust engine counts the positions it has evaluated as each
+    piece of a chunk finishes (``_core.positions_done``, one atomic add per piece), and the
+    display adds the part of that count that finished chunks do not account for yet. (Chunks
+    evaluated in other processes, with the dask engine, show when they finish.)
+
+    ``enabled``: False (nothing), True (a bar on a terminal, lines otherwise), "bar" or "lines"."""
+
+    def __init__(self, enabled: bool | str, total: int, label: str, stream: Any = None, seconds: float | None = None) -> None:
+        from archsweep.render import printable
+
+        self.stream = stream if stream is not None else sys.stderr
+        self.total, self.label = total, printable(label)  # a space's name is text from a file
+        self.done = 0        # rows of finished chunks (evaluated or found done)
+        self.counted = 0     # rows of finished chunks that this process's engine evaluated
+        self.kept = 0
+        self.base = _core.positions_done()
+        self._t0 = time.perf_counter()
+        self._done_at_t0 = 0
+        if enabled is True:
+            isatty = getattr(self.stream, "isatty", None)
+            enabled = "bar" if isatty is not None and isatty() else "lines"
+        self.mode = enabled or None
+        if seconds is None:
+            try:
+                seconds = float(os.environ.get("ARCHSWEEP_PROGRESS_SECONDS", PROGRESS_SECONDS))
+            except ValueError:  # a mistyped setting does not stop a sweep
+                seconds = PROGRESS_SECONDS
+            seconds = seconds if seconds > 0 else PROGRESS_SECONDS
+        self.seconds = seconds
+        self.bar: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _start(self) -> None:
+        """Show the display: when the run starts evaluating (``t0`` is set), so that a run
+        refused before any work (a bad directory, an option) shows none."""
+        if self._thread is not None or self._stop.is_set():
+            return
+        if self.mode == "bar":
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn
 
             self.bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]}"), TextColumn("kept {task.fields[kept]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                refresh_per_second=4,
+                TextColumn("{task.description}", markup=False, style="bold"), BarColumn(bar_width=16),
+                TextColumn("{task.fields[text]}", markup=False),
+                console=Console(file=self.stream), refresh_per_second=4, auto_refresh=True,
             )
-            self.task = self.bar.add_task(label, total=total, rate="", kept="0")
+            self.task = self.bar.add_task(self._title(PROGRESS_WIDTH - 16 - 48), total=max(self.total, 1), text=self.text())
             self.bar.start()
-        self.t0 = time.perf_counter()
-        self.done = 0
+            self._thread = threading.Thread(target=self._poll, args=(0.25,), name="archsweep-progress", daemon=True)
+            self._thread.start()
+        elif self.mode == "lines":
+            self._thread = threading.Thread(target=self._poll, args=(self.seconds,), name="archsweep-progress", daemon=True)
+            self._thread.start()
 
-    def update(self, advanced: int, kept: int) -> None:
+    @property
+    def t0(self) -> float:
+        return self._t0
+
+    @t0.setter
+    def t0(self, value: float) -> None:
+        """The rate is measured from here (after starting a cluster, after resumed chunks)."""
+        self._t0 = value
+        self._done_at_t0 = self.position()
+        self._start()
+
+    def _title(self, width: int) -> str:
+        return self.label if len(self.label) <= width else self.label[: max(width - 1, 1)] + "…"
+
+    def position(self) -> int:
+        """Rows done: finished chunks, plus what the engine evaluated of chunks still running."""
+        running = _core.positions_done() - self.base - self.counted
+        return min(self.total, self.done + max(running, 0))
+
+    def text(self, unit: str = "") -> str:
+        """``524k/1.05M 50%  1.23M/s  kept 524k  ETA 4s`` (rows done of the total; ``kept``: rows
+        of finished chunks that the filter kept)."""
+        pos = self.position()
+        dt = time.perf_counter() - self._t0
+        rate = (pos - self._done_at_t0) / dt if dt > 0 else 0.0
+        pct = 100.0 * pos / self.total if self.total else 100.0
+        eta = _duration((self.total - pos) / rate) if rate > 0 else "?"
+        return f"{_short(pos)}/{_short(self.total)}{unit} {pct:.0f}%  {_short(rate)}{unit}/s  kept {_short(self.kept)}  ETA {eta}"
+
+    def line(self) -> str:
+        """One progress line of at most :data:`PROGRESS_WIDTH` columns:
+        ``sweep vgg: 524k/1.05M rows 50%  1.23M rows/s  kept 524k  ETA 4s``."""
+        text = self.text(" rows")
+        return f"{self._title(PROGRESS_WIDTH - len(text) - 2)}: {text}"
+
+    def _poll(self, seconds: float) -> None:
+        while not self._stop.wait(seconds):
+            self._show()
+
+    def _show(self) -> None:
+        if self.mode == "bar" and self.bar is not None:
+            self.bar.update(self.task, completed=self.position(), text=self.text())
+        elif self.mode == "lines":
+            print(self.line(), file=self.stream, flush=True)
+
+    def update(self, advanced: int, kept: int, evaluated: bool = True) -> None:
+        """A chunk of ``advanced`` rows finished (``evaluated``: by this process's engine; False
+        for a part found already done); ``kept`` rows so far."""
         self.done += advanced
-        if self.bar is not None:
-            dt = time.perf_counter() - self.t0
-            rate = f"{self.done / dt / 1e6:.2f} M variants/s" if dt > 0 else ""
-            self.bar.update(self.task, advance=advanced, rate=rate, kept=f"{kept:,}")
+        if evaluated:
+            self.counted += advanced
+        self.kept = kept
+        if self.mode == "bar":
+            self._show()
 
     def close(self) -> None:
+        """Stop; a display that was shown shows where the run ended (a last line in a log)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            self._show()
         if self.bar is not None:
             self.bar.stop()
+            self.bar = None
 
 
 # --------------------------------------------------------------------------------------------

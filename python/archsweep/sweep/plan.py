@@ -162,6 +162,24 @@ def make_run_meta(space: Space, mode: str, n: int, seed: int, where: str | None,
     }
 
 
+def run_what(run: dict[str, Any]) -> str:
+    """What a run evaluated, in words, the same for ``archsweep status`` and the report: ``grid
+    range [1,000, 5,000) (4,000 variants)``, ``full grid of 10,000 variants``, ``random sample
+    of ... (seed 0, sampler 2)`` or ``1,000 explicit variant ids``."""
+    n = run.get("positions", 0)
+    mode = run.get("mode")
+    if mode == "grid" and run.get("grid_range"):
+        a, b = run["grid_range"]
+        return f"grid range [{a:,}, {b:,}) ({n:,} variants)"
+    if mode == "grid":
+        return f"full grid of {n:,} variants"
+    if mode == "sample":
+        return f"random sample of {n:,} variants, seed {run.get('seed')}, sampler {run_sampler(run)}"
+    if mode == "ids":
+        return f"{n:,} explicit variant ids"
+    return f"{mode} of {n:,} positions"
+
+
 def run_sampler(run: dict[str, Any]) -> int:
     """A run's sampler: runs recorded before the option existed sampled with sampler 1."""
     return run.get("sampler") or 1

@@ -172,6 +172,10 @@ pub struct LayerReport {
     /// (see [`saved_bytes`]).
     pub saved_bytes: u64,
     pub is_view: bool,
+    /// The layer's output reaches the model's output (the last layer). A layer that does not
+    /// (a dangling branch, e.g. an auxiliary classifier that only runs in training) counts its
+    /// params and buffers, but no MACs, other ops or activations: it does not run at inference.
+    pub reaches_output: bool,
     pub formula: String,
 }
 
@@ -327,6 +331,37 @@ impl Totals {
     }
 }
 
+/// Which layers' outputs reach the model's output, the last layer's (`inputs[k]` are the values
+/// layer k reads: 0 is the model input, i + 1 layer i's output). One backward pass.
+pub fn reaches_output(inputs: &[&[usize]]) -> Vec<bool> {
+    let n = inputs.len();
+    let mut reach = vec![false; n];
+    if n == 0 {
+        return reach;
+    }
+    reach[n - 1] = true;
+    for k in (0..n).rev() {
+        if reach[k] {
+            for &v in inputs[k] {
+                if v > 0 {
+                    reach[v - 1] = true;
+                }
+            }
+        }
+    }
+    reach
+}
+
+/// The cost a layer adds to inference totals: all of it if its output reaches the model's
+/// output, else its params and buffers only (no MACs, no other ops).
+pub fn inference_cost(c: &Cost, reaches_output: bool) -> Cost {
+    if reaches_output {
+        *c
+    } else {
+        Cost { macs: 0, other_ops: 0, ..*c }
+    }
+}
+
 pub struct Analysis {
     pub name: String,
     pub input_shape: Shape,
@@ -361,17 +396,24 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
     let mut t = Totals::default();
     let mut scratch: Vec<Shape> = Vec::with_capacity(4);
     let mut saved: Vec<Saved> = Vec::with_capacity(model.nodes.len());
-    for node in &model.nodes {
+    let reach = reaches_output(&model.nodes.iter().map(|n| n.inputs.as_slice()).collect::<Vec<_>>());
+    for (node, &live) in model.nodes.iter().zip(&reach) {
         let at = |e: Error| e.at(&node.name, &node.op_name);
         scratch.clear();
         scratch.extend(node.inputs.iter().map(|&v| values[v]));
         let ev = node.op.apply(&scratch).map_err(at)?;
-        let c = ev.cost;
+        let c = inference_cost(&ev.cost, live);
         let is_view = node.op.aliases_input();
-        let amounts = t.accumulate(&c, node.trainable, ev.shape.elements().map_err(at)?, is_view, dt).map_err(at)?;
+        // a layer that does not run at inference makes no activation (numel 0) and no scratch;
+        // training runs it, so what autograd keeps for it still counts
+        let numel = if live { ev.shape.elements().map_err(at)? } else { 0 };
+        let amounts = t.accumulate(&c, node.trainable, numel, is_view, dt).map_err(at)?;
         saved.push(node.op.saved(&scratch, &ev.shape).map_err(at)?);
-        let scratch_bytes = node.op.scratch_bytes(&scratch, &ev.shape, dt).map_err(at)?;
-        let formula = node.op.explain(&scratch, &ev);
+        let scratch_bytes = if live { node.op.scratch_bytes(&scratch, &ev.shape, dt).map_err(at)? } else { 0 };
+        let mut formula = node.op.explain(&scratch, &ev);
+        if !live {
+            formula.push_str("; output never reaches the model output: params and buffers only, no MACs or activations at inference");
+        }
         values.push(ev.shape);
         layers.push(LayerReport {
             name: node.name.clone(),
@@ -386,6 +428,7 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
             saved_bytes: 0,
             scratch_bytes,
             is_view,
+            reaches_output: live,
             formula,
         });
     }
@@ -396,11 +439,16 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
         .nodes
         .iter()
         .zip(&layers)
-        .map(|(n, l)| Step {
-            kind: if l.is_view { StepKind::Alias } else { StepKind::Own },
-            bytes: l.activation_bytes,
-            reads: &n.inputs,
-            scratch: l.scratch_bytes,
+        .map(|(n, l)| {
+            // a layer off the output's path is not run: it allocates and reads nothing
+            let kind = if !l.reaches_output {
+                StepKind::Skipped
+            } else if l.is_view {
+                StepKind::Alias
+            } else {
+                StepKind::Own
+            };
+            Step { kind, bytes: l.activation_bytes, reads: &n.inputs, scratch: l.scratch_bytes }
         })
         .collect();
     // the input's storage is held by the caller throughout: walked as 0 bytes, added by finish
@@ -469,6 +517,28 @@ fn saved_bytes(model: &Model, layers: &mut [LayerReport], saved: &[Saved], input
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dangling_branch_counts_params_only() {
+        // x(4) -> a: linear 4->8 -> head: linear 8->2 (the output); aux: linear 8->3 reads a and
+        // nothing reads aux. params 40 + 27 + 18; MACs 32 + 16 (aux's 24 do not run); fp32
+        // activations 8*4 + 2*4 bytes; peak: the caller's x (16 B, held throughout) with a (32 B)
+        // and head (8 B), a being freed once head, its last reader at inference, ran
+        let model = Model::from_json_str(
+            r#"{"input": [4], "layers": [{"name": "a", "op": "linear", "out_features": 8},
+                {"name": "aux", "op": "linear", "out_features": 3},
+                {"name": "head", "op": "linear", "inputs": ["a"], "out_features": 2}]}"#,
+        )
+        .unwrap();
+        let a = analyze(&model, None, Options::default()).unwrap();
+        assert_eq!(a.layers.iter().map(|l| l.reaches_output).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!((a.totals.params, a.totals.macs, a.totals.flops), (85, 48, 96));
+        assert_eq!((a.totals.activation_bytes, a.totals.peak_activation_bytes), (40, 56));
+        assert_eq!((a.layers[1].cost.macs, a.layers[1].params, a.layers[1].activation_bytes), (0, 27, 0));
+        // a chain whose last layer reads everything: all reach
+        assert_eq!(reaches_output(&[&[0], &[1], &[1, 2]]), [true, true, true]);
+        assert_eq!(reaches_output(&[&[0], &[1], &[1]]), [true, false, true]);
+    }
 
     #[test]
     fn flops_overflow_names_the_layer() {

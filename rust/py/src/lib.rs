@@ -225,6 +225,7 @@ fn to_dict<'py>(py: Python<'py>, a: &Analysis) -> PyResult<Bound<'py, PyDict>> {
     layers.set_item("activation_bytes", col_u64(&|r| r.activation_bytes))?;
     layers.set_item("saved_bytes", col_u64(&|r| r.saved_bytes))?;
     layers.set_item("is_view", l.iter().map(|r| r.is_view).collect::<Vec<_>>())?;
+    layers.set_item("reaches_output", l.iter().map(|r| r.reaches_output).collect::<Vec<_>>())?;
     layers.set_item("formula", l.iter().map(|r| r.formula.clone()).collect::<Vec<_>>())?;
     out.set_item("layers", layers)?;
     Ok(out)
@@ -234,6 +235,13 @@ fn to_dict<'py>(py: Python<'py>, a: &Analysis) -> PyResult<Bound<'py, PyDict>> {
 #[pyfunction]
 fn op_names() -> Vec<&'static str> {
     archsweep_core::ops::names().collect()
+}
+
+/// Positions every sweep engine of this process has evaluated so far (a counter advanced as
+/// each piece of a chunk finishes): the progress display polls it during a chunk.
+#[pyfunction]
+fn positions_done() -> u64 {
+    archsweep_core::space::engine::positions_done()
 }
 
 /// The dtypes and their sizes in bytes.
@@ -278,6 +286,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_json, m)?)?;
     m.add_function(wrap_pyfunction!(op_names, m)?)?;
     m.add_function(wrap_pyfunction!(dtypes, m)?)?;
+    m.add_function(wrap_pyfunction!(positions_done, m)?)?;
     m.add_class::<space::CompiledSpace>()?;
     m.add_class::<space::ArrowRows>()?;
     m.add_class::<space::RowFilter>()?;

@@ -342,7 +342,7 @@ fn mixed_as_f64(choices: &[Value], x: i64) -> f64 {
 }
 
 fn to_record_batch(prog: &Program, cols: Columns) -> Result<RecordBatch, arrow_schema::ArrowError> {
-    let Columns { variant_id, variant_id_hi, wide, vars, present, valid, errors, metrics, shape_offsets, shape_values } = cols;
+    let Columns { variant_id, variant_id_hi, wide, vars, present, valid, errors, metrics, shape_offsets, shape_values, .. } = cols;
     let rows = valid.len();
     // all valid (the common case): no null buffers and an all-null error column, made in bulk.
     // The error column is a string view and the shapes a large list: polars' own layouts, which
@@ -432,6 +432,7 @@ impl CompiledSpace {
             metrics: METRICS.iter().map(|_| Vec::new()).collect(),
             shape_offsets: vec![0],
             shape_values: Vec::new(),
+            ..Columns::default()
         };
         let batch = to_record_batch(self.prog(), empty).map_err(|e| ArchsweepError::new_err(e.to_string()))?;
         batch.schema().as_ref().to_pyarrow(py)

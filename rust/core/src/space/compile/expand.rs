@@ -710,6 +710,7 @@ impl<'a> Expander<'a> {
             max_var,
             own_vars: deps,
             drop,
+            dead: false,
         });
         Ok(self.instances.len())
     }

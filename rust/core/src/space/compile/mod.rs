@@ -21,6 +21,7 @@ use std::sync::Arc;
 mod attr;
 mod drops;
 mod expand;
+mod reach;
 
 use attr::eval_attrs;
 pub use attr::{build_op, value_to_json};
@@ -145,6 +146,9 @@ pub struct Instance {
     pub own_vars: Vec<usize>,
     /// `drop_off_inputs = true`: the inputs that are on vary per variant.
     pub drop: Option<Box<DropInputs>>,
+    /// The instance's output reaches the model's output in no variant: it counts its params and
+    /// buffers, but no MACs, other ops or activations (inference-only counting, `reach.rs`).
+    pub dead: bool,
 }
 
 impl Instance {
@@ -179,6 +183,9 @@ pub struct Program {
     /// The network ids, if some variable has a condition (`networks.rs`); variant ids are then
     /// network ids, and the engine evaluates the full ids they map to.
     pub networks: Option<Networks>,
+    /// Some instance reaches the model's output in some variants where it runs and not in
+    /// others (`reach.rs`): the engine finds the layers off the output's path per variant.
+    pub dynamic_dead: bool,
 }
 
 impl Program {
@@ -424,7 +431,11 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
     }
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
-    let Expander { exprs, instances, derived, .. } = ctx;
+    let (dead, dynamic_dead) = reach::dead_flags(&ctx)?;
+    let Expander { exprs, mut instances, derived, .. } = ctx;
+    for (inst, d) in instances.iter_mut().zip(dead) {
+        inst.dead = d;
+    }
     Ok(Program {
         name: spec.name.clone(),
         vars,
@@ -438,6 +449,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
         input_max_var,
         input_vars,
         networks,
+        dynamic_dead,
     })
 }
 

@@ -55,7 +55,7 @@ pub struct Columns {
     /// rows were written in bulk (grid blocks, dense batches) whose metrics may pass 2^63 - 1:
     /// [`Columns::invalidate_beyond_int64`] must look at them (rows written one by one are
     /// checked as they are written; a dense batch checks its maxima)
-    pub(crate) unchecked_int64: bool,
+    pub unchecked_int64: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -44,7 +44,18 @@ use dense::DenseState;
 use evaluator::Evaluator;
 use memo::MemoPool;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+
+/// Positions evaluated by every engine of this process since it started (all calls, all
+/// threads): a progress counter that callers poll while an evaluation runs (the command line's
+/// progress within a chunk). Advanced once per finished piece, so it costs nothing per row.
+static POSITIONS_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// The value of the progress counter (see [`POSITIONS_DONE`]).
+pub fn positions_done() -> u64 {
+    POSITIONS_DONE.load(Ordering::Relaxed)
+}
 
 /// A compiled space and the state its evaluations share (see the module documentation). Made
 /// once per space; `&Engine` is shared by every thread and call (the bindings hold one per
@@ -225,6 +236,8 @@ impl Engine {
         serial: bool,
     ) -> (Vec<Columns>, Counts) {
         let prog = &self.program;
+        // layers off the output's path in some variants only: the reference path finds them
+        let reuse = reuse && !prog.dynamic_dead;
         // random order: dense tables when the program is a chain of segments, else sorted ids
         let dense = match ids {
             Ids::Sample(_) => reuse,
@@ -273,6 +286,7 @@ impl Engine {
             }
             // the metric columns are Int64: a count beyond 2^63 - 1 makes its row invalid
             counts.invalid += cols.invalidate_beyond_int64();
+            POSITIONS_DONE.fetch_add(hi.saturating_sub(lo), Ordering::Relaxed);
             (cols, counts)
         };
         let parts: Vec<(Columns, Counts)> =

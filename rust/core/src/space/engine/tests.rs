@@ -197,8 +197,9 @@ fn check_grid_replay(prog: &Engine) {
             }
         }
     }
+    // (a program whose layers off the output's path vary per variant runs without replay)
     let pooled = prog.memo_pool.memos();
-    assert!(pooled.iter().any(|m| m.hits > 0), "the grid runs never replayed a segment");
+    assert!(prog.program.dynamic_dead || pooled.iter().any(|m| m.hits > 0), "the grid runs never replayed a segment");
 }
 
 /// Blocks written from suffix tables equal row-by-row evaluation, also when a block's sums

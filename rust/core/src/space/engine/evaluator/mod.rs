@@ -94,6 +94,9 @@ struct Results<'p> {
     drops: bool,
     saved: Vec<Totals>,
     saved_layers: Vec<u64>,
+    /// per instance, what it added to MACs, other ops and activation bytes (kept for a program
+    /// whose layers off the output's path vary per variant, `Program::dynamic_dead`)
+    added: Vec<[u64; 3]>,
     running: Totals,
     num_layers: u64,
     /// an instance's input shapes (a buffer)
@@ -210,6 +213,9 @@ impl Drop for Evaluator<'_> {
 
 impl<'p> Evaluator<'p> {
     pub(crate) fn new(prog: &'p Program, pool: &'p MemoPool, opts: Options, sequential: bool, memo: bool) -> Evaluator<'p> {
+        // layers off the output's path in some variants only: every variant from scratch, then
+        // the per-variant pass of `eval`
+        let (sequential, memo) = if prog.dynamic_dead { (false, false) } else { (sequential, memo) };
         let nvar = prog.vars.len();
         let n = prog.instances.len();
         let prepared = pool.prepared(prog);
@@ -265,6 +271,7 @@ impl<'p> Evaluator<'p> {
                 drops: prog.instances.iter().any(|i| i.drop.is_some()),
                 saved: vec![Totals::default(); n + 1],
                 saved_layers: vec![0; n + 1],
+                added: if prog.dynamic_dead { vec![[0; 3]; n] } else { Vec::new() },
                 running: Totals::default(),
                 num_layers: 0,
                 inputs: Vec::with_capacity(8),
@@ -441,6 +448,9 @@ impl<'p> Evaluator<'p> {
         }
         let last = (0..n).rev().find(|&k| self.results.steps[k].kind != StepKind::Skipped).unwrap();
         self.results.out_shape = self.results.values[last + 1];
+        if prog.dynamic_dead {
+            self.drop_off_path(last);
+        }
         let mut finish = || -> Result<Totals, Error> {
             // (the walks leave the input out: the caller holds it throughout, finish adds it)
             let input_bytes = mul(self.results.values[0].elements()?, dt)?;
@@ -501,6 +511,46 @@ impl<'p> Evaluator<'p> {
             }
             Err(e) => Outcome::Invalid(format!("totals: {e}")),
         }
+    }
+
+    /// Inference-only counting for a program whose layers off the output's path vary per
+    /// variant (`Program::dynamic_dead`, evaluated from scratch): the instances that ran but
+    /// whose output does not reach the last one's (`last`) give back their MACs, other ops and
+    /// activation bytes, and their steps allocate nothing (as `graph::analyze` counts the
+    /// concrete model). The next variant runs every instance again.
+    fn drop_off_path(&mut self, last: usize) {
+        let prog = self.prog;
+        let n = prog.instances.len();
+        let steps = &mut self.results.steps;
+        // what provides each value: a switched-off instance passes its first input through
+        let mut provider = vec![0usize; n + 1];
+        for k in 0..n {
+            provider[k + 1] =
+                if steps[k].kind == StepKind::Skipped && !prog.instances[k].dead { provider[prog.instances[k].inputs[0]] } else { k + 1 };
+        }
+        let mut live = vec![false; n];
+        live[last] = true;
+        for k in (0..=last).rev() {
+            if live[k] && steps[k].kind != StepKind::Skipped {
+                for &r in steps[k].reads {
+                    if provider[r] > 0 {
+                        live[provider[r] - 1] = true;
+                    }
+                }
+            }
+        }
+        let t = &mut self.results.running;
+        for k in 0..n {
+            if !live[k] && steps[k].kind != StepKind::Skipped {
+                let [macs, other, act] = self.results.added[k];
+                t.macs -= macs;
+                t.other_ops -= other;
+                t.activation_bytes -= act;
+                steps[k].kind = StepKind::Skipped;
+                steps[k].bytes = 0;
+            }
+        }
+        self.results.valid_upto = 0;
     }
 
     /// Segments from the one holding `start` to the end: replayed from the memo when their
@@ -608,6 +658,9 @@ impl<'p> Evaluator<'p> {
             Pred::Greater(e, r) => matches!(self.variant.exprs[e], Value::Int(c) if c > r),
         });
         if !active {
+            if prog.dynamic_dead {
+                self.results.added[k] = [0; 3];
+            }
             self.results.values[k + 1] = self.results.values[inst.inputs[0]];
             self.results.steps[k].kind = StepKind::Skipped;
             self.results.steps[k].bytes = 0;
@@ -658,15 +711,27 @@ impl<'p> Evaluator<'p> {
         }
         let view = op.aliases_input();
         let ev = op.apply(&self.results.inputs).map_err(fail)?;
+        // an instance off the output's path (inference-only counting, as `graph::analyze`):
+        // params and buffers only, and a step that allocates and reads nothing
+        let cost = crate::graph::inference_cost(&ev.cost, !inst.dead);
         let amounts = ev
             .shape
             .elements()
-            .and_then(|numel| self.results.running.accumulate(&ev.cost, inst.trainable, numel, view, dt))
+            .and_then(|numel| self.results.running.accumulate(&cost, inst.trainable, if inst.dead { 0 } else { numel }, view, dt))
             .map_err(fail)?;
+        if prog.dynamic_dead {
+            self.results.added[k] = [cost.macs, cost.other_ops, amounts.activation_bytes];
+        }
         self.results.values[k + 1] = ev.shape;
-        self.results.steps[k].kind = if view { StepKind::Alias } else { StepKind::Own };
+        self.results.steps[k].kind = if inst.dead {
+            StepKind::Skipped
+        } else if view {
+            StepKind::Alias
+        } else {
+            StepKind::Own
+        };
         self.results.steps[k].bytes = amounts.activation_bytes;
-        self.results.steps[k].scratch = op.scratch_bytes(&self.results.inputs, &ev.shape, dt).map_err(fail)?;
+        self.results.steps[k].scratch = if inst.dead { 0 } else { op.scratch_bytes(&self.results.inputs, &ev.shape, dt).map_err(fail)? };
         self.results.num_layers += 1;
         Ok(())
     }
