@@ -27,7 +27,7 @@ PAGES = pages()
 
 #: Pages the README and docs link to that other branches of the current round add (their
 #: helpers write them); the lead removes a name from this list when its branch is merged.
-PENDING_PAGES = {"docs/peers.md"}
+PENDING_PAGES: set[str] = set()
 
 
 def page_id(page: Path) -> str:
