@@ -73,6 +73,9 @@ pub(super) struct Expander<'a> {
     pub(super) full_names: HashMap<String, Bound>,
     /// block repetitions expanded so far (at most `REPETITION_LIMIT`)
     pub(super) repetitions: u64,
+    /// every repetition of a block repeated more than once: (first instance, number of
+    /// instances), for `replicas.rs`
+    pub(super) spans: Vec<(usize, usize)>,
     /// the value a layer without `inputs` reads, and when the layer that made it is on
     pub(super) prev: usize,
     pub(super) prev_on: Presence,
@@ -322,7 +325,11 @@ impl<'a> Expander<'a> {
                 self.lets.push((name.clone(), binding));
             }
             self.frames.push(Frame { block_input: self.prev, locals: HashMap::new(), auto: HashMap::new() });
+            let first = self.instances.len();
             self.expand(&b.items, &full, loops, preds)?;
+            if max_count > 1 {
+                self.spans.push((first, self.instances.len() - first));
+            }
             self.lets.truncate(lets_before);
             // the block's layers stay visible to what follows as "<block>.<layer>" (or by their
             // own names for an unnamed block)

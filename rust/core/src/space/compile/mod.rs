@@ -22,10 +22,12 @@ mod attr;
 mod drops;
 mod expand;
 mod reach;
+mod replicas;
 
 use attr::eval_attrs;
 pub use attr::{build_op, value_to_json};
 use expand::{Expander, Frame, Names, Presence};
+pub use replicas::Replicas;
 
 /// Largest table of prebuilt ops per layer instance; beyond it ops are built per variant.
 const TABLE_LIMIT: u64 = 1 << 16;
@@ -186,6 +188,9 @@ pub struct Program {
     /// Some instance reaches the model's output in some variants where it runs and not in
     /// others (`reach.rs`): the engine finds the layers off the output's path per variant.
     pub dynamic_dead: bool,
+    /// Per instance, the repetitions starting there that repeat the one before them
+    /// (`replicas.rs`): the evaluator copies their outcome when it may.
+    pub replicas: Replicas,
 }
 
 impl Program {
@@ -416,6 +421,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
         frames: vec![Frame { block_input: 0, locals: HashMap::new(), auto: HashMap::new() }],
         full_names: HashMap::new(),
         repetitions: 0,
+        spans: Vec::new(),
         prev: 0,
         prev_on: Presence::ALWAYS,
         interned: HashMap::new(),
@@ -432,10 +438,11 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
     let (dead, dynamic_dead) = reach::dead_flags(&ctx)?;
-    let Expander { exprs, mut instances, derived, .. } = ctx;
+    let Expander { exprs, mut instances, derived, spans, .. } = ctx;
     for (inst, d) in instances.iter_mut().zip(dead) {
         inst.dead = d;
     }
+    let replicas = replicas::find(&instances, &spans, dynamic_dead);
     Ok(Program {
         name: spec.name.clone(),
         vars,
@@ -450,6 +457,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
         input_vars,
         networks,
         dynamic_dead,
+        replicas,
     })
 }
 

@@ -797,3 +797,50 @@ fn repeated_blocks_share_their_op_tables() {
     let params = one.metrics[crate::metric::col::PARAMS][0];
     assert_eq!(params, 3 * 16 * 9 + 16 + 2 * (16 * 16 * 9 + 16) + (16 * 8 * 9 + 8));
 }
+
+/// Repetitions that repeat the one before them (`compile/replicas.rs`) are copied by the
+/// evaluator only where that gives what running them gives: rows equal fresh evaluation (which
+/// copies nothing) in grid, sampled and explicit order, where a repetition's input has another
+/// shape than the one before it (the first block of a stage, the first linear layer), where
+/// other layers are on (`when` reading the loop index), through a residual add reading the
+/// block's input, and where a copy would overflow the totals (the layers then run one by one
+/// and the message names the one that overflows).
+#[test]
+fn copied_repetitions_equal_fresh_evaluation() {
+    let e = engine(&json!({
+        "name": "replicas",
+        "input": [3, "=res", "=res"],
+        "variables": {"res": [8, 12], "w": [4, 6], "depth": [1, 3, 5], "k": [0, 2], "big": [4, 2147483647]},
+        "layers": [
+            {"name": "s{b}", "repeat": "=depth", "index": "b", "layers": [
+                {"name": "conv", "op": "conv2d", "out_channels": "=w", "kernel_size": 3, "padding": 1},
+                {"name": "act", "op": "relu", "when": "=b >= k"},
+                {"name": "conv2", "op": "conv2d", "out_channels": "=w", "kernel_size": 3, "padding": 1},
+                {"name": "short", "op": "conv2d", "out_channels": "=w", "kernel_size": 1, "inputs": ["block_input"]},
+                {"name": "sum", "op": "add", "inputs": ["conv2", "short"]}
+            ]},
+            {"op": "adaptive_avgpool2d", "output_size": 1},
+            {"op": "flatten"},
+            {"name": "f{j}", "repeat": 5, "index": "j", "layers": [{"name": "fc", "op": "linear", "out_features": "=big"}]}
+        ]
+    }));
+    let (reps, insts) = (&e.program.replicas, &e.program.instances);
+    let starts: Vec<(&str, u32)> =
+        reps.lens.iter().enumerate().flat_map(|(k, l)| l.iter().map(move |&len| (insts[k].name.as_str(), len))).collect();
+    // s1 repeats s0 only in structure (its input has w channels, s0's has 3): copied from s2
+    // on, when the same layers are on; f1.. repeat f0 (one layer each)
+    assert_eq!(
+        starts,
+        [("s1.conv", 5), ("s2.conv", 5), ("s3.conv", 5), ("s4.conv", 5), ("f1.fc", 1), ("f2.fc", 1), ("f3.fc", 1), ("f4.fc", 1)]
+    );
+    check_grid_replay(&e);
+    check_sample(&e, 5, |p, range, filter| evaluate(&e, Ids::Sample(p), range, filter, Options::default()));
+    // big = 2^31 - 1: f0 adds (w + 1)·big params, each of f1..f4 big² + big, where
+    // 4·big² = 2^64 - 2^34 + 4: f0..f3 fit in 64 bits and f4 overflows, (w + 5)·big > 2^34;
+    // the message is the one running the layer gives (each layer's own bytes, 4·(big² + big),
+    // still fit)
+    let size: u64 = e.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let (cols, _) = evaluate(&e, Ids::Grid, 0..size, None, Options::default());
+    let overflow = cols.errors.iter().filter(|(_, m)| m.contains("f4.fc")).count();
+    assert_eq!(overflow, (size / 2) as usize, "every variant with big = 2^31 - 1 overflows at f4: {:?}", cols.errors.first());
+}

@@ -18,13 +18,13 @@ use super::dense::tables::{Batch, Trace};
 use super::filter::{write_row, Filter};
 use super::memo::{Memo, MemoPool, Segments};
 use crate::error::Error;
-use crate::graph::{Options, Totals};
+use crate::graph::{Options, Totals, SUMMED};
 use crate::memory::{Chain, Liveness, Step, StepKind};
 use crate::metric::{self, NUM_METRICS};
 use crate::num::mul;
 use crate::ops::Op;
 use crate::shape::Shape;
-use crate::space::compile::{build_op, OpSource, Pred, Program};
+use crate::space::compile::{build_op, Instance, OpSource, Pred, Program, Replicas};
 use crate::space::expr::Value;
 use crate::space::ids::{decode, increment, Id, Ids};
 use std::sync::OnceLock;
@@ -47,6 +47,8 @@ pub(crate) struct Evaluator<'p> {
     sequential: bool,
     /// some expression belongs to no instance (so no segment would bring it up to date)
     eager_exprs: bool,
+    /// repetitions that repeat the one before them are copied (`run_range`; reuse only)
+    copy_replicas: bool,
     variant: Variant,
     results: Results<'p>,
     peak: Peak,
@@ -99,6 +101,11 @@ struct Results<'p> {
     added: Vec<[u64; 3]>,
     running: Totals,
     num_layers: u64,
+    /// per first instance of a repetition that a replica repeats (`Replicas::source`): the call
+    /// of `run_range` that met it, the layers and the summed totals before it
+    rep_saved: Vec<(u32, u64, [u64; SUMMED])>,
+    /// the current call of `run_range` (a repetition met by another call is not copied)
+    rep_call: u32,
     /// an instance's input shapes (a buffer)
     inputs: Vec<Shape>,
     totals: Totals,
@@ -213,6 +220,7 @@ impl Drop for Evaluator<'_> {
 
 impl<'p> Evaluator<'p> {
     pub(crate) fn new(prog: &'p Program, pool: &'p MemoPool, opts: Options, sequential: bool, memo: bool) -> Evaluator<'p> {
+        let copy_replicas = memo;
         // layers off the output's path in some variants only: every variant from scratch, then
         // the per-variant pass of `eval`
         let (sequential, memo) = if prog.dynamic_dead { (false, false) } else { (sequential, memo) };
@@ -249,6 +257,7 @@ impl<'p> Evaluator<'p> {
             opts,
             sequential,
             eager_exprs,
+            copy_replicas,
             variant: Variant {
                 radix: prog.radix(),
                 digits: vec![0; nvar],
@@ -274,6 +283,8 @@ impl<'p> Evaluator<'p> {
                 added: if prog.dynamic_dead { vec![[0; 3]; n] } else { Vec::new() },
                 running: Totals::default(),
                 num_layers: 0,
+                rep_saved: vec![(0, 0, [0; SUMMED]); prog.replicas.sources],
+                rep_call: 0,
                 inputs: Vec::with_capacity(8),
                 totals: Totals::default(),
                 out_shape: Shape::new(&[1]).unwrap(),
@@ -422,15 +433,9 @@ impl<'p> Evaluator<'p> {
         }
         let dt = self.opts.dtype.bytes();
         if self.replay.segs.is_none() {
-            for k in start..n {
-                if self.results.is_checkpoint[k] {
-                    self.results.saved[k] = self.results.running.clone();
-                    self.results.saved_layers[k] = self.results.num_layers;
-                }
-                if let Err(e) = self.step(k, dt) {
-                    self.results.valid_upto = k;
-                    return Outcome::Invalid(e.to_string());
-                }
+            if let Err((k, e)) = self.run_range(start, n, dt, true) {
+                self.results.valid_upto = k;
+                return Outcome::Invalid(e.to_string());
             }
         } else {
             let segs = self.replay.segs.unwrap();
@@ -609,11 +614,9 @@ impl<'p> Evaluator<'p> {
             }
             let before = self.results.running.summed();
             let layers_before = self.results.num_layers;
-            for k in a..b {
-                if let Err(e) = self.step(k, dt) {
-                    self.results.valid_upto = k;
-                    return Some(Outcome::Invalid(e.to_string()));
-                }
+            if let Err((k, e)) = self.run_range(a, b, dt, false) {
+                self.results.valid_upto = k;
+                return Some(Outcome::Invalid(e.to_string()));
             }
             let after = self.results.running.summed();
             let delta = std::array::from_fn(|i| after[i] - before[i]);
@@ -649,14 +652,101 @@ impl<'p> Evaluator<'p> {
         Ok(())
     }
 
+    /// Run instances `a..b`, saving the totals before each checkpoint if `checkpoints`; a
+    /// repetition that repeats the one just run is copied (`replica`). An error names the
+    /// instance it happened at.
+    fn run_range(&mut self, a: usize, b: usize, dt: u64, checkpoints: bool) -> Result<(), (usize, Error)> {
+        let reps: &'p Replicas = &self.prog.replicas;
+        self.results.rep_call = self.results.rep_call.wrapping_add(1);
+        if self.results.rep_call == 0 {
+            // (after 2^32 calls: no entry may look as if this call had made it)
+            self.results.rep_saved.iter_mut().for_each(|e| e.0 = 0);
+            self.results.rep_call = 1;
+        }
+        let mut k = a;
+        while k < b {
+            if checkpoints && self.results.is_checkpoint[k] {
+                self.results.saved[k] = self.results.running.clone();
+                self.results.saved_layers[k] = self.results.num_layers;
+            }
+            if self.copy_replicas && !reps.lens[k].is_empty() {
+                if let Some(len) = self.replica(k, a, b, checkpoints) {
+                    k += len;
+                    continue;
+                }
+            }
+            if let Some(s) = reps.source.get(k).filter(|&&s| s != Replicas::NONE) {
+                self.results.rep_saved[*s as usize] = (self.results.rep_call, self.results.num_layers, self.results.running.summed());
+            }
+            self.step(k, dt).map_err(|e| (k, e))?;
+            k += 1;
+        }
+        Ok(())
+    }
+
+    /// Copy the outcome of the repetition before `k` into a repetition starting at `k` that
+    /// repeats it (`compile/replicas.rs`), if this call of `run_range` (from `a`, up to `b`) ran
+    /// or copied that one, its input has the shape of this one's, the same layers are on, no
+    /// checkpoint lies inside and the totals do not overflow; returns the length copied. Same
+    /// ops on inputs of the same shapes make the same shapes and amounts, layer for layer.
+    fn replica(&mut self, k: usize, a: usize, b: usize, checkpoints: bool) -> Option<usize> {
+        let prog: &'p Program = self.prog;
+        let reps = &prog.replicas;
+        for &len in &reps.lens[k] {
+            let len = len as usize;
+            if k < a + len || k + len > b {
+                continue;
+            }
+            let prev = k - len;
+            let (call, layers_before, sum_before) = self.results.rep_saved[reps.source[prev] as usize];
+            if call != self.results.rep_call || self.results.values[prev] != self.results.values[k] {
+                continue;
+            }
+            let same = (0..len).all(|t| {
+                self.active(&prog.instances[k + t]) == (self.results.steps[prev + t].kind != StepKind::Skipped)
+                    && !(checkpoints && t > 0 && self.results.is_checkpoint[k + t])
+            });
+            if !same {
+                continue;
+            }
+            let now = self.results.running.summed();
+            let layers_now = self.results.num_layers;
+            let delta: [u64; SUMMED] = std::array::from_fn(|i| now[i] - sum_before[i]);
+            if !self.results.running.add_summed(&delta) {
+                // (the layers, run one by one, name the one that overflows)
+                continue;
+            }
+            if let Some(&s) = reps.source.get(k).filter(|&&s| s != Replicas::NONE) {
+                self.results.rep_saved[s as usize] = (self.results.rep_call, layers_now, now);
+            }
+            self.results.num_layers += layers_now - layers_before;
+            self.results.values.copy_within(prev + 1..k + 1, k + 1);
+            for t in 0..len {
+                let st = self.results.steps[prev + t];
+                let to = &mut self.results.steps[k + t];
+                to.kind = st.kind;
+                to.bytes = st.bytes;
+                to.scratch = st.scratch;
+            }
+            return Some(len);
+        }
+        None
+    }
+
+    /// Whether `inst` is switched on for the current variant (its count/`when` conditions).
+    #[inline(always)]
+    fn active(&self, inst: &Instance) -> bool {
+        inst.preds.iter().all(|p| match *p {
+            Pred::Truthy(e) => self.variant.exprs[e].truthy(),
+            Pred::Greater(e, r) => matches!(self.variant.exprs[e], Value::Int(c) if c > r),
+        })
+    }
+
     /// Run instance `k`: its shape rule and costs into the running totals, its value and step.
     fn step(&mut self, k: usize, dt: u64) -> Result<(), Error> {
         let prog: &'p Program = self.prog;
         let inst = &prog.instances[k];
-        let active = inst.preds.iter().all(|p| match *p {
-            Pred::Truthy(e) => self.variant.exprs[e].truthy(),
-            Pred::Greater(e, r) => matches!(self.variant.exprs[e], Value::Int(c) if c > r),
-        });
+        let active = self.active(inst);
         if !active {
             if prog.dynamic_dead {
                 self.results.added[k] = [0; 3];
