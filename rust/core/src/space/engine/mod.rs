@@ -187,39 +187,73 @@ impl Engine {
         reuse: bool,
         serial: bool,
     ) -> (Vec<Columns>, Counts) {
-        let full_id = |pos| networks.full_id(ids.id(pos));
-        let full: Vec<Id> = if serial { range.map(full_id).collect() } else { range.into_par_iter().map(full_id).collect() };
-        let (mut parts, counts) = self.evaluate_full(Ids::Explicit(&full), 0..full.len() as u64, filter, opts, reuse, serial);
         let radix = self.program.radix();
+        let nvar = radix.len();
+        // per position: the full id, and which conditional variables exist (bit i: the i-th
+        // conditional variable), made once here so that rows need no decoding again
+        let cond: Vec<usize> = (0..nvar).filter(|&v| networks.is_conditional(v)).collect();
+        let map = |(digits, active): &mut (Vec<u64>, Vec<bool>), pos: u64| -> (Id, u128) {
+            networks.digits(ids.id(pos), digits, active);
+            let full = crate::space::ids::encode(digits, &radix).expect("full ids fit in 128 bits (checked when compiled)");
+            let bits = if cond.len() <= 128 { cond.iter().enumerate().fold(0u128, |m, (i, &v)| m | ((active[v] as u128) << i)) } else { 0 };
+            (full, bits)
+        };
+        let init = || (vec![0u64; nvar], vec![false; nvar]);
+        let (full, bits): (Vec<Id>, Vec<u128>) = if serial {
+            let mut buf = init();
+            range.clone().map(|pos| map(&mut buf, pos)).unzip()
+        } else {
+            range.clone().into_par_iter().map_init(init, map).unzip()
+        };
+        let (mut parts, counts) = self.evaluate_full(Ids::Explicit(&full), 0..full.len() as u64, filter, opts, reuse, serial);
         let wide = self.program.wide_variant_ids();
-        let mark = |cols: &mut Columns| {
-            let rows = cols.len();
-            let mut digits = vec![0u64; radix.len()];
-            let mut active = vec![true; radix.len()];
+        // each row's position: rows come in position order (a filter drops some), and a row's
+        // full id is its position's, so a pointer moves along the positions once (a repeated
+        // explicit id matches an equal position: the same full id, the same network)
+        let mut at = 0usize;
+        let positions: Vec<Vec<usize>> = parts
+            .iter()
+            .map(|cols| {
+                (0..cols.len())
+                    .map(|r| {
+                        let id = cols.id(r);
+                        while full[at] != id {
+                            at += 1;
+                        }
+                        at += 1;
+                        at - 1
+                    })
+                    .collect()
+            })
+            .collect();
+        let mark = |(cols, rows): (&mut Columns, &Vec<usize>)| {
             let mut present: Vec<Vec<bool>> =
-                (0..radix.len()).map(|v| if networks.is_conditional(v) { Vec::with_capacity(rows) } else { Vec::new() }).collect();
-            let mut network_ids = Vec::with_capacity(rows);
-            for r in 0..rows {
-                decode(cols.id(r), &radix, &mut digits);
-                network_ids.push(networks.network_id(&digits, &mut active));
-                for (v, p) in present.iter_mut().enumerate() {
-                    if networks.is_conditional(v) {
-                        p.push(active[v]);
+                (0..nvar).map(|v| if networks.is_conditional(v) { Vec::with_capacity(rows.len()) } else { Vec::new() }).collect();
+            let (mut digits, mut active) = init();
+            for &p in rows {
+                if cond.len() <= 128 {
+                    for (i, &v) in cond.iter().enumerate() {
+                        present[v].push(bits[p] >> i & 1 == 1);
+                    }
+                } else {
+                    networks.digits(ids.id(range.start + p as u64), &mut digits, &mut active);
+                    for &v in &cond {
+                        present[v].push(active[v]);
                     }
                 }
             }
             cols.wide = wide;
             cols.variant_id.clear();
             cols.variant_id_hi.clear();
-            for id in network_ids {
-                cols.push_id(id);
+            for &p in rows {
+                cols.push_id(ids.id(range.start + p as u64));
             }
             cols.present = present;
         };
         if serial {
-            parts.iter_mut().for_each(mark);
+            parts.iter_mut().zip(&positions).for_each(mark);
         } else {
-            parts.par_iter_mut().for_each(mark);
+            parts.par_iter_mut().zip(&positions).for_each(mark);
         }
         (parts, counts)
     }
