@@ -191,6 +191,10 @@ pub struct Program {
     /// Per instance, the repetitions starting there that repeat the one before them
     /// (`replicas.rs`): the evaluator copies their outcome when it may.
     pub replicas: Replicas,
+    /// Every derived variable evaluates without error for every combination of the variables
+    /// it reads (checked when compiled, where they have at most [`INFALLIBLE_SCAN_LIMIT`]
+    /// combinations): rows then need no per-row evaluation of them to be valid.
+    pub derived_infallible: bool,
 }
 
 impl Program {
@@ -226,6 +230,21 @@ impl Program {
     pub fn is_conditional(&self, v: usize) -> bool {
         self.vars[v].condition.is_some()
     }
+}
+
+/// Largest number of combinations of a derived variable's inputs tried by [`derived_infallible`].
+const INFALLIBLE_SCAN_LIMIT: u64 = 1 << 12;
+
+/// Whether every derived variable evaluates without error for every combination of the
+/// primaries it depends on (false where one has more than [`INFALLIBLE_SCAN_LIMIT`]).
+fn derived_infallible(ctx: &Expander) -> bool {
+    let nvar = ctx.vars.len();
+    ctx.derived.iter().enumerate().all(|(j, (_, d))| {
+        let deps = &ctx.slot_deps[nvar + j];
+        let combos = deps.iter().try_fold(1u64, |acc, &v| acc.checked_mul(ctx.radix[v]).filter(|&c| c <= INFALLIBLE_SCAN_LIMIT));
+        // (`combos` evaluates the derived variables before this one, which it may read)
+        combos.is_some() && ctx.combos(deps).all(|slots| d.try_eval(&slots).is_ok())
+    })
 }
 
 /// The primaries an expression depends on, given those each slot depends on (`slot_deps`).
@@ -438,6 +457,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
     let derived_deps: Vec<Vec<usize>> = ctx.slot_deps[vars.len()..].to_vec();
     let expr_max_var = ctx.exprs.iter().map(|e| deps_of(e, &ctx.slot_deps).into_iter().max()).collect();
     let (dead, dynamic_dead) = reach::dead_flags(&ctx)?;
+    let derived_infallible = derived_infallible(&ctx);
     let Expander { exprs, mut instances, derived, spans, .. } = ctx;
     for (inst, d) in instances.iter_mut().zip(dead) {
         inst.dead = d;
@@ -458,6 +478,7 @@ fn compile_ordered(spec: &Spec, order: Option<&[usize]>) -> Result<Program, Erro
         networks,
         dynamic_dead,
         replicas,
+        derived_infallible,
     })
 }
 

@@ -844,3 +844,30 @@ fn copied_repetitions_equal_fresh_evaluation() {
     let overflow = cols.errors.iter().filter(|(_, m)| m.contains("f4.fc")).count();
     assert_eq!(overflow, (size / 2) as usize, "every variant with big = 2^31 - 1 overflows at f4: {:?}", cols.errors.first());
 }
+
+/// Dense batches are written column by column when every derived variable evaluates for every
+/// combination of what it reads (the chain space's `hidden`), row by row when one may fail
+/// (`q` divides by k - 3): the same rows as fresh evaluation either way, also under a filter
+/// that reads the derived variable.
+#[test]
+fn derived_variables_that_never_fail_leave_batches_columnar() {
+    let mut fallible = chain_spec();
+    fallible["derived"]["q"] = json!("64 // (k - 3)");
+    let (infallible, fallible) = (chain_space(), engine(&fallible));
+    assert!(infallible.program.derived_infallible && !fallible.program.derived_infallible);
+    for e in [&infallible, &fallible] {
+        let size: u64 = e.program.vars.iter().map(|v| v.choices.len() as u64).product();
+        let p = Permutation::new(size as Id, 9);
+        let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
+        let f = Filter::new("hidden > 20 and params > 1000", &e.program).unwrap();
+        for filter in [None, Some(&f)] {
+            let (rows, c1) = evaluate(e, Ids::Sample(p), 0..size, filter, Options::default());
+            let (fresh, c2) = evaluate_with(e, Ids::Explicit(&list), 0..size, filter, Options::default(), false);
+            assert_eq!(c1, c2);
+            assert_same_rows(&rows, &fresh);
+        }
+    }
+    let size: u64 = fallible.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let (rows, _) = evaluate(&fallible, Ids::Grid, 0..size, None, Options::default());
+    assert_eq!(rows.errors.iter().filter(|(_, m)| m.contains("'q'")).count() as u64, size / 3, "k = 3 is one variant in three");
+}

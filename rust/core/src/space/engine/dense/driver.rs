@@ -70,8 +70,9 @@ pub(crate) fn run_dense(
     let mut decoder = DigitDecoder::new(&radix);
     // each variable's values by digit (padded for `pick`), and its number of choices
     let raws: Vec<(Vec<i64>, usize)> = prog.vars.iter().map(|v| (pick_table(&v.choices), v.choices.len())).collect();
-    // a batch goes column by column unless a row needs the evaluator's slots
-    let columnar = prog.derived.is_empty() && prog.constraints.is_empty();
+    // a batch goes column by column unless a row needs the evaluator's slots (a derived
+    // variable that may fail makes its row invalid, a constraint may reject it)
+    let columnar = prog.derived_infallible && prog.constraints.is_empty();
     let mut digits = vec![0u64; DENSE_BATCH * nvar];
     let mut row = vec![0u64; nvar];
     let (mut batch, mut walk): (Vec<Id>, Walk) = Default::default();
@@ -150,6 +151,11 @@ pub(crate) fn run_dense(
                         (Some(f), Some(r)) => filter_valid(r, f, prog, ev.slots_mut(), out, counts, |r, slots| {
                             for (v, var) in prog.vars.iter().enumerate() {
                                 slots[v] = var.choices[digits[v * DENSE_BATCH + r] as usize];
+                            }
+                            // (the filter may read them; they never fail)
+                            let nvar = prog.vars.len();
+                            for (j, (_, d)) in prog.derived.iter().enumerate() {
+                                slots[nvar + j] = d.try_eval(slots).unwrap_or(Value::Int(0));
                             }
                         }),
                         _ => counts.kept += n as u64,
