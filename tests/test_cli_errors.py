@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import polars as pl
 import pytest
+from error_cases import TINY_SPEC as SPEC
 
 import archsweep
 from archsweep.cli import main
@@ -22,17 +23,6 @@ from archsweep.sweep.layout import MANIFEST_KEY, read_manifest
 ROOT = Path(__file__).resolve().parents[1]
 VGG = str(ROOT / "data" / "models" / "vgg16.toml")
 
-SPEC = {
-    "name": "tiny",
-    "input": [3, "=res", "=res"],
-    "variables": {"res": [8, 16], "w": [4, 8], "k": [1, 3]},
-    "layers": [
-        {"name": "conv", "op": "conv2d", "out_channels": "=w", "kernel_size": "=k", "padding": "=k // 2"},
-        {"op": "adaptive_avgpool2d", "output_size": 1},
-        {"op": "flatten"},
-        {"op": "linear", "out_features": 10},
-    ],
-}
 
 
 def conv_model(**attrs) -> str:
@@ -266,6 +256,9 @@ CASES = [
     # ---------------------------------------------------------------- top
     case("top-k-negative", "top {ds} --by macs -k -1", "k must be at least 0, got -1 (-k)"),
     case("top-k-word", "top {ds} --by macs -k many", "-k", "'many'", usage=True),
+    case("top-rows-0", "top {ds} --by macs --rows 0", "--rows: 0: need at least 1 row (or all)", usage=True),
+    case("analyze-rows-word", "analyze {vgg} --rows many", "--rows: 'many' is not a number of rows or 'all'", usage=True),
+    case("query-rows-negative", "query {ds} 'SELECT 1' --rows -5", "--rows: -5: need at least 1 row", usage=True),
     case("top-by-unknown", "top {ds} --by nope", "by='nope' is not a column of the dataset", "macs"),
     case("top-by-missing", "top {ds}", "--by", usage=True),
     case("top-where-syntax", ["top", "{ds}", "--by", "macs", "--where", "params <"], "--where: in 'params <': expected an operand at column 9"),

@@ -113,6 +113,20 @@ def test_dataset_tables(files, capsys, args):
     assert_clean(out)
 
 
+def test_cut_tables(files, capsys):
+    """A table cut to --rows rows keeps its first and last rows, escaped as ever, and says how
+    many it left out."""
+    code, out, _ = run(capsys, "query", str(files["ds"]), "SELECT tag, macs FROM sweep ORDER BY variant_id", "--rows", "2")
+    assert code == 0
+    assert_clean(out)
+    assert "2 of 4 rows not shown (the first 1 and the last 1 are): --rows all shows every one" in out
+    assert sum(line.replace("│", " ").split() == ["…", "…"] for line in out.splitlines()) == 1
+    code, out, _ = run(capsys, "analyze", str(files["model"]), "--depth", "1", "--rows", "1")
+    assert code == 0
+    assert_clean(out)
+    assert "1 of 2 groups not shown (the first 1 and the last 0 are)" in out and "[bold]b[/]" not in out
+
+
 def test_status(files, capsys):
     code, out, _ = run(capsys, "status", str(files["ds"]))
     assert code == 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno
 import shutil
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import polars as pl
 from rich.console import Console
@@ -13,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from archsweep.analysis import Report
-from archsweep.units import commas, human_count, mb, mib
+from archsweep.units import TABLE_ROWS, commas, human_count, mb, mib
 
 # Text from files and datasets (layer, model and space names, variable values, error messages,
 # file names) is printed as it is written, never interpreted: a control character (an escape
@@ -73,7 +74,46 @@ def _shape(dims: list[int]) -> str:
     return "(" + ", ".join(str(d) for d in dims) + ")"
 
 
-def layer_table(report: Report) -> Table:
+#: A terminal table shows at most this many rows (``--rows``): a longer one shows its first and
+#: last half of them, a row of "…" between, and a line below saying how many are not shown and
+#: how to get them all. rich lays a table out at ~1-2 ms a row (a 100,000-layer chain took
+#: minutes); a file format (``--format csv``) has every row at once.
+MAX_ROWS = TABLE_ROWS
+
+
+def shown_rows(frame: pl.DataFrame, max_rows: int | None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """``(frame, None)`` when it has at most ``max_rows`` rows (or ``max_rows`` is None: all),
+    else ``(head, tail)``: its first ``ceil(max_rows / 2)`` and last ``floor(max_rows / 2)`` rows."""
+    if max_rows is None or frame.height <= max_rows:
+        return frame, None
+    return frame.head((max_rows + 1) // 2), frame.tail(max_rows // 2)
+
+
+def rows_note(total: int, head: int, tail: int, what: str) -> str:
+    """The line under a table cut to its first ``head`` and last ``tail`` of ``total`` rows."""
+    return (f"{commas(total - head - tail)} of {commas(total)} {what} not shown (the first {commas(head)} and the last "
+            f"{commas(tail)} are): --rows all shows every one, --format csv writes them all")
+
+
+def _add_rows(t: Table, frame: pl.DataFrame, max_rows: int | None, what: str,
+              row: Callable[[dict[str, Any]], list[Any]]) -> str | None:
+    """``frame``'s rows, made by ``row``, cut to ``max_rows`` (see :func:`shown_rows`) with a
+    row of "…" where rows are left out; returns the line saying so (``what`` names the rows,
+    ``layers``), or None."""
+    head, tail = shown_rows(frame, max_rows)
+    for r in head.iter_rows(named=True):
+        t.add_row(*row(r))
+    if tail is None:
+        return None
+    t.add_row(*["…"] * len(t.columns))
+    for r in tail.iter_rows(named=True):
+        t.add_row(*row(r))
+    return rows_note(frame.height, head.height, tail.height, what)
+
+
+def layer_table(report: Report, max_rows: int | None = MAX_ROWS) -> tuple[Table, str | None]:
+    """The per-layer table, at most ``max_rows`` rows (None: all), and the line saying how many
+    are left out (or None)."""
     t = Table(title=cell(f"{report.name} — input {_shape(list(report.input_shape))}, {report.dtype}"), title_justify="left")
     t.add_column("layer")
     t.add_column("op")
@@ -82,34 +122,42 @@ def layer_table(report: Report) -> Table:
     t.add_column("MACs", justify="right")
     t.add_column("other ops", justify="right")
     t.add_column("activations", justify="right")
-    for row in report.layers.iter_rows(named=True):
-        act = "view" if row["is_view"] else mib(row["activation_bytes"])
-        t.add_row(
-            cell(row["name"]), cell(row["op"]), _shape(row["output_shape"]), commas(row["params"]),
-            commas(row["macs"]), commas(row["other_ops"]), act,
-        )
-    return t
+
+    def row(r: dict[str, Any]) -> list[Any]:
+        act = "view" if r["is_view"] else mib(r["activation_bytes"])
+        return [cell(r["name"]), cell(r["op"]), _shape(r["output_shape"]), commas(r["params"]), commas(r["macs"]),
+                commas(r["other_ops"]), act]
+
+    return t, _add_rows(t, report.layers, max_rows, "layers", row)
 
 
-def group_table(report: Report, groups: pl.DataFrame, depth: int) -> Table:
-    """The rows of :meth:`Report.grouped`: one per group of layers, counts summed."""
+def group_table(report: Report, groups: pl.DataFrame, depth: int, max_rows: int | None = MAX_ROWS) -> tuple[Table, str | None]:
+    """The rows of :meth:`Report.grouped`: one per group of layers, counts summed (at most
+    ``max_rows``, as :func:`layer_table`)."""
     t = Table(title=cell(f"{report.name} — input {_shape(list(report.input_shape))}, {report.dtype}; layers grouped "
                          f"by name to depth {depth}"), title_justify="left")
     for name, justify in (("group", "left"), ("op", "left"), ("layers", "right"), ("output shape", "left"), ("params", "right"),
                           ("MACs", "right"), ("other ops", "right"), ("activations", "right")):
         t.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for row in groups.iter_rows(named=True):
-        t.add_row(
-            cell(row["name"]), cell(row["op"]), commas(row["layers"]), _shape(row["output_shape"]), commas(row["params"]),
-            commas(row["macs"]), commas(row["other_ops"]), mib(row["activation_bytes"]),
-        )
-    return t
+
+    def row(r: dict[str, Any]) -> list[Any]:
+        return [cell(r["name"]), cell(r["op"]), commas(r["layers"]), _shape(r["output_shape"]), commas(r["params"]),
+                commas(r["macs"]), commas(r["other_ops"]), mib(r["activation_bytes"])]
+
+    return t, _add_rows(t, groups, max_rows, "groups", row)
 
 
-def print_grouped(report: Report, groups: pl.DataFrame, depth: int, stream: TextIO | None = None) -> None:
+def print_grouped(report: Report, groups: pl.DataFrame, depth: int, stream: TextIO | None = None,
+                  max_rows: int | None = MAX_ROWS) -> None:
     c = console(stream)
-    c.print(group_table(report, groups, depth))
+    _print_table(c, *group_table(report, groups, depth, max_rows))
     c.print(totals_table(report))
+
+
+def _print_table(c: Console, table: Table, note: str | None) -> None:
+    c.print(table)
+    if note:
+        c.print(note, soft_wrap=True)
 
 
 def totals_table(report: Report) -> Table:
@@ -150,16 +198,20 @@ def params_by_op(report: Report) -> pl.DataFrame:
     )
 
 
-def print_report(report: Report, explain: bool = False, stream: TextIO | None = None) -> None:
+def print_report(report: Report, explain: bool = False, stream: TextIO | None = None, max_rows: int | None = MAX_ROWS) -> None:
+    """The layer table (at most ``max_rows`` rows, None: all) or, with ``explain``, every
+    layer's formula; then the totals."""
     c = console(stream)
     if explain:
         c.print(line((report.name, "bold"), f" — input {_shape(list(report.input_shape))}, {report.dtype}; formulas per layer:"))
-        for text in report.explain():
-            c.print(cell(text), soft_wrap=True)
+        # plain lines, each escaped (a name's newline stays in its line), written at once: printed
+        # by rich (as they were, unwrapped and unstyled, so the text is the same) each cost ~0.1-0.2
+        # ms (100,000 layers: ~10 s)
+        c.file.write("".join(printable(text) + "\n" for text in report.explain()))
         c.print()
         for row in params_by_op(report).iter_rows(named=True):
             c.print(cell(f"all {row['op']} ({row['layers']} layers): params {commas(row['params'])}, MACs {commas(row['macs'])}"))
         c.print()
     else:
-        c.print(layer_table(report))
+        _print_table(c, *layer_table(report, max_rows))
     c.print(totals_table(report))
