@@ -375,7 +375,8 @@ def test_space_of_a_huge_size_is_printed(tmp_path, capsys):
     code, out, err = run_cli(["space", str(path)], capsys)
     assert code == 0, err
     assert "big: 2.81 × 10^4515 variants (~10^4515), 15,000 variables" in out
-    assert "... and 14,000 more variables (the first 1,000 are shown)" in out
+    assert "14,500 of 15,000 variables not shown (the first 500 are): --rows all shows every one\n" in out
+    assert "│ v499 " in out and "│ v500 " not in out
     assert "example: none (the space has more than 10^38 variants" in out
     assert archsweep.Space(spec).size == 2**15_000
     code, _, err = run_cli(["sweep", str(path), "-o", str(tmp_path / "o"), "--sample", "3"], capsys)
