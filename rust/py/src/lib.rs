@@ -4,12 +4,12 @@ use archsweep_core::{analyze, Analysis, Dtype, Error as CoreError, LayerReport, 
 use arrow_array::{ArrayRef, BooleanArray, Int64Array, LargeListArray, RecordBatch, StringViewArray, UInt64Array};
 use arrow_buffer::OffsetBuffer;
 use arrow_schema::{DataType, Field, Schema};
-use std::sync::Arc;
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 mod space;
 
