@@ -14,22 +14,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import polars as pl
 import pytest
+from error_cases import TINY_SPEC as SPEC
+from error_cases import assert_message
 
 import archsweep
 from archsweep import ArchsweepError
 from archsweep.checks import ArgumentTypeError
 
-SPEC = {
-    "name": "tiny",
-    "input": [3, "=res", "=res"],
-    "variables": {"res": [8, 16], "w": [4, 8], "k": [1, 3]},
-    "layers": [
-        {"name": "conv", "op": "conv2d", "out_channels": "=w", "kernel_size": "=k", "padding": "=k // 2"},
-        {"op": "adaptive_avgpool2d", "output_size": 1},
-        {"op": "flatten"},
-        {"op": "linear", "out_features": 10},
-    ],
-}
 LEAKS = ("Traceback", "panicked", "object cannot be interpreted", "not supported between", "can't convert",
          "too big to convert", "is not an instance of", "NoneType", "the NoneType")
 
@@ -277,11 +268,7 @@ def test_api_error(c: Case, env):
     e = info.value
     if c.exc is T:
         assert isinstance(e, ArchsweepError) and isinstance(e, TypeError) and isinstance(e, ValueError)
-    msg = str(e)
-    for fragment in c.fragments:
-        assert fragment in msg, f"{fragment!r} not in {msg!r}"
-    for leak in LEAKS:
-        assert leak not in msg, msg
+    assert_message(str(e), c.fragments, LEAKS)
 
 
 def test_at_least_150_api_cases():

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import pytest
+from error_cases import assert_message
 
 import archsweep
 from archsweep import ArchsweepError, ModelFileError
@@ -394,10 +395,7 @@ def test_bad_input(c: Bad, tmp_path):
     msg = str(info.value)
     if c.prefix is not None:
         assert msg.startswith(c.prefix), msg
-    for frag in c.fragments:
-        assert frag in msg, f"{frag!r} not in {msg!r}"
-    for leak in LEAKS:
-        assert leak not in msg, msg
+    assert_message(msg, c.fragments, LEAKS)
 
 
 def test_at_least_forty_cases():

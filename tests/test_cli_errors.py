@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import polars as pl
 import pytest
+from error_cases import TINY_SPEC as SPEC
 
 import archsweep
 from archsweep.cli import main
@@ -22,17 +23,6 @@ from archsweep.sweep.layout import MANIFEST_KEY, read_manifest
 ROOT = Path(__file__).resolve().parents[1]
 VGG = str(ROOT / "data" / "models" / "vgg16.toml")
 
-SPEC = {
-    "name": "tiny",
-    "input": [3, "=res", "=res"],
-    "variables": {"res": [8, 16], "w": [4, 8], "k": [1, 3]},
-    "layers": [
-        {"name": "conv", "op": "conv2d", "out_channels": "=w", "kernel_size": "=k", "padding": "=k // 2"},
-        {"op": "adaptive_avgpool2d", "output_size": 1},
-        {"op": "flatten"},
-        {"op": "linear", "out_features": 10},
-    ],
-}
 
 
 def conv_model(**attrs) -> str:
@@ -266,6 +256,9 @@ CASES = [
     # ---------------------------------------------------------------- top
     case("top-k-negative", "top {ds} --by macs -k -1", "k must be at least 0, got -1 (-k)"),
     case("top-k-word", "top {ds} --by macs -k many", "-k", "'many'", usage=True),
+    case("top-rows-0", "top {ds} --by macs --rows 0", "--rows: 0: need at least 1 row (or all)", usage=True),
+    case("analyze-rows-word", "analyze {vgg} --rows many", "--rows: 'many' is not a number of rows or 'all'", usage=True),
+    case("query-rows-negative", "query {ds} 'SELECT 1' --rows -5", "--rows: -5: need at least 1 row", usage=True),
     case("top-by-unknown", "top {ds} --by nope", "by='nope' is not a column of the dataset", "macs"),
     case("top-by-missing", "top {ds}", "--by", usage=True),
     case("top-where-syntax", ["top", "{ds}", "--by", "macs", "--where", "params <"], "--where: in 'params <': expected an operand at column 9"),
@@ -382,7 +375,8 @@ def test_space_of_a_huge_size_is_printed(tmp_path, capsys):
     code, out, err = run_cli(["space", str(path)], capsys)
     assert code == 0, err
     assert "big: 2.81 × 10^4515 variants (~10^4515), 15,000 variables" in out
-    assert "... and 14,000 more variables (the first 1,000 are shown)" in out
+    assert "14,500 of 15,000 variables not shown (the first 500 are): --rows all shows every one\n" in out
+    assert "│ v499 " in out and "│ v500 " not in out
     assert "example: none (the space has more than 10^38 variants" in out
     assert archsweep.Space(spec).size == 2**15_000
     code, _, err = run_cli(["sweep", str(path), "-o", str(tmp_path / "o"), "--sample", "3"], capsys)

@@ -238,6 +238,59 @@ def test_a_count_beyond_int64_makes_its_row_invalid(tmp_path):
     assert both["valid"].to_list() == [True, False]
 
 
+def test_analyze_columns_are_int64_and_subtract_without_wrapping():
+    # conv 3->8 k3 (padding 1) on 3x16x16, then linear 8*16*16 -> 10, written out by hand:
+    # conv params 8·3·9 + 8 = 224, MACs 16·16·8·3·9 = 55,296; linear params 2048·10 + 10 =
+    # 20,490, MACs 20,480
+    model = {"input": [3, 16, 16], "layers": [{"name": "conv", "op": "conv2d", "out_channels": 8, "kernel_size": 3, "padding": 1},
+                                              {"op": "flatten"}, {"name": "fc", "op": "linear", "out_features": 10}]}
+    r = archsweep.analyze(model)
+    counts = [c for c in r.layers.columns if c not in ("name", "op", "inputs", "output_shape", "is_view", "reaches_output", "formula")]
+    assert len(counts) == 12 and all(r.layers.schema[c] == pl.Int64 for c in counts)
+    assert r.layers.schema["output_shape"] == pl.List(pl.UInt64)  # as a sweep's output_shape
+    got = r.layers.select(pl.col("name"), pl.col("params") - pl.col("macs")).rows()
+    assert got == [("conv", 224 - 55_296), ("flatten_1", 0), ("fc", 20_490 - 20_480)]
+    assert r.grouped(1).schema["layers"] == pl.Int64 and r.grouped(1)["params"].to_list() == [224, 0, 20_490]
+
+
+# linear 2^20 -> n on a batch of 2^22 in int8: macs = 2^22 · 2^20 · n, flops = 2 · macs
+BIG = dict(batch=2**22, dtype="int8", optimizer="sgd")
+
+
+def test_a_layer_count_beyond_int64_is_an_analyze_error_naming_layer_and_column(capsys, tmp_path):
+    # n = 2^20: macs = 2^62 fits Int64; flops = 2^63 does not, though it fits u64 (no overflow)
+    model = {"name": "big", "input": [2**20], "layers": [{"name": "huge", "op": "linear", "out_features": 2**20, "bias": False}]}
+    with pytest.raises(archsweep.CountOverflowError) as info:
+        archsweep.analyze(model, **BIG)
+    e = info.value
+    assert str(e) == (f"huge (linear): flops = {2**63} is beyond 2^63 - 1 = {2**63 - 1}, the largest value of the Int64 "
+                      "count columns")
+    assert (e.kind, e.layer, e.op) == ("overflow", "huge", "linear")
+    # n = 2^20 - 1: flops = 2^63 - 2^43 fits, and is exact
+    fits = archsweep.analyze({**model, "layers": [{**model["layers"][0], "out_features": 2**20 - 1}]}, **BIG)
+    assert fits.layers["flops"].to_list() == [2**63 - 2**43] and fits.totals["flops"] == 2**63 - 2**43
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(model))
+    assert main(["analyze", str(path), "--batch", str(2**22), "--dtype", "int8", "--format", "csv"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"archsweep: error: huge (linear): flops = {2**63} is beyond 2^63 - 1 = {2**63 - 1}, " \
+                                 "the largest value of the Int64 count columns\n"
+
+
+def test_a_total_beyond_int64_is_an_analyze_error_naming_the_total():
+    # two linear layers 2^20 -> 3·2^18 on the input, added: each has flops = 2·2^42·3·2^18 =
+    # 3·2^61 (fits Int64), together 3·2^62 = 2^63 + 2^62 (does not)
+    n = 3 * 2**18
+    model = {"input": [2**20], "layers": [{"name": "a", "op": "linear", "out_features": n, "bias": False},
+                                          {"name": "b", "op": "linear", "out_features": n, "bias": False, "inputs": ["x"]},
+                                          {"name": "sum", "op": "add", "inputs": ["a", "b"]}]}
+    with pytest.raises(archsweep.CountOverflowError) as info:
+        archsweep.analyze(model, **BIG)
+    assert str(info.value) == (f"totals: flops = {3 * 2**62} is beyond 2^63 - 1 = {2**63 - 1}, the largest value of the "
+                               "Int64 count columns")
+    assert (info.value.layer, info.value.op) == ("totals", None)
+
+
 # ---------------------------------------------------------------------------------------------
 # Caps: each a clear error naming the limit
 
@@ -297,7 +350,7 @@ def test_adaptive_pool_of_a_huge_output_size_is_computed_at_once():
     assert r.totals["other_ops"] == 2 * 7
 
 
-def test_analyze_of_a_100000_layer_chain(tmp_path):
+def test_analyze_of_a_100000_layer_chain(tmp_path, capsys):
     # linear in layers (a name lookup per input was a list search: 32 s for this chain; the
     # layer table's list columns made one Series per layer). docs/performance.md says how long
     # it takes; here the result is checked: each relu outputs [1, 8], 32 bytes in fp32.
@@ -313,3 +366,11 @@ def test_analyze_of_a_100000_layer_chain(tmp_path):
     path.write_text(json.dumps(model))
     assert main(["analyze", str(path), "--format", "csv", "-o", str(tmp_path / "chain.csv")]) == 0
     assert len((tmp_path / "chain.csv").read_text().splitlines()) == n + 1
+    # the terminal table: the first and last 250 layers (rich lays out ~1 ms a row), "…" between
+    assert main(["analyze", str(path)]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split("│")[1].strip() for line in out.splitlines() if line.startswith("│ ")]
+    layers = rows[:rows.index("params")]  # the totals table follows
+    assert layers == [f"relu_{k}" for k in range(1, 251)] + ["…"] + [f"relu_{k}" for k in range(n - 249, n + 1)]
+    assert ("99,500 of 100,000 layers not shown (the first 250 and the last 250 are): --rows all shows every one, "
+            "--format csv writes them all\n") in out

@@ -113,6 +113,44 @@ def test_dataset_tables(files, capsys, args):
     assert_clean(out)
 
 
+def test_cut_tables(files, capsys):
+    """A table cut to --rows rows keeps its first and last rows, escaped as ever, and says how
+    many it left out."""
+    code, out, _ = run(capsys, "query", str(files["ds"]), "SELECT tag, macs FROM sweep ORDER BY variant_id", "--rows", "2")
+    assert code == 0
+    assert_clean(out)
+    assert "2 of 4 rows not shown (the first 1 and the last 1 are): --rows all shows every one" in out
+    assert sum(line.replace("│", " ").split() == ["…", "…"] for line in out.splitlines()) == 1
+    code, out, _ = run(capsys, "analyze", str(files["model"]), "--depth", "1", "--rows", "1")
+    assert code == 0
+    assert_clean(out)
+    assert "1 of 2 groups not shown (the first 1 and the last 0 are)" in out and "[bold]b[/]" not in out
+
+
+@pytest.mark.parametrize("names, bulk", [
+    (["conv1", "relu", "fc"], True),
+    ([EVIL, "[bold]b[/]", "日本語の層", "é" * 3], True),  # escaped, markup as written, wide characters
+    (["x" * 200, "y"], False),  # wider than the console: rich wraps the cell, and lays out every row
+], ids=["plain", "escaped-and-wide", "too-wide"])
+def test_rows_in_bulk_are_the_rows_rich_lays_out(names, bulk, monkeypatch):
+    """A table's rows padded in bulk (print_rows) are byte for byte the rows rich lays out; where
+    rich would wrap a cell, rich lays out the table itself."""
+    import io
+
+    from archsweep import render
+
+    model = {"name": "m", "input": [4], "layers": [{"name": n, "op": "relu"} for n in names]}
+    rows = render.layer_table(archsweep.analyze(model))
+    laid_out: list[int] = []
+    table = render.Rows.table
+    monkeypatch.setattr(render.Rows, "table", lambda self, r: laid_out.append(len(r)) or table(self, r))
+    fast, full = io.StringIO(), io.StringIO()
+    render.print_rows(render.console(fast), rows)
+    render.console(full).print(table(rows, rows.cells))
+    assert fast.getvalue() == full.getvalue()
+    assert laid_out == ([1] if bulk else [1, len(names)])  # the widest row only, or every row as well
+
+
 def test_status(files, capsys):
     code, out, _ = run(capsys, "status", str(files["ds"]))
     assert code == 0

@@ -263,15 +263,22 @@ def test_documented_job_array(slurm, work):
     assert m["slurm"] == {"array_job_id": job, "task": "3", "script": str(work / "job.sh")}
 
 
-def test_task_killed_mid_chunk_then_the_rerun_status_prints(slurm, work):
+def submit_two_shards(slurm: Slurm, work: Path) -> tuple[Path, str, float]:
+    """The documented job array cut to two shards of six chunks (KILLED_ARRAY), submitted;
+    returns once shard 1 (chunks 1, 3, 5, 7, 9, 11) has finished its first chunk and is
+    computing the next: the output directory, the job id and a deadline 120 s on."""
     out = work / "vgg"
     (work / "job.sh").write_text(substitute(doc_block("bash", "--shard auto"), KILLED_ARRAY, out))
     job = submit(slurm, work, "job.sh")
-    # shard 1 holds chunks 1, 3, 5, 7, 9, 11: kill its task once it has finished one, computing the next
     deadline = time.monotonic() + 120
     while not (out / "part-00000001.parquet").exists():
         assert f"{job}_1" in slurm.queued(job) and time.monotonic() < deadline, slurm.logs(work)
         time.sleep(0.01)
+    return out, job, deadline
+
+
+def test_task_killed_mid_chunk_then_the_rerun_status_prints(slurm, work):
+    out, job, _ = submit_two_shards(slurm, work)
     slurm.run("scancel", "-s", "KILL", f"{job}_1")
     killed_at = sorted(p.name for p in out.glob("part-*.parquet"))
     states = slurm.wait(job, logs_of=work)
@@ -296,13 +303,7 @@ def test_task_killed_mid_chunk_then_the_rerun_status_prints(slurm, work):
 
 def test_requeued_task_resumes_its_shard(slurm, work):
     # #SBATCH --requeue: `scontrol requeue` (as preemption does) kills the task and queues it again
-    out = work / "vgg"
-    (work / "job.sh").write_text(substitute(doc_block("bash", "--shard auto"), KILLED_ARRAY, out))
-    job = submit(slurm, work, "job.sh")
-    deadline = time.monotonic() + 120
-    while not (out / "part-00000001.parquet").exists():
-        assert f"{job}_1" in slurm.queued(job) and time.monotonic() < deadline, slurm.logs(work)
-        time.sleep(0.01)
+    out, job, deadline = submit_two_shards(slurm, work)
     slurm.run("scontrol", "requeue", f"{job}_1")
     while slurm.queued(job).get(f"{job}_1") != "PENDING":
         assert time.monotonic() < deadline, slurm.logs(work)

@@ -106,6 +106,8 @@ def test_table_agrees_with_analyze():
     assert df["model"].to_list() == PRESETS
     assert df.columns[:9] == ["model", "family", "resolution", "params", "macs", "gmacs", "weight_bytes",
                               "weights_mib", "weights_mb"]
+    # counts are Int64, as analyze's and a sweep's count columns
+    assert [df.schema[c] for c in ("params", "macs", "weight_bytes")] == [pl.Int64] * 3
     row = df.filter(pl.col("model") == "resnet50").row(0, named=True)
     assert row["family"] == "resnet" and row["resolution"] == 224
     assert row["params"] == 25_557_032 and row["gmacs"] == 4.089

@@ -67,7 +67,7 @@ class _Analysis(TypedDict):
     optimizer: str
     batch: int
     totals: dict[str, int]
-    layers: dict[str, list[Any]]  # list columns flattened: "inputs" + "inputs_offsets", "output_shape" + "output_shape_offsets"
+    layers: ArrowRows  # the layer table (archsweep.analysis.LAYER_COLUMNS), count columns Int64
 
 class _Metric(TypedDict):
     name: str

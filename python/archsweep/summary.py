@@ -125,8 +125,8 @@ def _rows(report: Report, depth: int) -> pl.DataFrame:
                         "output_shape": g["output_shape"], "params": g["params"], "macs": g["macs"],
                         "shown": prefix not in parents})
     return pl.DataFrame(out, schema={"name": pl.String, "label": pl.String, "level": pl.Int64, "op": pl.String,
-                                     "layers": pl.UInt64, "output_shape": pl.List(pl.UInt64), "params": pl.UInt64,
-                                     "macs": pl.UInt64, "shown": pl.Boolean})
+                                     "layers": pl.Int64, "output_shape": pl.List(pl.UInt64), "params": pl.Int64,
+                                     "macs": pl.Int64, "shown": pl.Boolean})
 
 
 def _cell(text: str, width: int, right: bool = False) -> str:

@@ -3,6 +3,9 @@ rounded, and sizes always show binary (MiB, 2**20) and decimal (MB, 10**6) units
 
 from __future__ import annotations
 
+#: A table printed for people shows at most this many rows (``--rows``; archsweep.render.MAX_ROWS).
+TABLE_ROWS = 500
+
 _BINARY = [(2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")]
 _DECIMAL = [(10**12, "TB"), (10**9, "GB"), (10**6, "MB"), (10**3, "kB")]
 _COUNT = [(10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")]

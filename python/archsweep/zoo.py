@@ -164,8 +164,8 @@ def table() -> pl.DataFrame:
             "description": _entry(name).description,
         })
     schema = {
-        "model": pl.String, "family": pl.String, "resolution": pl.Int64, "params": pl.UInt64, "macs": pl.UInt64,
-        "gmacs": pl.Float64, "weight_bytes": pl.UInt64, "weights_mib": pl.Float64, "weights_mb": pl.Float64,
+        "model": pl.String, "family": pl.String, "resolution": pl.Int64, "params": pl.Int64, "macs": pl.Int64,
+        "gmacs": pl.Float64, "weight_bytes": pl.Int64, "weights_mib": pl.Float64, "weights_mb": pl.Float64,
         "description": pl.String,
     }
     return pl.DataFrame(rows, schema=schema)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archsweep import _core
-from archsweep.cli.common import shape, write
+from archsweep.cli.common import rows_arg, shape, write
 
 NAME = "analyze"
 
@@ -37,6 +37,7 @@ def register(sub: Any) -> None:
     a.add_argument("--depth", type=int, metavar="N",
                    help="group layers by the first N parts of their dotted names (layer1.0.conv1 is in layer1.0 at "
                         "depth 2): one row per group with its layers' counts summed (torchinfo's depth, fvcore's max_depth)")
+    rows_arg(a, "layers (or groups)")
     a.add_argument("--plot", type=Path, metavar="FILE",
                    help="also draw each layer's share of params, MACs and activation memory (.png, .svg or .html)")
 
@@ -71,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "table":
         if args.output:  # plain text, no colours; written whole or not at all
             buf = io.StringIO()
-            print_report(report, explain=args.explain, stream=buf)
+            print_report(report, explain=args.explain, stream=buf, max_rows=args.rows)
             write(args, buf.getvalue())
         else:
-            print_report(report, explain=args.explain)
+            print_report(report, explain=args.explain, max_rows=args.rows)
     elif args.format == "json":
         write(args, json.dumps(report.to_dict(), indent=2) + "\n")
     elif args.format == "csv":
@@ -103,10 +104,10 @@ def _grouped(args: argparse.Namespace, report: Any) -> None:
     if args.format == "table":
         if args.output:
             buf = io.StringIO()
-            print_grouped(report, groups, args.depth, stream=buf)
+            print_grouped(report, groups, args.depth, stream=buf, max_rows=args.rows)
             write(args, buf.getvalue())
         else:
-            print_grouped(report, groups, args.depth)
+            print_grouped(report, groups, args.depth, max_rows=args.rows)
     elif args.format == "json":
         out = report.to_dict()
         out["depth"] = args.depth

@@ -10,6 +10,7 @@ from typing import Any
 
 from archsweep import _core
 from archsweep.metrics import BYTES_COLUMNS, COUNT_COLUMNS, NAMES
+from archsweep.units import TABLE_ROWS
 
 #: What --where means for the commands reading a dataset (pareto, top, plot).
 RESULTS_HELP = ("--where takes an expression over the dataset's columns in the language of sweep --where, e.g. "
@@ -28,6 +29,26 @@ def shape(text: str) -> list[int]:
     return dims
 
 
+def max_rows(text: str) -> int | None:
+    """``--rows``: a number of rows (at least 1), or ``all`` (None)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of rows or 'all'") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: need at least 1 row (or all)")
+    return n
+
+
+def rows_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--rows N|all``: how many rows a terminal table shows (archsweep.render.MAX_ROWS)."""
+    parser.add_argument("--rows", type=max_rows, default=TABLE_ROWS, metavar="N|all",
+                        help=f"at most N {what} in a table (default {TABLE_ROWS}: a longer table shows its first and last "
+                             f"N/2 and says how many are left out); all for every one. --format csv/json/parquet write all")
+
+
 def dataset_args(parser: argparse.ArgumentParser, where: bool = True) -> None:
     """DIR plus the filter and output options shared by pareto, top and query."""
     if where:
@@ -35,6 +56,7 @@ def dataset_args(parser: argparse.ArgumentParser, where: bool = True) -> None:
                             help="filter first (an expression as in sweep --where, e.g. \"params < 5M\"; docs/filters.md)")
     parser.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table")
     parser.add_argument("-o", "--output", type=Path, help="write to this file (required for parquet)")
+    rows_arg(parser, "rows")
 
 
 def write(args: argparse.Namespace, text: str) -> None:
@@ -53,7 +75,7 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     from rich.text import Text
 
     from archsweep.io import atomic_write
-    from archsweep.render import cell, console, printable
+    from archsweep.render import cell, console, printable, rows_note, shown_rows
 
     if args.format == "parquet":
         if not args.output:
@@ -74,8 +96,11 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     wanted = ["params", "macs", "weight_bytes", "peak_activation_bytes", *extra]
     variables = [c for c in df.columns if c not in metrics and c not in ("variant_id", "valid", "error", "output_shape")]
     headline = [c for c in dict.fromkeys(wanted) if c in df.columns and c not in variables]
-    # each cell as its lines, escaped (a value's own control characters never break a row)
-    texts = {c: [[printable(part) for part in _table_cell(c, v)] for v in df[c].to_list()]
+    # at most --rows rows (the first and last half of them); each cell as its lines, escaped (a
+    # value's own control characters never break a row)
+    head, tail = shown_rows(df, args.rows)
+    shown_df = head if tail is None else pl.concat([head, tail])
+    texts = {c: [[printable(part) for part in _table_cell(c, v)] for v in shown_df[c].to_list()]
              for c in ["variant_id", *variables, *headline] if c in df.columns}
     width = table_width()
 
@@ -95,10 +120,14 @@ def emit_rows(df: Any, args: argparse.Namespace, title: str, extra: Sequence[str
     t = Table(title=cell(title), title_justify="left")
     for c in shown:
         t.add_column(cell(c), justify="left" if df.schema[c] == pl.String else "right", no_wrap=True)
-    for i in range(df.height):
+    for i in range(shown_df.height):
+        if i == head.height:  # rows left out between the head and the tail
+            t.add_row(*["…"] * len(shown))
         t.add_row(*(Text("\n").join(Text(part) for part in texts[c][i]) for c in shown))
     out = console(width=width)
     out.print(t)
+    if tail is not None:
+        out.print(rows_note(df.height, head.height, tail.height, "rows"), soft_wrap=True)
     if left_out:
         out.print(cell(f"not shown (too wide for {width} columns): {', '.join(left_out)}; --format csv or json shows every column"))
     return 0

@@ -6,10 +6,9 @@ import argparse
 from typing import Any
 
 from archsweep import _core
+from archsweep.cli.common import rows_arg
 
 NAME = "space"
-#: Variables listed at most (a table of 10^5 rows helps nobody and takes a minute to lay out).
-MAX_ROWS = 1000
 
 
 def register(sub: Any) -> None:
@@ -20,6 +19,8 @@ def register(sub: Any) -> None:
     )
     sp.add_argument("spec", help="a space spec (.toml, .yaml, .json)")
     sp.add_argument("--id", type=int, default=None, help="variant id of the example (default: the middle of the space)")
+    # a table of 10^5 variables helps nobody and took a minute to lay out
+    rows_arg(sp, "variables")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,12 +45,16 @@ def run(args: argparse.Namespace) -> int:
     if conditional:
         t.add_column("exists when")
     variables = space.variables
-    for name, choices in list(variables.items())[:MAX_ROWS]:
+    listed = list(variables.items())
+    if args.rows is not None:
+        listed = listed[:args.rows]
+    for name, choices in listed:
         shown = ", ".join(str(v) for v in choices[:12]) + (", ..." if len(choices) > 12 else "")
         t.add_row(cell(name), str(len(choices)), cell(shown), *([cell(conditional.get(name, ""))] if conditional else []))
     c.print(t)
-    if len(variables) > MAX_ROWS:
-        c.print(f"... and {len(variables) - MAX_ROWS:,} more variables (the first {MAX_ROWS:,} are shown)")
+    if len(listed) < len(variables):
+        c.print(f"{len(variables) - len(listed):,} of {len(variables):,} variables not shown (the first {len(listed):,} are): "
+                "--rows all shows every one", soft_wrap=True)
     if space.derived:
         c.print(cell("derived: " + ", ".join(space.derived)))
     if args.id is None and size > MAX_IDS:

@@ -1,11 +1,15 @@
 //! Python bindings: conversions and error mapping only. No cost logic lives here.
 
-use archsweep_core::{analyze, Analysis, Dtype, Error as CoreError, Model, Optimizer, Options};
+use archsweep_core::{analyze, Analysis, Dtype, Error as CoreError, LayerReport, Model, Optimizer, Options, Totals};
+use arrow_array::{ArrayRef, BooleanArray, Int64Array, LargeListArray, RecordBatch, StringViewArray, UInt64Array};
+use arrow_buffer::OffsetBuffer;
+use arrow_schema::{DataType, Field, Schema};
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 mod space;
 
@@ -139,7 +143,9 @@ fn to_py_err(py: Python<'_>, e: CoreError) -> PyErr {
 }
 
 /// Analyse a model given as JSON text. Returns a dict with `name`, `input_shape`, `dtype`,
-/// `optimizer`, `totals` (a dict) and `layers` (a dict of equal-length column lists).
+/// `optimizer`, `batch`, `totals` (a dict of ints) and `layers` (an [`ArrowRows`]: the layer
+/// table, its count columns Int64). A count beyond 2^63 - 1 is a `CountOverflowError` naming
+/// the layer (or `totals`) and the column.
 #[pyfunction]
 #[pyo3(signature = (model_json, input_shape=None, batch=1, dtype="fp32", optimizer="adam"))]
 fn analyze_json<'py>(
@@ -150,25 +156,89 @@ fn analyze_json<'py>(
     dtype: &str,
     optimizer: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let result = guarded_detached(py, || {
+    let (result, layers) = guarded_detached(py, || {
         let dtype: Dtype = dtype.parse()?;
         let optimizer: Optimizer = optimizer.parse()?;
         let model = Model::from_json_str(model_json)?;
-        analyze(&model, input_shape.as_deref(), Options { batch, dtype, optimizer })
+        let a = analyze(&model, input_shape.as_deref(), Options { batch, dtype, optimizer })?;
+        let layers = layer_table(&a)?;
+        Ok((a, layers))
     })?;
-    to_dict(py, &result)
+    let layers = layers.map_err(|b| b.into_py_err(py))?;
+    to_dict(py, &result, layers)
 }
 
-fn to_dict<'py>(py: Python<'py>, a: &Analysis) -> PyResult<Bound<'py, PyDict>> {
-    let out = PyDict::new(py);
-    out.set_item("name", &a.name)?;
-    out.set_item("input_shape", a.input_shape.dims().to_vec())?;
-    out.set_item("dtype", a.options.dtype.name())?;
-    out.set_item("optimizer", a.options.optimizer.name())?;
-    out.set_item("batch", a.options.batch)?;
-    let t = &a.totals;
-    let totals = PyDict::new(py);
-    for (k, v) in [
+/// The largest value of `analyze`'s count columns: they are Int64, as a sweep's metric columns
+/// are, so that they subtract and mix with Int64 columns without wrapping or widening.
+const INT64_MAX: u64 = i64::MAX as u64;
+
+/// A count beyond [`INT64_MAX`]: the layer and its op (`totals` and "" for the model's
+/// totals), the column and the value.
+struct BeyondInt64 {
+    layer: String,
+    op: String,
+    column: &'static str,
+    value: u64,
+}
+
+impl BeyondInt64 {
+    fn into_py_err(self, py: Python<'_>) -> PyErr {
+        let at = if self.op.is_empty() { self.layer.clone() } else { format!("{} ({})", self.layer, self.op) };
+        let err = CountOverflowError::new_err(format!(
+            "{at}: {} = {} is beyond 2^63 - 1 = {INT64_MAX}, the largest value of the Int64 count columns",
+            self.column, self.value
+        ));
+        let value = err.value(py);
+        let op = (!self.op.is_empty()).then_some(self.op.as_str());
+        for (name, v) in [("kind", Some("overflow")), ("layer", Some(self.layer.as_str())), ("op", op)] {
+            if let Err(failed) = value.setattr(name, v) {
+                return failed;
+            }
+        }
+        err
+    }
+}
+
+/// The count columns of the layer table, in column order (between `output_shape` and `is_view`).
+const LAYER_COUNTS: [&str; 12] = [
+    "params",
+    "weight_params",
+    "bias_params",
+    "trainable_params",
+    "buffers",
+    "buffer_bytes",
+    "macs",
+    "flops",
+    "other_ops",
+    "weight_bytes",
+    "activation_bytes",
+    "saved_bytes",
+];
+
+/// A layer's values of [`LAYER_COUNTS`].
+#[inline]
+fn layer_counts(r: &LayerReport) -> [u64; 12] {
+    let c = &r.cost;
+    // per-layer flops cannot overflow u64 where the total did not
+    [
+        r.params,
+        c.weight_params,
+        c.bias_params,
+        r.trainable_params,
+        c.buffers,
+        c.buffer_bytes,
+        c.macs,
+        c.macs * 2,
+        c.other_ops,
+        r.weight_bytes,
+        r.activation_bytes,
+        r.saved_bytes,
+    ]
+}
+
+/// The totals, in `archsweep.analysis.TOTAL_KEYS` order.
+fn totals(t: &Totals) -> [(&'static str, u64); 17] {
+    [
         ("params", t.params),
         ("weight_params", t.weight_params),
         ("bias_params", t.bias_params),
@@ -186,48 +256,70 @@ fn to_dict<'py>(py: Python<'py>, a: &Analysis) -> PyResult<Bound<'py, PyDict>> {
         ("grad_bytes", t.grad_bytes),
         ("optimizer_bytes", t.optimizer_bytes),
         ("train_bytes", t.train_bytes),
-    ] {
-        totals.set_item(k, v)?;
-    }
-    out.set_item("totals", totals)?;
+    ]
+}
+
+/// The layer table as one Arrow record batch, in the column order of
+/// `archsweep.analysis.LAYER_COLUMNS`: strings as string views and lists as large lists
+/// (polars' own layouts, taken without a copy), counts Int64. Made in bulk: a Python list per
+/// column was ~1.5 million Python ints for a 100,000-layer chain. The inner error: the first
+/// count beyond [`INT64_MAX`], in a layer (the first such layer, its first such column) or else
+/// in the totals.
+fn layer_table(a: &Analysis) -> Result<Result<RecordBatch, BeyondInt64>, CoreError> {
     let l = &a.layers;
-    let col_u64 = |f: &dyn Fn(&archsweep_core::LayerReport) -> u64| l.iter().map(f).collect::<Vec<u64>>();
-    let layers = PyDict::new(py);
-    layers.set_item("name", l.iter().map(|r| r.name.clone()).collect::<Vec<_>>())?;
-    layers.set_item("op", l.iter().map(|r| r.op.clone()).collect::<Vec<_>>())?;
-    // list columns flattened, with Arrow offsets: one list of a layer's items each made a
-    // polars Series of its own (~40 µs a layer: 4 s for a 100,000-layer chain)
-    let offsets = |lens: &mut dyn Iterator<Item = usize>| -> Vec<i64> {
-        std::iter::once(0)
-            .chain(lens.scan(0i64, |acc, n| {
-                Some({
-                    *acc += n as i64;
-                    *acc
-                })
-            }))
-            .collect()
-    };
-    layers.set_item("inputs", l.iter().flat_map(|r| r.inputs.iter().cloned()).collect::<Vec<_>>())?;
-    layers.set_item("inputs_offsets", offsets(&mut l.iter().map(|r| r.inputs.len())))?;
-    layers.set_item("output_shape", l.iter().flat_map(|r| r.output_shape.dims().iter().copied()).collect::<Vec<u64>>())?;
-    layers.set_item("output_shape_offsets", offsets(&mut l.iter().map(|r| r.output_shape.dims().len())))?;
-    layers.set_item("params", col_u64(&|r| r.params))?;
-    layers.set_item("weight_params", col_u64(&|r| r.cost.weight_params))?;
-    layers.set_item("bias_params", col_u64(&|r| r.cost.bias_params))?;
-    layers.set_item("trainable_params", col_u64(&|r| r.trainable_params))?;
-    layers.set_item("buffers", col_u64(&|r| r.cost.buffers))?;
-    layers.set_item("buffer_bytes", col_u64(&|r| r.cost.buffer_bytes))?;
-    layers.set_item("macs", col_u64(&|r| r.cost.macs))?;
-    // per-layer flops cannot overflow where the total did not
-    layers.set_item("flops", col_u64(&|r| r.cost.macs * 2))?;
-    layers.set_item("other_ops", col_u64(&|r| r.cost.other_ops))?;
-    layers.set_item("weight_bytes", col_u64(&|r| r.weight_bytes))?;
-    layers.set_item("activation_bytes", col_u64(&|r| r.activation_bytes))?;
-    layers.set_item("saved_bytes", col_u64(&|r| r.saved_bytes))?;
-    layers.set_item("is_view", l.iter().map(|r| r.is_view).collect::<Vec<_>>())?;
-    layers.set_item("reaches_output", l.iter().map(|r| r.reaches_output).collect::<Vec<_>>())?;
-    layers.set_item("formula", l.iter().map(|r| r.formula.clone()).collect::<Vec<_>>())?;
-    out.set_item("layers", layers)?;
+    // the count columns in one pass over the layers, each value checked (the first layer with a
+    // count beyond INT64_MAX is named, its first such column)
+    let mut counts: [Vec<i64>; 12] = std::array::from_fn(|_| Vec::with_capacity(l.len()));
+    for r in l {
+        let values = layer_counts(r);
+        if let Some(k) = values.iter().position(|&v| v > INT64_MAX) {
+            return Ok(Err(BeyondInt64 { layer: r.name.clone(), op: r.op.clone(), column: LAYER_COUNTS[k], value: values[k] }));
+        }
+        for (column, v) in counts.iter_mut().zip(values) {
+            column.push(v as i64);
+        }
+    }
+    if let Some((column, value)) = totals(&a.totals).into_iter().find(|&(_, v)| v > INT64_MAX) {
+        return Ok(Err(BeyondInt64 { layer: "totals".into(), op: String::new(), column, value }));
+    }
+    let strings = |f: fn(&LayerReport) -> &str| -> ArrayRef { Arc::new(StringViewArray::from_iter_values(l.iter().map(f))) };
+    let item = |dt: DataType| Arc::new(Field::new("item", dt, false));
+    let inputs = LargeListArray::new(
+        item(DataType::Utf8View),
+        OffsetBuffer::<i64>::from_lengths(l.iter().map(|r| r.inputs.len())),
+        Arc::new(StringViewArray::from_iter_values(l.iter().flat_map(|r| r.inputs.iter()))),
+        None,
+    );
+    let shapes = LargeListArray::new(
+        item(DataType::UInt64),
+        OffsetBuffer::<i64>::from_lengths(l.iter().map(|r| r.output_shape.dims().len())),
+        Arc::new(UInt64Array::from_iter_values(l.iter().flat_map(|r| r.output_shape.dims().iter().copied()))),
+        None,
+    );
+    let mut columns: Vec<(&str, ArrayRef)> =
+        vec![("name", strings(|r| &r.name)), ("op", strings(|r| &r.op)), ("inputs", Arc::new(inputs)), ("output_shape", Arc::new(shapes))];
+    columns.extend(LAYER_COUNTS.iter().zip(counts).map(|(&name, values)| (name, Arc::new(Int64Array::from(values)) as ArrayRef)));
+    columns.push(("is_view", Arc::new(BooleanArray::from_iter(l.iter().map(|r| Some(r.is_view))))));
+    columns.push(("reaches_output", Arc::new(BooleanArray::from_iter(l.iter().map(|r| Some(r.reaches_output))))));
+    columns.push(("formula", strings(|r| &r.formula)));
+    let fields: Vec<Field> = columns.iter().map(|(name, arr)| Field::new(*name, arr.data_type().clone(), false)).collect();
+    let arrays = columns.into_iter().map(|(_, arr)| arr).collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map(Ok).map_err(|e| CoreError::invalid_argument(e.to_string()))
+}
+
+fn to_dict<'py>(py: Python<'py>, a: &Analysis, layers: RecordBatch) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("name", &a.name)?;
+    out.set_item("input_shape", a.input_shape.dims().to_vec())?;
+    out.set_item("dtype", a.options.dtype.name())?;
+    out.set_item("optimizer", a.options.optimizer.name())?;
+    out.set_item("batch", a.options.batch)?;
+    let totals_dict = PyDict::new(py);
+    for (k, v) in totals(&a.totals) {
+        totals_dict.set_item(k, v)?;
+    }
+    out.set_item("totals", totals_dict)?;
+    out.set_item("layers", space::ArrowRows::new(layers))?;
     Ok(out)
 }
 

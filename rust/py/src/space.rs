@@ -469,12 +469,18 @@ impl CompiledSpace {
 /// chunks are.
 const SERIAL_IDS: usize = 128;
 
-/// Rows of a small call: one record batch, handed over as one Arrow struct array through the
-/// Arrow PyCapsule interface (`__arrow_c_array__`), which polars imports without pyarrow
-/// (`pl.DataFrame(rows)`; pyarrow: `pa.record_batch(rows)`).
+/// Rows of a small call (or `analyze`'s layer table): one record batch, handed over as one Arrow
+/// struct array through the Arrow PyCapsule interface (`__arrow_c_array__`), which polars imports
+/// without pyarrow (`pl.DataFrame(rows)`; pyarrow: `pa.record_batch(rows)`).
 #[pyclass(module = "archsweep._core", frozen)]
 pub struct ArrowRows {
     batch: RecordBatch,
+}
+
+impl ArrowRows {
+    pub(crate) fn new(batch: RecordBatch) -> ArrowRows {
+        ArrowRows { batch }
+    }
 }
 
 #[pymethods]
