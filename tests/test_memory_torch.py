@@ -6,11 +6,10 @@ zoo preset, torchvision's model of that name at batch 1 and 3, fp32.
   torchvision's StochasticDepth (mode "row", training, p > 0) keeps a float32 keep-mask of one
   value per sample; the zoo's graphs are inference graphs and have no stochastic-depth layer
   (an identity at most), so such a model saves 4 · batch bytes per stochastic-depth call more.
-* ``peak_activation_bytes`` equals the live-storage peak of the eager forward under no_grad for
-  the presets of PEAK_EXACT; in the others, when the peak is reached, torchvision's Python code
-  holds a value past its last reader in the graph, or (ViT, Swin, MaxViT) attention's transient
-  buffers are live, which archsweep does not declare yet (docs/memory.md); archsweep's peak
-  stays below PyTorch's.
+* ``peak_eager_bytes`` (module arguments held until the module returns, docs/memory.md) equals
+  the live-storage peak of the eager forward under no_grad for the presets of PEAK_EXACT; for
+  the others PEAK_GAPS names the cause. ``peak_activation_bytes`` (the graph's peak, freeing each
+  value after its last reader) is never above PyTorch's.
 
 The torch side runs on fake CPU tensors (no data, CPU kernel choices): the whole zoo in minutes.
 """

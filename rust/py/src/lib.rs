@@ -186,6 +186,8 @@ fn to_dict<'py>(py: Python<'py>, a: &Analysis) -> PyResult<Bound<'py, PyDict>> {
         ("grad_bytes", t.grad_bytes),
         ("optimizer_bytes", t.optimizer_bytes),
         ("train_bytes", t.train_bytes),
+        ("peak_eager_bytes", t.peak_eager_bytes),
+        ("train_step_bytes", t.train_step_bytes),
     ] {
         totals.set_item(k, v)?;
     }
