@@ -12,7 +12,10 @@
 //! * saved bytes (training): `graph::saved_bytes`, from each op's `Op::saved`.
 //! * train bytes = weights + buffers + gradients (trainable params × dtype) + optimizer state
 //!   (sgd 0, momentum 1, adam/adamw 2 × trainable params × dtype) + saved activations (every
-//!   layer output plus the input, for batch B).
+//!   layer output plus the input, for batch B): the sweep column. `analyze`'s train step bytes
+//!   put `saved_bytes` in place of the last term (`Totals::train_step`).
+//! * eager peak (analysis): the same walk with module arguments held until the module returns
+//!   ([`held_arguments`]).
 
 use crate::error::{Error, ErrorKind};
 use std::str::FromStr;
