@@ -565,7 +565,27 @@ def test_train_bytes(optimizer, states):
     # keeps bn's output (2048); gap to 1x1 is a mean (keeps nothing); fc keeps gap's output
     # (through the flatten view): 32.
     assert t["saved_bytes"] == 2048 + 32 + 2048 + 32
+    # the training step built from them: weights, buffers, gradients, optimizer state and the
+    # saved activations (sgd 5096, momentum 5328, adam 5560)
+    assert t["train_step_bytes"] == 664 + 40 + 232 + states * 232 + 4160
+    # no layer name is a module path (no dots): eager PyTorch holds nothing longer
+    assert t["peak_eager_bytes"] == 5632
     assert r.optimizer == optimizer
+
+
+def test_eager_peak_holds_module_arguments():
+    # batch 1, fp32, input 3x8x8 = 768 B (held by the caller throughout). stem conv 3->4: 1,024 B;
+    # block.conv1 4->8: 2,048; block.conv2 8->8: 2,048; block.conv3 8->4: 1,024; pool 16.
+    # By the graph the stem's output is freed once block.conv1 has read it: the peak is at
+    # block.conv2, {x, conv1, conv2} 768 + 2,048 + 2,048 = 4,864. Eager PyTorch's `block`
+    # (module `block`, as the names say) keeps its argument, the stem's output, until it returns
+    # after block.conv3: {x, stem, conv1, conv2} 4,864 + 1,024 = 5,888.
+    conv = {"op": "conv2d", "kernel_size": 3, "padding": 1, "bias": False}
+    layers = [{"name": n, "out_channels": c, **conv} for n, c in
+              [("stem", 4), ("block.conv1", 8), ("block.conv2", 8), ("block.conv3", 4)]]
+    layers.append({"name": "pool", "op": "adaptive_avgpool2d", "output_size": 1})
+    t = analyze(layers, [3, 8, 8]).totals
+    assert (t["peak_activation_bytes"], t["peak_eager_bytes"]) == (4864, 5888)
 
 
 # ---- model files ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@
 use crate::attrs::Attrs;
 use crate::cost::Cost;
 use crate::error::{Error, ErrorKind};
-use crate::memory::{Dtype, Liveness, Optimizer, Step, StepKind};
+use crate::memory::{held_arguments, Dtype, Liveness, Optimizer, Step, StepKind};
 use crate::num::{add, mul, sum};
 use crate::ops::{self, Op, Saved};
 use crate::shape::Shape;
@@ -199,6 +199,12 @@ pub struct Totals {
     pub grad_bytes: u64,
     pub optimizer_bytes: u64,
     pub train_bytes: u64,
+    /// the inference peak with module arguments held as eager PyTorch holds them
+    /// ([`crate::memory::held_arguments`]); analysis only
+    pub peak_eager_bytes: u64,
+    /// weights + buffers + gradients + optimizer state + `saved_bytes`: what a training step
+    /// holds when its backward starts (see [`Totals::train_step`]); analysis only
+    pub train_step_bytes: u64,
 }
 
 /// Number of fields in [`Totals::summed`].
@@ -303,6 +309,15 @@ impl Totals {
         self.train_bytes =
             sum(&[self.weight_bytes, self.buffer_bytes, self.grad_bytes, self.optimizer_bytes, self.activation_bytes, self.input_bytes])?;
         Ok(())
+    }
+
+    /// weights + buffers + gradients + optimizer state + `saved`: the training step's memory when
+    /// its forward has finished and its backward starts, every saved activation still held,
+    /// gradients and optimizer state counted as kept between steps (`zero_grad(set_to_none=False)`);
+    /// the backward's own transient buffers (activation gradients) are not counted. Needs
+    /// [`Totals::finish`] to have run.
+    pub fn train_step(&self, saved: u64) -> Result<u64, Error> {
+        sum(&[self.weight_bytes, self.buffer_bytes, self.grad_bytes, self.optimizer_bytes, saved])
     }
 
     /// [`Totals::finish`]'s formulas for (flops, weight_bytes, train_bytes), unchecked, for
@@ -454,7 +469,14 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
     // the input's storage is held by the caller throughout: walked as 0 bytes, added by finish
     let peak = Liveness::default().peak(0, &steps).map_err(total_err)?;
     t.finish(input_bytes, peak, &options).map_err(total_err)?;
+    // eager PyTorch's peak: each step also reads the module arguments it holds until then
+    let layer_names: Vec<&str> = names[1..].to_vec();
+    let held = held_arguments(&layer_names, &steps);
+    let reads: Vec<Vec<usize>> = steps.iter().zip(&held).map(|(s, h)| s.reads.iter().chain(h).copied().collect()).collect();
+    let eager: Vec<Step> = steps.iter().zip(&reads).map(|(s, r)| Step { reads: r, ..*s }).collect();
+    t.peak_eager_bytes = add(Liveness::default().peak(0, &eager).map_err(total_err)?, input_bytes).map_err(total_err)?;
     t.saved_bytes = saved_bytes(model, &mut layers, &saved, input_bytes, dt)?;
+    t.train_step_bytes = t.train_step(t.saved_bytes).map_err(total_err)?;
     Ok(Analysis { name: model.name.clone(), input_shape, options, layers, totals: t })
 }
 

@@ -12,7 +12,10 @@
 //! * saved bytes (training): `graph::saved_bytes`, from each op's `Op::saved`.
 //! * train bytes = weights + buffers + gradients (trainable params × dtype) + optimizer state
 //!   (sgd 0, momentum 1, adam/adamw 2 × trainable params × dtype) + saved activations (every
-//!   layer output plus the input, for batch B).
+//!   layer output plus the input, for batch B): the sweep column. `analyze`'s train step bytes
+//!   put `saved_bytes` in place of the last term (`Totals::train_step`).
+//! * eager peak (analysis): the same walk with module arguments held until the module returns
+//!   ([`held_arguments`]).
 
 use crate::error::{Error, ErrorKind};
 use std::str::FromStr;
@@ -127,6 +130,53 @@ pub struct Step<'a> {
     /// Bytes the step allocates besides its output and frees before the next step (max
     /// pooling's int64 indices): live only while it runs.
     pub scratch: u64,
+}
+
+/// Eager PyTorch's reference lifetimes, read from layer names as module paths (`layer1.0.conv1`
+/// runs inside the module `layer1.0`, inside `layer1`): a module call keeps its arguments
+/// referenced until it returns (the caller's variable and the callee's parameter both hold
+/// them: `x = self.layer1(x)` holds the stem's output while `layer1` runs, and a block's
+/// `identity = x` holds its input until the block returns). A scope is every prefix of a name
+/// ending before a `.`, and the whole name. A value made outside a scope and read by a step
+/// inside it is held until the last executed step of that scope. Returns, per step, the values
+/// it holds this way past the last step reading them (to append to its reads, after the real
+/// ones: the liveness walk then keeps them until that step). Skipped steps read nothing and end no scope; the model input is held
+/// throughout anyway and is never listed.
+pub fn held_arguments(names: &[&str], steps: &[Step]) -> Vec<Vec<usize>> {
+    let runs = |s: &Step| s.kind != StepKind::Skipped;
+    let prefixes = |name: &str| name.match_indices('.').map(|(i, _)| i).chain(std::iter::once(name.len())).collect::<Vec<usize>>();
+    // the last executed step of each scope
+    let mut end: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (k, (name, s)) in names.iter().zip(steps).enumerate() {
+        if runs(s) {
+            for i in prefixes(name) {
+                end.insert(&name[..i], k);
+            }
+        }
+    }
+    let inside = |producer: &str, scope: &str| producer.strip_prefix(scope).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
+    // value -> the last step holding it (+ 1; 0: none)
+    let mut until = vec![0usize; steps.len() + 1];
+    for (k, (name, s)) in names.iter().zip(steps).enumerate() {
+        if !runs(s) {
+            continue;
+        }
+        for &v in s.reads.iter().filter(|&&v| v > 0) {
+            for i in prefixes(name) {
+                let (scope, _) = name.split_at(i);
+                if end[scope] > k && !inside(names[v - 1], scope) {
+                    until[v] = until[v].max(end[scope] + 1);
+                }
+            }
+        }
+    }
+    let mut held = vec![Vec::new(); steps.len()];
+    for (v, &u) in until.iter().enumerate() {
+        if u > 0 {
+            held[u - 1].push(v);
+        }
+    }
+    held
 }
 
 /// Peak live activation bytes. Reuses its buffers, so a sweep can call it per variant without
@@ -833,6 +883,30 @@ mod tests {
             }
         }
         assert!(answered * 2 > cases, "peak_chain answered {answered} of {cases}");
+    }
+
+    /// x(8) -> stem(10) -> block.conv1(20) -> block.conv2(30) -> block.conv3(5) -> head(1).
+    /// By the graph: {x, stem} 18, {stem, conv1} 30, {conv1, conv2} 50 is the peak. Eager
+    /// PyTorch holds `block`'s argument (stem's output) until the block returns, after conv3:
+    /// {stem, conv1, conv2} 60 is the peak.
+    #[test]
+    fn module_arguments_are_held_until_the_module_returns() {
+        let steps = [own(10, &[0]), own(20, &[1]), own(30, &[2]), own(5, &[3]), own(1, &[4])];
+        let names = ["stem", "block.conv1", "block.conv2", "block.conv3", "head"];
+        let held = held_arguments(&names, &steps);
+        assert_eq!(held, [vec![], vec![], vec![], vec![1], vec![]]);
+        assert_eq!(peak_live_bytes(8, &steps).unwrap(), 50);
+        let reads: Vec<Vec<usize>> = steps.iter().zip(&held).map(|(s, h)| s.reads.iter().chain(h).copied().collect()).collect();
+        let eager: Vec<Step> = steps.iter().zip(&reads).map(|(s, r)| Step { reads: r, ..*s }).collect();
+        assert_eq!(peak_live_bytes(8, &eager).unwrap(), 60);
+        // flat names are no scopes: nothing is held; a value made inside the scope is not held
+        assert!(held_arguments(&["a", "b", "c", "d", "e"], &steps).iter().all(Vec::is_empty));
+        assert!(held_arguments(&["block.stem", "block.a", "block.b", "block.c", "head"], &steps).iter().all(Vec::is_empty));
+        // a skipped last step ends no scope: the hold ends at the last step that runs
+        let mut skipped = steps;
+        skipped[3] = Step { kind: StepKind::Skipped, bytes: 0, reads: &[3], scratch: 0 };
+        skipped[4] = own(1, &[4]);
+        assert_eq!(held_arguments(&names, &skipped), [vec![], vec![], vec![1], vec![], vec![]]);
     }
 
     #[test]

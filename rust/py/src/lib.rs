@@ -237,7 +237,7 @@ fn layer_counts(r: &LayerReport) -> [u64; 12] {
 }
 
 /// The totals, in `archsweep.analysis.TOTAL_KEYS` order.
-fn totals(t: &Totals) -> [(&'static str, u64); 17] {
+fn totals(t: &Totals) -> [(&'static str, u64); 19] {
     [
         ("params", t.params),
         ("weight_params", t.weight_params),
@@ -256,6 +256,8 @@ fn totals(t: &Totals) -> [(&'static str, u64); 17] {
         ("grad_bytes", t.grad_bytes),
         ("optimizer_bytes", t.optimizer_bytes),
         ("train_bytes", t.train_bytes),
+        ("peak_eager_bytes", t.peak_eager_bytes),
+        ("train_step_bytes", t.train_step_bytes),
     ]
 }
 

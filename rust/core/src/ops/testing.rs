@@ -1,6 +1,6 @@
 //! Test helpers for the op files: build an op from JSON attributes and evaluate it.
 
-use super::{from_attrs, Eval};
+use super::{from_attrs, Eval, Op};
 use crate::attrs::Attrs;
 use crate::error::Error;
 use crate::shape::Shape;
@@ -8,6 +8,12 @@ use serde_json::Value;
 
 pub fn s(dims: &[u64]) -> Shape {
     Shape::new(dims).unwrap()
+}
+
+/// The op built from these attributes.
+pub fn op(name: &str, attrs: Value) -> Box<dyn Op> {
+    let map = attrs.as_object().expect("attributes are a JSON object").clone();
+    from_attrs(name, &Attrs::new(&map)).unwrap_or_else(|e| panic!("{name}: unexpected error: {e}"))
 }
 
 pub fn run(op: &str, attrs: Value, inputs: &[&[u64]]) -> Result<Eval, Error> {

@@ -139,15 +139,36 @@ impl Op for WindowAttention {
     /// and V for the batched matmuls, the attention probabilities (N·heads·P·T) and the copy of
     /// attn·V the out projection reads: 5·N·P·C + N·heads·P·T elements. With a single window
     /// in the whole batch (N·P = T) K and V are read in place as views of the projection, whose
-    /// 3·N·P·C storage is kept instead of their copies (6·N·P·C). Version 2 (cosine attention,
-    /// position-bias MLP) is not declared: it keeps nothing here.
+    /// 3·N·P·C storage is kept instead of their copies (6·N·P·C).
+    ///
+    /// Version 2 (`ShiftedWindowAttentionV2`, measured with saved-tensors hooks) keeps, besides
+    /// what does not grow with the batch — the position-bias MLP's hidden activations
+    /// (R·`cpb_hidden`, R = (2wh−1)(2ww−1) offsets), the sigmoid of the bias table (heads·T²)
+    /// and exp of the clamped logit scale (heads) —: the projection's 3·N·P·C output (Q and K
+    /// are normalised views of it), normalised Q and Kᵀ (2·N·P·C), the copy of attn·V the out
+    /// projection reads (N·P·C), a contiguous copy of V unless the batch holds one window
+    /// (N·P·C), the windows' copy the projection reads (N·P·C) unless each sample is one
+    /// unpadded window (then it reads the input in place: the input's storage), the norms of Q
+    /// and K and their clamped copies (4·N·P·heads) and the scores before and after the
+    /// softmax (2·N·heads·P·T).
     fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
-        if self.version != 1 {
-            return Ok(Saved::NONE);
-        }
         let x = &inputs[0];
-        let (p, t, _) = self.sizes(x)?;
+        let (p, t, rel) = self.sizes(x)?;
         let tokens = mul(x.batch(), p)?;
+        if self.version == 2 {
+            let in_place = p == t && mul(x.dims()[1], x.dims()[2])? == p;
+            let copies = 6 + u64::from(tokens != t) + u64::from(!in_place);
+            let heads = self.num_heads;
+            let extra = sum(&[
+                mul(rel, self.cpb_hidden)?,
+                mul(heads, mul(t, t)?)?,
+                heads,
+                mul(mul(tokens, x.last())?, copies)?,
+                mul(4, mul(tokens, heads)?)?,
+                mul(2, mul(mul(tokens, heads)?, t)?)?,
+            ])?;
+            return Ok(Saved { inputs: u32::from(in_place), extra_elements: extra, ..Saved::NONE });
+        }
         let copies = if tokens == t { 6 } else { 5 };
         let probs = mul(mul(tokens, self.num_heads)?, t)?;
         Ok(Saved { extra_elements: sum(&[mul(mul(tokens, x.last())?, copies)?, probs])?, ..Saved::NONE })
@@ -208,6 +229,28 @@ mod tests {
         assert_eq!(b.cost.macs, 4 * 201_326_592 + 576_000);
         let h = ok("window_attention", json!({"num_heads": 3, "window_size": 8, "version": 2, "cpb_hidden": 256}), &[&[1, 64, 64, 96]]);
         assert_eq!(h.cost.params().unwrap(), 37_248 + 3 + 768 + 768);
+    }
+
+    /// Bytes torch's saved-tensors hooks count for torchvision's ShiftedWindowAttentionV2 in a
+    /// training forward (fp32, window 8, cpb_hidden 512, R = 15·15 offsets), the input
+    /// included when it is kept in place: C 32, 2 heads on 16×16 (4 windows) 1,026,056 B; on
+    /// 8×8 (one window, read in place) 618,504 B, of which the input 8,192; C 64, 4 heads,
+    /// shift 4, batch 2 on 16×16: 2,656,272 B. By the rule: 4 windows, N·P·C = 8,192:
+    /// 4·(115,200 + 8,192 + 2 + 8·8,192 + 4·512 + 2·32,768) = 1,026,056.
+    #[test]
+    fn swin_v2_saved_matches_torch() {
+        use super::super::testing::{op, s};
+        let bytes = |attrs, dims: &[u64]| {
+            let x = s(dims);
+            let saved = op("window_attention", attrs).saved(&[x], &x).unwrap();
+            4 * saved.extra_elements + if saved.inputs == 1 { 4 * x.elements().unwrap() } else { 0 }
+        };
+        let v2 = |heads, shift| json!({"num_heads": heads, "window_size": 8, "shift_size": shift, "version": 2});
+        assert_eq!(bytes(v2(2, 0), &[1, 16, 16, 32]), 1_026_056);
+        assert_eq!(bytes(v2(2, 0), &[1, 8, 8, 32]), 618_504);
+        assert_eq!(bytes(v2(2, 0), &[3, 8, 8, 32]), 892_936);
+        assert_eq!(bytes(v2(2, 0), &[1, 12, 12, 32]), 1_026_056);
+        assert_eq!(bytes(v2(4, 4), &[2, 16, 16, 64]), 2_656_272);
     }
 
     #[test]
