@@ -7,29 +7,16 @@ A node that has no archsweep counterpart is an error naming the node and its op.
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import sys
 import warnings
 
 import pytest
+from optional_modules import require
 
-
-def _require(module: str):
-    """``module``, or a skip; under ARCHSWEEP_REQUIRE_TORCH=1 (CI) a missing one is an error
-    (scripts/torch-env installs it from tests/requirements/torch.txt)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        if os.environ.get("ARCHSWEEP_REQUIRE_TORCH") == "1":
-            raise RuntimeError(f"ARCHSWEEP_REQUIRE_TORCH=1 but {module} cannot be imported ({e}): run scripts/torch-env") from e
-        pytest.skip(f"{module} is not installed ({e}): scripts/torch-env installs it", allow_module_level=True)
-
-
-torch = _require("torch")
-torchvision = _require("torchvision")
-_require("onnx")
+torch = require("torch")
+torchvision = require("torchvision")
+require("onnx")
 
 import archsweep  # noqa: E402
 from archsweep import FromOnnxError, zoo  # noqa: E402

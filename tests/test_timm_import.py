@@ -12,26 +12,13 @@ layer holding parameters must be named after a module of the state_dict (its qua
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
 
 import pytest
+from optional_modules import require
 
-
-def _require(module: str):
-    """``module``, or a skip; under ARCHSWEEP_REQUIRE_TORCH=1 (CI) a missing one is an error
-    (scripts/torch-env installs it from tests/requirements/torch.txt)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        if os.environ.get("ARCHSWEEP_REQUIRE_TORCH") == "1":
-            raise RuntimeError(f"ARCHSWEEP_REQUIRE_TORCH=1 but {module} cannot be imported ({e}): run scripts/torch-env") from e
-        pytest.skip(f"{module} is not installed ({e}): scripts/torch-env installs it", allow_module_level=True)
-
-
-torch = _require("torch")
-timm = _require("timm")
+torch = require("torch")
+timm = require("timm")
 from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
