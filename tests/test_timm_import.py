@@ -19,6 +19,7 @@ from optional_modules import require
 
 torch = require("torch")
 timm = require("timm")
+from test_torch_import import unnamed_layers  # noqa: E402
 from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -115,12 +116,7 @@ def test_imported_exactly(name):
            "output": tuple(report.layers["output_shape"][-1])}
     assert got == want
     assert totals["flops"] == 2 * totals["macs"]
-    # rows line up with state_dict keys: each layer with parameters is named after a module of
-    # the model or a parameter of one (a class token, a layer scale's gamma)
-    keys = set(m.state_dict())
-    modules = {k.rpartition(".")[0] for k in keys}
-    named = [row["name"] for row in report.layers.iter_rows(named=True) if row["params"] > 0]
-    assert named and all(n in keys or n in modules or any(k.startswith(n + ".") for k in modules) for n in named), named
+    assert not unnamed_layers(report, m)  # rows line up with state_dict keys
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))

@@ -65,17 +65,33 @@ def counts(model) -> dict[str, int]:
     return {k: totals[k] for k in COUNTS}
 
 
+def unnamed_layers(report, module) -> list[str]:
+    """Layers with parameters not named after a module of ``module``'s state_dict (or one of its
+    parameters: a class token, a layer scale's gamma): rows must line up with state_dict keys."""
+    keys = set(module.state_dict())
+    modules = {k.rpartition(".")[0] for k in keys}
+    named = [row["name"] for row in report.layers.iter_rows(named=True) if row["params"] > 0]
+    assert named, "no layer has parameters"
+    return [n for n in named if not (n in keys or n in modules or any(k.startswith(n + ".") for k in modules))]
+
+
 @pytest.mark.parametrize("name", zoo.names())
 def test_torchvision_module_gives_the_zoo_preset(name):
+    """params, buffers, MACs and FLOPs (from_torch checks its FLOPs against FlopCounterMode's
+    itself), the output shape, and layers named after the state_dict's modules."""
     preset = zoo.load(name)
-    got = archsweep.from_torch(torchvision_model(name, preset.input[-1]), preset.input, name=name)
+    tv = torchvision_model(name, preset.input[-1])
+    got = archsweep.from_torch(tv, preset.input, name=name)
     want = counts(preset)
+    rep = archsweep.analyze(preset)
     if name == "inception_v3":
-        rep = archsweep.analyze(preset)
         aux = rep.layers.filter(rep.layers["name"].str.starts_with("AuxLogits."))
         assert len(aux) == 10
         want = {k: want[k] - int(aux[k].sum()) for k in COUNTS}
     assert counts(got) == want
+    got_rep = archsweep.analyze(got)
+    assert got_rep.layers["output_shape"][-1].to_list() == rep.layers["output_shape"][-1].to_list() == [1, 1000]
+    assert not unnamed_layers(got_rep, tv)
 
 
 #: torchvision models and a small input resolution for each (ViT's position embedding is built
