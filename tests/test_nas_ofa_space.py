@@ -9,27 +9,16 @@ one is an error. scripts/torch-env installs them (tests/requirements/torch.txt).
 
 from __future__ import annotations
 
-import importlib
-import os
 from pathlib import Path
 
 import pytest
+from optional_modules import require
 
 import archsweep
 from archsweep import Space
 
-
-def _require(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        if os.environ.get("ARCHSWEEP_REQUIRE_TORCH") == "1":
-            raise RuntimeError(f"ARCHSWEEP_REQUIRE_TORCH=1 but {module} cannot be imported ({e}): run scripts/torch-env") from e
-        pytest.skip(f"{module} is not installed ({e}): scripts/torch-env installs it", allow_module_level=True)
-
-
-torch = _require("torch")
-_require("ofa.imagenet_classification.elastic_nn.networks")
+torch = require("torch")
+require("ofa.imagenet_classification.elastic_nn.networks")
 
 import nas_official as official  # noqa: E402 (after the skip when torch or ofa is absent)
 

@@ -13,25 +13,14 @@ a missing one is an error. scripts/torch-env installs them (tests/requirements/t
 from __future__ import annotations
 
 import collections
-import importlib
 import math
-import os
 
 import pytest
+from optional_modules import require
 
-
-def _require(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        if os.environ.get("ARCHSWEEP_REQUIRE_TORCH") == "1":
-            raise RuntimeError(f"ARCHSWEEP_REQUIRE_TORCH=1 but {module} cannot be imported ({e}): run scripts/torch-env") from e
-        pytest.skip(f"{module} is not installed ({e}): scripts/torch-env installs it", allow_module_level=True)
-
-
-torch = _require("torch")
-_require("xautodl.models")
-_require("ofa.imagenet_classification.elastic_nn.networks")
+torch = require("torch")
+require("xautodl.models")
+require("ofa.imagenet_classification.elastic_nn.networks")
 
 import nas_official as official  # noqa: E402 (after the skip when torch, xautodl or ofa are absent)
 

@@ -10,24 +10,13 @@ ARCHSWEEP_REQUIRE_TORCH=1 a missing one is an error. scripts/torch-env installs 
 
 from __future__ import annotations
 
-import importlib
-import os
 from pathlib import Path
 
 import pytest
+from optional_modules import require
 
-
-def _require(module: str):
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        if os.environ.get("ARCHSWEEP_REQUIRE_TORCH") == "1":
-            raise RuntimeError(f"ARCHSWEEP_REQUIRE_TORCH=1 but {module} cannot be imported ({e}): run scripts/torch-env") from e
-        pytest.skip(f"{module} is not installed ({e}): scripts/torch-env installs it", allow_module_level=True)
-
-
-torch = _require("torch")
-_require("xautodl.models")
+torch = require("torch")
+require("xautodl.models")
 
 import nas_official as official  # noqa: E402 (after the skip when torch or xautodl are absent)
 

@@ -1,43 +1,31 @@
 """ONNX in: ``archsweep.from_onnx`` and ``archsweep analyze model.onnx``.
 
-Truth: the zoo presets (held to torchvision's published numbers by tests/test_zoo.py). torchvision's
-models are exported by torch itself (``torch.onnx.export``, eval mode, no constant folding so that
-batch norms stay batch norms) and read back: parameters, buffers and MACs must equal the preset's.
-A node that has no archsweep counterpart is an error naming the node and its op."""
+Truth: the zoo presets (held to torchvision's published numbers by tests/test_zoo.py). Each of
+torchvision's 80 classification models is exported by torch itself (``torch.onnx.export``, eval
+mode, no constant folding so that batch norms stay batch norms, ``export_params=False`` so that
+no weights are initialised or written) and read back: parameters, buffers, MACs and the output
+shape must equal the preset's; the presets ONNX_REFUSED names are refused with the node that
+blocks them, and NOT_EXPORTED says why a few large copies are not exported. A node that has no
+archsweep counterpart is an error naming the node and its op."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import sys
 import warnings
 
 import pytest
+from optional_modules import require
 
-
-def _require(module: str):
-    """``module``, or a skip; under ARCHSWEEP_REQUIRE_TORCH=1 (CI) a missing one is an error
-    (scripts/torch-env installs it from tests/requirements/torch.txt)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        if os.environ.get("ARCHSWEEP_REQUIRE_TORCH") == "1":
-            raise RuntimeError(f"ARCHSWEEP_REQUIRE_TORCH=1 but {module} cannot be imported ({e}): run scripts/torch-env") from e
-        pytest.skip(f"{module} is not installed ({e}): scripts/torch-env installs it", allow_module_level=True)
-
-
-torch = _require("torch")
-torchvision = _require("torchvision")
-_require("onnx")
+torch = require("torch")
+torchvision = require("torchvision")
+require("onnx")
 
 import archsweep  # noqa: E402
 from archsweep import FromOnnxError, zoo  # noqa: E402
 from archsweep.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::FutureWarning", "ignore::DeprecationWarning")
-
-MODELS = ["resnet18", "mobilenet_v3_small", "squeezenet1_0", "vgg11", "efficientnet_b0", "densenet121"]
 
 
 def export(module, path, shape=(3, 224, 224)):
@@ -47,16 +35,83 @@ def export(module, path, shape=(3, 224, 224)):
     return path
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_torchvision_exports_read_back_as_the_zoo_preset(tmp_path, name):
-    torch.manual_seed(0)
-    path = export(torchvision.models.get_model(name, weights=None), tmp_path / f"{name}.onnx")
-    m = archsweep.from_onnx(path)
-    got, want = archsweep.analyze(m).totals, archsweep.analyze(zoo.load(name)).totals
-    assert m.input == [3, 224, 224]
-    assert (got["params"], got["buffers"], got["macs"]) == (want["params"], want["buffers"], want["macs"])
-    if name == "resnet18":
-        assert [layer["name"] for layer in m.layers][:3] == ["conv1", "bn1", "relu"]
+#: zoo presets whose ONNX export archsweep refuses, with what the error says (the first node the
+#: reader cannot map is named):
+#: - ViT: the class token, a parameter Expanded to the batch before the Concat (and, after it, the
+#:   attention exported node by node: MatMul between two computed tensors, which no op maps);
+#: - Swin V1: the relative position bias, a Gather of the bias table by the index buffer;
+#: - Swin V2: the position-bias MLP (cpb_mlp) run on a buffer (relative_coords_table);
+#: - MaxViT: the window partition's Reshape to a shape computed from a Slice of the input's shape
+#:   that the reader cannot evaluate;
+#: - ShuffleNetV2: x.chunk(2, dim=1) is exported as a Slice whose bounds are computed from the
+#:   shape; ONNX's shape inference leaves the pieces' shapes unknown, and the BatchNormalization
+#:   after one needs its rank.
+ONNX_REFUSED = {
+    "vit_b_32": r"/Expand \(Expand\): no archsweep counterpart for ONNX op Expand on inputs class_token",
+    "swin_t": r"attn/Gather \(Gather\): no archsweep counterpart for ONNX op Gather on inputs \S+relative_position_bias_table",
+    "swin_v2_t": r"cpb_mlp\S*MatMul \(MatMul\): input \S+relative_coords_table is not a tensor computed from the input",
+    "maxvit_t": r"attn_layer.1/Reshape \(Reshape\): cannot read it \(KeyError",
+    **{name: r"BatchNormalization \(BatchNormalization\): cannot read it \(KeyError" for name in
+       ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")},
+}
+
+#: zoo presets not exported by the test, to keep CI's time bounded (the export runs the model's
+#: forward pass on the CPU; measured on a loaded 2-core machine, docs/performance.md): each is a
+#: larger copy of a model exported here, whose result it would repeat
+NOT_EXPORTED = {
+    **{name: "a larger ViT: refused like vit_b_32 (export 8-122 s each; vit_h_14 at 518 px: 122 s)"
+       for name in ("vit_b_16", "vit_l_16", "vit_l_32", "vit_h_14")},
+    **{name: "a larger Swin: refused like swin_t / swin_v2_t (export with initialised buffers about 40 s each)"
+       for name in ("swin_s", "swin_b", "swin_v2_s", "swin_v2_b")},
+    "regnet_y_128gf": "RegNetY at 384 px (export 65 s): the RegNetY blocks of regnet_y_400mf ... regnet_y_32gf, read back exactly",
+}
+
+#: built with initialised buffers: their relative position index is computed at construction,
+#: and an uninitialised one (to_empty) sends the export's indexing out of range
+COMPUTED_BUFFERS = ("swin_", "maxvit_")
+
+
+def export_zoo_model(name: str, path):
+    """torchvision's ``name`` at its preset's input, exported without its weights
+    (``export_params=False``: the weights are inputs of the file, with their shapes): no random
+    initialisation, no weight bytes written."""
+    from test_torch_import import torchvision_model
+
+    res = zoo.load(name).input[-1]
+    if name.startswith(COMPUTED_BUFFERS):
+        m = torchvision_model(name, res, device="cpu")
+    else:
+        m = torchvision_model(name, res).to_empty(device="cpu").eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, (torch.zeros(1, 3, res, res),), str(path), dynamo=False, do_constant_folding=False,
+                          export_params=False)
+    return path
+
+
+def test_every_zoo_model_is_exported_or_named():
+    assert set(NOT_EXPORTED) <= set(zoo.names()) and set(ONNX_REFUSED) <= set(zoo.names())
+    assert not set(NOT_EXPORTED) & set(ONNX_REFUSED)
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.names() if n not in NOT_EXPORTED])
+def test_every_zoo_model_exported_reads_back_as_the_preset(tmp_path, name):
+    path = export_zoo_model(name, tmp_path / f"{name}.onnx")
+    if name in ONNX_REFUSED:
+        with pytest.raises(FromOnnxError, match=ONNX_REFUSED[name]):
+            archsweep.from_onnx(path)
+        return
+    preset = zoo.load(name)
+    got, want = archsweep.analyze(archsweep.from_onnx(path)), archsweep.analyze(preset)
+    keys = ("params", "buffers", "macs")
+    expected = {k: want.totals[k] for k in keys}
+    if name == "inception_v3":  # the preset counts the auxiliary classifier, which eval does not run
+        aux = want.layers.filter(want.layers["name"].str.starts_with("AuxLogits."))
+        expected = {k: expected[k] - int(aux[k].sum()) for k in keys}
+    assert {k: got.totals[k] for k in keys} == expected
+    assert got.layers["output_shape"][-1].to_list() == want.layers["output_shape"][-1].to_list()
+    if name == "resnet18":  # layers named after the modules of torch's node names
+        assert got.layers["name"].to_list()[:3] == ["conv1", "bn1", "relu"]
 
 
 def test_analyze_and_import_an_onnx_file(tmp_path, capsys):

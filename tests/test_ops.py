@@ -297,6 +297,30 @@ CASES = [
     case("chunk-uneven-last", {"op": "chunk", "chunks": 4, "dim": -1, "index": 2}, [3, 5],
          # size 5 in chunks of ceil(5/4) = 2: pieces 2, 2, 1 (only 3 pieces); piece 2 has 1
          [1, 3, 1], view=True),
+    # ---- split: pieces of split_size (the last holds the rest) or a list of sizes; a view
+    case("split-sknet-unequal", {"op": "split", "split_size": [12, 4], "index": 1}, [16, 56, 56],
+         # channels 12..15 of 16
+         [1, 4, 56, 56], view=True),
+    case("split-by-size-last", {"op": "split", "split_size": 4, "dim": -1, "index": -1}, [3, 10],
+         # 10 in pieces of 4: 4, 4, 2; the last has 2
+         [1, 3, 2], view=True),
+    # ---- slice: x[:, start:end:step] with Python's clamping; a view
+    case("slice-ghostnet-channels", {"op": "slice", "end": 16}, [32, 56, 56],
+         # x[:, :16] of 32 channels
+         [1, 16, 56, 56], view=True),
+    case("slice-step-clamped", {"op": "slice", "dim": -1, "start": -7, "end": 100, "step": 2}, [4, 10],
+         # range(10)[-7:100:2] = [3, 5, 7, 9]: 4 elements
+         [1, 4, 4], view=True),
+    # ---- pad: a constant-padded copy; (before, after) from the last dim backwards; no compute
+    case("pad-swin-windows", {"op": "pad", "pad": [0, 0, 0, 4, 0, 4]}, [10, 10, 96],
+         # W 10 + 0 + 4 = 14, H 10 + 0 + 4 = 14, C unchanged
+         [1, 14, 14, 96]),
+    case("pad-negative-cuts", {"op": "pad", "pad": [-1, 2], "value": 1.0}, [3, 5],
+         # 5 - 1 + 2 = 6
+         [1, 3, 6]),
+    # ---- mul_scalar: x * c, 1 other op per element
+    case("mul_scalar-inception-resnet", {"op": "mul_scalar", "other": 0.17}, [320, 35, 35], [1, 320, 35, 35],
+         other=320 * 35 * 35),
     # ---- layer_scale: gamma * x, one weight per element of `dim`; 1 other op per element
     case("layer_scale-convnext", {"op": "layer_scale", "dim": 1}, [96, 56, 56],
          # ConvNeXt's (C, 1, 1) gamma: 96 weights; 96*56*56 multiplies

@@ -12,26 +12,14 @@ layer holding parameters must be named after a module of the state_dict (its qua
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
 
 import pytest
+from optional_modules import require
 
-
-def _require(module: str):
-    """``module``, or a skip; under ARCHSWEEP_REQUIRE_TORCH=1 (CI) a missing one is an error
-    (scripts/torch-env installs it from tests/requirements/torch.txt)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as e:
-        if os.environ.get("ARCHSWEEP_REQUIRE_TORCH") == "1":
-            raise RuntimeError(f"ARCHSWEEP_REQUIRE_TORCH=1 but {module} cannot be imported ({e}): run scripts/torch-env") from e
-        pytest.skip(f"{module} is not installed ({e}): scripts/torch-env installs it", allow_module_level=True)
-
-
-torch = _require("torch")
-timm = _require("timm")
+torch = require("torch")
+timm = require("timm")
+from test_torch_import import unnamed_layers  # noqa: E402
 from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -48,17 +36,19 @@ IMPORTED = [
     # EfficientNet / MobileNet / MnasNet and other NAS nets
     "efficientnet_b0", "efficientnet_lite0", "tinynet_a", "mobilenetv2_100", "mobilenetv3_large_100",
     "mobilenetv3_small_100", "mnasnet_100", "semnasnet_100", "spnasnet_100", "fbnetc_100", "lcnet_050",
-    "hardcorenas_a",
+    "hardcorenas_a", "mixnet_s", "tf_efficientnet_b0",
+    # GhostNet / RexNet (channel slicing x[:, :k])
+    "ghostnet_100", "rexnet_100",
     # RegNet
     "regnetx_002", "regnetx_004", "regnety_002", "regnety_004",
     # ConvNeXt
     "convnext_atto", "convnext_tiny",
-    # DenseNet / DLA
-    "densenet121", "densenet169", "dla34", "dla46_c",
-    # RepVGG
-    "repvgg_a0", "repvgg_b0",
+    # DenseNet / DLA / DPN
+    "densenet121", "densenet169", "dla34", "dla46_c", "dpn68",
+    # VGG (traced eagerly: torch.fx cannot trace it) / RepVGG
+    "vgg11", "repvgg_a0", "repvgg_b0",
     # Inception / Xception
-    "inception_v3", "inception_v4", "xception41",
+    "inception_v3", "inception_v4", "xception41", "inception_resnet_v2",
     # ViT / DeiT
     "vit_tiny_patch16_224", "vit_small_patch16_224", "deit_tiny_patch16_224", "deit_small_patch16_224",
     # ConvMixer, MLP-Mixer
@@ -67,23 +57,18 @@ IMPORTED = [
 
 #: timm models from_torch refuses, with what its error says.
 REFUSED = {
-    "vgg11": r"torch.fx cannot trace VGG: .*control flow",
-    "dm_nfnet_f0": r"torch.fx cannot trace NormFreeNet: .*control flow",
-    "maxvit_tiny_tf_224": r"torch.fx cannot trace MaxxVit: .*control flow",
-    "mobilevit_xxs": r"torch.fx cannot trace ByobNet: .*control flow",
-    "nf_resnet26": r"mul of \[stem_conv_gain, 0.14136\d*\] \(constants are not supported\)",
-    "ghostnet_100": r"indexing with \(slice\(None, None, None\), slice\(None, 16, None\)",
-    "rexnet_100": r"indexing with \(slice\(None, None, None\), slice\(0, 27, None\)\)",
-    "dpn68": r"indexing with \(slice\(None, None, None\), slice\(None, 64, None\)\)",
-    "mixnet_s": r"an item of split's tuple",
-    "skresnet18": r"an item of split's tuple",
-    "swin_tiny_patch4_window7_224": r"no archsweep counterpart for call_function pad",
+    # torch.fx cannot trace these (control flow on shapes): traced eagerly, then refused
+    "dm_nfnet_f0": r"mul of parameter stem.conv1.gain .*a weight computed in forward.*\[traced eagerly: torch.fx cannot trace NormFreeNet",
+    "maxvit_tiny_tf_224": r"the reshape to \(64, 7, 7, 64\) changes the batch dim \[traced eagerly: torch.fx cannot trace MaxxVit",
+    "mobilevit_xxs": r"the reshape to \(1024, 2, 16, 2\) changes the batch dim \[traced eagerly: torch.fx cannot trace ByobNet",
+    "nf_resnet26": r"mul of parameter stem.conv.gain and the number 0.14136\d*: a weight computed in forward",
+    "skresnet18": r"no archsweep counterpart for call_function stack",
+    "swin_tiny_patch4_window7_224": r"the reshape to \(64, 7, 7, 96\) changes the batch dim",
     "resmlp_12_224": r"no archsweep counterpart for call_function addcmul",
     "poolformer_s12": r"no archsweep counterpart for call_function group_norm",
     "levit_128s": r"no archsweep counterpart for call_method reshape_as",
     "edgenext_xx_small": r"no archsweep counterpart for call_function zeros",
     "coatnet_0_rw_224": r"relative_position_index.*a buffer read outside a module",
-    "inception_resnet_v2": r"mul of .*0.17\] \(constants are not supported\)",
 }
 
 
@@ -131,12 +116,7 @@ def test_imported_exactly(name):
            "output": tuple(report.layers["output_shape"][-1])}
     assert got == want
     assert totals["flops"] == 2 * totals["macs"]
-    # rows line up with state_dict keys: each layer with parameters is named after a module of
-    # the model or a parameter of one (a class token, a layer scale's gamma)
-    keys = set(m.state_dict())
-    modules = {k.rpartition(".")[0] for k in keys}
-    named = [row["name"] for row in report.layers.iter_rows(named=True) if row["params"] > 0]
-    assert named and all(n in keys or n in modules or any(k.startswith(n + ".") for k in modules) for n in named), named
+    assert not unnamed_layers(report, m)  # rows line up with state_dict keys
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))

@@ -820,7 +820,57 @@ def _draw_window_attention(r):
     return shape, attrs
 
 
-OUTSIDE_THE_GENERATOR = {"chunk": _draw_chunk, "layer_scale": _draw_layer_scale, "window_attention": _draw_window_attention}
+def _shape_and_dim(r):
+    """A shape of rank 2-4 with small dims (a model's input has no empty dim: archsweep's own
+    refusal) and a dim other than the batch."""
+    rank = r.randint(2, 4)
+    shape = tuple(r.choice([1, 2, 3, 5, 7]) if i else r.randint(1, 2) for i in range(rank))
+    return shape, r.choice([d for d in range(-rank, rank) if d not in (0, -rank)])
+
+
+def _draw_split(r):
+    shape, dim = _shape_and_dim(r)
+    n = shape[dim]
+    if r.random() < 0.5:
+        size = r.randint(0, 4)
+    else:  # a list of sizes, summing to n most of the time
+        size = [r.randint(0, n) for _ in range(r.randint(1, 3))]
+        if r.random() < 0.8:
+            size[-1] = n - sum(size[:-1])  # may be negative: refused by both
+    return shape, {"split_size": size, "dim": dim, "index": r.randint(-4, 3)}
+
+
+def _draw_slice(r):
+    shape, dim = _shape_and_dim(r)
+    attrs = {"dim": dim}
+    for key, lo, hi in (("start", -9, 9), ("end", -9, 9), ("step", -1, 4)):
+        if r.random() < 0.6:
+            attrs[key] = r.randint(lo, hi)
+    if "end" not in attrs and r.random() < 0.3:
+        attrs["end"] = None
+    return shape, attrs
+
+
+def _draw_pad(r):
+    rank = r.randint(2, 4)
+    shape = tuple(r.randint(1, 5) for _ in range(rank))
+    n = r.randint(0, rank - 1)  # dims padded, never the batch (archsweep's own refusal)
+    attrs = {"pad": [r.randint(-4, 3) for _ in range(2 * n)]}
+    if r.random() < 0.3:
+        attrs["value"] = r.choice([1.0, -0.5, 2])
+    return shape, attrs
+
+
+def _draw_mul_scalar(r):
+    rank = r.randint(1, 4)
+    return tuple(r.randint(1, 5) for _ in range(rank)), {"other": r.choice([0.17, -2, 1e-3, 0])}
+
+
+OUTSIDE_THE_GENERATOR = {"chunk": _draw_chunk, "layer_scale": _draw_layer_scale, "window_attention": _draw_window_attention,
+                         "split": _draw_split, "slice": _draw_slice, "pad": _draw_pad, "mul_scalar": _draw_mul_scalar}
+
+#: ops that torch never refuses in the draws above (every draw is valid)
+ALWAYS_VALID = {"layer_scale", "mul_scalar"}
 
 
 @pytest.mark.parametrize("op", sorted(OUTSIDE_THE_GENERATOR))
@@ -834,7 +884,28 @@ def test_ops_outside_the_generator(op):
         if t != a:
             disagreements.append(f"{op} {attrs} on {shape}: torch {t}, archsweep {a}")
     assert not disagreements, "\n".join(disagreements[:20])
-    assert refused >= (0 if op == "layer_scale" else 5), f"only {refused} refused configs"
+    assert refused >= (0 if op in ALWAYS_VALID else 5), f"only {refused} refused configs"
+
+
+@pytest.mark.parametrize("op", ["split", "slice", "pad", "mul_scalar"])
+def test_saved_for_backward_of_views_pads_and_scaling(op):
+    """What autograd keeps in a training forward of these ops (tests/memory_truth.py's
+    saved-tensors hooks, the input requiring a gradient) is archsweep's saved_bytes: nothing."""
+    import memory_truth
+
+    r = random.Random(f"saved-{op}")
+    checked = 0
+    while checked < 20:
+        shape, attrs = OUTSIDE_THE_GENERATOR[op](r)
+        try:
+            m = torch_module(op, attrs, [shape])
+            m(torch.zeros(shape))
+        except Exception:  # noqa: BLE001 - refused configs are test_ops_outside_the_generator's
+            continue
+        saved = memory_truth.saved_bytes(m, torch.zeros(shape, requires_grad=True))
+        rep = analyze([{"name": "l", "op": op, **attrs}], shape)
+        assert (op, attrs, shape, rep.totals["saved_bytes"]) == (op, attrs, shape, saved)
+        checked += 1
 
 
 def test_the_generator_exemptions_are_checked_elsewhere():

@@ -318,6 +318,11 @@ def every_op_model() -> dict:
         {"name": "cs", "op": "channel_shuffle", "groups": 2},
         {"name": "half", "op": "chunk", "chunks": 2, "index": 1},
         {"name": "cat", "op": "concat", "inputs": ["half", "half"]},
+        {"name": "padw", "op": "pad", "pad": [1, 1], "value": 0.5},  # W 16 + 1 + 1 = 18
+        {"name": "cut", "op": "split", "split_size": 16, "dim": -1, "index": 0},  # W 18 in 16, 2: 16
+        {"name": "padh", "op": "pad", "pad": [0, 0, 2, -1]},  # H 16 + 2 - 1 = 17
+        {"name": "sl", "op": "slice", "dim": 2, "start": 1},  # H 17 - 1 = 16
+        {"name": "sc", "op": "mul_scalar", "other": 0.5},
         {"name": "nhwc", "op": "permute", "dims": [0, 2, 3, 1]},
         {"name": "attn", "op": "window_attention", "num_heads": 2, "window_size": 4, "shift_size": 2, "version": 2},
         {"name": "seq", "op": "reshape", "shape": [-1, 8]},

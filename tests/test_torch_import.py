@@ -65,17 +65,33 @@ def counts(model) -> dict[str, int]:
     return {k: totals[k] for k in COUNTS}
 
 
+def unnamed_layers(report, module) -> list[str]:
+    """Layers with parameters not named after a module of ``module``'s state_dict (or one of its
+    parameters: a class token, a layer scale's gamma): rows must line up with state_dict keys."""
+    keys = set(module.state_dict())
+    modules = {k.rpartition(".")[0] for k in keys}
+    named = [row["name"] for row in report.layers.iter_rows(named=True) if row["params"] > 0]
+    assert named, "no layer has parameters"
+    return [n for n in named if not (n in keys or n in modules or any(k.startswith(n + ".") for k in modules))]
+
+
 @pytest.mark.parametrize("name", zoo.names())
 def test_torchvision_module_gives_the_zoo_preset(name):
+    """params, buffers, MACs and FLOPs (from_torch checks its FLOPs against FlopCounterMode's
+    itself), the output shape, and layers named after the state_dict's modules."""
     preset = zoo.load(name)
-    got = archsweep.from_torch(torchvision_model(name, preset.input[-1]), preset.input, name=name)
+    tv = torchvision_model(name, preset.input[-1])
+    got = archsweep.from_torch(tv, preset.input, name=name)
     want = counts(preset)
+    rep = archsweep.analyze(preset)
     if name == "inception_v3":
-        rep = archsweep.analyze(preset)
         aux = rep.layers.filter(rep.layers["name"].str.starts_with("AuxLogits."))
         assert len(aux) == 10
         want = {k: want[k] - int(aux[k].sum()) for k in COUNTS}
     assert counts(got) == want
+    got_rep = archsweep.analyze(got)
+    assert got_rep.layers["output_shape"][-1].to_list() == rep.layers["output_shape"][-1].to_list() == [1, 1000]
+    assert not unnamed_layers(got_rep, tv)
 
 
 #: torchvision models and a small input resolution for each (ViT's position embedding is built
@@ -116,18 +132,57 @@ def test_round_trip_of_space_variants_keeps_every_count(spec):
         assert a.layers["output_shape"][-1].to_list() == b.layers["output_shape"][-1].to_list()
 
 
+class Branchy(nn.Module):
+    """Python control flow on a shape (torch.fx cannot trace it), and the slicing, splitting,
+    padding and scaling ops: x[:, :6], torch.split into (2, 4), F.pad, x * 0.5."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.pool = nn.MaxPool2d(2)
+        self.fc = nn.Linear(6 * 8 * 6, 10)
+        self.gamma = nn.Parameter(torch.ones(4, 1, 1))
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.shape[-1] > 8:
+            x = self.pool(x)
+        x = x[:, :6]
+        a, b = torch.split(x, [2, 4], dim=1)
+        b = torch.nn.functional.pad(b * 0.5, (-2, -1, -1, 0)) * self.gamma
+        return self.fc(torch.cat([a[:, :, :8, :6], b], dim=1).flatten(1))
+
+
+def test_eager_trace_where_fx_fails():
+    m = Branchy()
+    with pytest.raises(torch.fx.proxy.TraceError):
+        torch.fx.symbolic_trace(m)
+    model = archsweep.from_torch(m, (3, 20, 20))  # checks params, buffers and FlopCounterMode's FLOPs itself
+    rep = archsweep.analyze(model)
+    names = [layer["name"] for layer in model.layers]
+    # modules keep their qualified names, the parameter its own; nothing fx would not record
+    assert {"conv", "pool", "fc", "gamma"} <= set(names), names
+    ops = {layer["name"]: layer["op"] for layer in model.layers}
+    # conv 18 x 18 -> pool 9 x 9 -> x[:, :6] -> split 2 | 4 -> pad: W 9 - 2 - 1 = 6, H 9 - 1 + 0 = 8;
+    # a[:, :, :8, :6]: a slice of W, then of H; cat 2 + 4 channels: 6 x 8 x 6 into fc
+    picked = sorted(op for op in ops.values() if op in ("slice", "split", "pad", "mul_scalar"))
+    assert picked == ["mul_scalar", "pad", "slice", "slice", "slice", "split", "split"], ops
+    assert rep.totals["params"] == sum(p.numel() for p in m.parameters())
+    assert rep.layers["output_shape"][-1].to_list() == [1, 10]
+
+
 # ---------------------------------------------------------------------------------------------
 # What cannot be expressed is an error naming the node
 # ---------------------------------------------------------------------------------------------
 
 
-class Doubler(nn.Module):
+class Shifted(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(4, 4)
 
     def forward(self, x):
-        return self.fc(x) * 2
+        return self.fc(x) + 2
 
 
 class Recurrent(nn.Module):
@@ -158,7 +213,7 @@ class SequenceFirst(nn.Module):
 
 
 @pytest.mark.parametrize("module, shape, message", [
-    (Doubler(), (4,), r"mul_?\w* .*mul.*constants are not supported"),
+    (Shifted(), (4,), r"add_?\w* .*add of .*only a multiplication of a tensor by a number is supported"),
     (Recurrent(), (5, 4), r"rnn .*no archsweep counterpart for module type torch\.nn\.modules\.rnn\.LSTM"),
     (Functional(), (4,), r"linear .*no archsweep counterpart for call_function linear"),
     (SequenceFirst(), (3, 4), "attn .*batch_first=False"),

@@ -38,16 +38,26 @@ def _require_onnx() -> Any:
         raise TorchMissingError(f"this needs the onnx package, which cannot be imported ({e}): pip install 'archsweep[onnx]'") from None
 
 
+#: ops that compute shapes when none of their inputs comes from the model's input
+_SHAPE_ARITHMETIC = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Add", "Sub",
+                               "Floor", "Ceil", "Range", "Equal", "Where", "ConstantOfShape", "Reshape"})
+
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish"}
 
 
 class _Reader:
     def __init__(self, onnx: Any, model: Any, where: str):
+        import numpy as np  # onnx's own dependency
         from onnx import numpy_helper
 
         self.onnx, self.where = onnx, where
         g = model.graph
         self.consts: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+        for i in _weight_inputs(g):  # weights given as inputs (export_params=False): only their shapes
+            dims = [int(d.dim_value) for d in i.type.tensor_type.shape.dim]
+            self.consts[i.name] = np.broadcast_to(np.zeros((), onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type)), dims)
+        #: the model's weights (initializers, weights given as inputs), as opposed to constants
+        self.weights = set(self.consts)
         self.shapes: dict[str, tuple[int, ...]] = {}
         for v in [*g.input, *g.value_info, *g.output]:
             dims = v.type.tensor_type.shape.dim
@@ -81,10 +91,29 @@ class _Reader:
             raise FromOnnxError(f"{self.where}: node {node.name} ({node.op_type}): input {name} is not a tensor computed from the input")
         return self.where_is[name]
 
-    def emit(self, node: Any, op: str, attrs: dict[str, Any], inputs: list[str]) -> None:
+    def emit(self, node: Any, op: str, attrs: dict[str, Any], inputs: list[str], output: int = 0) -> None:
         name = self.name_of(node)
         self.layers.append({"name": name, "op": op, "inputs": inputs, **attrs})
-        self.where_is[node.output[0]] = name
+        self.where_is[node.output[output]] = name
+
+    def chain(self, node: Any, steps: list[tuple[str, dict[str, Any]]], inputs: list[str]) -> None:
+        """Layers one after the other for one node (a Slice of several axes)."""
+        name = self.name_of(node)
+        for k, (op, attrs) in enumerate(steps):
+            layer = name if k == 0 else f"{name}.{op}_{attrs.get('dim', k)}"
+            self.names.add(layer)
+            self.layers.append({"name": layer, "op": op, "inputs": inputs, **attrs})
+            inputs = [layer]
+        self.where_is[node.output[0]] = inputs[0]
+
+    def ints(self, name: str) -> list[int]:
+        """A constant input (Slice's starts, Pad's pads) as ints."""
+        import numpy as np
+
+        return [int(v) for v in np.asarray(self.consts[name]).reshape(-1)]
+
+    def fail(self, node: Any, why: str) -> FromOnnxError:
+        return FromOnnxError(f"{self.where}: node {node.name or node.output[0]} ({node.op_type}): {why}")
 
     def run(self) -> list[dict[str, Any]]:
         for node in self.graph.node:
@@ -120,9 +149,23 @@ class _Reader:
             return
         if op in ("Identity", "Dropout") and ins[0] in self.consts:
             self.consts[node.output[0]] = self.consts[ins[0]]  # an initializer passed on
+            if ins[0] in self.weights:
+                self.weights.add(node.output[0])
             return
         if op in ("Identity", "Dropout"):
             self.where_is[node.output[0]] = self.tensor(ins[0], node)
+            return
+        if op == "Transpose" and ins[0] in self.consts:  # a weight transposed (Linear's W^T, without constant folding)
+            self.consts[node.output[0]] = self.consts[ins[0]].transpose(list(a["perm"]))
+            if ins[0] in self.weights:
+                self.weights.add(node.output[0])
+            return
+        if op == "Shape" or (not tensors and op in _SHAPE_ARITHMETIC and not any(i in self.weights for i in ins)):
+            # shape arithmetic (ShuffleNet's view shapes, its chunk's slice bounds): evaluated
+            # where it can be, for the Slice or Reshape it feeds
+            value = self.shape_arithmetic(op, a, ins)
+            if value is not None:
+                self.consts[node.output[0]] = value
             return
         if op in ("Conv", "ConvTranspose"):
             w = self.consts[ins[1]].shape
@@ -197,14 +240,45 @@ class _Reader:
         if op in ("Add", "Mul") and len(tensors) == 2:
             self.emit(node, op.lower(), {}, [self.tensor(i, node) for i in ins])
             return
-        if op == "Add" and len(tensors) == 1 and ins[1] in self.consts:
-            src = self.tensor(ins[0], node)
+        if op == "Add" and len(tensors) == 1 and (ins[1] in self.consts or ins[0] in self.consts):
+            data, bias = (ins[0], ins[1]) if ins[1] in self.consts else (ins[1], ins[0])
+            src = self.tensor(data, node)
             last = self.layers[-1] if self.layers else {}
-            b = self.consts[ins[1]].shape
+            b = self.consts[bias].shape
             if last.get("name") == src and last["op"] == "linear" and not last["bias"] and tuple(b) == (last["out_features"],):
                 last["bias"] = True  # MatMul + Add: one linear layer with its bias
                 self.where_is[node.output[0]] = src
                 return
+        if op == "Mul" and len(tensors) == 1 and ins[1] in self.consts:
+            self.scale(node, self.tensor(ins[0], node), ins[1])
+            return
+        if op == "Mul" and len(tensors) == 1 and ins[0] in self.consts:
+            self.scale(node, self.tensor(ins[1], node), ins[0])
+            return
+        if op == "Gelu":
+            approximate = a.get("approximate", b"none")
+            approximate = approximate.decode() if isinstance(approximate, bytes) else approximate
+            self.emit(node, "gelu", {} if approximate == "none" else {"approximate": approximate}, [self.tensor(ins[0], node)])
+            return
+        if op == "ReduceMean":  # x.mean([2, 3]): a global average over the spatial dims
+            rank = len(self.shapes[ins[0]])
+            axes = sorted(v % rank for v in (self.ints(ins[1]) if len(ins) > 1 and ins[1] else a.get("axes", [])))
+            if axes != list(range(2, rank)) or not 3 <= rank <= 5:
+                raise self.fail(node, f"a mean over axes {axes} (only a global average over the spatial dims is mapped)")
+            steps: list[tuple[str, dict[str, Any]]] = [(f"adaptive_avgpool{rank - 2}d", {"output_size": 1})]
+            if not int(a.get("keepdims", 1)):
+                steps.append(("flatten", {"start_dim": 1}))
+            self.chain(node, steps, [self.tensor(ins[0], node)])
+            return
+        if op == "Slice":
+            self.slice(node, ins)
+            return
+        if op == "Split":
+            self.split(node, a, ins)
+            return
+        if op == "Pad":
+            self.pad(node, a, ins)
+            return
         if op == "Concat":
             self.emit(node, "concat", {"dim": int(a["axis"])}, [self.tensor(i, node) for i in ins])
             return
@@ -226,6 +300,123 @@ class _Reader:
                             + (f" on inputs {', '.join(ins)}" if ins else ""))
 
 
+    def shape_arithmetic(self, op: str, a: dict[str, Any], ins: list[str]) -> Any:
+        """The value of a node computing a shape from the input's static shape and constants
+        (numpy), or None where it is not known."""
+        import numpy as np
+
+        if op == "Shape":
+            shape = self.shapes.get(ins[0])
+            return None if shape is None else np.array(shape[int(a.get("start", 0)):a.get("end")], dtype=np.int64)
+        if any(i and i not in self.consts for i in ins):
+            return None
+        v: list[Any] = [np.asarray(self.consts[i]) if i else None for i in ins]
+        axes = [int(x) for x in (v[1].reshape(-1) if len(v) > 1 and v[1] is not None else a.get("axes", []))]
+        if op == "Gather":
+            return np.take(v[0], v[1], axis=int(a.get("axis", 0)))
+        if op == "Unsqueeze":
+            return np.expand_dims(v[0], tuple(axes))
+        if op == "Squeeze":
+            return np.squeeze(v[0], axis=tuple(axes)) if axes else np.squeeze(v[0])
+        if op == "Concat":
+            return np.concatenate([np.atleast_1d(x) for x in v], axis=int(a["axis"]))
+        if op == "Cast":
+            return v[0]
+        if op in ("Mul", "Add", "Sub"):
+            return {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract}[op](v[0], v[1])
+        if op == "Div":
+            ints = np.issubdtype(v[0].dtype, np.integer) and np.issubdtype(v[1].dtype, np.integer)
+            return np.trunc(v[0] / v[1]).astype(v[0].dtype) if ints else v[0] / v[1]
+        return None
+
+    def scale(self, node: Any, x: str, const: str) -> None:
+        """A tensor times a constant number (``mul_scalar``) or times a weight of one value per
+        element of one dim (``layer_scale``: ConvNeXt's (C, 1, 1) gamma)."""
+        import numpy as np
+
+        v = self.consts[const]
+        xs = self.shapes[node.input[0] if node.input[0] not in self.consts else node.input[1]]
+        if const not in self.weights and v.size == 1:
+            self.emit(node, "mul_scalar", {"other": float(np.asarray(v).reshape(-1)[0])}, [x])
+            return
+        ps = tuple(int(d) for d in v.shape)
+        while ps and len(ps) >= len(xs) and ps[0] == 1:
+            ps = ps[1:]
+        big = [i for i, d in enumerate(ps) if d != 1]
+        if const in self.weights and len(big) == 1 and len(ps) < len(xs) and ps[big[0]] == xs[big[0] - len(ps)]:
+            self.emit(node, "layer_scale", {"dim": big[0] - len(ps) + len(xs)}, [x])
+            return
+        raise self.fail(node, f"a multiplication by {'weight' if const in self.weights else 'constant'} {const} of shape {tuple(v.shape)}")
+
+    def slice(self, node: Any, ins: list[str]) -> None:
+        rank = len(self.shapes[ins[0]])
+        starts, ends = self.ints(ins[1]), self.ints(ins[2])
+        axes = self.ints(ins[3]) if len(ins) > 3 and ins[3] else list(range(len(starts)))
+        steps = self.ints(ins[4]) if len(ins) > 4 and ins[4] else [1] * len(starts)
+        layers = []
+        for axis, start, end, step in sorted(zip(axes, starts, ends, steps), key=lambda t: -(t[0] % rank)):
+            if step <= 0:
+                raise self.fail(node, f"step {step} (only positive steps are an archsweep slice)")
+            attrs: dict[str, Any] = {"dim": axis % rank, "start": start}
+            if end < 2**62:
+                attrs["end"] = end
+            if step != 1:
+                attrs["step"] = step
+            layers.append(("slice", attrs))
+        self.chain(node, layers, [self.tensor(ins[0], node)])
+
+    def split(self, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+        shape = self.shapes[ins[0]]
+        axis = int(a.get("axis", 0)) % len(shape)
+        if len(ins) > 1 and ins[1]:
+            sizes = self.ints(ins[1])
+        elif "split" in a:
+            sizes = [int(v) for v in a["split"]]
+        else:  # equal pieces (num_outputs, or one per output), the last one smaller: torch.chunk's rule
+            n = len(node.output)
+            each = -(-shape[axis] // n)
+            sizes = [min(each, shape[axis] - k * each) for k in range(n)]
+        x = self.tensor(ins[0], node)
+        for k, out in enumerate(node.output):
+            if out:
+                self.emit(node, "split", {"split_size": sizes, "dim": axis, "index": k}, [x], output=k)
+
+    def pad(self, node: Any, a: dict[str, Any], ins: list[str]) -> None:
+        mode = a.get("mode", b"constant")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        if mode != "constant":
+            raise self.fail(node, f"mode {mode!r} (only 'constant' is an archsweep pad)")
+        rank = len(self.shapes[ins[0]])
+        pads = self.ints(ins[1]) if len(ins) > 1 and ins[1] else [int(v) for v in a.get("pads", [])]
+        axes = self.ints(ins[3]) if len(ins) > 3 and ins[3] else list(range(rank))
+        before = dict.fromkeys(range(rank), 0)
+        after = dict.fromkeys(range(rank), 0)
+        for k, axis in enumerate(axes):
+            before[axis % rank], after[axis % rank] = pads[k], pads[k + len(axes)]
+        if before[0] or after[0]:
+            raise self.fail(node, f"pads {pads} pad the batch dim")
+        first = next((d for d in range(1, rank) if before[d] or after[d]), rank)
+        attrs: dict[str, Any] = {"pad": [v for d in range(rank - 1, first - 1, -1) for v in (before[d], after[d])]}
+        if len(ins) > 2 and ins[2]:
+            import numpy as np
+
+            value = float(np.asarray(self.consts[ins[2]]).reshape(-1)[0])
+            if value:
+                attrs["value"] = value
+        self.emit(node, "pad", attrs, [self.tensor(ins[0], node)])
+
+
+def _weight_inputs(g: Any) -> list[Any]:
+    """The weights of a file whose weights are inputs (``torch.onnx.export(...,
+    export_params=False)``): no initializers, and every input after the first (the data) with a
+    fully known shape. Any other file: none."""
+    if len(g.initializer) or len(g.input) < 2:
+        return []
+    rest = list(g.input)[1:]
+    static = all(all(d.HasField("dim_value") for d in i.type.tensor_type.shape.dim) for i in rest)
+    return rest if static else []
+
+
 def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None, *, name: str | None = None) -> Model:
     """An archsweep model of the ONNX file ``path``. ``input_shape`` (per sample, batch
     excluded) replaces the file's input shape, whose batch dim is then 1; without it the file's
@@ -239,7 +430,7 @@ def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None, *, nam
         model = onnx.load(str(p))
     except Exception as e:  # a file onnx cannot decode  # noqa: BLE001
         raise FromOnnxError(f"{p}: cannot read the ONNX file: {type(e).__name__}: {e}") from None
-    inits = {i.name for i in model.graph.initializer}
+    inits = {i.name for i in model.graph.initializer} | {i.name for i in _weight_inputs(model.graph)}
     inputs = [i for i in model.graph.input if i.name not in inits]
     if len(inputs) != 1:
         raise FromOnnxError(f"{p}: a model has one input, this file has {len(inputs)}")

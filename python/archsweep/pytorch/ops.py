@@ -291,6 +291,31 @@ def chunk(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
     return Emitted(None, f"{{0}}.chunk({chunks}, dim={dim})[{index}]")
 
 
+def split(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
+    size, dim, index = integral(a.require("split_size")), integral(a.get("dim", 1)), integral(a.get("index", 0))
+    return Emitted(None, f"{{0}}.split({size!r}, dim={dim})[{index}]")
+
+
+def slice_(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
+    """``x[:, start:end:step]``: Python's slice of the dim, whose clamping torch follows."""
+    dim = integral(a.get("dim", 1))
+    start, end, step = integral(a.get("start", 0)), integral(a.get("end")), integral(a.get("step", 1))
+    piece = f"{start or ''}:{'' if end is None else end}" + ("" if step == 1 else f":{step}")
+    index = ", ".join([":"] * dim + [piece]) if dim >= 0 else ", ".join(["...", piece] + [":"] * (-dim - 1))
+    return Emitted(None, f"{{0}}[{index}]")
+
+
+def pad(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
+    a.get("mode")  # the core accepts "constant" only
+    amounts = ", ".join(str(v) for v in integral(a.require("pad")))
+    value = a.get("value", 0)
+    return Emitted(None, f"F.pad({{0}}, ({amounts}){'' if value == 0 else ', value=' + lit(float(value))})", functional=True)
+
+
+def mul_scalar(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
+    return Emitted(None, f"{{0}} * {lit(a.require('other'))}")
+
+
 def elementwise(sign: str) -> Emitter:
     def emit(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
         return Emitted(None, f" {sign} ".join(f"{{{i}}}" for i in range(len(shapes))))
@@ -376,6 +401,10 @@ EMITTERS: dict[str, Emitter] = {
     "transpose": transpose,
     "select": select,
     "chunk": chunk,
+    "split": split,
+    "slice": slice_,
+    "pad": pad,
+    "mul_scalar": mul_scalar,
     "add": elementwise("+"),
     "mul": elementwise("*"),
     "concat": concat,
@@ -417,6 +446,10 @@ def _counterparts() -> dict[str, str]:
         "transpose": "torch.Tensor.transpose",
         "select": "torch.Tensor.select",
         "chunk": "torch.Tensor.chunk",  # x.chunk(chunks, dim)[index]
+        "split": "torch.Tensor.split",  # x.split(split_size, dim)[index]
+        "slice": "torch.Tensor.__getitem__",  # x[:, start:end:step]
+        "pad": "torch.nn.functional.pad",  # F.pad(x, pad, value=value)
+        "mul_scalar": "torch.mul",  # x * other
         "add": "torch.add",
         "mul": "torch.mul",
         "concat": "torch.cat",

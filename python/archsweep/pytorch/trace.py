@@ -95,6 +95,8 @@ def _module_layers(m: Any, shapes: list[tuple[int, ...]]) -> list[tuple[Any, ...
         return [("layernorm", {"normalized_shape": list(m.normalized_shape), **_norm(m, ("eps", "elementwise_affine"))})]
     if cls == "GroupNorm":
         return [("groupnorm", {"num_groups": m.num_groups, **_norm(m, ("eps", "affine"))})]
+    if cls == "GELUTanh" and type(m).__module__.startswith("timm."):
+        return [("gelu", {"approximate": "tanh"})]
     if cls in _ACTIVATION_KEYS:
         op, keys = _ACTIVATION_KEYS[cls]
         return [(op, {k: getattr(m, k) for k in keys})]
@@ -172,6 +174,14 @@ def _module_layers(m: Any, shapes: list[tuple[int, ...]]) -> list[tuple[Any, ...
                 or m.proj.in_features != m.qkv.in_features or (m.qkv.bias is None) != (m.proj.bias is None)):
             raise FromTorchError("timm Attention with q/k norms, a gate, another width or only some biases")
         return [("multihead_attention", {"embed_dim": m.qkv.in_features, "num_heads": m.num_heads, "bias": m.qkv.bias is not None})]
+    if cls == "Conv2dSame":
+        # timm's TensorFlow-like "SAME" convolution: F.pad by what the stride leaves over (the odd
+        # pixel after), then the convolution unpadded (timm.layers.padding.pad_same)
+        pads: list[int] = []
+        for size, k, s, d in reversed(list(zip(shapes[0][-2:], m.kernel_size, m.stride, m.dilation))):
+            total = max((-(-size // s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return [("pad", {"pad": pads}, ".pad"), ("conv2d", _conv(m, False), "")]
     if cls in ("BatchNormAct2d", "GroupNormAct"):
         # timm's norm + dropout + activation in one module (its forward calls F.batch_norm on
         # its own buffers): the norm, then the dropout and activation submodules it runs
@@ -193,7 +203,7 @@ LEAF_CLASSES = frozenset({"ShiftedWindowAttention", "ShiftedWindowAttentionV2", 
 
 #: timm's modules traced as one node: its norm + activation layers (F.batch_norm on their own
 #: buffers), its Linear (F.linear) and its ViT attention.
-TIMM_LEAF_CLASSES = frozenset({"BatchNormAct2d", "GroupNormAct", "Linear", "Attention"})
+TIMM_LEAF_CLASSES = frozenset({"BatchNormAct2d", "GroupNormAct", "Linear", "Attention", "Conv2dSame"})
 
 
 def _is_leaf(m: Any) -> bool:
@@ -493,6 +503,21 @@ class _Converter:
             a = {"dim": self.const(arg(1, "dim")), "index": self.const(arg(2, "index"))}
             self.emit(node, node.name, [("select", a)], [self.tensor_input(x)])
             return
+        if name == "narrow":
+            dim, start, length = (self.const(arg(i, k)) for i, k in ((1, "dim"), (2, "start"), (3, "length")))
+            size = self.shape(x)[dim]
+            start = start + size if start < 0 else start
+            self.emit(node, node.name, [("slice", {"dim": dim, "start": start, "end": start + length})], [self.tensor_input(x)])
+            return
+        if name == "pad":
+            mode, value = self.const(arg(2, "mode", "constant")), self.const(arg(3, "value", None))
+            if mode != "constant":
+                raise FromTorchError(f"F.pad with mode {mode!r} (only 'constant' is an archsweep op)")
+            a = {"pad": list(self.const(arg(1, "pad")))}
+            if value:
+                a["value"] = value
+            self.emit(node, node.name, [("pad", a)], [self.tensor_input(x)])
+            return
         if name == "zeros_like":
             self.emit(node, node.name, [("zeros", {})], [self.tensor_input(x)])
             return
@@ -518,20 +543,47 @@ class _Converter:
             self.where[node.name] = self.where[src.name]
             return
         name = src.target if isinstance(src.target, str) else getattr(src.target, "__name__", "")
-        if name != "chunk":
+        if name not in ("chunk", "split", "split_with_sizes"):
             raise FromTorchError(f"an item of {name}'s tuple")
-        chunks = self.const(src.args[1] if len(src.args) > 1 else src.kwargs["chunks"])
+        key = {"chunk": "chunks", "split": "split_size", "split_with_sizes": "split_sizes"}[name]
+        size = self.const(src.args[1] if len(src.args) > 1 else src.kwargs.get(key, src.kwargs.get("split_size_or_sections")))
         dim = self.const(src.args[2] if len(src.args) > 2 else src.kwargs.get("dim", 0))
-        self.emit(node, node.name, [("chunk", {"chunks": chunks, "dim": dim, "index": index})], [self.tensor_input(src.args[0])])
+        if name == "chunk":
+            self.emit(node, node.name, [("chunk", {"chunks": size, "dim": dim, "index": index})], [self.tensor_input(src.args[0])])
+            return
+        size = list(size) if isinstance(size, (list, tuple)) else size
+        self.emit(node, node.name, [("split", {"split_size": size, "dim": dim, "index": index})], [self.tensor_input(src.args[0])])
 
     def getitem(self, node: Any, src: Any, index: Any) -> None:
-        """``x[:, 0]``: one index, full slices before it, nothing after."""
+        """``x[:, 0]``, ``x[:, :k]``, ``x[..., 2:5]``: ints and slices (``...`` once), each on a
+        dim other than the batch; a layer per dim, the last dim first (so an int removing a dim
+        does not move the dims before it)."""
         index = index if isinstance(index, tuple) else (index,)
-        full = slice(None)
-        dims = [i for i, s in enumerate(index) if s != full]
-        if len(dims) != 1 or not isinstance(index[dims[0]], int) or dims[0] == 0:
-            raise FromTorchError(f"indexing with {index} (only x[:, ..., i] along one dim is supported)")
-        self.emit(node, node.name, [("select", {"dim": dims[0], "index": index[dims[0]]})], [self.tensor_input(src)])
+        rank = len(self.shape(src))
+        if sum(i is Ellipsis for i in index) > 1 or any(i is None or not isinstance(i, (int, slice, type(Ellipsis))) for i in index):
+            raise FromTorchError(f"indexing with {index} (only ints, slices and one ... are supported)")
+        if Ellipsis in index:
+            k = index.index(Ellipsis)
+            index = index[:k] + (slice(None),) * (rank - len(index) + 1) + index[k + 1:]
+        steps: list[tuple[str, dict[str, Any]]] = []
+        for d in reversed(range(len(index))):
+            i = index[d]
+            if i == slice(None):
+                continue
+            if d == 0:
+                raise FromTorchError(f"indexing with {index} indexes the batch dim")
+            if isinstance(i, int):
+                steps.append(("select", {"dim": d, "index": i}))
+            else:
+                a = {"dim": d, "start": self.const(i.start) or 0, "end": self.const(i.stop)}
+                if i.step not in (None, 1):
+                    a["step"] = self.const(i.step)
+                steps.append(("slice", a))
+        if not steps:
+            self.alias(node, src)
+            return
+        self.emit(node, node.name, [(op, a, "" if k == 0 else f".{op}_{a['dim']}") for k, (op, a) in enumerate(steps)],
+                  [self.tensor_input(src)])
 
     def arith(self, node: Any, op: str) -> None:
         fx = self.torch.fx
@@ -559,7 +611,14 @@ class _Converter:
                     self.emit(node, attr.target, [("layer_scale", {"dim": dim + len(xs)})], [self.tensor_input(x)])
                     return
             raise FromTorchError(f"{op} of a parameter of shape {ps} and a tensor of shape {xs}")
-        raise FromTorchError(f"{op} of {operands} (constants are not supported)")
+        numbers = [a for a in operands if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        if op == "mul" and len(tensors) == 1 and len(numbers) == 1:
+            self.emit(node, node.name, [("mul_scalar", {"other": numbers[0]})], [self.tensor_input(tensors[0])])
+            return
+        if params and numbers:
+            raise FromTorchError(f"{op} of parameter {self.param_nodes.get(params[0].name, params[0]).target} and the number {numbers[0]}: "
+                                 "a weight computed in forward (weight standardisation's gain) has no archsweep op")
+        raise FromTorchError(f"{op} of {operands} (of constants, only a multiplication of a tensor by a number is supported)")
 
     def cat(self, node: Any) -> None:
         fx = self.torch.fx
@@ -599,33 +658,54 @@ def from_torch(module: Any, input_shape: Sequence[int], *, name: str | None = No
     was_training = module.training
     module.eval()
     try:
-        try:
-            graph = Tracer().trace(module)
-        except Exception as e:  # torch.fx's TraceError and what the module's forward raises on proxies
-            raise FromTorchError(f"from_torch: torch.fx cannot trace {type(module).__name__}: {type(e).__name__}: {e}") from None
-        gm = fx.GraphModule(module, graph)
-        values: dict[str, Any] = {}
-
-        class Record(fx.Interpreter):
-            def run_node(self, n: Any) -> Any:
-                result = super().run_node(n)
-                values[n.name] = result
-                return result
-
         device = next((p.device for p in module.parameters()), torch.device("cpu"))
         fake = FakeTensorMode(allow_non_fake_inputs=True)
         counter = FlopCounterMode(display=False)
         with fake:
             x = torch.zeros((1, *[int(d) for d in input_shape]), dtype=input_dtype or torch.float32, device=device)
-        with fake, counter:
-            Record(gm).run(x)
-        layers = _Converter(torch, gm, values).run()
+        values: dict[str, Any] = {}
+        gm: Any  # fx's GraphModule, or the eager trace (the same interface)
+        try:
+            graph = Tracer().trace(module)
+        except Exception as e:  # torch.fx's TraceError and what the module's forward raises on proxies
+            # control flow on shapes or values: run the module eagerly on the fake input, recording
+            # its calls (archsweep.pytorch.dispatch); the same converter maps that record
+            from archsweep.pytorch import dispatch
+
+            fx_failure = f"torch.fx cannot trace {type(module).__name__} ({type(e).__name__}: {_first_line(e)})"
+            try:
+                with fake, counter:
+                    gm, values = dispatch.trace(torch, module, x, Tracer().is_leaf_module)
+            except Exception as e2:  # what the module's forward raises on a fake input
+                raise FromTorchError(f"from_torch: {fx_failure}, and its eager run on a fake input fails: "
+                                     f"{type(e2).__name__}: {_first_line(e2)}") from None
+            try:
+                layers = _Converter(torch, gm, values).run()
+            except FromTorchError as e3:
+                raise FromTorchError(f"{e3} [traced eagerly: {fx_failure}]") from None
+        else:
+            gm = fx.GraphModule(module, graph)
+
+            class Record(fx.Interpreter):
+                def run_node(self, n: Any) -> Any:
+                    result = super().run_node(n)
+                    values[n.name] = result
+                    return result
+
+            with fake, counter:
+                Record(gm).run(x)
+            layers = _Converter(torch, gm, values).run()
     finally:
         module.train(was_training)
     model = Model(name=name or type(module).__name__.lower(), layers=layers, input=[int(d) for d in input_shape])
     if check:
         _check(torch, model, gm, counter.get_total_flops(), layers)
     return model
+
+
+def _first_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _check(torch: Any, model: Model, gm: Any, flops: int, layers: list[Layer]) -> None:

@@ -4,6 +4,7 @@
 //! 4 chunks gives 2, 2, 1). `dim` defaults to 1 (channels), as `concat`'s does. A view: no
 //! params, no compute, no new memory.
 
+use super::common::non_batch_dim;
 use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
@@ -41,10 +42,7 @@ impl Op for Chunk {
     #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
-        let d = x.resolve_dim(self.dim)?;
-        if d == 0 {
-            return Err(Error::shape("cannot chunk along the batch dim 0"));
-        }
+        let d = non_batch_dim(x, self.dim, "chunk")?;
         let n = x.dims()[d];
         let (size, count) = self.pieces(n);
         let count_i = count as i64;

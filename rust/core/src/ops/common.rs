@@ -23,6 +23,17 @@ fn rank_error(x: &Shape, ranks: &[usize], layout: &'static str) -> Error {
     ErrorKind::Rank { expected: ranks.to_vec(), layout, got: *x }.into()
 }
 
+/// `dim` of `x` resolved (negative counts from the end), refused when it is the batch dim 0:
+/// a view or piece along the batch would change the model's batch.
+#[inline]
+pub(crate) fn non_batch_dim(x: &Shape, dim: i64, verb: &str) -> Result<usize, Error> {
+    let d = x.resolve_dim(dim)?;
+    if d == 0 {
+        return Err(Error::shape(format!("cannot {verb} along the batch dim 0")));
+    }
+    Ok(d)
+}
+
 /// `other_ops` of a pointwise op: one per output element.
 #[inline]
 pub(crate) fn per_element(shape: &Shape) -> Result<Cost, Error> {

@@ -1,6 +1,7 @@
 //! select — `x.select(dim, index)`, e.g. ViT's class token `x[:, 0]`: removes `dim`.
 //! A view, no params, no compute.
 
+use super::common::non_batch_dim;
 use super::{Eval, Op, Parse};
 use crate::attrs::Attrs;
 use crate::cost::Cost;
@@ -28,10 +29,7 @@ impl Op for Select {
     #[inline(always)]
     fn apply(&self, inputs: &[Shape]) -> Result<Eval, Error> {
         let x = &inputs[0];
-        let d = x.resolve_dim(self.dim)?;
-        if d == 0 {
-            return Err(Error::shape("cannot select along the batch dim 0"));
-        }
+        let d = non_batch_dim(x, self.dim, "select")?;
         let n = x.dims()[d] as i64;
         if self.index >= n || self.index < -n {
             return Err(Error::shape(format!("index {} is out of range for dim {d} of size {n}", self.index)));
