@@ -34,7 +34,11 @@ fn main() {
         ids.push((x >> 20) % size);
     }
     let opts = Options::default();
-    for k in [1usize, 10, 100] {
+    let ks: Vec<usize> = match std::env::var("KS") {
+        Ok(v) => v.split(',').filter_map(|k| k.parse().ok()).collect(),
+        Err(_) => vec![1, 10, 100],
+    };
+    for k in ks {
         let list = Ids::Explicit(&ids[..k]);
         let n = k as u64;
         let pieces = best(200, || drop(engine.evaluate_parts_with(list, 0..n, None, opts, true)));
@@ -45,4 +49,26 @@ fn main() {
             "{k:>3} ids: pieces {pieces:.1} us (reuse=false {pieces_fresh:.1}), serial {serial:.1} us (reuse=false {serial_fresh:.1})"
         );
     }
+    if std::env::var_os("NO_NEW").is_some() {
+        return;
+    }
+    // a search loop's calls: one new id a call, after a warm-up sample (median of the calls)
+    let warm: Vec<Id> = (0..100_000)
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 20) % size
+        })
+        .collect();
+    drop(engine.evaluate_parts_with(Ids::Explicit(&warm), 0..warm.len() as u64, None, opts, true));
+    let calls: usize = std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let one = [(x >> 20) % size];
+        let t = Instant::now();
+        drop(engine.evaluate_serial(Ids::Explicit(&one), 0..1, None, opts, true));
+        times.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!("new id a call: median {:.1} us, p10 {:.1}, p90 {:.1}", times[calls / 2], times[calls / 10], times[calls * 9 / 10]);
 }

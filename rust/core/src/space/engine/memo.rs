@@ -15,7 +15,7 @@
 //! [`MemoPool`].
 
 use super::block;
-use super::evaluator::Prepared;
+use super::evaluator::{Buffers, Prepared};
 use crate::graph::SUMMED;
 use crate::memory::{Step, StepKind, Tail, TailView};
 use crate::shape::Shape;
@@ -343,6 +343,7 @@ impl Memo {
 pub(crate) struct MemoPool {
     memos: std::sync::Mutex<Vec<Memo>>,
     prepared: std::sync::OnceLock<Prepared>,
+    buffers: std::sync::Mutex<Vec<Buffers>>,
 }
 
 impl MemoPool {
@@ -352,20 +353,39 @@ impl MemoPool {
         self.prepared.get_or_init(|| Prepared::new(prog))
     }
 
-    /// A pooled memo that fits these segments and options, else a new one.
+    /// A pooled memo that fits these segments and options (the one given back last), else a new
+    /// one. The pool holds memos of both segmentations (grid order and random order): taking
+    /// one that does not fit must not drop it, or calls that alternate sorted and unsorted ids
+    /// would make a fresh, zeroed memo every time (docs/performance.md, "Small calls").
     pub(crate) fn take(&self, segs: &Segments, tag: (u64, u64)) -> Memo {
-        let pooled = self.memos.lock().ok().and_then(|mut pool| pool.pop());
-        match pooled {
-            Some(m) if m.fits(segs, tag) => m,
-            _ => Memo::new(segs, tag),
+        let pooled = self.memos.lock().ok().and_then(|mut pool| {
+            let at = pool.iter().rposition(|m| m.fits(segs, tag))?;
+            Some(pool.remove(at))
+        });
+        pooled.unwrap_or_else(|| Memo::new(segs, tag))
+    }
+
+    /// Keep `memo` for a later evaluator (at most two per thread of the current pool; beyond,
+    /// the one given back longest ago goes).
+    pub(crate) fn give(&self, memo: Memo) {
+        if let Ok(mut pool) = self.memos.lock() {
+            if pool.len() >= rayon::current_num_threads().max(1) * 2 {
+                pool.remove(0);
+            }
+            pool.push(memo);
         }
     }
 
-    /// Keep `memo` for a later evaluator (at most two per thread of the current pool).
-    pub(crate) fn give(&self, memo: Memo) {
-        if let Ok(mut pool) = self.memos.lock() {
+    /// An evaluator's buffers given back by an earlier one ([`Buffers`]), else empty ones.
+    pub(crate) fn take_buffers(&self) -> Buffers {
+        self.buffers.lock().ok().and_then(|mut pool| pool.pop()).unwrap_or_default()
+    }
+
+    /// Keep an evaluator's buffers for the next one (as many as memos).
+    pub(crate) fn give_buffers(&self, b: Buffers) {
+        if let Ok(mut pool) = self.buffers.lock() {
             if pool.len() < rayon::current_num_threads().max(1) * 2 {
-                pool.push(memo);
+                pool.push(b);
             }
         }
     }

@@ -654,6 +654,10 @@ fn conditional_rows_equal_analyze_of_each_network() {
             }
         }
     }
+    // a sample goes through the dense tables, which read the digits the network ids were mapped
+    // to (`Given`) rather than decoding the full ids again
+    let (records, hits) = dense_use(&conditional_space(), Ids::Sample(Permutation::new(size as Id, 3)), 0..size, None);
+    assert!(records > 0 && hits > 0, "dense tables recorded {records} entries, read {hits} rows");
     let (grid, _) = evaluate(&prog, Ids::Grid, 0..size, None, Options::default());
     // a sample and explicit ids: the grid's rows of the same ids
     let p = Permutation::new(size as Id, 3);
@@ -870,4 +874,55 @@ fn derived_variables_that_never_fail_leave_batches_columnar() {
     let size: u64 = fallible.program.vars.iter().map(|v| v.choices.len() as u64).product();
     let (rows, _) = evaluate(&fallible, Ids::Grid, 0..size, None, Options::default());
     assert_eq!(rows.errors.iter().filter(|(_, m)| m.contains("'q'")).count() as u64, size / 3, "k = 3 is one variant in three");
+}
+
+/// One engine serving a search loop's mix of calls — one id at a time on the calling thread (new
+/// ids and the same again), sorted and unsorted explicit lists in pieces, grid ranges, samples,
+/// under two batch sizes and with a filter — gives every call the rows of a fresh engine's
+/// reference evaluation: the memos and evaluator buffers its evaluators hand on to the next
+/// ones (`MemoPool`) carry no stale state between calls.
+#[test]
+fn pooled_memos_and_buffers_serve_any_mix_of_calls() {
+    let overflow = || engine(&overflow_spec());
+    let makers: [fn() -> Engine; 5] = [space, chain_space, edge_choice_space, conditional_space, overflow];
+    for make in makers {
+        let (e, fresh) = (make(), make());
+        let size =
+            if e.program.networks.is_some() { network_count(&e) } else { e.program.vars.iter().map(|v| v.choices.len() as u64).product() };
+        let f = Filter::new("params > 500", &e.program).unwrap();
+        let mut x: u64 = 7;
+        let mut next = || {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % size
+        };
+        for round in 0..40u64 {
+            let opts = Options { batch: 1 + 2 * (round % 2), ..Options::default() };
+            let filter = (round % 5 == 4).then_some(&f);
+            let one = [next() as Id];
+            let mut list: Vec<Id> = (0..1 + round % 13).map(|_| next() as Id).collect();
+            if round % 3 == 0 {
+                list.sort_unstable();
+            }
+            let start = next().min(size - 1);
+            let calls: [(Ids, std::ops::Range<u64>, bool); 5] = [
+                (Ids::Explicit(&one), 0..1, true),
+                (Ids::Explicit(&one), 0..1, true),
+                (Ids::Explicit(&list), 0..list.len() as u64, round % 2 == 0),
+                (Ids::Grid, start..(start + 50).min(size), false),
+                (Ids::Sample(Permutation::new(size as Id, round)), 0..30.min(size), false),
+            ];
+            for (ids, range, serial) in calls {
+                let (got, c1) = if serial {
+                    e.evaluate_serial(ids, range.clone(), filter, opts, true)
+                } else {
+                    e.evaluate_with(ids, range.clone(), filter, opts, true)
+                };
+                let (want, c2) = fresh.evaluate_with(ids, range, filter, opts, false);
+                assert_eq!(c1, c2, "round {round}");
+                assert_same_rows(&got, &want);
+            }
+        }
+        // the calls above went through pooled buffers and memos
+        assert!(!e.memo_pool.memos().is_empty());
+    }
 }
