@@ -75,7 +75,18 @@ pub fn decode(id: Id, radix: &[u64], digits: &mut [u64]) {
 
 /// digits -> id (None beyond u128).
 pub fn encode(digits: &[u64], radix: &[u64]) -> Option<Id> {
-    digits.iter().zip(radix).try_fold(0u128, |acc, (&d, &r)| acc.checked_mul(r as u128)?.checked_add(d as u128))
+    // u64 arithmetic while the id fits (most spaces' ids do throughout; u128 products cost
+    // several multiplies each), then u128
+    let mut low = 0u64;
+    let mut i = 0;
+    while i < digits.len() {
+        match low.checked_mul(radix[i]).and_then(|x| x.checked_add(digits[i])) {
+            Some(x) => low = x,
+            None => break,
+        }
+        i += 1;
+    }
+    digits[i..].iter().zip(&radix[i..]).try_fold(low as u128, |acc, (&d, &r)| acc.checked_mul(r as u128)?.checked_add(d as u128))
 }
 
 /// Advance to the next id; returns the leftmost digit position that changed.

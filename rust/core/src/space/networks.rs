@@ -164,9 +164,21 @@ impl Networks {
     /// The digits of network `id` (absent variables at 0); `active[v]` says which variables
     /// exist. `id` must be below the number of networks.
     pub fn digits(&self, id: Id, digits: &mut [u64], active: &mut [bool]) {
-        let mut locals = vec![0u64; self.groups.len()];
-        super::ids::decode(id, &self.sizes, &mut locals);
-        for (g, &local) in self.groups.iter().zip(&locals) {
+        // each group's local number, the last group's the least significant digit of `id` (no
+        // buffer: a sweep maps every row's id here)
+        let mut high = id;
+        for (g, &size) in self.groups.iter().zip(&self.sizes).rev() {
+            let local = match u64::try_from(high) {
+                Ok(h) => {
+                    high = (h / size) as Id;
+                    h % size
+                }
+                Err(_) => {
+                    let local = (high % size as Id) as u64;
+                    high /= size as Id;
+                    local
+                }
+            };
             // the controller combination whose range of locals holds `local`
             let c = g.offsets.partition_point(|&o| o <= local) - 1;
             let mut rest = c as u64;

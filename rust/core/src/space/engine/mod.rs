@@ -68,6 +68,14 @@ pub struct Engine {
     dense: DenseState,
 }
 
+/// Each position's digits, made by the caller (`Engine::evaluate_networks`): row `k` is
+/// `digits[k * nvar..(k + 1) * nvar]`, a byte a digit.
+#[derive(Clone, Copy)]
+pub(crate) struct Given<'a> {
+    pub(crate) digits: &'a [u8],
+    pub(crate) nvar: usize,
+}
+
 /// What the pooled segment memos have done (`examples/block_stats.rs`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoStats {
@@ -159,7 +167,7 @@ impl Engine {
     ) -> (Vec<Columns>, Counts) {
         match &self.program.networks {
             Some(networks) => self.evaluate_networks(networks, ids, range, filter, opts, reuse, serial),
-            None => self.evaluate_full(ids, range, filter, opts, reuse, serial),
+            None => self.evaluate_full(ids, range, None, filter, opts, reuse, serial),
         }
     }
 
@@ -199,13 +207,28 @@ impl Engine {
             (full, bits)
         };
         let init = || (vec![0u64; nvar], vec![false; nvar]);
-        let (full, bits): (Vec<Id>, Vec<u128>) = if serial {
-            let mut buf = init();
-            range.clone().map(|pos| map(&mut buf, pos)).unzip()
-        } else {
-            range.clone().into_par_iter().map_init(init, map).unzip()
+        // and its digits, a byte each where every variable has at most 256 choices: the dense
+        // tables read them as they are instead of decoding the full id again (a u128 id:
+        // division by division)
+        let width = if radix.iter().all(|&r| r <= 256) { nvar } else { 0 };
+        let len = range.end.saturating_sub(range.start) as usize;
+        let (mut full, mut bits, mut rows) = (vec![0 as Id; len], vec![0u128; len], vec![0u8; len * width.max(1)]);
+        let one = |buf: &mut (Vec<u64>, Vec<bool>), (k, ((f, b), row)): (usize, ((&mut Id, &mut u128), &mut [u8]))| {
+            (*f, *b) = map(buf, range.start + k as u64);
+            if width > 0 {
+                for (o, &d) in row.iter_mut().zip(&buf.0) {
+                    *o = d as u8;
+                }
+            }
         };
-        let (mut parts, counts) = self.evaluate_full(Ids::Explicit(&full), 0..full.len() as u64, filter, opts, reuse, serial);
+        if serial {
+            let mut buf = init();
+            full.iter_mut().zip(bits.iter_mut()).zip(rows.chunks_mut(width.max(1))).enumerate().for_each(|x| one(&mut buf, x));
+        } else {
+            full.par_iter_mut().zip(bits.par_iter_mut()).zip(rows.par_chunks_mut(width.max(1))).enumerate().for_each_init(init, one);
+        }
+        let given = (width > 0).then_some(Given { digits: &rows, nvar });
+        let (mut parts, counts) = self.evaluate_full(Ids::Explicit(&full), 0..full.len() as u64, given, filter, opts, reuse, serial);
         let wide = self.program.wide_variant_ids();
         // each row's position: rows come in position order (a filter drops some), and a row's
         // full id is its position's, so a pointer moves along the positions once (a repeated
@@ -229,13 +252,14 @@ impl Engine {
         let mark = |(cols, rows): (&mut Columns, &Vec<usize>)| {
             let mut present: Vec<Vec<bool>> =
                 (0..nvar).map(|v| if networks.is_conditional(v) { Vec::with_capacity(rows.len()) } else { Vec::new() }).collect();
-            let (mut digits, mut active) = init();
-            for &p in rows {
-                if cond.len() <= 128 {
-                    for (i, &v) in cond.iter().enumerate() {
-                        present[v].push(bits[p] >> i & 1 == 1);
-                    }
-                } else {
+            if cond.len() <= 128 {
+                // variable by variable: one bit of each row's mask
+                for (i, &v) in cond.iter().enumerate() {
+                    present[v].extend(rows.iter().map(|&p| bits[p] >> i & 1 == 1));
+                }
+            } else {
+                let (mut digits, mut active) = init();
+                for &p in rows {
                     networks.digits(ids.id(range.start + p as u64), &mut digits, &mut active);
                     for &v in &cond {
                         present[v].push(active[v]);
@@ -260,10 +284,12 @@ impl Engine {
 
     /// [`Engine::evaluate_parts_with`] of full ids (one digit per variable); `serial`: one piece,
     /// on the calling thread.
+    #[allow(clippy::too_many_arguments)]
     fn evaluate_full(
         &self,
         ids: Ids,
         range: std::ops::Range<u64>,
+        given: Option<Given>,
         filter: Option<&Filter>,
         opts: Options,
         reuse: bool,
@@ -307,7 +333,7 @@ impl Engine {
             let mut cols = Columns::new(prog, if filter.is_some() { 0 } else { (hi - lo.min(hi)) as usize });
             let mut counts = Counts::default();
             if let (true, Some(layout)) = (lo < hi, dense) {
-                run_dense(prog, &self.dense, &self.memo_pool, layout, ids, lo..hi, filter, opts, &mut cols, &mut counts);
+                run_dense(prog, &self.dense, &self.memo_pool, layout, ids, given, lo..hi, filter, opts, &mut cols, &mut counts);
             } else if lo < hi {
                 // ascending explicit ids share leading digits like grid order does
                 let ascending = match ids {
@@ -347,7 +373,7 @@ impl Engine {
         serial: bool,
     ) -> (Vec<Columns>, Counts) {
         let sorted = samples::Sorted::new(p, range);
-        let (parts, counts) = self.evaluate_full(Ids::Explicit(&sorted.ids), 0..sorted.ids.len() as u64, filter, opts, true, serial);
+        let (parts, counts) = self.evaluate_full(Ids::Explicit(&sorted.ids), 0..sorted.ids.len() as u64, None, filter, opts, true, serial);
         (sorted.gather(&self.program, &parts), counts)
     }
 }

@@ -12,6 +12,7 @@ use crate::space::engine::columns::{raw, Columns, Counts};
 use crate::space::engine::evaluator::Evaluator;
 use crate::space::engine::filter::{filter_valid, Filter};
 use crate::space::engine::memo::MemoPool;
+use crate::space::engine::Given;
 use crate::space::expr::Value;
 use crate::space::ids::{decode, DigitDecoder, Id, Ids, Walk};
 use crate::space::simd::{self, Store};
@@ -48,6 +49,7 @@ pub(crate) fn run_dense(
     pool: &MemoPool,
     layout: &Layout,
     ids: Ids,
+    given: Option<Given>,
     positions: std::ops::Range<u64>,
     filter: Option<&Filter>,
     opts: Options,
@@ -120,9 +122,21 @@ pub(crate) fn run_dense(
             batch64.extend(batch.iter().map(|&i| i as u64));
         }
         let n = (end - pos) as usize;
+        let first = pos as usize;
         pos = end;
-        let decoded =
-            if wide { decoder.decode(&batch, &mut digits, DENSE_BATCH) } else { decoder.decode64(&batch64, &mut digits, DENSE_BATCH) };
+        let decoded = if let Some(g) = given {
+            // the caller's digits, row by row into the batch's columns
+            for (b, row) in g.digits[first * g.nvar..(first + n) * g.nvar].chunks_exact(g.nvar).enumerate() {
+                for (v, &d) in row.iter().enumerate() {
+                    digits[v * DENSE_BATCH + b] = d as u64;
+                }
+            }
+            true
+        } else if wide {
+            decoder.decode(&batch, &mut digits, DENSE_BATCH)
+        } else {
+            decoder.decode64(&batch64, &mut digits, DENSE_BATCH)
+        };
         if !decoded {
             widen(&mut batch, &batch64);
             for (b, &id) in batch.iter().enumerate() {
