@@ -24,7 +24,7 @@
 //! first choice); `Networks` maps between the two.
 
 use super::expr::{Compiled, Value};
-use super::ids::Id;
+use super::ids::{FastDiv, Id};
 use super::var::Var;
 use crate::error::{Error, ErrorKind, Limited};
 
@@ -52,6 +52,9 @@ pub struct Networks {
     radix: Vec<u64>,
     /// variables that have a condition
     conditional: Vec<bool>,
+    /// division by each group's size and by each variable's radix
+    size_div: Vec<FastDiv>,
+    radix_div: Vec<FastDiv>,
 }
 
 impl Group {
@@ -148,7 +151,9 @@ impl Networks {
         }
         let sizes = groups.iter().map(Group::size).collect();
         let conditional = conditions.iter().map(Option::is_some).collect();
-        Ok(Some(Networks { groups, sizes, radix, conditional }))
+        let size_div = groups.iter().map(|g| FastDiv::new(g.size())).collect();
+        let radix_div = radix.iter().map(|&r| FastDiv::new(r)).collect();
+        Ok(Some(Networks { groups, sizes, radix, conditional, size_div, radix_div }))
     }
 
     /// The radixes of network ids (each group's size): their product is the number of networks.
@@ -167,11 +172,12 @@ impl Networks {
         // each group's local number, the last group's the least significant digit of `id` (no
         // buffer: a sweep maps every row's id here)
         let mut high = id;
-        for (g, &size) in self.groups.iter().zip(&self.sizes).rev() {
+        for ((g, &size), &by_size) in self.groups.iter().zip(&self.sizes).zip(&self.size_div).rev() {
             let local = match u64::try_from(high) {
                 Ok(h) => {
-                    high = (h / size) as Id;
-                    h % size
+                    let (q, r) = by_size.divmod(h);
+                    high = q as Id;
+                    r
                 }
                 Err(_) => {
                     let local = (high % size as Id) as u64;
@@ -183,16 +189,15 @@ impl Networks {
             let c = g.offsets.partition_point(|&o| o <= local) - 1;
             let mut rest = c as u64;
             for &v in g.controllers.iter().rev() {
-                digits[v] = rest % self.radix[v];
+                (rest, digits[v]) = self.radix_div[v].divmod(rest);
                 active[v] = true;
-                rest /= self.radix[v];
             }
             let mut rest = local - g.offsets[c];
             for (&v, &on) in g.conditional.iter().zip(g.active(c)).rev() {
                 active[v] = on;
-                digits[v] = if on { rest % self.radix[v] } else { 0 };
+                digits[v] = 0;
                 if on {
-                    rest /= self.radix[v];
+                    (rest, digits[v]) = self.radix_div[v].divmod(rest);
                 }
             }
         }
