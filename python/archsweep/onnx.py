@@ -40,7 +40,7 @@ def _require_onnx() -> Any:
 
 #: ops that compute shapes when none of their inputs comes from the model's input
 _SHAPE_ARITHMETIC = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Add", "Sub",
-                               "Floor", "Ceil", "Range", "Equal", "Where", "ConstantOfShape", "Reshape"})
+                               "Floor", "Ceil", "Range", "Equal", "Where", "ConstantOfShape", "Reshape", "Mod", "Sqrt"})
 
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish"}
 
@@ -58,10 +58,12 @@ class _Reader:
             self.consts[i.name] = np.broadcast_to(np.zeros((), onnx.helper.tensor_dtype_to_np_dtype(i.type.tensor_type.elem_type)), dims)
         #: the model's weights (initializers, weights given as inputs), as opposed to constants
         self.weights = set(self.consts)
+        #: a transposed weight -> the weight it is
+        self.origin: dict[str, str] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
         for v in [*g.input, *g.value_info, *g.output]:
             dims = v.type.tensor_type.shape.dim
-            if all(d.HasField("dim_value") for d in dims):
+            if v.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
                 self.shapes[v.name] = tuple(int(d.dim_value) for d in dims)
         self.where_is: dict[str, str] = {}
         inputs = [i.name for i in g.input if i.name not in self.consts]
@@ -71,6 +73,12 @@ class _Reader:
         self.layers: list[dict[str, Any]] = []
         self.names: set[str] = {"x"}
         self.graph = g
+        #: a weight Expanded to the batch (ViT's class token), by the Expand's output
+        self.expanded: dict[str, str] = {}
+        #: nn.MultiheadAttention's nodes (``_attention_scopes``): skipped, and the layer emitted
+        #: for the one whose output leaves the scope
+        self.skip: set[str] = set()
+        self.attention: dict[str, tuple[str, dict[str, Any], str]] = {}
 
     def name_of(self, node: Any) -> str:
         raw = node.name or node.output[0]
@@ -96,6 +104,19 @@ class _Reader:
         self.layers.append({"name": name, "op": op, "inputs": inputs, **attrs})
         self.where_is[node.output[output]] = name
 
+    def emit_named(self, name: str, op: str, attrs: dict[str, Any], inputs: list[str], output: str) -> None:
+        """A layer named after the weight it holds (``class_token``, ``encoder.pos_embedding``)."""
+        base, k = name, 2
+        while name in self.names:
+            name, k = f"{base}_{k}", k + 1
+        self.names.add(name)
+        self.layers.append({"name": name, "op": op, "inputs": inputs, **attrs})
+        self.where_is[output] = name
+
+    def weight_name(self, name: str) -> str:
+        """A weight's name as a layer name: the state_dict key torch.onnx.export gives it."""
+        return self.origin.get(name, name)
+
     def chain(self, node: Any, steps: list[tuple[str, dict[str, Any]]], inputs: list[str]) -> None:
         """Layers one after the other for one node (a Slice of several axes)."""
         name = self.name_of(node)
@@ -116,12 +137,29 @@ class _Reader:
         return FromOnnxError(f"{self.where}: node {node.name or node.output[0]} ({node.op_type}): {why}")
 
     def run(self) -> list[dict[str, Any]]:
+        data_input = next(k for k, v in self.where_is.items() if v == "x")
+        self.skip, self.attention = _attention_scopes(self, data_input)
         for node in self.graph.node:
+            if node.output[0] in self.skip:
+                for out in node.output:
+                    if out in self.attention:
+                        name, attrs, src = self.attention[out]
+                        self.names.add(name)
+                        self.layers.append({"name": name, "op": "multihead_attention", "inputs": [self.tensor(src, node)], **attrs})
+                        self.where_is[out] = name
+                continue
             try:
                 self.node(node)
             except FromOnnxError:
                 raise
-            except (KeyError, IndexError, ValueError) as e:
+            except KeyError as e:
+                key = e.args[0] if e.args else None
+                if key in self.where_is or key in node.output:  # a tensor's shape was looked up
+                    raise self.fail(node, f"ONNX shape inference leaves the shape of {key} unknown") from None
+                if key in node.input:  # a constant input (bounds, a shape) was looked up
+                    raise self.fail(node, f"its input {key} is not a constant the reader can evaluate") from None
+                raise FromOnnxError(f"{self.where}: node {node.name} ({node.op_type}): cannot read it (KeyError: {e})") from None
+            except (IndexError, ValueError) as e:
                 raise FromOnnxError(f"{self.where}: node {node.name} ({node.op_type}): cannot read it ({type(e).__name__}: {e})") from None
         out = self.graph.output[0].name
         final = self.where_is.get(out)
@@ -159,6 +197,7 @@ class _Reader:
             self.consts[node.output[0]] = self.consts[ins[0]].transpose(list(a["perm"]))
             if ins[0] in self.weights:
                 self.weights.add(node.output[0])
+                self.origin[node.output[0]] = self.origin.get(ins[0], ins[0])
             return
         if op == "Shape" or (not tensors and op in _SHAPE_ARITHMETIC and not any(i in self.weights for i in ins)):
             # shape arithmetic (ShuffleNet's view shapes, its chunk's slice bounds): evaluated
@@ -249,6 +288,31 @@ class _Reader:
                 last["bias"] = True  # MatMul + Add: one linear layer with its bias
                 self.where_is[node.output[0]] = src
                 return
+        if op == "Add" and len(tensors) == 1:
+            data, weight = (ins[0], ins[1]) if ins[1] in self.consts else (ins[1], ins[0])
+            result = self.shapes.get(node.output[0])
+            if weight in self.weights and result is not None and tuple(self.consts[weight].shape) == (1, *result[1:]):
+                # x + pos, a learned tensor of the per-sample shape (ViT's encoder.pos_embedding)
+                self.emit_named(self.weight_name(weight), "positional_embedding", {}, [self.tensor(data, node)], node.output[0])
+                return
+            raise self.fail(node, f"an addition of {'weight' if weight in self.weights else 'constant'} {weight} of shape "
+                                  f"{tuple(self.consts[weight].shape)} (only a linear layer's bias and a positional embedding "
+                                  "of the per-sample shape are mapped)")
+        if op == "Expand" and ins[0] in self.weights and tuple(self.consts[ins[0]].shape)[:2] == (1, 1) \
+                and len(self.consts[ins[0]].shape) == 3:
+            self.expanded[node.output[0]] = ins[0]  # ViT's class token, expanded to the batch: the Concat after it reads it
+            return
+        if op == "Concat" and len(ins) == 2 and ins[0] in self.expanded and int(a["axis"]) == 1:
+            # torch.cat([class_token.expand(N, -1, -1), x], dim=1)
+            self.emit_named(self.weight_name(self.expanded[ins[0]]), "class_token", {}, [self.tensor(ins[1], node)], node.output[0])
+            return
+        if op == "Gather" and len(tensors) == 1 and ins[0] in self.where_is and ins[1] in self.consts \
+                and len(self.consts[ins[1]].shape) == 0:
+            axis = int(a.get("axis", 0)) % len(self.shapes[ins[0]])
+            if axis == 0:
+                raise self.fail(node, "a Gather on the batch dim")
+            self.emit(node, "select", {"dim": axis, "index": self.ints(ins[1])[0]}, [self.tensor(ins[0], node)])
+            return
         if op == "Mul" and len(tensors) == 1 and ins[1] in self.consts:
             self.scale(node, self.tensor(ins[0], node), ins[1])
             return
@@ -321,7 +385,7 @@ class _Reader:
         if op == "Concat":
             return np.concatenate([np.atleast_1d(x) for x in v], axis=int(a["axis"]))
         if op == "Cast":
-            return v[0]
+            return v[0].astype(self.onnx.helper.tensor_dtype_to_np_dtype(int(a["to"])))
         if op in ("Mul", "Add", "Sub"):
             return {"Mul": np.multiply, "Add": np.add, "Sub": np.subtract}[op](v[0], v[1])
         if op == "Div":
@@ -406,6 +470,140 @@ class _Reader:
         self.emit(node, "pad", attrs, [self.tensor(ins[0], node)])
 
 
+#: the ops torch.onnx.export writes for ``F.multi_head_attention_forward`` (projections, head
+#: split and merge, the scaled dot product); a scope with any other op on its data is not read as one
+_ATTENTION_OPS = frozenset({"Transpose", "MatMul", "Gemm", "Add", "Mul", "Div", "Reshape", "Unsqueeze", "Squeeze", "Gather",
+                            "Softmax", "Split", "Slice", "Identity", "Dropout", "Cast", "Sqrt"})
+
+
+def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, tuple[str, dict[str, Any], str]]]:
+    """torch's ``nn.MultiheadAttention`` (batch_first, self-attention, as torchvision's ViT calls
+    it) exported by ``torch.onnx.export``: its forward is written out node by node, under one
+    scope (``/encoder/layers/encoder_layer_0/self_attention/...``) and partly with shapes that
+    shape inference leaves unknown. A scope is read as one ``multihead_attention`` layer when it
+    holds a Softmax of a MatMul of two computed tensors and: one tensor of the model enters it,
+    through a Transpose (1, 0, 2) (batch first), and one leaves it, of the same shape (N, L, E),
+    through a Transpose (1, 0, 2); its data nodes use only the ops of ``_ATTENTION_OPS`` with
+    exactly two MatMuls of computed tensors (Q·Kᵀ and attention·V) and one Softmax over the last
+    axis of (N, heads, L, L); its weights hold 4·E² (+ 4·E with biases) numbers, in-projection
+    (3E, E) and out-projection (E, E), as torch's have. Returns the nodes to skip and, by the
+    tensor leaving each scope, (layer name, attributes, the tensor entering it). Anything else is
+    left to the node-by-node reading (which names the node it cannot map). Nodes are named by their
+    first output."""
+    g = r.graph
+    nodes = list(g.node)
+    data = {data_input}
+    for n in nodes:  # tensors computed from the input (a Shape of one is shape arithmetic)
+        if n.op_type != "Shape" and any(i in data for i in n.input):
+            data.update(o for o in n.output if o)
+    producer = {o: k for k, n in enumerate(nodes) for o in n.output}
+    consumers: dict[str, list[int]] = {}
+    for k, n in enumerate(nodes):
+        for i in n.input:
+            consumers.setdefault(i, []).append(k)
+    outputs = {o.name for o in g.output}
+
+    def weight_chain(name: str) -> list[str]:
+        """The names a weight goes by, from ``name`` back through Transposes and Identities to
+        the weight itself; [] when ``name`` is not a weight."""
+        chain = [name]
+        while chain[-1] not in r.weights:
+            k = producer.get(chain[-1])
+            if k is None or nodes[k].op_type not in ("Transpose", "Identity") or not nodes[k].input:
+                return []
+            chain.append(nodes[k].input[0])
+        return chain
+
+    def scope(n: Any) -> str:
+        return n.name.rsplit("/", 1)[0] if n.name.startswith("/") and n.name.count("/") >= 2 else ""
+
+    skip: set[str] = set()
+    found: dict[str, tuple[str, dict[str, Any], str]] = {}
+    for sm in nodes:
+        prefix = scope(sm)
+        if sm.op_type != "Softmax" or not prefix:
+            continue
+        inside = [k for k, n in enumerate(nodes) if scope(n) == prefix]
+        computed = [k for k in inside if any(o in data for o in nodes[k].output)]
+        ops = [nodes[k].op_type for k in computed]
+        enter = sorted({i for k in computed for i in nodes[k].input if i in data and producer.get(i, -1) not in inside})
+        leave = sorted({o for k in computed for o in nodes[k].output if o in data
+                        and (o in outputs or any(c not in inside for c in consumers.get(o, [])))})
+        pairs = [k for k in computed if nodes[k].op_type == "MatMul" and all(i in data for i in nodes[k].input)]
+        if len(enter) != 1 or len(leave) != 1 or ops.count("Softmax") != 1 or len(pairs) != 2 or not set(ops) <= _ATTENTION_OPS:
+            continue
+        x, y = r.shapes.get(enter[0]), r.shapes.get(leave[0])
+        first = [nodes[c] for c in consumers.get(enter[0], []) if c in inside]
+        last = nodes[producer[leave[0]]]
+        att = r.shapes.get(sm.input[0])
+        if (x is None or x != y or len(x) != 3 or att is None or len(att) != 4 or att[0] != x[0]
+                or int(r.attrs(sm).get("axis", -1)) % 4 != 3
+                or [f.op_type for f in first] != ["Transpose"] or list(r.attrs(first[0])["perm"]) != [1, 0, 2]
+                or last.op_type != "Transpose" or list(r.attrs(last)["perm"]) != [1, 0, 2]):
+            continue
+        e, heads = x[2], att[1]
+        chains = [c for c in (weight_chain(i) for k in computed for i in nodes[k].input if i not in data) if c]
+        sizes = {c[0]: int(r.consts[c[-1]].size) for c in chains}  # by the name each is read under
+        total = sum(sizes.values())
+        if total not in (4 * e * e, 4 * e * e + 4 * e) or e % heads:
+            continue
+        in_proj = next((w for c in chains for w in c if w.endswith(".in_proj_weight")), "")
+        name = in_proj[: -len(".in_proj_weight")] if in_proj else prefix.split("/")[-1]
+        skip.update(nodes[k].output[0] for k in computed)
+        found[leave[0]] = (name, {"embed_dim": e, "num_heads": heads, "bias": total != 4 * e * e}, enter[0])
+    return skip, found
+
+
+def _infer_and_fold(onnx: Any, model: Any, where: str) -> Any:
+    """``model`` with its shapes inferred by ``onnx.shape_inference``, and its shape arithmetic
+    folded where shape inference leaves values unknown: ONNX's data propagation does not go
+    through every op (not through Div: ShuffleNetV2's ``x.chunk(2, dim=1)`` is a Slice whose
+    bounds are ``(C + 1) // 2``, computed from the input's shape), so the shapes after such a
+    Slice are unknown. Each node of shape arithmetic the reader can evaluate (``Shape`` of a
+    tensor of known shape, Gather/Add/Div/... of constants) becomes a ``Constant`` of that value,
+    in the dtype ONNX inferred for it, and the shapes are inferred again, until no node is left
+    to fold (each round makes the shapes of the next chunk known)."""
+    from onnx import numpy_helper
+
+    def infer(m: Any) -> Any:
+        try:
+            return onnx.shape_inference.infer_shapes(m, strict_mode=True, data_prop=True)
+        except Exception as e:  # noqa: BLE001
+            raise FromOnnxError(f"{where}: ONNX shape inference failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
+
+    model = infer(model)
+    while True:
+        r = _Reader(onnx, model, where)
+        g = model.graph
+        types = {v.name: v.type.tensor_type.elem_type for v in [*g.value_info, *g.output]}
+        data = {k for k, v in r.where_is.items() if v == "x"}
+        folded = 0
+        for node in g.node:
+            op, ins = node.op_type, list(node.input)
+            if op == "Constant":
+                r.consts[node.output[0]] = numpy_helper.to_array(r.attrs(node)["value"])
+                continue
+            if op != "Shape" and any(i in data for i in ins):
+                data.update(o for o in node.output if o)
+                continue
+            if len(node.output) != 1 or not (op == "Shape" or (op in _SHAPE_ARITHMETIC and not any(i in r.weights for i in ins))):
+                continue
+            value = r.shape_arithmetic(op, r.attrs(node), ins)
+            if value is None or types.get(node.output[0], 0) == 0:
+                continue
+            value = value.astype(onnx.helper.tensor_dtype_to_np_dtype(types[node.output[0]]))
+            r.consts[node.output[0]] = value
+            tensor = numpy_helper.from_array(value, node.output[0])
+            node.op_type, node.domain = "Constant", ""
+            del node.input[:]
+            del node.attribute[:]
+            node.attribute.append(onnx.helper.make_attribute("value", tensor))
+            folded += 1
+        if not folded:
+            return model
+        model = infer(model)
+
+
 def _weight_inputs(g: Any) -> list[Any]:
     """The weights of a file whose weights are inputs (``torch.onnx.export(...,
     export_params=False)``): no initializers, and every input after the first (the data) with a
@@ -448,9 +646,6 @@ def from_onnx(path: str | Path, input_shape: Sequence[int] | None = None, *, nam
     for out in model.graph.output:
         for d in out.type.tensor_type.shape.dim:
             d.Clear()  # inferred again for this input
-    try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    except Exception as e:  # noqa: BLE001
-        raise FromOnnxError(f"{p}: ONNX shape inference failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
+    model = _infer_and_fold(onnx, model, str(p))
     layers = _Reader(onnx, model, str(p)).run()
     return Model(name=name or p.stem, layers=layers, input=want[1:], source=str(p))
