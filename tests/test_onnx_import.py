@@ -37,14 +37,13 @@ def export(module, path, shape=(3, 224, 224)):
 
 #: zoo presets whose ONNX export archsweep refuses, with what the error says (the first node the
 #: reader cannot map is named):
-#: - Swin V1: the relative position bias, a Gather of the bias table by the index buffer;
 #: - Swin V2: the position-bias MLP (cpb_mlp) run on a buffer (relative_coords_table);
 #: - MaxViT: its relative attention's Einsum of two computed tensors (once the window partition's
 #:   shapes, computed from the input's shape, are folded).
-#: (ViT's class token, an Expand of a parameter, and its attention written out node by node, and
-#: ShuffleNetV2's chunk, a Slice with bounds computed from the shape, are read: ONNX_READ_BY_PATTERN.)
+#: (ViT's class token, an Expand of a parameter, and its attention written out node by node,
+#: ShuffleNetV2's chunk, a Slice with bounds computed from the shape, and Swin V1's shifted window
+#: attention written out node by node are read: ONNX_READ_BY_PATTERN.)
 ONNX_REFUSED = {
-    "swin_t": r"attn/Gather \(Gather\): no archsweep counterpart for ONNX op Gather on inputs \S+relative_position_bias_table",
     "swin_v2_t": r"cpb_mlp\S*MatMul \(MatMul\): input \S+relative_coords_table is not a tensor computed from the input",
     "maxvit_t": r"attn_layer.1/Einsum \(Einsum\): no archsweep counterpart for ONNX op Einsum",
 }
@@ -53,11 +52,13 @@ ONNX_REFUSED = {
 #: the layers that shows (checked in the test below): ViT's class token and positional
 #: embedding (named after their parameters) and nn.MultiheadAttention's exported nodes as one
 #: multihead_attention layer each (named after the module); ShuffleNetV2's chunks, whose Slice
-#: bounds (C + 1) // 2 are folded to constants so that shape inference knows the pieces.
+#: bounds (C + 1) // 2 are folded to constants so that shape inference knows the pieces; Swin V1's
+#: ShiftedWindowAttention nodes as one window_attention layer each (named after the module).
 ONNX_READ_BY_PATTERN = {
     "vit_b_32": {"class_token": "class_token", "encoder.pos_embedding": "positional_embedding",
                  **{f"encoder.layers.encoder_layer_{i}.self_attention": "multihead_attention" for i in range(12)}},
     **{name: {} for name in ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")},
+    "swin_t": {f"features.{s}.{b}.attn": "window_attention" for s, n in ((1, 2), (3, 2), (5, 6), (7, 2)) for b in range(n)},
 }
 
 #: zoo presets not exported by the test, to keep CI's time bounded (the export runs the model's
@@ -66,8 +67,9 @@ ONNX_READ_BY_PATTERN = {
 NOT_EXPORTED = {
     **{name: "a larger ViT: read like vit_b_32 (export 8-122 s each; vit_h_14 at 518 px: 122 s)"
        for name in ("vit_b_16", "vit_l_16", "vit_l_32", "vit_h_14")},
-    **{name: "a larger Swin: refused like swin_t / swin_v2_t (export with initialised buffers about 40 s each)"
-       for name in ("swin_s", "swin_b", "swin_v2_s", "swin_v2_b")},
+    **{name: "a larger Swin: read like swin_t (export with initialised buffers about 40 s each)" for name in ("swin_s", "swin_b")},
+    **{name: "a larger Swin V2: refused like swin_v2_t (export with initialised buffers about 40 s each)"
+       for name in ("swin_v2_s", "swin_v2_b")},
     "regnet_y_128gf": "RegNetY at 384 px (export 65 s): the RegNetY blocks of regnet_y_400mf ... regnet_y_32gf, read back exactly",
 }
 
@@ -132,7 +134,7 @@ def test_every_zoo_model_exported_reads_back_as_the_preset(tmp_path, name):
     if name in ONNX_READ_BY_PATTERN:
         ops = dict(zip(got.layers["name"].to_list(), got.layers["op"].to_list()))
         assert {k: ops.get(k) for k in ONNX_READ_BY_PATTERN[name]} == ONNX_READ_BY_PATTERN[name]
-        for op in ("multihead_attention", "class_token", "positional_embedding"):  # as many as the preset has
+        for op in ("multihead_attention", "class_token", "positional_embedding", "window_attention"):  # as many as the preset has
             assert list(ops.values()).count(op) == want.layers["op"].to_list().count(op), op
 
 
@@ -179,6 +181,23 @@ def test_multihead_attention_with_more_weights_is_not_read_as_one(tmp_path):
     path = export(SelfAttention(add_bias_kv=True), tmp_path / "kv.onnx", (16, 64))
     with pytest.raises(FromOnnxError, match=r"kv.onnx: node /attn/\S+ \(\w+\): "):
         archsweep.from_onnx(path)
+
+
+@pytest.mark.parametrize("window, shift", [([7, 7], [3, 3]), ([4, 6], [2, 3]), ([4, 4], [0, 0])])
+def test_swin_window_attention_nodes_read_as_one_layer(tmp_path, window, shift):
+    """torchvision's ShiftedWindowAttention exported node by node (padding a 10 x 13 map to whole
+    windows, rolling by the shift) is one window_attention layer with the window, shift and heads
+    it was built with, and the counts of from_torch (which holds its result to torch's own params,
+    buffers and FlopCounterMode's FLOPs)."""
+    from torchvision.models.swin_transformer import ShiftedWindowAttention
+
+    m = torch.nn.Sequential(ShiftedWindowAttention(32, window, shift, num_heads=4))  # a submodule, as in Swin
+    model = archsweep.from_onnx(export(m, tmp_path / "w.onnx", (10, 13, 32)))
+    (layer,) = [x for x in model.layers if x["op"] == "window_attention"]
+    assert (layer["num_heads"], layer["window_size"], layer["shift_size"]) == (4, window, shift)
+    got, want = archsweep.analyze(model).totals, archsweep.analyze(archsweep.from_torch(m, (10, 13, 32))).totals
+    assert {k: got[k] for k in ("params", "buffers", "macs", "flops")} == {k: want[k] for k in ("params", "buffers", "macs", "flops")}
+    assert got["params"] == sum(p.numel() for p in m.parameters())
 
 
 class Cumsum(torch.nn.Module):

@@ -9,6 +9,13 @@ HardSigmoid, HardSwish, LeakyRelu, Elu, Softmax), Add, Mul, Concat, Flatten, Res
 Transpose, Dropout and Identity. Weights are the file's initializers (their shapes give the
 layers' attributes); a node it cannot map is a :class:`FromOnnxError` naming the node and its op.
 
+Beyond one node = one layer: shape arithmetic that ONNX's shape inference does not evaluate is
+folded into constants (``_infer_and_fold``: ShuffleNetV2's chunk, Swin's padding); ViT's class
+token (Expand + Concat) and position embedding (Add of a weight) are their ops; and the nodes
+``torch.onnx.export`` writes for one ``nn.MultiheadAttention`` or one torchvision
+``ShiftedWindowAttention`` are one ``multihead_attention`` / ``window_attention`` layer when the
+module's scope has exactly their structure and weights (``_attention_scopes``).
+
 Layer names follow the node names; nodes exported by ``torch.onnx.export``
 (``/layer1/layer1.0/conv1/Conv``) are named after their module (``layer1.0.conv1``), so rows
 line up with the PyTorch model's ``state_dict`` keys.
@@ -40,7 +47,8 @@ def _require_onnx() -> Any:
 
 #: ops that compute shapes when none of their inputs comes from the model's input
 _SHAPE_ARITHMETIC = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Mul", "Div", "Add", "Sub",
-                               "Floor", "Ceil", "Range", "Equal", "Where", "ConstantOfShape", "Reshape", "Mod", "Sqrt"})
+                               "Floor", "Ceil", "Range", "Equal", "Where", "ConstantOfShape", "Reshape", "Mod", "Sqrt", "Pow",
+                               "Transpose", "Neg"})
 
 _ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish"}
 
@@ -75,10 +83,10 @@ class _Reader:
         self.graph = g
         #: a weight Expanded to the batch (ViT's class token), by the Expand's output
         self.expanded: dict[str, str] = {}
-        #: nn.MultiheadAttention's nodes (``_attention_scopes``): skipped, and the layer emitted
-        #: for the one whose output leaves the scope
+        #: the nodes of an nn.MultiheadAttention or a ShiftedWindowAttention (``_attention_scopes``):
+        #: skipped, and the layer emitted for the one whose output leaves the scope
         self.skip: set[str] = set()
-        self.attention: dict[str, tuple[str, dict[str, Any], str]] = {}
+        self.attention: dict[str, tuple[str, str, dict[str, Any], str]] = {}
 
     def name_of(self, node: Any) -> str:
         raw = node.name or node.output[0]
@@ -143,9 +151,9 @@ class _Reader:
             if node.output[0] in self.skip:
                 for out in node.output:
                     if out in self.attention:
-                        name, attrs, src = self.attention[out]
+                        name, op, attrs, src = self.attention[out]
                         self.names.add(name)
-                        self.layers.append({"name": name, "op": "multihead_attention", "inputs": [self.tensor(src, node)], **attrs})
+                        self.layers.append({"name": name, "op": op, "inputs": [self.tensor(src, node)], **attrs})
                         self.where_is[out] = name
                 continue
             try:
@@ -391,6 +399,37 @@ class _Reader:
         if op == "Div":
             ints = np.issubdtype(v[0].dtype, np.integer) and np.issubdtype(v[1].dtype, np.integer)
             return np.trunc(v[0] / v[1]).astype(v[0].dtype) if ints else v[0] / v[1]
+        if op == "ConstantOfShape":  # torch's F.pad writes its pads through these (Swin's padding to whole windows)
+            from onnx import numpy_helper
+
+            fill = numpy_helper.to_array(a["value"]).reshape(-1) if "value" in a else np.zeros(1, dtype=np.float32)
+            return np.full([int(d) for d in v[0].reshape(-1)], fill[0], dtype=fill.dtype)
+        if op == "Reshape":
+            target = [int(d) for d in v[1].reshape(-1)]
+            if not int(a.get("allowzero", 0)):
+                target = [v[0].shape[k] if d == 0 else d for k, d in enumerate(target)]
+            return v[0].reshape(target)
+        if op == "Slice":
+            data = v[0]
+            starts, ends = v[1].reshape(-1), v[2].reshape(-1)
+            slice_axes = [int(d) for d in v[3].reshape(-1)] if len(v) > 3 and v[3] is not None else list(range(len(starts)))
+            steps = [int(d) for d in v[4].reshape(-1)] if len(v) > 4 and v[4] is not None else [1] * len(starts)
+            index = [slice(None)] * data.ndim
+            for axis, lo, hi, st in zip(slice_axes, starts, ends, steps):
+                index[int(axis)] = slice(int(lo), int(hi), int(st))
+            return data[tuple(index)]
+        if op == "Transpose":
+            return np.transpose(v[0], list(a["perm"]) if "perm" in a else None)
+        if op == "Range":
+            return np.arange(v[0], v[1], v[2])
+        if op == "Neg":
+            return np.negative(v[0])
+        if op == "Mod":  # fmod=0: the sign of the divisor, as Python's % (Swin's padding to whole windows)
+            return np.fmod(v[0], v[1]) if int(a.get("fmod", 0)) else np.mod(v[0], v[1])
+        if op == "Pow":
+            return np.power(v[0], v[1])
+        if op == "Sqrt":
+            return np.sqrt(v[0])
         return None
 
     def scale(self, node: Any, x: str, const: str) -> None:
@@ -476,7 +515,7 @@ _ATTENTION_OPS = frozenset({"Transpose", "MatMul", "Gemm", "Add", "Mul", "Div", 
                             "Softmax", "Split", "Slice", "Identity", "Dropout", "Cast", "Sqrt"})
 
 
-def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, tuple[str, dict[str, Any], str]]]:
+def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, tuple[str, str, dict[str, Any], str]]]:
     """torch's ``nn.MultiheadAttention`` (batch_first, self-attention, as torchvision's ViT calls
     it) exported by ``torch.onnx.export``: its forward is written out node by node, under one
     scope (``/encoder/layers/encoder_layer_0/self_attention/...``) and partly with shapes that
@@ -487,7 +526,7 @@ def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, 
     exactly two MatMuls of computed tensors (Q·Kᵀ and attention·V) and one Softmax over the last
     axis of (N, heads, L, L); its weights hold 4·E² (+ 4·E with biases) numbers, in-projection
     (3E, E) and out-projection (E, E), as torch's have. Returns the nodes to skip and, by the
-    tensor leaving each scope, (layer name, attributes, the tensor entering it). Anything else is
+    tensor leaving each scope, (layer name, op, attributes, the tensor entering it). Anything else is
     left to the node-by-node reading (which names the node it cannot map). Nodes are named by their
     first output."""
     g = r.graph
@@ -515,10 +554,11 @@ def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, 
         return chain
 
     def scope(n: Any) -> str:
-        return n.name.rsplit("/", 1)[0] if n.name.startswith("/") and n.name.count("/") >= 2 else ""
+        """The module scope torch.onnx.export names a node with ("/" for the root module's own)."""
+        return (n.name.rsplit("/", 1)[0] or "/") if n.name.startswith("/") else ""
 
     skip: set[str] = set()
-    found: dict[str, tuple[str, dict[str, Any], str]] = {}
+    found: dict[str, tuple[str, str, dict[str, Any], str]] = {}
     for sm in nodes:
         prefix = scope(sm)
         if sm.op_type != "Softmax" or not prefix:
@@ -530,13 +570,20 @@ def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, 
         leave = sorted({o for k in computed for o in nodes[k].output if o in data
                         and (o in outputs or any(c not in inside for c in consumers.get(o, [])))})
         pairs = [k for k in computed if nodes[k].op_type == "MatMul" and all(i in data for i in nodes[k].input)]
-        if len(enter) != 1 or len(leave) != 1 or ops.count("Softmax") != 1 or len(pairs) != 2 or not set(ops) <= _ATTENTION_OPS:
+        if len(enter) != 1 or len(leave) != 1 or ops.count("Softmax") != 1 or len(pairs) != 2:
             continue
         x, y = r.shapes.get(enter[0]), r.shapes.get(leave[0])
         first = [nodes[c] for c in consumers.get(enter[0], []) if c in inside]
         last = nodes[producer[leave[0]]]
         att = r.shapes.get(sm.input[0])
-        if (x is None or x != y or len(x) != 3 or att is None or len(att) != 4 or att[0] != x[0]
+        if x is not None and len(x) == 4 and set(ops) <= _WINDOW_OPS:
+            window = _window_attention(r, nodes, inside, computed, consumers, x, y, att, sm, weight_chain, prefix)
+            if window is not None:
+                name, attrs, skipped = window
+                skip.update(skipped)
+                found[leave[0]] = (name, "window_attention", attrs, enter[0])
+            continue
+        if (not set(ops) <= _ATTENTION_OPS or x is None or x != y or len(x) != 3 or att is None or len(att) != 4 or att[0] != x[0]
                 or int(r.attrs(sm).get("axis", -1)) % 4 != 3
                 or [f.op_type for f in first] != ["Transpose"] or list(r.attrs(first[0])["perm"]) != [1, 0, 2]
                 or last.op_type != "Transpose" or list(r.attrs(last)["perm"]) != [1, 0, 2]):
@@ -547,11 +594,69 @@ def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, 
         total = sum(sizes.values())
         if total not in (4 * e * e, 4 * e * e + 4 * e) or e % heads:
             continue
-        in_proj = next((w for c in chains for w in c if w.endswith(".in_proj_weight")), "")
-        name = in_proj[: -len(".in_proj_weight")] if in_proj else prefix.split("/")[-1]
+        in_proj = next((w for c in chains for w in c if w.endswith("in_proj_weight")), "")
+        name = in_proj[: -len("in_proj_weight")].rstrip(".") or prefix.split("/")[-1] or "attn"
         skip.update(nodes[k].output[0] for k in computed)
-        found[leave[0]] = (name, {"embed_dim": e, "num_heads": heads, "bias": total != 4 * e * e}, enter[0])
+        found[leave[0]] = (name, "multihead_attention", {"embed_dim": e, "num_heads": heads, "bias": total != 4 * e * e}, enter[0])
     return skip, found
+
+
+#: torchvision's ``shifted_window_attention`` adds the padding to whole windows and the rolls of
+#: the shifted windows (Slice + Concat)
+_WINDOW_OPS = _ATTENTION_OPS | {"Pad", "Concat"}
+
+
+def _window_attention(r: _Reader, nodes: list[Any], inside: list[int], computed: list[int], consumers: dict[str, list[int]],
+                      x: tuple[int, ...], y: tuple[int, ...] | None, att: tuple[int, ...] | None, softmax: Any,
+                      weight_chain: Any, prefix: str) -> tuple[str, dict[str, Any], set[str]] | None:
+    """torchvision's ``ShiftedWindowAttention`` (Swin V1) exported node by node: pad to whole
+    windows, roll by the shift, partition into windows, qkv, Q·Kᵀ + the relative position bias
+    (a Gather of the bias table by the index buffer) + the shift mask, softmax, ·V, proj, merge,
+    roll back, crop. Read as one ``window_attention`` when the map (N, H, W, C) enters and leaves
+    with its shape; the partition is a Reshape to (N, H/wh, wh, W/ww, ww, C) (the window); the
+    Softmax is over the last axis of (windows·N, heads, wh·ww, wh·ww) (the heads); the scope's
+    weights are exactly qkv (3C, C), proj (C, C), their biases or not, a table of
+    ((2wh − 1)(2ww − 1), heads) and an integer index of (wh·ww)² values; the shift is read from
+    the roll: no Concat of the map (no shift: torchvision drops it where the window covers the
+    map) or four (a roll of H and W there and back), the first two of which put the last
+    ``shift`` rows and columns first. Anything else: None (read node by node)."""
+    import numpy as np
+
+    if x != y or att is None or len(att) != 4 or int(r.attrs(softmax).get("axis", -1)) % 4 != 3:
+        return None
+    c, heads, t = x[3], att[1], att[2]
+    parts = [r.shapes.get(nodes[k].output[0]) for k in computed if nodes[k].op_type == "Reshape"]
+    six = [p for p in parts if p is not None and len(p) == 6]
+    if not six or att[3] != t or c % heads:
+        return None
+    wh, ww = six[0][2], six[0][4]
+    if wh * ww != t:
+        return None
+    chains = [ch for ch in (weight_chain(i) for k in inside for i in nodes[k].input) if ch]
+    roots = {ch[-1]: ch for ch in chains}
+    shapes = sorted((tuple(int(d) for d in r.consts[w].shape), np.issubdtype(r.consts[w].dtype, np.integer)) for w in roots)
+    want = sorted([((3 * c, c), False), ((c, c), False), (((2 * wh - 1) * (2 * ww - 1), heads), False), ((t * t,), True)])
+    biases = [sh for sh in shapes if sh not in want]
+    if [sh for sh in shapes if sh in want] != want or not set(biases) <= {((3 * c,), False), ((c,), False)} or len(set(biases)) != len(biases):
+        return None
+    rolls = [k for k in computed if nodes[k].op_type == "Concat"]
+    if len(rolls) not in (0, 4):
+        return None
+    shift = [0, 0]
+    for k, axis in zip(rolls[:2], (1, 2)):
+        piece = r.shapes.get(nodes[k].input[1])
+        if int(r.attrs(nodes[k])["axis"]) % 4 != axis or piece is None:
+            return None
+        shift[axis - 1] = piece[axis]
+    # the scope's other nodes (the bias's Gather, the shift mask) must serve only the scope
+    rest = [k for k in inside if nodes[k].op_type != "Constant"]
+    if any(cn not in inside for k in rest if k not in computed for o in nodes[k].output for cn in consumers.get(o, [])):
+        return None
+    table = next((w for ch in chains for w in ch if w.endswith("relative_position_bias_table")), "")
+    name = table[: -len("relative_position_bias_table")].rstrip(".") or prefix.split("/")[-1] or "attn"
+    attrs = {"num_heads": heads, "window_size": [wh, ww], "shift_size": shift,
+             "qkv_bias": ((3 * c,), False) in biases, "proj_bias": ((c,), False) in biases}
+    return name, attrs, {nodes[k].output[0] for k in rest}
 
 
 def _infer_and_fold(onnx: Any, model: Any, where: str) -> Any:
