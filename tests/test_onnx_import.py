@@ -38,14 +38,12 @@ def export(module, path, shape=(3, 224, 224)):
 #: zoo presets whose ONNX export archsweep refuses, with what the error says (the first node the
 #: reader cannot map is named):
 #: - Swin V2: the position-bias MLP (cpb_mlp) run on a buffer (relative_coords_table);
-#: - MaxViT: its relative attention's Einsum of two computed tensors (once the window partition's
-#:   shapes, computed from the input's shape, are folded).
 #: (ViT's class token, an Expand of a parameter, and its attention written out node by node,
-#: ShuffleNetV2's chunk, a Slice with bounds computed from the shape, and Swin V1's shifted window
-#: attention written out node by node are read: ONNX_READ_BY_PATTERN.)
+#: ShuffleNetV2's chunk, a Slice with bounds computed from the shape, Swin V1's shifted window
+#: attention and MaxViT's relative attention written out node by node are read:
+#: ONNX_READ_BY_PATTERN.)
 ONNX_REFUSED = {
     "swin_v2_t": r"cpb_mlp\S*MatMul \(MatMul\): input \S+relative_coords_table is not a tensor computed from the input",
-    "maxvit_t": r"attn_layer.1/Einsum \(Einsum\): no archsweep counterpart for ONNX op Einsum",
 }
 
 #: presets read exactly only through what the reader recognises beyond one node = one layer, and
@@ -53,12 +51,16 @@ ONNX_REFUSED = {
 #: embedding (named after their parameters) and nn.MultiheadAttention's exported nodes as one
 #: multihead_attention layer each (named after the module); ShuffleNetV2's chunks, whose Slice
 #: bounds (C + 1) // 2 are folded to constants so that shape inference knows the pieces; Swin V1's
-#: ShiftedWindowAttention nodes as one window_attention layer each (named after the module).
+#: ShiftedWindowAttention nodes as one window_attention layer each (named after the module);
+#: MaxViT's RelativePositionalMultiHeadAttention nodes as a window_attention on its groups, as
+#: from_torch reads the module, and its SiLU (x * sigmoid(x)) as silu.
 ONNX_READ_BY_PATTERN = {
     "vit_b_32": {"class_token": "class_token", "encoder.pos_embedding": "positional_embedding",
                  **{f"encoder.layers.encoder_layer_{i}.self_attention": "multihead_attention" for i in range(12)}},
     **{name: {} for name in ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")},
     "swin_t": {f"features.{s}.{b}.attn": "window_attention" for s, n in ((1, 2), (3, 2), (5, 6), (7, 2)) for b in range(n)},
+    "maxvit_t": {"blocks.0.layers.0.layers.window_attention.attn_layer.1": "window_attention",
+                 "blocks.0.layers.0.layers.grid_attention.attn_layer.1": "window_attention"},
 }
 
 #: zoo presets not exported by the test, to keep CI's time bounded (the export runs the model's
@@ -134,7 +136,7 @@ def test_every_zoo_model_exported_reads_back_as_the_preset(tmp_path, name):
     if name in ONNX_READ_BY_PATTERN:
         ops = dict(zip(got.layers["name"].to_list(), got.layers["op"].to_list()))
         assert {k: ops.get(k) for k in ONNX_READ_BY_PATTERN[name]} == ONNX_READ_BY_PATTERN[name]
-        for op in ("multihead_attention", "class_token", "positional_embedding", "window_attention"):  # as many as the preset has
+        for op in ("multihead_attention", "class_token", "positional_embedding", "window_attention", "silu"):  # as many as the preset has
             assert list(ops.values()).count(op) == want.layers["op"].to_list().count(op), op
 
 

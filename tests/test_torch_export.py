@@ -535,6 +535,7 @@ def test_pyproject_declares_the_torch_extra():
 
 
 @needs_torch
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.onnx.export(dynamo=False): the TorchScript exporter
 def test_the_readme_pytorch_examples_run(tmp_path):
     """README.md's "PyTorch and ONNX in, PyTorch out" examples (tagged 'run by
     tests/test_torch_export.py': they need torch, torchvision, timm and onnx) run in order in a

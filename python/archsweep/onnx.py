@@ -81,12 +81,17 @@ class _Reader:
         self.layers: list[dict[str, Any]] = []
         self.names: set[str] = {"x"}
         self.graph = g
+        #: how many nodes read each value (the graph's outputs count as readers)
+        self.readers: dict[str, int] = {o.name: 1 for o in g.output}
+        for n in g.node:
+            for i in n.input:
+                self.readers[i] = self.readers.get(i, 0) + 1
         #: a weight Expanded to the batch (ViT's class token), by the Expand's output
         self.expanded: dict[str, str] = {}
         #: the nodes of an nn.MultiheadAttention or a ShiftedWindowAttention (``_attention_scopes``):
         #: skipped, and the layer emitted for the one whose output leaves the scope
         self.skip: set[str] = set()
-        self.attention: dict[str, tuple[str, str, dict[str, Any], str]] = {}
+        self.attention: dict[str, tuple[list[tuple[str, str, dict[str, Any]]], str]] = {}
 
     def name_of(self, node: Any) -> str:
         raw = node.name or node.output[0]
@@ -151,10 +156,13 @@ class _Reader:
             if node.output[0] in self.skip:
                 for out in node.output:
                     if out in self.attention:
-                        name, op, attrs, src = self.attention[out]
-                        self.names.add(name)
-                        self.layers.append({"name": name, "op": op, "inputs": [self.tensor(src, node)], **attrs})
-                        self.where_is[out] = name
+                        steps, src = self.attention[out]
+                        inputs = [self.tensor(src, node)]
+                        for name, op, attrs in steps:
+                            self.names.add(name)
+                            self.layers.append({"name": name, "op": op, "inputs": inputs, **attrs})
+                            inputs = [name]
+                        self.where_is[out] = inputs[0]
                 continue
             try:
                 self.node(node)
@@ -284,6 +292,8 @@ class _Reader:
         if op == "Softmax":
             self.emit(node, "softmax", {"dim": int(a.get("axis", -1))}, [self.tensor(ins[0], node)])
             return
+        if op == "Mul" and len(tensors) == 2 and self.silu(node, ins):
+            return
         if op in ("Add", "Mul") and len(tensors) == 2:
             self.emit(node, op.lower(), {}, [self.tensor(i, node) for i in ins])
             return
@@ -371,6 +381,19 @@ class _Reader:
         raise FromOnnxError(f"{self.where}: node {node.name or node.output[0]} ({op}): no archsweep counterpart for ONNX op {op}"
                             + (f" on inputs {', '.join(ins)}" if ins else ""))
 
+
+    def silu(self, node: Any, ins: list[str]) -> bool:
+        """``x * sigmoid(x)``, as torch.onnx.export writes SiLU, is one ``silu`` layer (the
+        sigmoid's layer becomes it) when the sigmoid is the layer just before and this Mul is its
+        only reader."""
+        last = self.layers[-1] if self.layers else {}
+        for a, b in ((ins[0], ins[1]), (ins[1], ins[0])):
+            if (last.get("op") == "sigmoid" and self.where_is.get(b) == last["name"] and last["inputs"] == [self.where_is.get(a)]
+                    and self.readers.get(b, 0) == 1):
+                last["op"] = "silu"
+                self.where_is[node.output[0]] = last["name"]
+                return True
+        return False
 
     def shape_arithmetic(self, op: str, a: dict[str, Any], ins: list[str]) -> Any:
         """The value of a node computing a shape from the input's static shape and constants
@@ -515,7 +538,7 @@ _ATTENTION_OPS = frozenset({"Transpose", "MatMul", "Gemm", "Add", "Mul", "Div", 
                             "Softmax", "Split", "Slice", "Identity", "Dropout", "Cast", "Sqrt"})
 
 
-def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, tuple[str, str, dict[str, Any], str]]]:
+def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, tuple[list[tuple[str, str, dict[str, Any]]], str]]]:
     """torch's ``nn.MultiheadAttention`` (batch_first, self-attention, as torchvision's ViT calls
     it) exported by ``torch.onnx.export``: its forward is written out node by node, under one
     scope (``/encoder/layers/encoder_layer_0/self_attention/...``) and partly with shapes that
@@ -526,7 +549,7 @@ def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, 
     exactly two MatMuls of computed tensors (Q·Kᵀ and attention·V) and one Softmax over the last
     axis of (N, heads, L, L); its weights hold 4·E² (+ 4·E with biases) numbers, in-projection
     (3E, E) and out-projection (E, E), as torch's have. Returns the nodes to skip and, by the
-    tensor leaving each scope, (layer name, op, attributes, the tensor entering it). Anything else is
+    tensor leaving each scope, (its layers as (name, op, attributes), the tensor entering it). Anything else is
     left to the node-by-node reading (which names the node it cannot map). Nodes are named by their
     first output."""
     g = r.graph
@@ -558,30 +581,37 @@ def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, 
         return (n.name.rsplit("/", 1)[0] or "/") if n.name.startswith("/") else ""
 
     skip: set[str] = set()
-    found: dict[str, tuple[str, str, dict[str, Any], str]] = {}
+    found: dict[str, tuple[list[tuple[str, str, dict[str, Any]]], str]] = {}
     for sm in nodes:
         prefix = scope(sm)
         if sm.op_type != "Softmax" or not prefix:
             continue
-        inside = [k for k, n in enumerate(nodes) if scope(n) == prefix]
+        inside = [k for k, n in enumerate(nodes) if scope(n) == prefix or scope(n).startswith(prefix.rstrip("/") + "/")]
         computed = [k for k in inside if any(o in data for o in nodes[k].output)]
         ops = [nodes[k].op_type for k in computed]
         enter = sorted({i for k in computed for i in nodes[k].input if i in data and producer.get(i, -1) not in inside})
         leave = sorted({o for k in computed for o in nodes[k].output if o in data
                         and (o in outputs or any(c not in inside for c in consumers.get(o, [])))})
-        pairs = [k for k in computed if nodes[k].op_type == "MatMul" and all(i in data for i in nodes[k].input)]
+        pairs = [k for k in computed if nodes[k].op_type in ("MatMul", "Einsum") and all(i in data for i in nodes[k].input)]
         if len(enter) != 1 or len(leave) != 1 or ops.count("Softmax") != 1 or len(pairs) != 2:
             continue
         x, y = r.shapes.get(enter[0]), r.shapes.get(leave[0])
         first = [nodes[c] for c in consumers.get(enter[0], []) if c in inside]
         last = nodes[producer[leave[0]]]
         att = r.shapes.get(sm.input[0])
+        if x is not None and len(x) == 4 and att is not None and len(att) == 5 and set(ops) <= _ATTENTION_OPS | {"Einsum"}:
+            group = _group_attention(r, inside, computed, nodes, consumers, x, y, att, sm, weight_chain, prefix)
+            if group is not None:
+                steps, skipped = group
+                skip.update(skipped)
+                found[leave[0]] = (steps, enter[0])
+            continue
         if x is not None and len(x) == 4 and set(ops) <= _WINDOW_OPS:
             window = _window_attention(r, nodes, inside, computed, consumers, x, y, att, sm, weight_chain, prefix)
             if window is not None:
                 name, attrs, skipped = window
                 skip.update(skipped)
-                found[leave[0]] = (name, "window_attention", attrs, enter[0])
+                found[leave[0]] = ([(name, "window_attention", attrs)], enter[0])
             continue
         if (not set(ops) <= _ATTENTION_OPS or x is None or x != y or len(x) != 3 or att is None or len(att) != 4 or att[0] != x[0]
                 or int(r.attrs(sm).get("axis", -1)) % 4 != 3
@@ -597,7 +627,7 @@ def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, 
         in_proj = next((w for c in chains for w in c if w.endswith("in_proj_weight")), "")
         name = in_proj[: -len("in_proj_weight")].rstrip(".") or prefix.split("/")[-1] or "attn"
         skip.update(nodes[k].output[0] for k in computed)
-        found[leave[0]] = (name, "multihead_attention", {"embed_dim": e, "num_heads": heads, "bias": total != 4 * e * e}, enter[0])
+        found[leave[0]] = ([(name, "multihead_attention", {"embed_dim": e, "num_heads": heads, "bias": total != 4 * e * e})], enter[0])
     return skip, found
 
 
@@ -620,7 +650,6 @@ def _window_attention(r: _Reader, nodes: list[Any], inside: list[int], computed:
     the roll: no Concat of the map (no shift: torchvision drops it where the window covers the
     map) or four (a roll of H and W there and back), the first two of which put the last
     ``shift`` rows and columns first. Anything else: None (read node by node)."""
-    import numpy as np
 
     if x != y or att is None or len(att) != 4 or int(r.attrs(softmax).get("axis", -1)) % 4 != 3:
         return None
@@ -634,7 +663,7 @@ def _window_attention(r: _Reader, nodes: list[Any], inside: list[int], computed:
         return None
     chains = [ch for ch in (weight_chain(i) for k in inside for i in nodes[k].input) if ch]
     roots = {ch[-1]: ch for ch in chains}
-    shapes = sorted((tuple(int(d) for d in r.consts[w].shape), np.issubdtype(r.consts[w].dtype, np.integer)) for w in roots)
+    shapes = sorted(_weight_kind(r.consts[w]) for w in roots)
     want = sorted([((3 * c, c), False), ((c, c), False), (((2 * wh - 1) * (2 * ww - 1), heads), False), ((t * t,), True)])
     biases = [sh for sh in shapes if sh not in want]
     if [sh for sh in shapes if sh in want] != want or not set(biases) <= {((3 * c,), False), ((c,), False)} or len(set(biases)) != len(biases):
@@ -657,6 +686,53 @@ def _window_attention(r: _Reader, nodes: list[Any], inside: list[int], computed:
     attrs = {"num_heads": heads, "window_size": [wh, ww], "shift_size": shift,
              "qkv_bias": ((3 * c,), False) in biases, "proj_bias": ((c,), False) in biases}
     return name, attrs, {nodes[k].output[0] for k in rest}
+
+
+def _weight_kind(w: Any) -> tuple[tuple[int, ...], bool]:
+    """A weight's shape and whether it is an integer buffer (an index: by its number of values,
+    which torchvision keeps flat in Swin and square in MaxViT)."""
+    import numpy as np
+
+    integer = bool(np.issubdtype(w.dtype, np.integer))
+    return ((int(w.size),) if integer else tuple(int(d) for d in w.shape)), integer
+
+
+def _group_attention(r: _Reader, inside: list[int], computed: list[int], nodes: list[Any], consumers: dict[str, list[int]],
+                     x: tuple[int, ...], y: tuple[int, ...] | None, att: tuple[int, ...], softmax: Any, weight_chain: Any,
+                     prefix: str) -> tuple[list[tuple[str, str, dict[str, Any]]], set[str]] | None:
+    """torchvision MaxViT's ``RelativePositionalMultiHeadAttention`` exported node by node: on
+    (N, G, P, D), groups of P = p x p tokens, qkv linear, Q·Kᵀ and attention·V as Einsums, a
+    relative position bias (a Gather of the table by the index buffer), merge linear. Read as
+    ``from_torch`` reads the module: window_attention on G·p rows of p tokens (each window of p x p
+    is one group: the same parameters, buffer and MACs), with a reshape on each side. Only when
+    (N, G, P, D) enters and leaves; the Softmax is over the last axis of (N, G, heads, P, P); the
+    weights are exactly qkv (3D, D) and (3D,), merge (D, D) and (D,), a ((2p − 1)², heads) table
+    and an integer index of P² values; and the scope's other nodes serve only it. Else None."""
+    import math
+
+
+    if x != y or int(r.attrs(softmax).get("axis", -1)) % 5 != 4 or att[:2] != x[:2] or att[3] != x[2] or att[4] != x[2]:
+        return None
+    _, g, t, d = x
+    heads, side = att[2], math.isqrt(x[2])
+    if side * side != t or d % heads:
+        return None
+    chains = [ch for ch in (weight_chain(i) for k in inside for i in nodes[k].input) if ch]
+    roots = {ch[-1] for ch in chains}
+    shapes = sorted(_weight_kind(r.consts[w]) for w in roots)
+    want = sorted([((3 * d, d), False), ((3 * d,), False), ((d, d), False), ((d,), False), (((2 * side - 1) ** 2, heads), False),
+                   ((t * t,), True)])
+    rest = [k for k in inside if nodes[k].op_type != "Constant"]
+    if shapes != want or any(cn not in inside for k in rest if k not in computed for o in nodes[k].output
+                             for cn in consumers.get(o, [])):
+        return None
+    table = next((w for ch in chains for w in ch if w.endswith("relative_position_bias_table")), "")
+    name = table[: -len("relative_position_bias_table")].rstrip(".") or prefix.split("/")[-1] or "attn"
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+             (f"{name}.partition", "reshape", {"shape": [g * side, side, d]}),
+             (name, "window_attention", {"num_heads": heads, "window_size": side}),
+             (f"{name}.departition", "reshape", {"shape": [g, t, d]})]
+    return steps, {nodes[k].output[0] for k in rest}
 
 
 def _infer_and_fold(onnx: Any, model: Any, where: str) -> Any:
