@@ -36,22 +36,18 @@ def export(module, path, shape=(3, 224, 224)):
 
 
 #: zoo presets whose ONNX export archsweep refuses, with what the error says (the first node the
-#: reader cannot map is named):
-#: - Swin V2: the position-bias MLP (cpb_mlp) run on a buffer (relative_coords_table);
-#: (ViT's class token, an Expand of a parameter, and its attention written out node by node,
-#: ShuffleNetV2's chunk, a Slice with bounds computed from the shape, Swin V1's shifted window
-#: attention and MaxViT's relative attention written out node by node are read:
-#: ONNX_READ_BY_PATTERN.)
-ONNX_REFUSED = {
-    "swin_v2_t": r"cpb_mlp\S*MatMul \(MatMul\): input \S+relative_coords_table is not a tensor computed from the input",
-}
+#: reader cannot map is named). None since ViT's class token and attention, ShuffleNetV2's chunk,
+#: Swin's (V1 and V2) shifted window attention and MaxViT's relative attention are read
+#: (ONNX_READ_BY_PATTERN); what refusals look like: test_unmapped_node_is_named and
+#: test_multihead_attention_with_more_weights_is_not_read_as_one.
+ONNX_REFUSED: dict[str, str] = {}
 
 #: presets read exactly only through what the reader recognises beyond one node = one layer, and
 #: the layers that shows (checked in the test below): ViT's class token and positional
 #: embedding (named after their parameters) and nn.MultiheadAttention's exported nodes as one
 #: multihead_attention layer each (named after the module); ShuffleNetV2's chunks, whose Slice
-#: bounds (C + 1) // 2 are folded to constants so that shape inference knows the pieces; Swin V1's
-#: ShiftedWindowAttention nodes as one window_attention layer each (named after the module);
+#: bounds (C + 1) // 2 are folded to constants so that shape inference knows the pieces; Swin's
+#: ShiftedWindowAttention(V2) nodes as one window_attention layer each (named after the module);
 #: MaxViT's RelativePositionalMultiHeadAttention nodes as a window_attention on its groups, as
 #: from_torch reads the module, and its SiLU (x * sigmoid(x)) as silu.
 ONNX_READ_BY_PATTERN = {
@@ -59,6 +55,7 @@ ONNX_READ_BY_PATTERN = {
                  **{f"encoder.layers.encoder_layer_{i}.self_attention": "multihead_attention" for i in range(12)}},
     **{name: {} for name in ("shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0")},
     "swin_t": {f"features.{s}.{b}.attn": "window_attention" for s, n in ((1, 2), (3, 2), (5, 6), (7, 2)) for b in range(n)},
+    "swin_v2_t": {f"features.{s}.{b}.attn": "window_attention" for s, n in ((1, 2), (3, 2), (5, 6), (7, 2)) for b in range(n)},
     "maxvit_t": {"blocks.0.layers.0.layers.window_attention.attn_layer.1": "window_attention",
                  "blocks.0.layers.0.layers.grid_attention.attn_layer.1": "window_attention"},
 }
@@ -69,9 +66,8 @@ ONNX_READ_BY_PATTERN = {
 NOT_EXPORTED = {
     **{name: "a larger ViT: read like vit_b_32 (export 8-122 s each; vit_h_14 at 518 px: 122 s)"
        for name in ("vit_b_16", "vit_l_16", "vit_l_32", "vit_h_14")},
-    **{name: "a larger Swin: read like swin_t (export with initialised buffers about 40 s each)" for name in ("swin_s", "swin_b")},
-    **{name: "a larger Swin V2: refused like swin_v2_t (export with initialised buffers about 40 s each)"
-       for name in ("swin_v2_s", "swin_v2_b")},
+    **{name: "a larger Swin: read like swin_t / swin_v2_t (export with initialised buffers about 40 s each)"
+       for name in ("swin_s", "swin_b", "swin_v2_s", "swin_v2_b")},
     "regnet_y_128gf": "RegNetY at 384 px (export 65 s): the RegNetY blocks of regnet_y_400mf ... regnet_y_32gf, read back exactly",
 }
 
@@ -185,19 +181,23 @@ def test_multihead_attention_with_more_weights_is_not_read_as_one(tmp_path):
         archsweep.from_onnx(path)
 
 
-@pytest.mark.parametrize("window, shift", [([7, 7], [3, 3]), ([4, 6], [2, 3]), ([4, 4], [0, 0])])
-def test_swin_window_attention_nodes_read_as_one_layer(tmp_path, window, shift):
-    """torchvision's ShiftedWindowAttention exported node by node (padding a 10 x 13 map to whole
-    windows, rolling by the shift) is one window_attention layer with the window, shift and heads
-    it was built with, and the counts of from_torch (which holds its result to torch's own params,
-    buffers and FlopCounterMode's FLOPs)."""
-    from torchvision.models.swin_transformer import ShiftedWindowAttention
+@pytest.mark.parametrize("version, window, shift, dim", [(1, [7, 7], [3, 3], 32), (1, [4, 6], [2, 3], 32), (1, [4, 4], [0, 0], 32),
+                                                         (2, [4, 6], [2, 3], 32), (2, [5, 5], [0, 0], 32),
+                                                         (2, [4, 4], [2, 2], 512)])  # 512: the width of V2's bias MLP too
+def test_swin_window_attention_nodes_read_as_one_layer(tmp_path, version, window, shift, dim):
+    """torchvision's ShiftedWindowAttention (V1) and ShiftedWindowAttentionV2 exported node by
+    node (padding a 10 x 13 map to whole windows, rolling by the shift) are one window_attention
+    layer with the window, shift, heads and version they were built with, and the counts of
+    from_torch (which holds its result to torch's own params, buffers and FlopCounterMode's
+    FLOPs)."""
+    from torchvision.models.swin_transformer import ShiftedWindowAttention, ShiftedWindowAttentionV2
 
-    m = torch.nn.Sequential(ShiftedWindowAttention(32, window, shift, num_heads=4))  # a submodule, as in Swin
-    model = archsweep.from_onnx(export(m, tmp_path / "w.onnx", (10, 13, 32)))
+    cls = ShiftedWindowAttention if version == 1 else ShiftedWindowAttentionV2
+    m = torch.nn.Sequential(cls(dim, window, shift, num_heads=4))  # a submodule, as in Swin
+    model = archsweep.from_onnx(export(m, tmp_path / "w.onnx", (10, 13, dim)))
     (layer,) = [x for x in model.layers if x["op"] == "window_attention"]
-    assert (layer["num_heads"], layer["window_size"], layer["shift_size"]) == (4, window, shift)
-    got, want = archsweep.analyze(model).totals, archsweep.analyze(archsweep.from_torch(m, (10, 13, 32))).totals
+    assert (layer["num_heads"], layer["window_size"], layer["shift_size"], layer.get("version", 1)) == (4, window, shift, version)
+    got, want = archsweep.analyze(model).totals, archsweep.analyze(archsweep.from_torch(m, (10, 13, dim))).totals
     assert {k: got[k] for k in ("params", "buffers", "macs", "flops")} == {k: want[k] for k in ("params", "buffers", "macs", "flops")}
     assert got["params"] == sum(p.numel() for p in m.parameters())
 

@@ -24,6 +24,7 @@ line up with the PyTorch model's ``state_dict`` keys.
 from __future__ import annotations
 
 import importlib
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -632,21 +633,25 @@ def _attention_scopes(r: _Reader, data_input: str) -> tuple[set[str], dict[str, 
 
 
 #: torchvision's ``shifted_window_attention`` adds the padding to whole windows and the rolls of
-#: the shifted windows (Slice + Concat)
-_WINDOW_OPS = _ATTENTION_OPS | {"Pad", "Concat"}
+#: the shifted windows (Slice + Concat); V2 the cosine attention's F.normalize (ReduceL2, Clip,
+#: Expand, Div)
+_WINDOW_OPS = _ATTENTION_OPS | {"Pad", "Concat", "ReduceL2", "Clip", "Max", "Expand"}
 
 
 def _window_attention(r: _Reader, nodes: list[Any], inside: list[int], computed: list[int], consumers: dict[str, list[int]],
                       x: tuple[int, ...], y: tuple[int, ...] | None, att: tuple[int, ...] | None, softmax: Any,
                       weight_chain: Any, prefix: str) -> tuple[str, dict[str, Any], set[str]] | None:
-    """torchvision's ``ShiftedWindowAttention`` (Swin V1) exported node by node: pad to whole
+    """torchvision's ``ShiftedWindowAttention`` (Swin V1) or ``ShiftedWindowAttentionV2`` exported
+    node by node: pad to whole
     windows, roll by the shift, partition into windows, qkv, Q·Kᵀ + the relative position bias
     (a Gather of the bias table by the index buffer) + the shift mask, softmax, ·V, proj, merge,
     roll back, crop. Read as one ``window_attention`` when the map (N, H, W, C) enters and leaves
     with its shape; the partition is a Reshape to (N, H/wh, wh, W/ww, ww, C) (the window); the
     Softmax is over the last axis of (windows·N, heads, wh·ww, wh·ww) (the heads); the scope's
-    weights are exactly qkv (3C, C), proj (C, C), their biases or not, a table of
-    ((2wh − 1)(2ww − 1), heads) and an integer index of (wh·ww)² values; the shift is read from
+    weights are exactly qkv (3C, C), proj (C, C), their biases or not, an integer index of
+    (wh·ww)² values and either (V1) a table of ((2wh − 1)(2ww − 1), heads) or (V2) the logit
+    scale (heads, 1, 1), the position-bias MLP (hidden, 2), (hidden,), (heads, hidden) and its
+    input table (1, 2wh − 1, 2ww − 1, 2); the shift is read from
     the roll: no Concat of the map (no shift: torchvision drops it where the window covers the
     map) or four (a roll of H and W there and back), the first two of which put the last
     ``shift`` rows and columns first. Anything else: None (read node by node)."""
@@ -662,11 +667,20 @@ def _window_attention(r: _Reader, nodes: list[Any], inside: list[int], computed:
     if wh * ww != t:
         return None
     chains = [ch for ch in (weight_chain(i) for k in inside for i in nodes[k].input) if ch]
-    roots = {ch[-1]: ch for ch in chains}
-    shapes = sorted(_weight_kind(r.consts[w]) for w in roots)
-    want = sorted([((3 * c, c), False), ((c, c), False), (((2 * wh - 1) * (2 * ww - 1), heads), False), ((t * t,), True)])
-    biases = [sh for sh in shapes if sh not in want]
-    if [sh for sh in shapes if sh in want] != want or not set(biases) <= {((3 * c,), False), ((c,), False)} or len(set(biases)) != len(biases):
+    # by the name each weight is read under: torch.onnx.export passes parameters of equal values
+    # (zero biases) as one input through Identities, each still a parameter of its own
+    named = _read_names(chains)
+    have = Counter(_weight_kind(r.consts[w]) for w in named.values())
+    both = [((3 * c, c), False), ((c, c), False), ((t * t,), True)]
+    # V1: the bias table; V2: the logit scale, the position-bias MLP (2 -> hidden -> heads, its
+    # last linear without bias) and its input, the relative coordinates table
+    hidden = next((sh[0] for sh, integer in have if len(sh) == 2 and sh[1] == 2 and sh not in ((3 * c, c), (c, c)) and not integer), 0)
+    v1 = Counter([*both, (((2 * wh - 1) * (2 * ww - 1), heads), False)])
+    v2 = Counter([*both, ((heads, 1, 1), False), ((hidden, 2), False), ((hidden,), False), ((heads, hidden), False),
+                  ((1, 2 * wh - 1, 2 * ww - 1, 2), False)])
+    version = next((v for v, want in ((1, v1), (2, v2)) if not want - have), 0)
+    biases = have - (v1 if version == 1 else v2)
+    if not version or not set(biases) <= {((3 * c,), False), ((c,), False)} or max(biases.values(), default=1) > 1:
         return None
     rolls = [k for k in computed if nodes[k].op_type == "Concat"]
     if len(rolls) not in (0, 4):
@@ -681,11 +695,21 @@ def _window_attention(r: _Reader, nodes: list[Any], inside: list[int], computed:
     rest = [k for k in inside if nodes[k].op_type != "Constant"]
     if any(cn not in inside for k in rest if k not in computed for o in nodes[k].output for cn in consumers.get(o, [])):
         return None
-    table = next((w for ch in chains for w in ch if w.endswith("relative_position_bias_table")), "")
-    name = table[: -len("relative_position_bias_table")].rstrip(".") or prefix.split("/")[-1] or "attn"
-    attrs = {"num_heads": heads, "window_size": [wh, ww], "shift_size": shift,
-             "qkv_bias": ((3 * c,), False) in biases, "proj_bias": ((c,), False) in biases}
+    key = "relative_position_bias_table" if version == 1 else "logit_scale"
+    table = next((w for ch in chains for w in ch if w.endswith(key)), "")
+    name = table[: -len(key)].rstrip(".") or prefix.split("/")[-1] or "attn"
+    attrs: dict[str, Any] = {"num_heads": heads, "window_size": [wh, ww], "shift_size": shift,
+                             "qkv_bias": ((3 * c,), False) in biases, "proj_bias": ((c,), False) in biases}
+    if version == 2:
+        attrs.update(version=2, cpb_hidden=hidden)
     return name, attrs, {nodes[k].output[0] for k in rest}
+
+
+def _read_names(chains: list[list[str]]) -> dict[str, str]:
+    """Each weight by the name its reader reads it under -> the weight: a chain's first name,
+    unless it is a later link of another chain (a weight transposed for a MatMul is one weight)."""
+    inner = {w for ch in chains for w in ch[1:]}
+    return {ch[0]: ch[-1] for ch in chains if ch[0] not in inner}
 
 
 def _weight_kind(w: Any) -> tuple[tuple[int, ...], bool]:
@@ -718,8 +742,8 @@ def _group_attention(r: _Reader, inside: list[int], computed: list[int], nodes: 
     if side * side != t or d % heads:
         return None
     chains = [ch for ch in (weight_chain(i) for k in inside for i in nodes[k].input) if ch]
-    roots = {ch[-1] for ch in chains}
-    shapes = sorted(_weight_kind(r.consts[w]) for w in roots)
+    named = _read_names(chains)  # by the name each is read under (see _window_attention)
+    shapes = sorted(_weight_kind(r.consts[w]) for w in named.values())
     want = sorted([((3 * d, d), False), ((3 * d,), False), ((d, d), False), ((d,), False), (((2 * side - 1) ** 2, heads), False),
                    ((t * t,), True)])
     rest = [k for k in inside if nodes[k].op_type != "Constant"]
@@ -753,23 +777,30 @@ def _infer_and_fold(onnx: Any, model: Any, where: str) -> Any:
             raise FromOnnxError(f"{where}: ONNX shape inference failed: {type(e).__name__}: {str(e).strip().splitlines()[0]}") from None
 
     model = infer(model)
+    r = _Reader(onnx, model, where)  # its weights, and the constants it evaluates, for every round
+    data = {k for k, v in r.where_is.items() if v == "x"}
+    for node in model.graph.node:  # computed from the input (not foldable; a Shape of one is)
+        if node.op_type != "Shape" and any(i in data for i in node.input):
+            data.update(o for o in node.output if o)
     while True:
-        r = _Reader(onnx, model, where)
         g = model.graph
-        types = {v.name: v.type.tensor_type.elem_type for v in [*g.value_info, *g.output]}
-        data = {k for k, v in r.where_is.items() if v == "x"}
-        folded = 0
+        # what this round needs of the inferred shapes: the inputs of Shape nodes and the types of
+        # the values that may be folded
+        todo = [n for n in g.node if n.op_type != "Constant" and len(n.output) == 1 and n.output[0] not in data
+                and (n.op_type == "Shape" or (n.op_type in _SHAPE_ARITHMETIC and not any(i in r.weights for i in n.input)))]
+        wanted = {n.input[0] for n in todo if n.op_type == "Shape"}
+        types: dict[str, int] = {}
+        for v in [*g.input, *g.value_info, *g.output]:
+            types[v.name] = v.type.tensor_type.elem_type
+            dims = v.type.tensor_type.shape.dim
+            if v.name in wanted and v.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
+                r.shapes[v.name] = tuple(int(d.dim_value) for d in dims)
         for node in g.node:
-            op, ins = node.op_type, list(node.input)
-            if op == "Constant":
+            if node.op_type == "Constant" and node.output[0] not in r.consts:
                 r.consts[node.output[0]] = numpy_helper.to_array(r.attrs(node)["value"])
-                continue
-            if op != "Shape" and any(i in data for i in ins):
-                data.update(o for o in node.output if o)
-                continue
-            if len(node.output) != 1 or not (op == "Shape" or (op in _SHAPE_ARITHMETIC and not any(i in r.weights for i in ins))):
-                continue
-            value = r.shape_arithmetic(op, r.attrs(node), ins)
+        folded = 0
+        for node in todo:
+            value = r.shape_arithmetic(node.op_type, r.attrs(node), list(node.input))
             if value is None or types.get(node.output[0], 0) == 0:
                 continue
             value = value.astype(onnx.helper.tensor_dtype_to_np_dtype(types[node.output[0]]))
