@@ -105,6 +105,18 @@ def test_the_families_are_diverse_enough():
     assert all(timm.is_model(n) for n in [*IMPORTED, *REFUSED])
 
 
+def test_the_docs_state_these_counts():
+    """README.md's coverage table and docs/pytorch.md's say how many timm models this file imports
+    exactly and how many it tries."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
+    assert f"{len(IMPORTED)} of the {len(IMPORTED) + len(REFUSED)} tried" in readme
+    doc = (root / "docs" / "pytorch.md").read_text(encoding="utf-8")
+    assert f"| imported exactly ({len(IMPORTED)}) |" in doc
+
+
 @pytest.mark.parametrize("name", IMPORTED)
 def test_imported_exactly(name):
     m, shape = build(name)

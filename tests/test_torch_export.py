@@ -535,6 +535,25 @@ def test_pyproject_declares_the_torch_extra():
 
 
 @needs_torch
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.onnx.export(dynamo=False): the TorchScript exporter
+def test_the_readme_pytorch_examples_run(tmp_path):
+    """README.md's "PyTorch and ONNX in, PyTorch out" examples (tagged 'run by
+    tests/test_torch_export.py': they need torch, torchvision, timm and onnx) run in order in a
+    fresh directory, with their stated values (resnet50's MACs, resnet18's params from its ONNX
+    file) checked; the issue's two commands are among them."""
+    from optional_modules import require
+
+    for module in ("torchvision", "timm", "onnx"):
+        require(module)
+    examples = tagged_blocks("README.md", "tests/test_torch_export.py")
+    code = "".join(b.code for b in examples)
+    assert "archsweep import timm:convnext_tiny -o c.toml && archsweep analyze c.toml" in code
+    assert 'archsweep export data/spaces/vgg.toml --id 12345 -o net.py && python -c "import net"' in code
+    assert run_blocks(examples, tmp_path, names_in_comments=True) >= 2
+    assert {"c.toml", "net.py", "r18.onnx"} <= {p.name for p in tmp_path.iterdir()}
+
+
+@needs_torch
 def test_the_pytorch_doc_examples_run(tmp_path):
     """Every example of docs/pytorch.md (each tagged 'run by tests/test_torch_export.py': they
     need torch) runs in order in a fresh directory with data/ linked, and a Python line whose

@@ -171,6 +171,54 @@ def test_eager_trace_where_fx_fails():
     assert rep.layers["output_shape"][-1].to_list() == [1, 10]
 
 
+class Scaled(nn.Module):
+    """conv - scale by 0.5 - a 1x1 conv to one channel: ``y *= 0.5`` (in place), ``y.mul_(0.5)`` or
+    ``y = y * 0.5`` (a new tensor)."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 1, 1)
+
+    def forward(self, x):
+        y = self.conv1(x)
+        if self.how == "*=":
+            y *= 0.5
+        elif self.how == "mul_":
+            y.mul_(0.5)
+        else:
+            y = y * 0.5
+        return self.conv2(y)
+
+
+@pytest.mark.parametrize("how", ["*=", "mul_", "*"])
+def test_in_place_scale_shares_its_input(how, tmp_path):
+    """``x *= c`` and ``x.mul_(c)`` are mul_scalar in place: the result is the conv's storage, so
+    the peak is torch's. Truth: tests/memory_truth.py's live-storage peak of the eager forward and
+    the bytes autograd saves, on fake CPU tensors. At batch 2 on 3x16x16 (fp32): input 6,144 B,
+    conv1's output 16,384 B, conv2's 2,048 B: in place the peak is 6,144 + 16,384 + 2,048 =
+    24,576 B; ``y * 0.5`` holds conv1's output and the product at once, 6,144 + 2 x 16,384 =
+    38,912 B."""
+    import memory_truth
+
+    inplace = how != "*"
+    model = archsweep.from_torch(Scaled(how), (3, 16, 16))
+    (scale,) = [layer for layer in model.layers if layer["op"] == "mul_scalar"]
+    assert scale.get("inplace", False) is inplace and scale["other"] == 0.5
+    report = archsweep.analyze(model, batch=2)
+    with torch.device("meta"):
+        module = Scaled(how)
+    saved, peak = memory_truth.measure(module, (2, 3, 16, 16))
+    assert peak == (24_576 if inplace else 38_912)
+    assert (report.totals["peak_eager_bytes"], report.totals["peak_activation_bytes"], report.totals["saved_bytes"]) == (peak, peak, saved)
+    # PyTorch out and back: the export writes y.mul_(0.5), which from_torch reads in place again
+    source = archsweep.torch_source(model)
+    assert (".mul_(0.5)" in source) is inplace
+    again = archsweep.from_torch(archsweep.to_torch(model), (3, 16, 16))
+    assert [layer.get("inplace", False) for layer in again.layers if layer["op"] == "mul_scalar"] == [inplace]
+
+
 # ---------------------------------------------------------------------------------------------
 # What cannot be expressed is an error naming the node
 # ---------------------------------------------------------------------------------------------

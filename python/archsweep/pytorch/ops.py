@@ -313,6 +313,9 @@ def pad(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
 
 
 def mul_scalar(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
+    """``x * c``; in place ``x.mul_(c)`` (the result is ``x``'s storage, as archsweep counts it)."""
+    if a.get("inplace", False):
+        return Emitted(None, f"{{0}}.mul_({lit(a.require('other'))})")
     return Emitted(None, f"{{0}} * {lit(a.require('other'))}")
 
 

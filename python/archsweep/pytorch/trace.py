@@ -15,6 +15,7 @@ must equal the numels of the tensors the traced forward uses, and its FLOPs the 
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -402,8 +403,8 @@ class _Converter:
                 return
             self.getitem(node, src, index)
             return
-        if name in ("add", "iadd", "mul", "imul"):
-            self.arith(node, "add" if name in ("add", "iadd") else "mul")
+        if name in ("add", "iadd", "mul", "imul", "mul_"):
+            self.arith(node, "add" if name in ("add", "iadd") else "mul", inplace=name in ("imul", "mul_"))
             return
         if name == "cat":
             self.cat(node)
@@ -585,7 +586,10 @@ class _Converter:
         self.emit(node, node.name, [(op, a, "" if k == 0 else f".{op}_{a['dim']}") for k, (op, a) in enumerate(steps)],
                   [self.tensor_input(src)])
 
-    def arith(self, node: Any, op: str) -> None:
+    def arith(self, node: Any, op: str, inplace: bool = False) -> None:
+        """``a + b``, ``a * b`` of two tensors, of a tensor and a parameter (position embedding,
+        layer scale), or ``x * c`` of a tensor and a number; ``inplace``: ``x *= c`` or
+        ``x.mul_(c)``, whose result is ``x``'s storage (``mul_scalar`` with ``inplace``)."""
         fx = self.torch.fx
         operands = list(node.args[:2])
         params = [a for a in operands if self.param_of(a) is not None]
@@ -613,7 +617,10 @@ class _Converter:
             raise FromTorchError(f"{op} of a parameter of shape {ps} and a tensor of shape {xs}")
         numbers = [a for a in operands if isinstance(a, (int, float)) and not isinstance(a, bool)]
         if op == "mul" and len(tensors) == 1 and len(numbers) == 1:
-            self.emit(node, node.name, [("mul_scalar", {"other": numbers[0]})], [self.tensor_input(tensors[0])])
+            attrs: dict[str, Any] = {"other": numbers[0], **({"inplace": True} if inplace else {})}
+            self.emit(node, node.name, [("mul_scalar", attrs)], [self.tensor_input(tensors[0])])
+            if inplace:  # the tensor is overwritten: later readers of it (fx's ``y`` after ``y.mul_(c)``) read the result
+                self.where[tensors[0].name] = self.where[node.name]
             return
         if params and numbers:
             raise FromTorchError(f"{op} of parameter {self.param_nodes.get(params[0].name, params[0]).target} and the number {numbers[0]}: "
@@ -651,9 +658,20 @@ def from_torch(module: Any, input_shape: Sequence[int], *, name: str | None = No
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.utils.flop_counter import FlopCounterMode
 
+    class InPlaceProxy(fx.Proxy):
+        """fx's Proxy has no ``__imul__``, so ``x *= c`` would be traced as ``x = x * c`` (a new
+        tensor); here it is recorded as ``operator.imul``, which the graph runs in place as the
+        module does, and which becomes ``mul_scalar`` with ``inplace``."""
+
+        def __imul__(self, other: Any) -> Any:
+            return self.tracer.create_proxy("call_function", operator.imul, (self, other), {})
+
     class Tracer(fx.Tracer):
         def is_leaf_module(self, m: Any, qualname: str) -> bool:
             return _is_leaf(m) or super().is_leaf_module(m, qualname)
+
+        def proxy(self, node: Any) -> Any:
+            return InPlaceProxy(node, self)
 
     was_training = module.training
     module.eval()

@@ -1,6 +1,8 @@
 //! mul_scalar — `x * other` with `other` a constant number (Inception-ResNet's residual scale
 //! `x * 0.17`, attention's `q * scale`). `other` changes no count. Output: the input's shape, a
-//! new tensor; no params; 1 other op per element, as `mul`; no MACs.
+//! new tensor, or with `inplace = true` (`x *= 0.17`, `x.mul_(0.17)`) the input's storage
+//! overwritten, which the memory counts honour as they do for an in-place ReLU; no params; 1
+//! other op per element, as `mul`; no MACs.
 //!
 //! Nothing is kept for the backward: the gradient is `grad * other`, and the constant needs none
 //! (PyTorch's MulBackward1 keeps the number, not a tensor).
@@ -19,11 +21,13 @@ pub(super) const OPS: &[(&str, Parse)] = &[
 
 struct MulScalar {
     other: f64,
+    inplace: bool,
 }
 
 pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     let other = a.float("other")?.ok_or_else(|| Error::missing("other"))?;
-    Ok(Box::new(MulScalar { other }))
+    let inplace = a.bool("inplace", false)?;
+    Ok(Box::new(MulScalar { other, inplace }))
 }
 
 impl Op for MulScalar {
@@ -33,13 +37,18 @@ impl Op for MulScalar {
     }
 
     fn explain(&self, _inputs: &[Shape], out: &Eval) -> String {
-        format!("no parameters; {} other ops (one multiply by {} per element)", commas(out.cost.other_ops), self.other)
+        let how = if self.inplace { ", in place" } else { "" };
+        format!("no parameters; {} other ops (one multiply by {} per element{how})", commas(out.cost.other_ops), self.other)
+    }
+
+    fn aliases_input(&self) -> bool {
+        self.inplace
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{err, ok};
+    use super::super::testing::{err, ok, op};
     use serde_json::json;
 
     #[test]
@@ -54,9 +63,18 @@ mod tests {
     }
 
     #[test]
+    fn in_place_shares_the_input() {
+        // `x *= 0.5`: the same shape and count; the output is the input's storage
+        assert!(op("mul_scalar", json!({"other": 0.5, "inplace": true})).aliases_input());
+        assert!(!op("mul_scalar", json!({"other": 0.5})).aliases_input());
+        let e = ok("mul_scalar", json!({"other": 0.5, "inplace": true}), &[&[2, 3, 4]]);
+        assert_eq!((e.shape.dims(), e.cost.other_ops), (&[2, 3, 4][..], 24));
+    }
+
+    #[test]
     fn invalid() {
         assert!(err("mul_scalar", json!({}), &[&[1, 4]]).contains("missing required attribute 'other'"));
         assert!(err("mul_scalar", json!({"other": "half"}), &[&[1, 4]]).contains("must be a number"));
-        assert!(err("mul_scalar", json!({"other": 2, "inplace": true}), &[&[1, 4]]).contains("inplace"));
+        assert!(err("mul_scalar", json!({"other": 2, "inplace": "yes"}), &[&[1, 4]]).contains("true or false"));
     }
 }
