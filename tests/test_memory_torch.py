@@ -92,6 +92,17 @@ def test_saved_bytes_equal_autograd(name, measured):
         assert totals["saved_bytes"] + 4 * b * sd_calls == saved, (name, b, totals["saved_bytes"], saved, sd_calls)
 
 
+@pytest.mark.parametrize("name", ["convnext_tiny", "efficientnet_b0", "swin_t"])
+def test_from_torch_saved_bytes_equal_autograd(name, measured):
+    """from_torch of torchvision's model has its StochasticDepth modules as stochastic_depth
+    layers (their rates included): its saved_bytes equals autograd's with no exception."""
+    preset = zoo.load(name)
+    model = archsweep.from_torch(memory_truth.torchvision_model(name), preset.input, name=name)
+    for b, (saved, _, sd_calls, _) in measured(name).items():
+        assert sd_calls > 0
+        assert archsweep.analyze(model, batch=b).totals["saved_bytes"] == saved, (name, b)
+
+
 @pytest.mark.parametrize("name", zoo.names())
 def test_peak_equals_eager_live_peak(name, measured):
     got = {b: (t["peak_activation_bytes"], t["peak_eager_bytes"], peak) for b, (_, peak, _, t) in measured(name).items()}

@@ -866,8 +866,15 @@ def _draw_mul_scalar(r):
     return tuple(r.randint(1, 5) for _ in range(rank)), {"other": r.choice([0.17, -2, 1e-3, 0])}
 
 
+def _draw_stochastic_depth(r):
+    rank = r.randint(2, 4)
+    p = r.choice([0.0, 0.1, 0.5, 1.0, 1.5, -0.2])  # outside [0, 1]: refused by both
+    return tuple(r.randint(1, 5) for _ in range(rank)), {"p": p, "mode": r.choice(["row", "row", "batch", "col"])}
+
+
 OUTSIDE_THE_GENERATOR = {"chunk": _draw_chunk, "layer_scale": _draw_layer_scale, "window_attention": _draw_window_attention,
-                         "split": _draw_split, "slice": _draw_slice, "pad": _draw_pad, "mul_scalar": _draw_mul_scalar}
+                         "split": _draw_split, "slice": _draw_slice, "pad": _draw_pad, "mul_scalar": _draw_mul_scalar,
+                         "stochastic_depth": _draw_stochastic_depth}
 
 #: ops that torch never refuses in the draws above (every draw is valid)
 ALWAYS_VALID = {"layer_scale", "mul_scalar"}
@@ -906,6 +913,27 @@ def test_saved_for_backward_of_views_pads_and_scaling(op):
         rep = analyze([{"name": "l", "op": op, **attrs}], shape)
         assert (op, attrs, shape, rep.totals["saved_bytes"]) == (op, attrs, shape, saved)
         checked += 1
+
+
+def test_stochastic_depth_keeps_its_mask():
+    """torchvision's StochasticDepth in a training forward (tests/memory_truth.py's saved-tensors
+    hooks) keeps its keep-mask: one value per sample in mode "row", one in mode "batch", in the
+    input's dtype; nothing with p = 0. Behind a layer scale (x * gamma, which keeps x), so that
+    its input requires a gradient in both."""
+    import memory_truth
+
+    torchvision_ops = pytest.importorskip("torchvision.ops")
+    r = random.Random("saved-stochastic_depth")
+    for _ in range(20):
+        shape = tuple(r.randint(1, 5) for _ in range(r.randint(2, 4)))
+        p, mode = r.choice([0.0, 0.1, 0.5, 1.0]), r.choice(["row", "batch"])
+        scale = {"dim": 1}
+        m = nn.Sequential(torch_module("layer_scale", scale, [shape]), torchvision_ops.StochasticDepth(p, mode))
+        saved = memory_truth.saved_bytes(m, torch.zeros(shape))
+        rep = analyze([{"name": "scale", "op": "layer_scale", **scale}, {"name": "sd", "op": "stochastic_depth", "p": p, "mode": mode}],
+                      shape)
+        mask = 0 if p == 0 else 4 * (shape[0] if mode == "row" else 1)
+        assert saved == rep.totals["saved_bytes"] == 4 * math.prod(shape) + mask, (shape, p, mode)
 
 
 def test_the_generator_exemptions_are_checked_elsewhere():

@@ -51,6 +51,7 @@ op_files!(
     activation,
     softmax,
     identity,
+    stochastic_depth,
     pool,
     adaptive_pool,
     flatten,
