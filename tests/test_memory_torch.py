@@ -4,8 +4,9 @@ zoo preset, torchvision's model of that name at batch 1 and 3, fp32.
 * ``saved_bytes`` equals the bytes autograd saves in a training forward (saved-tensors hooks,
   unique storages, parameters and buffers left out). One exception, measured exactly here:
   torchvision's StochasticDepth (mode "row", training, p > 0) keeps a float32 keep-mask of one
-  value per sample; the zoo's graphs are inference graphs and have no stochastic-depth layer
-  (an identity at most), so such a model saves 4 · batch bytes per stochastic-depth call more.
+  value per sample; the zoo's families write it as an identity at most (docs/memory.md says
+  why), so such a model saves 4 · batch bytes per stochastic-depth call more. ``from_torch`` of
+  torchvision's model has archsweep's stochastic_depth op there and saves exactly as autograd.
 * ``peak_eager_bytes`` (module arguments held until the module returns, docs/memory.md) equals
   the live-storage peak of the eager forward under no_grad for every preset but those of
   PEAK_GAPS, which name the cause; ``peak_activation_bytes`` (the graph's peak, freeing each
