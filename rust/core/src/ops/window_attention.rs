@@ -199,7 +199,8 @@ impl Op for WindowAttention {
     /// made: held besides it at the end are qkv, `q` (version 1), the softmax, the mask, the bias.
     /// Checked against torch's dispatch-mode live storages on torchvision's modules for windows
     /// of at least 2×2 (tests/test_memory_torch.py::test_window_attention_scratch_equals_torch).
-    /// A window one token high or wide is not followed: there the partition can be a
+    /// MaxViT's attention (`RelativePositionalMultiHeadAttention`), also written as this op, runs
+    /// other code: its scratch here is Swin's. A window one token high or wide is not followed: there the partition can be a
     /// non-contiguous view, which `F.linear` copies and then adds its bias apart, and Q and K
     /// fold without copies while V does not.
     fn scratch_bytes(&self, inputs: &[Shape], out: &Shape, dtype_bytes: u64) -> Result<u64, Error> {
