@@ -171,6 +171,7 @@ CASES = [
     case("softmax", {"op": "softmax", "dim": 1}, [10], [2, 10], batch=2, other=2 * 10),
     case("dropout", {"op": "dropout", "p": 0.5}, [4096], [1, 4096], view=True),
     case("identity", {"op": "identity"}, [2, 3], [1, 2, 3], view=True),
+    case("stochastic_depth", {"op": "stochastic_depth", "p": 0.2, "mode": "row"}, [2, 3], [1, 2, 3], view=True),
     case("zeros", {"op": "zeros"}, [16, 8, 8], [1, 16, 8, 8]),
     # ---- pooling: out = (n + 2p - d(k-1) - 1 [+ s-1 if ceil])//s + 1, minus 1 if ceil and the last
     #      window would start at or after n + p; other ops = outputs * prod(k)

@@ -670,6 +670,139 @@ def test_torch_counterparts_exist():
         functools.reduce(getattr, parts[1:], torch)
 
 
+# ---------------------------------------------------------------------------------------------
+# Memory on the random graphs (tests/memory_truth.py's counting): saved_bytes against what
+# autograd packs in a training forward of every layer; peak_activation_bytes (and
+# peak_eager_bytes, equal here: the generator's layer names have no dots, so no module holds
+# anything) against the live-storage peak of an eval forward under no_grad of the layers that
+# reach the output, each value freed after its last reader, the input held by the caller.
+# A graph is compared unless one of these causes, found in it, puts it out of reach:
+# ---------------------------------------------------------------------------------------------
+
+MEMORY_EXCEPTIONS = {
+    "attention": "nn.MultiheadAttention as the export calls it (need_weights=True, so that FlopCounterMode "
+                 "sees its matmuls): torch's explicit path keeps and frees more than archsweep's rule, "
+                 "which is torchvision ViT's need_weights=False call (exact on the zoo), and the op "
+                 "declares no inference scratch",
+    "ids": "int64 token ids in: torch's input is 8 bytes an id and the embedding keeps it for its "
+           "backward; archsweep counts the model input in the model's dtype",
+    "copied_view": "a linear, reshape or flatten reading a permuted or transposed view (not contiguous): "
+                   "torch copies it (F.linear's and reshape's contiguous copy, a storage of its own, which "
+                   "the linear keeps for its backward); archsweep's graph has no strides, so its views "
+                   "are never copied",
+    "transposed_conv_slice": "a transposed convolution whose output is a slice of a larger buffer "
+                             "(padding beyond the kernel's reach): its storage outgrows the output",
+    "untrainable": "torch refuses to train a batch norm seeing one value per channel: no saved bytes",
+}
+#: the causes that put each measure out of reach ("untrainable" leaves the peak comparable)
+AFFECTS = {"saved": set(MEMORY_EXCEPTIONS), "peak": set(MEMORY_EXCEPTIONS) - {"untrainable"}}
+
+
+def memory_exceptions(g: Gen) -> set[str]:
+    found = set()
+    for lay in g.layers:
+        if lay["op"] == "multihead_attention":
+            found.add("attention")
+        if lay["op"] in ("linear", "reshape", "flatten") and not g.vals[lay["inputs"][0]].is_contiguous():
+            found.add("copied_view")
+        if lay["op"].startswith("conv_transpose"):
+            out = g.vals[lay["name"]]
+            if out.untyped_storage().nbytes() > out.numel() * out.element_size():
+                found.add("transposed_conv_slice")
+    if g.vals["x"].dtype == torch.long:
+        found.add("ids")
+    return found
+
+
+def memory_of(g: Gen) -> tuple[int | None, int]:
+    """(bytes autograd saves in a training forward of every layer, None when torch refuses to
+    train; the live peak of the eval forward, input included)."""
+    import memory_truth
+
+    layers = g.layers
+    mods = [g.mods[lay["name"]] for lay in layers]
+    state = set().union(*(memory_truth._state(m) for m in mods))
+    x = torch.zeros(g.input_shape, dtype=g.vals["x"].dtype)
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        k = memory_truth._key(t)
+        if k not in state and k not in seen:
+            seen[k] = t.untyped_storage().nbytes()
+        return t
+
+    saved: int | None = None
+    try:
+        for m in mods:
+            m.train()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            vals = {"x": x}
+            for lay, m in zip(layers, mods):
+                vals[lay["name"]] = m(*[vals[i] for i in lay["inputs"]])
+            del vals
+        saved = sum(seen.values())
+    except ValueError as e:
+        assert "Expected more than 1 value per channel when training" in str(e), e
+    finally:
+        for m in mods:
+            m.eval()
+    live = {layers[-1]["name"]}
+    for lay in reversed(layers):
+        if lay["name"] in live:
+            live.update(i for i in lay["inputs"] if i != "x")
+    run = [(lay, m) for lay, m in zip(layers, mods) if lay["name"] in live]
+    last = {i: k for k, (lay, _) in enumerate(run) for i in lay["inputs"]}
+    mode = memory_truth._Live(state | {memory_truth._key(x)})
+    with torch.no_grad(), mode:
+        vals = {"x": x}
+        for k, (lay, m) in enumerate(run):
+            vals[lay["name"]] = m(*[vals[i] for i in lay["inputs"]])
+            for i in set(lay["inputs"]) - {"x"}:
+                if last[i] == k:
+                    del vals[i]
+        del vals
+    return saved, x.untyped_storage().nbytes() + mode.peak
+
+
+#: the graphs whose memory is compared: more seeds than N_GRAPHS, so that at least 200 are
+#: compared for each measure once the causes above have left theirs out
+MEMORY_SEEDS = range(N_GRAPHS + 200)
+
+#: seed -> {"saved"/"peak": True (compared, equal) or the causes that leave it out}
+MEMORY_COMPARED: dict[int, dict[str, object]] = {}
+
+
+@pytest.mark.parametrize("seed", MEMORY_SEEDS)
+def test_random_graph_memory_matches_torch(seed):
+    g = graph(seed)
+    totals = analyze(g.layers, g.input_shape).totals
+    saved, peak = memory_of(g)
+    causes = memory_exceptions(g) | ({"untrainable"} if saved is None else set())
+    result: dict[str, object] = {}
+    for key, theirs, ours in (("saved", saved, [totals["saved_bytes"]]),
+                              ("peak", peak, [totals["peak_activation_bytes"], totals["peak_eager_bytes"]])):
+        out = causes & AFFECTS[key]
+        if out:
+            result[key] = sorted(out)
+            continue
+        assert all(v == theirs for v in ours), (f"seed {seed}, input {g.input_shape}: {key} torch {theirs} vs archsweep {ours}", g.layers)
+        result[key] = True
+    MEMORY_COMPARED[seed] = result
+
+
+def test_random_graph_memory_comparisons_are_many():
+    """At least 200 random graphs are compared for each measure (the causes above leave the
+    others out; run after the per-seed tests, or alone: then it measures every seed itself)."""
+    for seed in MEMORY_SEEDS:
+        if seed not in MEMORY_COMPARED:
+            test_random_graph_memory_matches_torch(seed)
+    exact = {key: sum(r[key] is True for r in MEMORY_COMPARED.values()) for key in ("saved", "peak")}
+    causes = {c: sum(c in r[key] for r in MEMORY_COMPARED.values() for key in ("saved",) if r[key] is not True)
+              for c in MEMORY_EXCEPTIONS}
+    print(f"\nmemory compared of {len(MEMORY_COMPARED)} graphs: {exact}; saved left out by cause: {causes}")
+    assert exact["saved"] >= 200 and exact["peak"] >= 200, exact
+
+
 def test_random_graphs_cover_the_ops():
     """The generator (run on all seeds) exercises what the cross-check is for, and torch's
     refusals feed the validity check."""
@@ -866,8 +999,15 @@ def _draw_mul_scalar(r):
     return tuple(r.randint(1, 5) for _ in range(rank)), {"other": r.choice([0.17, -2, 1e-3, 0])}
 
 
+def _draw_stochastic_depth(r):
+    rank = r.randint(2, 4)
+    p = r.choice([0.0, 0.1, 0.5, 1.0, 1.5, -0.2])  # outside [0, 1]: refused by both
+    return tuple(r.randint(1, 5) for _ in range(rank)), {"p": p, "mode": r.choice(["row", "row", "batch", "col"])}
+
+
 OUTSIDE_THE_GENERATOR = {"chunk": _draw_chunk, "layer_scale": _draw_layer_scale, "window_attention": _draw_window_attention,
-                         "split": _draw_split, "slice": _draw_slice, "pad": _draw_pad, "mul_scalar": _draw_mul_scalar}
+                         "split": _draw_split, "slice": _draw_slice, "pad": _draw_pad, "mul_scalar": _draw_mul_scalar,
+                         "stochastic_depth": _draw_stochastic_depth}
 
 #: ops that torch never refuses in the draws above (every draw is valid)
 ALWAYS_VALID = {"layer_scale", "mul_scalar"}
@@ -906,6 +1046,27 @@ def test_saved_for_backward_of_views_pads_and_scaling(op):
         rep = analyze([{"name": "l", "op": op, **attrs}], shape)
         assert (op, attrs, shape, rep.totals["saved_bytes"]) == (op, attrs, shape, saved)
         checked += 1
+
+
+def test_stochastic_depth_keeps_its_mask():
+    """torchvision's StochasticDepth in a training forward (tests/memory_truth.py's saved-tensors
+    hooks) keeps its keep-mask: one value per sample in mode "row", one in mode "batch", in the
+    input's dtype; nothing with p = 0. Behind a layer scale (x * gamma, which keeps x), so that
+    its input requires a gradient in both."""
+    import memory_truth
+
+    torchvision_ops = pytest.importorskip("torchvision.ops")
+    r = random.Random("saved-stochastic_depth")
+    for _ in range(20):
+        shape = tuple(r.randint(1, 5) for _ in range(r.randint(2, 4)))
+        p, mode = r.choice([0.0, 0.1, 0.5, 1.0]), r.choice(["row", "batch"])
+        scale = {"dim": 1}
+        m = nn.Sequential(torch_module("layer_scale", scale, [shape]), torchvision_ops.StochasticDepth(p, mode))
+        saved = memory_truth.saved_bytes(m, torch.zeros(shape))
+        rep = analyze([{"name": "scale", "op": "layer_scale", **scale}, {"name": "sd", "op": "stochastic_depth", "p": p, "mode": mode}],
+                      shape)
+        mask = 0 if p == 0 else 4 * (shape[0] if mode == "row" else 1)
+        assert saved == rep.totals["saved_bytes"] == 4 * math.prod(shape) + mask, (shape, p, mode)
 
 
 def test_the_generator_exemptions_are_checked_elsewhere():

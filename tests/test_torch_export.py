@@ -323,6 +323,7 @@ def every_op_model() -> dict:
         {"name": "padh", "op": "pad", "pad": [0, 0, 2, -1]},  # H 16 + 2 - 1 = 17
         {"name": "sl", "op": "slice", "dim": 2, "start": 1},  # H 17 - 1 = 16
         {"name": "sc", "op": "mul_scalar", "other": 0.5},
+        {"name": "sd", "op": "stochastic_depth", "p": 0.1},
         {"name": "nhwc", "op": "permute", "dims": [0, 2, 3, 1]},
         {"name": "attn", "op": "window_attention", "num_heads": 2, "window_size": 4, "shift_size": 2, "version": 2},
         {"name": "seq", "op": "reshape", "shape": [-1, 8]},

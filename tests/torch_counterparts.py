@@ -41,6 +41,8 @@ NOT_GENERATED: dict[str, str] = {
     "slice": "test_torch_crosscheck.py::test_ops_outside_the_generator draws its configs (valid and refused)",
     "pad": "test_torch_crosscheck.py::test_ops_outside_the_generator draws its configs (valid and refused)",
     "mul_scalar": "test_torch_crosscheck.py::test_ops_outside_the_generator draws its configs",
+    "stochastic_depth": "test_torch_crosscheck.py::test_ops_outside_the_generator draws its configs (valid and "
+    "refused); test_stochastic_depth_keeps_its_mask compares its saved keep-mask with torchvision's",
     "window_attention": "test_torch_crosscheck.py::test_ops_outside_the_generator draws its configs (valid and "
     "refused); tests/test_torch_export.py compares its output with torchvision's Swin attention",
 }

@@ -7,6 +7,9 @@ only torch).
 ``version=2``) with its ``shifted_window_attention`` function, written out; MaxViT's block and
 grid attention count the same (its family file says why). Parameter and buffer names and shapes
 are torchvision's.
+
+``StochasticDepth`` is archsweep's ``stochastic_depth``: torchvision's ``StochasticDepth``
+(``torchvision.ops.stochastic_depth``), written out.
 """
 
 from __future__ import annotations
@@ -119,3 +122,28 @@ class ShiftedWindowAttention(nn.Module):
         if shifted:
             x = torch.roll(x, shifts=(sh, sw), dims=(1, 2))
         return x[:, :h, :w, :].contiguous()
+
+
+class StochasticDepth(nn.Module):
+    """In training, zero whole samples (``mode="row"``: one draw per sample) or the whole batch
+    (``mode="batch"``) with probability ``p``, scaling what survives by 1 / (1 - p); the identity
+    at inference."""
+
+    def __init__(self, p: float, mode: str = "row"):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"drop probability has to be between 0 and 1, but got {p}")
+        if mode not in ("batch", "row"):
+            raise ValueError(f"mode has to be either 'batch' or 'row', but got {mode}")
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise

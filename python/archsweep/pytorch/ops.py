@@ -220,6 +220,10 @@ def identity(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
     return Emitted("nn.Identity()", MODULE)
 
 
+def stochastic_depth(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
+    return Emitted(call("StochasticDepth", a.require("p"), **given(a, "mode")), MODULE, helpers=("StochasticDepth",))
+
+
 def zeros(a: Attrs, shapes: Sequence[Shape]) -> Emitted:
     return Emitted(None, "torch.zeros_like({0})")
 
@@ -394,6 +398,7 @@ EMITTERS: dict[str, Emitter] = {
     "softmax": softmax,
     "dropout": dropout,
     "identity": identity,
+    "stochastic_depth": stochastic_depth,
     "zeros": zeros,
     **{f"maxpool{d}d": maxpool(d) for d in (1, 2, 3)},
     **{f"avgpool{d}d": avgpool(d) for d in (1, 2, 3)},
@@ -442,6 +447,8 @@ def _counterparts() -> dict[str, str]:
         "softmax": "torch.nn.Softmax",
         "dropout": "torch.nn.Dropout",
         "identity": "torch.nn.Identity",
+        # torchvision's StochasticDepth written out (pytorch/helpers.py): its keep-mask draw
+        "stochastic_depth": "torch.Tensor.bernoulli_",
         "zeros": "torch.zeros_like",  # NAS-Bench-201's `none` edge
         "flatten": "torch.Tensor.flatten",
         "reshape": "torch.Tensor.reshape",

@@ -107,6 +107,8 @@ def _module_layers(m: Any, shapes: list[tuple[int, ...]]) -> list[tuple[Any, ...
         return [("dropout", {"p": m.p, "inplace": m.inplace})]
     if cls == "Identity":
         return [("identity", {})]
+    if cls == "StochasticDepth":  # torchvision.ops.StochasticDepth (a leaf: LEAF_CLASSES)
+        return [("stochastic_depth", {"p": m.p, "mode": m.mode})]
     if cls in ("MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"):
         if getattr(m, "return_indices", False):
             raise FromTorchError("return_indices=True (a second output) is not supported")
@@ -198,9 +200,11 @@ def _module_layers(m: Any, shapes: list[tuple[int, ...]]) -> list[tuple[Any, ...
     raise FromTorchError(f"no archsweep counterpart for module type {type(m).__module__}.{cls}")
 
 
-#: Modules traced as one node (torchvision's attention, which fx would trace into its pieces;
-#: ShiftedWindowAttention is also the class archsweep's export writes).
-LEAF_CLASSES = frozenset({"ShiftedWindowAttention", "ShiftedWindowAttentionV2", "RelativePositionalMultiHeadAttention"})
+#: Modules traced as one node (torchvision's attention, which fx would trace into its pieces, and
+#: its StochasticDepth, which fx would see as a call of the function; ShiftedWindowAttention
+#: and StochasticDepth are also classes archsweep's export writes).
+LEAF_CLASSES = frozenset({"ShiftedWindowAttention", "ShiftedWindowAttentionV2", "RelativePositionalMultiHeadAttention",
+                          "StochasticDepth"})
 
 #: timm's modules traced as one node: its norm + activation layers (F.batch_norm on their own
 #: buffers), its Linear (F.linear) and its ViT attention.
@@ -393,8 +397,12 @@ class _Converter:
 
         x = args[0] if args else None
         # views and no-ops
-        if name in ("contiguous", "clone", "stochastic_depth", "dropout", "expand_as") or t is F.dropout:
-            self.alias(node, x)  # the same values (dropout and stochastic depth count nothing)
+        if name == "stochastic_depth":  # torchvision.ops.stochastic_depth(x, p, mode, training)
+            a = {"p": self.const(arg(1, "p")), "mode": self.const(arg(2, "mode"))}
+            self.emit(node, node.name, [("stochastic_depth", a)], [self.tensor_input(x)])
+            return
+        if name in ("contiguous", "clone", "dropout", "expand_as") or t is F.dropout:
+            self.alias(node, x)  # the same values (dropout counts nothing at inference)
             return
         if name == "getitem":
             src, index = args

@@ -520,6 +520,8 @@ fn saved_bytes(model: &Model, layers: &mut [LayerReport], saved: &[Saved], input
                 node.inputs.iter().enumerate().any(|(k, &w)| k != j && grad[w])
             } else if s.for_params {
                 own_grad
+            } else if s.for_input_grad {
+                grad[u]
             } else {
                 true
             };

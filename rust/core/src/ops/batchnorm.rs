@@ -61,6 +61,16 @@ impl Op for BatchNorm {
         Ok(Eval { shape: *x, cost: channel_norm_cost(x, c, self.affine, self.bias, self.track_running_stats)? })
     }
 
+    /// Without running statistics it normalises by the batch's also at inference, and
+    /// `native_batch_norm` returns them (float32 mean and inverse std per channel, 2 × C × 4
+    /// bytes), dropped on return; with them it returns none.
+    fn scratch_bytes(&self, inputs: &[Shape], _out: &Shape, _dtype_bytes: u64) -> Result<u64, Error> {
+        if self.track_running_stats {
+            return Ok(0);
+        }
+        crate::num::mul(inputs[0].channels(), 8)
+    }
+
     /// Training batch norm keeps its input and the batch's per-channel mean and inverse
     /// standard deviation (float32: 2 × C × 4 bytes).
     fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
@@ -121,5 +131,15 @@ mod tests {
         ok("batchnorm1d", json!({}), &[&[4, 10, 7]]);
         let m = err("batchnorm2d", json!({}), &[&[4, 10]]);
         assert!(m.contains("4-d"), "{m}");
+    }
+
+    /// torch 2.15, nn.BatchNorm2d(6) on (2, 6, 3, 3) in eval: without running statistics
+    /// `native_batch_norm` returns the batch's (2·6·4 = 48 B of float32); with them, nothing.
+    #[test]
+    fn scratch_as_torch() {
+        use super::super::testing::{op, s};
+        let x = s(&[2, 6, 3, 3]);
+        assert_eq!(op("batchnorm2d", json!({"track_running_stats": false})).scratch_bytes(&[x], &x, 4).unwrap(), 48);
+        assert_eq!(op("batchnorm2d", json!({})).scratch_bytes(&[x], &x, 4).unwrap(), 0);
     }
 }

@@ -103,6 +103,24 @@ impl Conv {
         Ok(pads)
     }
 
+    /// Elements of the padded copy of `x` eager PyTorch makes before convolving (0: none): with a
+    /// `padding_mode` other than zeros, `F.pad` by the whole padding (a copy even with none);
+    /// with zeros and
+    /// `padding='same'` whose two sides differ (an even dilated kernel extent), `constant_pad_nd`
+    /// by the extra element on the right of each such dim (the rest is the kernel's own padding).
+    fn padded_copy(&self, x: &Shape) -> Result<u64, Error> {
+        let pads = self.pads()?;
+        let spatial = x.tail(self.d);
+        let mut n = mul(x.batch(), x.channels())?;
+        let (mut any, zeros) = (false, self.padding_mode == PaddingMode::Zeros);
+        for i in 0..self.d {
+            let extra = if zeros { pads[i].1 - pads[i].0 } else { pads[i].0 + pads[i].1 };
+            any |= extra > 0;
+            n = mul(n, spatial[i] + extra)?;
+        }
+        Ok(if any || !zeros { n } else { 0 })
+    }
+
     /// F.pad's limits for the non-zero padding modes, per side and dim.
     fn check_padding_mode(&self, spatial: &[u64], pads: &[(u64, u64); 3]) -> Result<(), Error> {
         for i in 0..self.d {
@@ -189,9 +207,24 @@ impl Op for Conv {
         )
     }
 
-    /// A convolution keeps its input (and its weight, a parameter).
-    fn saved(&self, _inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
-        Ok(Saved::INPUT)
+    /// The padded copy of the input, when there is one: the convolution reads it and frees it
+    /// before returning.
+    fn scratch_bytes(&self, inputs: &[Shape], _out: &Shape, dtype_bytes: u64) -> Result<u64, Error> {
+        mul(self.padded_copy(&inputs[0])?, dtype_bytes)
+    }
+
+    /// A convolution keeps what it convolves (and its weight, a parameter): its input, or the
+    /// padded copy when it makes one; `reflect` and `replicate` padding also keep their input
+    /// when it requires a gradient (their backward reads it), `circular` and constant padding
+    /// do not. Measured with torch's
+    /// saved-tensors hooks (tests/test_torch_crosscheck.py's random graphs).
+    fn saved(&self, inputs: &[Shape], _out: &Shape) -> Result<Saved, Error> {
+        let copy = self.padded_copy(&inputs[0])?;
+        if copy == 0 {
+            return Ok(Saved::INPUT);
+        }
+        let input = u32::from(matches!(self.padding_mode, PaddingMode::Reflect | PaddingMode::Replicate));
+        Ok(Saved { inputs: input, for_input_grad: true, extra_elements: copy, ..Saved::NONE })
     }
 }
 
@@ -327,5 +360,40 @@ mod tests {
         let e = ok("conv3d", json!({"out_channels": 4, "kernel_size": [3, 3, 3], "stride": [1, 2, 2]}), &[&[2, 2, 8, 16, 16]]);
         assert_eq!(e.shape.dims(), &[2, 4, 6, 7, 7]);
         assert_eq!(e.cost.macs, 2 * 4 * 6 * 7 * 7 * 2 * 27);
+    }
+
+    /// What torch 2.15 measured on nn.Conv (fp32; tests/memory_truth.py's counting): at
+    /// inference the padded copy lives while the convolution runs; in training (input requiring a
+    /// gradient) autograd keeps it, and for reflect/replicate also the input.
+    /// Conv2d(3, 4, 3, padding=1, mode) on (2, 3, 6, 5): scratch 1,344 B (2·3·8·7·4); saved
+    /// 2,064 B reflect/replicate (+ the input, 720), 1,344 circular. Conv1d(3, 4, 4,
+    /// padding='same') on (2, 3, 10): total padding 3 = 1 left + 2 right, the kernel pads 1 a
+    /// side and constant_pad_nd the extra right one: 2·3·11·4 = 264 B, scratch and saved; k = 5
+    /// pads 2 a side natively: no copy. replicate with padding 0 still copies.
+    #[test]
+    fn padded_copies_as_torch() {
+        use super::super::testing::{op, s};
+        use super::super::Saved;
+        let run = |attrs, dims: &[u64]| {
+            let c = op("conv2d", attrs);
+            let x = s(dims);
+            let out = c.apply(&[x]).unwrap().shape;
+            (c.scratch_bytes(&[x], &out, 4).unwrap(), c.saved(&[x], &out).unwrap())
+        };
+        let copy = Saved { extra_elements: 336, for_input_grad: true, ..Saved::NONE };
+        for mode in ["reflect", "replicate"] {
+            let (scratch, saved) = run(json!({"out_channels": 4, "kernel_size": 3, "padding": 1, "padding_mode": mode}), &[2, 3, 6, 5]);
+            assert_eq!((scratch, saved), (1344, Saved { inputs: 1, ..copy }));
+        }
+        assert_eq!(run(json!({"out_channels": 4, "kernel_size": 3, "padding": 1, "padding_mode": "circular"}), &[2, 3, 6, 5]), (1344, copy));
+        assert_eq!(run(json!({"out_channels": 4, "kernel_size": 3, "padding_mode": "replicate"}), &[2, 3, 6, 5]).0, 720);
+        assert_eq!(run(json!({"out_channels": 4, "kernel_size": 3, "padding": 1}), &[2, 3, 6, 5]), (0, Saved::INPUT));
+        let c1 = |k| {
+            let c = op("conv1d", json!({"out_channels": 4, "kernel_size": k, "padding": "same"}));
+            let x = s(&[2, 3, 10]);
+            (c.scratch_bytes(&[x], &x, 4).unwrap(), c.saved(&[x], &x).unwrap().extra_elements)
+        };
+        assert_eq!(c1(4), (264, 66));
+        assert_eq!(c1(5), (0, 0));
     }
 }

@@ -55,10 +55,16 @@ impl Op for InstanceNorm {
         Ok(Eval { shape: *x, cost })
     }
 
-    /// Its batch norm uses the input's statistics also at inference and returns them (float32,
-    /// two per sample and channel), dropped on return.
-    fn scratch_bytes(&self, inputs: &[Shape], _out: &Shape, _dtype_bytes: u64) -> Result<u64, Error> {
-        crate::num::mul(crate::num::mul(inputs[0].batch(), inputs[0].channels())?, 8)
+    /// It runs as a batch norm of (1, N·C, *), dropping on return: that batch norm's float32
+    /// statistics per sample and channel (two; it uses the input's also at inference), or with
+    /// tracked running statistics their per-sample float32 copies (two, the statistics then
+    /// being empty); when affine, the per-sample copies of the weight and of the bias (if any),
+    /// in the model's dtype (N·C each). Measured with torch's dispatch mode
+    /// (tests/test_torch_crosscheck.py's random graphs).
+    fn scratch_bytes(&self, inputs: &[Shape], _out: &Shape, dtype_bytes: u64) -> Result<u64, Error> {
+        let nc = crate::num::mul(inputs[0].batch(), inputs[0].channels())?;
+        let affine = if self.affine { 1 + u64::from(self.bias) } else { 0 };
+        crate::num::add(crate::num::mul(nc, 8)?, crate::num::mul(crate::num::mul(nc, dtype_bytes)?, affine)?)
     }
 
     /// Instance norm runs as a batch norm of the input seen as (1, N·C, *): it keeps the input,
@@ -118,5 +124,20 @@ mod tests {
         assert_eq!((e.cost.weight_params, e.cost.bias_params, e.cost.buffers), (8, 0, 17));
         // affine=False (the default): nothing to drop.
         assert_eq!(ok("instancenorm1d", json!({"bias": false}), &[&[1, 8, 4]]).cost.params().unwrap(), 0);
+    }
+
+    /// torch 2.15's dispatch-mode live storages inside nn.InstanceNorm2d(7) on (2, 7, 5, 7), fp32,
+    /// eval: 112 B (statistics or running-stat copies, 2·14·4) whether tracked or not; affine
+    /// 224 B (+ weight and bias copies, 2·14·4); affine without bias 168 B.
+    #[test]
+    fn scratch_as_torch() {
+        use super::super::testing::{op, s};
+        let x = s(&[2, 7, 5, 7]);
+        let scratch = |attrs| op("instancenorm2d", attrs).scratch_bytes(&[x], &x, 4).unwrap();
+        assert_eq!(scratch(json!({})), 112);
+        assert_eq!(scratch(json!({"track_running_stats": true})), 112);
+        assert_eq!(scratch(json!({"affine": true})), 224);
+        assert_eq!(scratch(json!({"affine": true, "track_running_stats": true})), 224);
+        assert_eq!(scratch(json!({"affine": true, "bias": false})), 168);
     }
 }

@@ -51,6 +51,7 @@ op_files!(
     activation,
     softmax,
     identity,
+    stochastic_depth,
     pool,
     adaptive_pool,
     flatten,
@@ -105,6 +106,9 @@ pub struct Saved {
     /// `inputs` are kept only for the gradient of the layer's own parameters: none when the
     /// layer is frozen (`layer_scale`: `x * gamma`)
     pub for_params: bool,
+    /// `inputs` are kept only for their own gradient: an input is kept when it requires one
+    /// (reflect/replicate padding before a convolution)
+    pub for_input_grad: bool,
 }
 
 impl Saved {
@@ -113,8 +117,16 @@ impl Saved {
     /// The output's storage.
     pub const OUTPUT: Saved = Saved { output: true, ..Saved::NONE };
     /// Nothing.
-    pub const NONE: Saved =
-        Saved { inputs: 0, output: false, new_output: false, extra_elements: 0, extra_bytes: 0, cross: false, for_params: false };
+    pub const NONE: Saved = Saved {
+        inputs: 0,
+        output: false,
+        new_output: false,
+        extra_elements: 0,
+        extra_bytes: 0,
+        cross: false,
+        for_params: false,
+        for_input_grad: false,
+    };
 
     /// This plus `bytes` of tensors of a fixed dtype.
     pub const fn with_bytes(self, bytes: u64) -> Saved {

@@ -34,6 +34,7 @@ pub(super) const OPS: &[(&str, Parse)] = &[
 struct WindowAttention {
     num_heads: u64,
     window: [u64; 2],
+    shift: [u64; 2],
     qkv_bias: bool,
     proj_bias: bool,
     version: u64,
@@ -46,10 +47,12 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     let num_heads = a.require_positive("num_heads")?;
     let w = a.ntuple("window_size", 2, 1)?.ok_or_else(|| Error::missing("window_size"))?;
     let window = [w[0], w[1]];
+    let mut shift = [0, 0];
     if let Some(s) = a.ntuple("shift_size", 2, 0)? {
         if s[0] >= window[0] || s[1] >= window[1] {
             return Err(Error::attribute_rule(format!("shift_size {}x{} must be smaller than window_size {}x{}", s[0], s[1], window[0], window[1])));
         }
+        shift = [s[0], s[1]];
     }
     let version = a.positive("version")?.unwrap_or(1);
     if version > 2 {
@@ -62,6 +65,7 @@ pub fn parse(a: &Attrs) -> Result<Box<dyn Op>, Error> {
     Ok(Box::new(WindowAttention {
         num_heads,
         window,
+        shift,
         qkv_bias: a.bool("qkv_bias", true)?,
         proj_bias: a.bool("proj_bias", true)?,
         version,
@@ -77,6 +81,27 @@ impl WindowAttention {
         let ph = h.div_ceil(wh) * wh;
         let pw = w.div_ceil(ww) * ww;
         Ok((mul(ph, pw)?, mul(wh, ww)?, mul(2 * wh - 1, 2 * ww - 1)?))
+    }
+}
+
+/// Live bytes inside one call, for [`WindowAttention::scratch_bytes`]: allocations add, frees
+/// subtract, the peak is kept.
+#[derive(Default)]
+struct Timeline {
+    live: u64,
+    peak: u64,
+}
+
+impl Timeline {
+    fn alloc(&mut self, bytes: u64) -> Result<(), Error> {
+        self.live = crate::num::add(self.live, bytes)?;
+        self.peak = self.peak.max(self.live);
+        Ok(())
+    }
+
+    /// Frees what an earlier `alloc` added (never more than is live).
+    fn free(&mut self, bytes: u64) {
+        self.live -= bytes;
     }
 }
 
@@ -132,6 +157,175 @@ impl Op for WindowAttention {
             if self.version == 2 { format!(" + position MLP {rel}×(2×{h} + {h}×{})", self.num_heads, h = self.cpb_hidden) } else { String::new() },
             commas(out.cost.macs)
         )
+    }
+
+    /// What torchvision's `shifted_window_attention` allocates at inference besides its output
+    /// and frees before returning, followed statement by statement (the reshapes copy where
+    /// torch's `reshape` cannot make a view; a variable holds its tensor until it is rebound or
+    /// the function returns; a temporary dies with its expression). In the model's dtype unless
+    /// said; X = N·P·C (the padded tokens), S = N·heads·P·T (the scores), B = heads·T² (the bias):
+    ///
+    /// * the relative position bias (the module's forward): the gathered table B, its
+    ///   `permute(2, 0, 1).contiguous()` copy B (none with one head or one token per window:
+    ///   already contiguous), the gather freed; version 2 first runs the position-bias MLP on the R = (2wh−1)(2ww−1)
+    ///   offsets (hidden R·`cpb_hidden`, freed when its output R·heads is made, itself freed
+    ///   after the gather and copy), then `16 * sigmoid(·)`: B and B, keeping the last (B held);
+    /// * `F.pad` (a new X even without padding), the cyclic `roll` when shifted (X; the pad
+    ///   freed), the window partition's copy X unless the permute keeps memory order (one window
+    ///   per row, or windows one row high), the previous one freed; version 2 clones the qkv
+    ///   bias (3C);
+    /// * the qkv projection 3X (held: `qkv`); version 1: `q * scale` X (held: `q`);
+    ///   version 2: for Q and K each a norm N·heads·P, its `clamp_min` copy (the norm freed),
+    ///   the division X (the clamped norm freed);
+    /// * the scores: contiguous copies of Q and Kᵀ (2X) unless (windows, heads) fold into one
+    ///   batch dim as a view (one window in the batch, or one head), the batched matmul S, the
+    ///   copies freed (version 2: the normalised Q and K too); version 2: the clamped and
+    ///   exponentiated logit scale (heads each, the latter held) and `attn * scale` S (the
+    ///   matmul's freed); `+ bias` S (the previous freed);
+    /// * shifted: the mask: zeros P, its window copy P (zeros freed), the pairwise difference
+    ///   P·T (the copy freed), `!= 0` P·T bools (1 byte), `masked_fill` P·T, `== 0` P·T bools,
+    ///   `masked_fill` P·T (the first fill, the bools and the difference freed; the mask held),
+    ///   `attn + mask` S (the previous freed);
+    /// * softmax S (held: `attn`; the previous freed); dropout does not run at inference;
+    /// * attn·V: V's contiguous copy X (same condition as Q and K), the matmul X (the copy
+    ///   freed), the heads merged back: a copy X unless one head, one token per window or one
+    ///   channel per head (the matmul freed); the windows (or the pad/roll storage they view)
+    ///   freed as `x` is rebound;
+    /// * the out projection X (the previous freed), the window reversal's copy X (same
+    ///   condition as the partition), the reverse `roll` X when shifted, the unpadding copy
+    ///   N·H·W·C when padded, each freeing the previous.
+    ///
+    /// The scratch is the highest total of these minus the output, which is the last tensor
+    /// made: held besides it at the end are qkv, `q` (version 1), the softmax, the mask, the bias.
+    /// Checked against torch's dispatch-mode live storages on torchvision's modules for windows
+    /// of at least 2×2 (tests/test_memory_torch.py::test_window_attention_scratch_equals_torch).
+    /// MaxViT's attention (`RelativePositionalMultiHeadAttention`), also written as this op, runs
+    /// other code: its scratch here is Swin's. A window one token high or wide is not followed: there the partition can be a
+    /// non-contiguous view, which `F.linear` copies and then adds its bias apart, and Q and K
+    /// fold without copies while V does not.
+    fn scratch_bytes(&self, inputs: &[Shape], out: &Shape, dtype_bytes: u64) -> Result<u64, Error> {
+        let x = &inputs[0];
+        let d = x.dims();
+        let (n, h, w, c) = (d[0], d[1], d[2], d[3]);
+        let [wh, ww] = self.window;
+        let (ph, pw) = (h.div_ceil(wh) * wh, w.div_ceil(ww) * ww);
+        let (p, t, rel) = self.sizes(x)?;
+        let heads = self.num_heads;
+        let windows = mul(n, p / t)?;
+        // torchvision drops the shift along a dim one window covers
+        let shifted = (ph > wh && self.shift[0] > 0) || (pw > ww && self.shift[1] > 0);
+        let el = |e: u64| mul(e, dtype_bytes);
+        let xb = el(mul(mul(n, p)?, c)?)?;
+        let sb = el(mul(mul(mul(n, heads)?, p)?, t)?)?;
+        let bias = el(mul(heads, mul(t, t)?)?)?;
+        let mut m = Timeline::default();
+        if self.version == 2 {
+            let hidden = el(mul(rel, self.cpb_hidden)?)?;
+            let table = el(mul(rel, heads)?)?;
+            m.alloc(hidden)?;
+            m.alloc(table)?;
+            m.free(hidden);
+            m.alloc(bias)?;
+            if heads > 1 && t > 1 {
+                m.alloc(bias)?;
+                m.free(bias);
+            }
+            m.free(table);
+            m.alloc(bias)?;
+            m.alloc(bias)?;
+            m.free(bias);
+            m.free(bias);
+        } else {
+            m.alloc(bias)?;
+            if heads > 1 && t > 1 {
+                m.alloc(bias)?;
+                m.free(bias);
+            }
+        }
+        m.alloc(xb)?; // pad
+        if shifted {
+            m.alloc(xb)?;
+            m.free(xb);
+        }
+        let partition_view = pw == ww || wh == 1;
+        if !partition_view {
+            m.alloc(xb)?;
+            m.free(xb);
+        }
+        if self.version == 2 && self.qkv_bias {
+            m.alloc(el(3 * c)?)?;
+        }
+        m.alloc(mul(3, xb)?)?;
+        let fold = windows == 1 || heads == 1;
+        let copy = if fold { 0 } else { xb };
+        if self.version == 2 {
+            let norm = el(mul(mul(n, heads)?, p)?)?;
+            for _ in 0..2 {
+                m.alloc(norm)?;
+                m.alloc(norm)?;
+                m.free(norm);
+                m.alloc(xb)?;
+                m.free(norm);
+            }
+            m.alloc(copy)?;
+            m.alloc(copy)?;
+            m.alloc(sb)?;
+            m.free(2 * copy + 2 * xb);
+            m.alloc(el(heads)?)?;
+            m.alloc(el(heads)?)?;
+            m.free(el(heads)?);
+            m.alloc(sb)?;
+            m.free(sb);
+        } else {
+            m.alloc(xb)?;
+            m.alloc(copy)?;
+            m.alloc(copy)?;
+            m.alloc(sb)?;
+            m.free(2 * copy);
+        }
+        m.alloc(sb)?;
+        m.free(sb);
+        if shifted {
+            let (zeros, diff, bools) = (el(mul(ph, pw)?)?, el(mul(p, t)?)?, mul(p, t)?);
+            m.alloc(zeros)?;
+            m.alloc(zeros)?;
+            m.free(zeros);
+            m.alloc(diff)?;
+            m.free(zeros);
+            m.alloc(bools)?;
+            m.alloc(diff)?;
+            m.free(bools);
+            m.alloc(bools)?;
+            m.alloc(diff)?;
+            m.free(diff + bools + diff);
+            m.alloc(sb)?;
+            m.free(sb);
+        }
+        m.alloc(sb)?; // softmax
+        m.free(sb);
+        m.alloc(copy)?;
+        m.alloc(xb)?;
+        m.free(copy);
+        if !(heads == 1 || t == 1 || c == heads) {
+            m.alloc(xb)?;
+            m.free(xb);
+        }
+        m.free(xb); // the windows
+        m.alloc(xb)?; // the out projection
+        m.free(xb);
+        if !partition_view {
+            m.alloc(xb)?;
+            m.free(xb);
+        }
+        if shifted {
+            m.alloc(xb)?;
+            m.free(xb);
+        }
+        if ph != h || pw != w {
+            m.alloc(el(out.elements()?)?)?;
+            m.free(xb);
+        }
+        Ok(m.peak.saturating_sub(el(out.elements()?)?))
     }
 
     /// Training `shifted_window_attention` (version 1) keeps, of N·P tokens of C channels: the
@@ -251,6 +445,24 @@ mod tests {
         assert_eq!(bytes(v2(2, 0), &[3, 8, 8, 32]), 892_936);
         assert_eq!(bytes(v2(2, 0), &[1, 12, 12, 32]), 1_026_056);
         assert_eq!(bytes(v2(4, 4), &[2, 16, 16, 64]), 2_656_272);
+    }
+
+    /// The live-storage peak inside torchvision's modules at inference, minus the output, as
+    /// torch's dispatch mode measured it (fp32, tests/memory_truth.py's counting): window 7,
+    /// C 96, 3 heads on 1×14×14 (4 windows): peak 670,908 B unshifted, 709,324 B with shift 3
+    /// (the mask); output 75,264 B. Version 2, window 8, C 32, 2 heads, shift 4 on 1×16×16:
+    /// 508,296 B, output 32,768 B (reached while the shift mask is built).
+    #[test]
+    fn scratch_matches_torch() {
+        use super::super::testing::{op, s};
+        let scratch = |attrs, dims: &[u64]| {
+            let x = s(dims);
+            op("window_attention", attrs).scratch_bytes(&[x], &x, 4).unwrap()
+        };
+        assert_eq!(scratch(json!({"num_heads": 3, "window_size": 7}), &[1, 14, 14, 96]), 670_908 - 75_264);
+        assert_eq!(scratch(json!({"num_heads": 3, "window_size": 7, "shift_size": 3}), &[1, 14, 14, 96]), 709_324 - 75_264);
+        let v2 = json!({"num_heads": 2, "window_size": 8, "shift_size": 4, "version": 2});
+        assert_eq!(scratch(v2, &[1, 16, 16, 32]), 508_296 - 32_768);
     }
 
     #[test]
