@@ -192,6 +192,9 @@ impl<'a> Entry<'a> {
 pub(crate) struct Memo {
     /// (batch, dtype bytes) the entries were made with
     tag: (u64, u64),
+    /// the address of the segments it was made for (a pool's memos are made for the segments
+    /// of its one `Prepared`, which neither moves nor goes while the pool lives)
+    made_for: usize,
     layouts: Vec<Layout>,
     /// per segment: sets × WAYS entries of `stride` words
     tables: Vec<Vec<u64>>,
@@ -210,13 +213,27 @@ impl Memo {
     pub(crate) fn new(segs: &Segments, tag: (u64, u64)) -> Memo {
         let layouts: Vec<Layout> = (0..segs.sets.len()).map(|j| Layout::new(segs, j)).collect();
         let tables = layouts.iter().zip(&segs.sets).map(|(l, &s)| vec![0u64; s * WAYS * l.stride]).collect();
-        Memo { tag, layouts, tables, victim: vec![0; segs.sets.len()], hits: 0, misses: 0, blocks: Default::default() }
+        Memo {
+            tag,
+            made_for: segs as *const Segments as usize,
+            layouts,
+            tables,
+            victim: vec![0; segs.sets.len()],
+            hits: 0,
+            misses: 0,
+            blocks: Default::default(),
+        }
     }
 
     /// Whether tables from the pool fit these segments and options.
     pub(crate) fn fits(&self, segs: &Segments, tag: (u64, u64)) -> bool {
-        self.tag == tag
-            && self.layouts.len() == segs.sets.len()
+        if self.tag != tag {
+            return false;
+        }
+        if self.made_for == segs as *const Segments as usize {
+            return true;
+        }
+        self.layouts.len() == segs.sets.len()
             && (0..segs.sets.len())
                 .all(|j| self.layouts[j] == Layout::new(segs, j) && self.tables[j].len() == segs.sets[j] * WAYS * self.layouts[j].stride)
     }
