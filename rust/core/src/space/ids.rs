@@ -92,10 +92,11 @@ impl FastDiv {
     /// (x / d, x % d)
     #[inline]
     pub(crate) fn divmod(self, x: u64) -> (u64, u64) {
-        if x >= 1 << 53 || self.d >= 1 << 53 {
+        if x >= 1 << 53 {
             return (x / self.d, x % self.d);
         }
-        // x < 2^53 and d < 2^53: the product through doubles is within one of x / d
+        // x < 2^53: the product through doubles is within one of x / d (for d >= 2^53 it is
+        // below 1, or rounds to 1 and is corrected to 0)
         let mut q = (x as f64 * self.inv) as u64;
         if q * self.d > x {
             q -= 1;

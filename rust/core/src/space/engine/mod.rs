@@ -212,6 +212,8 @@ impl Engine {
         // division by division)
         let width = if radix.iter().all(|&r| r <= 256) { nvar } else { 0 };
         let len = range.end.saturating_sub(range.start) as usize;
+        // (without digit rows, `rows` holds one unused byte a position, so that the zipped
+        // iterators below have one item a position either way)
         let (mut full, mut bits, mut rows) = (vec![0 as Id; len], vec![0u128; len], vec![0u8; len * width.max(1)]);
         let one = |buf: &mut (Vec<u64>, Vec<bool>), (k, ((f, b), row)): (usize, ((&mut Id, &mut u128), &mut [u8]))| {
             (*f, *b) = map(buf, range.start + k as u64);
