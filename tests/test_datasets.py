@@ -388,9 +388,10 @@ LEGACY_RUN = dict(sample=300, seed=1, chunk_rows=100)
 
 def _but_peak(df: pl.DataFrame) -> pl.DataFrame:
     """The legacy parts were written before peak_activation_bytes held the caller's input through
-    the whole forward (docs/memory.md): their peaks are those of the earlier convention, and the
-    layout tests compare every other column."""
-    return df.drop("peak_activation_bytes")
+    the whole forward and before saved_bytes (train_bytes was the older estimate then:
+    docs/memory.md): those columns are of the earlier conventions, and the layout tests compare
+    every other column."""
+    return df.drop("peak_activation_bytes", "saved_bytes", "train_bytes", strict=False)
 
 
 def test_a_dataset_of_the_earlier_layout_is_read(legacy, capsys):
@@ -409,12 +410,14 @@ def test_a_dataset_of_the_earlier_layout_is_read(legacy, capsys):
         archsweep.scan(legacy)
 
 
-UNSIGNED = "its metric columns are UInt64 (written before they became Int64), not the dataset's columns"
+UNSIGNED = ("it has no saved_bytes column (written before train_bytes counted what autograd keeps for the backward), "
+            "not the dataset's columns")
 
 
 def test_resume_converts_the_earlier_layout(legacy):
-    # the earlier layout's parts hold UInt64 metric columns (before issue 20 made them Int64):
-    # a resume computes them again, so that the directory keeps one schema and reads as it is
+    # the earlier layout's parts have no saved_bytes column (and hold UInt64 metric columns, from
+    # before issue 20 made them Int64): a resume computes them again, so that the directory keeps
+    # one schema and reads as it is
     want = archsweep.sweep(LEGACY / "mini.json", sample=300, seed=1)
     s = archsweep.sweep_to_dataset(LEGACY / "mini.json", legacy, resume=True, **LEGACY_RUN)
     assert s.parts_written == 3 and s.parts_skipped == 0
@@ -432,7 +435,7 @@ def test_resume_of_the_earlier_layout_recomputes_what_is_damaged_or_missing(lega
     (legacy / "part-00000000.parquet").write_bytes(b"")
     (legacy / "part-00000002.parquet").unlink()
     s = archsweep.sweep_to_dataset(LEGACY / "mini.json", legacy, resume=True, **LEGACY_RUN)
-    assert s.parts_written == 3 and s.parts_skipped == 0  # part 1 for its UInt64 columns
+    assert s.parts_written == 3 and s.parts_skipped == 0  # part 1 for its columns of the earlier layout
     assert s.repaired == ["part-00000000.parquet: empty (0 bytes)", f"part-00000001.parquet: {UNSIGNED}",
                           "part-00000002.parquet: missing: the manifest records it as done"]
     assert verify_dataset(legacy, full=True) == []

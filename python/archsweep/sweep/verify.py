@@ -98,15 +98,14 @@ class PartCheck:
 
 
 def columns_problem(theirs: list[tuple[str, str, str]], ours: list[tuple[str, str, str]]) -> str:
-    """What is wrong with a part's columns; parts written while the metric columns were UInt64
-    (before they became Int64) are said to be such (a resume computes them again, so that the
-    directory keeps one schema and reads as it is)."""
-    # (a signed 64-bit column's logical type is None or Int(bitWidth=64, isSigned=true))
-    unsigned = [a[0] for a, b in zip(theirs, ours)
-                if a != b and a[:2] == b[:2] and "isSigned=false" in a[2] and "isSigned=false" not in b[2]]
-    differ = [a[0] for a, b in zip(theirs, ours) if a != b]
-    if len(theirs) == len(ours) and unsigned and unsigned == differ:
-        return "its metric columns are UInt64 (written before they became Int64), not the dataset's columns"
+    """What is wrong with a part's columns; parts written before the ``saved_bytes`` column (when
+    ``train_bytes`` was the older estimate, and before that while the metric columns were UInt64)
+    are said to be such: a resume computes them again, so that the directory keeps one schema and
+    reads as it is."""
+    names = [c[0] for c in theirs]
+    if "saved_bytes" not in names and [c[0] for c in ours if c[0] != "saved_bytes"] == names != [c[0] for c in ours]:
+        return ("it has no saved_bytes column (written before train_bytes counted what autograd keeps for the "
+                "backward), not the dataset's columns")
     return "its columns are not the dataset's"
 
 
