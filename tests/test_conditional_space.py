@@ -17,7 +17,7 @@ import pytest
 import archsweep
 from archsweep import ArchsweepError, Space
 
-METRICS = ["params", "buffers", "macs", "flops", "activation_bytes", "peak_activation_bytes", "train_bytes"]
+METRICS = ["params", "buffers", "macs", "flops", "activation_bytes", "peak_activation_bytes", "saved_bytes", "train_bytes"]
 
 
 def staged_spec() -> dict:

@@ -123,7 +123,7 @@ out_features = 10
 """
 
 METRICS = ["params", "trainable_params", "buffers", "buffer_bytes", "macs", "flops", "other_ops", "weight_bytes",
-           "activation_bytes", "peak_activation_bytes", "train_bytes"]
+           "activation_bytes", "peak_activation_bytes", "saved_bytes", "train_bytes"]
 
 
 def reference(space: archsweep.Space, ids: list[int]) -> pl.DataFrame:

@@ -29,6 +29,7 @@ EXPECTED = [
     ("buffer_bytes", "bytes", "bytes"),
     ("activation_bytes", "bytes", "bytes"),
     ("peak_activation_bytes", "bytes", "bytes"),
+    ("saved_bytes", "bytes", "bytes"),
     ("train_bytes", "bytes", "bytes"),
     ("num_layers", "layers", "layers"),
 ]

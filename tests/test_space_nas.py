@@ -290,7 +290,7 @@ def test_a_conditional_string_variable_is_a_null_categorical_where_absent():
 # sums whose switched-off inputs drop out (`drop_off_inputs = true`)
 
 METRIC_COLUMNS = ["params", "trainable_params", "buffers", "macs", "flops", "other_ops", "weight_bytes", "buffer_bytes",
-                  "activation_bytes", "peak_activation_bytes", "train_bytes"]
+                  "activation_bytes", "peak_activation_bytes", "saved_bytes", "train_bytes"]
 
 
 def check_every_path(space: Space, ids: list[int], **kw) -> pl.DataFrame:

@@ -28,7 +28,7 @@ VGG = ROOT / "data" / "spaces" / "vgg.toml"
 
 TOTALS = [
     "params", "trainable_params", "buffers", "macs", "flops", "other_ops", "weight_bytes",
-    "buffer_bytes", "activation_bytes", "peak_activation_bytes", "train_bytes",
+    "buffer_bytes", "activation_bytes", "peak_activation_bytes", "saved_bytes", "train_bytes",
 ]
 METRICS = TOTALS + ["num_layers"]
 

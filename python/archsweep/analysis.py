@@ -27,7 +27,7 @@ TOTAL_KEYS = [
     "params", "weight_params", "bias_params", "trainable_params", "buffers", "buffer_bytes",
     "macs", "flops", "other_ops", "weight_bytes", "input_bytes", "activation_bytes",
     "peak_activation_bytes", "saved_bytes", "grad_bytes", "optimizer_bytes", "train_bytes",
-    "peak_eager_bytes", "train_step_bytes",
+    "peak_eager_bytes",
 ]
 
 #: The count and byte columns of the layer table: Int64, as a sweep's metric columns are (a count

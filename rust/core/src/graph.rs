@@ -9,7 +9,7 @@
 use crate::attrs::Attrs;
 use crate::cost::Cost;
 use crate::error::{Error, ErrorKind};
-use crate::memory::{held_arguments, Dtype, Liveness, Optimizer, Step, StepKind};
+use crate::memory::{held_arguments, Dtype, Keeper, Liveness, Optimizer, Step, StepKind};
 use crate::num::{add, mul, sum};
 use crate::ops::{self, Op, Saved};
 use crate::shape::Shape;
@@ -194,21 +194,21 @@ pub struct Totals {
     pub input_bytes: u64,
     pub activation_bytes: u64,
     pub peak_activation_bytes: u64,
-    /// bytes of the storages autograd keeps for the backward (see [`saved_bytes`])
+    /// bytes of the storages and tensors autograd keeps for the backward (see [`saved_bytes`]):
+    /// summed over layers, each storage counted by the first layer that keeps it
     pub saved_bytes: u64,
     pub grad_bytes: u64,
     pub optimizer_bytes: u64,
+    /// weights + buffers + gradients + optimizer state + `saved_bytes`: what a training step
+    /// holds when its backward starts (see [`Totals::finish`])
     pub train_bytes: u64,
     /// the inference peak with module arguments held as eager PyTorch holds them
     /// ([`crate::memory::held_arguments`]); analysis only
     pub peak_eager_bytes: u64,
-    /// weights + buffers + gradients + optimizer state + `saved_bytes`: what a training step
-    /// holds when its backward starts (see [`Totals::train_step`]); analysis only
-    pub train_step_bytes: u64,
 }
 
 /// Number of fields in [`Totals::summed`].
-pub const SUMMED: usize = 9;
+pub const SUMMED: usize = 10;
 
 /// The summed fields of a `Totals`, as an array value or an assignment target.
 macro_rules! summed_fields {
@@ -223,14 +223,16 @@ macro_rules! summed_fields {
             $t.macs,
             $t.other_ops,
             $t.activation_bytes,
+            $t.saved_bytes,
         ]
     };
 }
 
 /// The summed fields a sweep row's metrics read (indices into [`Totals::summed`]: params,
-/// trainable_params, buffers, buffer_bytes, macs, other_ops, activation_bytes). weight_params
-/// and bias_params feed no metric column, so grid-block and dense tables keep only these.
-pub const KEPT: [usize; 7] = [0, 3, 4, 5, 6, 7, 8];
+/// trainable_params, buffers, buffer_bytes, macs, other_ops, activation_bytes, saved_bytes).
+/// weight_params and bias_params feed no metric column, so grid-block and dense tables keep
+/// only these.
+pub const KEPT: [usize; 8] = [0, 3, 4, 5, 6, 7, 8, 9];
 
 /// Overwrite the summed fields of `t` (the inverse of [`Totals::summed`]).
 pub fn set_summed(t: &mut Totals, s: [u64; SUMMED]) {
@@ -294,7 +296,11 @@ impl Totals {
         true
     }
 
-    /// Derived totals once every layer is in: FLOPs, bytes, the training estimate.
+    /// Derived totals once every layer is in (`saved_bytes` included): FLOPs, bytes, the
+    /// training memory. `train_bytes` is what one training step holds when its forward has
+    /// finished and its backward starts: weights, buffers, a gradient per trainable parameter and
+    /// the optimizer's state (both kept between steps, as with `zero_grad(set_to_none=False)`)
+    /// and every saved activation; the backward's transient buffers are not counted.
     /// `peak_activation_bytes` is the liveness walk's peak with the input's storage left out
     /// (walked with input bytes 0): the caller holds the input through the whole forward, so
     /// the peak is that plus the input's bytes.
@@ -306,18 +312,8 @@ impl Totals {
         self.peak_activation_bytes = add(peak_activation_bytes, input_bytes)?;
         self.grad_bytes = mul(self.trainable_params, dt)?;
         self.optimizer_bytes = mul(self.grad_bytes, options.optimizer.states_per_param())?;
-        self.train_bytes =
-            sum(&[self.weight_bytes, self.buffer_bytes, self.grad_bytes, self.optimizer_bytes, self.activation_bytes, self.input_bytes])?;
+        self.train_bytes = sum(&[self.weight_bytes, self.buffer_bytes, self.grad_bytes, self.optimizer_bytes, self.saved_bytes])?;
         Ok(())
-    }
-
-    /// weights + buffers + gradients + optimizer state + `saved`: the training step's memory when
-    /// its forward has finished and its backward starts, every saved activation still held,
-    /// gradients and optimizer state counted as kept between steps (`zero_grad(set_to_none=False)`);
-    /// the backward's own transient buffers (activation gradients) are not counted. Needs
-    /// [`Totals::finish`] to have run.
-    pub fn train_step(&self, saved: u64) -> Result<u64, Error> {
-        sum(&[self.weight_bytes, self.buffer_bytes, self.grad_bytes, self.optimizer_bytes, saved])
     }
 
     /// [`Totals::finish`]'s formulas for (flops, weight_bytes, train_bytes), unchecked, for
@@ -329,19 +325,13 @@ impl Totals {
         trainable: u64,
         buffer_bytes: u64,
         macs: u64,
-        activation_bytes: u64,
-        input_bytes: u64,
+        saved_bytes: u64,
         options: &Options,
     ) -> (u64, u64, u64) {
         let dt = options.dtype.bytes();
         let (weight, grad) = (params.wrapping_mul(dt), trainable.wrapping_mul(dt));
         let optimizer = grad.wrapping_mul(options.optimizer.states_per_param());
-        let train = weight
-            .wrapping_add(buffer_bytes)
-            .wrapping_add(grad)
-            .wrapping_add(optimizer)
-            .wrapping_add(activation_bytes)
-            .wrapping_add(input_bytes);
+        let train = weight.wrapping_add(buffer_bytes).wrapping_add(grad).wrapping_add(optimizer).wrapping_add(saved_bytes);
         (macs.wrapping_mul(2), weight, train)
     }
 }
@@ -468,6 +458,7 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
         .collect();
     // the input's storage is held by the caller throughout: walked as 0 bytes, added by finish
     let peak = Liveness::default().peak(0, &steps).map_err(total_err)?;
+    t.saved_bytes = saved_bytes(model, &mut layers, &saved, input_bytes, dt)?;
     t.finish(input_bytes, peak, &options).map_err(total_err)?;
     // eager PyTorch's peak: each step also reads the module arguments it holds until then
     let layer_names: Vec<&str> = names[1..].to_vec();
@@ -475,63 +466,24 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
     let reads: Vec<Vec<usize>> = steps.iter().zip(&held).map(|(s, h)| s.reads.iter().chain(h).copied().collect()).collect();
     let eager: Vec<Step> = steps.iter().zip(&reads).map(|(s, r)| Step { reads: r, ..*s }).collect();
     t.peak_eager_bytes = add(Liveness::default().peak(0, &eager).map_err(total_err)?, input_bytes).map_err(total_err)?;
-    t.saved_bytes = saved_bytes(model, &mut layers, &saved, input_bytes, dt)?;
-    t.train_step_bytes = t.train_step(t.saved_bytes).map_err(total_err)?;
     Ok(Analysis { name: model.name.clone(), input_shape, options, layers, totals: t })
 }
 
-/// What autograd keeps for the backward of one training step, in bytes: the storages that
-/// some layer's [`Saved`] names, each once however many layers keep it (views and in-place ops
-/// share their input's storage; dropout's output is a storage of its own in training), plus
-/// the tensors layers make only for the backward. A layer keeps anything only if its output
-/// requires a gradient (it or an earlier layer has trainable parameters); the model input does
-/// not. Each layer's `saved_bytes` is what it adds: its own tensors and the storages it is the
-/// first (in layer order) to keep. Returns the total.
+/// What autograd keeps for the backward of one training step, in bytes ([`Keeper`]: each
+/// storage some layer's [`Saved`] names once, plus the tensors layers make only for the
+/// backward). Each layer's `saved_bytes` is what it adds: its own tensors and the storages it is
+/// the first (in layer order) to keep. Returns the total.
 fn saved_bytes(model: &Model, layers: &mut [LayerReport], saved: &[Saved], input_bytes: u64, dt: u64) -> Result<u64, Error> {
-    let n = model.nodes.len() + 1;
-    let mut root = vec![0usize; n];
-    let mut size = vec![input_bytes; n];
-    let mut grad = vec![false; n];
-    let mut kept = vec![false; n];
+    let mut keeper = Keeper::default();
+    keeper.resize(model.nodes.len() + 1);
+    keeper.begin(0);
+    keeper.input(input_bytes);
     let mut total = 0u64;
-    for (i, ((node, layer), s)) in model.nodes.iter().zip(layers.iter_mut()).zip(saved).enumerate() {
-        let v = i + 1;
+    for (k, ((node, layer), s)) in model.nodes.iter().zip(layers.iter_mut()).zip(saved).enumerate() {
         let at = |e: Error| e.at(&node.name, &node.op_name);
-        root[v] = if layer.is_view && !s.new_output { root[node.inputs[0]] } else { v };
-        size[v] = mul(layer.output_shape.elements().map_err(at)?, dt).map_err(at)?;
+        let out_bytes = mul(layer.output_shape.elements().map_err(at)?, dt).map_err(at)?;
         let own_grad = node.trainable && layer.params > 0;
-        grad[v] = own_grad || node.inputs.iter().any(|&u| grad[u]);
-        if !grad[v] {
-            continue;
-        }
-        let mut bytes = add(mul(s.extra_elements, dt).map_err(at)?, s.extra_bytes).map_err(at)?;
-        let mut keep = |r: usize, bytes: &mut u64| -> Result<(), Error> {
-            if !kept[r] {
-                kept[r] = true;
-                *bytes = add(*bytes, size[r]).map_err(at)?;
-            }
-            Ok(())
-        };
-        for (j, &u) in node.inputs.iter().enumerate() {
-            if j >= 32 || s.inputs & (1 << j) == 0 {
-                continue;
-            }
-            let wanted = if s.cross {
-                node.inputs.iter().enumerate().any(|(k, &w)| k != j && grad[w])
-            } else if s.for_params {
-                own_grad
-            } else if s.for_input_grad {
-                grad[u]
-            } else {
-                true
-            };
-            if wanted {
-                keep(root[u], &mut bytes)?;
-            }
-        }
-        if s.output {
-            keep(root[v], &mut bytes)?;
-        }
+        let bytes = keeper.step(k, &node.inputs, s, own_grad, layer.is_view, out_bytes, dt).map_err(at)?;
         total = add(total, bytes).map_err(at)?;
         layer.saved_bytes = bytes;
     }

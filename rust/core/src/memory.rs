@@ -18,6 +18,8 @@
 //!   ([`held_arguments`]).
 
 use crate::error::{Error, ErrorKind};
+use crate::num::{add, mul};
+use crate::ops::Saved;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +179,229 @@ pub fn held_arguments(names: &[&str], steps: &[Step]) -> Vec<Vec<usize>> {
         }
     }
     held
+}
+
+/// What autograd keeps for the backward of one training step ([`crate::ops::Saved`] per layer),
+/// walked layer by layer: for `analyze` once, for sweeps per variant with its buffers reused.
+/// Value 0 is the model input, value k + 1 step k's output. Each *storage* (a value that is no
+/// view or in-place op of another: its root) counts once however many layers keep it; a layer
+/// keeps anything only if its output requires a gradient (it or an earlier layer has trainable
+/// parameters; the model input requires none).
+///
+/// A sweep re-walks only the steps from some `start` on ([`Keeper::begin`]): values made before
+/// it keep their state. A storage's "kept" mark names the first step that kept it, and every
+/// mark is also logged in the order it was made (a walk's marks come in order of their steps,
+/// up to the order within one replayed segment or copied repetition, which no `start` cuts), so
+/// a new walk takes back exactly the marks of the steps it walks again: what steps before
+/// `start` kept is what they kept in the last walk. Segment replays and copied repetitions set
+/// the state their steps would have set ([`Keeper::set_value`], [`Keeper::mark`]).
+#[derive(Default, Clone)]
+pub struct Keeper {
+    /// per value: the value whose storage it is (itself unless it is a view or in-place op)
+    root: Vec<u32>,
+    /// per value: it requires a gradient
+    grad: Vec<bool>,
+    /// per value: the bytes of its storage
+    bytes: Vec<u64>,
+    /// per storage (its root value): the first step that kept it ([`Keeper::NONE`]: none)
+    kept_by: Vec<u32>,
+    /// the marks of `kept_by` in the order they were made: (storage, step)
+    log: Vec<(u32, u32)>,
+}
+
+/// A value's state for the steps after it: its storage, whether it requires a gradient, its
+/// storage's bytes, and whether that storage is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueState {
+    pub root: u32,
+    pub grad: bool,
+    pub bytes: u64,
+    pub kept: bool,
+}
+
+impl ValueState {
+    /// As two words (memo keys and entries): flags and root, then bytes.
+    pub fn words(self) -> [u64; 2] {
+        [self.grad as u64 | (self.kept as u64) << 1 | (self.root as u64) << 2, self.bytes]
+    }
+
+    pub fn read(w: &[u64]) -> ValueState {
+        ValueState { root: (w[0] >> 2) as u32, grad: w[0] & 1 != 0, bytes: w[1], kept: w[0] & 2 != 0 }
+    }
+}
+
+impl Keeper {
+    pub const NONE: u32 = u32::MAX;
+
+    /// Buffers for `values` values (the input and one per step); a new size forgets everything.
+    pub fn resize(&mut self, values: usize) {
+        if self.root.len() != values {
+            *self = Keeper {
+                root: vec![0; values],
+                grad: vec![false; values],
+                bytes: vec![0; values],
+                kept_by: vec![Keeper::NONE; values],
+                log: Vec::with_capacity(values),
+            };
+        }
+    }
+
+    /// A new walk from step `start` on: what steps before it did stands, the marks of the
+    /// others are taken back.
+    pub fn begin(&mut self, start: usize) {
+        while let Some(&(r, k)) = self.log.last() {
+            if (k as usize) < start {
+                break;
+            }
+            self.kept_by[r as usize] = Keeper::NONE;
+            self.log.pop();
+        }
+    }
+
+    /// The model input, of `bytes` (requires no gradient).
+    pub fn input(&mut self, bytes: u64) {
+        self.root[0] = 0;
+        self.grad[0] = false;
+        self.bytes[0] = bytes;
+    }
+
+    /// Value `v`'s state before step `t` runs (`t` at or after the step that made it).
+    pub fn state(&self, v: usize, t: usize) -> ValueState {
+        let k = self.kept_by[self.root[v] as usize];
+        ValueState { root: self.root[v], grad: self.grad[v], bytes: self.bytes[v], kept: k != Keeper::NONE && (k as usize) < t }
+    }
+
+    /// Value `v` as a replay says (its storage marked kept by step `by` if it is, unless some
+    /// earlier step did).
+    pub fn set_value(&mut self, v: usize, s: ValueState, by: usize) {
+        self.root[v] = s.root;
+        self.grad[v] = s.grad;
+        self.bytes[v] = s.bytes;
+        if s.kept {
+            self.mark(s.root as usize, by);
+        }
+    }
+
+    /// Storage `r` kept by step `by`, unless a step kept it already.
+    pub fn mark(&mut self, r: usize, by: usize) {
+        if self.kept_by[r] == Keeper::NONE {
+            self.kept_by[r] = by as u32;
+            self.log.push((r as u32, by as u32));
+        }
+    }
+
+    /// Whether the repetition of steps `k..k + len` keeps what the one before it, `prev..k`
+    /// (`prev = k - len`), kept, shifted: each starts on an input in the same state (gradient,
+    /// kept, bytes), and the values from further back that the earlier one reads (`further`,
+    /// read by both) were in the same state at both starts (the earlier one kept none of
+    /// them first).
+    pub fn repeats(&self, prev: usize, k: usize, further: impl IntoIterator<Item = usize>) -> bool {
+        let (a, b) = (self.state(prev, prev), self.state(k, k));
+        (a.grad, a.kept, a.bytes) == (b.grad, b.kept, b.bytes)
+            && further.into_iter().all(|u| self.state(u, prev).kept == self.state(u, k).kept)
+    }
+
+    /// Copy the state the repetition `prev..k` left to the one of the same length `k..k + len`
+    /// that repeats it ([`Keeper::repeats`] holds): storages it made are shifted by `len`, its
+    /// input's storage becomes the new one's input's.
+    pub fn repeat(&mut self, prev: usize, k: usize) {
+        let len = k - prev;
+        let (old_in, new_in) = (self.root[prev] as usize, self.root[k] as usize);
+        let old_kept = self.kept_by[old_in];
+        if old_kept != Keeper::NONE && old_kept as usize >= prev {
+            self.mark(new_in, old_kept as usize + len);
+        }
+        for t in 1..=len {
+            let (v, w) = (prev + t, k + t);
+            let r = self.root[v] as usize;
+            let inside = r > prev && r <= k;
+            self.root[w] = if inside {
+                (r + len) as u32
+            } else if r == old_in {
+                new_in as u32
+            } else {
+                r as u32
+            };
+            self.grad[w] = self.grad[v];
+            self.bytes[w] = self.bytes[v];
+            // (kept by a step of the earlier repetition: not by the later one's first steps, which
+            // may keep the earlier one's output, marked above)
+            if inside && r == v && (self.kept_by[r] as usize) < k {
+                self.mark(w, self.kept_by[r] as usize + len);
+            }
+        }
+    }
+
+    /// Step `k` is off (a switched-off layer): its value is its first input's.
+    pub fn pass(&mut self, k: usize, from: usize) {
+        self.root[k + 1] = self.root[from];
+        self.grad[k + 1] = self.grad[from];
+        self.bytes[k + 1] = self.bytes[from];
+    }
+
+    /// Step `k` reads values `reads`, keeps `s` for its backward, has trainable parameters
+    /// (`own_grad`), is a view or in-place op of its first input (`view`) and outputs
+    /// `out_bytes`: what it adds to the saved bytes (its own tensors and the storages it is the
+    /// first to keep), `dt` the dtype's bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step(
+        &mut self,
+        k: usize,
+        reads: &[usize],
+        s: &Saved,
+        own_grad: bool,
+        view: bool,
+        out_bytes: u64,
+        dt: u64,
+    ) -> Result<u64, Error> {
+        let v = k + 1;
+        let grad = own_grad || reads.iter().any(|&u| self.grad[u]);
+        if view && !s.new_output {
+            self.root[v] = self.root[reads[0]];
+            self.bytes[v] = self.bytes[reads[0]];
+        } else {
+            self.root[v] = v as u32;
+            self.bytes[v] = out_bytes;
+        }
+        self.grad[v] = grad;
+        if !grad {
+            return Ok(0);
+        }
+        let mut total = add(mul(s.extra_elements, dt)?, s.extra_bytes)?;
+        for (j, &u) in reads.iter().enumerate() {
+            if j >= 32 || s.inputs & (1 << j) == 0 {
+                continue;
+            }
+            let wanted = if s.cross {
+                reads.iter().enumerate().any(|(i, &w)| i != j && self.grad[w])
+            } else if s.for_params {
+                own_grad
+            } else if s.for_input_grad {
+                self.grad[u]
+            } else {
+                true
+            };
+            if wanted {
+                total = add(total, self.keep(u, k))?;
+            }
+        }
+        if s.output {
+            total = add(total, self.keep(v, k))?;
+        }
+        Ok(total)
+    }
+
+    /// Keep the storage of value `u` at step `k`: its bytes, unless some step kept it already.
+    /// (The bytes come with the value: a replay restores the values later steps read, not
+    /// every storage's own entry.)
+    fn keep(&mut self, u: usize, k: usize) -> u64 {
+        let r = self.root[u] as usize;
+        if self.kept_by[r] != Keeper::NONE {
+            return 0;
+        }
+        self.mark(r, k);
+        self.bytes[u]
+    }
 }
 
 /// Peak live activation bytes. Reuses its buffers, so a sweep can call it per variant without

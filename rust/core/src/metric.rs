@@ -69,11 +69,18 @@ pub const METRICS: &[Metric] = &[
         "largest memory of live activations walking the layers in order (inference)",
     ),
     metric(
+        "saved_bytes",
+        MetricKind::Bytes,
+        "bytes",
+        "saved for backward",
+        "activations and tensors autograd keeps for the backward of a training step, each storage once",
+    ),
+    metric(
         "train_bytes",
         MetricKind::Bytes,
         "bytes",
-        "training memory (estimate)",
-        "training estimate: weights, buffers, gradients, optimizer state and saved activations",
+        "training memory",
+        "a training step when its backward starts: weights, buffers, gradients, optimizer state and saved_bytes",
     ),
     metric("num_layers", MetricKind::Layers, "layers", "layers", "layers the variant executes (layers switched off left out)"),
 ];
@@ -125,14 +132,23 @@ pub mod col {
     pub const BUFFER_BYTES: usize = column("buffer_bytes");
     pub const ACTIVATION_BYTES: usize = column("activation_bytes");
     pub const PEAK_ACTIVATION_BYTES: usize = column("peak_activation_bytes");
+    pub const SAVED_BYTES: usize = column("saved_bytes");
     pub const TRAIN_BYTES: usize = column("train_bytes");
     pub const NUM_LAYERS: usize = column("num_layers");
 }
 
 /// The metric column of each summed total that grid-block and dense tables keep
 /// ([`crate::graph::KEPT`], in its order).
-pub const KEPT_COLUMNS: [usize; crate::graph::KEPT.len()] =
-    [col::PARAMS, col::TRAINABLE_PARAMS, col::BUFFERS, col::BUFFER_BYTES, col::MACS, col::OTHER_OPS, col::ACTIVATION_BYTES];
+pub const KEPT_COLUMNS: [usize; crate::graph::KEPT.len()] = [
+    col::PARAMS,
+    col::TRAINABLE_PARAMS,
+    col::BUFFERS,
+    col::BUFFER_BYTES,
+    col::MACS,
+    col::OTHER_OPS,
+    col::ACTIVATION_BYTES,
+    col::SAVED_BYTES,
+];
 
 /// A finished variant's metric values, in [`METRICS`] order.
 pub fn values(t: &Totals, num_layers: u64) -> [u64; NUM_METRICS] {
@@ -147,6 +163,7 @@ pub fn values(t: &Totals, num_layers: u64) -> [u64; NUM_METRICS] {
     v[col::BUFFER_BYTES] = t.buffer_bytes;
     v[col::ACTIVATION_BYTES] = t.activation_bytes;
     v[col::PEAK_ACTIVATION_BYTES] = t.peak_activation_bytes;
+    v[col::SAVED_BYTES] = t.saved_bytes;
     v[col::TRAIN_BYTES] = t.train_bytes;
     v[col::NUM_LAYERS] = num_layers;
     v
@@ -174,6 +191,7 @@ mod tests {
                 "buffer_bytes",
                 "activation_bytes",
                 "peak_activation_bytes",
+                "saved_bytes",
                 "train_bytes",
                 "num_layers"
             ]
@@ -193,10 +211,11 @@ mod tests {
             buffer_bytes: 8,
             activation_bytes: 9,
             peak_activation_bytes: 10,
-            train_bytes: 11,
+            saved_bytes: 11,
+            train_bytes: 12,
             ..Totals::default()
         };
-        let v = values(&t, 12);
+        let v = values(&t, 13);
         for (m, want) in METRICS.iter().zip(1..) {
             assert_eq!(v[index(m.name).unwrap()], want, "{}", m.name);
         }

@@ -237,7 +237,7 @@ fn layer_counts(r: &LayerReport) -> [u64; 12] {
 }
 
 /// The totals, in `archsweep.analysis.TOTAL_KEYS` order.
-fn totals(t: &Totals) -> [(&'static str, u64); 19] {
+fn totals(t: &Totals) -> [(&'static str, u64); 18] {
     [
         ("params", t.params),
         ("weight_params", t.weight_params),
@@ -257,7 +257,6 @@ fn totals(t: &Totals) -> [(&'static str, u64); 19] {
         ("optimizer_bytes", t.optimizer_bytes),
         ("train_bytes", t.train_bytes),
         ("peak_eager_bytes", t.peak_eager_bytes),
-        ("train_step_bytes", t.train_step_bytes),
     ]
 }
 

@@ -7,7 +7,9 @@
 //! same for the whole block. What the instances from `cut` on add to the totals, their output
 //! shape and their liveness peak depend only on the suffix digits and on a *key*: the prefix
 //! digits the suffix reads (directly or through derived variables and constraints), the values
-//! made before the cut that it reads, and the bytes of the storage live at the cut.
+//! made before the cut that it reads (their shapes, and for the saved bytes whether each
+//! requires a gradient, its storage and whether that is kept), and the bytes of the storage live
+//! at the cut.
 //!
 //! The first block with a key is evaluated row by row and each row's suffix outcome recorded in
 //! a [`Table`]; a later block with the same key is written column by column from the table and
@@ -25,6 +27,7 @@
 
 use super::columns::{raw, Columns};
 use crate::graph::{Options, Totals, KEPT, SUMMED};
+use crate::memory::Keeper;
 use crate::metric::{col, KEPT_COLUMNS};
 use crate::shape::Shape;
 use crate::space::compile::Program;
@@ -131,14 +134,16 @@ impl Plan {
         best.map(|(_, p)| p)
     }
 
-    /// The key of the current prefix: its digits, the shapes the suffix reads, the bytes at the cut.
-    pub(crate) fn key(&self, digits: &[u64], values: &[Shape], cur: u64, out: &mut Vec<u64>) {
+    /// The key of the current prefix: its digits, the shapes the suffix reads and their states
+    /// for the saved bytes ([`crate::memory::ValueState`] before the cut), the bytes at the cut.
+    pub(crate) fn key(&self, digits: &[u64], values: &[Shape], keeper: &Keeper, cur: u64, out: &mut Vec<u64>) {
         out.clear();
         out.extend(self.key_digits.iter().map(|&v| digits[v]));
         let mut w = [0u64; Shape::WORDS];
         for &x in &self.key_values {
             values[x].write(&mut w);
             out.extend_from_slice(&w);
+            out.extend_from_slice(&keeper.state(x, self.cut).words());
         }
         out.push(cur);
     }
@@ -282,7 +287,7 @@ pub(crate) fn emit_metrics(
     for (k, (&field, &column)) in KEPT.iter().zip(&KEPT_COLUMNS).enumerate() {
         metrics[column].extend(t.delta[k][from..].iter().map(|&d| s[field] + d));
     }
-    let [params, trainable, flops, weight_bytes, buffer_bytes, macs, activation_bytes, peak, train_bytes, layers] = metrics
+    let [params, trainable, flops, weight_bytes, buffer_bytes, macs, saved_bytes, peak, train_bytes, layers] = metrics
         .get_disjoint_mut([
             col::PARAMS,
             col::TRAINABLE_PARAMS,
@@ -290,7 +295,7 @@ pub(crate) fn emit_metrics(
             col::WEIGHT_BYTES,
             col::BUFFER_BYTES,
             col::MACS,
-            col::ACTIVATION_BYTES,
+            col::SAVED_BYTES,
             col::PEAK_ACTIVATION_BYTES,
             col::TRAIN_BYTES,
             col::NUM_LAYERS,
@@ -298,10 +303,10 @@ pub(crate) fn emit_metrics(
         .expect("one column per metric");
     let n = t.rows - from;
     let start = params.len() - n;
-    let (pr, tr, bb, mc, ab) = (&params[start..], &trainable[start..], &buffer_bytes[start..], &macs[start..], &activation_bytes[start..]);
-    flops.extend(mc.iter().map(|&m| Totals::derived_unchecked(0, 0, 0, m, 0, 0, p.opts).0));
-    weight_bytes.extend(pr.iter().map(|&x| Totals::derived_unchecked(x, 0, 0, 0, 0, 0, p.opts).1));
-    train_bytes.extend((0..n).map(|r| Totals::derived_unchecked(pr[r], tr[r], bb[r], 0, ab[r], p.input_bytes, p.opts).2));
+    let (pr, tr, bb, mc, sb) = (&params[start..], &trainable[start..], &buffer_bytes[start..], &macs[start..], &saved_bytes[start..]);
+    flops.extend(mc.iter().map(|&m| Totals::derived_unchecked(0, 0, 0, m, 0, p.opts).0));
+    weight_bytes.extend(pr.iter().map(|&x| Totals::derived_unchecked(x, 0, 0, 0, 0, p.opts).1));
+    train_bytes.extend((0..n).map(|r| Totals::derived_unchecked(pr[r], tr[r], bb[r], 0, sb[r], p.opts).2));
     // the input held throughout, as Totals::finish adds it (no overflow: `fits` checked it)
     peak.extend(t.peak[from..].iter().map(|&x| x.max(p.peak) + p.input_bytes));
     layers.extend(t.layers[from..].iter().map(|&x| x + p.layers));

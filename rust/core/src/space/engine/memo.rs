@@ -17,7 +17,7 @@
 use super::block;
 use super::evaluator::{Buffers, Prepared};
 use crate::graph::SUMMED;
-use crate::memory::{Step, StepKind, Tail, TailView};
+use crate::memory::{Keeper, Step, StepKind, Tail, TailView, ValueState};
 use crate::shape::Shape;
 use crate::space::compile::Program;
 
@@ -106,6 +106,11 @@ impl Segments {
 struct Layout {
     digits: usize,
     ext: usize,
+    /// the earlier values' states for the saved bytes ([`ValueState`], 2 words each), then
+    /// after the segment: whether each of their storages is kept (a word each) and the keep
+    /// values' states
+    ext_state: usize,
+    post: usize,
     delta: usize,
     layers: usize,
     keep: usize,
@@ -126,14 +131,32 @@ impl Layout {
             (segs.vars[j].len(), segs.ext[j].len(), segs.keep[j].len(), segs.bounds[j + 1] - segs.bounds[j]);
         let digits = 1; // word 0: 1 when filled
         let ext = digits + num_digits;
-        let delta = ext + num_ext * Shape::WORDS;
+        let ext_state = ext + num_ext * Shape::WORDS;
+        let post = ext_state + 2 * num_ext;
+        let delta = post + num_ext + 2 * num_keep;
         let layers = delta + SUMMED;
         let keep = layers + 1;
         let last_active = keep + num_keep * Shape::WORDS;
         let steps = last_active + 1 + Shape::WORDS;
         let tail = steps + 3 * num_steps;
         let stride = tail + 1 + Tail::words(num_steps, num_ext);
-        Layout { digits, ext, delta, layers, keep, last_active, steps, tail, stride, num_digits, num_ext, num_keep, num_steps }
+        Layout {
+            digits,
+            ext,
+            ext_state,
+            post,
+            delta,
+            layers,
+            keep,
+            last_active,
+            steps,
+            tail,
+            stride,
+            num_digits,
+            num_ext,
+            num_keep,
+            num_steps,
+        }
     }
 }
 
@@ -149,6 +172,17 @@ impl<'a> Entry<'a> {
     /// what the segment adds to [`crate::Totals::summed`]
     pub(crate) fn delta(&self) -> &'a [u64; SUMMED] {
         self.words[self.layout.delta..self.layout.delta + SUMMED].try_into().unwrap()
+    }
+
+    /// after the segment: whether the storage of each earlier value it reads is kept
+    pub(crate) fn ext_kept(&self) -> impl Iterator<Item = bool> + 'a {
+        self.words[self.layout.post..self.layout.post + self.layout.num_ext].iter().map(|&w| w != 0)
+    }
+
+    /// after the segment: the states of its `keep` values, in order
+    pub(crate) fn keep_states(&self) -> impl Iterator<Item = ValueState> + 'a {
+        let at = self.layout.post + self.layout.num_ext;
+        self.words[at..at + 2 * self.layout.num_keep].chunks_exact(2).map(ValueState::read)
     }
 
     /// layers executed
@@ -256,22 +290,24 @@ impl Memo {
     }
 
     #[inline]
-    fn matches(w: &[u64], l: &Layout, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> bool {
+    fn matches(w: &[u64], l: &Layout, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], keeper: &Keeper) -> bool {
+        let a = segs.bounds[j];
         w[0] != 0
             && segs.vars[j].iter().zip(&w[l.digits..l.digits + l.num_digits]).all(|(&v, &d)| digits[v] == d)
             && segs.ext[j]
                 .iter()
                 .zip(w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact(Shape::WORDS))
                 .all(|(&x, sw)| values[x].equals_words(sw))
+            && segs.ext[j].iter().zip(w[l.ext_state..l.post].chunks_exact(2)).all(|(&x, sw)| keeper.state(x, a).words() == sw)
     }
 
     /// The place of the remembered outcome of segment `j` for these digits and earlier values.
     #[inline]
-    pub(crate) fn lookup(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> Option<usize> {
+    pub(crate) fn lookup(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], keeper: &Keeper) -> Option<usize> {
         let s = Self::set(segs, j, digits, values);
         let l = &self.layouts[j];
         let t = &self.tables[j];
-        match (s..s + WAYS).find(|&i| Self::matches(&t[i * l.stride..(i + 1) * l.stride], l, segs, j, digits, values)) {
+        match (s..s + WAYS).find(|&i| Self::matches(&t[i * l.stride..(i + 1) * l.stride], l, segs, j, digits, values, keeper)) {
             Some(i) => {
                 self.hits += 1;
                 Some(i)
@@ -292,7 +328,8 @@ impl Memo {
     }
 
     /// Remember segment `j`'s outcome (its values and steps are in `values` and `steps`, the
-    /// cases of its `drop_off_inputs` layers in `cases`); returns its place.
+    /// cases of its `drop_off_inputs` layers in `cases`, what autograd keeps in `keeper`);
+    /// returns its place.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn store(
         &mut self,
@@ -304,6 +341,7 @@ impl Memo {
         layers: u64,
         steps: &[Step],
         cases: &[u32],
+        keeper: &Keeper,
     ) -> usize {
         let s = Self::set(segs, j, digits, values);
         let l = self.layouts[j];
@@ -323,6 +361,16 @@ impl Memo {
         }
         for (o, &x) in w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.ext[j]) {
             values[x].write(o);
+        }
+        for (o, &x) in w[l.ext_state..l.post].chunks_exact_mut(2).zip(&segs.ext[j]) {
+            o.copy_from_slice(&keeper.state(x, a).words());
+        }
+        for (o, &x) in w[l.post..l.post + l.num_ext].iter_mut().zip(&segs.ext[j]) {
+            *o = keeper.state(x, b).kept as u64;
+        }
+        let at = l.post + l.num_ext;
+        for (o, &v) in w[at..at + 2 * l.num_keep].chunks_exact_mut(2).zip(&segs.keep[j]) {
+            o.copy_from_slice(&keeper.state(v, b).words());
         }
         w[l.delta..l.delta + SUMMED].copy_from_slice(&delta);
         w[l.layers] = layers;

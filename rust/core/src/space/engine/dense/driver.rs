@@ -323,6 +323,7 @@ fn emit_dense_body(
 ) -> bool {
     let n = if out.wide { ids.len() } else { ids64.len() };
     let [params, trainable, buffers, buffer_bytes, macs, other_ops, activation] = &read.sums;
+    let saved = &read.saved;
     // every derived formula is monotone: finishing the columns' maxima rules overflow out
     let max = |c: &[u64]| c.iter().copied().max().unwrap_or(0);
     let mut t = Totals::default();
@@ -367,6 +368,7 @@ fn emit_dense_body(
         (col::OTHER_OPS, other_ops),
         (col::BUFFER_BYTES, buffer_bytes),
         (col::ACTIVATION_BYTES, activation),
+        (col::SAVED_BYTES, saved),
         (col::NUM_LAYERS, &read.layers),
     ] {
         store.extend(&mut m[k], values);
@@ -374,9 +376,9 @@ fn emit_dense_body(
     // (one pass over the rows, slices of n rows: no bounds checks, 8 rows a vector where the
     // CPU has AVX-512)
     let (mut flops, mut weight, mut train) = ([0u64; DENSE_BATCH], [0u64; DENSE_BATCH], [0u64; DENSE_BATCH]);
-    let rows = (&params[..n], &trainable[..n], &buffer_bytes[..n], &macs[..n], &activation[..n], &read.input_bytes[..n]);
+    let rows = (&params[..n], &trainable[..n], &buffer_bytes[..n], &macs[..n], &saved[..n]);
     for (b, (f, (w, t))) in flops[..n].iter_mut().zip(weight[..n].iter_mut().zip(&mut train[..n])).enumerate() {
-        (*f, *w, *t) = Totals::derived_unchecked(rows.0[b], rows.1[b], rows.2[b], rows.3[b], rows.4[b], rows.5[b], opts);
+        (*f, *w, *t) = Totals::derived_unchecked(rows.0[b], rows.1[b], rows.2[b], rows.3[b], rows.4[b], opts);
     }
     store.extend(&mut m[col::FLOPS], &flops[..n]);
     store.extend(&mut m[col::WEIGHT_BYTES], &weight[..n]);

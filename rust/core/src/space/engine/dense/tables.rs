@@ -6,7 +6,9 @@
 //! digits and of the *state* at its cut:
 //! - the shape of the value at the cut,
 //! - the shape of the last executed value (the output, should no later layer run),
-//! - the bytes of the storage holding the value at the cut.
+//! - the bytes of the storage holding the value at the cut;
+//! - for the saved bytes: whether the value at the cut requires a gradient, whether an earlier
+//!   layer kept its storage for the backward, and that storage's bytes.
 //!
 //! States are numbered per cut as they are met. Segment `j`'s table is indexed by
 //! (state at cut `j`, combination of its digits) and holds what the segment adds to the totals,
@@ -94,7 +96,8 @@ fn local(vars: &[(usize, u32)], digits: &[u64], stride: usize, b: usize) -> usiz
 /// What a full evaluation of a valid variant says per cut and per segment (`evaluator/`).
 pub(crate) struct Trace {
     /// per cut 0..=m: the state's key (shape words of the cut value and of the last executed
-    /// value, then the bytes at the cut)
+    /// value, the bytes at the cut, then what autograd keeps of the cut value: whether it
+    /// requires a gradient and its storage is kept, and its storage's bytes)
     pub(crate) keys: Vec<Vec<u64>>,
     /// per segment: what it adds to the summed totals, its layers, its own peak
     pub(crate) segs: Vec<([u64; SUMMED], u64, u64)>,
@@ -114,6 +117,9 @@ pub(crate) struct Batch {
     /// the summed totals rows need (params, trainable_params, buffers, buffer_bytes, macs,
     /// other_ops, activation_bytes), the peak, layers and input bytes
     pub(crate) sums: [Vec<u64>; 7],
+    /// the saved bytes (summed apart from the payloads, from `saved` of the tables)
+    pub(crate) saved: Vec<u64>,
+    max_saved: u64,
     pub(crate) peak: Vec<u64>,
     pub(crate) layers: Vec<u64>,
     pub(crate) input_bytes: Vec<u64>,
@@ -129,7 +135,7 @@ pub(crate) struct Batch {
 impl Batch {
     /// Row `b`'s summed totals (`Totals::summed` order), if it was read.
     pub(crate) fn summed(&self, b: usize) -> Option<[u64; SUMMED]> {
-        self.ok[b].then(|| spread(self.sums.iter().map(|col| col[b])))
+        self.ok[b].then(|| spread(self.sums.iter().map(|col| col[b]).chain([self.saved[b]])))
     }
 
     /// Rows `a` and `b` end in the same state (so have the same output shape).
@@ -140,7 +146,7 @@ impl Batch {
     /// The largest summed totals of the batch's rows read, column by column (`Totals::summed`
     /// order).
     pub(crate) fn max_summed(&self) -> [u64; SUMMED] {
-        spread(self.maxima.iter().copied())
+        spread(self.maxima[..7].iter().copied().chain([self.max_saved]))
     }
 
     /// The largest peak of the batch's rows read, the input left out (as `peak`).
@@ -170,6 +176,8 @@ pub(crate) struct Tables {
     /// per segment, indexed by state × combinations + combination
     pub(crate) links: Vec<Vec<Link>>,
     pub(crate) payloads: Vec<Vec<Payload>>,
+    /// per segment, as `payloads`: what the segment adds to the saved bytes
+    pub(crate) saved: Vec<Vec<u64>>,
     /// per cut 0..=m: state keys to numbers
     states: Vec<HashMap<Vec<u64>, u32>>,
     /// per state at cut 0, per state at the last cut
@@ -246,6 +254,7 @@ impl Tables {
             input: vec![EMPTY; l.input_size],
             links: vec![Vec::new(); m],
             payloads: vec![Vec::new(); m],
+            saved: vec![Vec::new(); m],
             states: vec![HashMap::new(); m + 1],
             input_bytes: Vec::new(),
             out_shape: Vec::new(),
@@ -344,6 +353,7 @@ impl Tables {
                 match links.get(i) {
                     Some(e) if e.next != EMPTY => {
                         prefetch(&pays[i]);
+                        prefetch(&self.saved[j][i]);
                         state[b] = e.next;
                         layers[b] += e.layers as u64;
                     }
@@ -369,6 +379,28 @@ impl Tables {
             col.resize(n, 0);
         }
         out.maxima = sum_rows(&self.payloads, idx, n, ok, sums, peak);
+        // the saved bytes: a lane of their own (the payloads are one cache line each)
+        let (saved, m) = (&mut out.saved, self.saved.len());
+        saved.clear();
+        saved.resize(n, 0);
+        let mut top = 0u64;
+        for b in 0..n {
+            if !ok[b] {
+                continue;
+            }
+            let mut sum = Some(0u64);
+            for j in 0..m {
+                sum = sum.and_then(|x| x.checked_add(self.saved[j][idx[j * n + b]]));
+            }
+            match sum {
+                Some(x) => {
+                    saved[b] = x;
+                    top = top.max(x);
+                }
+                None => ok[b] = false,
+            }
+        }
+        out.max_saved = top;
         out.all = out.ok.iter().all(|&x| x);
     }
 
@@ -404,6 +436,7 @@ impl Tables {
             let n = self.links[c].len() + grow;
             self.links[c].resize(n, NONE);
             self.payloads[c].resize(n, ZERO);
+            self.saved[c].resize(n, 0);
             self.entries += grow;
         }
         if c == 0 {
@@ -429,18 +462,20 @@ impl Tables {
             let (sum, layers, peak) = t.segs[j];
             let Ok(layers) = u32::try_from(layers) else { return };
             let mut p = Payload([0; 8]);
-            for (w, &k) in p.0.iter_mut().zip(&KEPT) {
+            for (w, &k) in p.0.iter_mut().zip(&KEPT[..7]) {
                 *w = sum[k];
             }
             p.0[7] = peak;
+            let saved = sum[KEPT[7]];
             let i = s as usize * l.seg_size[j] + local(&l.seg_vars[j], digits, 1, 0);
             let (e, o) = (&mut self.links[j][i], &mut self.payloads[j][i]);
             debug_assert!(
-                e.next == EMPTY || (o.0 == p.0 && e.layers == layers && e.next == next),
+                e.next == EMPTY || (o.0 == p.0 && e.layers == layers && e.next == next && self.saved[j][i] == saved),
                 "segment {j}'s outcome reads more than its digits and the state at its cut"
             );
             *e = Link { next, layers };
             *o = p;
+            self.saved[j][i] = saved;
             s = next;
         }
         self.out_shape[s as usize] = t.out_shape;

@@ -14,7 +14,7 @@ impl Evaluator<'_> {
         self.run_one(first as Id, filter, out, counts);
         if self.last_valid && self.peak_from_chain {
             let chain = self.peak.chain[plan.seg0];
-            plan.key(&self.variant.digits, &self.results.values, chain.cur(), &mut self.replay.key);
+            plan.key(&self.variant.digits, &self.results.values, &self.results.keeper, chain.cur(), &mut self.replay.key);
             let memo = self.replay.memo.as_mut().unwrap();
             let dt = self.opts.dtype.bytes();
             match memo.blocks.get(&self.replay.key) {

@@ -19,9 +19,9 @@ use super::filter::{write_row, Filter};
 use super::memo::{Memo, MemoPool, Segments};
 use crate::error::Error;
 use crate::graph::{Options, Totals, SUMMED};
-use crate::memory::{Chain, Liveness, Step, StepKind};
+use crate::memory::{Chain, Keeper, Liveness, Step, StepKind};
 use crate::metric::{self, NUM_METRICS};
-use crate::num::mul;
+use crate::num::{add, mul};
 use crate::ops::Op;
 use crate::shape::Shape;
 use crate::space::compile::{build_op, Instance, OpSource, Pred, Program, Replicas};
@@ -109,6 +109,8 @@ struct Results<'p> {
     rep_call: u32,
     /// an instance's input shapes (a buffer)
     inputs: Vec<Shape>,
+    /// what autograd keeps for the backward: each value's storage and gradient, kept storages
+    keeper: Keeper,
     totals: Totals,
     out_shape: Shape,
 }
@@ -230,6 +232,7 @@ impl Drop for Evaluator<'_> {
             added: take(&mut r.added),
             rep_saved: take(&mut r.rep_saved),
             rep_call: r.rep_call,
+            keeper: take(&mut r.keeper),
             liveness: take(&mut self.peak.liveness),
             chain: take(&mut self.peak.chain),
             seg_way: take(&mut self.replay.seg_way),
@@ -259,6 +262,7 @@ pub(crate) struct Buffers {
     added: Vec<[u64; 3]>,
     rep_saved: Vec<(u32, u64, [u64; SUMMED])>,
     rep_call: u32,
+    keeper: Keeper,
     liveness: Liveness,
     chain: Vec<Chain>,
     seg_way: Vec<usize>,
@@ -344,6 +348,11 @@ impl<'p> Evaluator<'p> {
                 rep_saved: sized(b.rep_saved, prog.replicas.sources, (0, 0, [0; SUMMED])),
                 rep_call: b.rep_call,
                 inputs: Vec::with_capacity(8),
+                keeper: {
+                    let mut k = b.keeper;
+                    k.resize(n + 1);
+                    k
+                },
                 totals: Totals::default(),
                 out_shape: Shape::new(&[1]).unwrap(),
             },
@@ -460,6 +469,7 @@ impl<'p> Evaluator<'p> {
                 return Outcome::Invalid(m.to_string());
             }
         }
+        self.results.keeper.begin(start);
         if start == 0 {
             // the input shape
             let mut dims = [0u64; crate::shape::MAX_RANK];
@@ -485,6 +495,9 @@ impl<'p> Evaluator<'p> {
             self.results.values[0] = Shape::new(&dims[..prog.input.len() + 1]).unwrap();
             self.results.running = Totals::default();
             self.results.num_layers = 0;
+            // (an input too large to count fails in `finish`, as `graph::analyze` fails)
+            let dt = self.opts.dtype.bytes();
+            self.results.keeper.input(self.results.values[0].elements().ok().and_then(|e| e.checked_mul(dt)).unwrap_or(0));
         } else {
             self.results.running = self.results.saved[start].clone();
             self.results.num_layers = self.results.saved_layers[start];
@@ -632,7 +645,7 @@ impl<'p> Evaluator<'p> {
             self.results.saved[a] = self.results.running.clone();
             self.results.saved_layers[a] = self.results.num_layers;
             let memo = self.replay.memo.as_mut().unwrap();
-            if let Some(way) = memo.lookup(segs, j, &self.variant.digits, &self.results.values) {
+            if let Some(way) = memo.lookup(segs, j, &self.variant.digits, &self.results.values, &self.results.keeper) {
                 let e = memo.entry(segs, j, way).unwrap();
                 let mut replayed = self.results.running.clone();
                 // an overflow is left to the instances, whose message names the layer
@@ -644,6 +657,17 @@ impl<'p> Evaluator<'p> {
                     }
                     if let Some((v, shape)) = e.last_active() {
                         self.results.values[v] = shape;
+                    }
+                    // what the segment's layers keep, as its last layer had kept it
+                    let keeper = &mut self.results.keeper;
+                    for (&x, kept) in segs.ext[j].iter().zip(e.ext_kept()) {
+                        if kept {
+                            let r = keeper.state(x, a).root as usize;
+                            keeper.mark(r, b - 1);
+                        }
+                    }
+                    for (&v, st) in segs.keep[j].iter().zip(e.keep_states()) {
+                        keeper.set_value(v, st, b - 1);
                     }
                     for (st, (kind, bytes, _, scratch)) in self.results.steps[a..b].iter_mut().zip(e.steps()) {
                         st.kind = kind;
@@ -687,6 +711,7 @@ impl<'p> Evaluator<'p> {
                 self.results.num_layers - layers_before,
                 &self.results.steps,
                 &self.results.cases,
+                &self.results.keeper,
             );
         }
         None
@@ -764,7 +789,9 @@ impl<'p> Evaluator<'p> {
                 self.active(&prog.instances[k + t]) == (self.results.steps[prev + t].kind != StepKind::Skipped)
                     && !(checkpoints && t > 0 && self.results.is_checkpoint[k + t])
             });
-            if !same {
+            // what autograd keeps: the same input state, the same earlier storages kept
+            let further = (prev..k).flat_map(|i| prog.instances[i].inputs.iter().copied().filter(|&x| x < prev));
+            if !same || !self.results.keeper.repeats(prev, k, further) {
                 continue;
             }
             let now = self.results.running.summed();
@@ -779,6 +806,7 @@ impl<'p> Evaluator<'p> {
             }
             self.results.num_layers += layers_now - layers_before;
             self.results.values.copy_within(prev + 1..k + 1, k + 1);
+            self.results.keeper.repeat(prev, k);
             for t in 0..len {
                 let st = self.results.steps[prev + t];
                 let to = &mut self.results.steps[k + t];
@@ -810,6 +838,7 @@ impl<'p> Evaluator<'p> {
                 self.results.added[k] = [0; 3];
             }
             self.results.values[k + 1] = self.results.values[inst.inputs[0]];
+            self.results.keeper.pass(k, inst.inputs[0]);
             self.results.steps[k].kind = StepKind::Skipped;
             self.results.steps[k].bytes = 0;
             self.results.steps[k].scratch = 0;
@@ -870,6 +899,13 @@ impl<'p> Evaluator<'p> {
         if prog.dynamic_dead {
             self.results.added[k] = [cost.macs, cost.other_ops, amounts.activation_bytes];
         }
+        // what autograd keeps (a layer off the output's path too: training runs it)
+        let kept = op.saved(&self.results.inputs, &ev.shape).and_then(|s| {
+            let out_bytes = mul(ev.shape.elements()?, dt)?;
+            let own_grad = inst.trainable && amounts.params > 0;
+            self.results.keeper.step(k, reads, &s, own_grad, view, out_bytes, dt)
+        });
+        self.results.running.saved_bytes = kept.and_then(|b| add(self.results.running.saved_bytes, b)).map_err(fail)?;
         self.results.values[k + 1] = ev.shape;
         self.results.steps[k].kind = if inst.dead {
             StepKind::Skipped
@@ -949,10 +985,14 @@ impl<'p> Evaluator<'p> {
                 }
                 k += 1;
             }
-            let mut key = vec![0u64; 2 * Shape::WORDS + 1];
+            let mut key = vec![0u64; 2 * Shape::WORDS + 3];
             self.results.values[a].write(&mut key[..Shape::WORDS]);
             self.results.values[last].write(&mut key[Shape::WORDS..2 * Shape::WORDS]);
             key[2 * Shape::WORDS] = self.peak.chain[j].cur();
+            // what autograd keeps of the value at the cut (its storage stated apart from the
+            // root's number, which no later segment reads)
+            let st = self.results.keeper.state(a, a);
+            key[2 * Shape::WORDS + 1..].copy_from_slice(&crate::memory::ValueState { root: 0, ..st }.words());
             keys.push(key);
             if j < m {
                 let b = segs.bounds[j + 1];
