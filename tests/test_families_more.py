@@ -285,10 +285,10 @@ def test_googlenet_and_densenet_shapes():
     space, presets = family("densenet.toml")
     s = shapes(space, presets["densenet121"]["id"])
     # 64 + 6*32 = 256 -> 128; 128 + 12*32 = 512 -> 256; 256 + 24*32 = 1024 -> 512; 512 + 16*32
-    assert s["features.denseblock1.denselayer6.cat"] == (1, 256, 56, 56)
+    assert s["features.denseblock1.cat"] == (1, 256, 56, 56)
     assert s["features.transition1.pool"] == (1, 128, 28, 28)
     assert s["features.transition3.conv"] == (1, 512, 14, 14)
-    assert s["features.denseblock4.denselayer16.cat"] == (1, 1024, 7, 7)
+    assert s["features.denseblock4.cat"] == (1, 1024, 7, 7)
 
 
 def test_shufflenet_chunk_halves():

@@ -26,7 +26,7 @@ from archsweep._core import ArchsweepError
 from archsweep.pytorch.ops import Emitted, emit, quoted
 
 #: Keys of a layer that belong to the graph, not to its op (the core's GRAPH_KEYS).
-GRAPH_KEYS = ("name", "op", "inputs", "trainable", "comment")
+GRAPH_KEYS = ("name", "op", "inputs", "holds", "trainable", "comment")
 
 # attributes and methods of nn.Module (torch 2.x) a submodule must not shadow; a name of these
 # gets a trailing underscore

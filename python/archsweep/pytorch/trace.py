@@ -244,6 +244,16 @@ def _inside(node: Any) -> str:
     return f" in {path} ({getattr(cls, '__name__', cls)})"
 
 
+def _scope(node: Any) -> str:
+    """The path of the module whose forward made a function call (``layer1.0`` for a ResNet
+    block's ``out += identity``), from fx's record; "" for the root module's own calls."""
+    stack = node.meta.get("nn_module_stack") if node.op in ("call_function", "call_method") else None
+    if not stack:
+        return ""
+    path = list(stack.values())[-1][0]
+    return path if isinstance(path, str) else ""
+
+
 class _Converter:
     def __init__(self, torch: Any, gm: Any, values: dict[str, Any]):
         self.torch = torch
@@ -293,7 +303,17 @@ class _Converter:
     def emit(self, node: Any, name: str, steps: Sequence[tuple[Any, ...]], inputs: list[str]) -> None:
         """Layers for ``node``: steps ``(op, attrs[, suffix])``, the first reading ``inputs``, each
         next one the one before; a step is named ``name + suffix`` (the first: ``name``, the
-        others: ``name.op`` unless they say)."""
+        others: ``name.op`` unless they say).
+
+        Names are module paths, as the eager peak reads them (docs/memory.md): a function call
+        (``name`` its fx node's) is named inside the module whose forward makes it
+        (``layer1.0.add``), and a call's ``name`` is made unique before the suffixes (a module
+        called a second time is ``m_2``, ``m_2.gelu``: not inside the first call's scope ``m``)."""
+        if node.op in ("call_function", "call_method") and name == node.name and _scope(node):
+            name = f"{_scope(node)}.{name}"
+        base, k = name, 2
+        while name in self.names:
+            name, k = f"{base}_{k}", k + 1
         for i, step in enumerate(steps):
             op, attrs = step[0], step[1]
             suffix = step[2] if len(step) > 2 else ("" if i == 0 else f".{op}")

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use std::cell::RefCell;
 
 /// Keys that belong to the graph, not to any op.
-pub const GRAPH_KEYS: &[&str] = &["name", "op", "inputs", "trainable", "comment"];
+pub const GRAPH_KEYS: &[&str] = &["name", "op", "inputs", "holds", "trainable", "comment"];
 
 pub struct Attrs<'a> {
     map: &'a Map<String, Value>,

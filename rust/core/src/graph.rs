@@ -24,6 +24,9 @@ pub struct Node {
     pub op: Box<dyn Op>,
     /// Values read: 0 is the model input, i + 1 is layer i's output.
     pub inputs: Vec<usize>,
+    /// `holds`: values (as `inputs`) the layer's eager forward keeps referenced while it runs
+    /// without reading them (Python locals): live until it returns, in the eager peak only.
+    pub holds: Vec<usize>,
     pub trainable: bool,
 }
 
@@ -90,6 +93,7 @@ impl Model {
             let attrs = Attrs::new(map);
             let op = ops::from_attrs(&op_name, &attrs).map_err(at)?;
             let inputs = resolve_inputs(map, &names, index).map_err(at)?;
+            let holds = resolve_holds(map, &names).map_err(at)?;
             let (min, max) = op.arity();
             if inputs.len() < min || inputs.len() > max {
                 return Err(at(ErrorKind::Arity { min, max, got: inputs.len() }.into()));
@@ -103,7 +107,7 @@ impl Model {
                 }
             };
             names.insert(name.clone(), index);
-            nodes.push(Node { name, op_name, op, inputs, trainable });
+            nodes.push(Node { name, op_name, op, inputs, holds, trainable });
         }
         Ok(Model { name, input, nodes })
     }
@@ -137,6 +141,31 @@ fn resolve_inputs(map: &Map<String, Value>, names: &std::collections::HashMap<St
             .map(|v| v.as_str().ok_or_else(|| Error::model(format!("inputs must be layer names, got {v}"))).and_then(lookup))
             .collect(),
         Some(other) => Err(Error::model(format!("inputs must be a layer name or a non-empty list of names, got {other}"))),
+    }
+}
+
+/// `holds = "name"` or `["name", ...]`: earlier layers (or the model input) whose outputs the
+/// layer keeps referenced until it returns (docs/memory.md, "Eager peak").
+fn resolve_holds(map: &Map<String, Value>, names: &std::collections::HashMap<String, usize>) -> Result<Vec<usize>, Error> {
+    let lookup = |s: &str| -> Result<usize, Error> {
+        if s == INPUT {
+            return Ok(0);
+        }
+        match names.get(s) {
+            Some(&i) => Ok(i + 1),
+            None => Err(Error::model(format!(
+                "holds '{s}' is not the model input '{INPUT}' or a layer defined before this one (a layer holds values made before it runs)"
+            ))),
+        }
+    };
+    match map.get("holds") {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![lookup(s)?]),
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|v| v.as_str().ok_or_else(|| Error::model(format!("holds must be layer names, got {v}"))).and_then(lookup))
+            .collect(),
+        Some(other) => Err(Error::model(format!("holds must be a layer name or a non-empty list of names, got {other}"))),
     }
 }
 
@@ -460,10 +489,12 @@ pub fn analyze(model: &Model, input: Option<&[u64]>, options: Options) -> Result
     let peak = Liveness::default().peak(0, &steps).map_err(total_err)?;
     t.saved_bytes = saved_bytes(model, &mut layers, &saved, input_bytes, dt)?;
     t.finish(input_bytes, peak, &options).map_err(total_err)?;
-    // eager PyTorch's peak: each step also reads the module arguments it holds until then
+    // eager PyTorch's peak: each step also reads the module arguments it holds until then, and
+    // the values its `holds` names
     let layer_names: Vec<&str> = names[1..].to_vec();
     let held = held_arguments(&layer_names, &steps);
-    let reads: Vec<Vec<usize>> = steps.iter().zip(&held).map(|(s, h)| s.reads.iter().chain(h).copied().collect()).collect();
+    let reads: Vec<Vec<usize>> =
+        steps.iter().zip(&held).zip(&model.nodes).map(|((s, h), n)| s.reads.iter().chain(h).chain(&n.holds).copied().collect()).collect();
     let eager: Vec<Step> = steps.iter().zip(&reads).map(|(s, r)| Step { reads: r, ..*s }).collect();
     t.peak_eager_bytes = add(Liveness::default().peak(0, &eager).map_err(total_err)?, input_bytes).map_err(total_err)?;
     Ok(Analysis { name: model.name.clone(), input_shape, options, layers, totals: t })
@@ -564,5 +595,37 @@ mod tests {
         let a = analyze(&Model::from_json_str(&frozen).unwrap(), None, Options { batch: 2, ..Options::default() }).unwrap();
         assert_eq!(a.layers[0].saved_bytes, 0);
         assert_eq!(a.totals.saved_bytes, 7200 - 1536);
+    }
+
+    /// `holds`: fp32, batch 1, input 4 (16 B, held by the caller). a: linear 4→8 (32 B), b: relu
+    /// out of place (32 B), c: linear 8→2 (8 B). Without holds a is freed after b: the peak is
+    /// at b, 16 + 32 + 32 = 80, both peaks. With c holding a, a lives through c: 16 + 32 + 32 + 8
+    /// = 88 for the eager peak; the graph's peak stays 80.
+    #[test]
+    fn holds_keeps_a_value_until_the_holder_returns() {
+        let model = |holds: &str| {
+            let text = format!(
+                r#"{{"input": [4], "layers": [{{"name": "a", "op": "linear", "out_features": 8}},
+                {{"name": "b", "op": "relu"}}, {{"name": "c", "op": "linear", "out_features": 2{holds}}}]}}"#
+            );
+            Model::from_json_str(&text)
+        };
+        let peaks = |holds: &str| {
+            let t = analyze(&model(holds).unwrap(), None, Options::default()).unwrap().totals;
+            (t.peak_activation_bytes, t.peak_eager_bytes)
+        };
+        assert_eq!(peaks(""), (80, 80));
+        assert_eq!(peaks(r#", "holds": "a""#), (80, 88));
+        assert_eq!(peaks(r#", "holds": ["a", "x"]"#), (80, 88));
+        // holding what the layer reads anyway, or the caller's input, changes nothing
+        assert_eq!(peaks(r#", "holds": ["b", "x"]"#), (80, 80));
+        let err = |holds: &str| model(holds).err().unwrap().to_string();
+        assert_eq!(
+            err(r#", "holds": "c""#),
+            "c (linear): holds 'c' is not the model input 'x' or a layer defined before this one (a layer holds values made before it runs)"
+        );
+        assert!(err(r#", "holds": "nope""#).contains("holds 'nope' is not the model input"));
+        assert_eq!(err(r#", "holds": []"#), "c (linear): holds must be a layer name or a non-empty list of names, got []");
+        assert_eq!(err(r#", "holds": [1]"#), "c (linear): holds must be layer names, got 1");
     }
 }

@@ -15,7 +15,7 @@
 //!   layer output plus the input, for batch B): the sweep column. `analyze`'s train step bytes
 //!   put `saved_bytes` in place of the last term (`Totals::train_step`).
 //! * eager peak (analysis): the same walk with module arguments held until the module returns
-//!   ([`held_arguments`]).
+//!   ([`held_arguments`]) and the values a layer's `holds` names held until it returns.
 
 use crate::error::{Error, ErrorKind};
 use crate::num::{add, mul};

@@ -70,6 +70,9 @@ pub struct LayerTpl {
     /// `drop_off_inputs = true`: an input that is a switched-off layer in a variant is not an
     /// input of this layer in that variant (see docs/nas-spaces.md).
     pub drop_off_inputs: bool,
+    /// `holds`: earlier layers whose values the layer's eager forward keeps referenced until it
+    /// returns (docs/memory.md, "Eager peak"); resolved like `inputs`.
+    pub holds: Option<Vec<String>>,
     pub attrs: Vec<(String, AttrTpl)>,
 }
 
@@ -343,6 +346,16 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, Error> {
                 Some(Value::Bool(b)) => Some(*b),
                 Some(_) => return Err(Error::spec(format!("{what}: trainable must be true or false"))),
             };
+            let holds = match m.get("holds") {
+                None => None,
+                Some(Value::String(s)) => Some(vec![s.clone()]),
+                Some(Value::Array(a)) if !a.is_empty() => Some(
+                    a.iter()
+                        .map(|x| x.as_str().map(str::to_string).ok_or_else(|| Error::spec(format!("{what}: holds must be names"))))
+                        .collect::<Result<_, _>>()?,
+                ),
+                Some(other) => return Err(Error::spec(format!("{what}: holds must be a name or a non-empty list of names, got {other}"))),
+            };
             let drop_off_inputs = match m.get("drop_off_inputs") {
                 None => false,
                 Some(Value::Bool(b)) => *b,
@@ -350,12 +363,13 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, Error> {
             };
             let mut attrs = Vec::new();
             for (k, val) in m {
-                if ["name", "op", "inputs", "when", "trainable", "drop_off_inputs"].contains(&k.as_str()) {
+                if ["name", "op", "inputs", "holds", "when", "trainable", "drop_off_inputs"].contains(&k.as_str()) {
                     continue;
                 }
                 attrs.push((k.clone(), attr_tpl(val, &format!("{what} {k}"))?));
             }
-            Ok(Item::Layer(LayerTpl { name, op, op_expr, inputs, when: opt_expr(m, "when", &what)?, trainable, drop_off_inputs, attrs }))
+            let when = opt_expr(m, "when", &what)?;
+            Ok(Item::Layer(LayerTpl { name, op, op_expr, inputs, when, trainable, drop_off_inputs, holds, attrs }))
         }
     }
 }

@@ -398,12 +398,54 @@ impl<'a> Expander<'a> {
             }
             Some(e) => self.switch(l, e, &full, &what, inputs, loops, preds)?,
         };
+        if let Some(held) = &l.holds {
+            if l.op_expr.is_some() || is_subgraph || l.drop_off_inputs {
+                return Err(Error::spec(format!(
+                    "{what}: holds is for a layer of one op without drop_off_inputs, not for one whose op is chosen per variant, is a subgraph or may be replaced"
+                )));
+            }
+            // (a statically switched-off layer runs nowhere and holds nothing)
+            if out > 0 && out == self.instances.len() && self.instances[out - 1].name == full {
+                let names = self.held_names(held, loops, &what, out)?;
+                self.instances[out - 1].attrs.push(("holds".to_string(), CompiledAttr::Const(Json::Array(names))));
+            }
+        }
         let on = self.presence(l, loops, preds, &what)?;
         self.full_names.insert(full, Bound { value: out, on: on.clone() });
         self.frames.last_mut().unwrap().locals.insert(local, Bound { value: out, on: on.clone() });
         self.prev = out;
         self.prev_on = on;
         Ok(())
+    }
+
+    /// The full names of the layers a `holds` names (like `inputs`: short names in the block,
+    /// full names, `block_input`, `x`), for instance `holder`'s `holds` attribute, which concrete
+    /// models carry (it makes no op: `GRAPH_KEYS`). A held layer must run wherever the holder
+    /// runs (the concrete model names it): under no condition the holder is not under.
+    fn held_names(&self, held: &[String], loops: &[(String, i64)], what: &str, holder: usize) -> Result<Vec<Json>, Error> {
+        let preds = &self.instances[holder - 1].preds;
+        held.iter()
+            .map(|n| {
+                let name = render_name(n, loops, what)?;
+                let value = self
+                    .lookup(&name, what)
+                    .map_err(|_| {
+                        Error::spec(format!("{what}: holds '{name}' is not '{INPUT}', '{BLOCK_INPUT}' or a layer defined before this one"))
+                    })?
+                    .value;
+                if value == 0 {
+                    return Ok(Json::String(INPUT.to_string()));
+                }
+                let inst = &self.instances[value - 1];
+                if !inst.preds.iter().all(|p| preds.contains(p)) {
+                    return Err(Error::spec(format!(
+                        "{what}: holds '{name}' ({}), which is switched off in some variants where this layer runs: a held layer must run wherever its holder does",
+                        inst.name
+                    )));
+                }
+                Ok(Json::String(inst.name.clone()))
+            })
+            .collect()
     }
 
     /// When layer `l`, expanded under `preds`, is on (its `when` was compiled without error by

@@ -63,7 +63,7 @@ pub(super) fn find(instances: &[Instance], spans: &[(usize, usize)], dynamic_dea
 /// the same op from the same source, the same flags, and inputs that are `a`'s shifted by `len`
 /// where `a` reads its repetition's values or the value just before it (its input), and equal
 /// where `a` reads from further back. Layers that drop switched-off inputs are left out.
-fn same_layer(a: &Instance, b: &Instance, prev: usize, len: usize) -> bool {
+fn same_layer<'a>(a: &'a Instance, b: &'a Instance, prev: usize, len: usize) -> bool {
     if a.op_name != b.op_name || a.trainable != b.trainable || a.dead != b.dead || a.drop.is_some() || b.drop.is_some() {
         return false;
     }
@@ -79,7 +79,11 @@ fn same_layer(a: &Instance, b: &Instance, prev: usize, len: usize) -> bool {
             Arc::ptr_eq(oa, ob) && va == vb && sa == sb
         }
         (OpSource::Const(_), OpSource::Const(_)) => {
-            a.attrs.len() == b.attrs.len() && a.attrs.iter().zip(&b.attrs).all(|((na, xa), (nb, xb))| na == nb && same_const(xa, xb))
+            // `holds` names layers of the instance's own repetition; it makes no op and no step
+            // (it counts in `analyze`'s eager peak only), so it takes no part in the comparison
+            let op_attrs = |i: &'a Instance| i.attrs.iter().filter(|(k, _)| k != "holds");
+            op_attrs(a).count() == op_attrs(b).count()
+                && op_attrs(a).zip(op_attrs(b)).all(|((na, xa), (nb, xb))| na == nb && same_const(xa, xb))
         }
         _ => false,
     }
