@@ -990,9 +990,12 @@ impl<'p> Evaluator<'p> {
             self.results.values[last].write(&mut key[Shape::WORDS..2 * Shape::WORDS]);
             key[2 * Shape::WORDS] = self.peak.chain[j].cur();
             // what autograd keeps of the value at the cut (its storage stated apart from the
-            // root's number, which no later segment reads)
-            let st = self.results.keeper.state(a, a);
-            key[2 * Shape::WORDS + 1..].copy_from_slice(&crate::memory::ValueState { root: 0, ..st }.words());
+            // root's number, which no later segment reads); after the last segment nothing reads
+            // it (and a replay of that segment leaves it as it was)
+            if j < m {
+                let st = self.results.keeper.state(a, a);
+                key[2 * Shape::WORDS + 1..].copy_from_slice(&crate::memory::ValueState { root: 0, ..st }.words());
+            }
             keys.push(key);
             if j < m {
                 let b = segs.bounds[j + 1];
