@@ -218,7 +218,8 @@ def totals_table(report: Report) -> Table:
     size(f"input (batch {report.batch})", "input_bytes")
     size(f"activations (all outputs, batch {report.batch})", "activation_bytes")
     size("peak live activations (inference)", "peak_activation_bytes")
-    size(f"training estimate ({report.optimizer})", "train_bytes")
+    size(f"saved for backward (batch {report.batch})", "saved_bytes")
+    size(f"training step ({report.optimizer}: + grads, states)", "train_bytes")
     return t
 
 

@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
     a = sub.add_parser(
         "analyze", help="cost of one model, per layer and in total",
         description="Print the cost of one model: per-layer output shape, params, MACs, other ops and "
-        "activation memory, then totals (weights, peak activations, a training estimate).",
+        "activation memory, then totals (weights, peak activations, saved for backward, a training step).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="memory model: weights = params × dtype bytes (buffers keep their own dtype); activations = "
         "sum of layer outputs for the batch; peak = live tensors walking the layers in order; training = "
@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
     a.add_argument("--input", type=shape, metavar="CxHxW", help="per-sample input shape, overrides the file's (e.g. 3x160x160)")
     a.add_argument("--batch", type=int, default=1, help="batch size for activations and MACs (default 1)")
     a.add_argument("--dtype", default="fp32", help="fp32 (default), fp16, bf16, int8, fp8, fp64: bytes per weight and activation")
-    a.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw: optimizer state in the training estimate")
+    a.add_argument("--optimizer", default="adam", help="sgd, momentum, adam (default), adamw: optimizer state in the training memory (train_bytes)")
     a.add_argument("--format", choices=["table", "json", "csv", "parquet"], default="table", help="output format (default: table)")
     a.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout (required for parquet)")
     a.add_argument("--explain", action="store_true", help="print each layer's formula with its numbers")
