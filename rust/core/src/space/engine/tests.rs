@@ -999,3 +999,41 @@ fn a_storage_no_longer_kept_stays_unkept_for_later_walks() {
     assert_eq!(cols.metrics[crate::metric::col::SAVED_BYTES][2], 256 + 256);
     check_against_analyze(&e, &cols);
 }
+
+/// Dense tables share one payload lane between a segment's buffer count and buffer bytes (a
+/// cache line a payload): a segment with more buffers than half a lane holds over the chain
+/// (2^32 / 3 here) is not recorded, and its variants are evaluated in full. batchnorm1d of
+/// 2^31 features has 2·2^31 + 1 buffer values; rows equal fresh evaluation either way, and only
+/// the narrow variants are recorded.
+#[test]
+fn dense_tables_leave_segments_with_too_many_buffers_to_full_evaluation() {
+    let spec = json!({
+        "input": [3],
+        "variables": {"f": [4, 2_147_483_648u64], "o": [1, 2, 3, 4]},
+        "layers": [
+            {"name": "fc", "op": "linear", "out_features": "=f"},
+            {"name": "bn", "op": "batchnorm1d"},
+            {"name": "head", "op": "linear", "out_features": "=o"}
+        ]
+    });
+    let e = engine(&spec);
+    assert!(dense_layout(&e, Options::default()).is_some(), "a chain of segments");
+    let size = 8u64;
+    let p = Permutation::new(size as Id, 3);
+    let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
+    for _ in 0..3 {
+        let (rows, _) = evaluate(&e, Ids::Sample(p), 0..size, None, Options::default());
+        let (fresh, _) = evaluate_with(&e, Ids::Explicit(&list), 0..size, None, Options::default(), false);
+        assert_same_rows(&rows, &fresh);
+    }
+    let wide = (0..size as usize).find(|&r| fresh_buffers(&e, list[r]) > 1 << 32).unwrap();
+    assert!(fresh_buffers(&e, list[wide]) == 2 * 2_147_483_648 + 1);
+    // the 4 narrow variants are recorded, the 4 wide ones are not
+    let (records, _) = dense_use(&engine(&spec), Ids::Sample(p), 0..size, None);
+    assert_eq!(records, 4);
+}
+
+fn fresh_buffers(e: &Engine, id: Id) -> u64 {
+    let (cols, _) = evaluate_with(e, Ids::Explicit(&[id]), 0..1, None, Options::default(), false);
+    cols.metrics[crate::metric::col::BUFFERS][0]
+}

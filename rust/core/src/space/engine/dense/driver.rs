@@ -322,8 +322,8 @@ fn emit_dense_body(
     shapes: &mut Repeated,
 ) -> bool {
     let n = if out.wide { ids.len() } else { ids64.len() };
-    let [params, trainable, buffers, buffer_bytes, macs, other_ops, activation] = &read.sums;
-    let saved = &read.saved;
+    let [params, trainable, buffers, macs, other_ops, activation, saved] = &read.sums;
+    let buffer_bytes = &read.buffer_bytes;
     // every derived formula is monotone: finishing the columns' maxima rules overflow out
     let max = |c: &[u64]| c.iter().copied().max().unwrap_or(0);
     let mut t = Totals::default();

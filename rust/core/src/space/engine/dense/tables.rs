@@ -116,16 +116,17 @@ pub(crate) struct Batch {
     pub(crate) all: bool,
     /// the summed totals rows need (params, trainable_params, buffers, buffer_bytes, macs,
     /// other_ops, activation_bytes), the peak, layers and input bytes
+    /// the payloads' lanes ([`LANES`]), the buffers' lane unpacked: its count here, its bytes in
+    /// `buffer_bytes`
     pub(crate) sums: [Vec<u64>; 7],
-    /// the saved bytes (summed apart from the payloads, from `saved` of the tables)
-    pub(crate) saved: Vec<u64>,
-    max_saved: u64,
+    pub(crate) buffer_bytes: Vec<u64>,
     pub(crate) peak: Vec<u64>,
     pub(crate) layers: Vec<u64>,
     pub(crate) input_bytes: Vec<u64>,
     /// the largest of each sum over the rows read (`sums`' order), then of their segments' peaks
     /// (the rows' own, the input's, left out)
     maxima: [u64; 8],
+    max_buffer_bytes: u64,
     first: Vec<u32>,
     /// the state at the last cut (the output shape)
     pub(crate) state: Vec<u32>,
@@ -135,7 +136,7 @@ pub(crate) struct Batch {
 impl Batch {
     /// Row `b`'s summed totals (`Totals::summed` order), if it was read.
     pub(crate) fn summed(&self, b: usize) -> Option<[u64; SUMMED]> {
-        self.ok[b].then(|| spread(self.sums.iter().map(|col| col[b]).chain([self.saved[b]])))
+        self.ok[b].then(|| spread(std::array::from_fn(|l| self.sums[l][b]), self.buffer_bytes[b]))
     }
 
     /// Rows `a` and `b` end in the same state (so have the same output shape).
@@ -146,7 +147,7 @@ impl Batch {
     /// The largest summed totals of the batch's rows read, column by column (`Totals::summed`
     /// order).
     pub(crate) fn max_summed(&self) -> [u64; SUMMED] {
-        spread(self.maxima[..7].iter().copied().chain([self.max_saved]))
+        spread(self.maxima[..7].try_into().unwrap(), self.max_buffer_bytes)
     }
 
     /// The largest peak of the batch's rows read, the input left out (as `peak`).
@@ -155,12 +156,41 @@ impl Batch {
     }
 }
 
-/// One value of each kept column (`sums`' order), each at its place in `Totals::summed` order.
-fn spread(kept: impl Iterator<Item = u64>) -> [u64; SUMMED] {
+/// What a payload's lanes 0..7 hold ([`KEPT`] positions of `Totals::summed`, but the buffers'
+/// count and bytes share lane 2: bytes in the high half, count in the low half, each recorded
+/// below [`PACKED_BOUND`] so that a variant's sum cannot carry from one half to the other), and
+/// lane 7 the segment's own peak. Eight lanes are one cache line and one AVX-512 vector.
+const LANES: [usize; 7] = [KEPT[0], KEPT[1], KEPT[2], KEPT[4], KEPT[5], KEPT[6], KEPT[7]];
+const BUFFER_LANE: usize = 2;
+
+/// The payload of a segment that adds `sum` (`Totals::summed`), with its own peak; None when its
+/// buffers (count or bytes) are too many to share a lane over `segments` segments.
+fn payload(sum: &[u64; SUMMED], peak: u64, segments: usize) -> Option<Payload> {
+    let bound = PACKED_BOUND / (segments as u64 + 1);
+    let (count, bytes) = (sum[KEPT[2]], sum[KEPT[3]]);
+    if count >= bound || bytes >= bound {
+        return None;
+    }
+    let mut p = Payload([0; 8]);
+    for (w, &k) in p.0.iter_mut().zip(&LANES) {
+        *w = sum[k];
+    }
+    p.0[BUFFER_LANE] = bytes << 32 | count;
+    p.0[7] = peak;
+    Some(p)
+}
+
+/// Bound on a variant's buffer count and bytes in a dense table (each half of a 64-bit lane).
+const PACKED_BOUND: u64 = 1 << 32;
+
+/// The lanes of a row (the buffers' lane unpacked) and its buffer bytes at their places in
+/// `Totals::summed` order.
+fn spread(lanes: [u64; 7], buffer_bytes: u64) -> [u64; SUMMED] {
     let mut sum = [0u64; SUMMED];
-    for (k, x) in KEPT.iter().zip(kept) {
+    for (k, x) in LANES.iter().zip(lanes) {
         sum[*k] = x;
     }
+    sum[KEPT[3]] = buffer_bytes;
     sum
 }
 
@@ -176,8 +206,6 @@ pub(crate) struct Tables {
     /// per segment, indexed by state × combinations + combination
     pub(crate) links: Vec<Vec<Link>>,
     pub(crate) payloads: Vec<Vec<Payload>>,
-    /// per segment, as `payloads`: what the segment adds to the saved bytes
-    pub(crate) saved: Vec<Vec<u64>>,
     /// per cut 0..=m: state keys to numbers
     states: Vec<HashMap<Vec<u64>, u32>>,
     /// per state at cut 0, per state at the last cut
@@ -254,7 +282,6 @@ impl Tables {
             input: vec![EMPTY; l.input_size],
             links: vec![Vec::new(); m],
             payloads: vec![Vec::new(); m],
-            saved: vec![Vec::new(); m],
             states: vec![HashMap::new(); m + 1],
             input_bytes: Vec::new(),
             out_shape: Vec::new(),
@@ -353,7 +380,6 @@ impl Tables {
                 match links.get(i) {
                     Some(e) if e.next != EMPTY => {
                         prefetch(&pays[i]);
-                        prefetch(&self.saved[j][i]);
                         state[b] = e.next;
                         layers[b] += e.layers as u64;
                     }
@@ -379,28 +405,13 @@ impl Tables {
             col.resize(n, 0);
         }
         out.maxima = sum_rows(&self.payloads, idx, n, ok, sums, peak);
-        // the saved bytes: a lane of their own (the payloads are one cache line each)
-        let (saved, m) = (&mut out.saved, self.saved.len());
-        saved.clear();
-        saved.resize(n, 0);
-        let mut top = 0u64;
-        for b in 0..n {
-            if !ok[b] {
-                continue;
-            }
-            let mut sum = Some(0u64);
-            for j in 0..m {
-                sum = sum.and_then(|x| x.checked_add(self.saved[j][idx[j * n + b]]));
-            }
-            match sum {
-                Some(x) => {
-                    saved[b] = x;
-                    top = top.max(x);
-                }
-                None => ok[b] = false,
-            }
-        }
-        out.max_saved = top;
+        // the buffers' lane unpacked (no half carries: `payload`)
+        let (count, bytes) = (&mut out.sums[BUFFER_LANE], &mut out.buffer_bytes);
+        bytes.clear();
+        bytes.extend(count.iter().map(|&x| x >> 32));
+        count.iter_mut().for_each(|x| *x &= u32::MAX as u64);
+        out.max_buffer_bytes = out.maxima[BUFFER_LANE] >> 32;
+        out.maxima[BUFFER_LANE] = out.sums[BUFFER_LANE].iter().copied().max().unwrap_or(0);
         out.all = out.ok.iter().all(|&x| x);
     }
 
@@ -436,7 +447,6 @@ impl Tables {
             let n = self.links[c].len() + grow;
             self.links[c].resize(n, NONE);
             self.payloads[c].resize(n, ZERO);
-            self.saved[c].resize(n, 0);
             self.entries += grow;
         }
         if c == 0 {
@@ -461,21 +471,15 @@ impl Tables {
             let Some(next) = self.state(l, j + 1, &t.keys[j + 1]) else { return };
             let (sum, layers, peak) = t.segs[j];
             let Ok(layers) = u32::try_from(layers) else { return };
-            let mut p = Payload([0; 8]);
-            for (w, &k) in p.0.iter_mut().zip(&KEPT[..7]) {
-                *w = sum[k];
-            }
-            p.0[7] = peak;
-            let saved = sum[KEPT[7]];
+            let Some(p) = payload(&sum, peak, m) else { return };
             let i = s as usize * l.seg_size[j] + local(&l.seg_vars[j], digits, 1, 0);
             let (e, o) = (&mut self.links[j][i], &mut self.payloads[j][i]);
             debug_assert!(
-                e.next == EMPTY || (o.0 == p.0 && e.layers == layers && e.next == next && self.saved[j][i] == saved),
+                e.next == EMPTY || (o.0 == p.0 && e.layers == layers && e.next == next),
                 "segment {j}'s outcome reads more than its digits and the state at its cut"
             );
             *e = Link { next, layers };
             *o = p;
-            self.saved[j][i] = saved;
             s = next;
         }
         self.out_shape[s as usize] = t.out_shape;
