@@ -232,6 +232,8 @@ impl ValueState {
 
 impl Keeper {
     pub const NONE: u32 = u32::MAX;
+    /// (in [`Keeper::relative_words`]: the storage of an earlier value, by its place)
+    const EXT: u32 = 1 << 31;
 
     /// Buffers for `values` values (the input and one per step); a new size forgets everything.
     pub fn resize(&mut self, values: usize) {
@@ -269,6 +271,32 @@ impl Keeper {
     pub fn state(&self, v: usize, t: usize) -> ValueState {
         let k = self.kept_by[self.root[v] as usize];
         ValueState { root: self.root[v], grad: self.grad[v], bytes: self.bytes[v], kept: k != Keeper::NONE && (k as usize) < t }
+    }
+
+    /// [`Keeper::state`] of value `exts[i]` before step `t`, as words for a key: its storage named
+    /// by the first of `exts` that shares it rather than by number, so that a key holds for every
+    /// variant whose earlier values are in that state, whichever layers made them.
+    pub fn ext_words(&self, exts: &[usize], i: usize, t: usize) -> [u64; 2] {
+        let s = self.state(exts[i], t);
+        let alias = exts[..i].iter().position(|&y| self.root[y] == s.root).unwrap_or(i);
+        ValueState { root: alias as u32, ..s }.words()
+    }
+
+    /// [`Keeper::state`] of value `v` before step `t`, as words a replay restores with
+    /// [`Keeper::set_relative`]: a storage of one of `exts` is named by its place there.
+    pub fn relative_words(&self, exts: &[usize], v: usize, t: usize) -> [u64; 2] {
+        let s = self.state(v, t);
+        let root = exts.iter().position(|&y| self.root[y] == s.root).map_or(s.root, |j| Keeper::EXT | j as u32);
+        ValueState { root, ..s }.words()
+    }
+
+    /// Value `v` as [`Keeper::relative_words`] wrote it for values `exts` in the same state.
+    pub fn set_relative(&mut self, v: usize, w: &[u64], exts: &[usize], by: usize) {
+        let mut s = ValueState::read(w);
+        if s.root & Keeper::EXT != 0 {
+            s.root = self.root[exts[(s.root & !Keeper::EXT) as usize]];
+        }
+        self.set_value(v, s, by);
     }
 
     /// Value `v` as a replay says (its storage marked kept by step `by` if it is, unless some

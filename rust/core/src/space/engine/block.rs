@@ -135,15 +135,15 @@ impl Plan {
     }
 
     /// The key of the current prefix: its digits, the shapes the suffix reads and their states
-    /// for the saved bytes ([`crate::memory::ValueState`] before the cut), the bytes at the cut.
+    /// for the saved bytes ([`Keeper::ext_words`] before the cut), the bytes at the cut.
     pub(crate) fn key(&self, digits: &[u64], values: &[Shape], keeper: &Keeper, cur: u64, out: &mut Vec<u64>) {
         out.clear();
         out.extend(self.key_digits.iter().map(|&v| digits[v]));
         let mut w = [0u64; Shape::WORDS];
-        for &x in &self.key_values {
+        for (i, &x) in self.key_values.iter().enumerate() {
             values[x].write(&mut w);
             out.extend_from_slice(&w);
-            out.extend_from_slice(&keeper.state(x, self.cut).words());
+            out.extend_from_slice(&keeper.ext_words(&self.key_values, i, self.cut));
         }
         out.push(cur);
     }

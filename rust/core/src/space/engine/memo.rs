@@ -17,7 +17,7 @@
 use super::block;
 use super::evaluator::{Buffers, Prepared};
 use crate::graph::SUMMED;
-use crate::memory::{Keeper, Step, StepKind, Tail, TailView, ValueState};
+use crate::memory::{Keeper, Step, StepKind, Tail, TailView};
 use crate::shape::Shape;
 use crate::space::compile::Program;
 
@@ -180,9 +180,10 @@ impl<'a> Entry<'a> {
     }
 
     /// after the segment: the states of its `keep` values, in order
-    pub(crate) fn keep_states(&self) -> impl Iterator<Item = ValueState> + 'a {
+    /// ([`Keeper::relative_words`] of the segment's earlier values)
+    pub(crate) fn keep_states(&self) -> impl Iterator<Item = &'a [u64]> + 'a {
         let at = self.layout.post + self.layout.num_ext;
-        self.words[at..at + 2 * self.layout.num_keep].chunks_exact(2).map(ValueState::read)
+        self.words[at..at + 2 * self.layout.num_keep].chunks_exact(2)
     }
 
     /// layers executed
@@ -298,7 +299,7 @@ impl Memo {
                 .iter()
                 .zip(w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact(Shape::WORDS))
                 .all(|(&x, sw)| values[x].equals_words(sw))
-            && segs.ext[j].iter().zip(w[l.ext_state..l.post].chunks_exact(2)).all(|(&x, sw)| keeper.state(x, a).words() == sw)
+            && w[l.ext_state..l.post].chunks_exact(2).enumerate().all(|(i, sw)| keeper.ext_words(&segs.ext[j], i, a) == sw)
     }
 
     /// The place of the remembered outcome of segment `j` for these digits and earlier values.
@@ -362,15 +363,15 @@ impl Memo {
         for (o, &x) in w[l.ext..l.ext + l.num_ext * Shape::WORDS].chunks_exact_mut(Shape::WORDS).zip(&segs.ext[j]) {
             values[x].write(o);
         }
-        for (o, &x) in w[l.ext_state..l.post].chunks_exact_mut(2).zip(&segs.ext[j]) {
-            o.copy_from_slice(&keeper.state(x, a).words());
+        for (i, o) in w[l.ext_state..l.post].chunks_exact_mut(2).enumerate() {
+            o.copy_from_slice(&keeper.ext_words(&segs.ext[j], i, a));
         }
         for (o, &x) in w[l.post..l.post + l.num_ext].iter_mut().zip(&segs.ext[j]) {
             *o = keeper.state(x, b).kept as u64;
         }
         let at = l.post + l.num_ext;
         for (o, &v) in w[at..at + 2 * l.num_keep].chunks_exact_mut(2).zip(&segs.keep[j]) {
-            o.copy_from_slice(&keeper.state(v, b).words());
+            o.copy_from_slice(&keeper.relative_words(&segs.ext[j], v, b));
         }
         w[l.delta..l.delta + SUMMED].copy_from_slice(&delta);
         w[l.layers] = layers;

@@ -667,7 +667,7 @@ impl<'p> Evaluator<'p> {
                         }
                     }
                     for (&v, st) in segs.keep[j].iter().zip(e.keep_states()) {
-                        keeper.set_value(v, st, b - 1);
+                        keeper.set_relative(v, st, &segs.ext[j], b - 1);
                     }
                     for (st, (kind, bytes, _, scratch)) in self.results.steps[a..b].iter_mut().zip(e.steps()) {
                         st.kind = kind;
