@@ -124,48 +124,45 @@ fn parse_input_shape(v: &Value) -> Result<Vec<u64>, Error> {
 }
 
 fn resolve_inputs(map: &Map<String, Value>, names: &std::collections::HashMap<String, usize>, index: usize) -> Result<Vec<usize>, Error> {
-    let lookup = |s: &str| -> Result<usize, Error> {
-        if s == INPUT {
-            return Ok(0);
-        }
-        match names.get(s) {
-            Some(&i) => Ok(i + 1),
-            None => Err(Error::model(format!("input '{s}' is not the model input '{INPUT}' or a layer defined before this one"))),
-        }
-    };
-    match map.get("inputs") {
-        None => Ok(vec![index]), // the previous layer, or the model input for the first layer
-        Some(Value::String(s)) => Ok(vec![lookup(s)?]),
-        Some(Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .map(|v| v.as_str().ok_or_else(|| Error::model(format!("inputs must be layer names, got {v}"))).and_then(lookup))
-            .collect(),
-        Some(other) => Err(Error::model(format!("inputs must be a layer name or a non-empty list of names, got {other}"))),
-    }
+    // (no `inputs`: the previous layer, or the model input for the first layer)
+    let missing = |s: &str| format!("input '{s}' is not the model input '{INPUT}' or a layer defined before this one");
+    Ok(resolve_names(map, "inputs", names, missing)?.unwrap_or_else(|| vec![index]))
 }
 
 /// `holds = "name"` or `["name", ...]`: earlier layers (or the model input) whose outputs the
 /// layer keeps referenced until it returns (docs/memory.md, "Eager peak").
 fn resolve_holds(map: &Map<String, Value>, names: &std::collections::HashMap<String, usize>) -> Result<Vec<usize>, Error> {
+    let missing = |s: &str| {
+        format!(
+            "holds '{s}' is not the model input '{INPUT}' or a layer defined before this one (a layer holds values made before it runs)"
+        )
+    };
+    Ok(resolve_names(map, "holds", names, missing)?.unwrap_or_default())
+}
+
+/// `key = "name"` or `["name", ...]` of a layer, as value indices (0 the model input, i + 1
+/// layer i); None without the key. `missing` says why a name is not a value defined before.
+fn resolve_names(
+    map: &Map<String, Value>,
+    key: &str,
+    names: &std::collections::HashMap<String, usize>,
+    missing: impl Fn(&str) -> String,
+) -> Result<Option<Vec<usize>>, Error> {
     let lookup = |s: &str| -> Result<usize, Error> {
         if s == INPUT {
             return Ok(0);
         }
-        match names.get(s) {
-            Some(&i) => Ok(i + 1),
-            None => Err(Error::model(format!(
-                "holds '{s}' is not the model input '{INPUT}' or a layer defined before this one (a layer holds values made before it runs)"
-            ))),
-        }
+        names.get(s).map(|&i| i + 1).ok_or_else(|| Error::model(missing(s)))
     };
-    match map.get("holds") {
-        None => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(vec![lookup(s)?]),
+    match map.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(vec![lookup(s)?])),
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
-            .map(|v| v.as_str().ok_or_else(|| Error::model(format!("holds must be layer names, got {v}"))).and_then(lookup))
-            .collect(),
-        Some(other) => Err(Error::model(format!("holds must be a layer name or a non-empty list of names, got {other}"))),
+            .map(|v| v.as_str().ok_or_else(|| Error::model(format!("{key} must be layer names, got {v}"))).and_then(lookup))
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(other) => Err(Error::model(format!("{key} must be a layer name or a non-empty list of names, got {other}"))),
     }
 }
 

@@ -331,31 +331,13 @@ fn parse_item(v: &Value, path: &str) -> Result<Item, Error> {
         (None, Some(op)) => {
             let op = op.as_str().ok_or_else(|| Error::spec(format!("{what}: op must be a string")))?.to_string();
             let op_expr = if is_expr_str(&op) { Some(parse_expr(&op, &format!("{what} op"))?) } else { None };
-            let inputs = match m.get("inputs") {
-                None => None,
-                Some(Value::String(s)) => Some(vec![s.clone()]),
-                Some(Value::Array(a)) if !a.is_empty() => Some(
-                    a.iter()
-                        .map(|x| x.as_str().map(str::to_string).ok_or_else(|| Error::spec(format!("{what}: inputs must be names"))))
-                        .collect::<Result<_, _>>()?,
-                ),
-                Some(other) => return Err(Error::spec(format!("{what}: inputs must be a name or a non-empty list of names, got {other}"))),
-            };
+            let inputs = names_of(m, "inputs", &what)?;
             let trainable = match m.get("trainable") {
                 None => None,
                 Some(Value::Bool(b)) => Some(*b),
                 Some(_) => return Err(Error::spec(format!("{what}: trainable must be true or false"))),
             };
-            let holds = match m.get("holds") {
-                None => None,
-                Some(Value::String(s)) => Some(vec![s.clone()]),
-                Some(Value::Array(a)) if !a.is_empty() => Some(
-                    a.iter()
-                        .map(|x| x.as_str().map(str::to_string).ok_or_else(|| Error::spec(format!("{what}: holds must be names"))))
-                        .collect::<Result<_, _>>()?,
-                ),
-                Some(other) => return Err(Error::spec(format!("{what}: holds must be a name or a non-empty list of names, got {other}"))),
-            };
+            let holds = names_of(m, "holds", &what)?;
             let drop_off_inputs = match m.get("drop_off_inputs") {
                 None => false,
                 Some(Value::Bool(b)) => *b,
@@ -444,5 +426,19 @@ impl Spec {
             Some(_) => return Err(Error::spec("'subgraphs' must be a table of name = list of layers")),
         };
         Ok(Spec { name, input, variables, derived, constraints, items, subgraphs })
+    }
+}
+
+/// A layer's `key = "name"` or `["name", ...]` (None without the key).
+fn names_of(m: &serde_json::Map<String, Value>, key: &str, what: &str) -> Result<Option<Vec<String>>, Error> {
+    match m.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+        Some(Value::Array(a)) if !a.is_empty() => a
+            .iter()
+            .map(|x| x.as_str().map(str::to_string).ok_or_else(|| Error::spec(format!("{what}: {key} must be names"))))
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(other) => Err(Error::spec(format!("{what}: {key} must be a name or a non-empty list of names, got {other}"))),
     }
 }
