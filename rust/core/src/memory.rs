@@ -290,18 +290,13 @@ impl Keeper {
         ValueState { root, ..s }.words()
     }
 
-    /// Value `v` as [`Keeper::relative_words`] wrote it for values `exts` in the same state.
+    /// Value `v` as [`Keeper::relative_words`] wrote it for values `exts` in the same state
+    /// (a replay): its storage marked kept by step `by` if it is, unless some earlier step did.
     pub fn set_relative(&mut self, v: usize, w: &[u64], exts: &[usize], by: usize) {
         let mut s = ValueState::read(w);
         if s.root & Keeper::EXT != 0 {
             s.root = self.root[exts[(s.root & !Keeper::EXT) as usize]];
         }
-        self.set_value(v, s, by);
-    }
-
-    /// Value `v` as a replay says (its storage marked kept by step `by` if it is, unless some
-    /// earlier step did).
-    pub fn set_value(&mut self, v: usize, s: ValueState, by: usize) {
         self.root[v] = s.root;
         self.grad[v] = s.grad;
         self.bytes[v] = s.bytes;

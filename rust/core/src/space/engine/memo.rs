@@ -106,7 +106,7 @@ impl Segments {
 struct Layout {
     digits: usize,
     ext: usize,
-    /// the earlier values' states for the saved bytes ([`ValueState`], 2 words each), then
+    /// the earlier values' states for the saved bytes (`Keeper::ext_words`, 2 words each), then
     /// after the segment: whether each of their storages is kept (a word each) and the keep
     /// values' states
     ext_state: usize,
