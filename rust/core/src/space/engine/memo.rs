@@ -22,8 +22,9 @@ use crate::shape::Shape;
 use crate::space::compile::Program;
 
 /// Entries per segment: 64 × the combinations of its variables (the earlier shapes it reads
-/// multiply that; a set-associative table overwrites one way of a full set), bounded. Empty
-/// entries are a null pointer, so a large table costs little until it fills.
+/// multiply that; a set-associative table overwrites one way of a full set), bounded. A lookup
+/// reads the set's tags and only the entries whose tag matches, so the table's pages are
+/// touched only as entries are written: a large table costs little until it fills.
 const WAYS: usize = 4;
 const MIN_ENTRIES: u64 = 64;
 const MAX_ENTRIES: u64 = 16384;
@@ -233,40 +234,15 @@ pub(crate) struct Memo {
     layouts: Vec<Layout>,
     /// per segment: sets × WAYS entries of `stride` words
     tables: Vec<Vec<u64>>,
-    /// per segment: one bit for each 4 KiB page of its table, set once the page was written
-    written: Vec<Vec<u64>>,
+    /// per segment: each entry's tag (its key's hash, odd; 0 while empty), so that a lookup
+    /// reads one cache line per set and an entry only when its tag matches
+    tags: Vec<Vec<u64>>,
     /// next way to overwrite, per segment
     victim: Vec<usize>,
     pub(crate) hits: u64,
     pub(crate) misses: u64,
     /// grid blocks' suffix tables (`block.rs`)
     pub(crate) blocks: block::Cache,
-}
-
-/// Bytes of a page of memory (the smallest the kernel maps).
-const PAGE: usize = 4096;
-
-/// Words `from..to` of `table` made writable before they are read; `written` has a bit for each
-/// page the table touches, set once the page was written. The tables are zeroed memory that the
-/// kernel maps on first touch: a read of a page never written maps the shared zero page, and
-/// the write that follows a miss then faults again and replaces it, which flushes the
-/// translation on every core the process runs on. A page is therefore written (with the zero
-/// it still holds) before it is first read: one fault, no flush.
-#[inline]
-fn ready(table: &mut [u64], written: &mut [u64], from: usize, to: usize) {
-    let base = table.as_ptr() as usize;
-    let page = |word: usize| (base + 8 * word) / PAGE - base / PAGE;
-    for p in page(from)..=page(to - 1) {
-        if written[p / 64] & 1 << (p % 64) == 0 {
-            written[p / 64] |= 1 << (p % 64);
-            // the page's first word in the table (a page starts a whole number of words after
-            // the table's start: the table is 8-byte aligned), no earlier than `from`
-            let word = (((base / PAGE + p) * PAGE).saturating_sub(base) / 8).clamp(from, to - 1);
-            // SAFETY: `from <= word < to <= table.len()`; the page was never written, so the
-            // word holds zero
-            unsafe { std::ptr::write_volatile(table.as_mut_ptr().add(word), 0) };
-        }
-    }
 }
 
 /// Bound on one memo's tables (words; 8 bytes each): large tables shrink to fit.
@@ -276,13 +252,13 @@ impl Memo {
     pub(crate) fn new(segs: &Segments, tag: (u64, u64)) -> Memo {
         let layouts: Vec<Layout> = (0..segs.sets.len()).map(|j| Layout::new(segs, j)).collect();
         let tables: Vec<Vec<u64>> = layouts.iter().zip(&segs.sets).map(|(l, &s)| vec![0u64; s * WAYS * l.stride]).collect();
-        let written = tables.iter().map(|t| vec![0u64; (t.len() * 8).div_ceil(PAGE) / 64 + 2]).collect();
+        let tags = segs.sets.iter().map(|&s| vec![0u64; s * WAYS]).collect();
         Memo {
             tag,
             made_for: segs as *const Segments as usize,
             layouts,
             tables,
-            written,
+            tags,
             victim: vec![0; segs.sets.len()],
             hits: 0,
             misses: 0,
@@ -303,9 +279,9 @@ impl Memo {
                 .all(|j| self.layouts[j] == Layout::new(segs, j) && self.tables[j].len() == segs.sets[j] * WAYS * self.layouts[j].stride)
     }
 
-    /// First entry of the set for this key.
+    /// First entry of the set for this key, and the key's tag (its hash, odd: never 0).
     #[inline]
-    fn set(segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> usize {
+    fn set(segs: &Segments, j: usize, digits: &[u64], values: &[Shape]) -> (usize, u64) {
         // (a multiplicative hash: FxHash's constant)
         const MULTIPLIER: u64 = 0x517c_c1b7_2722_0a95;
         let mut h = (j as u64 + 1).wrapping_mul(MULTIPLIER);
@@ -317,7 +293,7 @@ impl Memo {
                 h = (h.rotate_left(5) ^ d).wrapping_mul(MULTIPLIER);
             }
         }
-        ((h >> 32) as usize & (segs.sets[j] - 1)) * WAYS
+        (((h >> 32) as usize & (segs.sets[j] - 1)) * WAYS, h | 1)
     }
 
     #[inline]
@@ -332,21 +308,19 @@ impl Memo {
             && w[l.ext_state..l.post].chunks_exact(2).enumerate().all(|(i, sw)| keeper.ext_words(&segs.ext[j], i, a) == sw)
     }
 
-    /// Set `s` of segment `j`'s table made writable before it is read ([`ready`]).
-    #[inline]
-    fn ready(&mut self, j: usize, s: usize) {
-        let stride = self.layouts[j].stride;
-        ready(&mut self.tables[j], &mut self.written[j], s * stride, (s + WAYS) * stride);
-    }
-
     /// The place of the remembered outcome of segment `j` for these digits and earlier values.
     #[inline]
     pub(crate) fn lookup(&mut self, segs: &Segments, j: usize, digits: &[u64], values: &[Shape], keeper: &Keeper) -> Option<usize> {
-        let s = Self::set(segs, j, digits, values);
-        self.ready(j, s);
+        let (s, tag) = Self::set(segs, j, digits, values);
         let l = &self.layouts[j];
-        let t = &self.tables[j];
-        match (s..s + WAYS).find(|&i| Self::matches(&t[i * l.stride..(i + 1) * l.stride], l, segs, j, digits, values, keeper)) {
+        let (t, tags) = (&self.tables[j], &self.tags[j][s..s + WAYS]);
+        // (an entry is read only when its tag matches: a miss reads the set's tags alone, one
+        // cache line, and never a page of the table that no entry was written to)
+        match (s..s + WAYS)
+            .zip(tags)
+            .find(|&(i, &g)| g == tag && Self::matches(&t[i * l.stride..(i + 1) * l.stride], l, segs, j, digits, values, keeper))
+            .map(|(i, _)| i)
+        {
             Some(i) => {
                 self.hits += 1;
                 Some(i)
@@ -382,17 +356,18 @@ impl Memo {
         cases: &[u32],
         keeper: &Keeper,
     ) -> usize {
-        let s = Self::set(segs, j, digits, values);
-        self.ready(j, s);
+        let (s, tag) = Self::set(segs, j, digits, values);
         let l = self.layouts[j];
         let t = &mut self.tables[j];
-        let way = match (s..s + WAYS).find(|&i| t[i * l.stride] == 0) {
+        let tags = &mut self.tags[j];
+        let way = match (s..s + WAYS).find(|&i| tags[i] == 0) {
             Some(i) => i,
             None => {
                 self.victim[j] = (self.victim[j] + 1) % WAYS;
                 s + self.victim[j]
             }
         };
+        tags[way] = tag;
         let (a, b) = (segs.bounds[j], segs.bounds[j + 1]);
         let w = &mut t[way * l.stride..(way + 1) * l.stride];
         w[0] = 1;
@@ -498,44 +473,5 @@ impl MemoPool {
     /// Every pooled memo (tests, statistics).
     pub(crate) fn memos(&self) -> std::sync::MutexGuard<'_, Vec<Memo>> {
         self.memos.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{ready, PAGE};
-
-    /// `ready` marks exactly the pages a range touches and never clears a word already written.
-    #[test]
-    fn ready_marks_the_pages_of_a_range_and_keeps_what_was_written() {
-        let words = 5 * PAGE / 8;
-        let mut table = vec![0u64; words];
-        let mut written = vec![0u64; 2];
-        let base = table.as_ptr() as usize;
-        let page = |w: usize| (base + 8 * w) / PAGE - base / PAGE;
-        // a range inside one page, then one across two pages, written after being made ready
-        for (from, to) in [(3, 40), (PAGE / 8 - 5, PAGE / 8 + 300)] {
-            ready(&mut table, &mut written, from, to);
-            table[from..to].iter_mut().for_each(|w| *w = 7);
-            for p in 0..=page(words - 1) {
-                let in_range = (page(from)..=page(to - 1)).contains(&p);
-                if in_range {
-                    assert_ne!(written[p / 64] & 1 << (p % 64), 0, "page {p} of {from}..{to}");
-                }
-            }
-        }
-        // pages no range touched stay unmarked
-        let last = page(words - 1);
-        assert_eq!(written[last / 64] & 1 << (last % 64), 0);
-        // ranges over pages already written leave their words alone
-        ready(&mut table, &mut written, 0, 2 * PAGE / 8);
-        assert!(table[3..40].iter().all(|&w| w == 7));
-        assert!(table[PAGE / 8 - 5..PAGE / 8 + 300].iter().all(|&w| w == 7));
-        assert_eq!(table.iter().filter(|&&w| w == 7).count(), 37 + 305);
-        // a whole table written, then made ready again: nothing zeroed
-        ready(&mut table, &mut written, 0, words);
-        table.iter_mut().for_each(|w| *w = 7);
-        ready(&mut table, &mut written, 0, words);
-        assert!(table.iter().all(|&w| w == 7));
     }
 }

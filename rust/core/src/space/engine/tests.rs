@@ -208,6 +208,28 @@ fn check_grid_replay(prog: &Engine) {
 
 /// Blocks written from suffix tables equal row-by-row evaluation, also when a block's sums
 /// would overflow (then its rows run one by one and name the layer).
+/// The memo finds what it stored: valid variants evaluated again (a new evaluator, no prefix to
+/// reuse) replay every segment from the memo, with the same rows; none is missed again. (A few
+/// variants, so that no set of the memo overflows; failed segments are never stored.)
+#[test]
+fn memo_lookups_find_the_segments_stored_before() {
+    let prog = space();
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let all: Vec<Id> = (0..size as Id).step_by(37).collect();
+    let (cols, _) = prog.evaluate_serial(Ids::Explicit(&all), 0..all.len() as u64, None, Options::default(), true);
+    let ids: Vec<Id> = (0..cols.len()).filter(|&r| cols.valid[r]).map(|r| cols.id(r) as Id).take(6).collect();
+    assert_eq!(ids.len(), 6);
+    let n = ids.len() as u64;
+    let stats = |p: &Engine| p.memo_stats().iter().fold((0, 0), |(h, m), s| (h + s.hits, m + s.misses));
+    let (first, _) = prog.evaluate_serial(Ids::Explicit(&ids), 0..n, None, Options::default(), true);
+    let (h1, m1) = stats(&prog);
+    let (again, _) = prog.evaluate_serial(Ids::Explicit(&ids), 0..n, None, Options::default(), true);
+    let (h2, m2) = stats(&prog);
+    assert_same_rows(&again, &first);
+    assert_eq!(m2, m1, "segments stored before were missed again");
+    assert!(h2 > h1);
+}
+
 #[test]
 fn grid_blocks_equal_fresh_evaluation() {
     // (the mini space's residual adds are no chain: its tables are poisoned, its blocks
