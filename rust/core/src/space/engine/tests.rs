@@ -381,6 +381,46 @@ fn dense_tables_equal_fresh_evaluation() {
     }
 }
 
+/// Traces a piece keeps while another thread reads the tables are recorded by the piece's end:
+/// the rows equal fresh evaluation, and the same sample read again evaluates nothing in full.
+#[test]
+fn traces_kept_while_another_thread_reads_the_tables_are_recorded_by_the_end() {
+    let prog = engine(&chain_spec());
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let p = Permutation::new(size as Id, 11);
+    let list: Vec<Id> = (0..size).map(|i| p.apply(i)).collect();
+    let (reference, _) = evaluate_with(&prog, Ids::Explicit(&list), 0..size, None, Options::default(), false);
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    // the tables made, one variant recorded
+    one.install(|| evaluate(&prog, Ids::Sample(p), 0..1, None, Options::default()));
+    let records = |e: &Engine| e.dense.tables.read().unwrap().as_ref().unwrap().records;
+    let before = records(&prog);
+    let (held, release) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    let (rows, after) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let _guard = prog.dense.tables.read().unwrap();
+            held.wait();
+            release.wait();
+        });
+        held.wait();
+        // every batch finds the tables read: its traces wait, and the last batch waits for the
+        // lock (a read here could queue behind that writer: nothing is read until the release)
+        // (in one piece, so that traces wait over many batches)
+        let run = scope.spawn(|| prog.evaluate_serial(Ids::Sample(p), 0..size, None, Options::default(), true));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        release.wait();
+        reader.join().unwrap();
+        let (rows, _) = run.join().unwrap();
+        (rows, records(&prog))
+    });
+    assert_same_rows(&rows, &reference);
+    assert!(after > before, "the kept traces were recorded");
+    // everything the sample needs is in the tables now
+    let (rows, _) = one.install(|| evaluate(&prog, Ids::Sample(p), 0..size, None, Options::default()));
+    assert_same_rows(&rows, &reference);
+    assert_eq!(records(&prog), after, "a variant was evaluated in full again");
+}
+
 #[test]
 fn full_dense_tables_give_the_same_rows_and_hand_over_to_sorted_evaluation() {
     let spec = chain_spec();

@@ -22,6 +22,9 @@ const DENSE_BATCH: usize = BATCH;
 /// Batches a thread reads under one hold of the tables' read lock (a writer waits that long at
 /// most: ~10^4 rows, well under a millisecond).
 const HOLD_BATCHES: usize = 64;
+/// Traces of full evaluations a thread keeps while another reads the tables, before it waits
+/// to record them.
+const PENDING_TRACES: usize = 1024;
 /// Sample positions whose ids are drawn at once (a multiple of [`DENSE_BATCH`]).
 const PERMUTE_AHEAD: u64 = 16 * DENSE_BATCH as u64;
 
@@ -204,16 +207,29 @@ pub(crate) fn run_dense(
         if !traces.is_empty() {
             release(&mut guard, &mut hits);
             held = 0;
-            let mut shared = state.tables.write().unwrap_or_else(PoisonError::into_inner);
-            if let Some(t) = shared.as_mut().filter(|t| t.tag == tag) {
-                if t.full {
-                    t.misses_when_full.fetch_add(traces.len() as u64, Relaxed);
+            // recorded when no other thread reads the tables; else kept for a later batch (a
+            // thread in the middle of a batch of full evaluations holds its read lock for a
+            // millisecond and more), unless many wait or the piece ends
+            let shared = if traces.len() >= PENDING_TRACES || pos >= positions.end {
+                Some(state.tables.write().unwrap_or_else(PoisonError::into_inner))
+            } else {
+                match state.tables.try_write() {
+                    Ok(g) => Some(g),
+                    Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => None,
                 }
-                for (d, trace) in &traces {
-                    t.record(layout, d, trace);
+            };
+            if let Some(mut shared) = shared {
+                if let Some(t) = shared.as_mut().filter(|t| t.tag == tag) {
+                    if t.full {
+                        t.misses_when_full.fetch_add(traces.len() as u64, Relaxed);
+                    }
+                    for (d, trace) in &traces {
+                        t.record(layout, d, trace);
+                    }
                 }
+                traces.clear();
             }
-            traces.clear();
         }
     }
     release(&mut guard, &mut hits);
