@@ -300,10 +300,19 @@ impl Engine {
         let prog = &self.program;
         // layers off the output's path in some variants only: the reference path finds them
         let reuse = reuse && !prog.dynamic_dead;
-        // random order: dense tables when the program is a chain of segments, else sorted ids
+        // random order: dense tables when the program is a chain of segments, else sorted ids;
+        // a few explicit ids (a search loop's candidates, a point query) read tables an earlier
+        // call made for these options in any order: sorted, they share too few digits for
+        // prefix reuse to pay (with no tables yet, they are evaluated as before: recording
+        // their traces would cost more than it saves)
         let dense = match ids {
             Ids::Sample(_) => reuse,
-            Ids::Explicit(list) => reuse && !list[range.start as usize..range.end as usize].is_sorted(),
+            Ids::Explicit(list) => {
+                reuse && {
+                    let list = &list[range.start as usize..range.end as usize];
+                    !list.is_sorted() || (list.len() <= dense::tables::BATCH && self.dense.has_tables(opts))
+                }
+            }
             Ids::Grid => false,
         };
         let dense = if dense { dense_layout(prog, &self.dense, &self.memo_pool, opts) } else { None };

@@ -421,6 +421,37 @@ fn traces_kept_while_another_thread_reads_the_tables_are_recorded_by_the_end() {
     assert_eq!(records(&prog), after, "a variant was evaluated in full again");
 }
 
+/// A few explicit ids in ascending order (a point query, a search loop's candidates) read the
+/// tables a sample made, with the same rows as fresh evaluation; with other options (tables
+/// made for another batch size) they are evaluated as before and leave the tables alone.
+#[test]
+fn a_few_sorted_ids_read_the_tables_an_earlier_call_made() {
+    let prog = chain_space();
+    let size: u64 = prog.program.vars.iter().map(|v| v.choices.len() as u64).product();
+    let hits = |e: &Engine| e.dense.tables.read().unwrap().as_ref().map_or(0, |t| t.hits.load(std::sync::atomic::Ordering::Relaxed));
+    let ids: Vec<Id> = vec![3, 40, 41, 500, (size - 1) as Id];
+    let opts3 = Options { batch: 3, ..Options::default() };
+    for opts in [Options::default(), opts3] {
+        // no tables yet: no table is made for them
+        let (rows, _) = prog.evaluate_serial(Ids::Explicit(&ids[..1]), 0..1, None, opts, true);
+        let (fresh, _) = evaluate_with(&prog, Ids::Explicit(&ids[..1]), 0..1, None, opts, false);
+        assert_same_rows(&rows, &fresh);
+    }
+    assert!(prog.dense.tables.read().unwrap().is_none());
+    evaluate(&prog, Ids::Sample(Permutation::new(size as Id, 2)), 0..size, None, Options::default());
+    for opts in [Options::default(), opts3] {
+        for k in [1, ids.len()] {
+            let before = hits(&prog);
+            let (rows, _) = prog.evaluate_serial(Ids::Explicit(&ids[..k]), 0..k as u64, None, opts, true);
+            let (fresh, _) = evaluate_with(&prog, Ids::Explicit(&ids[..k]), 0..k as u64, None, opts, false);
+            assert_same_rows(&rows, &fresh);
+            let read = hits(&prog) - before;
+            assert_eq!(read, if opts.batch == 1 { k as u64 } else { 0 }, "{k} ids, batch {}", opts.batch);
+        }
+    }
+    assert_eq!(prog.dense.tables.read().unwrap().as_ref().unwrap().tag, dense::tag(Options::default()));
+}
+
 #[test]
 fn full_dense_tables_give_the_same_rows_and_hand_over_to_sorted_evaluation() {
     let spec = chain_spec();

@@ -60,7 +60,7 @@ pub(crate) fn run_dense(
     counts: &mut Counts,
 ) {
     use std::sync::{atomic::Ordering::Relaxed, PoisonError};
-    let tag = (opts.batch, opts.dtype.bytes());
+    let tag = super::tag(opts);
     // (the write lock only when the tables must be made: a piece starting while another
     // thread holds the read lock would wait for up to HOLD_BATCHES batches)
     if state.tables.read().unwrap_or_else(PoisonError::into_inner).as_ref().is_none_or(|t| t.tag != tag) {

@@ -17,3 +17,15 @@ pub(crate) struct DenseState {
     /// chain) or miss for most of them: random order then goes back to sorted evaluation
     pub(crate) off: AtomicBool,
 }
+
+impl DenseState {
+    /// Tables made for these options' batch and dtype are there.
+    pub(crate) fn has_tables(&self, opts: crate::graph::Options) -> bool {
+        self.tables.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref().is_some_and(|t| t.tag == tag(opts))
+    }
+}
+
+/// What tables are made for: entries hold counts for one batch size and dtype.
+pub(crate) fn tag(opts: crate::graph::Options) -> (u64, u64) {
+    (opts.batch, opts.dtype.bytes())
+}
