@@ -11,7 +11,8 @@ sight. Columns: size (variants), layer instances, the warm sampled rate in memor
 ``sweep(space, sample=n, seed=1)`` after warm-up calls, best of --repeat), the first call's rate
 in a fresh process (a subprocess: load, then one timed sweep of the same n), small-call latency
 (the median call of ``sweep(space, ids=[1 new random id])``, of 100 new random ids, and of
-``space.evaluate(new random id)``, after the sampled runs), the to-Parquet ratio
+``space.evaluate(new random id)``, after the sampled runs; and of ``space.evaluate`` in a fresh
+process before any sweep, where no table is made yet), the to-Parquet ratio
 (``sweep_to_dataset`` of the sample against polars' ``write_parquet(compression="zstd")`` of the
 same table), bytes a row in memory (``DataFrame.estimated_size()``) and the warm and first-call
 rates against VGG's (data/spaces/vgg.toml) in the same run. Each measurement is sized by time
@@ -199,6 +200,28 @@ def first_call_rate(path: Path, n: int, threads: int) -> tuple[float, float]:
     return n / dt, compile_s
 
 
+def fresh_point_call(path: Path, n: int = 300) -> float:
+    """Median seconds of ``space.evaluate(id)`` over ``n`` random ids in a fresh process, before
+    any sweep (the engine's tables are empty: each candidate is evaluated in full)."""
+    code = (
+        "import json, random, statistics, time, archsweep\n"
+        f"s = archsweep.Space.load({str(path)!r})\n"
+        "rng = random.Random(11)\n"
+        "times = []\n"
+        f"for _ in range({n}):\n"
+        "    i = rng.randrange(s.size)\n"
+        "    t = time.perf_counter()\n"
+        "    try:\n"
+        "        s.evaluate(i)\n"
+        "    except archsweep.ArchsweepError:\n"
+        "        pass\n"
+        "    times.append(time.perf_counter() - t)\n"
+        "print(json.dumps(statistics.median(times)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return float(json.loads(out.strip().splitlines()[-1]))
+
+
 def median_call(fn, args: list, budget: float) -> float:
     """Median seconds of ``fn(a)`` over the arguments (each call its own), for at most ``budget``
     seconds (at least 5 calls)."""
@@ -266,6 +289,7 @@ def table_row(path: Path, budget: float, repeat: int, threads: int) -> dict:
     r["call_1"] = median_call(lambda ids: archsweep.sweep(space, ids=ids, threads=threads), one, budget / 3)
     r["call_100"] = median_call(lambda ids: archsweep.sweep(space, ids=ids, threads=threads), hundred, budget / 3)
     r["evaluate"] = median_call(point, single, budget / 3)
+    r["evaluate_fresh"] = fresh_point_call(path)
     return r
 
 
@@ -287,6 +311,7 @@ TABLE_COLUMNS = [
     ("ids=[1]", "sweep, 1 id", lambda r: fmt_time(r["call_1"])),
     ("ids=[100]", "sweep, 100 ids", lambda r: fmt_time(r["call_100"])),
     ("evaluate", "evaluate(id)", lambda r: fmt_time(r["evaluate"])),
+    ("eval fresh", "evaluate(id), fresh process", lambda r: fmt_time(r["evaluate_fresh"])),
     ("pq ratio", "to Parquet / polars write", lambda r: f"{r['parquet_ratio']:.2f}"),
     ("B/row", "bytes a row in memory", lambda r: f"{r['bytes_per_row']:.0f}"),
     ("warm xVGG", "warm rate / VGG's", lambda r: f"{r['warm_vs_vgg']:.3f}"),
