@@ -206,8 +206,6 @@ fn check_grid_replay(prog: &Engine) {
     assert!(prog.program.dynamic_dead || pooled.iter().any(|m| m.hits > 0), "the grid runs never replayed a segment");
 }
 
-/// Blocks written from suffix tables equal row-by-row evaluation, also when a block's sums
-/// would overflow (then its rows run one by one and name the layer).
 /// The memo finds what it stored: valid variants evaluated again (a new evaluator, no prefix to
 /// reuse) replay every segment from the memo, with the same rows; none is missed again. (A few
 /// variants, so that no set of the memo overflows; failed segments are never stored.)
@@ -230,6 +228,8 @@ fn memo_lookups_find_the_segments_stored_before() {
     assert!(h2 > h1);
 }
 
+/// Blocks written from suffix tables equal row-by-row evaluation, also when a block's sums
+/// would overflow (then its rows run one by one and name the layer).
 #[test]
 fn grid_blocks_equal_fresh_evaluation() {
     // (the mini space's residual adds are no chain: its tables are poisoned, its blocks
@@ -403,9 +403,9 @@ fn traces_kept_while_another_thread_reads_the_tables_are_recorded_by_the_end() {
             release.wait();
         });
         held.wait();
-        // every batch finds the tables read: its traces wait, and the last batch waits for the
-        // lock (a read here could queue behind that writer: nothing is read until the release)
-        // (in one piece, so that traces wait over many batches)
+        // one piece: every batch finds the tables read and keeps its traces, and the last one
+        // waits for the lock (a read here could queue behind that writer: nothing is read
+        // until the release)
         let run = scope.spawn(|| prog.evaluate_serial(Ids::Sample(p), 0..size, None, Options::default(), true));
         std::thread::sleep(std::time::Duration::from_millis(100));
         release.wait();
