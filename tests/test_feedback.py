@@ -95,6 +95,17 @@ def test_a_sweep_in_a_log_prints_progress_lines(tmp_path):
     assert r.returncode == 0 and "rows/s" not in r.stderr
 
 
+def test_a_sweep_without_a_display_does_not_import_the_renderer():
+    # archsweep.render (and rich) cost ~70 ms to import: a library call that shows no progress
+    # (the Python default) leaves them out of a fresh process; a display brings them in
+    code = ("import sys, archsweep; s = archsweep.Space.load({vgg!r}); archsweep.sweep(s, sample=1000, seed=1{extra}); "
+            "print('rich' in sys.modules, 'archsweep.render' in sys.modules)")
+    for extra, want in [("", "False False"), (", progress=True", "True True")]:
+        r = subprocess.run([sys.executable, "-c", code.format(vgg=str(VGG), extra=extra)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split("\n")[-2] == want, (extra, r.stdout)
+
+
 def test_a_run_refused_before_any_work_shows_no_progress(tmp_path):
     (tmp_path / "afile").write_text("x")
     r = subprocess.run([sys.executable, "-m", "archsweep", "sweep", str(VGG), "-o", str(tmp_path / "afile"), "--sample", "10"],

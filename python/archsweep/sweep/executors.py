@@ -62,10 +62,8 @@ class ProgressBar:
     ``enabled``: False (nothing), True (a bar on a terminal, lines otherwise), "bar" or "lines"."""
 
     def __init__(self, enabled: bool | str, total: int, label: str, stream: Any = None, seconds: float | None = None) -> None:
-        from archsweep.render import printable
-
         self.stream = stream if stream is not None else sys.stderr
-        self.total, self.label = total, printable(label)  # a space's name is text from a file
+        self.total, self.label = total, label
         self.done = 0        # rows of finished chunks (evaluated or found done)
         self.counted = 0     # rows of finished chunks that this process's engine evaluated
         self.kept = 0
@@ -76,6 +74,12 @@ class ProgressBar:
             isatty = getattr(self.stream, "isatty", None)
             enabled = "bar" if isatty is not None and isatty() else "lines"
         self.mode = enabled or None
+        if self.mode:
+            # (archsweep.render, and rich with it, is imported only for a display: ~70 ms of a
+            # fresh process's first sweep)
+            from archsweep.render import printable
+
+            self.label = printable(label)  # a space's name is text from a file
         if seconds is None:
             try:
                 seconds = float(os.environ.get("ARCHSWEEP_PROGRESS_SECONDS", PROGRESS_SECONDS))
