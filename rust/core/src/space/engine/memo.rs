@@ -251,7 +251,7 @@ const BUDGET_WORDS: usize = 8 << 20;
 impl Memo {
     pub(crate) fn new(segs: &Segments, tag: (u64, u64)) -> Memo {
         let layouts: Vec<Layout> = (0..segs.sets.len()).map(|j| Layout::new(segs, j)).collect();
-        let tables: Vec<Vec<u64>> = layouts.iter().zip(&segs.sets).map(|(l, &s)| vec![0u64; s * WAYS * l.stride]).collect();
+        let tables = layouts.iter().zip(&segs.sets).map(|(l, &s)| vec![0u64; s * WAYS * l.stride]).collect();
         let tags = segs.sets.iter().map(|&s| vec![0u64; s * WAYS]).collect();
         Memo {
             tag,

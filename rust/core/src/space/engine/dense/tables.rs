@@ -114,10 +114,9 @@ pub(crate) struct Batch {
     /// row `b` was read (every entry recorded, no sum overflowed); `all`: every row was
     pub(crate) ok: Vec<bool>,
     pub(crate) all: bool,
-    /// the summed totals rows need (params, trainable_params, buffers, buffer_bytes, macs,
-    /// other_ops, activation_bytes), the peak, layers and input bytes
-    /// the payloads' lanes ([`LANES`]), the buffers' lane unpacked: its count here, its bytes in
-    /// `buffer_bytes`
+    /// the summed totals rows need, in the payloads' lanes ([`LANES`]: params, trainable_params,
+    /// buffers, macs, other_ops, activation_bytes, saved_bytes), the buffers' lane unpacked: its
+    /// count here, its bytes in `buffer_bytes`; then each row's peak, layers and input bytes
     pub(crate) sums: [Vec<u64>; 7],
     pub(crate) buffer_bytes: Vec<u64>,
     pub(crate) peak: Vec<u64>,
